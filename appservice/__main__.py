@@ -1,0 +1,3 @@
+from appservice.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The command framework and the bots that people talk to."""

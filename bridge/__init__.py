@@ -1,0 +1,1 @@
+"""Domain <-> Matrix mapping: centres, people, service rooms, the steward."""

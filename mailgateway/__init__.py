@@ -1,0 +1,1 @@
+"""Content-free e-mail notifications (outbox, SMTP, IMAP). Built in the mail-gateway issue."""
