@@ -1,0 +1,62 @@
+"""Lotse's database: its own tables plus mautrix's crypto and state stores, on one pool.
+
+One URL (``sqlite:`` or ``postgres://``) serves all three; each keeps its own version
+table, so mautrix upgrades and ours never step on each other.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mautrix.appservice.state_store.asyncpg import PgASStateStore
+from mautrix.crypto import PgCryptoStore
+from mautrix.util.async_db import Database
+
+from .inbox import Inbox, InboxEvent
+from .person import Person
+from .upgrade import upgrade_table
+
+__all__ = ["LotseDatabase", "Inbox", "InboxEvent", "Person", "upgrade_table"]
+
+log = logging.getLogger("lotse.db")
+
+
+class LotseDatabase:
+    """Opens the pool, runs every upgrade table and binds the row classes to it."""
+
+    def __init__(self, url: str, db_args: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.main = Database.create(
+            url, upgrade_table=upgrade_table, db_args=db_args, log=log, owner_name="lotse"
+        )
+        self.crypto_db = Database.create(
+            url, upgrade_table=PgCryptoStore.upgrade_table, log=log.getChild("crypto")
+        )
+        self.state_db = Database.create(
+            url, upgrade_table=PgASStateStore.upgrade_table, log=log.getChild("state")
+        )
+
+    async def start(self) -> None:
+        await self.main.start()
+        # asyncpg copies the pool at this call, so it must follow the main start.
+        self.crypto_db.override_pool(self.main)
+        self.state_db.override_pool(self.main)
+        await self.crypto_db.start()
+        await self.state_db.start()
+        Person.db = self.main
+        Inbox.db = self.main
+
+    async def stop(self) -> None:
+        await self.main.stop()
+
+    async def get_state(self, key: str) -> str | None:
+        return await self.main.fetchval("SELECT value FROM bot_state WHERE key=$1", key)
+
+    async def set_state(self, key: str, value: str) -> None:
+        await self.main.execute(
+            "INSERT INTO bot_state (key, value) VALUES ($1, $2) "
+            "ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+            key,
+            value,
+        )

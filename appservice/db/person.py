@@ -1,0 +1,100 @@
+"""Rows of the ``person`` table: who belongs to which centre, in which role."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from mautrix.util.async_db import Database
+
+ROLES = ("client", "counsellor", "admin")
+
+
+@dataclass
+class Person:
+    db: ClassVar[Database]
+    _columns: ClassVar[str] = (
+        "user_id, centre_id, role, language, service_room_id, welcomed, created_at"
+    )
+
+    user_id: str
+    centre_id: str
+    role: str
+    language: str | None = None
+    service_room_id: str | None = None
+    welcomed: bool = False
+    created_at: int = 0
+
+    @classmethod
+    def _from_row(cls, row: Any) -> Person | None:
+        if row is None:
+            return None
+        return cls(
+            user_id=row["user_id"],
+            centre_id=row["centre_id"],
+            role=row["role"],
+            language=row["language"],
+            service_room_id=row["service_room_id"],
+            welcomed=bool(row["welcomed"]),
+            created_at=row["created_at"],
+        )
+
+    @classmethod
+    async def get(cls, user_id: str) -> Person | None:
+        q = f"SELECT {cls._columns} FROM person WHERE user_id=$1"
+        return cls._from_row(await cls.db.fetchrow(q, user_id))
+
+    @classmethod
+    async def by_service_room(cls, room_id: str) -> Person | None:
+        q = f"SELECT {cls._columns} FROM person WHERE service_room_id=$1"
+        return cls._from_row(await cls.db.fetchrow(q, room_id))
+
+    @classmethod
+    async def all_in_centre(cls, centre_id: str) -> list[Person]:
+        q = f"SELECT {cls._columns} FROM person WHERE centre_id=$1 ORDER BY user_id"
+        return [p for p in map(cls._from_row, await cls.db.fetch(q, centre_id)) if p]
+
+    @classmethod
+    async def upsert(cls, user_id: str, centre_id: str, role: str) -> Person:
+        """Create the person or change their centre/role; their service room stays."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        q = (
+            "INSERT INTO person (user_id, centre_id, role, created_at) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (user_id) DO UPDATE SET centre_id=excluded.centre_id, role=excluded.role"
+        )
+        await cls.db.execute(q, user_id, centre_id, role, int(time.time() * 1000))
+        person = await cls.get(user_id)
+        assert person is not None
+        return person
+
+    async def set_service_room(self, room_id: str | None) -> None:
+        """Point the person at a new service room; the welcome is due again there."""
+        async with self.db.acquire() as conn, conn.transaction():
+            if room_id is not None:
+                await conn.execute(
+                    "UPDATE person SET service_room_id=NULL WHERE service_room_id=$1", room_id
+                )
+            await conn.execute(
+                "UPDATE person SET service_room_id=$2, welcomed=false WHERE user_id=$1",
+                self.user_id,
+                room_id,
+            )
+        self.service_room_id = room_id
+        self.welcomed = False
+
+    async def mark_welcomed(self) -> bool:
+        """Mark the welcome as sent; False if it already was (so it goes out only once)."""
+        result = await self.db.execute(
+            "UPDATE person SET welcomed=true WHERE user_id=$1 AND welcomed=false", self.user_id
+        )
+        self.welcomed = True
+        return _rows_changed(result) > 0
+
+
+def _rows_changed(result: Any) -> int:
+    """Rows touched by an UPDATE on asyncpg ("UPDATE 1") or aiosqlite (a cursor)."""
+    if isinstance(result, str):
+        return int(result.rsplit(" ", 1)[-1])
+    return int(getattr(result, "rowcount", 0))

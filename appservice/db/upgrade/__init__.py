@@ -1,0 +1,9 @@
+"""Versioned schema of Lotse's own tables; mautrix's crypto and state stores keep theirs."""
+
+from __future__ import annotations
+
+from mautrix.util.async_db import UpgradeTable
+
+upgrade_table = UpgradeTable(version_table_name="lotse_version", database_name="Lotse")
+
+from . import v01_initial  # noqa: E402,F401  (registers the upgrades in order)
