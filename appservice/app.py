@@ -1,0 +1,203 @@
+"""Composition root: builds the pieces from the config, starts them in order, stops them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+import aiohttp
+from mautrix.appservice import AppService, IntentAPI
+from mautrix.appservice.state_store.asyncpg import PgASStateStore
+from mautrix.errors import MatrixError
+from mautrix.types import Event, EventType, StateEvent, UserID
+
+from .config import Config
+from .db import Inbox, LotseDatabase
+from .e2ee import AssistantDevice
+from .i18n import Renderer
+from .metrics import UP
+from .transactions import TransactionReceiver
+from .web import add_operator_routes
+
+log = logging.getLogger("lotse")
+
+
+class _LotseAppService(AppService):
+    """mautrix's AppService for intents and the HTTP session; transactions are ours."""
+
+    def register_routes(self, app: Any) -> None:  # noqa: D102 - replaced by TransactionReceiver
+        return None
+
+
+class LotseApp:
+    def __init__(self, cfg: Config, db_args: dict[str, Any] | None = None) -> None:
+        self.cfg = cfg
+        self.db = LotseDatabase(cfg.database.url, db_args=db_args)
+        self.state_store = PgASStateStore(self.db.state_db)
+        self.renderer = Renderer.default()
+        self.az = _LotseAppService(
+            server=cfg.homeserver.address,
+            domain=cfg.homeserver.domain,
+            as_token=cfg.appservice.as_token,
+            hs_token=cfg.appservice.hs_token,
+            bot_localpart=cfg.appservice.sender_localpart,
+            id=cfg.appservice.id,
+            state_store=self.state_store,
+            verify_ssl=cfg.homeserver.verify_ssl,
+            log=logging.getLogger("lotse.mautrix"),
+        )
+        self.receiver = TransactionReceiver(cfg.appservice.hs_token, self._handle_event)
+        self.receiver.register_routes(self.az.app)
+        add_operator_routes(self.az.app, self.health)
+        self.device = AssistantDevice(
+            homeserver=cfg.homeserver.address,
+            user_id=UserID(cfg.assistant_mxid),
+            as_token=cfg.appservice.as_token,
+            pickle_key=cfg.encryption.pickle_key,
+            device_name=cfg.encryption.device_name,
+            db=self.db,
+            state_store=self.state_store,
+            session_wait_seconds=cfg.encryption.session_wait_seconds,
+        )
+        self.own_users = {cfg.assistant_mxid, cfg.steward_mxid, cfg.sender_mxid}
+        self.started = False
+
+    async def start(self) -> None:
+        problems = self.renderer.check_templates()
+        if problems:
+            raise RuntimeError("broken templates: " + "; ".join(problems))
+        await self.db.start()
+        # The listener must run before the device is touched (see appservice/e2ee.py).
+        await self.az.start(self.cfg.appservice.hostname, self.cfg.appservice.port)
+        await self._ping()
+        self.assistant_intent = self.az.intent.user(UserID(self.cfg.assistant_mxid))
+        self.steward_intent = self.az.intent.user(UserID(self.cfg.steward_mxid))
+        await self._ensure_bot(self.assistant_intent, self.cfg.bots.assistant.displayname)
+        await self._ensure_bot(self.steward_intent, self.cfg.bots.steward.displayname)
+        await self.device.start()
+        self.assistant = self._build_assistant()
+        await self.assistant.directory.sync_config_admins()
+        await self._check_admin()
+        await Inbox.prune()
+        self.receiver.start()
+        self.started = True
+        UP.set(1)
+        log.info(
+            "Lotse is running: assistant %s (device %s), listening on %s:%d",
+            self.cfg.assistant_mxid,
+            self.device.device_id,
+            self.cfg.appservice.hostname,
+            self.cfg.appservice.port,
+        )
+
+    def _build_assistant(self) -> Any:
+        # Imported here: appservice/ is the plumbing; the bots sit on top of it.
+        from bots import general  # noqa: F401  (registers the commands)
+        from bots.assistant import Assistant
+        from bots.registry import registry
+        from bridge.people import Directory
+        from bridge.service_rooms import ServiceRooms
+
+        return Assistant(
+            intent=self.assistant_intent,
+            device=self.device,
+            directory=Directory(self.cfg),
+            service_rooms=ServiceRooms(self.assistant_intent, self.cfg.bots.assistant.displayname),
+            registry=registry,
+            renderer=self.renderer,
+            own_users=self.own_users,
+        )
+
+    async def stop(self) -> None:
+        UP.set(0)
+        self.started = False
+        await self.receiver.stop()
+        await self.device.stop()
+        await self.az.stop()
+        await self.db.stop()
+        log.info("Lotse stopped")
+
+    async def _ensure_bot(self, intent: IntentAPI, displayname: str) -> None:
+        await intent.ensure_registered()
+        try:
+            if await intent.get_displayname(intent.mxid) != displayname:
+                await intent.set_displayname(displayname)
+        except MatrixError as e:
+            log.warning("could not set display name of %s: %s", intent.mxid, e)
+
+    async def _ping(self) -> None:
+        """A successful ping makes Synapse resend held-back transactions now, not after backoff."""
+        try:
+            await self.az.ping_self()
+        except (MatrixError, aiohttp.ClientError) as e:
+            log.warning("homeserver could not reach us at %s: %s", self.cfg.appservice.address, e)
+
+    async def _check_admin(self) -> None:
+        """The admin API needs the assistant to be a server admin: say so early if not."""
+        url = f"{self.cfg.homeserver.address}/_synapse/admin/v1/users/{self.cfg.assistant_mxid}/admin"
+        headers = {"Authorization": f"Bearer {self.cfg.appservice.as_token}"}
+        params = {"user_id": self.cfg.assistant_mxid}
+        try:
+            async with self.az.http_session.get(url, headers=headers, params=params) as resp:
+                admin = resp.status == 200 and (await resp.json()).get("admin") is True
+        except aiohttp.ClientError:
+            admin = False
+        if not admin:
+            log.warning(
+                "%s is not a Synapse server admin; account management will fail. "
+                "See the README, section 'Deploying against your Synapse'.",
+                self.cfg.assistant_mxid,
+            )
+
+    async def health(self) -> dict[str, bool]:
+        checks = {"running": self.started, "database": False, "encryption": False}
+        try:
+            checks["database"] = await self.db.main.fetchval("SELECT 1") == 1
+        except Exception:
+            pass
+        checks["encryption"] = self.started and not self.device.sync_failed.is_set()
+        return checks
+
+    async def _handle_event(self, evt: Event) -> None:
+        if isinstance(evt, StateEvent):
+            await self.state_store.update_state(evt)
+        if evt.type in (EventType.ROOM_MEMBER, EventType.ROOM_ENCRYPTED):
+            await self.assistant.handle_event(evt)
+
+
+def setup_logging(level: str) -> None:
+    """Plain lines on stderr; message text is never logged anywhere."""
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # mautrix logs request bodies at DEBUG; keep them out even in debug mode.
+    logging.getLogger("lotse.mautrix").setLevel(max(logging.INFO, getattr(logging, level)))
+    logging.getLogger("mau").setLevel(max(logging.INFO, getattr(logging, level)))
+    logging.getLogger("lotse.e2ee.client").setLevel(max(logging.INFO, getattr(logging, level)))
+
+
+async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set or SIGINT/SIGTERM arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    app = LotseApp(cfg)
+    await app.start()
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()
+
+
+def run(cfg: Config) -> int:
+    setup_logging(cfg.logging.level)
+    try:
+        asyncio.run(serve(cfg))
+    except OSError as e:
+        log.error("cannot start: %s", e)
+        return 1
+    return 0

@@ -1,0 +1,204 @@
+"""The ``lotse`` command: init, check-config, run, dev, registration.
+
+Exit codes: 0 success, 1 refused or failed, 2 configuration error (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from appservice.config import (
+    Config,
+    ConfigError,
+    example_path,
+    load_config,
+    load_config_text,
+)
+from appservice.registration import registration_yaml
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+DEFAULT_CONFIG = "config.yaml"
+DEFAULT_REGISTRATION = "registration.yaml"
+
+# Keys whose "generate" placeholder `lotse init` replaces with a fresh secret.
+SECRET_KEYS = (
+    ("appservice", "as_token"),
+    ("appservice", "hs_token"),
+    ("encryption", "pickle_key"),
+)
+
+
+def set_scalar(text: str, section: str, key: str, value: str) -> str:
+    """Replace ``key``'s value inside top-level ``section`` of YAML text, keeping comments."""
+    lines = text.splitlines(keepends=True)
+    in_section = False
+    for index, line in enumerate(lines):
+        if re.match(r"[A-Za-z_]", line):
+            in_section = line.startswith(f"{section}:")
+            continue
+        match = re.match(rf"(\s+{re.escape(key)}:)[ \t]*[^#\n]*?([ \t]+#.*)?(\r?\n)?$", line)
+        if in_section and match:
+            ending = match.group(3) or ""
+            lines[index] = f"{match.group(1)} {json.dumps(value)}{match.group(2) or ''}{ending}"
+            return "".join(lines)
+    raise ValueError(f"{section}.{key} not found in the example config")
+
+
+def render_initial_config(domain: str | None = None, homeserver: str | None = None) -> str:
+    """The example config with fresh secrets (and optionally domain and homeserver URL)."""
+    text = example_path().read_text(encoding="utf-8")
+    for section, key in SECRET_KEYS:
+        text = set_scalar(text, section, key, secrets.token_urlsafe(32))
+    if domain is not None:
+        text = set_scalar(text, "homeserver", "domain", domain)
+    if homeserver is not None:
+        text = set_scalar(text, "homeserver", "address", homeserver)
+    return text
+
+
+def _config_error(err: ConfigError) -> int:
+    print(f"config error: {err.key}: {err.message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _with_config(args: argparse.Namespace, action: Callable[[Config], int]) -> int:
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        return _config_error(err)
+    return action(cfg)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    folder = Path(args.dir)
+    config_path = folder / DEFAULT_CONFIG
+    registration_path = folder / DEFAULT_REGISTRATION
+    existing = [p for p in (config_path, registration_path) if p.exists()]
+    if existing and not args.force:
+        names = " and ".join(str(p) for p in existing)
+        print(f"{names} already exist(s); use --force to overwrite", file=sys.stderr)
+        return EXIT_FAILED
+    text = render_initial_config(args.domain, args.homeserver)
+    try:
+        # Environment variables must not mask a broken generated file.
+        cfg = load_config_text(text, config_path, env={})
+    except ConfigError as err:
+        return _config_error(err)
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(text, encoding="utf-8")
+    config_path.chmod(0o600)
+    registration_path.write_text(registration_yaml(cfg), encoding="utf-8")
+    print(f"wrote {config_path} (with fresh secrets; keep it private)")
+    print(f"wrote {registration_path}")
+    print("next steps:")
+    print(f"  1. edit {config_path}: homeserver.domain, homeserver.address, centres")
+    print(f"     (then run `lotse registration -c {config_path}` if you changed the appservice")
+    print("     or namespace settings)")
+    print(f"  2. add {registration_path.absolute()} to app_service_config_files in Synapse's")
+    print("     homeserver.yaml and restart Synapse")
+    print(f"  3. make {cfg.assistant_mxid} a Synapse server admin")
+    print(f"  4. lotse run -c {config_path}")
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    def report(cfg: Config) -> int:
+        print(f"config OK: {len(cfg.centres)} centre(s)")
+        return EXIT_OK
+
+    return _with_config(args, report)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    def start(cfg: Config) -> int:
+        from appservice.app import run
+
+        return int(run(cfg))
+
+    return _with_config(args, start)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from appservice.dev import main as dev_main
+
+    sys.exit(dev_main(args.dir, demo=args.demo))
+
+
+def cmd_registration(args: argparse.Namespace) -> int:
+    def write(cfg: Config) -> int:
+        Path(args.output).write_text(registration_yaml(cfg), encoding="utf-8")
+        print(f"wrote {args.output}; restart Synapse to load it")
+        return EXIT_OK
+
+    return _with_config(args, write)
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"config file (default: {DEFAULT_CONFIG})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="lotse", description="Lotse: online counselling on Matrix (appservice)."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    init = sub.add_parser("init", help="write config.yaml and registration.yaml with fresh secrets")
+    init.add_argument("--dir", default=".", help="folder to write into (default: .)")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.add_argument("--domain", help="the homeserver's server_name")
+    init.add_argument("--homeserver", metavar="URL", help="URL of Synapse's client API")
+    init.set_defaults(func=cmd_init)
+
+    check = sub.add_parser("check-config", help="validate the config and exit (0 OK, 2 error)")
+    _add_config_option(check)
+    check.set_defaults(func=cmd_check_config)
+
+    run = sub.add_parser("run", help="run the appservice")
+    _add_config_option(run)
+    run.set_defaults(func=cmd_run)
+
+    dev = sub.add_parser("dev", help="run a local Synapse and Lotse for development")
+    dev.add_argument("--dir", default=".lotse-dev", help="state folder (default: .lotse-dev)")
+    dev.add_argument("--demo", action="store_true", help="seed demo centres and people")
+    dev.set_defaults(func=cmd_dev)
+
+    registration = sub.add_parser(
+        "registration", help="regenerate the Synapse registration file from the config"
+    )
+    _add_config_option(registration)
+    registration.add_argument(
+        "-o",
+        "--output",
+        default=DEFAULT_REGISTRATION,
+        metavar="FILE",
+        help=f"where to write it (default: {DEFAULT_REGISTRATION})",
+    )
+    registration.set_defaults(func=cmd_registration)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``lotse`` console script; exits with the command's code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except ConfigError as err:
+        code = _config_error(err)
+    sys.exit(code)

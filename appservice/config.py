@@ -1,0 +1,488 @@
+"""Load and validate Lotse's configuration.
+
+The shipped ``config.example.yaml`` is the source of truth: it supplies every default, and
+any key it does not have is refused. The user's file is merged onto it key by key, then the
+secret environment variables are applied, then the result is checked and frozen into
+dataclasses. Every failure is a :class:`ConfigError` naming the dotted key path.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from appservice.resources import data_path
+
+FILE_KEY = "(file)"
+PLACEHOLDER = "generate"
+
+# Environment variable -> dotted key it overrides. An environment variable wins over the file.
+ENV_OVERRIDES: dict[str, str] = {
+    "LOTSE_AS_TOKEN": "appservice.as_token",
+    "LOTSE_HS_TOKEN": "appservice.hs_token",
+    "LOTSE_DATABASE_URL": "database.url",
+    "LOTSE_PICKLE_KEY": "encryption.pickle_key",
+}
+_ENV_FOR_KEY = {key: env for env, key in ENV_OVERRIDES.items()}
+
+CENTRE_KEYS = ("id", "name", "language", "admins")
+LANGUAGES = ("de", "en")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+_LOCALPART_RE = re.compile(r"[a-z0-9._=\-/]+")
+_CENTRE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+_DOMAIN_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+)
+_MXID_RE = re.compile(r"@([a-z0-9._=\-/+]+):(.+)")
+
+
+class ConfigError(Exception):
+    """A configuration problem, located by its dotted key path (``centres[1].language``)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+@dataclass(frozen=True)
+class HomeserverConfig:
+    address: str
+    domain: str
+    public_address: str
+    verify_ssl: bool
+
+
+@dataclass(frozen=True)
+class AppserviceConfig:
+    address: str
+    hostname: str
+    port: int
+    id: str
+    as_token: str = field(repr=False)
+    hs_token: str = field(repr=False)
+    sender_localpart: str
+    namespace_prefix: str
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    localpart: str
+    displayname: str
+
+
+@dataclass(frozen=True)
+class BotsConfig:
+    assistant: BotConfig
+    steward: BotConfig
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str
+
+
+@dataclass(frozen=True)
+class EncryptionConfig:
+    pickle_key: str = field(repr=False)
+    device_name: str
+    session_wait_seconds: float
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    public_url: str
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str
+
+
+@dataclass(frozen=True)
+class CentreConfig:
+    id: str
+    name: str
+    language: str
+    admins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    homeserver: HomeserverConfig
+    appservice: AppserviceConfig
+    bots: BotsConfig
+    database: DatabaseConfig
+    encryption: EncryptionConfig
+    web: WebConfig
+    logging: LoggingConfig
+    self_registration_centre: str | None
+    centres: tuple[CentreConfig, ...]
+    path: Path
+
+    def _mxid(self, localpart: str) -> str:
+        return f"@{localpart}:{self.homeserver.domain}"
+
+    @property
+    def assistant_mxid(self) -> str:
+        """Matrix id of the E2EE assistant bot."""
+        return self._mxid(self.bots.assistant.localpart)
+
+    @property
+    def steward_mxid(self) -> str:
+        """Matrix id of the device-less room-owning bot."""
+        return self._mxid(self.bots.steward.localpart)
+
+    @property
+    def sender_mxid(self) -> str:
+        """Matrix id of the registration's sender user."""
+        return self._mxid(self.appservice.sender_localpart)
+
+    @property
+    def public_homeserver_url(self) -> str:
+        """URL people log in to: ``homeserver.public_address`` or else ``homeserver.address``."""
+        return self.homeserver.public_address or self.homeserver.address
+
+    @property
+    def public_web_url(self) -> str:
+        """Base URL of the web listener: ``web.public_url`` or else ``appservice.address``."""
+        return self.web.public_url or self.appservice.address
+
+    def centre(self, centre_id: str) -> CentreConfig | None:
+        """The declared centre with this id, or None."""
+        for centre in self.centres:
+            if centre.id == centre_id:
+                return centre
+        return None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def example_path() -> Path:
+    """Path of the shipped, fully commented example config."""
+    return data_path("config.example.yaml")
+
+
+def _parse(text: str) -> Any:
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        return yaml.load(StringIO(text))
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = err.problem or err.context or "invalid YAML"
+        raise ConfigError(FILE_KEY, f"invalid YAML at {where}{problem}") from None
+    except YAMLError as err:
+        raise ConfigError(FILE_KEY, f"invalid YAML: {err}") from None
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _merge(defaults: Any, user: Any, prefix: str) -> Any:
+    """Merge ``user`` onto ``defaults`` key by key; refuse keys the example does not have."""
+    if not isinstance(defaults, dict):
+        # Scalars and lists (``centres``, ``admins``) are taken whole from the user file.
+        return copy.deepcopy(user)
+    if user is None:
+        return copy.deepcopy(defaults)
+    if not isinstance(user, dict):
+        raise ConfigError(prefix or FILE_KEY, "expected a mapping of options")
+    merged = copy.deepcopy(defaults)
+    for key, value in user.items():
+        path = _join(prefix, str(key))
+        if not isinstance(key, str) or key not in defaults:
+            raise ConfigError(path, "unknown option; see config.example.yaml")
+        merged[key] = _merge(defaults[key], value, path)
+    return merged
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: str) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node[part]
+    node[last] = value
+
+
+def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:
+    """Read, merge, override from ``env`` (default ``os.environ``) and validate a config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(FILE_KEY, f"config file {path} not found; run `lotse init`") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(FILE_KEY, f"cannot read {path}: {err}") from None
+    return load_config_text(text, path, env)
+
+
+def load_config_text(text: str, path: Path | str, env: Mapping[str, str] | None = None) -> Config:
+    """Like :func:`load_config` for text already in memory; ``path`` locates relative paths."""
+    path = Path(path).absolute()
+    defaults = _parse(example_path().read_text(encoding="utf-8"))
+    raw = _merge(defaults, _parse(text), "")
+    environ = os.environ if env is None else env
+    for var, dotted in ENV_OVERRIDES.items():
+        value = environ.get(var)
+        if value:
+            _set_path(raw, dotted, value)
+    return _validate(raw, path)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Reader:
+    """Typed access to the merged raw config by dotted path; every failure names the path."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    def get(self, dotted: str) -> Any:
+        node: Any = self.raw
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+    def text(self, dotted: str, *, empty: bool = False) -> str:
+        return _as_str(self.get(dotted), dotted, empty=empty)
+
+    def url(self, dotted: str, *, empty: bool = False) -> str:
+        value = self.text(dotted, empty=empty)
+        if value:
+            _check_url(value, dotted)
+        return value.rstrip("/")
+
+    def secret(self, dotted: str) -> str:
+        value = self.get(dotted)
+        if value is None or value == "" or value == PLACEHOLDER:
+            hint = f"run `lotse init` or set {_ENV_FOR_KEY[dotted]}"
+            raise ConfigError(dotted, f"placeholder; {hint}")
+        return _as_str(value, dotted)
+
+    def localpart(self, dotted: str) -> str:
+        value = self.text(dotted)
+        if not _LOCALPART_RE.fullmatch(value):
+            raise ConfigError(
+                dotted, f"'{value}' is not a valid localpart (lower-case letters, digits, ._=-/)"
+            )
+        return value
+
+    def choice(self, dotted: str, choices: tuple[str, ...], normalise: Callable[[str], str]) -> str:
+        value = normalise(self.text(dotted))
+        if value not in choices:
+            raise ConfigError(dotted, f"expected one of {', '.join(choices)}, got '{value}'")
+        return value
+
+
+def _as_str(value: Any, key: str, *, empty: bool = False) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(key, "expected a string")
+    text = str(value).strip()
+    if not text and not empty:
+        raise ConfigError(key, "must not be empty")
+    return text
+
+
+def _check_url(value: str, key: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, f"expected an http(s) URL with a host (https://host), got '{value}'")
+
+
+def _check_domain(value: str, key: str) -> None:
+    if "://" in value or not _DOMAIN_RE.fullmatch(value):
+        raise ConfigError(
+            key, f"expected a server name like matrix.example.net, no scheme or path, got '{value}'"
+        )
+
+
+def _port(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ConfigError(key, f"expected a port number 1..65535, got '{value}'")
+    return value
+
+
+def _positive_number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(key, f"expected a number greater than 0, got '{value}'")
+    return float(value)
+
+
+def _database_url(value: str, key: str, base: Path) -> str:
+    if value.startswith(("postgres://", "postgresql://")):
+        if not urlsplit(value).hostname:
+            raise ConfigError(key, "expected postgres://user:password@host/database")
+        return value
+    if value.startswith("sqlite:"):
+        target = value[len("sqlite:") :]
+        if target.startswith("///"):
+            target = target[2:]
+        elif target.startswith("//"):
+            target = target[2:]
+        if not target:
+            raise ConfigError(key, "expected sqlite:PATH with a file path")
+        if target == ":memory:":
+            return "sqlite::memory:"
+        file = Path(target).expanduser()
+        if not file.is_absolute():
+            file = base / file
+        return f"sqlite:{file.resolve()}"
+    raise ConfigError(key, "expected sqlite:PATH or postgres://user:password@host/database")
+
+
+def _centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("centres", "expected a list with at least one centre")
+    centres: list[CentreConfig] = []
+    admin_of: dict[str, str] = {}
+    for index, entry in enumerate(raw):
+        prefix = f"centres[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(prefix, "expected a mapping with id, name, language, admins")
+        for key in entry:
+            if key not in CENTRE_KEYS:
+                raise ConfigError(f"{prefix}.{key}", "unknown option; see config.example.yaml")
+        if "id" not in entry:
+            raise ConfigError(f"{prefix}.id", "missing; every centre needs an id")
+        centre_id = _as_str(entry["id"], f"{prefix}.id")
+        if not _CENTRE_ID_RE.fullmatch(centre_id):
+            raise ConfigError(
+                f"{prefix}.id",
+                f"'{centre_id}' is not valid: lower-case letters, digits and dashes, "
+                "starting with a letter or digit",
+            )
+        if any(c.id == centre_id for c in centres):
+            raise ConfigError(f"{prefix}.id", f"duplicate centre id '{centre_id}'")
+        name = _as_str(entry.get("name", centre_id), f"{prefix}.name")
+        language = _as_str(entry.get("language", LANGUAGES[0]), f"{prefix}.language").lower()
+        if language not in LANGUAGES:
+            raise ConfigError(
+                f"{prefix}.language", f"expected one of {', '.join(LANGUAGES)}, got '{language}'"
+            )
+        admins_raw = entry.get("admins") or []
+        if not isinstance(admins_raw, list):
+            raise ConfigError(f"{prefix}.admins", "expected a list of Matrix user ids")
+        admins: list[str] = []
+        for admin_index, admin_value in enumerate(admins_raw):
+            key = f"{prefix}.admins[{admin_index}]"
+            admin = _as_str(admin_value, key)
+            match = _MXID_RE.fullmatch(admin)
+            if not match or not _DOMAIN_RE.fullmatch(match.group(2)):
+                raise ConfigError(key, f"expected a Matrix user id (@name:{domain}), got '{admin}'")
+            if admin in admin_of:
+                raise ConfigError(
+                    key, f"{admin} is already admin of centre '{admin_of[admin]}'; one centre each"
+                )
+            admin_of[admin] = centre_id
+            admins.append(admin)
+        centres.append(CentreConfig(centre_id, name, language, tuple(admins)))
+    return tuple(centres)
+
+
+def _validate(raw: dict[str, Any], path: Path) -> Config:
+    r = _Reader(raw)
+
+    domain = r.text("homeserver.domain")
+    _check_domain(domain, "homeserver.domain")
+    verify_ssl = r.get("homeserver.verify_ssl")
+    if not isinstance(verify_ssl, bool):
+        raise ConfigError("homeserver.verify_ssl", "expected true or false")
+    homeserver = HomeserverConfig(
+        address=r.url("homeserver.address"),
+        domain=domain,
+        public_address=r.url("homeserver.public_address", empty=True),
+        verify_ssl=verify_ssl,
+    )
+
+    as_token = r.secret("appservice.as_token")
+    hs_token = r.secret("appservice.hs_token")
+    if as_token == hs_token:
+        raise ConfigError("appservice.hs_token", "must differ from appservice.as_token")
+    prefix = r.localpart("appservice.namespace_prefix")
+    appservice = AppserviceConfig(
+        address=r.url("appservice.address"),
+        hostname=r.text("appservice.hostname"),
+        port=_port(r.get("appservice.port"), "appservice.port"),
+        id=r.text("appservice.id"),
+        as_token=as_token,
+        hs_token=hs_token,
+        sender_localpart=r.localpart("appservice.sender_localpart"),
+        namespace_prefix=prefix,
+    )
+
+    bots = BotsConfig(
+        assistant=BotConfig(
+            r.localpart("bots.assistant.localpart"), r.text("bots.assistant.displayname")
+        ),
+        steward=BotConfig(
+            r.localpart("bots.steward.localpart"), r.text("bots.steward.displayname")
+        ),
+    )
+    seen: dict[str, str] = {}
+    for key, localpart in (
+        ("appservice.sender_localpart", appservice.sender_localpart),
+        ("bots.assistant.localpart", bots.assistant.localpart),
+        ("bots.steward.localpart", bots.steward.localpart),
+    ):
+        if not localpart.startswith(prefix):
+            raise ConfigError(
+                key,
+                f"'{localpart}' must start with appservice.namespace_prefix '{prefix}' "
+                "so that Synapse gives it to Lotse",
+            )
+        if localpart in seen:
+            raise ConfigError(key, f"'{localpart}' is already used by {seen[localpart]}")
+        seen[localpart] = key
+
+    database = DatabaseConfig(_database_url(r.text("database.url"), "database.url", path.parent))
+
+    encryption = EncryptionConfig(
+        pickle_key=r.secret("encryption.pickle_key"),
+        device_name=r.text("encryption.device_name"),
+        session_wait_seconds=_positive_number(
+            r.get("encryption.session_wait_seconds"), "encryption.session_wait_seconds"
+        ),
+    )
+
+    web = WebConfig(public_url=r.url("web.public_url", empty=True))
+    logging = LoggingConfig(level=r.choice("logging.level", LOG_LEVELS, str.upper))
+
+    centres = _centres(r.get("centres"), domain)
+    self_registration = r.text("self_registration.centre", empty=True) or None
+    if self_registration is not None and not any(c.id == self_registration for c in centres):
+        declared = ", ".join(c.id for c in centres)
+        raise ConfigError(
+            "self_registration.centre",
+            f"unknown centre '{self_registration}'; declared: {declared}",
+        )
+
+    return Config(
+        homeserver=homeserver,
+        appservice=appservice,
+        bots=bots,
+        database=database,
+        encryption=encryption,
+        web=web,
+        logging=logging,
+        self_registration_centre=self_registration,
+        centres=centres,
+        path=path,
+    )

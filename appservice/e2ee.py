@@ -1,0 +1,187 @@
+"""The assistant's end-to-end-encryption device.
+
+The recipe (see the README's operator section): the device is created MSC4190-style with the
+as_token, and runs its own ``/sync`` for to-device messages and one-time-key counts, while room
+events reach us by transaction. Room keys sent while Lotse is down wait in Synapse's device
+inbox and arrive with the next ``/sync``; no experimental Synapse option is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from mautrix.appservice.state_store.asyncpg import PgASStateStore
+from mautrix.api import Method, Path
+from mautrix.client import Client, InternalEventType
+from mautrix.crypto import OlmMachine, PgCryptoStore
+from mautrix.errors import EncryptionError, SessionNotFound
+from mautrix.types import (
+    EncryptedEvent,
+    EncryptedMegolmEventContent,
+    EventFilter,
+    EventType,
+    Filter,
+    Membership,
+    MessageEvent,
+    RoomEventFilter,
+    RoomFilter,
+    RoomID,
+    StateEvent,
+    StateFilter,
+    TrustState,
+    UserID,
+)
+
+from .db import LotseDatabase
+
+log = logging.getLogger("lotse.e2ee")
+
+_ALL = EventType.find("*")
+# Only to-device messages, device lists and key counts: room events come by transaction.
+SYNC_FILTER = Filter(
+    account_data=EventFilter(not_types=[_ALL]),
+    presence=EventFilter(not_types=[_ALL]),
+    room=RoomFilter(
+        include_leave=False,
+        state=StateFilter(not_types=[_ALL]),
+        timeline=RoomEventFilter(not_types=[_ALL]),
+        account_data=RoomEventFilter(not_types=[_ALL]),
+        ephemeral=RoomEventFilter(not_types=[_ALL]),
+    ),
+)
+
+
+class AssistantDevice:
+    """Owns the olm account, decrypts incoming and encrypts outgoing service-room events."""
+
+    def __init__(
+        self,
+        *,
+        homeserver: str,
+        user_id: UserID,
+        as_token: str,
+        pickle_key: str,
+        device_name: str,
+        db: LotseDatabase,
+        state_store: PgASStateStore,
+        session_wait_seconds: float,
+    ) -> None:
+        self.user_id = user_id
+        self.as_token = as_token
+        self.device_name = device_name
+        self.session_wait_seconds = session_wait_seconds
+        self.state_store = state_store
+        self.crypto_store = PgCryptoStore(user_id, pickle_key, db.crypto_db)
+        self.client = Client(
+            mxid=user_id,
+            base_url=homeserver,
+            sync_store=self.crypto_store,
+            state_store=state_store,
+            log=logging.getLogger("lotse.e2ee.client"),
+        )
+        self.client.api.token = as_token
+        self.client.api.as_user_id = user_id
+        self.olm = OlmMachine(self.client, self.crypto_store, state_store)
+        # People's devices are usually unverified; the bot trusts them as Element does by default.
+        self.olm.share_keys_min_trust = TrustState.UNVERIFIED
+        self.olm.send_keys_min_trust = TrustState.UNVERIFIED
+        self._share_locks: dict[RoomID, asyncio.Lock] = {}
+        self._sync_task: asyncio.Future | None = None
+        self.sync_failed = asyncio.Event()
+        self.client.add_event_handler(InternalEventType.SYNC_STOPPED, self._on_sync_stopped)
+
+    @property
+    def device_id(self) -> str:
+        return str(self.client.device_id)
+
+    async def start(self) -> None:
+        """Create or reuse the device, publish keys, drop stale devices, start syncing.
+
+        Call only once the transaction listener runs: touching devices makes Synapse push a
+        transaction at once, and a refused one marks the appservice down.
+        """
+        await self.crypto_store.open()
+        device_id = await self.crypto_store.get_device_id()
+        await self.client.create_device_msc4190(
+            device_id=device_id or "", initial_display_name=self.device_name
+        )
+        await self.olm.load()
+        if not device_id:
+            await self.crypto_store.put_device_id(self.client.device_id)
+            log.info("created assistant device %s", self.client.device_id)
+            await self.olm.share_keys()
+        elif not self.olm.account.shared:
+            await self.olm.share_keys()
+        elif not await self._keys_on_server():
+            # The device was deleted on the server and came back empty: start afresh.
+            log.warning("assistant device %s lost its keys on the server; resetting", device_id)
+            await self.crypto_store.delete()
+            await self.crypto_store.open()
+            await self.client.create_device_msc4190(
+                device_id="", initial_display_name=self.device_name
+            )
+            await self.olm.load()
+            await self.crypto_store.put_device_id(self.client.device_id)
+            await self.olm.share_keys()
+        await self._delete_stale_devices()
+        self._sync_task = self.client.start(SYNC_FILTER)
+        log.info("assistant device %s ready", self.client.device_id)
+
+    async def stop(self) -> None:
+        self.client.stop()
+        if self._sync_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._sync_task), timeout=5)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+        await self.crypto_store.close()
+        await self.client.api.session.close()
+
+    async def _on_sync_stopped(self, data: dict[str, Any]) -> None:
+        if data.get("error"):
+            log.error("assistant device sync stopped: %s", type(data["error"]).__name__)
+            self.sync_failed.set()
+
+    async def _keys_on_server(self) -> bool:
+        resp = await self.client.query_keys([self.user_id])
+        own = resp.device_keys.get(self.user_id, {}).get(self.client.device_id)
+        return bool(own and own.keys)
+
+    async def _delete_stale_devices(self) -> None:
+        """Old devices of the bot would still be sent room keys: remove them."""
+        resp = await self.client.api.request(Method.GET, Path.v3.devices)
+        for dev in resp.get("devices", []):
+            if dev.get("device_id") != self.client.device_id:
+                log.info("deleting stale assistant device %s", dev.get("device_id"))
+                await self.client.api.request(Method.DELETE, Path.v3.devices[dev["device_id"]])
+
+    async def handle_member_event(self, evt: StateEvent) -> None:
+        """Rotate the outbound session when someone leaves, so they get no future keys."""
+        await self.olm.handle_member_event(evt)
+
+    async def decrypt(self, evt: EncryptedEvent) -> MessageEvent:
+        try:
+            return await self.olm.decrypt_megolm_event(evt)
+        except SessionNotFound as e:
+            # The room key travels separately and may land a moment after the message.
+            if not await self.olm.wait_for_session(
+                evt.room_id, e.session_id, timeout=self.session_wait_seconds
+            ):
+                raise
+            return await self.olm.decrypt_megolm_event(evt)
+
+    async def encrypt(
+        self, room_id: RoomID, event_type: EventType, content: Any
+    ) -> EncryptedMegolmEventContent:
+        try:
+            return await self.olm.encrypt_megolm_event(room_id, event_type, content)
+        except EncryptionError:
+            lock = self._share_locks.setdefault(room_id, asyncio.Lock())
+            async with lock:
+                members = await self.state_store.get_members(
+                    room_id, memberships=(Membership.JOIN, Membership.INVITE)
+                )
+                await self.olm.share_group_session(room_id, members)
+            return await self.olm.encrypt_megolm_event(room_id, event_type, content)

@@ -1,0 +1,162 @@
+"""Receiving transactions from Synapse and handling each room event exactly once.
+
+Synapse keeps one transaction in flight and retries it until it gets a 200. We answer 200 only
+after the events are in the ``event_inbox`` table, and deduplicate by event id: transaction ids
+repeat after a Synapse restart (SQLite), event ids never do. A worker then handles the inbox in
+order, so an event acknowledged just before a crash is handled after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from mautrix.types import Event, EventType, SerializerError
+
+from .db import Inbox, InboxEvent
+from .metrics import EVENTS_FAILED, EVENTS_HANDLED, EVENTS_RECEIVED, TRANSACTIONS
+
+log = logging.getLogger("lotse.transactions")
+
+EventHandler = Callable[[Event], Awaitable[None]]
+MAX_ATTEMPTS = 3
+
+
+def _json_error(status: int, errcode: str, error: str) -> web.Response:
+    return web.json_response({"errcode": errcode, "error": error}, status=status)
+
+
+class TransactionReceiver:
+    """The ``/_matrix/app/v1/transactions`` endpoint, backed by the durable inbox."""
+
+    def __init__(self, hs_token: str, handler: EventHandler) -> None:
+        self.hs_token = hs_token
+        self.handler = handler
+        self._wakeup = asyncio.Event()
+        self._worker: asyncio.Task | None = None
+        self._stopping = False
+
+    def register_routes(self, app: web.Application) -> None:
+        for prefix in ("/_matrix/app/v1", ""):
+            app.router.add_put(prefix + "/transactions/{txn_id}", self._handle_transaction)
+            app.router.add_get(prefix + "/users/{user_id}", self._handle_query)
+            app.router.add_get(prefix + "/rooms/{alias}", self._handle_query)
+        app.router.add_post("/_matrix/app/v1/ping", self._handle_ping)
+
+    def _authorised(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ") if header else request.query.get("access_token")
+        return token == self.hs_token
+
+    async def _handle_ping(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return _json_error(403, "M_FORBIDDEN", "bad hs_token")
+        return web.json_response({})
+
+    async def _handle_query(self, request: web.Request) -> web.Response:
+        # Lotse creates its users and aliases itself; it never makes them up on demand.
+        if not self._authorised(request):
+            return _json_error(403, "M_FORBIDDEN", "bad hs_token")
+        return _json_error(404, "M_NOT_FOUND", "not provided by Lotse")
+
+    async def _handle_transaction(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return _json_error(403, "M_FORBIDDEN", "bad hs_token")
+        try:
+            body = await request.json()
+            events = body.get("events", [])
+            if not isinstance(events, list):
+                raise ValueError("events is not a list")
+        except (json.JSONDecodeError, ValueError, AttributeError):
+            return _json_error(400, "M_NOT_JSON", "transaction body is not valid JSON")
+        TRANSACTIONS.inc()
+        try:
+            new = await Inbox.add_many([e for e in events if isinstance(e, dict)])
+        except Exception:
+            # No 200: Synapse will retry the same events, so nothing is lost.
+            log.exception("could not store transaction %s", request.match_info["txn_id"])
+            return _json_error(500, "M_UNKNOWN", "could not store events; retry")
+        EVENTS_RECEIVED.inc(new)
+        log.debug(
+            "transaction %s: %d events, %d new", request.match_info["txn_id"], len(events), new
+        )
+        if new:
+            self._wakeup.set()
+        return web.json_response({})
+
+    def start(self) -> None:
+        self._stopping = False
+        self._worker = asyncio.create_task(self._work(), name="lotse-inbox-worker")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._worker is not None:
+            try:
+                await asyncio.wait_for(self._worker, timeout=15)
+            except asyncio.TimeoutError:
+                self._worker.cancel()
+            self._worker = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def _work(self) -> None:
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                batch = await Inbox.pending()
+            except Exception:
+                log.exception("could not read the event inbox")
+                batch = []
+                await asyncio.sleep(1)
+            for item in batch:
+                if self._stopping:
+                    return
+                await self._handle_one(item)
+            if not batch:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=30)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def _handle_one(self, item: InboxEvent) -> None:
+        try:
+            raw = dict(item.payload)
+            if raw.get("unsigned") is None:
+                raw.pop("unsigned", None)
+            evt = Event.deserialize(raw)
+            if getattr(evt, "state_key", None) is not None:
+                evt.type = evt.type.with_class(EventType.Class.STATE)
+            else:
+                evt.type = evt.type.with_class(EventType.Class.MESSAGE)
+        except (SerializerError, KeyError, ValueError):
+            log.warning("event %s cannot be parsed; skipped", item.event_id)
+            await Inbox.mark_attempt_failed(item.event_id, 1)
+            EVENTS_FAILED.inc()
+            return
+        try:
+            await self.handler(evt)
+        except Exception:
+            gave_up = await Inbox.mark_attempt_failed(item.event_id, MAX_ATTEMPTS)
+            log.exception(
+                "handling event %s failed (%s)",
+                item.event_id,
+                "giving up" if gave_up else "will retry",
+            )
+            if gave_up:
+                EVENTS_FAILED.inc()
+            else:
+                await asyncio.sleep(0.5 * (item.attempts + 1))
+            return
+        await Inbox.mark_handled(item.event_id)
+        EVENTS_HANDLED.inc()
+
+
+def event_summary(evt: Any) -> str:
+    """Metadata of an event for logs: never its content."""
+    return f"{getattr(evt, 'type', '?')} {getattr(evt, 'event_id', '?')} in {getattr(evt, 'room_id', '?')}"

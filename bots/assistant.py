@@ -1,0 +1,193 @@
+"""The assistant (``@lotse``): answers people in their encrypted service rooms.
+
+It accepts DM invites from people of a configured centre, politely refuses strangers, greets
+each person once, and turns decrypted messages into command replies (m.notice, encrypted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from mautrix.appservice import IntentAPI
+from mautrix.errors import DecryptionError, MatrixError
+from mautrix.types import (
+    EncryptedEvent,
+    Event,
+    EventType,
+    Membership,
+    MessageEvent,
+    MessageType,
+    RoomID,
+    StateEvent,
+    TextMessageEventContent,
+)
+
+from appservice.db import Person
+from appservice.e2ee import AssistantDevice
+from appservice.i18n import Renderer
+from appservice.metrics import DECRYPTION_FAILURES
+from bridge.people import Directory
+from bridge.service_rooms import ServiceRooms
+
+from .commands import CommandRegistry
+from .dispatch import ROLE_BY_NAME, CommandContext, run_command
+
+log = logging.getLogger("lotse.assistant")
+
+TEXT_TYPES = (MessageType.TEXT, MessageType.NOTICE, MessageType.EMOTE)
+
+
+class Assistant:
+    def __init__(
+        self,
+        *,
+        intent: IntentAPI,
+        device: AssistantDevice,
+        directory: Directory,
+        service_rooms: ServiceRooms,
+        registry: CommandRegistry,
+        renderer: Renderer,
+        own_users: set[str],
+    ) -> None:
+        self.intent = intent
+        self.device = device
+        self.directory = directory
+        self.service_rooms = service_rooms
+        self.registry = registry
+        self.renderer = renderer
+        self.own_users = own_users
+
+    @property
+    def user_id(self) -> str:
+        return str(self.intent.mxid)
+
+    async def handle_event(self, evt: Event) -> None:
+        if evt.type == EventType.ROOM_MEMBER:
+            assert isinstance(evt, StateEvent)
+            await self._on_member(evt)
+        elif evt.type == EventType.ROOM_ENCRYPTED and evt.sender not in self.own_users:
+            assert isinstance(evt, EncryptedEvent)
+            await self._on_encrypted(evt)
+
+    # --- membership ---------------------------------------------------------------------
+
+    async def _on_member(self, evt: StateEvent) -> None:
+        await self.device.handle_member_event(evt)
+        membership = evt.content.membership
+        if evt.state_key == self.user_id:
+            if membership == Membership.INVITE and evt.sender not in self.own_users:
+                await self._on_invite(evt)
+            return
+        person = await Person.by_service_room(evt.room_id)
+        if person is None or evt.state_key != person.user_id:
+            return
+        if membership == Membership.JOIN:
+            await self._welcome(person)
+        elif membership in (Membership.LEAVE, Membership.BAN):
+            log.info("%s left their service room %s", person.user_id, evt.room_id)
+            await self.service_rooms.forget(person)
+
+    async def _on_invite(self, evt: StateEvent) -> None:
+        person = await self.directory.lookup(evt.sender)
+        if person is None:
+            await self._refuse(evt.room_id, "not_a_member", self.directory.cfg.centres[0].language)
+            log.info("refused invite to %s from a user of no centre", evt.room_id)
+            return
+        lang = self.directory.language_of(person)
+        if not await self.service_rooms.accept_invite(person, evt.room_id):
+            await self._refuse(evt.room_id, "room_not_encrypted", lang)
+            return
+        fresh = await Person.get(person.user_id)
+        if fresh is not None:
+            await self._welcome(fresh)
+
+    async def _refuse(self, room_id: RoomID, template: str, lang: str) -> None:
+        """Join just long enough to say why, then leave."""
+        try:
+            await self.intent.join_room(room_id)
+            await self.intent.get_state(room_id)
+            await self.send_notice(room_id, self.renderer.render(lang, template), f"refuse-{room_id}")
+        except (MatrixError, DecryptionError) as e:
+            log.info("could not explain the refusal in %s: %s", room_id, type(e).__name__)
+        finally:
+            await self.service_rooms.leave(room_id)
+
+    async def _welcome(self, person: Person) -> None:
+        if not person.service_room_id or not await person.mark_welcomed():
+            return
+        centre = self.directory.centre_of(person)
+        text = self.renderer.render(
+            self.directory.language_of(person),
+            "welcome",
+            centre_name=centre.name,
+            display_name=person.user_id,
+            role=person.role,
+        )
+        await self.send_notice(
+            RoomID(person.service_room_id), text, f"welcome-{person.service_room_id}"
+        )
+
+    # --- messages -----------------------------------------------------------------------
+
+    async def _on_encrypted(self, evt: EncryptedEvent) -> None:
+        person = await Person.by_service_room(evt.room_id)
+        if person is None or evt.sender != person.user_id:
+            return
+        lang = self.directory.language_of(person)
+        try:
+            decrypted = await self.device.decrypt(evt)
+        except DecryptionError as e:
+            DECRYPTION_FAILURES.inc()
+            log.warning("could not decrypt %s in %s: %s", evt.event_id, evt.room_id, type(e).__name__)
+            await self.send_notice(
+                evt.room_id, self.renderer.render(lang, "could_not_decrypt"), _txn(evt.event_id)
+            )
+            return
+        if not isinstance(decrypted, MessageEvent) or decrypted.type != EventType.ROOM_MESSAGE:
+            return
+        content = decrypted.content
+        if content.msgtype not in TEXT_TYPES or not isinstance(content.body, str):
+            return
+        centre = self.directory.centre_of(person)
+        ctx = CommandContext(
+            user_id=person.user_id,
+            role=ROLE_BY_NAME[person.role],
+            centre_id=centre.id,
+            centre_name=centre.name,
+            lang=lang,
+            room_id=evt.room_id,
+            event_id=evt.event_id,
+            renderer=self.renderer,
+            registry=self.registry,
+        )
+        reply = await run_command(content.body, ctx)
+        if reply:
+            await self.send_notice(evt.room_id, reply, _txn(evt.event_id))
+
+    async def send_notice(self, room_id: RoomID, text: str, txn_key: str) -> None:
+        """Send an m.notice, encrypted where the room is.
+
+        The transaction id comes from what we answer to, so handling an event twice after a
+        crash makes Synapse return the first reply instead of posting a second one.
+        """
+        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
+        txn_id = "lotse-" + hashlib.sha256(txn_key.encode()).hexdigest()[:32]
+        encrypted_room = await self.intent.state_store.is_encrypted(room_id)
+        if encrypted_room is None:
+            # Unknown state must never mean "send in clear": look it up first.
+            await self.intent.get_state(room_id)
+            encrypted_room = await self.intent.state_store.is_encrypted(room_id)
+        if encrypted_room:
+            encrypted = await self.device.encrypt(room_id, EventType.ROOM_MESSAGE, content)
+            await self.intent.send_message_event(
+                room_id, EventType.ROOM_ENCRYPTED, encrypted, txn_id=txn_id
+            )
+        else:
+            await self.intent.send_message_event(
+                room_id, EventType.ROOM_MESSAGE, content, txn_id=txn_id
+            )
+
+
+def _txn(event_id: str) -> str:
+    return f"reply-{event_id}"

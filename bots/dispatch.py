@@ -1,0 +1,66 @@
+"""From a message text to a reply text: parse, resolve, check the role, run the handler.
+
+Nothing here talks to Matrix: the assistant passes a context in and sends the returned text.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from appservice.i18n import Renderer
+from appservice.metrics import COMMANDS
+
+from .commands import CommandRegistry, Resolved, Role, error_reply
+from .parsing import ParseError, parse
+
+log = logging.getLogger("lotse.commands")
+
+ROLE_BY_NAME = {"client": Role.CLIENT, "counsellor": Role.COUNSELLOR, "admin": Role.ADMIN}
+
+
+@dataclass
+class CommandContext:
+    """What a handler may know about who asked, where, and how to answer."""
+
+    user_id: str
+    role: Role
+    centre_id: str
+    centre_name: str
+    lang: str
+    room_id: str
+    event_id: str
+    renderer: Renderer
+    registry: CommandRegistry
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def render(self, name: str, **variables: Any) -> str:
+        return self.renderer.render(self.lang, name, **variables)
+
+
+async def run_command(text: str, ctx: CommandContext) -> str | None:
+    """Return the reply for ``text``; None when the text holds no command at all."""
+    try:
+        parsed = parse(text)
+    except ParseError as e:
+        COMMANDS.labels("bad_input").inc()
+        return error_reply(e, ctx.renderer, ctx.lang)
+    if parsed is None:
+        return None
+    resolution = ctx.registry.resolve(parsed, ctx.role)
+    if not isinstance(resolution, Resolved):
+        COMMANDS.labels("bad_input").inc()
+        return error_reply(resolution, ctx.renderer, ctx.lang)
+    handler = resolution.spec.handler
+    try:
+        reply = await handler(ctx, **resolution.bound_args, **resolution.kwargs)
+    except Exception:
+        reference = secrets.token_hex(4)
+        # The reference ties the person's report to this log line; no message text is logged.
+        log.exception("command %s failed (reference %s)", resolution.spec.name, reference)
+        COMMANDS.labels("error").inc()
+        return ctx.render("internal_error", reference=reference)
+    COMMANDS.labels("ok").inc()
+    return reply

@@ -1,0 +1,22 @@
+"""Commands everyone has: help."""
+
+from __future__ import annotations
+
+from .commands import EVERYONE, Argument
+from .dispatch import CommandContext
+from .help import render_help
+from .registry import registry
+
+
+@registry.command(
+    "help",
+    aliases=("hilfe",),
+    roles=EVERYONE,
+    args=(Argument("topic", required=False, help={"de": "Befehl", "en": "command"}),),
+    help={
+        "de": "Zeigt, welche Befehle Sie hier nutzen können, oder erklärt einen davon",
+        "en": "Shows the commands you can use here, or explains one of them",
+    },
+)
+async def help_command(ctx: CommandContext, topic: str | None = None) -> str:
+    return render_help(ctx.registry, ctx.role, ctx.renderer, ctx.lang, topic)

@@ -1,0 +1,168 @@
+"""Fixtures: a real Synapse with Lotse registered, the running appservice, real people.
+
+One Synapse serves the whole session (it starts in about 2 s); the appservice can be stopped
+and started by tests that check restarts. PostgreSQL comes from LOTSE_TEST_POSTGRES.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from yarl import URL
+
+from appservice.app import LotseApp
+from appservice.config import Config
+from appservice.devstack import start_synapse, write_stack_config
+from appservice.synapse_runner import SynapseProcess, free_port
+from tests.people import Human
+
+DOMAIN = "lotse.test"
+TEST_CENTRES = f"""centres:
+    - id: nord
+      name: Beratungsstelle Nord
+      language: de
+      admins: ["@admin-nord:{DOMAIN}"]
+    - id: south
+      name: Counselling Centre South
+      language: en
+      admins: []
+"""
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class Stack:
+    directory: Path
+    cfg: Config
+    synapse: SynapseProcess
+
+
+class Lotse:
+    """The appservice under test, restartable on the same database."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.app: LotseApp | None = None
+
+    async def start(self) -> LotseApp:
+        self.app = LotseApp(self.cfg)
+        await self.app.start()
+        return self.app
+
+    async def stop(self) -> None:
+        if self.app is not None and self.app.started:
+            await self.app.stop()
+
+    async def restart(self) -> LotseApp:
+        await self.stop()
+        return await self.start()
+
+
+@pytest.fixture(scope="session")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    directory = tmp_path_factory.mktemp("stack")
+    cfg = write_stack_config(
+        directory,
+        hs_port=free_port(),
+        as_port=free_port(),
+        domain=DOMAIN,
+        centres_yaml=TEST_CENTRES,
+    )
+    synapse = await start_synapse(directory, cfg)
+    yield Stack(directory, cfg, synapse)
+    await synapse.stop()
+
+
+@pytest.fixture(scope="session")
+async def lotse(stack: Stack) -> AsyncIterator[Lotse]:
+    runner = Lotse(stack.cfg)
+    await runner.start()
+    yield runner
+    await runner.stop()
+
+
+@pytest.fixture
+async def running(lotse: Lotse) -> LotseApp:
+    """The appservice, started again if an earlier test left it stopped."""
+    if lotse.app is None or not lotse.app.started:
+        await lotse.start()
+    assert lotse.app is not None
+    return lotse.app
+
+
+MakeHuman = Callable[..., Awaitable[Human]]
+
+
+@pytest.fixture
+async def make_human(
+    stack: Stack, running: LotseApp, tmp_path: Path
+) -> AsyncIterator[MakeHuman]:
+    """Create people: ``await make_human("anna", centre="nord", role="client")``.
+
+    ``centre=None`` makes a stranger who belongs to no centre.
+    """
+    made: list[Human] = []
+
+    async def make(name: str, centre: str | None = "nord", role: str = "client") -> Human:
+        localpart = f"{name}-{secrets.token_hex(3)}"
+        human = await Human.create(
+            stack.synapse.base_url,
+            stack.synapse.shared_secret,
+            DOMAIN,
+            localpart,
+            tmp_path / localpart,
+        )
+        if centre is not None:
+            await running.assistant.directory.register(human.user_id, centre, role)
+        made.append(human)
+        return human
+
+    yield make
+    for human in made:
+        await human.close()
+
+
+# --- databases ------------------------------------------------------------------------------
+
+
+def _postgres_url() -> tuple[str, bool]:
+    """The server URL and whether the operator demanded it (then it must not be skipped)."""
+    url = os.environ.get("LOTSE_TEST_POSTGRES")
+    return (url, True) if url else (DEFAULT_POSTGRES, False)
+
+
+@asynccontextmanager
+async def fresh_postgres() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards."""
+    server, required = _postgres_url()
+    try:
+        admin = await asyncpg.connect(server, timeout=5)
+    except (OSError, asyncpg.PostgresError) as e:
+        if required:
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {server} ({e}); set LOTSE_TEST_POSTGRES")
+    name = f"lotse_test_{secrets.token_hex(6)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield str(URL(server).with_path(f"/{name}"))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The same test on both backends: a fresh database each time."""
+    if request.param == "sqlite":
+        yield f"sqlite:{tmp_path / 'lotse.db'}"
+        return
+    async with fresh_postgres() as url:
+        yield url

@@ -1,0 +1,216 @@
+"""Real Matrix people for the tests: matrix-nio clients with E2EE (vodozemac).
+
+They log in with a password, create and join encrypted rooms and exchange encrypted messages
+with the assistant exactly as Element would, so the bot's crypto is checked against a second,
+independent implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    LoginResponse,
+    MegolmEvent,
+    RoomCreateResponse,
+    RoomMemberEvent,
+    RoomMessageNotice,
+    RoomMessageText,
+    RoomPreset,
+    SyncResponse,
+)
+from nio.event_builders import EnableEncryptionBuilder
+
+from appservice.synapse_runner import UserExists, register_user
+
+PASSWORD = "Correct-horse-1!"
+
+
+@dataclass
+class Seen:
+    """One timeline event as the person's client saw it."""
+
+    room_id: str
+    event_id: str
+    sender: str
+    kind: str  # "notice", "text", "undecryptable", "member"
+    body: str
+    encrypted: bool
+    membership: str = ""
+    state_key: str = ""
+
+
+class Human:
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self.seen: list[Seen] = []
+        self.invites: set[str] = set()
+
+    @property
+    def user_id(self) -> str:
+        return str(self.client.user_id)
+
+    @classmethod
+    async def create(
+        cls, base_url: str, shared_secret: str, server_name: str, localpart: str, store: Path
+    ) -> Human:
+        """Register (or reuse) the account and log in with a fresh E2EE device."""
+        user_id = f"@{localpart}:{server_name}"
+        try:
+            await register_user(base_url, shared_secret, localpart, PASSWORD)
+        except UserExists:
+            pass
+        store.mkdir(parents=True, exist_ok=True)
+        client = AsyncClient(
+            base_url,
+            user_id,
+            store_path=str(store),
+            config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True),
+        )
+        resp = await client.login(PASSWORD, device_name=f"test-{localpart}")
+        assert isinstance(resp, LoginResponse), resp
+        human = cls(client)
+        await human.sync()
+        return human
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def sync(self, timeout_ms: int = 0) -> None:
+        client = self.client
+        resp = await client.sync(timeout=timeout_ms, full_state=False)
+        if isinstance(resp, SyncResponse):
+            self._record(resp)
+            for room_id in resp.rooms.invite:
+                self.invites.add(room_id)
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
+
+    def _record(self, resp: SyncResponse) -> None:
+        for room_id, room in resp.rooms.join.items():
+            for evt in room.timeline.events:
+                encrypted = bool(getattr(evt, "decrypted", False)) or isinstance(evt, MegolmEvent)
+                if isinstance(evt, RoomMessageNotice):
+                    kind, body = "notice", evt.body
+                elif isinstance(evt, RoomMessageText):
+                    kind, body = "text", evt.body
+                elif isinstance(evt, MegolmEvent):
+                    kind, body = "undecryptable", ""
+                elif isinstance(evt, RoomMemberEvent):
+                    self.seen.append(
+                        Seen(room_id, evt.event_id, evt.sender, "member", "", False,
+                             membership=evt.membership, state_key=evt.state_key)
+                    )
+                    continue
+                else:
+                    continue
+                self.seen.append(Seen(room_id, evt.event_id, evt.sender, kind, body, encrypted))
+        for room_id, room in resp.rooms.invite.items():
+            for evt in room.invite_state:
+                if isinstance(evt, InviteMemberEvent) and evt.state_key == self.user_id:
+                    self.invites.add(room_id)
+
+    async def wait_until(self, check: Any, timeout: float = 30, what: str = "event") -> Any:
+        """Sync until ``check()`` returns something truthy; fail with ``what`` after timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = check()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.user_id}: timed out waiting for {what}")
+            await self.sync(timeout_ms=500)
+
+    async def open_dm(self, bot: str) -> str:
+        """Create an encrypted DM with ``bot`` as Element does (trusted private chat)."""
+        resp = await self.client.room_create(
+            is_direct=True,
+            invite=[bot],
+            preset=RoomPreset.trusted_private_chat,
+            initial_state=[EnableEncryptionBuilder().as_dict()],
+        )
+        assert isinstance(resp, RoomCreateResponse), resp
+        await self.sync()
+        return resp.room_id
+
+    async def join_invite(self, timeout: float = 30) -> str:
+        room_id = await self.wait_until(
+            lambda: next(iter(self.invites), None), timeout, "an invitation"
+        )
+        self.invites.discard(room_id)
+        await self.client.join(room_id)
+        await self.sync()
+        return str(room_id)
+
+    def members(self, room_id: str) -> set[str]:
+        room = self.client.rooms.get(room_id)
+        return set(room.users) if room else set()
+
+    async def wait_member(self, room_id: str, user_id: str, timeout: float = 30) -> None:
+        await self.wait_until(
+            lambda: user_id in self.members(room_id), timeout, f"{user_id} in {room_id}"
+        )
+
+    async def wait_left(self, room_id: str, user_id: str, timeout: float = 30) -> None:
+        def left() -> bool:
+            return any(
+                s.room_id == room_id and s.kind == "member" and s.state_key == user_id
+                and s.membership == "leave"
+                for s in self.seen
+            )
+
+        await self.wait_until(left, timeout, f"{user_id} to leave {room_id}")
+
+    async def send(self, room_id: str, text: str) -> str:
+        await self.sync()
+        resp = await self.client.room_send(
+            room_id,
+            "m.room.message",
+            {"msgtype": "m.text", "body": text},
+            ignore_unverified_devices=True,
+        )
+        event_id = getattr(resp, "event_id", None)
+        assert event_id, resp
+        return str(event_id)
+
+    def notices(self, room_id: str, sender: str) -> list[Seen]:
+        return [s for s in self.seen if s.room_id == room_id and s.sender == sender
+                and s.kind in ("notice", "undecryptable")]
+
+    async def next_notice(
+        self, room_id: str, sender: str, after: int, timeout: float = 30, contains: str = ""
+    ) -> Seen:
+        """Wait for the first notice from ``sender`` beyond the ``after`` already seen."""
+
+        def found() -> Seen | None:
+            for s in self.notices(room_id, sender)[after:]:
+                if contains in s.body or s.kind == "undecryptable":
+                    return s
+            return None
+
+        seen = await self.wait_until(found, timeout, f"a notice from {sender}")
+        assert seen.kind == "notice", f"the reply could not be decrypted: {seen}"
+        return seen
+
+
+async def ask(human: Human, room_id: str, bot: str, text: str, timeout: float = 30) -> Seen:
+    """Send ``text`` and return the bot's next reply."""
+    before = len(human.notices(room_id, bot))
+    await human.send(room_id, text)
+    return await human.next_notice(room_id, bot, before, timeout)
+
+
+async def gather_close(*humans: Human) -> None:
+    await asyncio.gather(*(h.close() for h in humans))

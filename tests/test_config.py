@@ -1,0 +1,335 @@
+"""Configuration loading: defaults from the example, env overrides, errors naming the key."""
+
+from __future__ import annotations
+
+import copy
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from appservice.config import ConfigError, load_config, load_config_text
+from appservice.registration import registration_dict
+from appservice.resources import data_path
+
+SECRETS: dict[str, Any] = {
+    "appservice": {"as_token": "as-secret", "hs_token": "hs-secret"},
+    "encryption": {"pickle_key": "pickle-secret"},
+}
+TWO_CENTRES: list[dict[str, Any]] = [
+    {"id": "demo", "name": "Demo", "language": "de", "admins": ["@alice:example.org"]},
+    {"id": "north", "name": "North", "language": "en", "admins": []},
+]
+
+
+def merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge dicts left to right."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merged(out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+    return out
+
+
+def dump(data: dict[str, Any]) -> str:
+    yaml = YAML(typ="safe", pure=True)
+    out = StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BAD_CONFIGS: list[tuple[str, str, str]] = [
+    # (id, YAML text, expected key path)
+    ("broken-yaml", "homeserver:\n  address: [unclosed\n  domain: x\n", "(file)"),
+    ("as-token-placeholder", dump({"encryption": {"pickle_key": "p"}}), "appservice.as_token"),
+    (
+        "hs-token-placeholder",
+        dump(merged(SECRETS, {"appservice": {"hs_token": "generate"}})),
+        "appservice.hs_token",
+    ),
+    (
+        "pickle-key-empty",
+        dump(merged(SECRETS, {"encryption": {"pickle_key": ""}})),
+        "encryption.pickle_key",
+    ),
+    (
+        "same-tokens",
+        dump(merged(SECRETS, {"appservice": {"hs_token": "as-secret"}})),
+        "appservice.hs_token",
+    ),
+    (
+        "homeserver-url-no-scheme",
+        dump(merged(SECRETS, {"homeserver": {"address": "synapse:8008"}})),
+        "homeserver.address",
+    ),
+    (
+        "homeserver-url-no-host",
+        dump(merged(SECRETS, {"homeserver": {"address": "https://"}})),
+        "homeserver.address",
+    ),
+    (
+        "public-url-ftp",
+        dump(merged(SECRETS, {"web": {"public_url": "ftp://x.org"}})),
+        "web.public_url",
+    ),
+    (
+        "domain-with-scheme",
+        dump(merged(SECRETS, {"homeserver": {"domain": "https://x.org"}})),
+        "homeserver.domain",
+    ),
+    (
+        "verify-ssl-not-bool",
+        dump(merged(SECRETS, {"homeserver": {"verify_ssl": "yes"}})),
+        "homeserver.verify_ssl",
+    ),
+    (
+        "port-out-of-range",
+        dump(merged(SECRETS, {"appservice": {"port": 70000}})),
+        "appservice.port",
+    ),
+    ("port-not-int", dump(merged(SECRETS, {"appservice": {"port": "http"}})), "appservice.port"),
+    (
+        "self-registration-unknown-centre",
+        dump(merged(SECRETS, {"self_registration": {"centre": "south"}, "centres": TWO_CENTRES})),
+        "self_registration.centre",
+    ),
+    (
+        "duplicate-centre-id",
+        dump(merged(SECRETS, {"centres": [TWO_CENTRES[0], {**TWO_CENTRES[1], "id": "demo"}]})),
+        "centres[1].id",
+    ),
+    (
+        "bad-centre-id",
+        dump(merged(SECRETS, {"centres": [{"id": "Demo Centre", "name": "x"}]})),
+        "centres[0].id",
+    ),
+    (
+        "bad-language",
+        dump(merged(SECRETS, {"centres": [TWO_CENTRES[0], {**TWO_CENTRES[1], "language": "fr"}]})),
+        "centres[1].language",
+    ),
+    ("no-centres", dump(merged(SECRETS, {"centres": []})), "centres"),
+    (
+        "bad-admin-id",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "admins": ["alice"]}]})),
+        "centres[0].admins[0]",
+    ),
+    (
+        "admin-of-two-centres",
+        dump(
+            merged(
+                SECRETS,
+                {"centres": [TWO_CENTRES[0], {**TWO_CENTRES[1], "admins": ["@alice:example.org"]}]},
+            )
+        ),
+        "centres[1].admins[0]",
+    ),
+    ("unknown-top-level-option", dump(merged(SECRETS, {"colour": "blue"})), "colour"),
+    (
+        "unknown-nested-option",
+        dump(merged(SECRETS, {"homeserver": {"adress": "http://x"}})),
+        "homeserver.adress",
+    ),
+    (
+        "unknown-centre-option",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "colour": "blue"}]})),
+        "centres[0].colour",
+    ),
+    ("section-not-mapping", dump(merged(SECRETS, {"bots": "lotse"})), "bots"),
+    (
+        "bot-localpart-outside-prefix",
+        dump(merged(SECRETS, {"bots": {"steward": {"localpart": "steward"}}})),
+        "bots.steward.localpart",
+    ),
+    (
+        "sender-localpart-outside-prefix",
+        dump(merged(SECRETS, {"appservice": {"sender_localpart": "as_sender"}})),
+        "appservice.sender_localpart",
+    ),
+    (
+        "bots-share-localpart",
+        dump(merged(SECRETS, {"bots": {"steward": {"localpart": "lotse"}}})),
+        "bots.steward.localpart",
+    ),
+    (
+        "localpart-upper-case",
+        dump(merged(SECRETS, {"bots": {"assistant": {"localpart": "Lotse"}}})),
+        "bots.assistant.localpart",
+    ),
+    (
+        "database-url-mysql",
+        dump(merged(SECRETS, {"database": {"url": "mysql://db/lotse"}})),
+        "database.url",
+    ),
+    ("log-level", dump(merged(SECRETS, {"logging": {"level": "VERBOSE"}})), "logging.level"),
+    (
+        "session-wait-zero",
+        dump(merged(SECRETS, {"encryption": {"session_wait_seconds": 0}})),
+        "encryption.session_wait_seconds",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [(text, key) for _, text, key in BAD_CONFIGS],
+    ids=[i for i, _, _ in BAD_CONFIGS],
+)
+def test_bad_config_names_key(tmp_path: Path, text: str, key: str) -> None:
+    """Each broken config is refused with a ConfigError naming the offending key path."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    assert info.value.key == key
+    assert info.value.message
+    assert str(info.value) == f"{key}: {info.value.message}"
+
+
+def test_broken_yaml_reports_line(tmp_path: Path) -> None:
+    """A YAML syntax error reports the line number the parser found."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "homeserver:\n  domain: x\n  address: [unclosed\n"), env={})
+    assert info.value.key == "(file)"
+    assert "line " in info.value.message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    """A missing config file is a ConfigError on (file), not an OSError."""
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml", env={})
+    assert info.value.key == "(file)"
+
+
+@pytest.mark.parametrize(
+    ("key", "env_var"),
+    [
+        ("appservice.as_token", "LOTSE_AS_TOKEN"),
+        ("appservice.hs_token", "LOTSE_HS_TOKEN"),
+        ("encryption.pickle_key", "LOTSE_PICKLE_KEY"),
+    ],
+)
+def test_placeholder_error_names_env_var(tmp_path: Path, key: str, env_var: str) -> None:
+    """A placeholder secret's error tells which environment variable would supply it."""
+    section, name = key.split(".")
+    text = dump(merged(SECRETS, {section: {name: "generate"}}))
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    assert info.value.key == key
+    assert "placeholder" in info.value.message and env_var in info.value.message
+
+
+def test_env_overrides_win(tmp_path: Path) -> None:
+    """Environment variables replace file values and clear placeholder errors."""
+    path = write(tmp_path, dump({"database": {"url": "sqlite:file.db"}}))
+    env = {
+        "LOTSE_AS_TOKEN": "env-as",
+        "LOTSE_HS_TOKEN": "env-hs",
+        "LOTSE_PICKLE_KEY": "env-pickle",
+        "LOTSE_DATABASE_URL": "postgres://lotse:pw@db/lotse",
+    }
+    cfg = load_config(path, env=env)
+    assert cfg.appservice.as_token == "env-as"
+    assert cfg.appservice.hs_token == "env-hs"
+    assert cfg.encryption.pickle_key == "env-pickle"
+    assert cfg.database.url == "postgres://lotse:pw@db/lotse"
+
+
+def test_env_override_beats_file_secret(tmp_path: Path) -> None:
+    """A secret set in both the file and the environment takes the environment's value."""
+    cfg = load_config(write(tmp_path, dump(SECRETS)), env={"LOTSE_AS_TOKEN": "from-env"})
+    assert cfg.appservice.as_token == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:lotse.db", "data/lotse.db"),
+        ("sqlite:sub/x.db", "data/sub/x.db"),
+        ("sqlite:../up.db", "up.db"),
+    ],
+)
+def test_relative_sqlite_path_resolved(tmp_path: Path, url: str, expected: str) -> None:
+    """A relative sqlite path is resolved against the config file's folder."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "config.yaml"
+    path.write_text(dump(merged(SECRETS, {"database": {"url": url}})), encoding="utf-8")
+    cfg = load_config(path, env={})
+    assert cfg.database.url == f"sqlite:{(tmp_path / expected).resolve()}"
+
+
+def test_absolute_sqlite_path_kept(tmp_path: Path) -> None:
+    """An absolute sqlite path is kept as it is."""
+    url = f"sqlite:{tmp_path / 'abs.db'}"
+    cfg = load_config(write(tmp_path, dump(merged(SECRETS, {"database": {"url": url}}))), env={})
+    assert cfg.database.url == f"sqlite:{(tmp_path / 'abs.db').resolve()}"
+
+
+def test_example_with_tokens_loads(tmp_path: Path) -> None:
+    """The shipped example, with its placeholders filled in, is a valid config with defaults."""
+    text = data_path("config.example.yaml").read_text(encoding="utf-8")
+    text = text.replace("as_token: generate", "as_token: a1").replace(
+        "hs_token: generate", "hs_token: h1"
+    )
+    text = text.replace("pickle_key: generate", "pickle_key: p1")
+    cfg = load_config(write(tmp_path, text), env={})
+    assert cfg.homeserver.domain == "example.org"
+    assert cfg.appservice.port == 29350
+    assert cfg.self_registration_centre is None
+    assert [c.id for c in cfg.centres] == ["demo"]
+    assert cfg.centre("demo") is not None and cfg.centre("nope") is None
+    assert cfg.encryption.session_wait_seconds == 10
+
+
+def test_defaults_fill_partial_file_and_properties(tmp_path: Path) -> None:
+    """Missing keys come from the example; derived ids and URLs follow the config."""
+    text = dump(
+        merged(
+            SECRETS,
+            {
+                "homeserver": {"domain": "beratung.example.net"},
+                "web": {"public_url": "https://lotse.example.net/"},
+                "self_registration": {"centre": "north"},
+                "centres": TWO_CENTRES,
+            },
+        )
+    )
+    cfg = load_config(write(tmp_path, text), env={})
+    assert cfg.assistant_mxid == "@lotse:beratung.example.net"
+    assert cfg.steward_mxid == "@lotse_steward:beratung.example.net"
+    assert cfg.sender_mxid == "@lotse_as:beratung.example.net"
+    assert cfg.public_homeserver_url == "http://127.0.0.1:8008"
+    assert cfg.public_web_url == "https://lotse.example.net"
+    assert cfg.self_registration_centre == "north"
+    assert cfg.centre("demo") is not None
+    assert cfg.centre("demo").admins == ("@alice:example.org",)  # type: ignore[union-attr]
+    assert cfg.path == (tmp_path / "config.yaml").absolute()
+
+
+def test_secrets_not_in_repr(tmp_path: Path) -> None:
+    """Printing or logging the config does not reveal the tokens or the pickle key."""
+    cfg = load_config(write(tmp_path, dump(SECRETS)), env={})
+    assert "as-secret" not in repr(cfg)
+    assert "pickle-secret" not in repr(cfg)
+
+
+def test_registration_namespaces() -> None:
+    """The registration claims the prefix exclusively on this domain, with escaped dots."""
+    cfg = load_config_text(dump(SECRETS), "/srv/lotse/config.yaml", env={})
+    reg = registration_dict(cfg)
+    assert reg["url"] == "http://127.0.0.1:29350"
+    assert reg["as_token"] == "as-secret" and reg["hs_token"] == "hs-secret"
+    assert reg["sender_localpart"] == "lotse_as"
+    assert reg["namespaces"]["users"] == [{"exclusive": True, "regex": r"@lotse.*:example\.org"}]
+    assert reg["namespaces"]["rooms"] == []
+    assert reg["receive_ephemeral"] is True and reg["rate_limited"] is False

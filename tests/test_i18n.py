@@ -1,0 +1,149 @@
+"""Rendering bot texts from templates: languages, fallback, strictness, operator overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from appservice.i18n import LANGUAGES, Renderer
+from appservice.resources import data_path
+
+SHIPPED = data_path("templates")
+
+_CMD = {"name": "help", "usage": "help [TOPIC…]", "description": "Hilfe", "aliases": ["hilfe"]}
+
+#: Every shipped template with the variables its caller passes.
+SAMPLES: dict[str, dict[str, Any]] = {
+    "help": {"sections": [{"key": "general", "commands": [_CMD]}], "role": "client"},
+    "help_topic": {
+        **_CMD,
+        "arguments": [{"placeholder": "TOPIC", "description": "", "required": False}],
+    },
+    "unknown_command": {"name": "hlep", "suggestions": ["help", "hilfe"]},
+    "permission_denied": {"name": "settings", "usage": "settings", "roles": ["admin"]},
+    "missing_argument": {
+        "name": "status",
+        "usage": "status STATE",
+        "argument": "STATE",
+        "argument_help": "",
+    },
+    "too_many_arguments": {"name": "status", "usage": "status STATE"},
+    "unknown_option": {"name": "x", "usage": "x [email=]", "option": "emial", "options": ["email"]},
+    "parse_error": {"problem": "unbalanced_quote"},
+    "welcome": {"centre_name": "Beratung Nord", "display_name": "Anna", "role": "client"},
+    "not_a_member": {},
+    "internal_error": {"reference": "a1b2c3"},
+    "could_not_decrypt": {},
+    "room_not_encrypted": {},
+}
+
+
+def _write(folder: Path, name: str, text: str) -> None:
+    path = folder / "bot" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def renderer() -> Renderer:
+    return Renderer.default()
+
+
+def test_samples_cover_every_template() -> None:
+    """The sample table lists every shipped template, so none goes untested."""
+    shipped = {p.stem for lang in LANGUAGES for p in (SHIPPED / "bot" / lang).glob("*.j2")}
+    assert shipped == set(SAMPLES)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize(("name", "variables"), SAMPLES.items())
+def test_every_template_renders(
+    renderer: Renderer, lang: str, name: str, variables: dict[str, Any]
+) -> None:
+    """Each shipped template exists in both languages and renders with its variables."""
+    assert (SHIPPED / "bot" / lang / f"{name}.j2").is_file()
+    text = renderer.render(lang, name, **variables)
+    assert text and text == text.rstrip()
+    assert "{{" not in text and "{%" not in text
+
+
+@pytest.mark.parametrize(("name", "variables"), SAMPLES.items())
+def test_languages_differ(renderer: Renderer, name: str, variables: dict[str, Any]) -> None:
+    """The English texts are translations, not copies of the German ones."""
+    assert renderer.render("de", name, **variables) != renderer.render("en", name, **variables)
+
+
+@pytest.mark.parametrize(
+    ("lang", "snippet"),
+    [("de", "Willkommen, Anna"), ("en", "Welcome, Anna"), ("de-AT", "Willkommen"), ("fr", "Willkommen")],
+)
+def test_render_language(renderer: Renderer, lang: str, snippet: str) -> None:
+    """Supported languages render their own text; others get German."""
+    assert snippet in renderer.render(lang, "welcome", **SAMPLES["welcome"])
+
+
+@pytest.mark.parametrize(
+    ("role", "snippet"), [("client", "Beratung anfragen"), ("counsellor", "Anfragen"), ("admin", "Admins")]
+)
+def test_welcome_per_role(renderer: Renderer, role: str, snippet: str) -> None:
+    """The welcome says what this room is for, depending on the role."""
+    text = renderer.render("de", "welcome", centre_name="X", display_name="", role=role)
+    assert snippet in text and "`hilfe`" in text and "Willkommen!" in text
+
+
+def test_fallback_to_german(tmp_path: Path) -> None:
+    """A template missing in English is shown in German rather than failing."""
+    _write(tmp_path, "de/only_de.j2", "Nur deutsch {{ x }}\n\n")
+    renderer = Renderer([tmp_path])
+    assert renderer.render("en", "only_de", x=1) == "Nur deutsch 1"
+
+
+def test_missing_template_raises(renderer: Renderer) -> None:
+    """A template missing in German too is a programming error, not an empty reply."""
+    with pytest.raises(jinja2.TemplateNotFound):
+        renderer.render("en", "no_such_template")
+
+
+def test_strict_undefined(renderer: Renderer) -> None:
+    """A forgotten variable raises instead of silently rendering a blank."""
+    with pytest.raises(jinja2.UndefinedError):
+        renderer.render("de", "internal_error")
+
+
+def test_no_html_escaping(renderer: Renderer) -> None:
+    """Bot text is plain text/markdown, so <, > and & are kept as typed."""
+    text = renderer.render("en", "welcome", centre_name="A & B <Nord>", display_name="", role="client")
+    assert "A & B <Nord>" in text
+
+
+def test_override_folder_wins(tmp_path: Path) -> None:
+    """An operator's template replaces the shipped one; the rest still come from the package."""
+    _write(tmp_path, "de/could_not_decrypt.j2", "Eigener Text")
+    renderer = Renderer.default(tmp_path)
+    assert renderer.render("de", "could_not_decrypt") == "Eigener Text"
+    assert "could not read" in renderer.render("en", "could_not_decrypt")
+    assert "a1b2c3" in renderer.render("de", "internal_error", reference="a1b2c3")
+
+
+def test_shipped_templates_are_clean(renderer: Renderer) -> None:
+    """The shipped templates pass the start-up check."""
+    assert renderer.check_templates() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem"),
+    [
+        ("de/welcome.j2", "Hallo {% if role %}", "de/welcome.j2"),
+        ("en/broken.j2", "{{ oops", "no de version"),
+        ("de/bad.j2", "{% for x in %}{% endfor %}", "de/bad.j2:1"),
+        ("fr/welcome.j2", "Bonjour", "unsupported language"),
+    ],
+)
+def test_check_templates_finds_problems(tmp_path: Path, name: str, text: str, problem: str) -> None:
+    """Broken or misplaced templates in the override folder are reported before start."""
+    _write(tmp_path, name, text)
+    problems = Renderer.default(tmp_path).check_templates()
+    assert any(problem in p for p in problems), problems
