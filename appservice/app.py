@@ -173,10 +173,19 @@ def setup_logging(level: str) -> None:
         level=getattr(logging, level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # mautrix logs request bodies at DEBUG; keep them out even in debug mode.
-    logging.getLogger("lotse.mautrix").setLevel(max(logging.INFO, getattr(logging, level)))
-    logging.getLogger("mau").setLevel(max(logging.INFO, getattr(logging, level)))
-    logging.getLogger("lotse.e2ee.client").setLevel(max(logging.INFO, getattr(logging, level)))
+    # mautrix logs request bodies at DEBUG: keep them out even in debug mode. Libraries that
+    # chat at INFO (access log, mautrix's "not cross-signed" warnings) only speak up on trouble.
+    quiet = {
+        "lotse.mautrix": logging.INFO,
+        "mau": logging.INFO,
+        "lotse.e2ee.client": logging.INFO,
+        "mau.crypto": logging.ERROR,
+        "aiohttp.access": logging.WARNING,
+        "nio": logging.WARNING,
+        "mail.log": logging.WARNING,
+    }
+    for name, floor in quiet.items():
+        logging.getLogger(name).setLevel(max(floor, getattr(logging, level)))
 
 
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:

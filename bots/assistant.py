@@ -117,11 +117,15 @@ class Assistant:
         if not person.service_room_id or not await person.mark_welcomed():
             return
         centre = self.directory.centre_of(person)
+        member = await self.intent.state_store.get_member(
+            RoomID(person.service_room_id), person.user_id
+        )
+        display_name = (member.displayname if member else None) or person.user_id
         text = self.renderer.render(
             self.directory.language_of(person),
             "welcome",
             centre_name=centre.name,
-            display_name=person.user_id,
+            display_name=display_name,
             role=person.role,
         )
         await self.send_notice(

@@ -329,7 +329,9 @@ class CommandRegistry:
 
     def keys_for(self, role: Role) -> list[str]:
         """Names and aliases this role may type."""
-        return [k for k, specs in self._by_key.items() if any(may_use(role, s.roles) for s in specs)]
+        return [
+            k for k, specs in self._by_key.items() if any(may_use(role, s.roles) for s in specs)
+        ]
 
     def suggest(self, typed: str, role: Role, n: int = 3) -> list[str]:
         """Close matches among what the role may use; for a known group, its subcommands."""

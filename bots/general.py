@@ -12,7 +12,15 @@ from .registry import registry
     "help",
     aliases=("hilfe",),
     roles=EVERYONE,
-    args=(Argument("topic", required=False, help={"de": "Befehl", "en": "command"}),),
+    args=(
+        Argument(
+            "topic",
+            required=False,
+            rest=True,
+            label={"de": "BEFEHL", "en": "COMMAND"},
+            help={"de": "Befehl", "en": "command"},
+        ),
+    ),
     help={
         "de": "Zeigt, welche Befehle Sie hier nutzen können, oder erklärt einen davon",
         "en": "Shows the commands you can use here, or explains one of them",

@@ -21,7 +21,7 @@ from appservice.app import LotseApp
 from appservice.config import Config
 from appservice.devstack import start_synapse, write_stack_config
 from appservice.synapse_runner import SynapseProcess, free_port
-from tests.people import Human
+from appservice.devclient import Human
 
 DOMAIN = "lotse.test"
 TEST_CENTRES = f"""centres:

@@ -6,7 +6,7 @@ import pytest
 
 from appservice.app import LotseApp
 from tests.conftest import Lotse, MakeHuman
-from tests.people import ask
+from appservice.devclient import ask
 
 pytestmark = pytest.mark.synapse
 

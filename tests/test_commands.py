@@ -150,7 +150,13 @@ RESOLVED_CASES = [
         {"login": "kim", "name": "Kim K"},
         {"email": "k@c.de", "role": "admin"},
     ),
-    ("settings fallback=@kim:x grace-days=30", A, "settings", {}, {"fallback": "@kim:x", "grace-days": "30"}),
+    (
+        "settings fallback=@kim:x grace-days=30",
+        A,
+        "settings",
+        {},
+        {"fallback": "@kim:x", "grace-days": "30"},
+    ),
     ("absagen 7", C, "cancel", {"id": "7"}, {}),
     ("cancel 7 krank", S, "cancel", {"id": "7", "reason": "krank"}, {}),
 ]
@@ -283,9 +289,26 @@ def test_commands_for_order(registry: CommandRegistry) -> None:
         ({"name": "help", "help": {"de": "x"}}, "twice"),
         ({"name": "a b c", "help": {"de": "x"}}, "one or two words"),
         ({"name": "x", "help": {"en": "x"}}, "help text"),
-        ({"name": "x", "help": {"de": "x"}, "args": (Argument("a", rest=True), Argument("b"))}, "last"),
-        ({"name": "x", "help": {"de": "x"}, "args": (Argument("a", required=False), Argument("b"))}, "optional"),
-        ({"name": "x", "help": {"de": "x"}, "args": (Argument("a"), Argument("a", keyword=True))}, "duplicate"),
+        (
+            {"name": "x", "help": {"de": "x"}, "args": (Argument("a", rest=True), Argument("b"))},
+            "last",
+        ),
+        (
+            {
+                "name": "x",
+                "help": {"de": "x"},
+                "args": (Argument("a", required=False), Argument("b")),
+            },
+            "optional",
+        ),
+        (
+            {
+                "name": "x",
+                "help": {"de": "x"},
+                "args": (Argument("a"), Argument("a", keyword=True)),
+            },
+            "duplicate",
+        ),
     ],
 )
 def test_bad_declarations(registry: CommandRegistry, kwargs: dict[str, Any], message: str) -> None:
@@ -299,7 +322,9 @@ async def test_calling_convention(registry: CommandRegistry) -> None:
     """The documented call ``handler(ctx, **bound_args, **kwargs)`` reaches the handler."""
     seen: dict[str, Any] = {}
 
-    @registry.command("echo", roles=STAFF, args=(Argument("a"), Argument("k", keyword=True)), help={"de": "x"})
+    @registry.command(
+        "echo", roles=STAFF, args=(Argument("a"), Argument("k", keyword=True)), help={"de": "x"}
+    )
     async def echo(ctx: Any, a: str, k: str) -> None:
         seen.update(ctx=ctx, a=a, k=k)
 
@@ -325,7 +350,12 @@ async def test_calling_convention(registry: CommandRegistry) -> None:
     ],
 )
 def test_error_reply(
-    registry: CommandRegistry, renderer: Renderer, text: str, role: Role, lang: str, snippets: list[str]
+    registry: CommandRegistry,
+    renderer: Renderer,
+    text: str,
+    role: Role,
+    lang: str,
+    snippets: list[str],
 ) -> None:
     """Every error says what was wrong and shows what to type instead."""
     parsed = parse(text)
@@ -384,7 +414,11 @@ def test_help_languages_differ(registry: CommandRegistry, renderer: Renderer) ->
 @pytest.mark.parametrize(
     ("topic", "role", "snippets"),
     [
-        ("klient neu", S, ["`client new PSEUDONYM [email=]`", "Legt eine:n Ratsuchende:n an", "`klient neu`"]),
+        (
+            "klient neu",
+            S,
+            ["`client new PSEUDONYM [email=]`", "Legt eine:n Ratsuchende:n an", "`klient neu`"],
+        ),
         ("!hilfe", C, ["`help [TOPIC…]`", "`hilfe`"]),
         ("cancel", C, ["`cancel ID`", "Sagt einen Termin ab"]),
         ("cancel", S, ["`cancel ID [REASON…]`", "(Team)"]),

@@ -78,7 +78,12 @@ def test_languages_differ(renderer: Renderer, name: str, variables: dict[str, An
 
 @pytest.mark.parametrize(
     ("lang", "snippet"),
-    [("de", "Willkommen, Anna"), ("en", "Welcome, Anna"), ("de-AT", "Willkommen"), ("fr", "Willkommen")],
+    [
+        ("de", "Willkommen, Anna"),
+        ("en", "Welcome, Anna"),
+        ("de-AT", "Willkommen"),
+        ("fr", "Willkommen"),
+    ],
 )
 def test_render_language(renderer: Renderer, lang: str, snippet: str) -> None:
     """Supported languages render their own text; others get German."""
@@ -86,7 +91,8 @@ def test_render_language(renderer: Renderer, lang: str, snippet: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("role", "snippet"), [("client", "Beratung anfragen"), ("counsellor", "Anfragen"), ("admin", "Admins")]
+    ("role", "snippet"),
+    [("client", "Beratung anfragen"), ("counsellor", "Anfragen"), ("admin", "Admins")],
 )
 def test_welcome_per_role(renderer: Renderer, role: str, snippet: str) -> None:
     """The welcome says what this room is for, depending on the role."""
@@ -115,7 +121,9 @@ def test_strict_undefined(renderer: Renderer) -> None:
 
 def test_no_html_escaping(renderer: Renderer) -> None:
     """Bot text is plain text/markdown, so <, > and & are kept as typed."""
-    text = renderer.render("en", "welcome", centre_name="A & B <Nord>", display_name="", role="client")
+    text = renderer.render(
+        "en", "welcome", centre_name="A & B <Nord>", display_name="", role="client"
+    )
     assert "A & B <Nord>" in text
 
 

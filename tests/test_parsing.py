@@ -20,7 +20,12 @@ from bots.parsing import ParseError, parse
         ("note 1 it's fine", "note", ("1", "it's", "fine"), {}),
         ("note 1 C:\\temp", "note", ("1", "C:\\temp"), {}),
         ('client set 3 email="a b"', "client", ("set", "3"), {"email": "a b"}),
-        ("client new Anna Email=a@b.de phone=", "client", ("new", "Anna"), {"email": "a@b.de", "phone": ""}),
+        (
+            "client new Anna Email=a@b.de phone=",
+            "client",
+            ("new", "Anna"),
+            {"email": "a@b.de", "phone": ""},
+        ),
         ("settings fallback-counsellor=@x:y", "settings", (), {"fallback-counsellor": "@x:y"}),
         ("note 1 =x 1=y", "note", ("1", "=x", "1=y"), {}),
     ],

@@ -1,8 +1,9 @@
-"""Real Matrix people for the tests: matrix-nio clients with E2EE (vodozemac).
+"""Scripted Matrix people: matrix-nio clients with E2EE (vodozemac).
 
-They log in with a password, create and join encrypted rooms and exchange encrypted messages
-with the assistant exactly as Element would, so the bot's crypto is checked against a second,
-independent implementation.
+Used by the tests and by ``lotse dev --demo``. They log in with a password, create and join
+encrypted rooms and exchange encrypted messages with the assistant exactly as Element would,
+so the bot's crypto is checked against a second, independent implementation. Needs the
+``dev`` extra (matrix-nio).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from nio import (
 )
 from nio.event_builders import EnableEncryptionBuilder
 
-from appservice.synapse_runner import UserExists, register_user
+from .synapse_runner import UserExists, register_user
 
 PASSWORD = "Correct-horse-1!"
 
@@ -67,6 +68,11 @@ class Human:
             await register_user(base_url, shared_secret, localpart, PASSWORD)
         except UserExists:
             pass
+        return await cls.login(base_url, user_id, PASSWORD, store)
+
+    @classmethod
+    async def login(cls, base_url: str, user_id: str, password: str, store: Path) -> Human:
+        """Log in with a fresh E2EE device whose keys live in ``store``."""
         store.mkdir(parents=True, exist_ok=True)
         client = AsyncClient(
             base_url,
@@ -74,7 +80,7 @@ class Human:
             store_path=str(store),
             config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True),
         )
-        resp = await client.login(PASSWORD, device_name=f"test-{localpart}")
+        resp = await client.login(password, device_name="lotse-scripted")
         assert isinstance(resp, LoginResponse), resp
         human = cls(client)
         await human.sync()

@@ -1,0 +1,223 @@
+"""``lotse dev``: the embedded default — Synapse, Lotse and a mail sink, with a demo centre.
+
+Everything lives in one folder (``.lotse-dev`` by default); a second start reuses it. The demo
+centre has an admin, a counsellor and a client with passwords for Element, written to
+``demo-accounts.json``. ``--demo`` also plays a scripted E2EE conversation and prints it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import signal
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from .app import LotseApp, setup_logging
+from .config import Config, load_config
+from .devstack import DEV_DOMAIN, port_or_free, start_synapse, write_stack_config
+from .synapse_runner import SynapseProcess
+
+log = logging.getLogger("lotse.dev")
+
+DEMO_CENTRE = "demo"
+DEMO_ROLES = ("admin", "counsellor", "client")
+DEMO_NAMES = {"admin": "Demo-Admin", "counsellor": "Demo-Beraterin", "client": "Wolke7"}
+DEMO_CENTRES_YAML = f"""centres:
+    - id: {DEMO_CENTRE}
+      name: Beratungsstelle Demo
+      language: de
+      admins: ["@demo-admin:{DEV_DOMAIN}"]
+"""
+
+
+def demo_password() -> str:
+    """Random, and meets the default password policy (upper, lower, digit, special)."""
+    return f"Demo-{secrets.token_urlsafe(9)}-7a!"
+
+
+class MailSink:
+    """A local SMTP server that prints every mail it receives (for invitations and notices)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.controller: Any = None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        class Printer:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                msg = message_from_bytes(envelope.content, policy=default_policy)
+                print(f"\n--- mail to {', '.join(envelope.rcpt_tos)}: {msg['Subject']}", flush=True)
+                body = msg.get_body(preferencelist=("plain",))
+                if body is not None:
+                    print(body.get_content(), flush=True)
+                return "250 OK"
+
+        self.controller = Controller(Printer(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
+
+async def _ensure_account(
+    http: aiohttp.ClientSession, cfg: Config, user_id: str, password: str, name: str
+) -> None:
+    """Create or reset a demo account through the admin API, as the assistant (a server admin)."""
+    url = f"{cfg.homeserver.address}/_synapse/admin/v2/users/{quote(user_id, safe='')}"
+    headers = {"Authorization": f"Bearer {cfg.appservice.as_token}"}
+    body = {"password": password, "displayname": name, "logout_devices": False}
+    async with http.put(
+        url, json=body, headers=headers, params={"user_id": cfg.assistant_mxid}
+    ) as resp:
+        if resp.status not in (200, 201):
+            raise RuntimeError(f"creating {user_id} failed: {resp.status} {await resp.text()}")
+
+
+async def ensure_demo_centre(directory: Path, cfg: Config, app: LotseApp) -> dict[str, Any]:
+    """Accounts with passwords (kept across starts), people of the demo centre, service rooms."""
+    accounts_file = directory / "demo-accounts.json"
+    known: dict[str, str] = {}
+    if accounts_file.exists():
+        for acc in json.loads(accounts_file.read_text("utf-8")).get("accounts", []):
+            known[acc["user_id"]] = acc["password"]
+    accounts = []
+    async with aiohttp.ClientSession() as http:
+        for role in DEMO_ROLES:
+            user_id = f"@demo-{role}:{cfg.homeserver.domain}"
+            password = known.get(user_id) or demo_password()
+            await _ensure_account(http, cfg, user_id, password, DEMO_NAMES[role])
+            person = await app.assistant.directory.register(user_id, DEMO_CENTRE, role)
+            if not person.service_room_id:
+                await app.assistant.service_rooms.create_for(person)
+            accounts.append({"role": role, "user_id": user_id, "password": password})
+    data = {
+        "homeserver": cfg.public_homeserver_url,
+        "bot": cfg.assistant_mxid,
+        "accounts": accounts,
+    }
+    accounts_file.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    accounts_file.chmod(0o600)
+    return data
+
+
+def _banner(data: dict[str, Any], mail_port: int, directory: Path) -> str:
+    lines = [
+        "",
+        "Lotse dev is running. Log in with Element (or any Matrix client):",
+        f"  homeserver: {data['homeserver']}",
+        f"  assistant:  {data['bot']}  (your service room invitation is waiting)",
+    ]
+    for acc in data["accounts"]:
+        lines.append(f"  {acc['role']:<11} {acc['user_id']}  password: {acc['password']}")
+    lines += [
+        f"  mail sink:  smtp://127.0.0.1:{mail_port} (mails are printed here)",
+        f"  state:      {directory}/ (logins also in demo-accounts.json)",
+        "Stop with Ctrl-C.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def run_demo(directory: Path, data: dict[str, Any]) -> None:
+    """The scripted walkthrough: the demo client and counsellor talk to the assistant (E2EE)."""
+    from .devclient import Human
+
+    bot = data["bot"]
+    print("\n=== Demo walkthrough (matrix-nio clients, end-to-end encrypted) ===", flush=True)
+    for acc in data["accounts"]:
+        if acc["role"] == "admin":
+            continue
+        human = await Human.login(
+            data["homeserver"],
+            acc["user_id"],
+            acc["password"],
+            directory / "demo-clients" / acc["role"],
+        )
+        try:
+            room_id, joined_now = await _service_room_of(human, bot)
+            if joined_now:
+                welcome = await human.next_notice(room_id, bot, 0, timeout=60)
+                print(f"\nLotse → {acc['user_id']} (encrypted={welcome.encrypted}):", flush=True)
+                print("  " + welcome.body.replace("\n", "\n  "), flush=True)
+            # Earlier messages were encrypted for earlier devices: this new device reads on.
+            for text in ("hilfe", "hlep"):
+                before = len(human.notices(room_id, bot))
+                print(f"\n{acc['user_id']} → Lotse: {text}", flush=True)
+                await human.send(room_id, text)
+                reply = await human.next_notice(room_id, bot, before, timeout=60)
+                print(f"Lotse → {acc['user_id']} (encrypted={reply.encrypted}):", flush=True)
+                print("  " + reply.body.replace("\n", "\n  "), flush=True)
+        finally:
+            await human.close()
+    print("\n=== End of walkthrough ===\n", flush=True)
+
+
+async def _service_room_of(human: Any, bot: str) -> tuple[str, bool]:
+    """The service room, and whether it was joined just now (then a welcome is coming)."""
+    await human.sync()
+    for room_id, room in human.client.rooms.items():
+        if bot in room.users and human.user_id in room.users:
+            return str(room_id), False
+    return str(await human.join_invite(timeout=30)), True
+
+
+async def _dev(directory: Path, demo: bool) -> int:
+    directory = directory.resolve()
+    previous: Config | None = None
+    if (directory / "config.yaml").exists():
+        previous = load_config(directory / "config.yaml", env={})
+    hs_port = port_or_free(_port_of(previous.homeserver.address) if previous else 8008)
+    as_port = port_or_free(previous.appservice.port if previous else 29350)
+    mail_port = port_or_free(2525)
+    cfg = write_stack_config(
+        directory, hs_port=hs_port, as_port=as_port, centres_yaml=DEMO_CENTRES_YAML
+    )
+    setup_logging(cfg.logging.level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    print(f"Starting Synapse on http://127.0.0.1:{hs_port} ...", flush=True)
+    synapse: SynapseProcess = await start_synapse(directory, cfg)
+    sink = MailSink(mail_port)
+    app = LotseApp(cfg)
+    try:
+        sink.start()
+        await app.start()
+        data = await ensure_demo_centre(directory, cfg, app)
+        print(_banner(data, mail_port, directory), flush=True)
+        if demo:
+            try:
+                await run_demo(directory, data)
+            except (AssertionError, OSError) as e:
+                print(f"The walkthrough stopped early: {e}", flush=True)
+        await stop.wait()
+    finally:
+        print("Stopping ...", flush=True)
+        if app.started:
+            await app.stop()
+        sink.stop()
+        await synapse.stop()
+    return 0
+
+
+def _port_of(url: str) -> int | None:
+    from yarl import URL
+
+    return URL(url).port
+
+
+def main(directory: str | Path = ".lotse-dev", demo: bool = False) -> int:
+    return asyncio.run(_dev(Path(directory), demo))
