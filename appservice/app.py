@@ -136,7 +136,9 @@ class LotseApp:
 
     async def _check_admin(self) -> None:
         """The admin API needs the assistant to be a server admin: say so early if not."""
-        url = f"{self.cfg.homeserver.address}/_synapse/admin/v1/users/{self.cfg.assistant_mxid}/admin"
+        url = (
+            f"{self.cfg.homeserver.address}/_synapse/admin/v1/users/{self.cfg.assistant_mxid}/admin"
+        )
         headers = {"Authorization": f"Bearer {self.cfg.appservice.as_token}"}
         params = {"user_id": self.cfg.assistant_mxid}
         try:

@@ -116,8 +116,16 @@ class Human:
                     kind, body = "undecryptable", ""
                 elif isinstance(evt, RoomMemberEvent):
                     self.seen.append(
-                        Seen(room_id, evt.event_id, evt.sender, "member", "", False,
-                             membership=evt.membership, state_key=evt.state_key)
+                        Seen(
+                            room_id,
+                            evt.event_id,
+                            evt.sender,
+                            "member",
+                            "",
+                            False,
+                            membership=evt.membership,
+                            state_key=evt.state_key,
+                        )
                     )
                     continue
                 else:
@@ -172,7 +180,9 @@ class Human:
     async def wait_left(self, room_id: str, user_id: str, timeout: float = 30) -> None:
         def left() -> bool:
             return any(
-                s.room_id == room_id and s.kind == "member" and s.state_key == user_id
+                s.room_id == room_id
+                and s.kind == "member"
+                and s.state_key == user_id
                 and s.membership == "leave"
                 for s in self.seen
             )
@@ -192,8 +202,11 @@ class Human:
         return str(event_id)
 
     def notices(self, room_id: str, sender: str) -> list[Seen]:
-        return [s for s in self.seen if s.room_id == room_id and s.sender == sender
-                and s.kind in ("notice", "undecryptable")]
+        return [
+            s
+            for s in self.seen
+            if s.room_id == room_id and s.sender == sender and s.kind in ("notice", "undecryptable")
+        ]
 
     async def next_notice(
         self, room_id: str, sender: str, after: int, timeout: float = 30, contains: str = ""

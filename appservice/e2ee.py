@@ -12,8 +12,8 @@ import asyncio
 import logging
 from typing import Any
 
-from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.api import Method, Path
+from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.client import Client, InternalEventType
 from mautrix.crypto import OlmMachine, PgCryptoStore
 from mautrix.errors import EncryptionError, SessionNotFound
@@ -134,7 +134,7 @@ class AssistantDevice:
         if self._sync_task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._sync_task), timeout=5)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 pass
         await self.crypto_store.close()
         await self.client.api.session.close()

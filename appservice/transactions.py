@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 from mautrix.types import Event, EventType, SerializerError
@@ -98,7 +97,7 @@ class TransactionReceiver:
         if self._worker is not None:
             try:
                 await asyncio.wait_for(self._worker, timeout=15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._worker.cancel()
             self._worker = None
 
@@ -121,7 +120,7 @@ class TransactionReceiver:
             if not batch:
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=30)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _handle_one(self, item: InboxEvent) -> None:
@@ -155,8 +154,3 @@ class TransactionReceiver:
             return
         await Inbox.mark_handled(item.event_id)
         EVENTS_HANDLED.inc()
-
-
-def event_summary(evt: Any) -> str:
-    """Metadata of an event for logs: never its content."""
-    return f"{getattr(evt, 'type', '?')} {getattr(evt, 'event_id', '?')} in {getattr(evt, 'room_id', '?')}"

@@ -107,7 +107,8 @@ class Assistant:
         try:
             await self.intent.join_room(room_id)
             await self.intent.get_state(room_id)
-            await self.send_notice(room_id, self.renderer.render(lang, template), f"refuse-{room_id}")
+            text = self.renderer.render(lang, template)
+            await self.send_notice(room_id, text, f"refuse-{room_id}")
         except (MatrixError, DecryptionError) as e:
             log.info("could not explain the refusal in %s: %s", room_id, type(e).__name__)
         finally:
@@ -143,7 +144,9 @@ class Assistant:
             decrypted = await self.device.decrypt(evt)
         except DecryptionError as e:
             DECRYPTION_FAILURES.inc()
-            log.warning("could not decrypt %s in %s: %s", evt.event_id, evt.room_id, type(e).__name__)
+            log.warning(
+                "could not decrypt %s in %s: %s", evt.event_id, evt.room_id, type(e).__name__
+            )
             await self.send_notice(
                 evt.room_id, self.renderer.render(lang, "could_not_decrypt"), _txn(evt.event_id)
             )

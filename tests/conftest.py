@@ -19,9 +19,9 @@ from yarl import URL
 
 from appservice.app import LotseApp
 from appservice.config import Config
+from appservice.devclient import Human
 from appservice.devstack import start_synapse, write_stack_config
 from appservice.synapse_runner import SynapseProcess, free_port
-from appservice.devclient import Human
 
 DOMAIN = "lotse.test"
 TEST_CENTRES = f"""centres:
@@ -102,9 +102,7 @@ MakeHuman = Callable[..., Awaitable[Human]]
 
 
 @pytest.fixture
-async def make_human(
-    stack: Stack, running: LotseApp, tmp_path: Path
-) -> AsyncIterator[MakeHuman]:
+async def make_human(stack: Stack, running: LotseApp, tmp_path: Path) -> AsyncIterator[MakeHuman]:
     """Create people: ``await make_human("anna", centre="nord", role="client")``.
 
     ``centre=None`` makes a stranger who belongs to no centre.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from appservice.app import LotseApp
-from tests.conftest import Lotse, MakeHuman
 from appservice.devclient import ask
+from tests.conftest import Lotse, MakeHuman
 
 pytestmark = pytest.mark.synapse
 

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 import pytest
+from mautrix.appservice.state_store.asyncpg import PgASStateStore
+from mautrix.crypto import PgCryptoStore
 from mautrix.util.async_db import Scheme, UnsupportedDatabaseVersion
 
 from appservice.db import Inbox, LotseDatabase, Person, upgrade_table
-from mautrix.appservice.state_store.asyncpg import PgASStateStore
-from mautrix.crypto import PgCryptoStore
 
 LOTSE_TABLES = {"person", "event_inbox", "bot_state"}
 VERSION_TABLES = {
@@ -22,7 +22,7 @@ VERSION_TABLES = {
 
 @contextmanager
 def _class_bindings_kept() -> Iterator[None]:
-    """LotseDatabase.start rebinds Person.db/Inbox.db globally; give the running app its own back."""
+    """LotseDatabase.start rebinds Person.db/Inbox.db globally; give the app its own back."""
     saved = (Person.__dict__.get("db"), Inbox.__dict__.get("db"))
     try:
         yield
@@ -86,7 +86,9 @@ async def test_second_start_is_a_noop(database_url: str) -> None:
 async def test_newer_database_is_refused(database_url: str) -> None:
     """A database whose lotse_version is beyond what the code knows is refused at start."""
     async with opened(database_url) as db:
-        await db.main.execute("UPDATE lotse_version SET version=$1", len(upgrade_table.upgrades) + 1)
+        await db.main.execute(
+            "UPDATE lotse_version SET version=$1", len(upgrade_table.upgrades) + 1
+        )
     with _class_bindings_kept():
         db = LotseDatabase(database_url)
         try:
@@ -102,7 +104,10 @@ async def test_person_upsert_get_and_service_room(database_url: str) -> None:
         assert await Person.get("@anna:lotse.test") is None
         anna = await Person.upsert("@anna:lotse.test", "nord", "client")
         assert (anna.centre_id, anna.role, anna.service_room_id, anna.welcomed) == (
-            "nord", "client", None, False
+            "nord",
+            "client",
+            None,
+            False,
         )
         assert anna.created_at > 0
         with pytest.raises(ValueError):
@@ -154,7 +159,7 @@ def _evt(event_id: str, room: str = "!r:lotse.test", body: str = "x") -> dict:
 
 
 async def test_inbox_deduplicates_by_event_id(database_url: str) -> None:
-    """The same event id within one call and across calls is stored once; id-less entries are not."""
+    """One event id in one call or across calls is stored once; id-less entries are not."""
     async with opened(database_url) as db:
         new = await Inbox.add_many([_evt("$a"), _evt("$a", body="again"), _evt("$b")])
         assert new == 2

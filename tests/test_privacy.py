@@ -30,8 +30,7 @@ def _sqlite_dump(path: Path) -> dict[str, str]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         tables = [
-            row[0]
-            for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         ]
         dump: dict[str, str] = {}
         for table in tables:
@@ -66,7 +65,7 @@ async def _database_dump(app: LotseApp) -> dict[str, str]:
 async def test_message_text_is_in_no_log_and_no_table(
     make_human: MakeHuman, running: LotseApp, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Distinctive message text appears in no log record (DEBUG, all loggers) and no database row."""
+    """Distinctive message text is in no log record (DEBUG, all loggers) and no database row."""
     caplog.set_level(logging.DEBUG)
     bot = running.cfg.assistant_mxid
     gina = await make_human("gina", centre="nord", role="client")

@@ -135,10 +135,8 @@ async def test_replayed_transaction_is_not_handled_again(
     assert sorted(e for e in recorder.ids if e in ids) == sorted(ids)
 
 
-async def test_reused_transaction_id_with_new_events(
-    running: LotseApp, recorder: Recorder
-) -> None:
-    """A transaction id reused with new events (Synapse restarted on SQLite) handles the new ones."""
+async def test_reused_transaction_id_with_new_events(running: LotseApp, recorder: Recorder) -> None:
+    """A transaction id reused with new events (Synapse restarted on SQLite) handles them."""
     txn = f"t-{secrets.token_hex(4)}"
     first, second = _events(1), _events(2)
     assert await _put(running, txn, {"events": first}) == 200
@@ -151,9 +149,7 @@ async def test_reused_transaction_id_with_new_events(
     assert sorted(e for e in recorder.ids if e in all_ids) == sorted(all_ids)
 
 
-async def test_same_events_under_new_transaction_id(
-    running: LotseApp, recorder: Recorder
-) -> None:
+async def test_same_events_under_new_transaction_id(running: LotseApp, recorder: Recorder) -> None:
     """Events redelivered under a new transaction id are not handled again."""
     events = _events(2)
     ids = [e["event_id"] for e in events]

@@ -38,12 +38,20 @@ class LotseDatabase:
         )
 
     async def start(self) -> None:
-        await self.main.start()
-        # asyncpg copies the pool at this call, so it must follow the main start.
-        self.crypto_db.override_pool(self.main)
-        self.state_db.override_pool(self.main)
-        await self.crypto_db.start()
-        await self.state_db.start()
+        """Open and upgrade; on failure (e.g. a database newer than the code) close again.
+
+        The row classes are bound to this database: one LotseDatabase per process.
+        """
+        try:
+            await self.main.start()
+            # asyncpg copies the pool at this call, so it must follow the main start.
+            self.crypto_db.override_pool(self.main)
+            self.state_db.override_pool(self.main)
+            await self.crypto_db.start()
+            await self.state_db.start()
+        except BaseException:
+            await self.main.stop()
+            raise
         Person.db = self.main
         Inbox.db = self.main
 

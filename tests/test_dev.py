@@ -1,0 +1,106 @@
+"""`lotse dev` as a newcomer runs it: a real process tree, real logins, a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+
+pytestmark = pytest.mark.synapse
+
+
+def _start(directory: Path, *extra: str) -> subprocess.Popen[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    log = open(directory.parent / "dev-output.txt", "w")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(
+        [sys.executable, "-m", "appservice", "dev", "--dir", str(directory), *extra],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C would reach
+    )
+
+
+async def _wait_for_banner(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    """Read the output until ``marker`` appears; fail with the output if the process dies."""
+    output = Path(str(proc.args[5])).parent / "dev-output.txt"  # type: ignore[index]
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        seen = output.read_text(errors="replace")
+        if marker in seen:
+            break
+        if proc.poll() is not None:
+            raise AssertionError(f"lotse dev exited with {proc.returncode}:\n{seen[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {marker!r} after {timeout}s:\n{seen[-3000:]}")
+        await asyncio.sleep(0.2)
+    return seen
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    os.killpg(proc.pid, signal.SIGTERM)
+    return proc.wait(timeout=60)
+
+
+def _processes_using(directory: Path) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(directory) in line]
+
+
+async def _login(homeserver: str, user_id: str, password: str) -> int:
+    body = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user_id},
+        "password": password,
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{homeserver}/_matrix/client/v3/login", json=body) as resp:
+            return resp.status
+
+
+async def test_lotse_dev_starts_demo_centre_and_stops_cleanly(tmp_path: Path) -> None:
+    """Demo logins work, the walkthrough is encrypted, SIGTERM stops all, restart reuses state."""
+    directory = tmp_path / "dev"
+    proc = _start(directory, "--demo")
+    try:
+        output = await _wait_for_banner(proc, "End of walkthrough", timeout=180)
+        data = json.loads((directory / "demo-accounts.json").read_text())
+        assert {a["role"] for a in data["accounts"]} == {"admin", "counsellor", "client"}
+        assert data["bot"].startswith("@lotse:")
+        for acc in data["accounts"]:
+            assert acc["password"] in output  # printed for the newcomer
+            assert await _login(data["homeserver"], acc["user_id"], acc["password"]) == 200
+        assert "encrypted=True" in output and "encrypted=False" not in output
+        cfg = yaml.safe_load((directory / "config.yaml").read_text())
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{cfg['appservice']['port']}/health"
+            async with http.get(url) as resp:
+                assert resp.status == 200
+                assert (await resp.json())["status"] == "ok"
+    finally:
+        code = _stop(proc)
+    assert code == 0
+    assert _processes_using(directory) == []
+
+    # A second start reuses the accounts and their passwords.
+    proc = _start(directory)
+    try:
+        await _wait_for_banner(proc, "Stop with Ctrl-C", timeout=120)
+        again = json.loads((directory / "demo-accounts.json").read_text())
+        assert again["accounts"] == data["accounts"]
+        acc = again["accounts"][2]
+        assert await _login(again["homeserver"], acc["user_id"], acc["password"]) == 200
+    finally:
+        code = _stop(proc)
+    assert code == 0
+    assert _processes_using(directory) == []
