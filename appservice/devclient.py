@@ -46,6 +46,7 @@ class Seen:
     encrypted: bool
     membership: str = ""
     state_key: str = ""
+    html: str = ""
 
 
 class Human:
@@ -130,7 +131,10 @@ class Human:
                     continue
                 else:
                     continue
-                self.seen.append(Seen(room_id, evt.event_id, evt.sender, kind, body, encrypted))
+                html = getattr(evt, "formatted_body", None) or ""
+                self.seen.append(
+                    Seen(room_id, evt.event_id, evt.sender, kind, body, encrypted, html=html)
+                )
         for room_id, room in resp.rooms.invite.items():
             for evt in room.invite_state:
                 if isinstance(evt, InviteMemberEvent) and evt.state_key == self.user_id:

@@ -15,6 +15,7 @@ from mautrix.types import (
     EncryptedEvent,
     Event,
     EventType,
+    Format,
     Membership,
     MessageEvent,
     MessageType,
@@ -32,6 +33,7 @@ from bridge.service_rooms import ServiceRooms
 
 from .commands import CommandRegistry
 from .dispatch import ROLE_BY_NAME, CommandContext, run_command
+from .formatting import markdown_to_html
 
 log = logging.getLogger("lotse.assistant")
 
@@ -178,7 +180,12 @@ class Assistant:
         The transaction id comes from what we answer to, so handling an event twice after a
         crash makes Synapse return the first reply instead of posting a second one.
         """
-        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
+        content = TextMessageEventContent(
+            msgtype=MessageType.NOTICE,
+            body=text,
+            format=Format.HTML,
+            formatted_body=markdown_to_html(text),
+        )
         txn_id = "lotse-" + hashlib.sha256(txn_key.encode()).hexdigest()[:32]
         encrypted_room = await self.intent.state_store.is_encrypted(room_id)
         if encrypted_room is None:

@@ -28,6 +28,7 @@ async def test_help_round_trip_is_encrypted(make_human: MakeHuman, running: Lots
     reply = await ask(anna, room_id, bot, "help")
     assert reply.encrypted
     assert "hilfe" in reply.body.lower() or "help" in reply.body
+    assert "<code>help" in reply.html  # Element shows formatting, not raw Markdown
     # The service room is recorded for the person.
     person = await running.assistant.directory.lookup(anna.user_id)
     assert person is not None and person.service_room_id == room_id
