@@ -83,7 +83,8 @@ class AssistantDevice:
         )
         self.client.api.token = as_token
         self.client.api.as_user_id = user_id
-        self.olm = OlmMachine(self.client, self.crypto_store, state_store)
+        # PgASStateStore implements the crypto StateStore methods (encryption info, members).
+        self.olm = OlmMachine(self.client, self.crypto_store, state_store)  # type: ignore[arg-type]
         # People's devices are usually unverified; the bot trusts them as Element does by default.
         self.olm.share_keys_min_trust = TrustState.UNVERIFIED
         self.olm.send_keys_min_trust = TrustState.UNVERIFIED
@@ -112,7 +113,7 @@ class AssistantDevice:
             await self.crypto_store.put_device_id(self.client.device_id)
             log.info("created assistant device %s", self.client.device_id)
             await self.olm.share_keys()
-        elif not self.olm.account.shared:
+        elif self.olm.account is None or not self.olm.account.shared:
             await self.olm.share_keys()
         elif not await self._keys_on_server():
             # The device was deleted on the server and came back empty: start afresh.

@@ -17,11 +17,13 @@ from mautrix.types import (
     EventType,
     Format,
     Membership,
+    MemberStateEventContent,
     MessageEvent,
     MessageType,
     RoomID,
     StateEvent,
     TextMessageEventContent,
+    UserID,
 )
 
 from appservice.db import Person
@@ -76,6 +78,7 @@ class Assistant:
 
     async def _on_member(self, evt: StateEvent) -> None:
         await self.device.handle_member_event(evt)
+        assert isinstance(evt.content, MemberStateEventContent)
         membership = evt.content.membership
         if evt.state_key == self.user_id:
             if membership == Membership.INVITE and evt.sender not in self.own_users:
@@ -121,7 +124,7 @@ class Assistant:
             return
         centre = self.directory.centre_of(person)
         member = await self.intent.state_store.get_member(
-            RoomID(person.service_room_id), person.user_id
+            RoomID(person.service_room_id), UserID(person.user_id)
         )
         display_name = (member.displayname if member else None) or person.user_id
         text = self.renderer.render(
@@ -195,7 +198,10 @@ class Assistant:
         if encrypted_room:
             encrypted = await self.device.encrypt(room_id, EventType.ROOM_MESSAGE, content)
             await self.intent.send_message_event(
-                room_id, EventType.ROOM_ENCRYPTED, encrypted, txn_id=txn_id
+                room_id,
+                EventType.ROOM_ENCRYPTED,
+                encrypted,  # type: ignore[arg-type]  # mautrix's union omits encrypted content
+                txn_id=txn_id,
             )
         else:
             await self.intent.send_message_event(

@@ -9,7 +9,13 @@ import logging
 
 from mautrix.appservice import IntentAPI
 from mautrix.errors import MatrixRequestError
-from mautrix.types import EventType, RoomCreatePreset, RoomID
+from mautrix.types import (
+    EncryptionAlgorithm,
+    EventType,
+    RoomCreatePreset,
+    RoomEncryptionStateEventContent,
+    RoomID,
+)
 
 from appservice.db import Person
 
@@ -51,7 +57,9 @@ class ServiceRooms:
         if not await self.assistant.state_store.is_encrypted(room_id):
             try:
                 await self.assistant.send_state_event(
-                    room_id, EventType.ROOM_ENCRYPTION, ENCRYPTION_STATE["content"]
+                    room_id,
+                    EventType.ROOM_ENCRYPTION,
+                    RoomEncryptionStateEventContent(algorithm=EncryptionAlgorithm.MEGOLM_V1),
                 )
                 await self.assistant.get_state(room_id)
             except MatrixRequestError:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Connection, Database
 
 from .person import _rows_changed
 
@@ -38,6 +38,7 @@ class Inbox:
             "INSERT INTO event_inbox (event_id, room_id, received_at, payload) "
             "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING"
         )
+        conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
             for evt in events:
                 event_id = evt.get("event_id")

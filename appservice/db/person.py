@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Connection, Database
 
 ROLES = ("client", "counsellor", "admin")
 
@@ -71,6 +71,7 @@ class Person:
 
     async def set_service_room(self, room_id: str | None) -> None:
         """Point the person at a new service room; the welcome is due again there."""
+        conn: Connection
         async with self.db.acquire() as conn, conn.transaction():
             if room_id is not None:
                 await conn.execute(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from mautrix.util.async_db import Connection
+from mautrix.util.async_db import Connection, Scheme
 
 from . import upgrade_table
 
 
-@upgrade_table.register(description="People, event inbox, bot key-value state")
-async def upgrade_v1(conn: Connection) -> None:
+# mautrix types register() as a union of decorator and result, which mypy cannot call.
+@upgrade_table.register(description="People, event inbox, bot key-value state")  # type: ignore[call-arg,arg-type]
+async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
     # Who belongs to which centre in which role, and their service room with the assistant.
     await conn.execute(
         """CREATE TABLE person (
