@@ -23,6 +23,8 @@ log = logging.getLogger("lotse.transactions")
 
 EventHandler = Callable[[Event], Awaitable[None]]
 MAX_ATTEMPTS = 3
+# Rooms handled at the same time; each room's events stay in order.
+ROOM_CONCURRENCY = 16
 
 
 def _json_error(status: int, errcode: str, error: str) -> web.Response:
@@ -38,6 +40,8 @@ class TransactionReceiver:
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task | None = None
         self._stopping = False
+        self._rooms: dict[str, asyncio.Task] = {}
+        self._slots = asyncio.Semaphore(ROOM_CONCURRENCY)
 
     def register_routes(self, app: web.Application) -> None:
         for prefix in ("/_matrix/app/v1", ""):
@@ -105,25 +109,49 @@ class TransactionReceiver:
         self._wakeup.set()
 
     async def _work(self) -> None:
+        """Hand each room's pending events to its own task, in order within the room.
+
+        A room waiting for a late room key (up to ``session_wait_seconds``) must not hold up
+        the answers in every other room; within a room, order matters and a failing event
+        is retried before the room's later events.
+        """
         while not self._stopping:
             self._wakeup.clear()
             try:
-                batch = await Inbox.pending()
+                batch = await Inbox.pending(limit=500)
             except Exception:
                 log.exception("could not read the event inbox")
                 batch = []
                 await asyncio.sleep(1)
+            by_room: dict[str, list[InboxEvent]] = {}
             for item in batch:
-                if self._stopping:
-                    return
-                await self._handle_one(item)
-            if not batch:
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=30)
-                except TimeoutError:
-                    pass
+                if item.room_id not in self._rooms:
+                    by_room.setdefault(item.room_id, []).append(item)
+            for room_id, items in by_room.items():
+                task = asyncio.create_task(self._handle_room(items), name=f"lotse-room-{room_id}")
+                self._rooms[room_id] = task
+                task.add_done_callback(lambda _t, r=room_id: self._room_done(r))
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=30)
+            except TimeoutError:
+                pass
+        if self._rooms:
+            await asyncio.wait(list(self._rooms.values()), timeout=10)
 
-    async def _handle_one(self, item: InboxEvent) -> None:
+    def _room_done(self, room_id: str) -> None:
+        task = self._rooms.pop(room_id, None)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.error("room worker for %s failed: %r", room_id, task.exception())
+        self._wakeup.set()
+
+    async def _handle_room(self, items: list[InboxEvent]) -> None:
+        async with self._slots:
+            for item in items:
+                if self._stopping or not await self._handle_one(item):
+                    return
+
+    async def _handle_one(self, item: InboxEvent) -> bool:
+        """Handle one event; False if it failed and will be retried (the room waits)."""
         try:
             raw = dict(item.payload)
             if raw.get("unsigned") is None:
@@ -137,7 +165,7 @@ class TransactionReceiver:
             log.warning("event %s cannot be parsed; skipped", item.event_id)
             await Inbox.mark_attempt_failed(item.event_id, 1)
             EVENTS_FAILED.inc()
-            return
+            return True
         try:
             await self.handler(evt)
         except Exception:
@@ -149,8 +177,9 @@ class TransactionReceiver:
             )
             if gave_up:
                 EVENTS_FAILED.inc()
-            else:
-                await asyncio.sleep(0.5 * (item.attempts + 1))
-            return
+                return True
+            await asyncio.sleep(0.5 * (item.attempts + 1))
+            return False
         await Inbox.mark_handled(item.event_id)
         EVENTS_HANDLED.inc()
+        return True

@@ -194,3 +194,32 @@ async def test_redelivered_real_message_is_not_answered_twice(
         await fina.sync(timeout_ms=500)
     assert recorder.ids.count(asked) == 1
     assert len(fina.notices(room_id, bot)) == before
+
+
+async def test_slow_room_does_not_hold_up_other_rooms(running: LotseApp) -> None:
+    """While one room's event waits (e.g. for a late room key), another room is answered."""
+    slow, fast = _events(2), _events(1)
+    slow_ids = [e["event_id"] for e in slow]
+    release = asyncio.Event()
+    order: list[str] = []
+    original = running.receiver.handler
+
+    async def handler(evt: Event) -> None:
+        if str(evt.event_id) == slow_ids[0]:
+            await release.wait()
+        order.append(str(evt.event_id))
+        await original(evt)
+
+    running.receiver.handler = handler
+    try:
+        assert await _put(running, f"slow-{secrets.token_hex(4)}", {"events": slow}) == 200
+        assert await _put(running, f"fast-{secrets.token_hex(4)}", {"events": fast}) == 200
+        await _wait_handled(fast[0]["event_id"])
+        assert await Inbox.state_of(slow_ids[0]) == "pending"
+        release.set()
+        await _wait_handled(*slow_ids)
+        # Within the slow room the order is kept.
+        assert [i for i in order if i in slow_ids] == slow_ids
+    finally:
+        release.set()
+        running.receiver.handler = original

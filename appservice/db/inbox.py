@@ -29,14 +29,22 @@ class Inbox:
 
     db: ClassVar[Database]
 
+    _last_seq: ClassVar[int] = 0
+
+    @classmethod
+    def _next_seq(cls) -> int:
+        """Strictly increasing, and later after a restart (microseconds since the epoch)."""
+        cls._last_seq = max(time.time_ns() // 1000, cls._last_seq + 1)
+        return cls._last_seq
+
     @classmethod
     async def add_many(cls, events: list[dict[str, Any]]) -> int:
         """Store new events in one database transaction; return how many were new."""
         now = int(time.time() * 1000)
         new = 0
         q = (
-            "INSERT INTO event_inbox (event_id, room_id, received_at, payload) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING"
+            "INSERT INTO event_inbox (event_id, room_id, seq, received_at, payload) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"
         )
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
@@ -45,7 +53,8 @@ class Inbox:
                 room_id = evt.get("room_id")
                 if not isinstance(event_id, str) or not isinstance(room_id, str):
                     continue
-                result = await conn.execute(q, event_id, room_id, now, json.dumps(evt))
+                seq = cls._next_seq()
+                result = await conn.execute(q, event_id, room_id, seq, now, json.dumps(evt))
                 new += _rows_changed(result)
         return new
 
@@ -53,7 +62,7 @@ class Inbox:
     async def pending(cls, limit: int = 100) -> list[InboxEvent]:
         q = (
             "SELECT event_id, room_id, payload, attempts FROM event_inbox "
-            "WHERE state=$1 ORDER BY received_at, event_id LIMIT $2"
+            "WHERE state=$1 ORDER BY seq LIMIT $2"
         )
         rows = await cls.db.fetch(q, PENDING, limit)
         return [

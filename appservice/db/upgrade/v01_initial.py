@@ -31,6 +31,7 @@ async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
         """CREATE TABLE event_inbox (
             event_id     TEXT PRIMARY KEY,
             room_id      TEXT NOT NULL,
+            seq          BIGINT NOT NULL,
             received_at  BIGINT NOT NULL,
             payload      TEXT,
             state        TEXT NOT NULL DEFAULT 'pending',
@@ -38,5 +39,6 @@ async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
             handled_at   BIGINT
         )"""
     )
-    await conn.execute("CREATE INDEX event_inbox_pending_idx ON event_inbox (state, received_at)")
+    # seq keeps Synapse's order, also among the events of one transaction.
+    await conn.execute("CREATE INDEX event_inbox_pending_idx ON event_inbox (state, seq)")
     await conn.execute("CREATE TABLE bot_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
