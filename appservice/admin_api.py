@@ -1,0 +1,321 @@
+"""A small async client of the Synapse admin API, used by the assistant bot.
+
+The assistant is a server admin, so the appservice token plus ``?user_id=<assistant>``
+(appservice masquerading) is enough to call the admin API; no password or separate
+admin token is stored. Every path and body below was checked against Synapse 1.163
+(``synapse/rest/admin/users.py``, ``rooms.py``, ``media.py``).
+
+With Matrix Authentication Service (MAS) in front of Synapse the user-creation and
+password parts of this API are disabled; Lotse's password flows need Synapse's own auth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+JsonDict = dict[str, Any]
+
+
+class AdminApiError(Exception):
+    """An admin API call failed: the HTTP status, the Matrix errcode and Synapse's message."""
+
+    def __init__(self, status: int, errcode: str, message: str) -> None:
+        super().__init__(f"Synapse admin API error {status} {errcode}: {message}")
+        self.status = status
+        self.errcode = errcode
+        self.message = message
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """What Lotse needs of ``GET /_synapse/admin/v2/users/<user_id>``."""
+
+    name: str
+    displayname: str | None
+    admin: bool
+    deactivated: bool
+    locked: bool
+    erased: bool
+    creation_ts: int | None
+    """*Seconds* since the epoch (Synapse stores and returns seconds here)."""
+    last_seen_ts: int | None
+    """*Milliseconds* since the epoch; ``None`` before the first authenticated request."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UserInfo:
+        return cls(
+            name=str(data["name"]),
+            displayname=data.get("displayname"),
+            admin=bool(data.get("admin")),
+            deactivated=bool(data.get("deactivated")),
+            locked=bool(data.get("locked")),
+            erased=bool(data.get("erased")),
+            creation_ts=data.get("creation_ts"),
+            last_seen_ts=data.get("last_seen_ts"),
+        )
+
+
+@dataclass(frozen=True)
+class UserList:
+    """One page of the user list; ``next_token`` is the ``from`` of the next page."""
+
+    users: list[UserInfo]
+    total: int
+    next_token: str | None
+
+
+@dataclass(frozen=True)
+class RoomDeleteStatus:
+    """State of an asynchronous room deletion (``scheduled``, ``active``, ``complete``,
+    ``failed``)."""
+
+    delete_id: str
+    room_id: str
+    status: str
+    shutdown_room: JsonDict | None = field(default=None)
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("complete", "failed")
+
+
+@dataclass(frozen=True)
+class RedactStatus:
+    """State of a background user redaction; ``failed_redactions`` maps event id to reason."""
+
+    status: str
+    failed_redactions: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _q(value: str) -> str:
+    """Percent-encode one path segment (``@``, ``:`` and ``!`` included)."""
+    return quote(value, safe="")
+
+
+class SynapseAdmin:
+    """Admin API calls made as the assistant bot through the appservice token."""
+
+    def __init__(
+        self, http: aiohttp.ClientSession, homeserver: str, as_token: str, as_user: str
+    ) -> None:
+        self._http = http
+        self._base = homeserver.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {as_token}"}
+        self._as_user = as_user
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: JsonDict | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[int, JsonDict]:
+        """One call; every request masquerades as the assistant via ``?user_id=``."""
+        query = {"user_id": self._as_user, **(params or {})}
+        async with self._http.request(
+            method,
+            f"{self._base}{path}",
+            headers=self._headers,
+            params=query,
+            json=body,
+        ) as resp:
+            try:
+                data = await resp.json(content_type=None)
+            except (aiohttp.ContentTypeError, ValueError):
+                data = None
+            if not isinstance(data, dict):
+                data = {}
+            if resp.status >= 400:
+                raise AdminApiError(
+                    resp.status,
+                    str(data.get("errcode", "M_UNKNOWN")),
+                    str(data.get("error", resp.reason or "no error message")),
+                )
+            return resp.status, data
+
+    # --- users -------------------------------------------------------------------------------
+
+    async def create_or_update_user(
+        self,
+        user_id: str,
+        *,
+        password: str | None = None,
+        displayname: str | None = None,
+        logout_devices: bool = False,
+    ) -> tuple[UserInfo, bool]:
+        """Create the user or change it; return ``(info, created)`` (201 vs 200 from Synapse).
+
+        Synapse refuses to create users in an exclusive appservice namespace (M_EXCLUSIVE).
+        """
+        body: JsonDict = {"logout_devices": logout_devices}
+        if password is not None:
+            body["password"] = password
+        if displayname is not None:
+            body["displayname"] = displayname
+        status, data = await self._request(
+            "PUT", f"/_synapse/admin/v2/users/{_q(user_id)}", body=body
+        )
+        return UserInfo.from_json(data), status == 201
+
+    async def set_password(self, user_id: str, password: str, logout_devices: bool = True) -> None:
+        """Set a new password; by default all the user's devices are logged out.
+
+        Uses the v2 PUT, not ``/v1/reset_password``: the PUT would silently *create* a missing
+        user, so the user is looked up first.
+        """
+        if await self.get_user(user_id) is None:
+            raise AdminApiError(404, "M_NOT_FOUND", f"User {user_id} not found")
+        await self._request(
+            "PUT",
+            f"/_synapse/admin/v2/users/{_q(user_id)}",
+            body={"password": password, "logout_devices": logout_devices},
+        )
+
+    async def get_user(self, user_id: str) -> UserInfo | None:
+        """The user's account data, or ``None`` if Synapse does not know it."""
+        try:
+            _, data = await self._request("GET", f"/_synapse/admin/v2/users/{_q(user_id)}")
+        except AdminApiError as e:
+            if e.status == 404:
+                return None
+            raise
+        return UserInfo.from_json(data)
+
+    async def list_users(
+        self,
+        name: str,
+        *,
+        start: int = 0,
+        limit: int = 100,
+        deactivated: bool = False,
+        locked: bool = True,
+    ) -> UserList:
+        """Users whose localpart or display name contains ``name`` (case-insensitive).
+
+        ``user_id`` on ``GET /v2/users`` is both the appservice masquerade parameter and a
+        user-id filter. In Synapse 1.163 (``get_users_paginate``) the ``user_id`` filter is
+        *ignored when ``name`` is non-empty*, so a non-empty ``name`` is required here;
+        with an empty one the list would only contain the assistant itself. ``name`` is put
+        into SQL ``LIKE`` unescaped, so ``_`` and ``%`` act as wildcards.
+        """
+        if not name:
+            raise ValueError("list_users needs a non-empty search term (see docstring)")
+        params = {
+            "name": name,
+            "from": str(start),
+            "limit": str(limit),
+            "deactivated": "true" if deactivated else "false",
+            "locked": "true" if locked else "false",
+        }
+        _, data = await self._request("GET", "/_synapse/admin/v2/users", params=params)
+        return UserList(
+            users=[UserInfo.from_json(u) for u in data.get("users", [])],
+            total=int(data.get("total", 0)),
+            next_token=data.get("next_token"),
+        )
+
+    async def is_admin(self, user_id: str) -> bool:
+        """Whether ``user_id`` is a server admin."""
+        _, data = await self._request("GET", f"/_synapse/admin/v1/users/{_q(user_id)}/admin")
+        return bool(data.get("admin"))
+
+    async def _set_locked(self, user_id: str, locked: bool) -> None:
+        if await self.get_user(user_id) is None:
+            raise AdminApiError(404, "M_NOT_FOUND", f"User {user_id} not found")
+        await self._request(
+            "PUT", f"/_synapse/admin/v2/users/{_q(user_id)}", body={"locked": locked}
+        )
+
+    async def lock(self, user_id: str) -> None:
+        """Lock the account: login and existing tokens get 401 ``M_USER_LOCKED``."""
+        await self._set_locked(user_id, True)
+
+    async def unlock(self, user_id: str) -> None:
+        """Undo :meth:`lock`; existing access tokens work again."""
+        await self._set_locked(user_id, False)
+
+    async def deactivate(self, user_id: str, erase: bool = True) -> None:
+        """Deactivate (and by default GDPR-erase) the account; irreversible with erase.
+
+        Erase hides the user's messages from people who join later, but not from those who
+        saw them; use :meth:`redact_user_events` and :meth:`delete_user_media` for that.
+        """
+        await self._request(
+            "POST", f"/_synapse/admin/v1/deactivate/{_q(user_id)}", body={"erase": erase}
+        )
+
+    async def redact_user_events(self, user_id: str, *, reason: str | None = None) -> str:
+        """Start redacting all the user's events in all rooms they are in or banned from;
+        return the redact id for :meth:`redact_status`.
+
+        Call it *before* :meth:`deactivate`: with ``rooms: []`` Synapse picks the rooms the
+        user is currently joined to, and deactivation makes the user leave them all.
+        """
+        body: JsonDict = {"rooms": []}
+        if reason is not None:
+            body["reason"] = reason
+        _, data = await self._request(
+            "POST", f"/_synapse/admin/v1/user/{_q(user_id)}/redact", body=body
+        )
+        return str(data["redact_id"])
+
+    async def redact_status(self, redact_id: str) -> RedactStatus:
+        """Progress of :meth:`redact_user_events`."""
+        _, data = await self._request(
+            "GET", f"/_synapse/admin/v1/user/redact_status/{_q(redact_id)}"
+        )
+        return RedactStatus(
+            status=str(data.get("status")),
+            failed_redactions=dict(data.get("failed_redactions") or {}),
+            error=data.get("error"),
+        )
+
+    async def delete_user_media(self, user_id: str) -> int:
+        """Delete all media the user uploaded; return how many were deleted.
+
+        Synapse deletes at most ``limit`` items per call, so this loops until none are left.
+        """
+        deleted = 0
+        while True:
+            _, data = await self._request(
+                "DELETE",
+                f"/_synapse/admin/v1/users/{_q(user_id)}/media",
+                params={"limit": "100"},
+            )
+            count = len(data.get("deleted_media", []))
+            deleted += count
+            if count == 0 or int(data.get("total", 0)) <= count:
+                return deleted
+
+    # --- rooms -------------------------------------------------------------------------------
+
+    async def delete_room(self, room_id: str, purge: bool = True, block: bool = False) -> str:
+        """Start the asynchronous shutdown (kick all local users) and purge of a room;
+        return the delete id for :meth:`room_delete_status`."""
+        _, data = await self._request(
+            "DELETE",
+            f"/_synapse/admin/v2/rooms/{_q(room_id)}",
+            body={"purge": purge, "block": block},
+        )
+        return str(data["delete_id"])
+
+    async def room_delete_status(self, delete_id: str) -> RoomDeleteStatus:
+        """Progress of :meth:`delete_room`."""
+        _, data = await self._request(
+            "GET", f"/_synapse/admin/v2/rooms/delete_status/{_q(delete_id)}"
+        )
+        return RoomDeleteStatus(
+            delete_id=str(data.get("delete_id", delete_id)),
+            room_id=str(data.get("room_id", "")),
+            status=str(data.get("status")),
+            shutdown_room=data.get("shutdown_room"),
+            error=data.get("error"),
+        )
