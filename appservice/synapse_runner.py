@@ -394,3 +394,16 @@ async def make_server_admins(
         async with http.post(deactivate, json={"erase": False}, headers=headers) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"POST {deactivate} -> {resp.status}: {await resp.text()}")
+
+
+async def password_login(base_url: str, user: str, password: str) -> tuple[int, dict[str, Any]]:
+    """Log in as a person would (``m.login.password``); return status and body."""
+    body = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user},
+        "password": password,
+    }
+    async with aiohttp.ClientSession() as http:
+        url = f"{base_url.rstrip('/')}/_matrix/client/v3/login"
+        async with http.post(url, json=body) as resp:
+            return resp.status, await resp.json()

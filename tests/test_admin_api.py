@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from appservice.admin_api import AdminApiError, SynapseAdmin
+from appservice.synapse_runner import password_login
 from tests.conftest import DOMAIN, Stack
 
 pytestmark = pytest.mark.synapse
@@ -55,12 +56,7 @@ async def call(
 async def login(
     http: aiohttp.ClientSession, stack: Stack, user_id: str, password: str
 ) -> tuple[int, dict[str, Any]]:
-    body = {
-        "type": "m.login.password",
-        "identifier": {"type": "m.id.user", "user": user_id},
-        "password": password,
-    }
-    return await call(http, stack, "POST", "/_matrix/client/v3/login", body=body)
+    return await password_login(stack.synapse.base_url, user_id, password)
 
 
 async def login_token(http: aiohttp.ClientSession, stack: Stack, user_id: str, pw: str) -> str:

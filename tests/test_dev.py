@@ -15,6 +15,8 @@ import aiohttp
 import pytest
 import yaml
 
+from appservice.synapse_runner import password_login
+
 pytestmark = pytest.mark.synapse
 
 
@@ -57,17 +59,6 @@ def _processes_using(directory: Path) -> list[str]:
     return [line for line in out.splitlines() if str(directory) in line]
 
 
-async def _login(homeserver: str, user_id: str, password: str) -> int:
-    body = {
-        "type": "m.login.password",
-        "identifier": {"type": "m.id.user", "user": user_id},
-        "password": password,
-    }
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{homeserver}/_matrix/client/v3/login", json=body) as resp:
-            return resp.status
-
-
 async def test_lotse_dev_starts_demo_centre_and_stops_cleanly(tmp_path: Path) -> None:
     """Demo logins work, the walkthrough is encrypted, SIGTERM stops all, restart reuses state."""
     directory = tmp_path / "dev"
@@ -79,7 +70,9 @@ async def test_lotse_dev_starts_demo_centre_and_stops_cleanly(tmp_path: Path) ->
         assert data["bot"].startswith("@lotse:")
         for acc in data["accounts"]:
             assert acc["password"] in output  # printed for the newcomer
-            assert await _login(data["homeserver"], acc["user_id"], acc["password"]) == 200
+            assert (await password_login(data["homeserver"], acc["user_id"], acc["password"]))[
+                0
+            ] == 200
         assert "encrypted=True" in output and "encrypted=False" not in output
         cfg = yaml.safe_load((directory / "config.yaml").read_text())
         async with aiohttp.ClientSession() as http:
@@ -99,7 +92,9 @@ async def test_lotse_dev_starts_demo_centre_and_stops_cleanly(tmp_path: Path) ->
         again = json.loads((directory / "demo-accounts.json").read_text())
         assert again["accounts"] == data["accounts"]
         acc = again["accounts"][2]
-        assert await _login(again["homeserver"], acc["user_id"], acc["password"]) == 200
+        assert (await password_login(again["homeserver"], acc["user_id"], acc["password"]))[
+            0
+        ] == 200
     finally:
         code = _stop(proc)
     assert code == 0

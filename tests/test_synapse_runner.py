@@ -17,6 +17,7 @@ from appservice.synapse_runner import (
     UserExists,
     free_port,
     make_server_admins,
+    password_login,
     register_user,
     write_synapse_config,
 )
@@ -71,18 +72,6 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         await synapse.stop()
 
 
-async def _login(base_url: str, localpart: str, password: str) -> tuple[int, dict[str, object]]:
-    """Password login; return status and body."""
-    body = {
-        "type": "m.login.password",
-        "identifier": {"type": "m.id.user", "user": localpart},
-        "password": password,
-    }
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base_url}/_matrix/client/v3/login", json=body) as resp:
-            return resp.status, await resp.json()
-
-
 def test_config_rewrite_keeps_secrets_and_updates_port(tmp_path: Path) -> None:
     """A second write reuses secrets and signing key but takes the new port and registrations."""
     reg = tmp_path / "reg.yaml"
@@ -99,12 +88,12 @@ def test_config_rewrite_keeps_secrets_and_updates_port(tmp_path: Path) -> None:
     assert second["app_service_config_files"] == [str(reg.resolve())]
 
 
-async def test_register_user_and_password_login(env: Env) -> None:
+async def test_register_user_and_passwordpassword_login(env: Env) -> None:
     """Shared-secret registration creates a user that can log in with its password."""
     base = env.synapse.base_url
     user_id, token = await register_user(base, env.synapse.shared_secret, "alice", "pw-alice")
     assert user_id == f"@alice:{SERVER_NAME}" and token
-    status, body = await _login(base, "alice", "pw-alice")
+    status, body = await password_login(base, "alice", "pw-alice")
     assert status == 200, body
     assert body["user_id"] == user_id
 
@@ -173,7 +162,7 @@ async def test_restart_on_same_directory_keeps_state(env: Env) -> None:
     )
     async with SynapseProcess(old.directory) as new:
         assert new.shared_secret == old.shared_secret
-        status, body = await _login(new.base_url, "carol", "pw-carol")
+        status, body = await password_login(new.base_url, "carol", "pw-carol")
         assert status == 200, body
         with pytest.raises(UserExists):
             await register_user(new.base_url, new.shared_secret, "carol", "x")
