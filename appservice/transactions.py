@@ -9,6 +9,7 @@ order, so an event acknowledged just before a crash is handled after the restart
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -130,7 +131,7 @@ class TransactionReceiver:
             for room_id, items in by_room.items():
                 task = asyncio.create_task(self._handle_room(items), name=f"lotse-room-{room_id}")
                 self._rooms[room_id] = task
-                task.add_done_callback(lambda _t, r=room_id: self._room_done(r))
+                task.add_done_callback(functools.partial(self._room_done, room_id))
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=30)
             except TimeoutError:
@@ -138,7 +139,7 @@ class TransactionReceiver:
         if self._rooms:
             await asyncio.wait(list(self._rooms.values()), timeout=10)
 
-    def _room_done(self, room_id: str) -> None:
+    def _room_done(self, room_id: str, _task: asyncio.Task) -> None:
         task = self._rooms.pop(room_id, None)
         if task is not None and not task.cancelled() and task.exception() is not None:
             log.error("room worker for %s failed: %r", room_id, task.exception())

@@ -7,7 +7,7 @@ table, so mautrix upgrades and ours never step on each other.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.crypto import PgCryptoStore
@@ -17,9 +17,25 @@ from .inbox import Inbox, InboxEvent
 from .person import Person
 from .upgrade import upgrade_table
 
-__all__ = ["LotseDatabase", "Inbox", "InboxEvent", "Person", "upgrade_table"]
+__all__ = ["LotseDatabase", "Inbox", "InboxEvent", "Person", "register_rows", "upgrade_table"]
 
 log = logging.getLogger("lotse.db")
+
+R = TypeVar("R")
+_row_classes: list[Any] = [Person, Inbox]
+_current: Database | None = None
+
+
+def register_rows(cls: R) -> R:
+    """Bind a row class (ClassVar ``db``) to the running database, now or at start.
+
+    Other packages (the mail gateway) keep their SQL in their own row classes and register
+    them here, so this package never imports them (DESIGN.md: imports run one way).
+    """
+    _row_classes.append(cls)
+    if _current is not None:
+        cls.db = _current  # type: ignore[attr-defined]
+    return cls
 
 
 class LotseDatabase:
@@ -52,8 +68,10 @@ class LotseDatabase:
         except BaseException:
             await self.main.stop()
             raise
-        Person.db = self.main
-        Inbox.db = self.main
+        global _current
+        _current = self.main
+        for cls in _row_classes:
+            cls.db = self.main
 
     async def stop(self) -> None:
         await self.main.stop()

@@ -1,0 +1,215 @@
+"""The mail outbox: every notification is a row first, so none is lost across a restart.
+
+States: ``queued`` → ``sending`` (Message-ID recorded) → ``sent``; a temporary failure goes
+back to ``queued`` with a later ``not_before``; a permanent one ends in ``failed``.
+
+Crash recovery (:meth:`Outbox.recover_after_crash`): a row still ``sending`` at start was
+handed to the SMTP server by a process that died before recording the answer, so it may
+have been delivered. Such a row that has a Message-ID is marked ``sent`` with
+``last_error = "uncertain: crashed during send"`` instead of being sent again: for
+notifications, never twice beats maybe twice (a duplicate "you have a new message" or a
+second invitation link confuses more than a rare missing one, and the next event notifies
+again). A ``sending`` row without a Message-ID never reached the server and is re-queued.
+
+Template variables are kept only while a mail may still be sent; a sent or failed row keeps
+the metadata (recipient, kind, times) but its variables are emptied.
+
+This module imports nothing of ``appservice`` so that ``appservice.db`` can bind it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any, ClassVar
+
+from mautrix.util.async_db import Database
+
+from appservice.db import register_rows
+
+QUEUED = "queued"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+
+UNCERTAIN = "uncertain: crashed during send"
+
+# Deliberately simple: one local part, a dotted domain of LDH labels; no comments, quotes,
+# display names or IP literals. Anything fancier is refused rather than guessed at.
+_ADDRESS_RE = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+# kind and lang become file names of templates: keep them to safe identifiers.
+_KIND_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_LANG_RE = re.compile(r"[a-z]{2}")
+
+
+class InvalidAddress(ValueError):
+    """The recipient is not a plain e-mail address; nothing was queued."""
+
+
+def validate_address(address: str) -> str:
+    """Return the address if it is a bare, well-formed one; raise :class:`InvalidAddress`."""
+    if not isinstance(address, str) or len(address) > 254 or address != address.strip():
+        raise InvalidAddress("not a plain e-mail address")
+    name, parsed = parseaddr(address)
+    if name or parsed != address or not _ADDRESS_RE.fullmatch(address):
+        raise InvalidAddress("not a plain e-mail address")
+    if ".." in address.split("@", 1)[0] or address.startswith("."):
+        raise InvalidAddress("not a plain e-mail address")
+    return address
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _rows_changed(result: Any) -> int:
+    """Rows touched by an UPDATE on asyncpg ("UPDATE 1") or aiosqlite (a cursor)."""
+    if isinstance(result, str):
+        return int(result.rsplit(" ", 1)[-1])
+    return int(getattr(result, "rowcount", 0))
+
+
+@dataclass
+class OutboxMail:
+    """One row of ``mail_outbox``."""
+
+    id: int
+    recipient: str
+    kind: str
+    lang: str
+    variables: dict[str, Any]
+    not_before: int
+    attempts: int
+    state: str
+    message_id: str | None
+    last_error: str | None
+    created_at: int
+    sent_at: int | None
+
+
+@register_rows
+class Outbox:
+    """SQL for ``mail_outbox``; bound to the database by ``LotseDatabase.start``."""
+
+    db: ClassVar[Database]
+    _columns: ClassVar[str] = (
+        "id, recipient, kind, lang, variables, not_before, attempts, state, message_id, "
+        "last_error, created_at, sent_at"
+    )
+
+    @staticmethod
+    def _from_row(row: Any) -> OutboxMail:
+        return OutboxMail(
+            id=int(row["id"]),
+            recipient=row["recipient"],
+            kind=row["kind"],
+            lang=row["lang"],
+            variables=json.loads(row["variables"]),
+            not_before=int(row["not_before"]),
+            attempts=int(row["attempts"]),
+            state=row["state"],
+            message_id=row["message_id"],
+            last_error=row["last_error"],
+            created_at=int(row["created_at"]),
+            sent_at=None if row["sent_at"] is None else int(row["sent_at"]),
+        )
+
+    @classmethod
+    async def enqueue(
+        cls,
+        recipient: str,
+        kind: str,
+        lang: str,
+        variables: dict[str, Any],
+        not_before: int | None = None,
+    ) -> int:
+        """Queue a notification and return its id; bad input stores nothing."""
+        validate_address(recipient)
+        if not _KIND_RE.fullmatch(kind):
+            raise ValueError(f"bad mail kind {kind!r}")
+        if not _LANG_RE.fullmatch(lang):
+            raise ValueError(f"bad language {lang!r}")
+        payload = json.dumps(variables)  # fails early on values that cannot be stored
+        now = _now_ms()
+        q = (
+            "INSERT INTO mail_outbox (recipient, kind, lang, variables, not_before, created_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+        )
+        mail_id = await cls.db.fetchval(
+            q, recipient, kind, lang, payload, now if not_before is None else not_before, now
+        )
+        return int(mail_id)
+
+    @classmethod
+    async def get(cls, mail_id: int) -> OutboxMail | None:
+        row = await cls.db.fetchrow(f"SELECT {cls._columns} FROM mail_outbox WHERE id=$1", mail_id)
+        return None if row is None else cls._from_row(row)
+
+    @classmethod
+    async def due(cls, now: int | None = None, limit: int = 100) -> list[OutboxMail]:
+        """Queued rows whose time has come, oldest first."""
+        q = (
+            f"SELECT {cls._columns} FROM mail_outbox WHERE state=$1 AND not_before<=$2 "
+            "ORDER BY not_before, id LIMIT $3"
+        )
+        rows = await cls.db.fetch(q, QUEUED, _now_ms() if now is None else now, limit)
+        return [cls._from_row(row) for row in rows]
+
+    @classmethod
+    async def mark_sending(cls, mail_id: int, message_id: str) -> bool:
+        """Record the Message-ID before the send; False if the row was not queued."""
+        q = "UPDATE mail_outbox SET state=$2, message_id=$3 WHERE id=$1 AND state=$4"
+        return _rows_changed(await cls.db.execute(q, mail_id, SENDING, message_id, QUEUED)) > 0
+
+    @classmethod
+    async def mark_sent(cls, mail_id: int) -> None:
+        q = (
+            "UPDATE mail_outbox SET state=$2, sent_at=$3, last_error=NULL, variables='{}' "
+            "WHERE id=$1"
+        )
+        await cls.db.execute(q, mail_id, SENT, _now_ms())
+
+    @classmethod
+    async def mark_retry(cls, mail_id: int, error: str, next_at: int) -> None:
+        """Count a failed attempt and queue the row again for ``next_at`` (ms)."""
+        q = (
+            "UPDATE mail_outbox SET state=$2, attempts=attempts+1, last_error=$3, not_before=$4 "
+            "WHERE id=$1"
+        )
+        await cls.db.execute(q, mail_id, QUEUED, error, next_at)
+
+    @classmethod
+    async def mark_failed(cls, mail_id: int, error: str) -> None:
+        q = (
+            "UPDATE mail_outbox SET state=$2, attempts=attempts+1, last_error=$3, "
+            "variables='{}' WHERE id=$1"
+        )
+        await cls.db.execute(q, mail_id, FAILED, error)
+
+    @classmethod
+    async def recover_after_crash(cls) -> tuple[int, int]:
+        """Settle rows left ``sending``; return (re-queued, assumed sent). See module doc."""
+        requeued = await cls.db.execute(
+            "UPDATE mail_outbox SET state=$1 WHERE state=$2 AND message_id IS NULL",
+            QUEUED,
+            SENDING,
+        )
+        assumed = await cls.db.execute(
+            "UPDATE mail_outbox SET state=$1, last_error=$2, sent_at=$3, variables='{}' "
+            "WHERE state=$4",
+            SENT,
+            UNCERTAIN,
+            _now_ms(),
+            SENDING,
+        )
+        return _rows_changed(requeued), _rows_changed(assumed)
+
+    @classmethod
+    async def count(cls, state: str) -> int:
+        return int(await cls.db.fetchval("SELECT COUNT(*) FROM mail_outbox WHERE state=$1", state))

@@ -1,0 +1,242 @@
+"""The SMTP worker: delivers due outbox rows, retries what may pass later, gives up on the rest.
+
+Per row the Message-ID and state ``sending`` are written first, then the mail goes out, then
+``sent``: a crash in between is settled by :meth:`Outbox.recover_after_crash` at start
+(never twice, see there). One SMTP connection serves a whole batch.
+
+Temporary (retried with exponential backoff up to ``max_attempts``): 4xx answers, refused
+or dropped connections, timeouts, other OS errors. Permanent (failed at once, and
+``on_permanent_failure(recipient, kind)`` is awaited): 5xx answers and template problems.
+Logs carry row ids, kinds and SMTP codes; never addresses, variables or bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import make_msgid
+from typing import Literal
+
+import aiosmtplib
+
+from .outbox import Outbox, OutboxMail
+from .render import MailTemplates, TemplateProblem, build_message
+
+log = logging.getLogger("lotse.mail.sender")
+
+Security = Literal["none", "starttls", "tls"]
+PermanentFailureHook = Callable[[str, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    from_address: str
+    security: Security = "starttls"
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Delay before attempt n+1 is ``base_delay * 2**n`` seconds, at most ``max_delay``."""
+
+    base_delay: float = 30.0
+    max_delay: float = 3600.0
+    max_attempts: int = 8
+
+    def delay(self, attempts_so_far: int) -> float:
+        return float(min(self.base_delay * 2**attempts_so_far, self.max_delay))
+
+
+class _ConnectionLost(Exception):
+    """The connection is gone: stop the batch instead of failing every row on it."""
+
+
+def _classify(exc: BaseException) -> tuple[bool, str]:
+    """(temporary?, error text): only the SMTP code or the error class, no server text."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients] or [550]
+        return all(400 <= c < 500 for c in codes), f"smtp {max(codes)}"
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return 400 <= exc.code < 500, f"smtp {exc.code}"
+    # Refused, dropped, timed out: the server may well be back later.
+    return True, type(exc).__name__
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused):
+        return isinstance(exc, aiosmtplib.SMTPConnectResponseError)
+    return True
+
+
+class MailSender:
+    """Background worker over the outbox; ``start()`` once, ``stop()`` at shutdown."""
+
+    def __init__(
+        self,
+        smtp: SmtpSettings,
+        templates: MailTemplates,
+        *,
+        retry: RetryPolicy | None = None,
+        batch_size: int = 100,
+        poll_interval: float = 5.0,
+        on_permanent_failure: PermanentFailureHook | None = None,
+    ) -> None:
+        self.smtp = smtp
+        self.templates = templates
+        self.retry = retry or RetryPolicy()
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.on_permanent_failure = on_permanent_failure
+        self._msgid_domain = smtp.from_address.rpartition("@")[2] or None
+        self._client: aiosmtplib.SMTP | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._hook_tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Settle rows a crash left behind, then start delivering."""
+        requeued, assumed = await Outbox.recover_after_crash()
+        if requeued or assumed:
+            log.warning("after a crash: %d mail(s) re-queued, %d assumed sent", requeued, assumed)
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="lotse-mail-sender")
+
+    def wake(self) -> None:
+        """Look at the outbox now instead of after the poll interval (call after enqueue)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Finish the mail in hand, then stop and close the connection."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self._hook_tasks:
+            await asyncio.gather(*self._hook_tasks, return_exceptions=True)
+        await self._disconnect()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("mail sender loop failed; trying again later")
+                handled = 0
+            if self._stopping:
+                break
+            if handled >= self.batch_size:
+                continue  # more may be due right away
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except TimeoutError:
+                pass
+
+    async def run_once(self) -> int:
+        """Deliver one batch of due rows; return how many rows were handled."""
+        rows = await Outbox.due(limit=self.batch_size)
+        handled = 0
+        try:
+            for row in rows:
+                if self._stopping:
+                    break
+                handled += 1
+                try:
+                    await self._deliver(row)
+                except _ConnectionLost:
+                    break
+        finally:
+            # Idle connections time out at the server; the next batch opens a fresh one.
+            await self._disconnect()
+        return handled
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        if self._client is not None and self._client.is_connected:
+            return self._client
+        s = self.smtp
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            timeout=s.timeout,
+            use_tls=s.security == "tls",
+            start_tls=True if s.security == "starttls" else False,
+            username=s.username,
+            password=s.password,
+        )
+        await client.connect()
+        self._client = client
+        return client
+
+    async def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is None or not client.is_connected:
+            return
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            client.close()
+
+    async def _deliver(self, row: OutboxMail) -> None:
+        try:
+            rendered = self.templates.render(row.kind, row.lang, row.variables)
+        except TemplateProblem as e:
+            log.error("mail %d (%s) cannot be rendered: %s", row.id, row.kind, type(e).__name__)
+            await self._fail(row, "template")
+            return
+        # A retry keeps the Message-ID of the first attempt: it is the same message.
+        message_id = row.message_id or make_msgid(domain=self._msgid_domain)
+        msg = build_message(
+            rendered,
+            from_address=self.smtp.from_address,
+            sender_name=str(row.variables.get("centre_name") or ""),
+            recipient=row.recipient,
+            message_id=message_id,
+            unsubscribe_url=row.variables.get("unsubscribe_url"),
+        )
+        if not await Outbox.mark_sending(row.id, message_id):
+            return  # someone else took it
+        try:
+            client = await self._connect()
+            await client.send_message(
+                msg, sender=self.smtp.from_address, recipients=[row.recipient]
+            )
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
+            temporary, error = _classify(e)
+            lost = _is_connection_error(e)
+            if lost:
+                await self._disconnect()
+            if temporary and row.attempts + 1 < self.retry.max_attempts:
+                next_at = int((time.time() + self.retry.delay(row.attempts)) * 1000)
+                await Outbox.mark_retry(row.id, error, next_at)
+                log.info("mail %d (%s) deferred after %s", row.id, row.kind, error)
+            else:
+                await self._fail(row, error)
+            if lost:
+                raise _ConnectionLost from e
+            return
+        await Outbox.mark_sent(row.id)
+
+    async def _fail(self, row: OutboxMail, error: str) -> None:
+        await Outbox.mark_failed(row.id, error)
+        log.warning("mail %d (%s) failed permanently: %s", row.id, row.kind, error)
+        if self.on_permanent_failure is None:
+            return
+        task = asyncio.create_task(self._call_hook(row.recipient, row.kind))
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
+
+    async def _call_hook(self, recipient: str, kind: str) -> None:
+        assert self.on_permanent_failure is not None
+        try:
+            await self.on_permanent_failure(recipient, kind)
+        except Exception:
+            log.exception("on_permanent_failure hook failed for a %s mail", kind)

@@ -1,0 +1,161 @@
+"""The mail outbox on SQLite and PostgreSQL: validation, due order, states, crash recovery."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import pytest
+
+from appservice.db import Inbox, LotseDatabase, Person
+from mailgateway.outbox import (
+    FAILED,
+    QUEUED,
+    SENDING,
+    SENT,
+    UNCERTAIN,
+    InvalidAddress,
+    Outbox,
+)
+
+VARS = {"centre_name": "Beratungsstelle Nord", "link": "https://x.example/c/1"}
+
+BAD_ADDRESSES = [
+    "",
+    "anna",
+    "anna@",
+    "@beratung.de",
+    "anna@beratung",
+    "Anna <anna@beratung.de>",
+    "anna@beratung.de\r\nBcc: eve@evil.example",
+    "anna@beratung.de, eve@evil.example",
+    " anna@beratung.de",
+    "an na@beratung.de",
+    "anna@-beratung.de",
+    "anna..berg@beratung.de",
+    "a" * 250 + "@b.de",
+]
+
+
+@contextmanager
+def _class_bindings_kept() -> Iterator[None]:
+    """LotseDatabase.start rebinds the row classes globally; give the session app its own back."""
+    classes = (Person, Inbox, Outbox)
+    saved = [cls.__dict__.get("db") for cls in classes]
+    try:
+        yield
+    finally:
+        for cls, db in zip(classes, saved, strict=True):
+            if db is None:
+                if "db" in cls.__dict__:
+                    delattr(cls, "db")
+            else:
+                cls.db = db
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[LotseDatabase]:
+    """A started LotseDatabase on ``url`` (row classes bound to it), stopped afterwards."""
+    with _class_bindings_kept():
+        db = LotseDatabase(url)
+        try:
+            await db.start()
+            yield db
+        finally:
+            await db.stop()
+
+
+async def test_enqueue_refuses_malformed_addresses(database_url: str) -> None:
+    """Every malformed address raises InvalidAddress and leaves the outbox empty."""
+    async with opened(database_url) as db:
+        for bad in BAD_ADDRESSES:
+            with pytest.raises(InvalidAddress):
+                await Outbox.enqueue(bad, "invitation", "de", VARS)
+        with pytest.raises(ValueError):
+            await Outbox.enqueue("anna@beratung.de", "../../etc/passwd", "de", VARS)
+        with pytest.raises(ValueError):
+            await Outbox.enqueue("anna@beratung.de", "invitation", "de/..", VARS)
+        assert await db.main.fetchval("SELECT COUNT(*) FROM mail_outbox") == 0
+
+
+async def test_enqueue_stores_a_queued_row(database_url: str) -> None:
+    """A good address is queued with its variables, zero attempts and no Message-ID yet."""
+    async with opened(database_url):
+        mail_id = await Outbox.enqueue("anna.berg+lotse@beratung-nord.de", "invitation", "en", VARS)
+        mail = await Outbox.get(mail_id)
+        assert mail is not None
+        assert (mail.recipient, mail.kind, mail.lang, mail.state) == (
+            "anna.berg+lotse@beratung-nord.de",
+            "invitation",
+            "en",
+            QUEUED,
+        )
+        assert mail.variables == VARS
+        assert (mail.attempts, mail.message_id, mail.sent_at) == (0, None, None)
+        assert mail.created_at > 0 and mail.not_before >= mail.created_at
+        assert await Outbox.get(mail_id + 1000) is None
+
+
+async def test_due_respects_not_before_order_and_limit(database_url: str) -> None:
+    """due() returns only queued rows whose time has come, earliest first, up to the limit."""
+    async with opened(database_url):
+        later = await Outbox.enqueue("a@b.de", "invitation", "de", VARS, not_before=5_000)
+        first = await Outbox.enqueue("c@d.de", "invitation", "de", VARS, not_before=1_000)
+        second = await Outbox.enqueue("e@f.de", "invitation", "de", VARS, not_before=2_000)
+        assert [m.id for m in await Outbox.due(now=3_000)] == [first, second]
+        assert [m.id for m in await Outbox.due(now=10_000, limit=2)] == [first, second]
+        assert [m.id for m in await Outbox.due(now=10_000)] == [first, second, later]
+        await Outbox.mark_sending(first, "<1@lotse.test>")
+        assert [m.id for m in await Outbox.due(now=10_000)] == [second, later]
+
+
+async def test_state_transitions(database_url: str) -> None:
+    """sending is taken once; retry re-queues later and counts; sent and failed drop variables."""
+    async with opened(database_url):
+        a = await Outbox.enqueue("a@b.de", "invitation", "de", VARS, not_before=0)
+        assert await Outbox.mark_sending(a, "<a@lotse.test>") is True
+        assert await Outbox.mark_sending(a, "<other@lotse.test>") is False
+        await Outbox.mark_retry(a, "smtp 451", next_at=9_000)
+        mail = await Outbox.get(a)
+        assert mail is not None
+        assert (mail.state, mail.attempts, mail.last_error, mail.not_before) == (
+            QUEUED,
+            1,
+            "smtp 451",
+            9_000,
+        )
+        assert mail.message_id == "<a@lotse.test>"  # kept for the next attempt
+        assert await Outbox.mark_sending(a, "<a@lotse.test>") is True
+        await Outbox.mark_sent(a)
+        mail = await Outbox.get(a)
+        assert mail is not None and mail.state == SENT and mail.sent_at
+        assert mail.variables == {} and mail.last_error is None
+
+        b = await Outbox.enqueue("c@d.de", "invitation", "de", VARS, not_before=0)
+        await Outbox.mark_failed(b, "smtp 550")
+        mail = await Outbox.get(b)
+        assert mail is not None
+        assert (mail.state, mail.attempts, mail.last_error, mail.variables) == (
+            FAILED,
+            1,
+            "smtp 550",
+            {},
+        )
+        assert await Outbox.count(SENT) == 1 and await Outbox.count(FAILED) == 1
+
+
+async def test_recover_after_crash(database_url: str) -> None:
+    """A sending row with a Message-ID becomes sent (uncertain); one without is re-queued."""
+    async with opened(database_url) as db:
+        with_id = await Outbox.enqueue("a@b.de", "invitation", "de", VARS, not_before=0)
+        without_id = await Outbox.enqueue("c@d.de", "invitation", "de", VARS, not_before=0)
+        untouched = await Outbox.enqueue("e@f.de", "invitation", "de", VARS, not_before=0)
+        await Outbox.mark_sending(with_id, "<x@lotse.test>")
+        await db.main.execute("UPDATE mail_outbox SET state=$1 WHERE id=$2", SENDING, without_id)
+    async with opened(database_url):
+        assert await Outbox.recover_after_crash() == (1, 1)
+        crashed = await Outbox.get(with_id)
+        assert crashed is not None
+        assert (crashed.state, crashed.last_error) == (SENT, UNCERTAIN)
+        assert [m.id for m in await Outbox.due()] == [without_id, untouched]
+        assert await Outbox.recover_after_crash() == (0, 0)
