@@ -7,3 +7,4 @@ from mautrix.util.async_db import UpgradeTable
 upgrade_table = UpgradeTable(version_table_name="lotse_version", database_name="Lotse")
 
 from . import v01_initial  # noqa: E402,F401  (registers the upgrades in order)
+from .v02_mail_outbox import upgrade_v2  # noqa: E402,F401
