@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -62,6 +63,7 @@ class LotseApp:
             session_wait_seconds=cfg.encryption.session_wait_seconds,
         )
         self.own_users = {cfg.assistant_mxid, cfg.steward_mxid, cfg.sender_mxid}
+        self.mail_sender: Any = None
         self.started = False
 
     async def start(self) -> None:
@@ -69,6 +71,9 @@ class LotseApp:
         if problems:
             raise RuntimeError("broken templates: " + "; ".join(problems))
         await self.db.start()
+        if self.cfg.mail.enabled:
+            self.mail_sender = self._build_mail_sender()
+            await self.mail_sender.start()
         # The listener must run before the device is touched (see appservice/e2ee.py).
         await self.az.start(self.cfg.appservice.hostname, self.cfg.appservice.port)
         await self._ping()
@@ -92,6 +97,40 @@ class LotseApp:
             self.cfg.appservice.port,
         )
 
+    def _build_mail_sender(self) -> Any:
+        """The outbox's SMTP worker; templates are checked now, not when a mail is due."""
+        from mailgateway.render import MailTemplates, check_mail_templates
+        from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings
+
+        mail = self.cfg.mail
+        override = Path(mail.templates_dir) if mail.templates_dir else None
+        if override is not None and not override.is_absolute():
+            override = self.cfg.path.parent / override
+        templates = MailTemplates(override_dir=override)
+        check_mail_templates(templates)
+        return MailSender(
+            SmtpSettings(
+                host=mail.host,
+                port=mail.port,
+                from_address=mail.from_address,
+                security=mail.security,  # type: ignore[arg-type]  # validated by the config
+                username=mail.username or None,
+                password=mail.password or None,
+                timeout=mail.timeout,
+            ),
+            templates,
+            retry=RetryPolicy(
+                base_delay=mail.retry_base_delay,
+                max_delay=mail.retry_max_delay,
+                max_attempts=mail.retry_max_attempts,
+            ),
+            on_permanent_failure=self._mail_failed,
+        )
+
+    async def _mail_failed(self, recipient: str, kind: str) -> None:
+        # The admin-room notice comes with the member-management work; the log says it now.
+        log.warning("a %s notification could not be delivered (permanent SMTP failure)", kind)
+
     def _build_assistant(self) -> Any:
         # Imported here: appservice/ is the plumbing; the bots sit on top of it.
         from bots import general  # noqa: F401  (registers the commands)
@@ -114,6 +153,8 @@ class LotseApp:
         UP.set(0)
         self.started = False
         await self.receiver.stop()
+        if self.mail_sender is not None:
+            await self.mail_sender.stop()
         await self.device.stop()
         await self.az.stop()
         await self.db.stop()

@@ -37,7 +37,7 @@ SECRET_KEYS = (
 )
 
 
-def set_scalar(text: str, section: str, key: str, value: str) -> str:
+def set_scalar(text: str, section: str, key: str, value: str | int | bool) -> str:
     """Replace ``key``'s value inside top-level ``section`` of YAML text, keeping comments."""
     lines = text.splitlines(keepends=True)
     in_section = False

@@ -32,6 +32,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "LOTSE_HS_TOKEN": "appservice.hs_token",
     "LOTSE_DATABASE_URL": "database.url",
     "LOTSE_PICKLE_KEY": "encryption.pickle_key",
+    "LOTSE_SMTP_PASSWORD": "mail.smtp.password",
 }
 _ENV_FOR_KEY = {key: env for env, key in ENV_OVERRIDES.items()}
 
@@ -104,6 +105,22 @@ class EncryptionConfig:
 
 
 @dataclass(frozen=True)
+class MailConfig:
+    enabled: bool
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str = field(repr=False)
+    timeout: float
+    from_address: str
+    templates_dir: str
+    retry_base_delay: float
+    retry_max_delay: float
+    retry_max_attempts: int
+
+
+@dataclass(frozen=True)
 class WebConfig:
     public_url: str
 
@@ -128,6 +145,7 @@ class Config:
     bots: BotsConfig
     database: DatabaseConfig
     encryption: EncryptionConfig
+    mail: MailConfig
     web: WebConfig
     logging: LoggingConfig
     self_registration_centre: str | None
@@ -397,6 +415,35 @@ def _centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
     return tuple(centres)
 
 
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+def _mail(r: _Reader) -> MailConfig:
+    enabled = r.get("mail.enabled")
+    if not isinstance(enabled, bool):
+        raise ConfigError("mail.enabled", "expected true or false")
+    from_address = r.text("mail.from_address")
+    if not _ADDRESS.match(from_address):
+        raise ConfigError("mail.from_address", f"'{from_address}' is not an e-mail address")
+    attempts = r.get("mail.retry.max_attempts")
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise ConfigError("mail.retry.max_attempts", "expected a whole number of at least 1")
+    return MailConfig(
+        enabled=enabled,
+        host=r.text("mail.smtp.host"),
+        port=_port(r.get("mail.smtp.port"), "mail.smtp.port"),
+        security=r.choice("mail.smtp.security", ("none", "starttls", "tls"), str.lower),
+        username=r.text("mail.smtp.username", empty=True),
+        password=r.text("mail.smtp.password", empty=True),
+        timeout=_positive_number(r.get("mail.smtp.timeout"), "mail.smtp.timeout"),
+        from_address=from_address,
+        templates_dir=r.text("mail.templates_dir", empty=True),
+        retry_base_delay=_positive_number(r.get("mail.retry.base_delay"), "mail.retry.base_delay"),
+        retry_max_delay=_positive_number(r.get("mail.retry.max_delay"), "mail.retry.max_delay"),
+        retry_max_attempts=attempts,
+    )
+
+
 def _validate(raw: dict[str, Any], path: Path) -> Config:
     r = _Reader(raw)
 
@@ -462,6 +509,7 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
         ),
     )
 
+    mail = _mail(r)
     web = WebConfig(public_url=r.url("web.public_url", empty=True))
     logging = LoggingConfig(level=r.choice("logging.level", LOG_LEVELS, str.upper))
 
@@ -480,6 +528,7 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
         bots=bots,
         database=database,
         encryption=encryption,
+        mail=mail,
         web=web,
         logging=logging,
         self_registration_centre=self_registration,

@@ -181,7 +181,11 @@ async def _dev(directory: Path, demo: bool) -> int:
     as_port = port_or_free(previous.appservice.port if previous else 29350)
     mail_port = port_or_free(2525)
     cfg = write_stack_config(
-        directory, hs_port=hs_port, as_port=as_port, centres_yaml=DEMO_CENTRES_YAML
+        directory,
+        hs_port=hs_port,
+        as_port=as_port,
+        centres_yaml=DEMO_CENTRES_YAML,
+        mail_port=mail_port,
     )
     setup_logging(cfg.logging.level)
     stop = asyncio.Event()

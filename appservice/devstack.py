@@ -37,6 +37,7 @@ def write_stack_config(
     domain: str = DEV_DOMAIN,
     database_url: str | None = None,
     centres_yaml: str | None = None,
+    mail_port: int | None = None,
 ) -> Config:
     """Write (or refresh) config.yaml, registration.yaml and synapse/ in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -49,10 +50,17 @@ def write_stack_config(
             text = text[: text.index("\ncentres:")] + "\n" + centres_yaml
     text = set_scalar(text, "homeserver", "address", f"http://127.0.0.1:{hs_port}")
     text = set_scalar(text, "appservice", "address", f"http://127.0.0.1:{as_port}")
-    text = set_scalar(text, "appservice", "port", str(as_port))
+    text = set_scalar(text, "appservice", "port", as_port)
     if database_url is not None:
         text = set_scalar(text, "database", "url", database_url)
-    config_path.write_text(text.replace(f'port: "{as_port}"', f"port: {as_port}"), "utf-8")
+    if mail_port is not None:
+        # The local sink: plain SMTP, no authentication.
+        text = set_scalar(text, "mail", "enabled", True)
+        text = set_scalar(text, "mail", "host", "127.0.0.1")
+        text = set_scalar(text, "mail", "port", mail_port)
+        text = set_scalar(text, "mail", "security", "none")
+        text = set_scalar(text, "mail", "from_address", f"lotse@{domain}")
+    config_path.write_text(text, "utf-8")
     cfg = load_config(config_path, env={})
     registration = directory / "registration.yaml"
     write_registration(cfg, registration)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from aiosmtpd.controller import Controller
 from yarl import URL
 
 from appservice.app import LotseApp
@@ -66,8 +68,31 @@ class Lotse:
         return await self.start()
 
 
+class MailSink:
+    """A real SMTP server (aiosmtpd) that keeps what the running Lotse sends."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.messages: list[tuple[list[str], bytes]] = []
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
+        self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
+        return "250 OK"
+
+
 @pytest.fixture(scope="session")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+def mail_sink() -> Iterator[MailSink]:
+    sink = MailSink()
+    sink.controller.start()
+    yield sink
+    sink.controller.stop()
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory, mail_sink: MailSink
+) -> AsyncIterator[Stack]:
     directory = tmp_path_factory.mktemp("stack")
     cfg = write_stack_config(
         directory,
@@ -75,6 +100,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         as_port=free_port(),
         domain=DOMAIN,
         centres_yaml=TEST_CENTRES,
+        mail_port=mail_sink.port,
     )
     synapse = await start_synapse(directory, cfg)
     yield Stack(directory, cfg, synapse)

@@ -178,6 +178,26 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         dump(merged(SECRETS, {"encryption": {"session_wait_seconds": 0}})),
         "encryption.session_wait_seconds",
     ),
+    (
+        "mail-security",
+        dump(merged(SECRETS, {"mail": {"smtp": {"security": "ssl3"}}})),
+        "mail.smtp.security",
+    ),
+    (
+        "mail-from-address",
+        dump(merged(SECRETS, {"mail": {"from_address": "not-an-address"}})),
+        "mail.from_address",
+    ),
+    (
+        "mail-enabled-not-bool",
+        dump(merged(SECRETS, {"mail": {"enabled": "yes please"}})),
+        "mail.enabled",
+    ),
+    (
+        "mail-retry-attempts",
+        dump(merged(SECRETS, {"mail": {"retry": {"max_attempts": 0}}})),
+        "mail.retry.max_attempts",
+    ),
 ]
 
 

@@ -23,7 +23,9 @@ log = logging.getLogger("lotse.db")
 
 R = TypeVar("R")
 _row_classes: list[Any] = [Person, Inbox]
-_current: Database | None = None
+# Started databases, newest last: row classes use the newest; stopping one hands them back
+# to the one before (tests open extra databases beside the running app).
+_open: list[Database] = []
 
 
 def register_rows(cls: R) -> R:
@@ -33,9 +35,15 @@ def register_rows(cls: R) -> R:
     them here, so this package never imports them (DESIGN.md: imports run one way).
     """
     _row_classes.append(cls)
-    if _current is not None:
-        cls.db = _current  # type: ignore[attr-defined]
+    if _open:
+        cls.db = _open[-1]  # type: ignore[attr-defined]
     return cls
+
+
+def _bind_rows() -> None:
+    for cls in _row_classes:
+        if _open:
+            cls.db = _open[-1]
 
 
 class LotseDatabase:
@@ -68,12 +76,13 @@ class LotseDatabase:
         except BaseException:
             await self.main.stop()
             raise
-        global _current
-        _current = self.main
-        for cls in _row_classes:
-            cls.db = self.main
+        _open.append(self.main)
+        _bind_rows()
 
     async def stop(self) -> None:
+        if self.main in _open:
+            _open.remove(self.main)
+            _bind_rows()
         await self.main.stop()
 
     async def get_state(self, key: str) -> str | None:

@@ -1,0 +1,41 @@
+"""The running appservice delivers queued notifications through its configured SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from email import message_from_bytes
+from email.policy import default as default_policy
+
+import pytest
+
+from appservice.app import LotseApp
+from mailgateway.outbox import SENT, Outbox
+from tests.conftest import MailSink
+
+pytestmark = pytest.mark.synapse
+
+
+async def test_queued_mail_is_sent_by_the_running_app(
+    running: LotseApp, mail_sink: MailSink
+) -> None:
+    """A notification put into the outbox reaches the SMTP server with the automated headers."""
+    assert running.mail_sender is not None, "lotse dev/test stacks enable mail"
+    recipient = f"person-{time.time_ns()}@example.net"
+    mail_id = await Outbox.enqueue(
+        recipient,
+        "new_message",
+        "de",
+        {"centre_name": "Beratungsstelle Nord", "room_label": "Beratung", "app_url": "https://x"},
+    )
+    running.mail_sender.wake()
+    deadline = time.monotonic() + 20
+    while not any(recipient in rcpts for rcpts, _ in mail_sink.messages):
+        assert time.monotonic() < deadline, "the mail did not arrive"
+        await asyncio.sleep(0.1)
+    raw = next(data for rcpts, data in mail_sink.messages if recipient in rcpts)
+    msg = message_from_bytes(raw, policy=default_policy)
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert "Beratungsstelle Nord" in str(msg["From"])
+    row = await Outbox.get(mail_id)
+    assert row is not None and row.state == SENT
