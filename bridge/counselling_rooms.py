@@ -1,0 +1,72 @@
+"""Counselling rooms: end-to-end-encrypted rooms owned by the device-less steward.
+
+The steward creates the room, invites client and counsellor(s) and alone may invite or
+remove people. It has no E2EE device, so no client ever shares a room key with it: the
+platform cannot read counselling content (DESIGN.md, privacy model point 1).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mautrix.appservice import IntentAPI
+from mautrix.errors import MatrixRequestError
+from mautrix.types import EventType, RoomCreatePreset, RoomID, UserID
+
+from .service_rooms import ENCRYPTION_STATE
+
+log = logging.getLogger("lotse.counselling_rooms")
+
+# Only members who joined may read what is said from then on; a counsellor added later
+# (pool acceptance, transfer) sees nothing from before — by server and by key.
+HISTORY_JOINED = {
+    "type": str(EventType.ROOM_HISTORY_VISIBILITY),
+    "state_key": "",
+    "content": {"history_visibility": "joined"},
+}
+
+# Everybody may talk; only the steward (room creator: unlimited power in room version 12)
+# manages membership and room settings.
+POWER_LEVELS: dict[str, Any] = {
+    "users_default": 0,
+    "events_default": 0,
+    "state_default": 100,
+    "invite": 100,
+    "kick": 100,
+    "ban": 100,
+    "redact": 100,
+    "events": {
+        str(EventType.ROOM_MESSAGE): 0,
+        str(EventType.ROOM_ENCRYPTED): 0,
+        str(EventType.REACTION): 0,
+    },
+}
+
+
+class CounsellingRooms:
+    def __init__(self, steward: IntentAPI) -> None:
+        self.steward = steward
+
+    async def create(self, name: str, members: list[UserID]) -> RoomID:
+        """An encrypted room, encrypted from its first event, with ``members`` invited."""
+        room_id = await self.steward.create_room(
+            preset=RoomCreatePreset.PRIVATE,
+            name=name,
+            invitees=members,
+            initial_state=[ENCRYPTION_STATE, HISTORY_JOINED],
+            power_level_override=POWER_LEVELS,
+        )
+        log.info("steward created counselling room %s", room_id)
+        return room_id
+
+    async def invite(self, room_id: RoomID, user_id: UserID) -> None:
+        await self.steward.invite_user(room_id, user_id)
+
+    async def remove(self, room_id: RoomID, user_id: UserID, reason: str = "") -> None:
+        """Remove someone; new room keys are then shared without their devices."""
+        try:
+            await self.steward.kick_user(room_id, user_id, reason=reason)
+        except MatrixRequestError as e:
+            log.info("removing %s from %s failed: %s", user_id, room_id, e.errcode)
+            raise
