@@ -133,9 +133,10 @@ class LotseApp:
 
     def _build_assistant(self) -> Any:
         # Imported here: appservice/ is the plumbing; the bots sit on top of it.
-        from bots import general  # noqa: F401  (registers the commands)
+        from bots import general, requests  # noqa: F401  (register the commands)
         from bots.assistant import Assistant
         from bots.registry import registry
+        from bridge.counselling_rooms import CounsellingRooms
         from bridge.people import Directory
         from bridge.service_rooms import ServiceRooms
 
@@ -147,6 +148,7 @@ class LotseApp:
             registry=registry,
             renderer=self.renderer,
             own_users=self.own_users,
+            counselling_rooms=CounsellingRooms(self.steward_intent),
         )
 
     async def stop(self) -> None:

@@ -30,12 +30,14 @@ from appservice.db import Person
 from appservice.e2ee import AssistantDevice
 from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
+from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
 from bridge.service_rooms import ServiceRooms
 
 from .commands import CommandRegistry
 from .dispatch import ROLE_BY_NAME, CommandContext, run_command
 from .formatting import markdown_to_html
+from .services import BotServices
 
 log = logging.getLogger("lotse.assistant")
 
@@ -53,6 +55,7 @@ class Assistant:
         registry: CommandRegistry,
         renderer: Renderer,
         own_users: set[str],
+        counselling_rooms: CounsellingRooms,
     ) -> None:
         self.intent = intent
         self.device = device
@@ -61,6 +64,12 @@ class Assistant:
         self.registry = registry
         self.renderer = renderer
         self.own_users = own_users
+        self.services = BotServices(
+            directory=directory,
+            counselling_rooms=counselling_rooms,
+            renderer=renderer,
+            send_notice=self.send_notice,
+        )
 
     @property
     def user_id(self) -> str:
@@ -172,6 +181,7 @@ class Assistant:
             event_id=evt.event_id,
             renderer=self.renderer,
             registry=self.registry,
+            extra={"services": self.services},
         )
         reply = await run_command(content.body, ctx)
         if reply:

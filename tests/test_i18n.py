@@ -38,6 +38,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "internal_error": {"reference": "a1b2c3"},
     "could_not_decrypt": {},
     "room_not_encrypted": {},
+    "request_created": {"id": 7},
+    "request_exists": {"id": 7, "status": "new"},
+    "new_request_for_staff": {"id": 7},
+    "requests_list": {"requests": [{"id": 7, "client": "@wolke:x", "since": "01.02. 10:00"}]},
+    "request_bad_id": {"given": "sieben"},
+    "request_not_found": {"id": 7},
+    "request_taken": {"id": 7},
+    "request_accepted": {"id": 7},
+    "request_accepted_client": {"id": 7},
+    "counselling_room_name": {"id": 7},
 }
 
 

@@ -15,14 +15,23 @@ from mautrix.util.async_db import Database
 
 from .inbox import Inbox, InboxEvent
 from .person import Person
+from .request import CounsellingRequest
 from .upgrade import upgrade_table
 
-__all__ = ["LotseDatabase", "Inbox", "InboxEvent", "Person", "register_rows", "upgrade_table"]
+__all__ = [
+    "CounsellingRequest",
+    "LotseDatabase",
+    "Inbox",
+    "InboxEvent",
+    "Person",
+    "register_rows",
+    "upgrade_table",
+]
 
 log = logging.getLogger("lotse.db")
 
 R = TypeVar("R")
-_row_classes: list[Any] = [Person, Inbox]
+_row_classes: list[Any] = [Person, Inbox, CounsellingRequest]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
 _open: list[Database] = []

@@ -1,0 +1,102 @@
+"""Requests in pool mode: a client asks, staff of the same centre see and accept it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from appservice.app import LotseApp
+from appservice.db import CounsellingRequest, LotseDatabase
+from appservice.devclient import Human, ask
+from tests.conftest import MakeHuman
+
+pytestmark = pytest.mark.synapse
+
+
+async def _service_room(human: Human, bot: str) -> str:
+    room_id = await human.open_dm(bot)
+    await human.wait_member(room_id, bot)
+    await human.next_notice(room_id, bot, 0)  # the welcome
+    return room_id
+
+
+async def test_request_accept_creates_encrypted_counselling_room(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """Client asks; staff are told; one accepts; both are invited; a second accept is refused."""
+    bot = running.cfg.assistant_mxid
+    client = await make_human("ratsuchend", centre="nord", role="client")
+    first = await make_human("beraterin", centre="nord", role="counsellor")
+    second = await make_human("berater", centre="nord", role="counsellor")
+    rooms = {h.user_id: await _service_room(h, bot) for h in (client, first, second)}
+
+    notices_before = len(first.notices(rooms[first.user_id], bot))
+    second_before = len(second.notices(rooms[second.user_id], bot))
+    reply = await ask(client, rooms[client.user_id], bot, "anfrage")
+    request = await CounsellingRequest.open_for_client(client.user_id)
+    assert request is not None and f"Nr. {request.id}" in reply.body
+    told = await first.next_notice(rooms[first.user_id], bot, notices_before)
+    assert f"annehmen {request.id}" in told.body
+
+    again = await ask(client, rooms[client.user_id], bot, "anfrage")
+    assert f"Nr. {request.id}" in again.body and "schon" in again.body
+
+    listing = await ask(first, rooms[first.user_id], bot, "anfragen")
+    assert f"Nr. {request.id}" in listing.body and client.user_id in listing.body
+
+    accepted = await ask(first, rooms[first.user_id], bot, f"annehmen {request.id}")
+    assert "angenommen" in accepted.body
+    room_id = await first.join_invite()
+    assert await client.join_invite() == room_id
+    assert client.client.rooms[room_id].encrypted
+    assert running.cfg.steward_mxid in client.members(room_id)
+
+    # The second counsellor was told too; then tries to take it as well.
+    await second.next_notice(
+        rooms[second.user_id], bot, second_before, contains=f"annehmen {request.id}"
+    )
+    taken = await ask(second, rooms[second.user_id], bot, f"annehmen {request.id}")
+    assert "schon vergeben" in taken.body
+    row = await CounsellingRequest.get_in_centre(request.id, "nord")
+    assert row is not None and row.counsellor_id == first.user_id and row.room_id == room_id
+
+
+async def test_other_centres_never_see_the_request(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """Staff of another centre cannot list or accept a request; bad numbers get a hint."""
+    bot = running.cfg.assistant_mxid
+    client = await make_human("nordklient", centre="nord", role="client")
+    outsider = await make_human("southstaff", centre="south", role="counsellor")
+    client_room = await _service_room(client, bot)
+    outsider_room = await _service_room(outsider, bot)
+    await ask(client, client_room, bot, "request")
+    request = await CounsellingRequest.open_for_client(client.user_id)
+    assert request is not None
+
+    listing = await ask(outsider, outsider_room, bot, "requests")
+    assert client.user_id not in listing.body
+    refused = await ask(outsider, outsider_room, bot, f"accept {request.id}")
+    assert "no request" in refused.body
+    bad = await ask(outsider, outsider_room, bot, "accept seven")
+    assert "not a request number" in bad.body
+    row = await CounsellingRequest.get_in_centre(request.id, "nord")
+    assert row is not None and row.status == "new"
+
+
+async def test_two_simultaneous_accepts_one_wins(database_url: str) -> None:
+    """Of two counsellors accepting at the same moment exactly one gets it (both backends)."""
+    db = LotseDatabase(database_url)
+    await db.start()
+    try:
+        request = await CounsellingRequest.create("nord", "@client:x")
+        assert request is not None
+        assert await CounsellingRequest.create("nord", "@client:x") is None  # one open each
+        results = await asyncio.gather(
+            *(CounsellingRequest.claim(request.id, "nord", f"@c{i}:x") for i in range(5))
+        )
+        assert sorted(results) == [False, False, False, False, True]
+        assert not await CounsellingRequest.claim(request.id, "south", "@c9:x")
+    finally:
+        await db.stop()
