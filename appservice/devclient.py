@@ -47,6 +47,7 @@ class Seen:
     membership: str = ""
     state_key: str = ""
     html: str = ""
+    reply_to: str = ""
 
 
 class Human:
@@ -132,8 +133,21 @@ class Human:
                 else:
                     continue
                 html = getattr(evt, "formatted_body", None) or ""
+                relates = (getattr(evt, "source", None) or {}).get("content", {})
+                reply_to = (
+                    relates.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id", "")
+                )
                 self.seen.append(
-                    Seen(room_id, evt.event_id, evt.sender, kind, body, encrypted, html=html)
+                    Seen(
+                        room_id,
+                        evt.event_id,
+                        evt.sender,
+                        kind,
+                        body,
+                        encrypted,
+                        html=html,
+                        reply_to=reply_to,
+                    )
                 )
         for room_id, room in resp.rooms.invite.items():
             for evt in room.invite_state:
@@ -229,10 +243,19 @@ class Human:
 
 
 async def ask(human: Human, room_id: str, bot: str, text: str, timeout: float = 30) -> Seen:
-    """Send ``text`` and return the bot's next reply."""
+    """Send ``text`` and return the bot's answer to it (its reply to this very message)."""
     before = len(human.notices(room_id, bot))
-    await human.send(room_id, text)
-    return await human.next_notice(room_id, bot, before, timeout)
+    event_id = await human.send(room_id, text)
+
+    def answer() -> Seen | None:
+        for s in human.notices(room_id, bot)[before:]:
+            if s.reply_to == event_id or s.kind == "undecryptable":
+                return s
+        return None
+
+    seen = await human.wait_until(answer, timeout, f"the answer to {text!r}")
+    assert seen.kind == "notice", f"the answer could not be decrypted: {seen}"
+    return seen
 
 
 async def gather_close(*humans: Human) -> None:

@@ -14,12 +14,15 @@ from mautrix.errors import DecryptionError, MatrixError
 from mautrix.types import (
     EncryptedEvent,
     Event,
+    EventID,
     EventType,
     Format,
+    InReplyTo,
     Membership,
     MemberStateEventContent,
     MessageEvent,
     MessageType,
+    RelatesTo,
     RoomID,
     StateEvent,
     TextMessageEventContent,
@@ -185,9 +188,11 @@ class Assistant:
         )
         reply = await run_command(content.body, ctx)
         if reply:
-            await self.send_notice(evt.room_id, reply, _txn(evt.event_id))
+            await self.send_notice(evt.room_id, reply, _txn(evt.event_id), reply_to=evt.event_id)
 
-    async def send_notice(self, room_id: RoomID, text: str, txn_key: str) -> None:
+    async def send_notice(
+        self, room_id: RoomID, text: str, txn_key: str, reply_to: EventID | None = None
+    ) -> None:
         """Send an m.notice, encrypted where the room is.
 
         The transaction id comes from what we answer to, so handling an event twice after a
@@ -199,6 +204,9 @@ class Assistant:
             format=Format.HTML,
             formatted_body=markdown_to_html(text),
         )
+        if reply_to is not None:
+            # Shown as an answer to the person's command in Element.
+            content.relates_to = RelatesTo(in_reply_to=InReplyTo(event_id=reply_to))
         txn_id = "lotse-" + hashlib.sha256(txn_key.encode()).hexdigest()[:32]
         encrypted_room = await self.intent.state_store.is_encrypted(room_id)
         if encrypted_room is None:

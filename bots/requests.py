@@ -1,7 +1,9 @@
-"""Requests in pool mode: clients ask, on-duty staff see the pool and accept (issue 4).
+"""Requests: clients ask; the assignment policy picks a counsellor or the pool (issue 4).
 
-Assignment by policy (bots/assignment.py), status, capacity and absences come next; for
-now every counsellor and admin of the centre is told and may accept.
+The policy (bots/assignment.py) sees the centre's staff with status, capacity and open
+load, and the client's home counsellor. Centre settings (automatic assignment, fallback,
+crisis contacts) and absences are not configurable yet, so today: home counsellor if
+available, else the pool, where on-duty staff are told and the first ``accept`` wins.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from mautrix.types import UserID
 
 from appservice.db import CounsellingRequest, Person
 
-from .commands import CLIENTS, STAFF, Argument
+from .assignment import CentreSettings, CounsellorState, Decision, RequestInfo, decide, on_duty
+from .commands import CLIENTS, STAFF, Argument, Role
 from .dispatch import CommandContext
 from .registry import registry
 from .services import BotServices
@@ -47,12 +50,87 @@ async def request_command(ctx: CommandContext) -> str:
         assert existing is not None
         return ctx.render("request_exists", id=existing.id, status=existing.status)
     services = _services(ctx)
+    client = await Person.get(ctx.user_id)
+    assert client is not None
+    decision, staff = await _decide(created, client)
+    if decision.counsellor is not None and decision.kind != "pool":
+        counsellor = await Person.get(decision.counsellor)
+        if counsellor is not None and await _assign(ctx, created, client, counsellor.user_id):
+            await services.tell(
+                counsellor,
+                "request_assigned_staff",
+                id=created.id,
+                client=client.user_id,
+                reason=decision.kind,
+            )
+            log.info("request %d assigned (%s)", created.id, decision.reason)
+            return ctx.render(
+                "request_assigned_client", id=created.id, counsellor=counsellor.user_id
+            )
     told = 0
-    for person in await Person.all_in_centre(ctx.centre_id):
-        if person.role in ("counsellor", "admin"):
+    duty = on_duty_ids(staff)
+    for person in staff:
+        if person.user_id in duty:
             told += await services.tell(person, "new_request_for_staff", id=created.id)
-    log.info("request %d in centre %s; %d staff told", created.id, ctx.centre_id, told)
+    log.info("request %d waits in the pool of %s; %d told", created.id, ctx.centre_id, told)
     return ctx.render("request_created", id=created.id)
+
+
+def _state(person: Person, load: dict[str, int]) -> CounsellorState:
+    return CounsellorState(
+        user_id=person.user_id,
+        status=person.status,  # type: ignore[arg-type]  # checked by the status command
+        capacity=person.capacity,
+        open_load=load.get(person.user_id, 0),
+    )
+
+
+def on_duty_ids(staff: list[Person]) -> set[str]:
+    return set(on_duty([_state(p, {}) for p in staff]))
+
+
+async def _decide(request: CounsellingRequest, client: Person) -> tuple[Decision, list[Person]]:
+    """A snapshot of the centre for the pure policy, and the staff it was taken from."""
+    staff = [
+        p
+        for p in await Person.all_in_centre(request.centre_id)
+        if p.role in ("counsellor", "admin")
+    ]
+    load = await CounsellingRequest.open_load(request.centre_id)
+    decision = decide(
+        RequestInfo(
+            request_id=str(request.id),
+            client_id=client.user_id,
+            channel="async",
+            is_first_request=client.home_counsellor_id is None,
+        ),
+        [_state(p, load) for p in staff],
+        client.home_counsellor_id,
+        CentreSettings(),
+    )
+    return decision, staff
+
+
+async def _assign(
+    ctx: CommandContext, request: CounsellingRequest, client: Person, counsellor_id: str
+) -> bool:
+    """Claim for ``counsellor_id``, open the room; False if someone else was faster."""
+    if not await CounsellingRequest.claim(request.id, request.centre_id, counsellor_id):
+        return False
+    services = _services(ctx)
+    try:
+        room_id = await services.counselling_rooms.create(
+            ctx.render("counselling_room_name", id=request.id),
+            [UserID(client.user_id), UserID(counsellor_id)],
+        )
+    except Exception:
+        await CounsellingRequest.release(request.id)
+        raise
+    await CounsellingRequest.set_room(request.id, room_id)
+    if client.home_counsellor_id is None:
+        # Whoever takes a client's first request becomes their home counsellor.
+        await client.set_home_counsellor(counsellor_id)
+    return True
 
 
 @registry.command(
@@ -97,19 +175,29 @@ async def accept_command(ctx: CommandContext, id: str) -> str:
     request = await CounsellingRequest.get_in_centre(int(number), ctx.centre_id)
     if request is None:
         return ctx.render("request_not_found", id=number)
-    if not await CounsellingRequest.claim(request.id, ctx.centre_id, ctx.user_id):
-        return ctx.render("request_taken", id=request.id)
-    services = _services(ctx)
-    try:
-        room_id = await services.counselling_rooms.create(
-            ctx.render("counselling_room_name", id=request.id),
-            [UserID(request.client_id), UserID(ctx.user_id)],
-        )
-    except Exception:
-        await CounsellingRequest.release(request.id)
-        raise
-    await CounsellingRequest.set_room(request.id, room_id)
     client = await Person.get(request.client_id)
-    if client is not None:
-        await services.tell(client, "request_accepted_client", id=request.id)
+    if client is None or not await _assign(ctx, request, client, ctx.user_id):
+        return ctx.render("request_taken", id=request.id)
+    await _services(ctx).tell(client, "request_accepted_client", id=request.id)
     return ctx.render("request_accepted", id=request.id)
+
+
+@registry.command(
+    "close",
+    aliases=("abschliessen",),
+    roles=STAFF,
+    section="requests",
+    args=(Argument("id", label={"de": "NR", "en": "ID"}),),
+    help={
+        "de": "Schließt eine Ihnen zugewiesene Anfrage ab",
+        "en": "Closes a request assigned to you",
+    },
+)
+async def close_command(ctx: CommandContext, id: str) -> str:
+    number = id.lstrip("#")
+    if not number.isdigit():
+        return ctx.render("request_bad_id", given=id)
+    admin = ctx.role == Role.ADMIN
+    if not await CounsellingRequest.close(int(number), ctx.centre_id, ctx.user_id, admin):
+        return ctx.render("request_close_refused", id=number)
+    return ctx.render("request_closed", id=number)

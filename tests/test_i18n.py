@@ -48,6 +48,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "request_accepted": {"id": 7},
     "request_accepted_client": {"id": 7},
     "counselling_room_name": {"id": 7},
+    "status_is": {"status": "away", "capacity": 3},
+    "status_set": {"status": "home-only"},
+    "status_unknown": {"given": "busy"},
+    "capacity_set": {"capacity": None},
+    "capacity_unknown": {"given": "lots"},
+    "request_assigned_client": {"id": 7, "counsellor": "@berater:x"},
+    "request_assigned_staff": {"id": 7, "client": "@wolke:x", "reason": "home"},
+    "request_closed": {"id": 7},
+    "request_close_refused": {"id": 7},
 }
 
 

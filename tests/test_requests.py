@@ -100,3 +100,54 @@ async def test_two_simultaneous_accepts_one_wins(database_url: str) -> None:
         assert not await CounsellingRequest.claim(request.id, "south", "@c9:x")
     finally:
         await db.stop()
+
+
+async def test_home_counsellor_gets_the_next_request_unless_unavailable(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """Who took the first request is home counsellor; the next goes straight to them."""
+    bot = running.cfg.assistant_mxid
+    client = await make_human("stammklient", centre="nord", role="client")
+    home = await make_human("stammberater", centre="nord", role="counsellor")
+    client_room = await _service_room(client, bot)
+    home_room = await _service_room(home, bot)
+
+    await ask(client, client_room, bot, "anfrage")
+    first = await CounsellingRequest.open_for_client(client.user_id)
+    assert first is not None
+    await ask(home, home_room, bot, f"annehmen {first.id}")
+    bad_close = await ask(home, home_room, bot, "abschliessen 999999")
+    assert "nicht abschließen" in bad_close.body
+    closed = await ask(home, home_room, bot, f"abschliessen {first.id}")
+    assert "abgeschlossen" in closed.body
+
+    # Second request: no pool, straight to the home counsellor, with a new room.
+    reply = await ask(client, client_room, bot, "anfrage")
+    second = await CounsellingRequest.open_for_client(client.user_id)
+    assert second is not None and second.id != first.id
+    assert home.user_id in reply.body
+    assert second.counsellor_id == home.user_id and second.room_id
+    await ask(home, home_room, bot, f"close {second.id}")
+
+    # Unavailable: the request waits in the pool instead.
+    status = await ask(home, home_room, bot, "status unavailable")
+    assert "unavailable" in status.body
+    wrong = await ask(home, home_room, bot, "status busy")
+    assert "status online" in wrong.body
+    shown = await ask(home, home_room, bot, "status")
+    assert "nicht erreichbar" in shown.body
+    await ask(client, client_room, bot, "anfrage")
+    third = await CounsellingRequest.open_for_client(client.user_id)
+    assert third is not None and third.status == "new" and third.counsellor_id is None
+    await ask(home, home_room, bot, "status online")
+
+
+async def test_capacity_command_validates(make_human: MakeHuman, running: LotseApp) -> None:
+    """`capacity` takes unlimited, none or a number; anything else changes nothing."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("kapazitaet", centre="nord", role="counsellor")
+    room = await _service_room(counsellor, bot)
+    assert "bis zu 4" in (await ask(counsellor, room, bot, "capacity 4")).body
+    assert "keine Kapazität" in (await ask(counsellor, room, bot, "capacity viele")).body
+    assert "bis zu 4" in (await ask(counsellor, room, bot, "status")).body
+    assert "unbegrenzt" in (await ask(counsellor, room, bot, "ressourcen unbegrenzt")).body

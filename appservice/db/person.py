@@ -15,7 +15,8 @@ ROLES = ("client", "counsellor", "admin")
 class Person:
     db: ClassVar[Database]
     _columns: ClassVar[str] = (
-        "user_id, centre_id, role, language, service_room_id, welcomed, created_at"
+        "user_id, centre_id, role, language, service_room_id, welcomed, created_at, "
+        "status, capacity, home_counsellor_id"
     )
 
     user_id: str
@@ -25,6 +26,9 @@ class Person:
     service_room_id: str | None = None
     welcomed: bool = False
     created_at: int = 0
+    status: str = "online"
+    capacity: int | None = None
+    home_counsellor_id: str | None = None
 
     @classmethod
     def _from_row(cls, row: Any) -> Person | None:
@@ -38,6 +42,9 @@ class Person:
             service_room_id=row["service_room_id"],
             welcomed=bool(row["welcomed"]),
             created_at=row["created_at"],
+            status=row["status"],
+            capacity=row["capacity"],
+            home_counsellor_id=row["home_counsellor_id"],
         )
 
     @classmethod
@@ -84,6 +91,20 @@ class Person:
             )
         self.service_room_id = room_id
         self.welcomed = False
+
+    async def set_status(self, status: str) -> None:
+        await self.db.execute("UPDATE person SET status=$2 WHERE user_id=$1", self.user_id, status)
+        self.status = status
+
+    async def set_capacity(self, capacity: int | None) -> None:
+        q = "UPDATE person SET capacity=$2 WHERE user_id=$1"
+        await self.db.execute(q, self.user_id, capacity)
+        self.capacity = capacity
+
+    async def set_home_counsellor(self, counsellor_id: str | None) -> None:
+        q = "UPDATE person SET home_counsellor_id=$2 WHERE user_id=$1"
+        await self.db.execute(q, self.user_id, counsellor_id)
+        self.home_counsellor_id = counsellor_id
 
     async def mark_welcomed(self) -> bool:
         """Mark the welcome as sent; False if it already was (so it goes out only once)."""

@@ -84,6 +84,27 @@ class CounsellingRequest:
         return _rows_changed(result) == 1
 
     @classmethod
+    async def open_load(cls, centre_id: str) -> dict[str, int]:
+        """Open (assigned, not closed) requests per counsellor: the load for assignment."""
+        q = (
+            "SELECT counsellor_id, COUNT(*) AS n FROM counselling_request "
+            "WHERE centre_id=$1 AND status=$2 GROUP BY counsellor_id"
+        )
+        return {
+            row["counsellor_id"]: row["n"] for row in await cls.db.fetch(q, centre_id, ASSIGNED)
+        }
+
+    @classmethod
+    async def close(cls, request_id: int, centre_id: str, by: str, admin: bool) -> bool:
+        """Close an assigned request: its counsellor may, and an admin of the centre."""
+        q = (
+            "UPDATE counselling_request SET status=$3 WHERE id=$1 AND centre_id=$2 "
+            "AND status=$4 AND (counsellor_id=$5 OR $6)"
+        )
+        result = await cls.db.execute(q, request_id, centre_id, CLOSED, ASSIGNED, by, admin)
+        return _rows_changed(result) == 1
+
+    @classmethod
     async def release(cls, request_id: int) -> None:
         """Undo a claim whose room could not be created, so someone else can take it."""
         await cls.db.execute(

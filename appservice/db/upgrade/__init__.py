@@ -10,3 +10,4 @@ from . import v01_initial  # noqa: E402,F401  (registers the upgrades in order)
 from .v02_mail_outbox import upgrade_v2  # noqa: E402,F401
 from .v03_mail_addresses import upgrade_v3  # noqa: E402,F401
 from .v04_requests import upgrade_v4  # noqa: E402,F401
+from .v05_availability import upgrade_v5  # noqa: E402,F401
