@@ -106,14 +106,23 @@ class Assistant:
             await self.service_rooms.forget(person)
 
     async def _on_invite(self, evt: StateEvent) -> None:
+        assert isinstance(evt.content, MemberStateEventContent)
+        if not evt.content.is_direct:
+            # Never join a room that is not a direct chat: it could be a counselling room,
+            # and the assistant's device must not receive keys there (privacy model).
+            log.info("rejected a non-direct invite to %s", evt.room_id)
+            await self.service_rooms.leave(evt.room_id, reason="Lotse works in direct chats only")
+            return
         person = await self.directory.lookup(evt.sender)
         if person is None:
             await self._refuse(evt.room_id, "not_a_member", self.directory.cfg.centres[0].language)
             log.info("refused invite to %s from a user of no centre", evt.room_id)
             return
         lang = self.directory.language_of(person)
-        if not await self.service_rooms.accept_invite(person, evt.room_id):
-            await self._refuse(evt.room_id, "room_not_encrypted", lang)
+        problem = await self.service_rooms.accept_invite(person, evt.room_id)
+        if problem == "room_not_encrypted":
+            await self._refuse(evt.room_id, problem, lang)
+        if problem is not None:
             return
         fresh = await Person.get(person.user_id)
         if fresh is not None:

@@ -12,6 +12,7 @@ from mautrix.errors import MatrixRequestError
 from mautrix.types import (
     EncryptionAlgorithm,
     EventType,
+    Membership,
     RoomCreatePreset,
     RoomEncryptionStateEventContent,
     RoomID,
@@ -50,10 +51,22 @@ class ServiceRooms:
         log.info("created service room %s for %s", room_id, person.user_id)
         return room_id
 
-    async def accept_invite(self, person: Person, room_id: RoomID) -> bool:
-        """Join a DM the person opened; it becomes their service room if it is encrypted."""
+    async def accept_invite(self, person: Person, room_id: RoomID) -> str | None:
+        """Join a DM the person opened; it becomes their service room if it qualifies.
+
+        Returns None on success, else why not: ``"others"`` (third parties are in it; we
+        left at once) or ``"room_not_encrypted"`` (and we could not switch it on).
+        """
         await self.assistant.join_room(room_id)
         await self.assistant.get_state(room_id)
+        members = await self.assistant.state_store.get_members(
+            room_id, memberships=(Membership.JOIN, Membership.INVITE)
+        )
+        if set(members) - {person.user_id, self.assistant.mxid}:
+            # A "direct" chat with third parties is no private service room.
+            log.info("room %s has other members; not a service room", room_id)
+            await self.leave(room_id, reason="Lotse works in private direct chats only")
+            return "others"
         if not await self.assistant.state_store.is_encrypted(room_id):
             try:
                 await self.assistant.send_state_event(
@@ -64,10 +77,10 @@ class ServiceRooms:
                 await self.assistant.get_state(room_id)
             except MatrixRequestError:
                 log.info("room %s is unencrypted and cannot be encrypted by us", room_id)
-                return False
+                return "room_not_encrypted"
         await self._adopt(person, room_id)
         log.info("adopted room %s as service room of %s", room_id, person.user_id)
-        return True
+        return None
 
     async def _adopt(self, person: Person, room_id: RoomID) -> None:
         old = person.service_room_id
@@ -88,8 +101,8 @@ class ServiceRooms:
             return RoomID(person.service_room_id)
         return await self.create_for(person)
 
-    async def leave(self, room_id: RoomID) -> None:
+    async def leave(self, room_id: RoomID, reason: str | None = None) -> None:
         try:
-            await self.assistant.leave_room(room_id)
+            await self.assistant.leave_room(room_id, reason=reason)
         except MatrixRequestError as e:
             log.debug("leaving %s failed: %s", room_id, e.errcode)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from nio.event_builders import EnableEncryptionBuilder
 
 from appservice.app import LotseApp
 from appservice.devclient import ask
@@ -95,3 +96,24 @@ async def test_message_sent_while_down_is_answered(make_human: MakeHuman, lotse:
     await lotse.start()
     reply = await emil.next_notice(room_id, bot, before, timeout=90)
     assert reply.encrypted
+
+
+async def test_bot_never_joins_a_room_that_is_not_a_direct_chat(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """An invite to a non-direct room (it could be a counselling room) is rejected unjoined."""
+    bot = running.cfg.assistant_mxid
+    fiona = await make_human("fiona", centre="nord", role="counsellor")
+    resp = await fiona.client.room_create(
+        invite=[bot], initial_state=[EnableEncryptionBuilder().as_dict()]
+    )
+    room_id = resp.room_id  # type: ignore[union-attr]
+    await fiona.wait_left(room_id, bot)
+    joined = [
+        s
+        for s in fiona.seen
+        if s.room_id == room_id and s.state_key == bot and s.membership == "join"
+    ]
+    assert joined == []
+    person = await running.assistant.directory.lookup(fiona.user_id)
+    assert person is not None and person.service_room_id != room_id
