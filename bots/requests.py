@@ -1,19 +1,21 @@
 """Requests: clients ask; the assignment policy picks a counsellor or the pool (issue 4).
 
-The policy (bots/assignment.py) sees the centre's staff with status, capacity and open
-load, and the client's home counsellor. Centre settings (automatic assignment, fallback,
-crisis contacts) and absences are not configurable yet, so today: home counsellor if
-available, else the pool, where on-duty staff are told and the first ``accept`` wins.
+The policy (bots/assignment.py) sees the centre's staff with status, capacity, open load
+and absences, and the client's home counsellor. Centre settings (automatic assignment,
+fallback, crisis contacts) are not configurable yet, so today: home counsellor if
+available and present, else the pool, where on-duty staff are told and the first
+``accept`` wins.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from mautrix.types import UserID
 
-from appservice.db import CounsellingRequest, Person
+from appservice.db import Absence, CounsellingRequest, Person
 
 from .assignment import CentreSettings, CounsellorState, Decision, RequestInfo, decide, on_duty
 from .commands import CLIENTS, STAFF, Argument, Role
@@ -68,7 +70,7 @@ async def request_command(ctx: CommandContext) -> str:
                 "request_assigned_client", id=created.id, counsellor=counsellor.user_id
             )
     told = 0
-    duty = on_duty_ids(staff)
+    duty = await on_duty_ids(staff)
     for person in staff:
         if person.user_id in duty:
             told += await services.tell(person, "new_request_for_staff", id=created.id)
@@ -76,17 +78,19 @@ async def request_command(ctx: CommandContext) -> str:
     return ctx.render("request_created", id=created.id)
 
 
-def _state(person: Person, load: dict[str, int]) -> CounsellorState:
+def _state(person: Person, load: dict[str, int], absent: set[str]) -> CounsellorState:
     return CounsellorState(
         user_id=person.user_id,
         status=person.status,  # type: ignore[arg-type]  # checked by the status command
         capacity=person.capacity,
         open_load=load.get(person.user_id, 0),
+        absent=person.user_id in absent,
     )
 
 
-def on_duty_ids(staff: list[Person]) -> set[str]:
-    return set(on_duty([_state(p, {}) for p in staff]))
+async def on_duty_ids(staff: list[Person]) -> set[str]:
+    absent = await Absence.absent_now([p.user_id for p in staff], int(time.time() * 1000))
+    return set(on_duty([_state(p, {}, absent) for p in staff]))
 
 
 async def _decide(request: CounsellingRequest, client: Person) -> tuple[Decision, list[Person]]:
@@ -97,6 +101,8 @@ async def _decide(request: CounsellingRequest, client: Person) -> tuple[Decision
         if p.role in ("counsellor", "admin")
     ]
     load = await CounsellingRequest.open_load(request.centre_id)
+    now = int(time.time() * 1000)
+    absent = await Absence.absent_now([p.user_id for p in staff], now)
     decision = decide(
         RequestInfo(
             request_id=str(request.id),
@@ -104,7 +110,7 @@ async def _decide(request: CounsellingRequest, client: Person) -> tuple[Decision
             channel="async",
             is_first_request=client.home_counsellor_id is None,
         ),
-        [_state(p, load) for p in staff],
+        [_state(p, load, absent) for p in staff],
         client.home_counsellor_id,
         CentreSettings(),
     )

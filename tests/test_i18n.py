@@ -57,6 +57,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "request_assigned_staff": {"id": 7, "client": "@wolke:x", "reason": "home"},
     "request_closed": {"id": 7},
     "request_close_refused": {"id": 7},
+    "absence_bad_range": {"problem": "end_before_start", "first": "5.3.", "last": "1.3."},
+    "absence_added": {"id": 3, "first": "24.12.2026", "last": "02.01.2027", "label": "Urlaub"},
+    "absences_list": {"absences": [{"id": 3, "first": "a", "last": "b", "label": "Urlaub"}]},
+    "absence_deleted": {"id": 3},
+    "absence_not_found": {"id": 3},
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -151,3 +152,39 @@ async def test_capacity_command_validates(make_human: MakeHuman, running: LotseA
     assert "keine Kapazität" in (await ask(counsellor, room, bot, "capacity viele")).body
     assert "bis zu 4" in (await ask(counsellor, room, bot, "status")).body
     assert "unbegrenzt" in (await ask(counsellor, room, bot, "ressourcen unbegrenzt")).body
+
+
+async def test_absent_home_counsellor_is_skipped(make_human: MakeHuman, running: LotseApp) -> None:
+    """During a recorded absence the home counsellor gets no request; bad dates change nothing."""
+    bot = running.cfg.assistant_mxid
+    client = await make_human("urlaubsklient", centre="nord", role="client")
+    home = await make_human("urlauberin", centre="nord", role="counsellor")
+    client_room = await _service_room(client, bot)
+    home_room = await _service_room(home, bot)
+    await ask(client, client_room, bot, "anfrage")
+    first = await CounsellingRequest.open_for_client(client.user_id)
+    assert first is not None
+    await ask(home, home_room, bot, f"annehmen {first.id}")
+    await ask(home, home_room, bot, f"close {first.id}")
+
+    reversed_range = await ask(home, home_room, bot, "absence add 05.03.2026 01.03.2026 Urlaub")
+    assert "vor dem Anfang" in reversed_range.body
+    today = datetime.now(UTC).date()
+    added = await ask(
+        home,
+        home_room,
+        bot,
+        f"absence add {today - timedelta(days=1)} {today + timedelta(days=1)} Fortbildung",
+    )
+    assert "Fortbildung" in added.body
+    listed = await ask(home, home_room, bot, "abwesenheiten")
+    assert "Fortbildung" in listed.body
+
+    await ask(client, client_room, bot, "anfrage")
+    waiting = await CounsellingRequest.open_for_client(client.user_id)
+    assert waiting is not None and waiting.status == "new"  # in the pool, not with home
+
+    absence_id = added.body.split("Nr. ")[1].split(" ")[0]
+    assert "nicht" in (await ask(home, home_room, bot, "absence delete 999999")).body
+    assert "gelöscht" in (await ask(home, home_room, bot, f"absence delete {absence_id}")).body
+    assert "keine Abwesenheiten" in (await ask(home, home_room, bot, "absences")).body

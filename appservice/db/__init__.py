@@ -13,12 +13,14 @@ from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.crypto import PgCryptoStore
 from mautrix.util.async_db import Database
 
+from .absence import Absence
 from .inbox import Inbox, InboxEvent
 from .person import Person
 from .request import CounsellingRequest
 from .upgrade import upgrade_table
 
 __all__ = [
+    "Absence",
     "CounsellingRequest",
     "LotseDatabase",
     "Inbox",
@@ -31,7 +33,7 @@ __all__ = [
 log = logging.getLogger("lotse.db")
 
 R = TypeVar("R")
-_row_classes: list[Any] = [Person, Inbox, CounsellingRequest]
+_row_classes: list[Any] = [Person, Inbox, CounsellingRequest, Absence]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
 _open: list[Database] = []
