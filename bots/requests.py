@@ -78,6 +78,12 @@ async def request_command(ctx: CommandContext) -> str:
     return ctx.render("request_created", id=created.id)
 
 
+def _request_number(text: str) -> int | None:
+    """``12`` or ``#12``; anything else is no request number."""
+    number = text.removeprefix("#")
+    return int(number) if number.isdigit() and len(number) < 12 else None
+
+
 def _state(person: Person, load: dict[str, int], absent: set[str]) -> CounsellorState:
     return CounsellorState(
         user_id=person.user_id,
@@ -175,10 +181,10 @@ async def requests_command(ctx: CommandContext) -> str:
     },
 )
 async def accept_command(ctx: CommandContext, id: str) -> str:
-    number = id.lstrip("#")
-    if not number.isdigit():
+    number = _request_number(id)
+    if number is None:
         return ctx.render("request_bad_id", given=id)
-    request = await CounsellingRequest.get_in_centre(int(number), ctx.centre_id)
+    request = await CounsellingRequest.get_in_centre(number, ctx.centre_id)
     if request is None:
         return ctx.render("request_not_found", id=number)
     client = await Person.get(request.client_id)
@@ -200,10 +206,10 @@ async def accept_command(ctx: CommandContext, id: str) -> str:
     },
 )
 async def close_command(ctx: CommandContext, id: str) -> str:
-    number = id.lstrip("#")
-    if not number.isdigit():
+    number = _request_number(id)
+    if number is None:
         return ctx.render("request_bad_id", given=id)
     admin = ctx.role == Role.ADMIN
-    if not await CounsellingRequest.close(int(number), ctx.centre_id, ctx.user_id, admin):
+    if not await CounsellingRequest.close(number, ctx.centre_id, ctx.user_id, admin):
         return ctx.render("request_close_refused", id=number)
     return ctx.render("request_closed", id=number)

@@ -22,6 +22,21 @@ async def _service_room(human: Human, bot: str) -> str:
     return room_id
 
 
+async def _first_request_taken(
+    make_human: MakeHuman, bot: str
+) -> tuple[Human, str, Human, str, CounsellingRequest]:
+    """A client whose first request a counsellor accepted: that counsellor is now home."""
+    client = await make_human("klient", centre="nord", role="client")
+    home = await make_human("stammberatung", centre="nord", role="counsellor")
+    client_room = await _service_room(client, bot)
+    home_room = await _service_room(home, bot)
+    await ask(client, client_room, bot, "anfrage")
+    first = await CounsellingRequest.open_for_client(client.user_id)
+    assert first is not None
+    await ask(home, home_room, bot, f"annehmen {first.id}")
+    return client, client_room, home, home_room, first
+
+
 async def test_request_accept_creates_encrypted_counselling_room(
     make_human: MakeHuman, running: LotseApp
 ) -> None:
@@ -108,15 +123,7 @@ async def test_home_counsellor_gets_the_next_request_unless_unavailable(
 ) -> None:
     """Who took the first request is home counsellor; the next goes straight to them."""
     bot = running.cfg.assistant_mxid
-    client = await make_human("stammklient", centre="nord", role="client")
-    home = await make_human("stammberater", centre="nord", role="counsellor")
-    client_room = await _service_room(client, bot)
-    home_room = await _service_room(home, bot)
-
-    await ask(client, client_room, bot, "anfrage")
-    first = await CounsellingRequest.open_for_client(client.user_id)
-    assert first is not None
-    await ask(home, home_room, bot, f"annehmen {first.id}")
+    client, client_room, home, home_room, first = await _first_request_taken(make_human, bot)
     bad_close = await ask(home, home_room, bot, "abschliessen 999999")
     assert "nicht abschließen" in bad_close.body
     closed = await ask(home, home_room, bot, f"abschliessen {first.id}")
@@ -157,14 +164,7 @@ async def test_capacity_command_validates(make_human: MakeHuman, running: LotseA
 async def test_absent_home_counsellor_is_skipped(make_human: MakeHuman, running: LotseApp) -> None:
     """During a recorded absence the home counsellor gets no request; bad dates change nothing."""
     bot = running.cfg.assistant_mxid
-    client = await make_human("urlaubsklient", centre="nord", role="client")
-    home = await make_human("urlauberin", centre="nord", role="counsellor")
-    client_room = await _service_room(client, bot)
-    home_room = await _service_room(home, bot)
-    await ask(client, client_room, bot, "anfrage")
-    first = await CounsellingRequest.open_for_client(client.user_id)
-    assert first is not None
-    await ask(home, home_room, bot, f"annehmen {first.id}")
+    client, client_room, home, home_room, first = await _first_request_taken(make_human, bot)
     await ask(home, home_room, bot, f"close {first.id}")
 
     reversed_range = await ask(home, home_room, bot, "absence add 05.03.2026 01.03.2026 Urlaub")
