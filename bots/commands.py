@@ -239,6 +239,17 @@ class CommandRegistry:
     def __init__(self) -> None:
         self._specs: list[CommandSpec] = []
         self._by_key: dict[str, list[CommandSpec]] = {}
+        # What a role's plain sentence (no command word) means, e.g. a client's request.
+        self.free_text: dict[Role, Handler] = {}
+
+    def on_free_text(self, role: Role) -> Callable[[Handler], Handler]:
+        """Declare the handler for free text of ``role``; it never receives the text."""
+
+        def register(handler: Handler) -> Handler:
+            self.free_text[role] = handler
+            return handler
+
+        return register
 
     @property
     def specs(self) -> tuple[CommandSpec, ...]:

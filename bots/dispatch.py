@@ -13,10 +13,13 @@ from typing import Any
 from appservice.i18n import Renderer
 from appservice.metrics import COMMANDS
 
-from .commands import CommandRegistry, Resolved, Role, error_reply
+from .commands import CommandRegistry, Resolved, Role, Unknown, error_reply
 from .parsing import ParseError, parse
 
 log = logging.getLogger("lotse.commands")
+
+# Fewer words look like a command attempt and get the "unknown command" help instead.
+FREE_TEXT_MIN_WORDS = 3
 
 ROLE_BY_NAME = {"client": Role.CLIENT, "counsellor": Role.COUNSELLOR, "admin": Role.ADMIN}
 
@@ -50,6 +53,16 @@ async def run_command(text: str, ctx: CommandContext) -> str | None:
     if parsed is None:
         return None
     resolution = ctx.registry.resolve(parsed, ctx.role)
+    free_text = ctx.registry.free_text.get(ctx.role)
+    if (
+        free_text is not None
+        and isinstance(resolution, Unknown)
+        and not resolution.suggestions
+        and len(parsed.words) >= FREE_TEXT_MIN_WORDS
+    ):
+        # A sentence, not a mistyped command: the handler gets the context, never the text.
+        COMMANDS.labels("free_text").inc()
+        return str(await free_text(ctx))
     if not isinstance(resolution, Resolved):
         COMMANDS.labels("bad_input").inc()
         return error_reply(resolution, ctx.renderer, ctx.lang)

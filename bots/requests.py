@@ -145,6 +145,12 @@ async def _assign(
     return True
 
 
+@registry.on_free_text(Role.CLIENT)
+async def free_text_request(ctx: CommandContext) -> str:
+    """A client "just writes" (DESIGN.md): that starts a request; the text stays here."""
+    return ctx.render("free_text_note") + "\n\n" + await request_command(ctx)
+
+
 @registry.command(
     "requests",
     aliases=("anfragen",),

@@ -62,6 +62,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "absences_list": {"absences": [{"id": 3, "first": "a", "last": "b", "label": "Urlaub"}]},
     "absence_deleted": {"id": 3},
     "absence_not_found": {"id": 3},
+    "free_text_note": {},
 }
 
 

@@ -188,3 +188,22 @@ async def test_absent_home_counsellor_is_skipped(make_human: MakeHuman, running:
     assert "nicht" in (await ask(home, home_room, bot, "absence delete 999999")).body
     assert "gelöscht" in (await ask(home, home_room, bot, f"absence delete {absence_id}")).body
     assert "keine Abwesenheiten" in (await ask(home, home_room, bot, "absences")).body
+
+
+async def test_a_client_who_just_writes_gets_a_request(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """A sentence starts a request (its text is not passed on); a typo still gets suggestions."""
+    bot = running.cfg.assistant_mxid
+    client = await make_human("schreibt", centre="nord", role="client")
+    room = await _service_room(client, bot)
+    typo = await ask(client, room, bot, "anfrgae")
+    assert (
+        "anfrage" in typo.body and await CounsellingRequest.open_for_client(client.user_id) is None
+    )
+    reply = await ask(client, room, bot, "Hallo, ich weiss gerade nicht weiter")
+    request = await CounsellingRequest.open_for_client(client.user_id)
+    assert request is not None and f"Nr. {request.id}" in reply.body
+    assert "gebe ich nicht weiter" in reply.body
+    again = await ask(client, room, bot, "Ist schon jemand da?")
+    assert f"Nr. {request.id}" in again.body and "schon" in again.body
