@@ -21,6 +21,7 @@ from yarl import URL
 
 from appservice.app import LotseApp
 from appservice.config import Config
+from appservice.db import LotseDatabase
 from appservice.devclient import Human
 from appservice.devstack import start_synapse, write_stack_config
 from appservice.synapse_runner import SynapseProcess, free_port
@@ -180,6 +181,17 @@ async def fresh_postgres() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[LotseDatabase]:
+    """A started LotseDatabase on ``url``; stopping hands the row classes back to the app."""
+    db = LotseDatabase(url)
+    await db.start()
+    try:
+        yield db
+    finally:
+        await db.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-
 import pytest
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.crypto import PgCryptoStore
 from mautrix.util.async_db import Scheme, UnsupportedDatabaseVersion
 
 from appservice.db import Inbox, LotseDatabase, Person, upgrade_table
+from tests.conftest import opened
 
 LOTSE_TABLES = {"person", "event_inbox", "bot_state"}
 VERSION_TABLES = {
@@ -18,33 +16,6 @@ VERSION_TABLES = {
     "crypto_version": len(PgCryptoStore.upgrade_table.upgrades),
     "mx_version": len(PgASStateStore.upgrade_table.upgrades),
 }
-
-
-@contextmanager
-def _class_bindings_kept() -> Iterator[None]:
-    """LotseDatabase.start rebinds Person.db/Inbox.db globally; give the app its own back."""
-    saved = (Person.__dict__.get("db"), Inbox.__dict__.get("db"))
-    try:
-        yield
-    finally:
-        for cls, db in zip((Person, Inbox), saved, strict=True):
-            if db is None:
-                if "db" in cls.__dict__:
-                    delattr(cls, "db")
-            else:
-                cls.db = db
-
-
-@asynccontextmanager
-async def opened(url: str) -> AsyncIterator[LotseDatabase]:
-    """A started LotseDatabase on ``url``, always stopped afterwards."""
-    with _class_bindings_kept():
-        db = LotseDatabase(url)
-        try:
-            await db.start()
-            yield db
-        finally:
-            await db.stop()
 
 
 async def _tables(db: LotseDatabase) -> set[str]:
@@ -89,13 +60,9 @@ async def test_newer_database_is_refused(database_url: str) -> None:
         await db.main.execute(
             "UPDATE lotse_version SET version=$1", len(upgrade_table.upgrades) + 1
         )
-    with _class_bindings_kept():
-        db = LotseDatabase(database_url)
-        try:
-            with pytest.raises(UnsupportedDatabaseVersion):
-                await db.start()
-        finally:
-            await db.stop()
+    db = LotseDatabase(database_url)
+    with pytest.raises(UnsupportedDatabaseVersion):
+        await db.start()  # and it closes its pool again by itself
 
 
 async def test_person_upsert_get_and_service_room(database_url: str) -> None:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-
 import pytest
 
-from appservice.db import Inbox, LotseDatabase, Person
 from mailgateway.outbox import (
     FAILED,
     QUEUED,
@@ -17,6 +13,7 @@ from mailgateway.outbox import (
     InvalidAddress,
     Outbox,
 )
+from tests.conftest import opened
 
 VARS = {"centre_name": "Beratungsstelle Nord", "link": "https://x.example/c/1"}
 
@@ -35,34 +32,6 @@ BAD_ADDRESSES = [
     "anna..berg@beratung.de",
     "a" * 250 + "@b.de",
 ]
-
-
-@contextmanager
-def _class_bindings_kept() -> Iterator[None]:
-    """LotseDatabase.start rebinds the row classes globally; give the session app its own back."""
-    classes = (Person, Inbox, Outbox)
-    saved = [cls.__dict__.get("db") for cls in classes]
-    try:
-        yield
-    finally:
-        for cls, db in zip(classes, saved, strict=True):
-            if db is None:
-                if "db" in cls.__dict__:
-                    delattr(cls, "db")
-            else:
-                cls.db = db
-
-
-@asynccontextmanager
-async def opened(url: str) -> AsyncIterator[LotseDatabase]:
-    """A started LotseDatabase on ``url`` (row classes bound to it), stopped afterwards."""
-    with _class_bindings_kept():
-        db = LotseDatabase(url)
-        try:
-            await db.start()
-            yield db
-        finally:
-            await db.stop()
 
 
 async def test_enqueue_refuses_malformed_addresses(database_url: str) -> None:
