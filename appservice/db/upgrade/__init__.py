@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from mautrix.util.async_db import UpgradeTable
+from mautrix.util.async_db import Scheme, UpgradeTable
 
 upgrade_table = UpgradeTable(version_table_name="lotse_version", database_name="Lotse")
+
+
+def serial_key(scheme: Scheme) -> str:
+    """An auto-numbered primary key. SQLite has no BIGSERIAL; AUTOINCREMENT never reuses ids."""
+    if scheme == Scheme.SQLITE:
+        return "INTEGER PRIMARY KEY AUTOINCREMENT"
+    return "BIGSERIAL PRIMARY KEY"
+
 
 from . import v01_initial  # noqa: E402,F401  (registers the upgrades in order)
 from .v02_mail_outbox import upgrade_v2  # noqa: E402,F401

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from mautrix.util.async_db import Connection, Scheme
 
-from . import upgrade_table
+from . import serial_key, upgrade_table
 
 
 # mautrix types register() as a union of decorator and result, which mypy cannot call.
 @upgrade_table.register(description="Mail outbox")  # type: ignore[call-arg,arg-type,has-type]
 async def upgrade_v2(conn: Connection, scheme: Scheme) -> None:
-    # SQLite has no BIGSERIAL; AUTOINCREMENT keeps ids from being reused after deletes.
-    if scheme == Scheme.SQLITE:
-        id_column = "id INTEGER PRIMARY KEY AUTOINCREMENT"
-    else:
-        id_column = "id BIGSERIAL PRIMARY KEY"
+    id_column = f"id {serial_key(scheme)}"
     # One row per notification. ``variables`` are the template variables (JSON), never
     # counselling content; they are emptied once the row is sent or failed. ``message_id`` is
     # written before the SMTP send so that a crash mid-send can be reconciled on start.

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from mautrix.util.async_db import Connection, Scheme
 
-from . import upgrade_table
+from . import serial_key, upgrade_table
 
 
 # mautrix types register() as a union of decorator and result, which mypy cannot call.
 @upgrade_table.register(description="Counselling requests")  # type: ignore[call-arg,arg-type,has-type]
 async def upgrade_v4(conn: Connection, scheme: Scheme) -> None:
-    key = (
-        "INTEGER PRIMARY KEY AUTOINCREMENT" if scheme == Scheme.SQLITE else "BIGSERIAL PRIMARY KEY"
-    )
+    key = serial_key(scheme)
     await conn.execute(
         f"""CREATE TABLE counselling_request (
             id             {key},
