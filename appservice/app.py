@@ -14,6 +14,7 @@ from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.errors import MatrixError
 from mautrix.types import Event, EventType, StateEvent, UserID
 
+from .admin_api import SynapseAdmin
 from .config import Config
 from .db import Inbox, LotseDatabase
 from .e2ee import AssistantDevice
@@ -133,7 +134,7 @@ class LotseApp:
 
     def _build_assistant(self) -> Any:
         # Imported here: appservice/ is the plumbing; the bots sit on top of it.
-        from bots import absences, availability, general, requests  # noqa: F401  (commands)
+        from bots import absences, audit, availability, general, requests  # noqa: F401  (commands)
         from bots.assistant import Assistant
         from bots.registry import registry
         from bridge.counselling_rooms import CounsellingRooms
@@ -149,6 +150,12 @@ class LotseApp:
             renderer=self.renderer,
             own_users=self.own_users,
             counselling_rooms=CounsellingRooms(self.steward_intent),
+            admin=SynapseAdmin(
+                self.az.http_session,
+                self.cfg.homeserver.address,
+                self.cfg.appservice.as_token,
+                self.cfg.assistant_mxid,
+            ),
         )
 
     async def stop(self) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from appservice.centre_settings import CentreSettings, SettingError, parse_setting
 from appservice.resources import data_path
 
 FILE_KEY = "(file)"
@@ -36,7 +37,7 @@ ENV_OVERRIDES: dict[str, str] = {
 }
 _ENV_FOR_KEY = {key: env for env, key in ENV_OVERRIDES.items()}
 
-CENTRE_KEYS = ("id", "name", "language", "admins")
+CENTRE_KEYS = ("id", "name", "language", "admins", "settings")
 LANGUAGES = ("de", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -136,6 +137,8 @@ class CentreConfig:
     name: str
     language: str
     admins: tuple[str, ...]
+    # Defaults from the config file; admins override them with `settings k=v`.
+    settings: CentreSettings = field(default_factory=CentreSettings)
 
 
 @dataclass(frozen=True)
@@ -411,8 +414,29 @@ def _centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
                 )
             admin_of[admin] = centre_id
             admins.append(admin)
-        centres.append(CentreConfig(centre_id, name, language, tuple(admins)))
+        settings = _centre_settings(entry.get("settings"), f"{prefix}.settings")
+        centres.append(CentreConfig(centre_id, name, language, tuple(admins), settings))
     return tuple(centres)
+
+
+def _centre_settings(raw: Any, prefix: str) -> CentreSettings:
+    if raw is None:
+        return CentreSettings()
+    if not isinstance(raw, dict):
+        raise ConfigError(prefix, "expected a mapping of settings")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            values[str(key)] = parse_setting(str(key), value)
+        except SettingError as err:
+            if err.code == "unknown_key":
+                raise ConfigError(
+                    f"{prefix}.{key}", f"unknown setting; one of {err.expected}"
+                ) from None
+            raise ConfigError(
+                f"{prefix}.{key}", f"expected {err.expected}, got '{value}'"
+            ) from None
+    return CentreSettings(**values)
 
 
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")

@@ -29,6 +29,7 @@ from mautrix.types import (
     UserID,
 )
 
+from appservice.admin_api import SynapseAdmin
 from appservice.db import Person
 from appservice.e2ee import AssistantDevice
 from appservice.i18n import Renderer
@@ -59,6 +60,7 @@ class Assistant:
         renderer: Renderer,
         own_users: set[str],
         counselling_rooms: CounsellingRooms,
+        admin: SynapseAdmin,
     ) -> None:
         self.intent = intent
         self.device = device
@@ -72,6 +74,7 @@ class Assistant:
             counselling_rooms=counselling_rooms,
             renderer=renderer,
             send_notice=self.send_notice,
+            admin=admin,
         )
 
     @property

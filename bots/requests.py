@@ -21,15 +21,9 @@ from .assignment import CentreSettings, CounsellorState, Decision, RequestInfo, 
 from .commands import CLIENTS, STAFF, Argument, Role
 from .dispatch import CommandContext
 from .registry import registry
-from .services import BotServices
+from .services import services_of
 
 log = logging.getLogger("lotse.requests")
-
-
-def _services(ctx: CommandContext) -> BotServices:
-    services = ctx.extra["services"]
-    assert isinstance(services, BotServices)
-    return services
 
 
 @registry.command(
@@ -51,7 +45,7 @@ async def request_command(ctx: CommandContext) -> str:
         existing = await CounsellingRequest.open_for_client(ctx.user_id)
         assert existing is not None
         return ctx.render("request_exists", id=existing.id, status=existing.status)
-    services = _services(ctx)
+    services = services_of(ctx)
     client = await Person.get(ctx.user_id)
     assert client is not None
     decision, staff = await _decide(created, client)
@@ -129,7 +123,7 @@ async def _assign(
     """Claim for ``counsellor_id``, open the room; False if someone else was faster."""
     if not await CounsellingRequest.claim(request.id, request.centre_id, counsellor_id):
         return False
-    services = _services(ctx)
+    services = services_of(ctx)
     try:
         room_id = await services.counselling_rooms.create(
             ctx.render("counselling_room_name", id=request.id),
@@ -196,7 +190,7 @@ async def accept_command(ctx: CommandContext, id: str) -> str:
     client = await Person.get(request.client_id)
     if client is None or not await _assign(ctx, request, client, ctx.user_id):
         return ctx.render("request_taken", id=request.id)
-    await _services(ctx).tell(client, "request_accepted_client", id=request.id)
+    await services_of(ctx).tell(client, "request_accepted_client", id=request.id)
     return ctx.render("request_accepted", id=request.id)
 
 

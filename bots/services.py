@@ -9,10 +9,14 @@ from typing import Any
 
 from mautrix.types import RoomID
 
-from appservice.db import Person
+from appservice.admin_api import SynapseAdmin
+from appservice.centre_settings import CentreSettings, apply_overrides
+from appservice.db import AuditEntry, CentreSettingRow, Person
 from appservice.i18n import Renderer
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
+
+from .dispatch import CommandContext
 
 SendNotice = Callable[[RoomID, str, str], Awaitable[None]]
 
@@ -23,6 +27,8 @@ class BotServices:
     counselling_rooms: CounsellingRooms
     renderer: Renderer
     send_notice: SendNotice
+    # Synapse admin API as the assistant (create accounts, passwords, lock, erase).
+    admin: SynapseAdmin
 
     async def tell(self, person: Person, template: str, **variables: Any) -> bool:
         """A notice in the person's service room, in their language; False if they have none."""
@@ -31,3 +37,35 @@ class BotServices:
         text = self.renderer.render(self.directory.language_of(person), template, **variables)
         await self.send_notice(RoomID(person.service_room_id), text, f"tell-{secrets.token_hex(8)}")
         return True
+
+    async def tell_admins(self, centre_id: str, template: str, **variables: Any) -> int:
+        """Tell the centre's admins (metadata only, never content); returns how many were told.
+
+        Today each admin hears it in their own service room; the admin control room of the
+        member-management work takes this over without callers changing.
+        """
+        told = 0
+        for person in await Person.all_in_centre(centre_id):
+            if person.role == "admin":
+                told += await self.tell(person, template, **variables)
+        return told
+
+    async def settings(self, centre_id: str) -> CentreSettings:
+        """The centre's effective settings: config defaults with the admins' changes on top."""
+        centre = self.directory.cfg.centre(centre_id)
+        base = centre.settings if centre is not None else CentreSettings()
+        return apply_overrides(base, await CentreSettingRow.overrides(centre_id))
+
+    @staticmethod
+    async def audit(
+        centre_id: str, actor_id: str, action: str, target: str = "", detail: str = ""
+    ) -> None:
+        """Record an admin action: who, what, to whom. ``detail`` is a short fact, never content."""
+        await AuditEntry.record(centre_id, actor_id, action, target, detail)
+
+
+def services_of(ctx: CommandContext) -> BotServices:
+    """The services the assistant put into the command context."""
+    services = ctx.extra["services"]
+    assert isinstance(services, BotServices)
+    return services

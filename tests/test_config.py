@@ -198,6 +198,31 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         dump(merged(SECRETS, {"mail": {"retry": {"max_attempts": 0}}})),
         "mail.retry.max_attempts",
     ),
+    (
+        "centre-setting-unknown",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "settings": {"colour": 1}}]})),
+        "centres[0].settings.colour",
+    ),
+    (
+        "centre-setting-bad-hours",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "settings": {"overdue_hours": 0}}]})),
+        "centres[0].settings.overdue_hours",
+    ),
+    (
+        "centre-setting-bad-fallback",
+        dump(
+            merged(
+                SECRETS,
+                {"centres": [{**TWO_CENTRES[0], "settings": {"fallback_counsellor": "anna"}}]},
+            )
+        ),
+        "centres[0].settings.fallback_counsellor",
+    ),
+    (
+        "centre-settings-not-mapping",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "settings": "on"}]})),
+        "centres[0].settings",
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ from mautrix.crypto import PgCryptoStore
 from mautrix.util.async_db import Database
 
 from .absence import Absence
+from .centre import AuditEntry, CentreSettingRow
 from .inbox import Inbox, InboxEvent
 from .person import Person
 from .request import CounsellingRequest
@@ -21,6 +22,8 @@ from .upgrade import upgrade_table
 
 __all__ = [
     "Absence",
+    "AuditEntry",
+    "CentreSettingRow",
     "CounsellingRequest",
     "LotseDatabase",
     "Inbox",
@@ -33,7 +36,14 @@ __all__ = [
 log = logging.getLogger("lotse.db")
 
 R = TypeVar("R")
-_row_classes: list[Any] = [Person, Inbox, CounsellingRequest, Absence]
+_row_classes: list[Any] = [
+    Person,
+    Inbox,
+    CounsellingRequest,
+    Absence,
+    CentreSettingRow,
+    AuditEntry,
+]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
 _open: list[Database] = []

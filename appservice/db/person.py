@@ -16,7 +16,8 @@ class Person:
     db: ClassVar[Database]
     _columns: ClassVar[str] = (
         "user_id, centre_id, role, language, service_room_id, welcomed, created_at, "
-        "status, capacity, home_counsellor_id"
+        "status, capacity, home_counsellor_id, display_name, email, phone, invited_at, "
+        "activated_at, locked_at, deleted_at"
     )
 
     user_id: str
@@ -29,6 +30,33 @@ class Person:
     status: str = "online"
     capacity: int | None = None
     home_counsellor_id: str | None = None
+    # A client's pseudonym, or a counsellor's name as clients see it.
+    display_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    # ms since the epoch; None = never / not now.
+    invited_at: int | None = None
+    activated_at: int | None = None
+    locked_at: int | None = None
+    deleted_at: int | None = None
+
+    @property
+    def account_status(self) -> str:
+        """As in the reference: deleted, locked, activated, invited, or no_access."""
+        if self.deleted_at is not None:
+            return "deleted"
+        if self.locked_at is not None:
+            return "locked"
+        if self.activated_at is not None:
+            return "activated"
+        if self.invited_at is not None:
+            return "invited"
+        return "no_access"
+
+    @property
+    def name(self) -> str:
+        """What people are shown: the display name, else the Matrix id."""
+        return self.display_name or self.user_id
 
     @classmethod
     def _from_row(cls, row: Any) -> Person | None:
@@ -45,6 +73,13 @@ class Person:
             status=row["status"],
             capacity=row["capacity"],
             home_counsellor_id=row["home_counsellor_id"],
+            display_name=row["display_name"],
+            email=row["email"],
+            phone=row["phone"],
+            invited_at=row["invited_at"],
+            activated_at=row["activated_at"],
+            locked_at=row["locked_at"],
+            deleted_at=row["deleted_at"],
         )
 
     @classmethod
@@ -61,6 +96,45 @@ class Person:
     async def all_in_centre(cls, centre_id: str) -> list[Person]:
         q = f"SELECT {cls._columns} FROM person WHERE centre_id=$1 ORDER BY user_id"
         return [p for p in map(cls._from_row, await cls.db.fetch(q, centre_id)) if p]
+
+    @classmethod
+    async def find_in_centre(
+        cls, centre_id: str, text: str, roles: tuple[str, ...] = ROLES
+    ) -> Person | None:
+        """One person of ``centre_id`` by Matrix id, localpart or display name (any case).
+
+        Only people of that centre are ever found: this is where centres stay apart.
+        """
+        text = text.strip()
+        if not text:
+            return None
+        local = text.removeprefix("@").split(":", 1)[0]
+        pattern = "@" + local.replace("!", "!!").replace("%", "!%").replace("_", "!_") + ":%"
+        q = (
+            f"SELECT {cls._columns} FROM person WHERE centre_id=$1 AND "
+            "(user_id=$2 OR lower(display_name)=lower($2) OR user_id LIKE $3 ESCAPE '!')"
+        )
+        rows = await cls.db.fetch(q, centre_id, text, pattern)
+        people = [p for p in map(cls._from_row, rows) if p and p.role in roles]
+        if not people:
+            return None
+        exact = [p for p in people if p.user_id == text or p.name.lower() == text.lower()]
+        if exact:
+            return exact[0]
+        return people[0] if len(people) == 1 else None
+
+    async def set_display_name(self, name: str | None) -> bool:
+        """False when another client of the centre already has this pseudonym."""
+        try:
+            await self.db.execute(
+                "UPDATE person SET display_name=$2 WHERE user_id=$1", self.user_id, name
+            )
+        except Exception as e:  # asyncpg UniqueViolationError / sqlite3.IntegrityError
+            if "unique" in str(e).lower():
+                return False
+            raise
+        self.display_name = name
+        return True
 
     @classmethod
     async def upsert(cls, user_id: str, centre_id: str, role: str) -> Person:
@@ -105,6 +179,27 @@ class Person:
         q = "UPDATE person SET home_counsellor_id=$2 WHERE user_id=$1"
         await self.db.execute(q, self.user_id, counsellor_id)
         self.home_counsellor_id = counsellor_id
+
+    _ACCOUNT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "email",
+        "phone",
+        "invited_at",
+        "activated_at",
+        "locked_at",
+        "deleted_at",
+    )
+
+    async def set_account(self, **values: Any) -> None:
+        """Change account facts (``email``, ``phone``, the ``*_at`` times); others refused."""
+        unknown = set(values) - set(self._ACCOUNT_FIELDS)
+        if unknown or not values:
+            raise ValueError(f"not account fields: {sorted(unknown) or 'none'}")
+        names = list(values)
+        assignments = ", ".join(f"{name}=${i + 2}" for i, name in enumerate(names))
+        q = f"UPDATE person SET {assignments} WHERE user_id=$1"
+        await self.db.execute(q, self.user_id, *(values[n] for n in names))
+        for name in names:
+            setattr(self, name, values[name])
 
     async def mark_welcomed(self) -> bool:
         """Mark the welcome as sent; False if it already was (so it goes out only once)."""
