@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,15 @@ from .db import Inbox, LotseDatabase
 from .e2ee import AssistantDevice
 from .i18n import Renderer
 from .metrics import UP
+from .scheduler import Scheduler
 from .transactions import TransactionReceiver
 from .web import add_operator_routes
 
 log = logging.getLogger("lotse")
+
+# Sees every room event after the assistant (e.g. the steward noticing a message arrive in
+# a counselling room: sender, room, time; never content).
+RoomObserver = Callable[[Event], Awaitable[None]]
 
 
 class _LotseAppService(AppService):
@@ -65,6 +71,8 @@ class LotseApp:
         )
         self.own_users = {cfg.assistant_mxid, cfg.steward_mxid, cfg.sender_mxid}
         self.mail_sender: Any = None
+        self.scheduler = Scheduler()
+        self.room_observers: list[RoomObserver] = []
         self.started = False
 
     async def start(self) -> None:
@@ -88,6 +96,7 @@ class LotseApp:
         await self._check_admin()
         await Inbox.prune()
         self.receiver.start()
+        self.scheduler.start()
         self.started = True
         UP.set(1)
         log.info(
@@ -161,6 +170,7 @@ class LotseApp:
     async def stop(self) -> None:
         UP.set(0)
         self.started = False
+        await self.scheduler.stop()
         await self.receiver.stop()
         if self.mail_sender is not None:
             await self.mail_sender.stop()
@@ -217,6 +227,13 @@ class LotseApp:
             await self.state_store.update_state(evt)
         if evt.type in (EventType.ROOM_MEMBER, EventType.ROOM_ENCRYPTED):
             await self.assistant.handle_event(evt)
+        for observer in self.room_observers:
+            try:
+                await observer(evt)
+            except Exception:
+                # An observer's failure must not make the inbox hand the event to the
+                # assistant a second time.
+                log.exception("room observer failed on %s in %s", evt.event_id, evt.room_id)
 
 
 def setup_logging(level: str) -> None:

@@ -77,3 +77,16 @@ async def test_account_facts_and_status(database_url: str) -> None:
         assert again is not None and again.account_status == "activated"
         with pytest.raises(ValueError):
             await again.set_account(role="admin")
+
+
+async def test_profile_fields(database_url: str) -> None:
+    async with opened(database_url):
+        person = await Person.upsert("@c2:x.org", "nord", "counsellor")
+        await person.set_profile(
+            display_name="Berta B.", languages="de,tr", team_page=True, crisis_contact=True
+        )
+        fresh = await Person.get(person.user_id)
+        assert fresh is not None and fresh.team_page and fresh.crisis_contact
+        assert fresh.languages == "de,tr" and fresh.name == "Berta B."
+        with pytest.raises(ValueError):
+            await fresh.set_profile(email="x@example.org")

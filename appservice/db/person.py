@@ -17,7 +17,8 @@ class Person:
     _columns: ClassVar[str] = (
         "user_id, centre_id, role, language, service_room_id, welcomed, created_at, "
         "status, capacity, home_counsellor_id, display_name, email, phone, invited_at, "
-        "activated_at, locked_at, deleted_at"
+        "activated_at, locked_at, deleted_at, description, languages, topics, team_page, "
+        "crisis_contact"
     )
 
     user_id: str
@@ -39,6 +40,12 @@ class Person:
     activated_at: int | None = None
     locked_at: int | None = None
     deleted_at: int | None = None
+    # Public profile of staff; languages and topics are comma-separated codes.
+    description: str | None = None
+    languages: str | None = None
+    topics: str | None = None
+    team_page: bool = False
+    crisis_contact: bool = False
 
     @property
     def account_status(self) -> str:
@@ -80,6 +87,11 @@ class Person:
             activated_at=row["activated_at"],
             locked_at=row["locked_at"],
             deleted_at=row["deleted_at"],
+            description=row["description"],
+            languages=row["languages"],
+            topics=row["topics"],
+            team_page=bool(row["team_page"]),
+            crisis_contact=bool(row["crisis_contact"]),
         )
 
     @classmethod
@@ -188,12 +200,27 @@ class Person:
         "locked_at",
         "deleted_at",
     )
+    _PROFILE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "display_name",
+        "description",
+        "languages",
+        "topics",
+        "team_page",
+        "crisis_contact",
+    )
 
     async def set_account(self, **values: Any) -> None:
         """Change account facts (``email``, ``phone``, the ``*_at`` times); others refused."""
-        unknown = set(values) - set(self._ACCOUNT_FIELDS)
+        await self._update(self._ACCOUNT_FIELDS, values)
+
+    async def set_profile(self, **values: Any) -> None:
+        """Change public-profile fields; for a client's pseudonym use set_display_name."""
+        await self._update(self._PROFILE_FIELDS, values)
+
+    async def _update(self, allowed: tuple[str, ...], values: dict[str, Any]) -> None:
+        unknown = set(values) - set(allowed)
         if unknown or not values:
-            raise ValueError(f"not account fields: {sorted(unknown) or 'none'}")
+            raise ValueError(f"not allowed here: {sorted(unknown) or 'nothing given'}")
         names = list(values)
         assignments = ", ".join(f"{name}=${i + 2}" for i, name in enumerate(names))
         q = f"UPDATE person SET {assignments} WHERE user_id=$1"

@@ -27,6 +27,13 @@ async def upgrade_v7(conn: Connection, scheme: Scheme) -> None:
         "activated_at BIGINT",
         "locked_at BIGINT",
         "deleted_at BIGINT",
+        # A counsellor's public profile (team page, `counsellor` for clients) and what the
+        # assignment policy matches on: languages and topics as comma-separated codes.
+        "description TEXT",
+        "languages TEXT",
+        "topics TEXT",
+        "team_page BOOLEAN NOT NULL DEFAULT false",
+        "crisis_contact BOOLEAN NOT NULL DEFAULT false",
     ):
         await conn.execute(f"ALTER TABLE person ADD COLUMN {column}")
     # What an admin changed with `settings k=v`; the config file gives the defaults.
