@@ -295,6 +295,13 @@ class SynapseAdmin:
             if count == 0 or int(data.get("total", 0)) <= count:
                 return deleted
 
+    async def delete_media(self, mxc: str) -> None:
+        """Delete one local file from the media repository (``mxc://server/media_id``)."""
+        server, _, media_id = mxc.removeprefix("mxc://").partition("/")
+        if not server or not media_id:
+            raise ValueError("not an mxc URI")
+        await self._request("DELETE", f"/_synapse/admin/v1/media/{_q(server)}/{_q(media_id)}")
+
     # --- rooms -------------------------------------------------------------------------------
 
     async def delete_room(self, room_id: str, purge: bool = True, block: bool = False) -> str:

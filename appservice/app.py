@@ -143,7 +143,7 @@ class LotseApp:
 
     def _build_assistant(self) -> Any:
         # Imported here: appservice/ is the plumbing; the bots sit on top of it.
-        from bots import absences, audit, availability, general, requests  # noqa: F401  (commands)
+        from bots import absences, audit, availability, documents, general, groups, notes, requests  # noqa: F401  (commands)
         from bots.assistant import Assistant
         from bots.registry import registry
         from bridge.counselling_rooms import CounsellingRooms

@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from appservice.centre_settings import CentreSettings, SettingError, parse_setting
+from appservice.document_policy import DocumentPolicy, PolicyError, parse_policy
 from appservice.resources import data_path
 
 FILE_KEY = "(file)"
@@ -37,7 +38,7 @@ ENV_OVERRIDES: dict[str, str] = {
 }
 _ENV_FOR_KEY = {key: env for env, key in ENV_OVERRIDES.items()}
 
-CENTRE_KEYS = ("id", "name", "language", "admins", "settings")
+CENTRE_KEYS = ("id", "name", "language", "admins", "settings", "documents")
 LANGUAGES = ("de", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -139,6 +140,8 @@ class CentreConfig:
     admins: tuple[str, ...]
     # Defaults from the config file; admins override them with `settings k=v`.
     settings: CentreSettings = field(default_factory=CentreSettings)
+    # Which files counsellors may attach to clients (`doc CLIENT`), and how large.
+    documents: DocumentPolicy = field(default_factory=DocumentPolicy)
 
 
 @dataclass(frozen=True)
@@ -415,7 +418,12 @@ def _centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
             admin_of[admin] = centre_id
             admins.append(admin)
         settings = _centre_settings(entry.get("settings"), f"{prefix}.settings")
-        centres.append(CentreConfig(centre_id, name, language, tuple(admins), settings))
+        try:
+            documents = parse_policy(entry.get("documents"))
+        except PolicyError as err:
+            key = f"{prefix}.documents" + (f".{err.key}" if err.key else "")
+            raise ConfigError(key, err.message) from None
+        centres.append(CentreConfig(centre_id, name, language, tuple(admins), settings, documents))
     return tuple(centres)
 
 

@@ -21,6 +21,7 @@ from mautrix.types import (
     Membership,
     MemberStateEventContent,
     MessageEvent,
+    MessageEventContent,
     MessageType,
     RelatesTo,
     RoomID,
@@ -40,6 +41,7 @@ from bridge.service_rooms import ServiceRooms
 
 from .commands import CommandRegistry
 from .dispatch import ROLE_BY_NAME, CommandContext, run_command
+from .documents import FILE_TYPES, receive_file
 from .formatting import markdown_to_html
 from .services import BotServices
 
@@ -75,6 +77,8 @@ class Assistant:
             renderer=renderer,
             send_notice=self.send_notice,
             admin=admin,
+            send_content=self.send_content,
+            download_media=self.intent.download_media,
         )
 
     @property
@@ -183,7 +187,8 @@ class Assistant:
         if not isinstance(decrypted, MessageEvent) or decrypted.type != EventType.ROOM_MESSAGE:
             return
         content = decrypted.content
-        if content.msgtype not in TEXT_TYPES or not isinstance(content.body, str):
+        is_file = content.msgtype in FILE_TYPES  # a document after `doc CLIENT`
+        if not is_file and (content.msgtype not in TEXT_TYPES or not isinstance(content.body, str)):
             return
         centre = self.directory.centre_of(person)
         ctx = CommandContext(
@@ -198,7 +203,7 @@ class Assistant:
             registry=self.registry,
             extra={"services": self.services},
         )
-        reply = await run_command(content.body, ctx)
+        reply = await (receive_file(ctx, content) if is_file else run_command(content.body, ctx))
         if reply:
             await self.send_notice(evt.room_id, reply, _txn(evt.event_id), reply_to=evt.event_id)
 
@@ -219,6 +224,12 @@ class Assistant:
         if reply_to is not None:
             # Shown as an answer to the person's command in Element.
             content.relates_to = RelatesTo(in_reply_to=InReplyTo(event_id=reply_to))
+        await self.send_content(room_id, content, txn_key)
+
+    async def send_content(
+        self, room_id: RoomID, content: MessageEventContent, txn_key: str
+    ) -> None:
+        """Send any m.room.message content, encrypted where the room is; idempotent per key."""
         txn_id = "lotse-" + hashlib.sha256(txn_key.encode()).hexdigest()[:32]
         encrypted_room = await self.intent.state_store.is_encrypted(room_id)
         if encrypted_room is None:

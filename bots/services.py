@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mautrix.types import RoomID
+from mautrix.types import ContentURI, MessageEventContent, RoomID
 
 from appservice.admin_api import SynapseAdmin
 from appservice.centre_settings import CentreSettings, apply_overrides
@@ -19,6 +19,8 @@ from bridge.people import Directory
 from .dispatch import CommandContext
 
 SendNotice = Callable[[RoomID, str, str], Awaitable[None]]
+SendContent = Callable[[RoomID, MessageEventContent, str], Awaitable[None]]
+DownloadMedia = Callable[[ContentURI], Awaitable[bytes]]
 
 
 @dataclass
@@ -29,6 +31,10 @@ class BotServices:
     send_notice: SendNotice
     # Synapse admin API as the assistant (create accounts, passwords, lock, erase).
     admin: SynapseAdmin
+    # As the assistant: send any message content (e.g. a document as m.file), encrypted where
+    # the room is, and fetch a file from the media repository.
+    send_content: SendContent | None = None
+    download_media: DownloadMedia | None = None
 
     async def tell(self, person: Person, template: str, **variables: Any) -> bool:
         """A notice in the person's service room, in their language; False if they have none."""

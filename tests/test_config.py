@@ -223,6 +223,26 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "settings": "on"}]})),
         "centres[0].settings",
     ),
+    (
+        "documents-not-mapping",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "documents": ["pdf"]}]})),
+        "centres[0].documents",
+    ),
+    (
+        "documents-unknown-type",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "documents": {"types": ["exe"]}}]})),
+        "centres[0].documents.types",
+    ),
+    (
+        "documents-max-mb-zero",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "documents": {"max_mb": 0}}]})),
+        "centres[0].documents.max_mb",
+    ),
+    (
+        "documents-unknown-option",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "documents": {"size": 3}}]})),
+        "centres[0].documents.size",
+    ),
 ]
 
 
@@ -378,3 +398,15 @@ def test_registration_namespaces() -> None:
     assert reg["namespaces"]["users"] == [{"exclusive": True, "regex": r"@lotse.*:example\.org"}]
     assert reg["namespaces"]["rooms"] == []
     assert reg["receive_ephemeral"] is True and reg["rate_limited"] is False
+
+
+def test_centre_documents_policy(tmp_path: Path) -> None:
+    """Each centre's accepted document types and size: defaults, or what the file says."""
+    custom = {**TWO_CENTRES[1], "documents": {"types": ["pdf", "JPG"], "max_mb": 2}}
+    cfg = load_config(
+        write(tmp_path, dump(merged(SECRETS, {"centres": [TWO_CENTRES[0], custom]}))), env={}
+    )
+    first, second = cfg.centres
+    assert first.documents.types == ("pdf", "png", "jpeg", "gif", "webp")
+    assert first.documents.max_mb == 10
+    assert second.documents.types == ("pdf", "jpeg") and second.documents.max_bytes == 2 << 20

@@ -63,6 +63,62 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "absence_deleted": {"id": 3},
     "absence_not_found": {"id": 3},
     "free_text_note": {},
+    # notes, documents, groups
+    "client_unknown_here": {"given": "Anna"},
+    "note_too_long": {"length": 5000, "maximum": 4000},
+    "note_added": {"id": 4, "client": "Anna"},
+    "notes_list": {
+        "client": "Anna",
+        "notes": [
+            {"id": 4, "author": "B", "mine": True, "when": "1.1.", "edited": "", "text": "x"},
+            {"id": 3, "author": "C", "mine": False, "when": "1.1.", "edited": "2.1.", "text": None},
+        ],
+    },
+    "note_not_found": {"id": 4},
+    "note_not_yours": {"id": 4},
+    "note_edited": {"id": 4},
+    "note_deleted": {"id": 4},
+    "doc_waiting": {"client": "Anna", "minutes": 5, "types": "pdf, png", "max_mb": 10},
+    "doc_not_here": {},
+    "doc_not_announced": {},
+    "doc_not_encrypted": {},
+    "doc_too_large": {"max_mb": 10, "client": "Anna"},
+    "doc_unreadable": {},
+    "doc_wrong_type": {"found": "gif", "types": "pdf, png"},
+    "doc_attached": {"id": 2, "filename": "a.pdf", "client": "Anna", "size": "3 KB"},
+    "docs_list": {
+        "client": "Anna",
+        "docs": [{"id": 2, "name": None, "kind": "pdf", "size": "3 KB", "when": "1.1."}],
+    },
+    "doc_not_found": {"id": 2},
+    "doc_sent": {"id": 2, "filename": "a.pdf"},
+    "doc_deleted": {"id": 2},
+    "group_not_found": {"given": "Eltern"},
+    "group_not_allowed": {"group": "Eltern", "creator": "B"},
+    "group_bad_name": {"problem": "number", "maximum": 80},
+    "group_bad_description": {"maximum": 500},
+    "group_exists": {"title": "Eltern"},
+    "group_room_failed": {},
+    "group_created": {"id": 1, "title": "Eltern"},
+    "groups_list": {
+        "groups": [
+            {
+                "id": 1,
+                "name": "Eltern",
+                "description": "d",
+                "members": 2,
+                "creator": "B",
+                "mine": True,
+            }
+        ]
+    },
+    "group_already_member": {"group": "Eltern", "client": "Anna"},
+    "group_member_added": {"group": "Eltern", "client": "Anna"},
+    "group_not_member": {"group": "Eltern", "client": "Anna"},
+    "group_member_removed": {"group": "Eltern", "client": "Anna"},
+    "group_edit_nothing": {"group": "Eltern"},
+    "group_edited": {"id": 1, "title": "Eltern"},
+    "group_deleted": {"title": "Eltern"},
 }
 
 

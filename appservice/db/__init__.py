@@ -15,6 +15,8 @@ from mautrix.util.async_db import Database
 
 from .absence import Absence
 from .centre import AuditEntry, CentreSettingRow
+from .client_groups import ClientGroup
+from .client_notes import ClientDocument, ClientNote
 from .inbox import Inbox, InboxEvent
 from .person import Person
 from .request import CounsellingRequest
@@ -24,6 +26,9 @@ __all__ = [
     "Absence",
     "AuditEntry",
     "CentreSettingRow",
+    "ClientDocument",
+    "ClientGroup",
+    "ClientNote",
     "CounsellingRequest",
     "LotseDatabase",
     "Inbox",
@@ -43,6 +48,9 @@ _row_classes: list[Any] = [
     Absence,
     CentreSettingRow,
     AuditEntry,
+    ClientNote,
+    ClientDocument,
+    ClientGroup,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
