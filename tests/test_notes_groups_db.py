@@ -1,0 +1,85 @@
+"""Rows of notes, documents and groups on SQLite and PostgreSQL: scoping, ownership, races."""
+
+from __future__ import annotations
+
+import asyncio
+
+from appservice.db import ClientDocument, ClientGroup, ClientNote
+from appservice.sealing import Sealer
+from tests.conftest import opened
+
+SECRET_TEXT = "Vater trinkt, Kind schläft schlecht"
+
+
+async def test_notes_are_sealed_scoped_and_author_only(database_url: str) -> None:
+    """Stored rows hold no note text; edit/delete only by the author; other centres see none."""
+    box = Sealer("pickle", "client notes")
+    async with opened(database_url) as db:
+        first = await ClientNote.add(
+            "nord", "@anna:x", "@c1:x", box.seal("Erstgespräch ruhig", "note:@anna:x")
+        )
+        second = await ClientNote.add(
+            "nord", "@anna:x", "@c1:x", box.seal(SECRET_TEXT, "note:@anna:x")
+        )
+        notes = await ClientNote.for_client("nord", "@anna:x")
+        assert [n.id for n in notes] == [second, first]  # newest first
+        assert await ClientNote.for_client("south", "@anna:x") == []
+        assert await ClientNote.get_in_centre(second, "south") is None
+
+        rows = await db.main.fetch("SELECT * FROM client_note")
+        stored = " ".join(str(row[k]) for row in rows for k in row.keys())
+        assert len(rows) == 2 and "Vater" not in stored and "Erstgespr" not in stored
+
+        assert not await ClientNote.edit(second, "@c2:x", box.seal("x", "note:@anna:x"))
+        assert not await ClientNote.delete(second, "@c2:x")
+        assert await ClientNote.edit(second, "@c1:x", box.seal("neu", "note:@anna:x"))
+        edited = await ClientNote.get_in_centre(second, "nord")
+        assert edited is not None and edited.edited_at is not None
+        assert box.open(edited.sealed_text, "note:@anna:x") == "neu"
+        assert await ClientNote.delete(first, "@c1:x")
+        assert not await ClientNote.delete(first, "@c1:x")
+        assert await ClientNote.delete_for_client("@anna:x") == 1
+
+
+async def test_documents_only_for_their_uploader(database_url: str) -> None:
+    """Another counsellor, or the same id in another centre, finds nothing."""
+    async with opened(database_url) as _:
+        doc = await ClientDocument.add("nord", "@anna:x", "@c1:x", "pdf", 1234, "v1:sealed")
+        assert [d.id for d in await ClientDocument.of_uploader("nord", "@c1:x", "@anna:x")] == [doc]
+        assert await ClientDocument.of_uploader("nord", "@c2:x", "@anna:x") == []
+        assert await ClientDocument.get_own(doc, "nord", "@c2:x") is None
+        assert await ClientDocument.get_own(doc, "south", "@c1:x") is None
+        assert not await ClientDocument.delete(doc, "@c2:x")
+        assert await ClientDocument.delete(doc, "@c1:x")
+
+
+async def test_groups_unique_names_members_and_races(database_url: str) -> None:
+    """Names are unique per centre (any case); of simultaneous adds or deletes one wins."""
+    async with opened(database_url) as _:
+        group = await ClientGroup.create("nord", "Eltern", "Für Eltern", "@c1:x")
+        assert group is not None
+        assert await ClientGroup.create("nord", "ELTERN", "", "@c2:x") is None
+        other = await ClientGroup.create("south", "Eltern", "", "@s1:x")
+        assert other is not None  # another centre may use the same name
+        assert (await ClientGroup.find("nord", "eltern")) == group
+        assert (await ClientGroup.find("nord", str(group.id))) == group
+        assert await ClientGroup.find("south", str(group.id)) is None
+
+        results = await asyncio.gather(*(group.add_member("@anna:x") for _ in range(4)))
+        assert sorted(results) == [False, False, False, True]
+        assert await group.add_member("@ben:x")
+        assert await group.members() == ["@anna:x", "@ben:x"]
+        assert await ClientGroup.member_counts("nord") == {group.id: 2}
+        assert [g.id for g in await ClientGroup.of_client("@anna:x")] == [group.id]
+        assert await group.remove_member("@anna:x") and not await group.remove_member("@anna:x")
+
+        second = await ClientGroup.create("nord", "Jugend", "", "@c1:x")
+        assert second is not None
+        assert not await second.update("eltern", "")  # taken
+        assert await second.update("Jugendliche", "ab 14")
+        assert (await ClientGroup.find("nord", "jugendliche")) == second
+
+        deletes = await asyncio.gather(group.delete(), group.delete())
+        assert sorted(deletes) == [False, True]
+        assert await ClientGroup.find("nord", "Eltern") is None
+        assert await ClientGroup.of_client("@ben:x") == []
