@@ -63,6 +63,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "absence_deleted": {"id": 3},
     "absence_not_found": {"id": 3},
     "free_text_note": {},
+    "audit_bad_count": {"given": "x", "maximum": 200},
+    "audit_list": {
+        "entries": [{"when": "1.1.", "actor": "@a:x", "action": "a", "target": "t", "detail": ""}]
+    },
     # notes, documents, groups
     "client_unknown_here": {"given": "Anna"},
     "note_too_long": {"length": 5000, "maximum": 4000},
