@@ -36,7 +36,7 @@ from .commands import STAFF, Argument, Role
 from .dispatch import CommandContext
 from .notes import CLIENT_ARG, find_client, when
 from .registry import registry
-from .services import services_of
+from .services import BotServices, services_of
 
 log = logging.getLogger("lotse.documents")
 
@@ -82,8 +82,8 @@ class PendingUploads:
 PENDING = PendingUploads()
 
 
-def doc_sealer(ctx: CommandContext) -> Sealer:
-    return sealer(services_of(ctx).directory.cfg.encryption.pickle_key, "client documents")
+def doc_sealer(services: BotServices) -> Sealer:
+    return sealer(services.directory.cfg.encryption.pickle_key, "client documents")
 
 
 def _context(doc_client: str, uploader: str) -> str:
@@ -146,9 +146,8 @@ async def _receive(ctx: CommandContext, content: MessageEventContent) -> str | N
     if pending is None:
         return ctx.render("doc_not_announced")
     policy = _policy(ctx)
-    assert isinstance(content, MediaMessageEventContent)
-    encrypted = content.file
-    if encrypted is None or not encrypted.url:
+    encrypted = getattr(content, "file", None)
+    if not isinstance(content, MediaMessageEventContent) or encrypted is None or not encrypted.url:
         return ctx.render("doc_not_encrypted")
     declared = getattr(content.info, "size", None)
     if isinstance(declared, int) and declared > policy.max_bytes:
@@ -170,7 +169,7 @@ async def _receive(ctx: CommandContext, content: MessageEventContent) -> str | N
         return ctx.render("doc_wrong_type", found=found or "", types=", ".join(policy.types))
     name = (content.filename or content.body or f"document.{found}").strip()[:200]
     reference = json.dumps({"file": encrypted.serialize(), "name": name})
-    sealed = doc_sealer(ctx).seal(reference, _context(pending.client_id, ctx.user_id))
+    sealed = doc_sealer(services).seal(reference, _context(pending.client_id, ctx.user_id))
     doc_id = await ClientDocument.add(
         ctx.centre_id, pending.client_id, ctx.user_id, found, len(data), sealed
     )
@@ -181,10 +180,10 @@ async def _receive(ctx: CommandContext, content: MessageEventContent) -> str | N
     )
 
 
-def _open(ctx: CommandContext, doc: ClientDocument) -> tuple[str, EncryptedFile] | None:
+def _open(services: BotServices, doc: ClientDocument) -> tuple[str, EncryptedFile] | None:
     try:
         opened = json.loads(
-            doc_sealer(ctx).open(doc.sealed_ref, _context(doc.client_id, doc.uploader_id))
+            doc_sealer(services).open(doc.sealed_ref, _context(doc.client_id, doc.uploader_id))
         )
     except SealError:
         return None
@@ -208,7 +207,7 @@ async def docs_list(ctx: CommandContext, client: str) -> str:
         return ctx.render("client_unknown_here", given=client)
     rows = []
     for doc in await ClientDocument.of_uploader(ctx.centre_id, ctx.user_id, person.user_id):
-        opened = _open(ctx, doc)
+        opened = _open(services_of(ctx), doc)
         rows.append(
             {
                 "id": doc.id,
@@ -243,7 +242,7 @@ async def doc_get(ctx: CommandContext, id: str) -> str:
     doc = await _own_document(ctx, id)
     if isinstance(doc, str):
         return doc
-    opened = _open(ctx, doc)
+    opened = _open(services_of(ctx), doc)
     if opened is None:
         return ctx.render("doc_unreadable")
     name, encrypted = opened
@@ -277,13 +276,28 @@ async def doc_delete(ctx: CommandContext, id: str) -> str:
     doc = await _own_document(ctx, id)
     if isinstance(doc, str):
         return doc
-    opened = _open(ctx, doc)
-    if not await ClientDocument.delete(doc.id, ctx.user_id):
+    if not await _erase(services_of(ctx), doc):
         return ctx.render("doc_not_found", id=id)  # deleted meanwhile
+    return ctx.render("doc_deleted", id=doc.id)
+
+
+async def _erase(services: BotServices, doc: ClientDocument) -> bool:
+    """Drop the row, then the file in the media repository; False if the row was gone."""
+    opened = _open(services, doc)
+    if not await ClientDocument.delete(doc.id, doc.uploader_id):
+        return False
     if opened is not None and opened[1].url:
         try:
-            await services_of(ctx).admin.delete_media(str(opened[1].url))
+            await services.admin.delete_media(str(opened[1].url))
         except (AdminApiError, aiohttp.ClientError, ValueError) as e:
             # The row is gone; the orphaned ciphertext is useless without the key we dropped.
-            log.warning("media of document %d not deleted: %s", doc.id, e)
-    return ctx.render("doc_deleted", id=doc.id)
+            log.warning("media of document %d not deleted: %s", doc.id, type(e).__name__)
+    return True
+
+
+async def erase_client_documents(services: BotServices, client_id: str) -> int:
+    """For the deletion routine: every counsellor's documents on the client, rows and files."""
+    erased = 0
+    for doc in await ClientDocument.of_client(client_id):
+        erased += await _erase(services, doc)
+    return erased

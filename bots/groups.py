@@ -21,7 +21,7 @@ from .commands import STAFF, Argument, Role
 from .dispatch import CommandContext
 from .notes import CLIENT_ARG, find_client
 from .registry import registry
-from .services import services_of
+from .services import BotServices, services_of
 
 log = logging.getLogger("lotse.groups")
 
@@ -143,7 +143,7 @@ async def groups_list(ctx: CommandContext) -> str:
 
 @registry.command(
     "group add",
-    aliases=("gruppe hinzufügen", "gruppe plus"),
+    aliases=("gruppe hinzufügen",),
     roles=STAFF,
     section="groups",
     args=(GROUP_ARG, CLIENT_ARG),
@@ -266,3 +266,17 @@ async def group_delete(ctx: CommandContext, group: str) -> str:
             log.warning("group room of group %d not closed: %s", found.id, type(e).__name__)
     await _audit(ctx, found, "group delete")
     return ctx.render("group_deleted", title=found.name)
+
+
+async def remove_client_from_groups(services: BotServices, client_id: str) -> int:
+    """For the deletion routine: the client leaves every group and its room."""
+    rooms = GroupRooms(services.counselling_rooms)
+    groups = await ClientGroup.of_client(client_id)
+    for group in groups:
+        await group.remove_member(client_id)
+        if group.room_id:
+            try:
+                await rooms.remove(RoomID(group.room_id), UserID(client_id))
+            except MatrixError as e:
+                log.warning("group room %d kept a deleted client: %s", group.id, type(e).__name__)
+    return len(groups)

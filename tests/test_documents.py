@@ -195,3 +195,7 @@ async def test_refused_files_store_nothing(
     from_client = await send_file(client, client_room, bot, PDF, "mein.pdf", "application/pdf")
     assert "nicht gespeichert" in from_client.body
     assert await ClientDocument.of_uploader("nord", client.user_id, anna_id) == []
+
+    # The deletion routine erases every document on the client, row and file.
+    assert await documents.erase_client_documents(running.assistant.services, anna_id) == 1
+    assert await ClientDocument.of_client(anna_id) == []

@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from mautrix.types import Membership, RoomID
 from nio import JoinedRoomsResponse
 
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, ClientGroup
 from appservice.devclient import ask
+from bots.groups import remove_client_from_groups
 from tests.conftest import MakeHuman
 from tests.test_notes import make_client
 from tests.test_requests import _service_room
@@ -77,6 +79,17 @@ async def test_group_room_follows_the_group(make_human: MakeHuman, running: Lots
     assert "nicht mehr in der Gruppe" in removed.body
     await creator.wait_left(group_room, anna_human.user_id)
     assert await group.members() == [ben_human.user_id]
+
+    # Added again (a fresh invitation after the kick), then erased by the deletion routine.
+    await ask(creator, room, bot, f"group add {group.id} {anna}")
+    assert anna_human.user_id in await group.members()
+    assert await remove_client_from_groups(running.assistant.services, anna_human.user_id) == 1
+    assert await group.members() == [ben_human.user_id]
+    states = {
+        m.state_key: m.content.membership
+        for m in await running.steward_intent.get_members(RoomID(group_room))
+    }
+    assert states[anna_human.user_id] == Membership.LEAVE
 
     new_name = f"Familie-{secrets.token_hex(2)}"
     edited = await ask(

@@ -132,6 +132,12 @@ class ClientDocument:
         return [cls._from_row(r) for r in await cls.db.fetch(q, centre_id, uploader_id, client_id)]
 
     @classmethod
+    async def of_client(cls, client_id: str) -> list[ClientDocument]:
+        """Every counsellor's documents on the client: only for erasing them."""
+        q = f"SELECT {cls._columns} FROM client_document WHERE client_id=$1 ORDER BY id"
+        return [cls._from_row(r) for r in await cls.db.fetch(q, client_id)]
+
+    @classmethod
     async def get_own(
         cls, document_id: int, centre_id: str, uploader_id: str
     ) -> ClientDocument | None:
