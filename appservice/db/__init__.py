@@ -16,7 +16,7 @@ from mautrix.util.async_db import Database
 from .absence import Absence
 from .centre import AuditEntry, CentreSettingRow
 from .client_groups import ClientGroup
-from .client_notes import ClientDocument, ClientNote
+from .client_records import ClientDocument, ClientNote
 from .inbox import Inbox, InboxEvent
 from .person import Person
 from .request import CounsellingRequest
