@@ -59,6 +59,10 @@ class LotseApp:
         self.receiver = TransactionReceiver(cfg.appservice.hs_token, self._handle_event)
         self.receiver.register_routes(self.az.app)
         add_operator_routes(self.az.app, self.health)
+        # The invitation page: routes must exist before the listener starts (bots/ on top).
+        from bots.invitation_page import add_invitation_routes
+
+        add_invitation_routes(self)
         self.device = AssistantDevice(
             homeserver=cfg.homeserver.address,
             user_id=UserID(cfg.assistant_mxid),
@@ -143,6 +147,7 @@ class LotseApp:
 
     def _build_assistant(self) -> Any:
         # Imported here: appservice/ is the plumbing; the bots sit on top of it.
+        import bots.invitations  # noqa: F401  (commands: client/counsellor invite)
         from bots import absences, audit, availability, general, requests  # noqa: F401  (commands)
         from bots.assistant import Assistant
         from bots.registry import registry

@@ -63,6 +63,23 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "absence_deleted": {"id": 3},
     "absence_not_found": {"id": 3},
     "free_text_note": {},
+    "audit_bad_count": {"given": "viele", "maximum": 200},
+    "audit_list": {
+        "entries": [
+            {
+                "when": "01.02.2026 10:00",
+                "actor": "@a:x",
+                "action": "invite",
+                "target": "@w:x",
+                "detail": "email",
+            }
+        ]
+    },
+    "invite_unknown_person": {"given": "Wolke", "kind": "client"},
+    "invite_refused": {"who": "Wolke", "reason": "locked"},
+    "invite_no_account": {"who": "Wolke"},
+    "invite_sent": {"who": "Wolke", "email": "wolke@example.org", "days": 7},
+    "invite_link": {"who": "Wolke", "link": "https://x/invite/T", "days": 7, "reason": "no_email"},
 }
 
 

@@ -16,6 +16,7 @@ from mautrix.util.async_db import Database
 from .absence import Absence
 from .centre import AuditEntry, CentreSettingRow
 from .inbox import Inbox, InboxEvent
+from .invitation import Invitation
 from .person import Person
 from .request import CounsellingRequest
 from .upgrade import upgrade_table
@@ -28,6 +29,7 @@ __all__ = [
     "LotseDatabase",
     "Inbox",
     "InboxEvent",
+    "Invitation",
     "Person",
     "register_rows",
     "upgrade_table",
@@ -43,6 +45,7 @@ _row_classes: list[Any] = [
     Absence,
     CentreSettingRow,
     AuditEntry,
+    Invitation,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
