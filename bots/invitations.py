@@ -32,7 +32,7 @@ STAFF_ROLES = ("counsellor", "admin")
     aliases=("klient einladen",),
     roles=STAFF,
     section="clients",
-    args=(Argument("client", label={"de": "KLIENT", "en": "CLIENT"}),),
+    args=(Argument("client", rest=True, label={"de": "KLIENT", "en": "CLIENT"}),),
     help={
         "de": "Schickt einer/einem Ratsuchenden einen Einmal-Link, um das Passwort festzulegen "
         "(per E-Mail, sonst zum persönlichen Weitergeben)",
@@ -52,7 +52,7 @@ async def client_invite(ctx: CommandContext, client: str) -> str:
     aliases=("berater einladen",),
     roles=ADMINS,
     section="admin",
-    args=(Argument("login", label={"de": "LOGIN", "en": "LOGIN"}),),
+    args=(Argument("login", rest=True, label={"de": "LOGIN", "en": "LOGIN"}),),
     help={
         "de": "Schickt einer Beraterin / einem Berater einen Einmal-Link, um das Passwort "
         "festzulegen",
