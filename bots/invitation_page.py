@@ -13,7 +13,6 @@ import logging
 import time
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
@@ -25,6 +24,7 @@ from appservice.db.invitation import VALID
 from appservice.web_pages import WebPages
 from bridge.people import Directory
 
+from .dates import DEFAULT_TZ
 from .invitation_rules import (
     MAX_FAILED_ATTEMPTS,
     hash_token,
@@ -37,8 +37,8 @@ from .password_policy import MAX_LENGTH
 
 log = logging.getLogger("lotse.invitation_page")
 
-# Times on the page are shown as people in the centres read them.
-PAGE_TZ = ZoneInfo("Europe/Berlin")
+# Times on the page are shown as people in the centres read them (like the bots' dates).
+PAGE_TZ = DEFAULT_TZ
 
 
 class InvitationPage:

@@ -54,7 +54,13 @@ async def test_consume_once_even_when_racing(database_url: str) -> None:
         assert sorted(results) == [False, False, False, False, True]
         stored = await Invitation.by_hash(invitation.token_hash)
         assert stored is not None and stored.state(_now()) == USED
-        assert stored.sent_to == "wolke@example.org"
+        assert await Invitation.proven_address("@wolke:x") == "wolke@example.org"
+        # A link handed over in person proves no address; an unused mailed one neither.
+        handed = await _new()
+        assert await handed.consume(_now())
+        await _new(sent_to="neu@example.org")
+        assert await Invitation.proven_address("@wolke:x") == "wolke@example.org"
+        assert await Invitation.proven_address("@sonne:x") is None
 
 
 async def test_expired_link_cannot_be_used(database_url: str) -> None:

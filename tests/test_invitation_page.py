@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp
@@ -241,3 +242,25 @@ async def test_invite_refusals_change_nothing(make_human: MakeHuman, running: Lo
         assert await Invitation.latest_for(person.user_id) is None
         stored = await Person.get(person.user_id)
         assert stored is not None and stored.invited_at is None
+
+
+async def test_two_posts_at_once_one_wins(running: LotseApp) -> None:
+    """The same link submitted twice at the same moment sets exactly one password."""
+    client = await new_person(running, "Doppel")
+    link = await direct_link(running, client)
+    results = await asyncio.gather(_post(link, "Erstes!2026"), _post(link, "Zweites!2026"))
+    assert sorted(status for status, _ in results) == [200, 410]
+    winner = "Erstes!2026" if results[0][0] == 200 else "Zweites!2026"
+    base = running.cfg.homeserver.address
+    assert (await password_login(base, client.user_id, winner))[0] == 200
+
+
+async def test_synapse_refusal_keeps_the_link_usable(running: LotseApp) -> None:
+    """When Synapse does not take the password the person is told to retry; the link stays."""
+    ghost = await new_person(running, "Ohnekonto", synapse_account=False)
+    link = await direct_link(running, ghost)
+    status, html = await _post(link, GOOD)
+    assert status == 503 and "noch einmal" in html
+    assert (await _get(link))[0] == 200
+    stored = await Person.get(ghost.user_id)
+    assert stored is not None and stored.activated_at is None

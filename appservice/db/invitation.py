@@ -158,6 +158,16 @@ class Invitation:
         return self.failed_attempts
 
     @classmethod
+    async def proven_address(cls, user_id: str) -> str | None:
+        """The address of the person's newest *used* mailed link: they read that mailbox."""
+        q = (
+            "SELECT sent_to FROM invitation WHERE user_id=$1 AND used_at IS NOT NULL "
+            "AND sent_to IS NOT NULL ORDER BY used_at DESC, id DESC LIMIT 1"
+        )
+        value = await cls.db.fetchval(q, user_id)
+        return None if value is None else str(value)
+
+    @classmethod
     async def revoke_for(cls, user_id: str) -> int:
         """Revoke every usable invitation of a person (locked, deleted); returns how many."""
         result = await cls.db.execute(
