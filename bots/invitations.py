@@ -81,7 +81,7 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
     days = cfg.invitations.valid_days
     token = new_token()
     link = invitation_link(cfg.public_web_url, token)
-    address, delivery = _delivery(person.email, cfg.mail.enabled)
+    address, delivery = delivery_of(person.email, cfg.mail.enabled)
     invitation = await Invitation.create(
         hash_token(token), person.user_id, person.centre_id, ctx.user_id, expiry(now, days), address
     )
@@ -102,7 +102,7 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
     return ctx.render("invite_link", who=person.name, link=link, days=days, reason=delivery)
 
 
-def _delivery(email: str | None, mail_enabled: bool) -> tuple[str | None, str]:
+def delivery_of(email: str | None, mail_enabled: bool) -> tuple[str | None, str]:
     """(address to mail the link to, how it is delivered): ``email``, or why the reply shows
     the link: ``no_email``, ``mail_off`` (mail not configured), ``bad_email``."""
     if not email:

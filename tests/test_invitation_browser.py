@@ -69,8 +69,10 @@ def _chromium_problem() -> str | None:
             return f"{' '.join(command)} failed: {e}"
         if done.returncode != 0:
             return f"{' '.join(command)} failed: {done.stderr.strip()[-300:]}"
+    if not CHROMIUM.exists():
+        return f"apt-get installed chromium but {CHROMIUM} is missing"
     _say(f"chromium installed at {CHROMIUM}")
-    return None if CHROMIUM.exists() else f"apt-get installed chromium but {CHROMIUM} is missing"
+    return None
 
 
 @pytest.fixture(scope="module")

@@ -264,3 +264,21 @@ async def test_synapse_refusal_keeps_the_link_usable(running: LotseApp) -> None:
     assert (await _get(link))[0] == 200
     stored = await Person.get(ghost.user_id)
     assert stored is not None and stored.activated_at is None
+
+
+async def test_english_centre_invites_its_own_clients_only(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """South (English) gets English replies and cannot reach a north client."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("counsellor", centre="south", role="counsellor")
+    room = await _service_room(counsellor, bot)
+    own = await new_person(running, "Cloud", centre="south")
+    north = await new_person(running, "Sonne", centre="nord")
+    reply = await ask(counsellor, room, bot, f"client invite {own.display_name}")
+    assert "no e-mail address on file" in reply.body and "7 days" in reply.body
+    status, html, _ = await _get(link_in(reply.body))
+    assert status == 200 and "Set your password" in html
+    refused = await ask(counsellor, room, bot, f"client invite {north.user_id}")
+    assert "There is no client" in refused.body
+    assert await Invitation.latest_for(north.user_id) is None

@@ -16,6 +16,7 @@ from bots.invitation_rules import (
     policy_of,
     why_not_invitable,
 )
+from bots.invitations import delivery_of
 from bots.password_policy import PasswordPolicy
 
 
@@ -84,3 +85,21 @@ def test_policy_from_config() -> None:
     assert policy_of(PasswordPolicyConfig()) == PasswordPolicy()
     custom = PasswordPolicyConfig(min_length=12, require_special=False)
     assert policy_of(custom) == PasswordPolicy(min_length=12, require_special=False)
+
+
+@pytest.mark.parametrize(
+    ("email", "mail_enabled", "expected"),
+    [
+        (None, True, (None, "no_email")),
+        ("", True, (None, "no_email")),
+        ("wolke@example.org", False, (None, "mail_off")),
+        ("not an address", True, (None, "bad_email")),
+        ("Wolke <wolke@example.org>", True, (None, "bad_email")),
+        ("wolke@example.org", True, ("wolke@example.org", "email")),
+    ],
+)
+def test_how_the_link_is_delivered(
+    email: str | None, mail_enabled: bool, expected: tuple[str | None, str]
+) -> None:
+    """By mail only to a plain address with mail switched on; otherwise the reply shows it."""
+    assert delivery_of(email, mail_enabled) == expected
