@@ -86,8 +86,11 @@ class InvitationPage:
             if state == "revoked" and invitation.failed_attempts >= MAX_FAILED_ATTEMPTS:
                 state = "too_many"
             return self._invalid(lang, state, name, 410)
+        latest = await Invitation.latest_for(invitation.user_id)
         if (
-            person is None
+            latest is None
+            or latest.id != invitation.id
+            or person is None
             or centre is None
             or person.centre_id != invitation.centre_id
             or why_not_invitable(person.deleted_at, person.locked_at) is not None

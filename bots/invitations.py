@@ -15,7 +15,7 @@ import time
 from appservice.db import Invitation, Person
 from mailgateway.outbox import InvalidAddress, Outbox, validate_address
 
-from .commands import ADMINS, STAFF, Argument
+from .commands import ADMINS, STAFF, Argument, Role
 from .dispatch import CommandContext
 from .invitation_rules import expiry, hash_token, invitation_link, new_token, why_not_invitable
 from .registry import registry
@@ -98,7 +98,9 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
     await services.audit(ctx.centre_id, ctx.user_id, "invite", person.user_id, delivery)
     log.info("invitation %d for %s (%s)", invitation.id, person.user_id, delivery)
     if delivery == "email":
-        return ctx.render("invite_sent", who=person.name, email=address, days=days)
+        # E-mail addresses are for admins' eyes only (as in the reference's profile).
+        shown = address if ctx.role is Role.ADMIN else None
+        return ctx.render("invite_sent", who=person.name, email=shown, days=days)
     return ctx.render("invite_link", who=person.name, link=link, days=days, reason=delivery)
 
 

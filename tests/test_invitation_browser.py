@@ -144,7 +144,7 @@ async def test_invitation_in_a_real_browser(
     address = f"wolke-{os.urandom(4).hex()}@example.org"
     client = await new_person(running, "Wolke", email=address)
     reply = await ask(counsellor, room, bot, f"client invite {client.display_name}")
-    assert f"per E-Mail an {address}" in reply.body
+    assert "per E-Mail" in reply.body and address not in reply.body  # addresses: admins only
     mail = await mail_to(mail_sink, running, address)
     link = link_in(text_of(mail))
     localpart = client.user_id.split(":")[0][1:]

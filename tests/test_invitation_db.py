@@ -105,3 +105,14 @@ async def test_revoke_and_delete_for_a_person(database_url: str) -> None:
         assert stored is not None and stored.state(_now()) == REVOKED
         await Invitation.delete_for("@wolke:x")
         assert await Invitation.latest_for("@wolke:x") is None
+
+
+async def test_only_the_newest_link_can_be_used(database_url: str) -> None:
+    """Two invitations made at the same moment may both look unrevoked; the newer one wins."""
+    async with opened(database_url) as db:
+        older = await _new()
+        newer = await _new()
+        # What two racing `client invite`s can leave behind: neither revoked the other.
+        await db.main.execute("UPDATE invitation SET revoked_at=NULL WHERE id=$1", older.id)
+        assert not await older.consume(_now())
+        assert await newer.consume(_now())

@@ -121,9 +121,11 @@ class Invitation:
 
     async def consume(self, now_ms: int) -> bool:
         """Mark as used if still valid; False when another request got there first."""
+        # Only the person's newest link counts, even if two invitations were made at once.
         result = await self.db.execute(
             "UPDATE invitation SET used_at=$2 WHERE id=$1 AND used_at IS NULL "
-            "AND revoked_at IS NULL AND expires_at > $2",
+            "AND revoked_at IS NULL AND expires_at > $2 AND NOT EXISTS (SELECT 1 FROM "
+            "invitation newer WHERE newer.user_id=invitation.user_id AND newer.id > invitation.id)",
             self.id,
             now_ms,
         )
