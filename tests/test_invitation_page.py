@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 import time
 
 import aiohttp
@@ -16,9 +18,10 @@ from appservice.db import AuditEntry, Invitation, Person
 from appservice.devclient import ask
 from appservice.synapse_runner import password_login
 from appservice.web_pages import WebPages
-from bots.invitation_rules import MAX_FAILED_ATTEMPTS, new_token
+from bots.invitation_rules import MAX_FAILED_ATTEMPTS, hash_token, new_token
 from tests.conftest import MailSink, MakeHuman
 from tests.invitation_support import direct_link, link_in, mail_to, new_person, text_of
+from tests.test_privacy import _database_dump
 from tests.test_requests import _service_room
 
 pytestmark = pytest.mark.synapse
@@ -282,3 +285,30 @@ async def test_english_centre_invites_its_own_clients_only(
     refused = await ask(counsellor, room, bot, f"client invite {north.user_id}")
     assert "There is no client" in refused.body
     assert await Invitation.latest_for(north.user_id) is None
+
+
+async def test_token_and_password_are_stored_and_logged_nowhere(
+    running: LotseApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only the token's hash is kept; neither the link nor the password is in a table or log.
+
+    The HTTP access log is left out: it names the path, and ``setup_logging`` keeps
+    ``aiohttp.access`` at WARNING in production for exactly that reason.
+    """
+    caplog.set_level(logging.DEBUG)
+    client = await new_person(running, "Tau")
+    link = await direct_link(running, client)
+    token = link.rsplit("/", 1)[1]
+    password = f"Tau!{secrets.token_hex(6)}"
+    assert (await _post(link, "weak"))[0] == 400
+    assert (await _post(link, password))[0] == 200
+
+    assert any(r.name == "lotse.invitation_page" for r in caplog.records)
+    for secret in (token, password):
+        records = [r for r in caplog.records if r.name != "aiohttp.access"]
+        leaking = [r.name for r in records if secret in r.getMessage()]
+        assert not leaking, f"logged by {leaking}"
+    dump = await _database_dump(running)
+    assert hash_token(token) in dump["invitation"]
+    for secret in (token, password):
+        assert not [t for t, text in dump.items() if secret in text]
