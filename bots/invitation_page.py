@@ -184,5 +184,10 @@ def _localpart(user_id: str) -> str:
 
 
 def add_invitation_routes(host: Any) -> None:
-    """Wire the page into the host app's web listener (called before the listener starts)."""
-    InvitationPage(host).add_routes(host.az.app)
+    """Wire the invitation page and its self-registration entrance into the host app's web
+    listener (called before the listener starts)."""
+    from .registration_page import RegistrationPage
+
+    page = InvitationPage(host)
+    page.add_routes(host.az.app)
+    RegistrationPage(host, page.pages).add_routes(host.az.app)

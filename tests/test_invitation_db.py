@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from appservice.db import Invitation
+from appservice.db import Invitation, Registration
 from appservice.db.invitation import EXPIRED, REVOKED, USED, VALID
 from bots.invitation_rules import hash_token, new_token
 from tests.conftest import opened
@@ -116,3 +116,31 @@ async def test_only_the_newest_link_can_be_used(database_url: str) -> None:
         await db.main.execute("UPDATE invitation SET revoked_at=NULL WHERE id=$1", older.id)
         assert not await older.consume(_now())
         assert await newer.consume(_now())
+
+
+async def test_registration_confirmed_once(database_url: str) -> None:
+    """Self-registration rows: counted per address, confirmed by exactly one click, pruned."""
+    async with opened(database_url):
+        token_hash = hash_token(new_token())
+        expires = _now() + HOUR
+        await Registration.create(token_hash, "south", "Möwe", "moewe@example.org", expires)
+        await Registration.create(
+            hash_token(new_token()), "south", "X", "other@example.org", expires
+        )
+        assert await Registration.count_since("moewe@example.org", _now() - HOUR) == 1
+        copies = [await Registration.by_hash(token_hash) for _ in range(4)]
+        results = await asyncio.gather(*(c.confirm(_now()) for c in copies if c is not None))
+        assert sorted(results) == [False, False, False, True]
+        winner = next(c for c, won in zip(copies, results, strict=True) if won)
+        assert winner is not None
+        await winner.unconfirm()  # the account could not be created: the link works again
+        stored = await Registration.by_hash(token_hash)
+        assert stored is not None and stored.usable(_now()) and stored.pseudonym == "Möwe"
+        assert await stored.confirm(_now())
+        await stored.set_user("@moewe-1:x")
+        await stored.unconfirm()  # no effect once the account exists
+        stored = await Registration.by_hash(token_hash)
+        assert stored is not None and stored.confirmed_at is not None
+        assert stored.user_id == "@moewe-1:x"
+        await Registration.prune(_now() + 2 * HOUR)
+        assert await Registration.by_hash(token_hash) is None

@@ -18,6 +18,14 @@ from bots.invitation_rules import (
 )
 from bots.invitations import delivery_of
 from bots.password_policy import PasswordPolicy
+from bots.registration_rules import (
+    BAD_CHARS,
+    TOO_LONG,
+    TOO_SHORT,
+    localpart_for,
+    normalise_pseudonym,
+    pseudonym_problems,
+)
 
 
 def test_tokens_are_unguessable_and_url_safe() -> None:
@@ -103,3 +111,43 @@ def test_how_the_link_is_delivered(
 ) -> None:
     """By mail only to a plain address with mail switched on; otherwise the reply shows it."""
     assert delivery_of(email, mail_enabled) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [("  Wolke   7 ", "Wolke 7"), ("Ma\u0308dchen", "Mädchen"), ("", "")],
+)
+def test_pseudonym_normalised(typed: str, expected: str) -> None:
+    assert normalise_pseudonym(typed) == expected
+
+
+@pytest.mark.parametrize(
+    ("pseudonym", "expected"),
+    [
+        ("Wolke 7", []),
+        ("Ölbaum_3.", []),
+        ("Звезда", []),
+        ("W", [TOO_SHORT]),
+        ("W" * 41, [TOO_LONG]),
+        ("<script>", [BAD_CHARS]),
+        ("a@b", [BAD_CHARS]),
+        ("Tab\there", [BAD_CHARS]),
+    ],
+)
+def test_pseudonym_rules(pseudonym: str, expected: list[str]) -> None:
+    assert pseudonym_problems(pseudonym) == expected
+
+
+@pytest.mark.parametrize(
+    ("pseudonym", "expected"),
+    [
+        ("Wolke 7", "wolke-7-ab12"),
+        ("Ölbaum", "olbaum-ab12"),
+        ("Звезда", "klient-ab12"),
+        ("Lotsenfisch", "k-lotsenfisch-ab12"),
+        ("A very long pseudonym indeed", "a-very-long-pseudony-ab12"),
+    ],
+)
+def test_localpart_for(pseudonym: str, expected: str) -> None:
+    """Typable, outside the appservice namespace, made unique by the suffix."""
+    assert localpart_for(pseudonym, "ab12", "lotse") == expected

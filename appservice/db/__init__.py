@@ -18,6 +18,7 @@ from .centre import AuditEntry, CentreSettingRow
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
 from .person import Person
+from .registration import Registration
 from .request import CounsellingRequest
 from .upgrade import upgrade_table
 
@@ -31,6 +32,7 @@ __all__ = [
     "InboxEvent",
     "Invitation",
     "Person",
+    "Registration",
     "register_rows",
     "upgrade_table",
 ]
@@ -46,6 +48,7 @@ _row_classes: list[Any] = [
     CentreSettingRow,
     AuditEntry,
     Invitation,
+    Registration,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

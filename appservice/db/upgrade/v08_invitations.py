@@ -1,4 +1,4 @@
-"""v8: one-time invitation links (set a password on the invitation page)."""
+"""v8: one-time invitation links (set a password) and pending self-registrations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from . import serial_key, upgrade_table
 
 
 # mautrix types register() as a union of decorator and result, which mypy cannot call.
-@upgrade_table.register(description="One-time invitation links")  # type: ignore[call-arg,arg-type,has-type]
+@upgrade_table.register(description="One-time invitation links, self-registrations")  # type: ignore[call-arg,arg-type,has-type]
 async def upgrade_v8(conn: Connection, scheme: Scheme) -> None:
     # Only the SHA-256 of the token is stored: a copy of the database opens no account.
     # A newer invitation revokes the older ones (revoked_at); using one sets used_at.
@@ -31,3 +31,19 @@ async def upgrade_v8(conn: Connection, scheme: Scheme) -> None:
         )"""
     )
     await conn.execute("CREATE INDEX invitation_user_idx ON invitation (user_id)")
+    # Self-registration with double opt-in: nothing exists on Synapse until the address is
+    # confirmed through the mailed link (hash only); then user_id names the new account.
+    await conn.execute(
+        f"""CREATE TABLE registration (
+            id              {key},
+            token_hash      TEXT NOT NULL UNIQUE,
+            centre_id       TEXT NOT NULL,
+            pseudonym       TEXT NOT NULL,
+            email           TEXT NOT NULL,
+            created_at      BIGINT NOT NULL,
+            expires_at      BIGINT NOT NULL,
+            confirmed_at    BIGINT,
+            user_id         TEXT
+        )"""
+    )
+    await conn.execute("CREATE INDEX registration_email_idx ON registration (email, created_at)")
