@@ -76,6 +76,8 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
     account = await services.admin.get_user(person.user_id)
     if account is None or account.deactivated:
         return ctx.render("invite_no_account", who=person.name)
+    if account.locked:  # locked on Synapse, even if Lotse's row does not say so
+        return ctx.render("invite_refused", who=person.name, reason="locked")
 
     now = int(time.time() * 1000)
     days = cfg.invitations.valid_days

@@ -231,6 +231,11 @@ async def test_invite_refusals_change_nothing(make_human: MakeHuman, running: Lo
     reply = await ask(counsellor, room, bot, f"client invite {locked.display_name}")
     assert "gesperrt" in reply.body
 
+    synapse_locked = await new_person(running, "Riegel")
+    await running.assistant.services.admin.lock(synapse_locked.user_id)
+    reply = await ask(counsellor, room, bot, f"client invite {synapse_locked.display_name}")
+    assert "gesperrt" in reply.body
+
     ghost = await new_person(running, "Geist", synapse_account=False)
     reply = await ask(counsellor, room, bot, f"client invite {ghost.display_name}")
     assert "kein aktives Konto" in reply.body
@@ -241,7 +246,7 @@ async def test_invite_refusals_change_nothing(make_human: MakeHuman, running: Lo
     reply = await ask(counsellor, room, bot, f"client invite {colleague.user_id}")
     assert "keine:n Ratsuchende:n" in reply.body
 
-    for person in (deleted, locked, ghost, colleague):
+    for person in (deleted, locked, synapse_locked, ghost, colleague):
         assert await Invitation.latest_for(person.user_id) is None
         stored = await Person.get(person.user_id)
         assert stored is not None and stored.invited_at is None
