@@ -59,6 +59,10 @@ class LotseApp:
         self.receiver = TransactionReceiver(cfg.appservice.hs_token, self._handle_event)
         self.receiver.register_routes(self.az.app)
         add_operator_routes(self.az.app, self.health)
+        # The invitation page: routes must exist before the listener starts (bots/ on top).
+        from bots.invitation_page import add_invitation_routes
+
+        add_invitation_routes(self)
         self.device = AssistantDevice(
             homeserver=cfg.homeserver.address,
             user_id=UserID(cfg.assistant_mxid),
@@ -143,7 +147,17 @@ class LotseApp:
 
     def _build_assistant(self) -> Any:
         # Imported here: appservice/ is the plumbing; the bots sit on top of it.
-        from bots import absences, audit, availability, documents, general, groups, notes, requests  # noqa: F401  (commands)
+        from bots import (  # noqa: F401  (modules declare their commands on import)
+            absences,
+            audit,
+            availability,
+            documents,
+            general,
+            groups,
+            invitations,
+            notes,
+            requests,
+        )
         from bots.assistant import Assistant
         from bots.registry import registry
         from bridge.counselling_rooms import CounsellingRooms

@@ -128,6 +128,22 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class InvitationsConfig:
+    valid_days: int
+
+
+@dataclass(frozen=True)
+class PasswordPolicyConfig:
+    """The ``password_policy`` section; bots.password_policy applies it."""
+
+    min_length: int = 8
+    require_upper: bool = True
+    require_lower: bool = True
+    require_digit: bool = True
+    require_special: bool = True
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str
 
@@ -157,6 +173,8 @@ class Config:
     self_registration_centre: str | None
     centres: tuple[CentreConfig, ...]
     path: Path
+    invitations: InvitationsConfig = InvitationsConfig(valid_days=7)
+    password_policy: PasswordPolicyConfig = PasswordPolicyConfig()
 
     def _mxid(self, localpart: str) -> str:
         return f"@{localpart}:{self.homeserver.domain}"
@@ -476,6 +494,24 @@ def _mail(r: _Reader) -> MailConfig:
     )
 
 
+def _invitations(r: _Reader) -> tuple[InvitationsConfig, PasswordPolicyConfig]:
+    days = r.get("invitations.valid_days")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
+        raise ConfigError("invitations.valid_days", f"expected whole days 1..365, got '{days}'")
+    length = r.get("password_policy.min_length")
+    if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 512:
+        raise ConfigError(
+            "password_policy.min_length", f"expected a whole number 1..512, got '{length}'"
+        )
+    switches: dict[str, bool] = {}
+    for name in ("require_upper", "require_lower", "require_digit", "require_special"):
+        value = r.get(f"password_policy.{name}")
+        if not isinstance(value, bool):
+            raise ConfigError(f"password_policy.{name}", "expected true or false")
+        switches[name] = value
+    return InvitationsConfig(valid_days=days), PasswordPolicyConfig(min_length=length, **switches)
+
+
 def _validate(raw: dict[str, Any], path: Path) -> Config:
     r = _Reader(raw)
 
@@ -544,6 +580,7 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
     mail = _mail(r)
     web = WebConfig(public_url=r.url("web.public_url", empty=True))
     logging = LoggingConfig(level=r.choice("logging.level", LOG_LEVELS, str.upper))
+    invitations, password_policy = _invitations(r)
 
     centres = _centres(r.get("centres"), domain)
     self_registration = r.text("self_registration.centre", empty=True) or None
@@ -566,4 +603,6 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
         self_registration_centre=self_registration,
         centres=centres,
         path=path,
+        invitations=invitations,
+        password_policy=password_policy,
     )

@@ -242,6 +242,29 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         "documents-unknown-option",
         dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "documents": {"size": 3}}]})),
         "centres[0].documents.size",
+        "invitation-days-zero",
+        dump(merged(SECRETS, {"invitations": {"valid_days": 0}})),
+        "invitations.valid_days",
+    ),
+    (
+        "invitation-days-text",
+        dump(merged(SECRETS, {"invitations": {"valid_days": "a week"}})),
+        "invitations.valid_days",
+    ),
+    (
+        "password-length-huge",
+        dump(merged(SECRETS, {"password_policy": {"min_length": 513}})),
+        "password_policy.min_length",
+    ),
+    (
+        "password-switch-not-bool",
+        dump(merged(SECRETS, {"password_policy": {"require_digit": "yes"}})),
+        "password_policy.require_digit",
+    ),
+    (
+        "password-policy-unknown",
+        dump(merged(SECRETS, {"password_policy": {"require_emoji": True}})),
+        "password_policy.require_emoji",
     ),
 ]
 
@@ -354,6 +377,20 @@ def test_example_with_tokens_loads(tmp_path: Path) -> None:
     assert [c.id for c in cfg.centres] == ["demo"]
     assert cfg.centre("demo") is not None and cfg.centre("nope") is None
     assert cfg.encryption.session_wait_seconds == 10
+    assert cfg.invitations.valid_days == 7
+    assert cfg.password_policy.min_length == 8 and cfg.password_policy.require_special
+
+
+def test_password_policy_from_file(tmp_path: Path) -> None:
+    """An operator's password rules and invitation lifetime replace the defaults."""
+    changes = {
+        "invitations": {"valid_days": 3},
+        "password_policy": {"min_length": 12, "require_special": False},
+    }
+    cfg = load_config(write(tmp_path, dump(merged(SECRETS, changes))), env={})
+    assert cfg.invitations.valid_days == 3
+    policy = cfg.password_policy
+    assert (policy.min_length, policy.require_special, policy.require_upper) == (12, False, True)
 
 
 def test_defaults_fill_partial_file_and_properties(tmp_path: Path) -> None:

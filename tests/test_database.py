@@ -10,7 +10,7 @@ from mautrix.util.async_db import Scheme, UnsupportedDatabaseVersion
 from appservice.db import Inbox, LotseDatabase, Person, upgrade_table
 from tests.conftest import opened
 
-LOTSE_TABLES = {"person", "event_inbox", "bot_state"}
+LOTSE_TABLES = {"person", "event_inbox", "bot_state", "invitation", "registration"}
 VERSION_TABLES = {
     "lotse_version": len(upgrade_table.upgrades),
     "crypto_version": len(PgCryptoStore.upgrade_table.upgrades),

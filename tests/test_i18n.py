@@ -123,6 +123,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "group_edit_nothing": {"group": "Eltern"},
     "group_edited": {"id": 1, "title": "Eltern"},
     "group_deleted": {"title": "Eltern"},
+    "invite_unknown_person": {"given": "Wolke", "kind": "client"},
+    "invite_refused": {"who": "Wolke", "reason": "locked"},
+    "invite_no_account": {"who": "Wolke"},
+    "invite_sent": {"who": "Wolke", "email": "wolke@example.org", "days": 7},
+    "invite_link": {"who": "Wolke", "link": "https://x/invite/T", "days": 7, "reason": "no_email"},
 }
 
 

@@ -18,7 +18,9 @@ from .centre import AuditEntry, CentreSettingRow
 from .client_groups import ClientGroup
 from .client_records import ClientDocument, ClientNote
 from .inbox import Inbox, InboxEvent
+from .invitation import Invitation
 from .person import Person
+from .registration import Registration
 from .request import CounsellingRequest
 from .upgrade import upgrade_table
 
@@ -33,7 +35,9 @@ __all__ = [
     "LotseDatabase",
     "Inbox",
     "InboxEvent",
+    "Invitation",
     "Person",
+    "Registration",
     "register_rows",
     "upgrade_table",
 ]
@@ -51,6 +55,8 @@ _row_classes: list[Any] = [
     ClientNote,
     ClientDocument,
     ClientGroup,
+    Invitation,
+    Registration,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

@@ -1,0 +1,110 @@
+"""Rows of ``registration``: self-registrations waiting for their address to be confirmed.
+
+The mailed link is stored as a hash only; confirming is a conditional UPDATE, so of two
+clicks exactly one creates the account. Rows are short-lived: the deletion routine (or
+:meth:`Registration.prune`) removes old ones.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from mautrix.util.async_db import Database
+
+from .person import _rows_changed
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Registration:
+    db: ClassVar[Database]
+    _columns: ClassVar[str] = (
+        "id, token_hash, centre_id, pseudonym, email, created_at, expires_at, confirmed_at, user_id"
+    )
+
+    id: int
+    token_hash: str
+    centre_id: str
+    pseudonym: str
+    email: str
+    created_at: int
+    expires_at: int
+    confirmed_at: int | None = None
+    user_id: str | None = None
+
+    def usable(self, now_ms: int) -> bool:
+        return self.confirmed_at is None and now_ms < self.expires_at
+
+    @classmethod
+    def _from_row(cls, row: Any) -> Registration | None:
+        if row is None:
+            return None
+        return cls(
+            id=int(row["id"]),
+            token_hash=row["token_hash"],
+            centre_id=row["centre_id"],
+            pseudonym=row["pseudonym"],
+            email=row["email"],
+            created_at=int(row["created_at"]),
+            expires_at=int(row["expires_at"]),
+            confirmed_at=row["confirmed_at"],
+            user_id=row["user_id"],
+        )
+
+    @classmethod
+    async def create(
+        cls, token_hash: str, centre_id: str, pseudonym: str, email: str, expires_at: int
+    ) -> int:
+        q = (
+            "INSERT INTO registration (token_hash, centre_id, pseudonym, email, created_at, "
+            "expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+        )
+        now = _now()
+        return int(
+            await cls.db.fetchval(q, token_hash, centre_id, pseudonym, email, now, expires_at)
+        )
+
+    @classmethod
+    async def by_hash(cls, token_hash: str) -> Registration | None:
+        q = f"SELECT {cls._columns} FROM registration WHERE token_hash=$1"
+        return cls._from_row(await cls.db.fetchrow(q, token_hash))
+
+    @classmethod
+    async def count_since(cls, email: str, since_ms: int) -> int:
+        """Registrations asked for this address since then (a mailbox is not spammed)."""
+        q = "SELECT COUNT(*) FROM registration WHERE email=$1 AND created_at >= $2"
+        return int(await cls.db.fetchval(q, email, since_ms))
+
+    async def confirm(self, now_ms: int) -> bool:
+        """Mark confirmed if still open; False when another click got there first."""
+        result = await self.db.execute(
+            "UPDATE registration SET confirmed_at=$2 WHERE id=$1 AND confirmed_at IS NULL "
+            "AND expires_at > $2",
+            self.id,
+            now_ms,
+        )
+        if _rows_changed(result) != 1:
+            return False
+        self.confirmed_at = now_ms
+        return True
+
+    async def unconfirm(self) -> None:
+        """Undo :meth:`confirm` when the account could not be created."""
+        await self.db.execute(
+            "UPDATE registration SET confirmed_at=NULL WHERE id=$1 AND user_id IS NULL", self.id
+        )
+        self.confirmed_at = None
+
+    async def set_user(self, user_id: str) -> None:
+        await self.db.execute("UPDATE registration SET user_id=$2 WHERE id=$1", self.id, user_id)
+        self.user_id = user_id
+
+    @classmethod
+    async def prune(cls, before_ms: int) -> None:
+        """Forget registrations that expired before then (their addresses included)."""
+        await cls.db.execute("DELETE FROM registration WHERE expires_at < $1", before_ms)

@@ -1,0 +1,74 @@
+"""Helpers shared by the invitation tests: people with Synapse accounts, links, mail."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+
+from appservice.app import LotseApp
+from appservice.db import Invitation, Person
+from bots.invitation_rules import hash_token, new_token
+from tests.conftest import DOMAIN, MailSink
+
+LINK_RE = re.compile(r"https?://[^\s<>\"]+/invite/[A-Za-z0-9_-]{43}")
+HOUR_MS = 3600 * 1000
+
+
+async def new_person(
+    app: LotseApp,
+    name: str,
+    centre: str = "nord",
+    role: str = "client",
+    email: str | None = None,
+    synapse_account: bool = True,
+) -> Person:
+    """A person as the clients/accounts commands leave them: Synapse account without password."""
+    suffix = secrets.token_hex(3)
+    user_id = f"@{name.lower()}-{suffix}:{DOMAIN}"
+    if synapse_account:
+        await app.assistant.services.admin.create_or_update_user(user_id, displayname=name)
+    person = await Person.upsert(user_id, centre, role)
+    assert await person.set_display_name(f"{name} {suffix}")
+    if email is not None:
+        await person.set_account(email=email)
+    return person
+
+
+async def direct_link(app: LotseApp, person: Person, valid_ms: int = HOUR_MS) -> str:
+    """An invitation stored straight in the table (for page tests that need no chat)."""
+    token = new_token()
+    expires = int(time.time() * 1000) + valid_ms
+    await Invitation.create(hash_token(token), person.user_id, person.centre_id, "@t:x", expires)
+    return f"{app.cfg.public_web_url}/invite/{token}"
+
+
+def link_in(text: str) -> str:
+    match = LINK_RE.search(text)
+    assert match, f"no invitation link in: {text!r}"
+    return match.group(0)
+
+
+async def mail_to(sink: MailSink, app: LotseApp, address: str, timeout: float = 30) -> EmailMessage:
+    """The first mail the running app sent to ``address``."""
+    if app.mail_sender is not None:
+        app.mail_sender.wake()
+    deadline = time.monotonic() + timeout
+    while True:
+        for recipients, raw in sink.messages:
+            if address in recipients:
+                msg = message_from_bytes(raw, policy=default_policy)
+                assert isinstance(msg, EmailMessage)
+                return msg
+        assert time.monotonic() < deadline, f"no mail to {address} arrived"
+        await asyncio.sleep(0.1)
+
+
+def text_of(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())

@@ -1,0 +1,152 @@
+"""Self-registration with double opt-in, over HTTP against real Synapse, database and SMTP.
+
+The shared test stack offers no self-registration, so the pages are mounted on a second
+listener whose config names the English centre ``south``; everything behind them (Synapse,
+the database, the outbox and its sender) is the running app's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from appservice.app import LotseApp
+from appservice.config import WebConfig
+from appservice.db import AuditEntry, Invitation, Person, Registration
+from appservice.devclient import Human
+from appservice.synapse_runner import free_port, password_login
+from bots.invitation_page import add_invitation_routes
+from bots.invitation_rules import new_token
+from tests.conftest import MailSink
+from tests.invitation_support import LINK_RE, mail_to, text_of
+
+pytestmark = pytest.mark.synapse
+
+REGISTER_LINK_RE = LINK_RE.pattern.replace("/invite/", "/register/")
+
+
+@pytest.fixture
+async def site(running: LotseApp) -> AsyncIterator[str]:
+    """Base URL of a listener with self-registration for ``south``."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cfg = dataclasses.replace(
+        running.cfg, self_registration_centre="south", web=WebConfig(public_url=base)
+    )
+    app = web.Application()
+    host = SimpleNamespace(
+        cfg=cfg,
+        az=SimpleNamespace(http_session=running.az.http_session, app=app),
+        mail_sender=running.mail_sender,
+        assistant=running.assistant,
+    )
+    add_invitation_routes(host)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    yield base
+    await server.close()
+
+
+async def _get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        return resp.status, await resp.text()
+
+
+async def _post(url: str, form: dict[str, str]) -> tuple[int, str, str | None]:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=form, allow_redirects=False) as resp:
+            return resp.status, await resp.text(), resp.headers.get("Location")
+
+
+async def test_closed_without_a_registration_centre(running: LotseApp) -> None:
+    status, html = await _get(f"{running.cfg.public_web_url}/register")
+    assert status == 404 and "nicht selbst registrieren" in html
+    status, html, _ = await _post(
+        f"{running.cfg.public_web_url}/register", {"pseudonym": "Anna", "email": "a@example.org"}
+    )
+    assert status == 404
+
+
+async def test_register_confirm_set_password_and_log_in(
+    site: str, running: LotseApp, mail_sink: MailSink, tmp_path: Path
+) -> None:
+    """Form → mail → confirm button → account → invitation page → password → Synapse login."""
+    status, html = await _get(f"{site}/register")
+    assert status == 200 and "Register" in html and "Counselling Centre South" in html
+
+    status, html, _ = await _post(f"{site}/register", {"pseudonym": "<b>", "email": "nope"})
+    assert status == 400
+    assert "only contain letters" in html and "not a valid e-mail" in html
+    assert "&lt;b&gt;" in html and "<b>" not in html
+
+    suffix = new_token()[:6].lower().replace("-", "x").replace("_", "x")
+    pseudonym, email = f"Seagull {suffix}", f"seagull-{suffix}@example.org"
+    status, html, _ = await _post(f"{site}/register", {"pseudonym": pseudonym, "email": email})
+    assert status == 200 and "check your mailbox" in html
+    assert await Person.find_in_centre("south", pseudonym) is None  # nothing before opt-in
+
+    mail = await mail_to(mail_sink, running, email)
+    match = re.search(REGISTER_LINK_RE, text_of(mail))
+    assert match, text_of(mail)
+    link = match.group(0)
+    assert link.startswith(site)
+
+    status, html = await _get(link)
+    assert status == 200 and pseudonym in html and "Confirm" in html
+    assert await Person.find_in_centre("south", pseudonym) is None  # a GET creates nothing
+
+    status, _, location = await _post(link, {})
+    assert status == 303 and location is not None and "/invite/" in location
+    person = await Person.find_in_centre("south", pseudonym, roles=("client",))
+    assert person is not None and person.email == email and person.account_status == "invited"
+    info = await running.assistant.services.admin.get_user(person.user_id)
+    assert info is not None and info.displayname == pseudonym
+    entries = await AuditEntry.recent("south", 20)
+    assert any(e.action == "self_register" and e.target == person.user_id for e in entries)
+
+    status, html = await _get(location)
+    assert status == 200 and "Set your password" in html
+    status, html, _ = await _post(
+        location, {"password": "Seagull!2026", "password_repeat": "Seagull!2026"}
+    )
+    assert status == 200 and person.user_id in html
+    login = await password_login(running.cfg.homeserver.address, person.user_id, "Seagull!2026")
+    assert login[0] == 200
+    assert await Invitation.proven_address(person.user_id) == email
+
+    # At the first login the service room with the assistant is waiting.
+    stored = await Person.get(person.user_id)
+    assert stored is not None and stored.service_room_id
+    human = await Human.login(
+        running.cfg.homeserver.address, person.user_id, "Seagull!2026", tmp_path / "seagull"
+    )
+    try:
+        assert await human.join_invite() == stored.service_room_id
+    finally:
+        await human.close()
+
+    status, html, _ = await _post(link, {})
+    assert status == 410 and "already been confirmed" in html
+
+
+async def test_bad_registration_links_and_mail_limit(site: str, running: LotseApp) -> None:
+    """Unknown links are refused; one address gets at most three mails a day."""
+    assert (await _get(f"{site}/register/{new_token()}"))[0] == 404
+    assert (await _post(f"{site}/register/nonsense", {}))[0] == 404
+
+    email = f"flood-{time.time_ns()}@example.org"
+    for i in range(5):
+        status, html, _ = await _post(
+            f"{site}/register", {"pseudonym": f"Flut {i}", "email": email}
+        )
+        assert status == 200 and "check your mailbox" in html  # the same answer every time
+    assert await Registration.count_since(email, 0) == 3
