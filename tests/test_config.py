@@ -242,6 +242,8 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         "documents-unknown-option",
         dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "documents": {"size": 3}}]})),
         "centres[0].documents.size",
+    ),
+    (
         "invitation-days-zero",
         dump(merged(SECRETS, {"invitations": {"valid_days": 0}})),
         "invitations.valid_days",
