@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from appservice.centre_settings import CentreSettings, SettingError, parse_setting
+from appservice.master_data import MasterDataError, MasterDataField, parse_master_data
 from appservice.resources import data_path
 
 FILE_KEY = "(file)"
@@ -37,7 +38,7 @@ ENV_OVERRIDES: dict[str, str] = {
 }
 _ENV_FOR_KEY = {key: env for env, key in ENV_OVERRIDES.items()}
 
-CENTRE_KEYS = ("id", "name", "language", "admins", "settings")
+CENTRE_KEYS = ("id", "name", "language", "admins", "settings", "master_data")
 LANGUAGES = ("de", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -139,6 +140,8 @@ class CentreConfig:
     admins: tuple[str, ...]
     # Defaults from the config file; admins override them with `settings k=v`.
     settings: CentreSettings = field(default_factory=CentreSettings)
+    # Fields counsellors record about clients (Stammdaten), e.g. age group, postcode.
+    master_data: tuple[MasterDataField, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -415,7 +418,13 @@ def _centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
             admin_of[admin] = centre_id
             admins.append(admin)
         settings = _centre_settings(entry.get("settings"), f"{prefix}.settings")
-        centres.append(CentreConfig(centre_id, name, language, tuple(admins), settings))
+        try:
+            master_data = parse_master_data(entry.get("master_data"))
+        except MasterDataError as err:
+            raise ConfigError(f"{prefix}.master_data{err.where}", err.message) from None
+        centres.append(
+            CentreConfig(centre_id, name, language, tuple(admins), settings, master_data)
+        )
     return tuple(centres)
 
 
