@@ -92,6 +92,9 @@ class LotseApp:
         await self._ensure_bot(self.steward_intent, self.cfg.bots.steward.displayname)
         await self.device.start()
         self.assistant = self._build_assistant()
+        from bots import deletion_routine  # the bots sit on top of the plumbing (see below)
+
+        deletion_routine.schedule(self.scheduler, self.assistant.services)
         await self.assistant.directory.sync_config_admins()
         await self._check_admin()
         await Inbox.prune()
@@ -143,7 +146,15 @@ class LotseApp:
 
     def _build_assistant(self) -> Any:
         # Imported here: appservice/ is the plumbing; the bots sit on top of it.
-        from bots import absences, audit, availability, general, requests  # noqa: F401  (commands)
+        from bots import (  # noqa: F401  (commands)
+            absences,
+            audit,
+            availability,
+            client_admin,
+            clients,
+            general,
+            requests,
+        )
         from bots.assistant import Assistant
         from bots.registry import registry
         from bridge.counselling_rooms import CounsellingRooms

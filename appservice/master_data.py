@@ -68,12 +68,12 @@ def parse_master_data(raw: Any) -> tuple[MasterDataField, ...]:
             raise MasterDataError(f"{where}.key", f"duplicate field '{key}'")
         label = entry.get("label", key)
         if isinstance(label, str):
-            labels = {lang: label for lang in _LANGS}
+            labels: dict[str, Any] = {lang: label for lang in _LANGS}
         elif isinstance(label, dict):
             for lang in label:
                 if lang not in _LANGS:
                     raise MasterDataError(f"{where}.label.{lang}", "expected de or en")
-            labels = {lang: label.get(lang) for lang in _LANGS}
+            labels = {lang: label.get(lang, "") for lang in _LANGS}
         else:
             raise MasterDataError(f"{where}.label", "expected a text or {de: …, en: …}")
         for lang, text in labels.items():

@@ -75,6 +75,7 @@ class Assistant:
             renderer=renderer,
             send_notice=self.send_notice,
             admin=admin,
+            service_rooms=service_rooms,
         )
 
     @property

@@ -15,6 +15,8 @@ from mautrix.util.async_db import Database
 
 from .absence import Absence
 from .centre import AuditEntry, CentreSettingRow
+from .client_data import Bookmark, MasterDataValue
+from .erasure import ErasedPerson
 from .inbox import Inbox, InboxEvent
 from .person import Person
 from .request import CounsellingRequest
@@ -23,11 +25,14 @@ from .upgrade import upgrade_table
 __all__ = [
     "Absence",
     "AuditEntry",
+    "Bookmark",
     "CentreSettingRow",
     "CounsellingRequest",
+    "ErasedPerson",
     "LotseDatabase",
     "Inbox",
     "InboxEvent",
+    "MasterDataValue",
     "Person",
     "register_rows",
     "upgrade_table",
@@ -43,6 +48,9 @@ _row_classes: list[Any] = [
     Absence,
     CentreSettingRow,
     AuditEntry,
+    MasterDataValue,
+    Bookmark,
+    ErasedPerson,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
