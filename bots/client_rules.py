@@ -27,7 +27,7 @@ ACCOUNT_KEYS = {
 MINE = ("mine", "meine")
 ALL = ("all", "alle")
 
-_PHONE = re.compile(r"\+?[0-9][0-9 ()/-]{2,30}")
+_PHONE = re.compile(r"\+?[0-9(][0-9 ()/-]{2,30}")
 
 
 def pseudonym_problem(text: str) -> str | None:

@@ -12,9 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mautrix.util.async_db import Connection, Database
-
-from .person import _rows_changed
+from mautrix.util.async_db import Connection, Database, Scheme
 
 
 def _now() -> int:
@@ -72,16 +70,30 @@ class ErasedPerson:
         return [cls._from_row(r) for r in rows]
 
     @classmethod
+    def _lock(cls) -> str:
+        """Row lock on PostgreSQL; SQLite runs one write transaction at a time anyway."""
+        return "" if cls.db.scheme == Scheme.SQLITE else " FOR UPDATE"
+
+    @classmethod
     async def claim(cls, user_id: str, deleted_at: int) -> ErasedPerson | None:
-        """Claim the person for erasure if still marked with that ``deleted_at``; else None."""
-        await cls.db.execute(
-            "INSERT INTO erased_person (user_id, centre_id, role, deleted_at, started_at) "
-            "SELECT user_id, centre_id, role, deleted_at, $3 FROM person "
-            "WHERE user_id=$1 AND deleted_at=$2 ON CONFLICT (user_id) DO NOTHING",
-            user_id,
-            deleted_at,
-            _now(),
-        )
+        """Claim the person for erasure if still marked with that ``deleted_at``; else None.
+
+        Claim and :meth:`restore` both lock the person row first, so exactly one of them wins.
+        """
+        conn: Connection
+        async with cls.db.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"SELECT deleted_at FROM person WHERE user_id=$1{cls._lock()}", user_id
+            )
+            if row is None or row["deleted_at"] != deleted_at:
+                return None
+            await conn.execute(
+                "INSERT INTO erased_person (user_id, centre_id, role, deleted_at, started_at) "
+                "SELECT user_id, centre_id, role, deleted_at, $2 FROM person WHERE user_id=$1 "
+                "ON CONFLICT (user_id) DO NOTHING",
+                user_id,
+                _now(),
+            )
         claimed = await cls.get(user_id)
         if claimed is None or claimed.erased_at is not None or claimed.deleted_at != deleted_at:
             return None
@@ -89,17 +101,18 @@ class ErasedPerson:
 
     @classmethod
     async def restore(cls, user_id: str, deleted_at: int) -> bool:
-        """Unmark a person unless the routine has claimed them; True if restored.
-
-        Exactly one of restore and claim wins: both test the other's mark in one statement.
-        """
-        result = await cls.db.execute(
-            "UPDATE person SET deleted_at=NULL WHERE user_id=$1 AND deleted_at=$2 "
-            "AND NOT EXISTS (SELECT 1 FROM erased_person e WHERE e.user_id=$1)",
-            user_id,
-            deleted_at,
-        )
-        return _rows_changed(result) > 0
+        """Unmark a person unless the routine has claimed them; True if restored."""
+        conn: Connection
+        async with cls.db.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"SELECT deleted_at FROM person WHERE user_id=$1{cls._lock()}", user_id
+            )
+            if row is None or row["deleted_at"] != deleted_at:
+                return False
+            if await conn.fetchval("SELECT 1 FROM erased_person WHERE user_id=$1", user_id):
+                return False
+            await conn.execute("UPDATE person SET deleted_at=NULL WHERE user_id=$1", user_id)
+        return True
 
     async def finish(self, email: str | None) -> None:
         """Remove the person's rows (and their clients' link to them); keep the tombstone."""
