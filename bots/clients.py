@@ -281,7 +281,7 @@ async def client_show(ctx: CommandContext, client: str) -> str:
 
 @registry.command(
     "client set",
-    aliases=("klient setze",),
+    aliases=("klient ändern", "klient aendern"),
     roles=STAFF,
     section="clients",
     args=(_ID,),

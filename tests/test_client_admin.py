@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from appservice.app import LotseApp
@@ -21,6 +22,15 @@ pytestmark = pytest.mark.synapse
 async def login_status(running: LotseApp, user_id: str) -> tuple[int, str]:
     status, body = await password_login(running.cfg.homeserver.address, user_id, PASSWORD)
     return status, str(body.get("errcode", ""))
+
+
+async def event_as(running: LotseApp, human: Human, room_id: str, event_id: str) -> dict:
+    """The event as ``human``'s homeserver serves it (raw JSON: shows a redaction)."""
+    url = f"{running.cfg.homeserver.address}/_matrix/client/v3/rooms/{room_id}/event/{event_id}"
+    headers = {"Authorization": f"Bearer {human.client.access_token}"}
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+        return dict(await resp.json())
 
 
 async def test_lock_delete_restore(make_human: MakeHuman, running: LotseApp) -> None:
@@ -118,11 +128,15 @@ async def test_deletion_routine_erases_after_the_grace_period(
     resumed = await created(counsellor, staff_room, bot, f"client new {unique('Halb')}")
     await services.admin.set_password(gone.user_id, PASSWORD)
 
-    # The client talks to the assistant first, so there are events to redact.
+    # The client asks for counselling and writes in the counselling room: that event must be
+    # redacted for the counsellor, who stays in the room.
     human = await Human.login(running.cfg.homeserver.address, gone.user_id, PASSWORD, tmp_path)
     try:
-        room_id = await human.join_invite()
-        await ask(human, room_id, bot, "hilfe")
+        service_room = await human.join_invite()
+        await ask(human, service_room, bot, "anfrage")
+        counselling_room = await human.join_invite()
+        assert await counsellor.join_invite() == counselling_room
+        message_id = await human.send(counselling_room, "Hallo, ich bin es.")
     finally:
         await human.close()
 
@@ -157,6 +171,11 @@ async def test_deletion_routine_erases_after_the_grace_period(
     still = await Person.get(stays.user_id)
     assert still is not None and still.deleted_at is not None
     assert await ErasedPerson.get(stays.user_id) is None
+
+    redacted = await event_as(running, counsellor, counselling_room, message_id)
+    assert redacted.get("content") == {} and "redacted_because" in redacted.get("unsigned", {})
+    joined = await running.assistant.intent.get_joined_rooms()
+    assert service_room not in joined  # purged with the account
 
     told = await admin.next_notice(admin_room, bot, notices_before, contains="Löschroutine")
     assert gone.user_id in told.body and leaver.user_id in told.body
