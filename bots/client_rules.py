@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 DAY_MS = 24 * 60 * 60 * 1000
+MAX_LOGIN = 32
 MAX_PSEUDONYM = 64
 MAX_VALUE = 200
 SORTS = ("name", "login")
@@ -27,7 +28,35 @@ ACCOUNT_KEYS = {
 MINE = ("mine", "meine")
 ALL = ("all", "alle")
 
+_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "o"})
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ()/-]{2,30}")
+
+
+def derive_login(pseudonym: str, reserved_prefix: str) -> str:
+    """A Matrix localpart from a pseudonym: lower case, ASCII, ``a-z 0-9 . _ -``.
+
+    Never empty, never all digits (Synapse keeps those for guests), never starting with
+    the appservice's exclusive prefix (Synapse refuses to create such users for us).
+    """
+    text = unicodedata.normalize("NFKD", pseudonym.lower().translate(_TRANSLIT))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    login = _UNSAFE.sub("-", text).strip("-._")
+    login = re.sub(r"-{2,}", "-", login)[:MAX_LOGIN].rstrip("-._")
+    if not login or login.isdigit() or login.startswith(reserved_prefix.lower()):
+        login = f"c-{login}"[:MAX_LOGIN].rstrip("-._") if login else "client"
+    return login
+
+
+def with_suffix(login: str, suffix: str) -> str:
+    """``anna`` + ``3f9a`` → ``anna-3f9a``, still within the length limit."""
+    return f"{login[: MAX_LOGIN - len(suffix) - 1]}-{suffix}"
+
+
+def login_candidates(pseudonym: str, reserved_prefix: str, suffixes: Iterable[str]) -> list[str]:
+    """The derived login first, then the same with each (random) suffix, for taken ones."""
+    base = derive_login(pseudonym, reserved_prefix)
+    return [base, *(with_suffix(base, s) for s in suffixes)]
 
 
 def pseudonym_problem(text: str) -> str | None:

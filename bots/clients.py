@@ -8,10 +8,12 @@ Admin-only actions (lock, delete, restore) are in bots/client_admin.py.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from appservice.admin_api import UserInfo as AdminUser
 from appservice.config import CentreConfig
 from appservice.db import Bookmark, MasterDataValue, Person
 from bridge.client_accounts import ClientAccounts, PseudonymTaken
@@ -25,6 +27,10 @@ from .registry import registry
 from .services import BotServices, services_of
 
 LIST_LIMIT = 50
+# Synapse admin API calls in parallel for a list (last login of each client).
+LOOKUPS_AT_ONCE = 8
+# A taken login gets a short random suffix; this many tries.
+LOGIN_ATTEMPTS = 8
 _ID = Argument("client", label={"de": "KLIENT", "en": "CLIENT"})
 _PROBLEM_DEFAULTS: dict[str, Any] = {
     "given": "",
@@ -65,7 +71,13 @@ async def find_client(ctx: CommandContext, text: str) -> Person | None:
 
 async def last_seen(services: BotServices, user_ids: list[str]) -> dict[str, int | None]:
     """Last login per account, from Synapse (``last_seen_ts``, ms)."""
-    infos = await asyncio.gather(*(services.admin.get_user(uid) for uid in user_ids))
+    limit = asyncio.Semaphore(LOOKUPS_AT_ONCE)
+
+    async def lookup(uid: str) -> AdminUser | None:
+        async with limit:
+            return await services.admin.get_user(uid)
+
+    infos = await asyncio.gather(*(lookup(uid) for uid in user_ids))
     return {
         uid: (info.last_seen_ts if info else None)
         for uid, info in zip(user_ids, infos, strict=True)
@@ -138,14 +150,11 @@ async def client_new(ctx: CommandContext, pseudonym: str, **options: str) -> str
         return problem(ctx, "duplicate", given=pseudonym)
     services = services_of(ctx)
     cfg = services.directory.cfg
-    accounts = ClientAccounts(
-        services.admin,
-        services.service_rooms,
-        cfg.homeserver.domain,
-        cfg.appservice.namespace_prefix,
-    )
+    accounts = ClientAccounts(services.admin, services.service_rooms, cfg.homeserver.domain)
+    suffixes = [secrets.token_hex(2) for _ in range(LOGIN_ATTEMPTS)]
+    logins = rules.login_candidates(pseudonym, cfg.appservice.namespace_prefix, suffixes)
     try:
-        person, room = await accounts.create(ctx.centre_id, pseudonym, ctx.user_id)
+        person, room = await accounts.create(ctx.centre_id, pseudonym, logins, ctx.user_id)
     except PseudonymTaken:
         return problem(ctx, "duplicate", given=pseudonym)
     account = {k: v for k, v in changes.account.items() if v}

@@ -1,4 +1,4 @@
-"""Client accounts on Synapse: a free login for a pseudonym, the account, the person row.
+"""Client accounts on Synapse: the first free login, the account, the person row.
 
 Lotse makes the account through the admin API without a password (the invitation page sets
 one later), records the person with their pseudonym, and opens their service room so they
@@ -8,17 +8,14 @@ find it in Element on first login.
 from __future__ import annotations
 
 import logging
-import secrets
+from collections.abc import Sequence
 
 from appservice.admin_api import SynapseAdmin
 from appservice.db import Person
 
-from .logins import derive_login, with_suffix
 from .service_rooms import ServiceRooms
 
 log = logging.getLogger("lotse.client_accounts")
-
-LOGIN_ATTEMPTS = 8
 
 
 class PseudonymTaken(Exception):
@@ -27,38 +24,33 @@ class PseudonymTaken(Exception):
 
 class ClientAccounts:
     def __init__(
-        self,
-        admin: SynapseAdmin,
-        service_rooms: ServiceRooms | None,
-        domain: str,
-        reserved_prefix: str,
+        self, admin: SynapseAdmin, service_rooms: ServiceRooms | None, domain: str
     ) -> None:
         self.admin = admin
         self.service_rooms = service_rooms
         self.domain = domain
-        self.reserved_prefix = reserved_prefix
 
-    async def free_user_id(self, pseudonym: str) -> str:
-        """The derived login if nobody has it (on Synapse, deactivated ones included, or here),
-        else the login with a short random suffix."""
-        base = derive_login(pseudonym, self.reserved_prefix)
-        login = base
-        for _ in range(LOGIN_ATTEMPTS):
+    async def free_user_id(self, logins: Sequence[str]) -> str:
+        """The first of ``logins`` nobody has, on Synapse (deactivated ones included) or here."""
+        for login in logins:
             user_id = f"@{login}:{self.domain}"
             if await Person.get(user_id) is None and await self.admin.get_user(user_id) is None:
                 return user_id
-            login = with_suffix(base, secrets.token_hex(2))
         raise RuntimeError("no free login found")
 
     async def create(
-        self, centre_id: str, pseudonym: str, home_counsellor_id: str | None
+        self,
+        centre_id: str,
+        pseudonym: str,
+        logins: Sequence[str],
+        home_counsellor_id: str | None,
     ) -> tuple[Person, bool]:
         """Create account, person and service room; ``(person, room_created)``.
 
         Raises :class:`PseudonymTaken` (nothing is left behind) if another client of the
         centre got the pseudonym first.
         """
-        user_id = await self.free_user_id(pseudonym)
+        user_id = await self.free_user_id(logins)
         _, created = await self.admin.create_or_update_user(user_id, displayname=pseudonym)
         if not created:  # someone registered the login between our check and the create
             raise RuntimeError(f"login {user_id} was taken meanwhile")

@@ -69,6 +69,7 @@ async def test_lock_delete_restore(make_human: MakeHuman, running: LotseApp) -> 
     assert await login_status(running, client.user_id) == (401, "M_USER_LOCKED")
     listing = await ask(counsellor, staff_room, bot, f"clients {client.name}")
     assert f"~~{client.name}~~" in listing.body and "gelöscht" in listing.body
+    assert f"<s>{client.name}</s>" in listing.html  # struck through in Element
     twice = await ask(admin, admin_room, bot, f"client delete {client.name}")
     assert "schon gelöscht" in twice.body
     refused = await ask(counsellor, staff_room, bot, f"client set {client.name} postcode=1")

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bots import client_rules as rules
-from bots.client_rules import ClientFacts, ClientQuery
-from bridge.logins import MAX_LOGIN, derive_login, with_suffix
+from bots.client_rules import (
+    MAX_LOGIN,
+    ClientFacts,
+    ClientQuery,
+    derive_login,
+    login_candidates,
+    with_suffix,
+)
 
 
 @pytest.mark.parametrize(
@@ -39,6 +45,7 @@ def test_suffix_keeps_length() -> None:
     """A suffix for a taken login never makes it longer than allowed."""
     assert with_suffix("anna", "3f9a") == "anna-3f9a"
     assert len(with_suffix("x" * MAX_LOGIN, "3f9a")) == MAX_LOGIN
+    assert login_candidates("Anna", "lotse", ["1a", "2b"]) == ["anna", "anna-1a", "anna-2b"]
 
 
 @pytest.mark.parametrize(
