@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from appservice.admin_api import SynapseAdmin
+from appservice.admin_api import AdminApiError, SynapseAdmin
 from appservice.db import Person
 
 from .service_rooms import ServiceRooms
@@ -30,12 +30,23 @@ class ClientAccounts:
         self.service_rooms = service_rooms
         self.domain = domain
 
-    async def free_user_id(self, logins: Sequence[str]) -> str:
-        """The first of ``logins`` nobody has, on Synapse (deactivated ones included) or here."""
+    async def _new_account(self, logins: Sequence[str], displayname: str) -> str:
+        """Create the account under the first free login; one taken meanwhile is skipped."""
         for login in logins:
             user_id = f"@{login}:{self.domain}"
-            if await Person.get(user_id) is None and await self.admin.get_user(user_id) is None:
+            if await Person.get(user_id) is not None or await self.admin.get_user(user_id):
+                continue
+            try:
+                _, created = await self.admin.create_or_update_user(
+                    user_id, displayname=displayname
+                )
+            except AdminApiError as e:
+                if e.errcode != "M_USER_IN_USE":
+                    raise
+                created = False  # Synapse's answer to a simultaneous create of the same id
+            if created:
                 return user_id
+            # Someone got this login between our check and the create: try the next one.
         raise RuntimeError("no free login found")
 
     async def create(
@@ -50,10 +61,7 @@ class ClientAccounts:
         Raises :class:`PseudonymTaken` (nothing is left behind) if another client of the
         centre got the pseudonym first.
         """
-        user_id = await self.free_user_id(logins)
-        _, created = await self.admin.create_or_update_user(user_id, displayname=pseudonym)
-        if not created:  # someone registered the login between our check and the create
-            raise RuntimeError(f"login {user_id} was taken meanwhile")
+        user_id = await self._new_account(logins, pseudonym)
         person = await Person.upsert(user_id, centre_id, "client")
         if not await person.set_display_name(pseudonym):
             await person_rollback(self.admin, person)

@@ -13,6 +13,8 @@ from appservice.app import LotseApp
 from appservice.db import AuditEntry, Bookmark, MasterDataValue, Person
 from appservice.devclient import Human, ask
 from appservice.synapse_runner import password_login
+from bots import client_rules as rules
+from bridge.client_accounts import ClientAccounts, PseudonymTaken
 from tests.conftest import MakeHuman
 from tests.test_requests import _service_room
 
@@ -239,3 +241,26 @@ async def test_centres_never_see_each_others_clients(
     assert fresh is not None and fresh.email is None and fresh.locked_at is None
     assert fresh.deleted_at is None and fresh.home_counsellor_id == nord.user_id
     assert await Bookmark.client_ids(south.user_id) == []
+
+
+async def test_two_creations_of_one_pseudonym_one_wins(running: LotseApp) -> None:
+    """Two counsellors create the same pseudonym at the same moment: exactly one client
+    exists afterwards; the other gets PseudonymTaken and its half-made account is erased."""
+    admin_api = running.assistant.services.admin
+    accounts = ClientAccounts(admin_api, None, running.cfg.homeserver.domain)
+    name = unique("Zwilling")
+    logins = rules.login_candidates(name, "lotse", ["a1", "b2", "c3"])
+    results = await asyncio.gather(
+        *(accounts.create("nord", name, logins, None) for _ in range(2)), return_exceptions=True
+    )
+    winners = [r for r in results if isinstance(r, tuple)]
+    assert len(winners) == 1 and isinstance(
+        next(r for r in results if r not in winners), PseudonymTaken
+    )
+    winner = winners[0][0]
+    same = [p for p in await Person.all_in_centre("nord") if p.display_name == name]
+    assert [p.user_id for p in same] == [winner.user_id]
+    for login in logins[:2]:
+        user_id = f"@{login}:{running.cfg.homeserver.domain}"
+        info = await admin_api.get_user(user_id)
+        assert info is not None and info.deactivated is (user_id != winner.user_id)
