@@ -96,6 +96,9 @@ class LotseApp:
         await self._ensure_bot(self.steward_intent, self.cfg.bots.steward.displayname)
         await self.device.start()
         self.assistant = self._build_assistant()
+        from bots import deletion_routine  # the bots sit on top of the plumbing (see below)
+
+        deletion_routine.schedule(self.scheduler, self.assistant.services)
         await self.assistant.directory.sync_config_admins()
         await self._check_admin()
         await Inbox.prune()
@@ -151,6 +154,8 @@ class LotseApp:
             absences,
             audit,
             availability,
+            client_admin,
+            clients,
             documents,
             general,
             groups,

@@ -23,6 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from appservice.centre_settings import CentreSettings, SettingError, parse_setting
 from appservice.document_policy import DocumentPolicy, PolicyError, parse_policy
+from appservice.master_data import MasterDataError, MasterDataField, parse_master_data
 from appservice.resources import data_path
 
 FILE_KEY = "(file)"
@@ -38,7 +39,7 @@ ENV_OVERRIDES: dict[str, str] = {
 }
 _ENV_FOR_KEY = {key: env for env, key in ENV_OVERRIDES.items()}
 
-CENTRE_KEYS = ("id", "name", "language", "admins", "settings", "documents")
+CENTRE_KEYS = ("id", "name", "language", "admins", "settings", "documents", "master_data")
 LANGUAGES = ("de", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -158,6 +159,8 @@ class CentreConfig:
     settings: CentreSettings = field(default_factory=CentreSettings)
     # Which files counsellors may attach to clients (`doc CLIENT`), and how large.
     documents: DocumentPolicy = field(default_factory=DocumentPolicy)
+    # Fields counsellors record about clients (Stammdaten), e.g. age group, postcode.
+    master_data: tuple[MasterDataField, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -441,7 +444,13 @@ def _centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
         except PolicyError as err:
             key = f"{prefix}.documents" + (f".{err.key}" if err.key else "")
             raise ConfigError(key, err.message) from None
-        centres.append(CentreConfig(centre_id, name, language, tuple(admins), settings, documents))
+        try:
+            master_data = parse_master_data(entry.get("master_data"))
+        except MasterDataError as err:
+            raise ConfigError(f"{prefix}.master_data{err.where}", err.message) from None
+        centres.append(
+            CentreConfig(centre_id, name, language, tuple(admins), settings, documents, master_data)
+        )
     return tuple(centres)
 
 

@@ -79,6 +79,7 @@ class Assistant:
             admin=admin,
             send_content=self.send_content,
             download_media=self.intent.download_media,
+            service_rooms=service_rooms,
         )
 
     @property

@@ -6,7 +6,8 @@ from markdown_it import MarkdownIt
 
 # Raw HTML in a template or in a person's input is shown as text, never interpreted;
 # single line breaks stay line breaks, as people expect in chat.
-_MD = MarkdownIt("commonmark", {"html": False, "breaks": True})
+# Strikethrough (``~~name~~``) marks deleted clients in lists, as the reference does.
+_MD = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable("strikethrough")
 
 
 def markdown_to_html(text: str) -> str:

@@ -15,6 +15,7 @@ from appservice.db import AuditEntry, CentreSettingRow, Person
 from appservice.i18n import Renderer
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
+from bridge.service_rooms import ServiceRooms
 
 from .dispatch import CommandContext
 
@@ -35,6 +36,8 @@ class BotServices:
     # the room is, and fetch a file from the media repository.
     send_content: SendContent | None = None
     download_media: DownloadMedia | None = None
+    # Creates the service room of an account Lotse made (a new client finds it on first login).
+    service_rooms: ServiceRooms | None = None
 
     async def tell(self, person: Person, template: str, **variables: Any) -> bool:
         """A notice in the person's service room, in their language; False if they have none."""

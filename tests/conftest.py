@@ -32,6 +32,9 @@ TEST_CENTRES = f"""centres:
       name: Beratungsstelle Nord
       language: de
       admins: ["@admin-nord:{DOMAIN}"]
+      master_data:
+          - {{key: age_group, label: {{de: Altersgruppe, en: Age group}}}}
+          - {{key: postcode, label: PLZ}}
     - id: south
       name: Counselling Centre South
       language: en

@@ -268,6 +268,29 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         dump(merged(SECRETS, {"password_policy": {"require_emoji": True}})),
         "password_policy.require_emoji",
     ),
+    *(
+        (
+            f"master-data-{name}",
+            dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "master_data": fields}]})),
+            f"centres[0].master_data{where}",
+        )
+        for name, fields, where in [
+            ("not-list", {"key": "age"}, ""),
+            ("entry-not-mapping", ["age"], "[0]"),
+            ("bad-key", [{"key": "Alter!", "label": "Alter"}], "[0].key"),
+            ("missing-key", [{"label": "Alter"}], "[0].key"),
+            ("reserved-key", [{"key": "email", "label": "Mail"}], "[0].key"),
+            (
+                "duplicate-key",
+                [{"key": "age", "label": "Alter"}, {"key": "age", "label": "Age"}],
+                "[1].key",
+            ),
+            ("unknown-option", [{"key": "age", "label": "A", "type": "int"}], "[0].type"),
+            ("label-lang", [{"key": "age", "label": {"de": "Alter", "fr": "Âge"}}], "[0].label.fr"),
+            ("label-missing-en", [{"key": "age", "label": {"de": "Alter"}}], "[0].label.en"),
+            ("label-not-text", [{"key": "age", "label": 3}], "[0].label"),
+        ]
+    ),
 ]
 
 
@@ -449,3 +472,19 @@ def test_centre_documents_policy(tmp_path: Path) -> None:
     assert first.documents.types == ("pdf", "png", "jpeg", "gif", "webp")
     assert first.documents.max_mb == 10
     assert second.documents.types == ("pdf", "jpeg") and second.documents.max_bytes == 2 << 20
+
+
+def test_master_data_fields(tmp_path: Path) -> None:
+    """Master-data fields keep their order; a plain label serves both languages."""
+    fields = [
+        {"key": "age_group", "label": {"de": "Altersgruppe", "en": "Age group"}},
+        {"key": "postcode", "label": "PLZ"},
+    ]
+    centres = [{**TWO_CENTRES[0], "master_data": fields}, TWO_CENTRES[1]]
+    cfg = load_config(write(tmp_path, dump(merged(SECRETS, {"centres": centres}))), env={})
+    demo, north = cfg.centres
+    assert [f.key for f in demo.master_data] == ["age_group", "postcode"]
+    assert demo.master_data[0].label("en") == "Age group"
+    assert demo.master_data[0].label("de") == "Altersgruppe"
+    assert demo.master_data[1].label("en") == demo.master_data[1].label("de") == "PLZ"
+    assert north.master_data == ()

@@ -15,8 +15,9 @@ from bots.formatting import markdown_to_html
         ("eins\nzwei", "<p>eins<br />\nzwei</p>"),
         ("<script>x</script>", "<p>&lt;script&gt;x&lt;/script&gt;</p>"),
         ("- a\n- b", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>"),
+        ("~~Wolke~~", "<p><s>Wolke</s></p>"),
     ],
-    ids=["bold", "code", "line-break", "html-escaped", "list"],
+    ids=["bold", "code", "line-break", "html-escaped", "list", "strikethrough"],
 )
 def test_markdown_to_html(text: str, expected: str) -> None:
     """Bold, code, line breaks and lists render; raw HTML is escaped, never interpreted."""

@@ -128,6 +128,58 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "invite_no_account": {"who": "Wolke"},
     "invite_sent": {"who": "Wolke", "email": "wolke@example.org", "days": 7},
     "invite_link": {"who": "Wolke", "link": "https://x/invite/T", "days": 7, "reason": "no_email"},
+    # Clients (bots/clients.py, bots/client_admin.py, bots/deletion_routine.py).
+    "client_problem": {
+        "problem": "unknown_keys",
+        "given": "x",
+        "client": "Wolke",
+        "keys": ["alter"],
+        "fields": ["age_group"],
+        "until": "01.02.2027",
+        "maximum": 64,
+    },
+    "client_created": {"pseudonym": "Wolke", "login": "@wolke:x", "room": True, "fields": ["a"]},
+    "clients_list": {
+        "clients": [
+            {
+                "name": "Wolke",
+                "login": "@wolke:x",
+                "deleted": True,
+                "status": "deleted",
+                "last_login": "01.02.2026 10:00",
+                "home": "Berta",
+            }
+        ],
+        "more": 2,
+        "scope": "mine",
+        "text": "wol",
+        "sort": "login",
+    },
+    "client_profile": {
+        "client": "Wolke",
+        "login": "@wolke:x",
+        "home": "Berta",
+        "status": "deleted",
+        "locked": True,
+        "last_login": "",
+        "invited": "01.02.2026 10:00",
+        "until": "01.03.2026",
+        "fields": [{"label": "Altersgruppe", "value": "20-29", "key": "age_group"}],
+        "show_contact": True,
+        "email": "w@example.org",
+        "phone": "",
+        "bookmarked": True,
+    },
+    "client_updated": {"client": "Wolke", "changed": ["email", "age_group"]},
+    "client_home_set": {"client": "Wolke", "home": "Berta"},
+    "bookmark_toggled": {"client": "Wolke", "added": True},
+    "bookmarks_list": {
+        "clients": [{"name": "Wolke", "login": "@w:x", "deleted": False, "status": "invited"}]
+    },
+    "client_lock_changed": {"client": "Wolke", "locked": True},
+    "client_deleted": {"client": "Wolke", "until": "01.03.2026", "days": 30},
+    "client_restored": {"client": "Wolke", "locked": False},
+    "deletion_routine_done": {"people": [{"user_id": "@wolke:x", "role": "client"}]},
 }
 
 

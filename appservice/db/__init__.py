@@ -15,8 +15,10 @@ from mautrix.util.async_db import Database
 
 from .absence import Absence
 from .centre import AuditEntry, CentreSettingRow
+from .client_data import Bookmark, MasterDataValue
 from .client_groups import ClientGroup
 from .client_records import ClientDocument, ClientNote
+from .erasure import ErasedPerson
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
 from .person import Person
@@ -27,15 +29,18 @@ from .upgrade import upgrade_table
 __all__ = [
     "Absence",
     "AuditEntry",
+    "Bookmark",
     "CentreSettingRow",
     "ClientDocument",
     "ClientGroup",
     "ClientNote",
     "CounsellingRequest",
+    "ErasedPerson",
     "LotseDatabase",
     "Inbox",
     "InboxEvent",
     "Invitation",
+    "MasterDataValue",
     "Person",
     "Registration",
     "register_rows",
@@ -57,6 +62,9 @@ _row_classes: list[Any] = [
     ClientGroup,
     Invitation,
     Registration,
+    MasterDataValue,
+    Bookmark,
+    ErasedPerson,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

@@ -228,6 +228,10 @@ class Person:
         for name in names:
             setattr(self, name, values[name])
 
+    async def delete(self) -> None:
+        """Remove the row (a client whose creation failed half-way)."""
+        await self.db.execute("DELETE FROM person WHERE user_id=$1", self.user_id)
+
     async def mark_welcomed(self) -> bool:
         """Mark the welcome as sent; False if it already was (so it goes out only once)."""
         result = await self.db.execute(

@@ -1,0 +1,144 @@
+"""Admins only: lock and unlock a client's login, delete (marked for the deletion routine)
+and restore within the centre's grace period. Reference: assisto "Ratsuchende:n sperren /
+löschen / wiederherstellen (Zugriff nur für Admins)".
+
+Locking is Synapse's account lock: login and existing tokens get 401 M_USER_LOCKED.
+Deleting locks too, but ``locked_at`` records only the admin's own lock, so a restore
+unlocks exactly those who were not locked before.
+"""
+
+from __future__ import annotations
+
+import time
+
+from appservice.db import ErasedPerson
+
+from . import client_rules as rules
+from .clients import day, find_client, problem
+from .commands import ADMINS, Argument
+from .dispatch import CommandContext
+from .registry import registry
+from .services import services_of
+
+_ID = (Argument("client", rest=True, label={"de": "KLIENT", "en": "CLIENT"}),)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+@registry.command(
+    "client lock",
+    aliases=("klient sperren",),
+    roles=ADMINS,
+    section="clients",
+    args=_ID,
+    help={
+        "de": "Sperrt eine:n Ratsuchende:n: sie/er kann sich nicht mehr anmelden",
+        "en": "Locks a client: they cannot log in any more",
+    },
+)
+async def client_lock(ctx: CommandContext, client: str) -> str:
+    person = await find_client(ctx, client)
+    if person is None:
+        return problem(ctx, "not_found", given=client)
+    if person.deleted_at is not None:
+        return problem(ctx, "deleted", client=person.name)
+    if person.locked_at is not None:
+        return problem(ctx, "already_locked", client=person.name)
+    services = services_of(ctx)
+    await services.admin.lock(person.user_id)
+    await person.set_account(locked_at=_now())
+    await services.audit(ctx.centre_id, ctx.user_id, "client_lock", person.user_id)
+    return ctx.render("client_lock_changed", client=person.name, locked=True)
+
+
+@registry.command(
+    "client unlock",
+    aliases=("klient entsperren",),
+    roles=ADMINS,
+    section="clients",
+    args=_ID,
+    help={
+        "de": "Hebt die Sperre einer/eines Ratsuchenden auf",
+        "en": "Unlocks a client so they can log in again",
+    },
+)
+async def client_unlock(ctx: CommandContext, client: str) -> str:
+    person = await find_client(ctx, client)
+    if person is None:
+        return problem(ctx, "not_found", given=client)
+    if person.deleted_at is not None:
+        return problem(ctx, "deleted", client=person.name)
+    if person.locked_at is None:
+        return problem(ctx, "not_locked", client=person.name)
+    services = services_of(ctx)
+    await services.admin.unlock(person.user_id)
+    await person.set_account(locked_at=None)
+    await services.audit(ctx.centre_id, ctx.user_id, "client_unlock", person.user_id)
+    return ctx.render("client_lock_changed", client=person.name, locked=False)
+
+
+@registry.command(
+    "client delete",
+    aliases=("klient loeschen", "klient löschen"),
+    roles=ADMINS,
+    section="clients",
+    args=_ID,
+    help={
+        "de": "Löscht eine:n Ratsuchende:n: Anmelden ist sofort gesperrt; nach der Löschfrist "
+        "wird alles endgültig gelöscht, bis dahin geht `client restore`",
+        "en": "Deletes a client: login is refused at once; after the grace period everything "
+        "is erased for good, until then `client restore` undoes it",
+    },
+)
+async def client_delete(ctx: CommandContext, client: str) -> str:
+    person = await find_client(ctx, client)
+    if person is None:
+        return problem(ctx, "not_found", given=client)
+    services = services_of(ctx)
+    grace = (await services.settings(ctx.centre_id)).deletion_grace_days
+    if person.deleted_at is not None:
+        until = day(rules.erase_at(person.deleted_at, grace))
+        return problem(ctx, "already_deleted", client=person.name, until=until)
+    await services.admin.lock(person.user_id)
+    now = _now()
+    await person.set_account(deleted_at=now)
+    await services.audit(
+        ctx.centre_id, ctx.user_id, "client_delete", person.user_id, f"grace {grace} days"
+    )
+    return ctx.render(
+        "client_deleted", client=person.name, until=day(rules.erase_at(now, grace)), days=grace
+    )
+
+
+@registry.command(
+    "client restore",
+    aliases=("klient wiederherstellen",),
+    roles=ADMINS,
+    section="clients",
+    args=_ID,
+    help={
+        "de": "Stellt eine:n gelöschte:n Ratsuchende:n innerhalb der Löschfrist unverändert "
+        "wieder her",
+        "en": "Restores a deleted client within the grace period, with everything intact",
+    },
+)
+async def client_restore(ctx: CommandContext, client: str) -> str:
+    person = await find_client(ctx, client)
+    if person is None:
+        return problem(ctx, "not_found", given=client)
+    if person.deleted_at is None:
+        return problem(ctx, "not_deleted", client=person.name)
+    services = services_of(ctx)
+    grace = (await services.settings(ctx.centre_id)).deletion_grace_days
+    until = day(rules.erase_at(person.deleted_at, grace))
+    if not rules.restorable(person.deleted_at, grace, _now()):
+        return problem(ctx, "grace_over", client=person.name, until=until)
+    if not await ErasedPerson.restore(person.user_id, person.deleted_at):
+        # The deletion routine claimed the person a moment ago: the erasure wins.
+        return problem(ctx, "grace_over", client=person.name, until=until)
+    if person.locked_at is None:
+        await services.admin.unlock(person.user_id)
+    await services.audit(ctx.centre_id, ctx.user_id, "client_restore", person.user_id)
+    return ctx.render("client_restored", client=person.name, locked=person.locked_at is not None)
