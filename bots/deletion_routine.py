@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from functools import partial
 
 from appservice.admin_api import AdminApiError
-from appservice.db import ErasedPerson, Person
+from appservice.db import ClientNote, ErasedPerson, Invitation, Person
 from appservice.scheduler import Scheduler
 
 from . import client_rules as rules
+from .documents import erase_client_documents
+from .groups import remove_client_from_groups
 from .services import BotServices
 
 log = logging.getLogger("lotse.deletion_routine")
@@ -93,6 +95,13 @@ async def erase(services: BotServices, claim: ErasedPerson) -> bool:
     elif info is not None:
         # Deactivated in an earlier, interrupted run: media may still be there.
         await admin.delete_user_media(user_id)
+    if claim.role == "client":
+        # What counsellors kept about the client goes with them: documents (rows and files),
+        # notes, and their places in groups and group rooms.
+        await erase_client_documents(services, user_id)
+        await remove_client_from_groups(services, user_id)
+        await ClientNote.delete_for_client(user_id)
+    await Invitation.delete_for(user_id)
     await claim.finish(person.email if person else None)
     actor = services.directory.cfg.assistant_mxid
     await services.audit(claim.centre_id, actor, "erase", user_id, claim.role)

@@ -9,7 +9,14 @@ import aiohttp
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import AuditEntry, ErasedPerson, MasterDataValue, Person
+from appservice.db import (
+    AuditEntry,
+    ClientGroup,
+    ClientNote,
+    ErasedPerson,
+    MasterDataValue,
+    Person,
+)
 from appservice.devclient import Human, ask
 from appservice.synapse_runner import password_login
 from bots.client_rules import DAY_MS
@@ -141,6 +148,14 @@ async def test_deletion_routine_erases_after_the_grace_period(
     finally:
         await human.close()
 
+    # What counsellors kept about the client must go with them: notes and group places.
+    noted = await ask(counsellor, staff_room, bot, f"note {gone.user_id} Erstgespräch geführt")
+    assert "Nr." in noted.body or "No." in noted.body
+    group_name = unique("Gruppe")
+    await ask(counsellor, staff_room, bot, f"group new {group_name}")
+    await ask(counsellor, staff_room, bot, f"group add {group_name} {gone.user_id}")
+    assert [g.name for g in await ClientGroup.of_client(gone.user_id)] == [group_name]
+
     for person in (gone, stays, resumed):
         reply = await ask(admin, admin_room, bot, f"client delete {person.user_id}")
         assert "gelöscht" in reply.body
@@ -169,6 +184,8 @@ async def test_deletion_routine_erases_after_the_grace_period(
         tomb = await ErasedPerson.get(user_id)
         assert tomb is not None and tomb.erased_at is not None and tomb.centre_id == "nord"
     assert await MasterDataValue.of(gone.user_id) == {}
+    assert await ClientNote.for_client("nord", gone.user_id) == []
+    assert await ClientGroup.of_client(gone.user_id) == []
     still = await Person.get(stays.user_id)
     assert still is not None and still.deleted_at is not None
     assert await ErasedPerson.get(stays.user_id) is None
