@@ -303,3 +303,26 @@ def becomes_home_counsellor(request: RequestInfo, decision: Decision) -> bool:
     counsellor, which the caller records then — and for ``home`` (nothing changes).
     """
     return request.is_first_request and decision.counsellor is not None and decision.kind != "home"
+
+
+def _codes(text: str | None) -> frozenset[str]:
+    return frozenset(c.strip().casefold() for c in (text or "").split(",") if c.strip())
+
+
+def counsellor_profile(
+    languages: str | None,
+    topics: str | None,
+    centre_languages: Sequence[str],
+    centre_topics: Sequence[str],
+) -> tuple[frozenset[str], frozenset[str]]:
+    """What a counsellor's profile (comma-separated codes) means for matching.
+
+    Nothing listed is read as the centre's usual offer, so a counsellor who never filled in
+    the profile is not shut out of every request that names a language or a topic: no
+    languages → the centre's first language; no topics → every topic of the centre.
+    """
+    spoken = _codes(languages)
+    if not spoken and centre_languages:
+        spoken = frozenset({centre_languages[0].casefold()})
+    covered = _codes(topics) or frozenset(t.casefold() for t in centre_topics)
+    return spoken, covered

@@ -223,6 +223,50 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "settings": "on"}]})),
         "centres[0].settings",
     ),
+    (
+        "topics-not-list",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": "family"}]})),
+        "centres[0].topics",
+    ),
+    (
+        "topic-not-mapping",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": ["family"]}]})),
+        "centres[0].topics[0]",
+    ),
+    (
+        "topic-bad-id",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": [{"id": "Family!"}]}]})),
+        "centres[0].topics[0].id",
+    ),
+    (
+        "topic-duplicate-id",
+        dump(
+            merged(
+                SECRETS,
+                {
+                    "centres": [
+                        {
+                            **TWO_CENTRES[0],
+                            "topics": [{"id": "a", "de": "A"}, {"id": "a", "de": "B"}],
+                        }
+                    ]
+                },
+            )
+        ),
+        "centres[0].topics[1].id",
+    ),
+    (
+        "topic-no-label",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": [{"id": "a"}]}]})),
+        "centres[0].topics[0].de",
+    ),
+    (
+        "topic-unknown-key",
+        dump(
+            merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": [{"id": "a", "fr": "A"}]}]})
+        ),
+        "centres[0].topics[0].fr",
+    ),
 ]
 
 
@@ -378,3 +422,13 @@ def test_registration_namespaces() -> None:
     assert reg["namespaces"]["users"] == [{"exclusive": True, "regex": r"@lotse.*:example\.org"}]
     assert reg["namespaces"]["rooms"] == []
     assert reg["receive_ephemeral"] is True and reg["rate_limited"] is False
+
+
+def test_topics_are_read_with_labels(tmp_path: Path) -> None:
+    """Topics keep their order; a missing label falls back to the one given."""
+    topics = [{"id": "family", "de": "Familie", "en": "Family"}, {"id": "addiction", "de": "Sucht"}]
+    text = dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": topics}]}))
+    cfg = load_config(write(tmp_path, text), env={})
+    read = cfg.centres[0].topics
+    assert [t.id for t in read] == ["family", "addiction"]
+    assert read[0].label("en") == "Family" and read[1].label("en") == "Sucht"

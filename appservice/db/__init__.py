@@ -13,15 +13,18 @@ from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.crypto import PgCryptoStore
 from mautrix.util.async_db import Database
 
-from .absence import Absence
+from .absence import Absence, AbsenceNotice
 from .centre import AuditEntry, CentreSettingRow
 from .inbox import Inbox, InboxEvent
 from .person import Person
 from .request import CounsellingRequest
+from .transfer import Transfer
+from .triage import TriageDialogue
 from .upgrade import upgrade_table
 
 __all__ = [
     "Absence",
+    "AbsenceNotice",
     "AuditEntry",
     "CentreSettingRow",
     "CounsellingRequest",
@@ -30,6 +33,8 @@ __all__ = [
     "InboxEvent",
     "Person",
     "register_rows",
+    "Transfer",
+    "TriageDialogue",
     "upgrade_table",
 ]
 
@@ -43,6 +48,9 @@ _row_classes: list[Any] = [
     Absence,
     CentreSettingRow,
     AuditEntry,
+    TriageDialogue,
+    Transfer,
+    AbsenceNotice,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
