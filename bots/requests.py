@@ -69,13 +69,19 @@ async def open_request(
             log.info("request %d assigned (%s)", created.id, decision.reason)
             return ctx.render("request_assigned_client", id=created.id, counsellor=counsellor.name)
     duty = await on_duty_ids(staff)
-    room_id = await services.counselling_rooms.create(
-        ctx.render("counselling_room_name", id=created.id), [UserID(client.user_id)]
-    )
-    await CounsellingRequest.set_room(created.id, room_id)
-    invited = await services.counselling_rooms.invite_all(
-        room_id, [UserID(p.user_id) for p in staff if p.user_id in duty]
-    )
+    invited: list[UserID] = []
+    try:
+        room_id = await services.counselling_rooms.create(
+            ctx.render("counselling_room_name", id=created.id), [UserID(client.user_id)]
+        )
+    except MatrixRequestError as e:
+        # The request still waits; whoever accepts it gets a fresh room (assign_request).
+        log.warning("pool room for request %d not created: %s", created.id, e.errcode)
+    else:
+        await CounsellingRequest.set_room(created.id, room_id)
+        invited = await services.counselling_rooms.invite_all(
+            room_id, [UserID(p.user_id) for p in staff if p.user_id in duty]
+        )
     told = 0
     for person in staff:
         if person.user_id in duty:

@@ -153,3 +153,59 @@ async def test_two_answers_at_once_move_one_step(make_human: MakeHuman, lotse: L
     assert sorted(results) == [False, True]
     assert await TriageDialogue.finish(client_id)
     assert not await TriageDialogue.finish(client_id)
+
+
+async def test_crisis_contact_and_fallback_from_the_settings(
+    make_human: MakeHuman, lotse: Lotse
+) -> None:
+    """Crisis contacts get new clients directly; a request nobody matches goes to the fallback."""
+    app = lotse.app
+    assert app is not None
+    bot = app.cfg.assistant_mxid
+    admin = await make_human("westleitung", centre="west", role="admin")
+    crisis = await make_human("krisendienst", centre="west", role="counsellor")
+    fallback = await make_human("auffang", centre="west", role="counsellor")
+    first = await make_human("krise", centre="west", role="client")
+    second = await make_human("persisch", centre="west", role="client")
+    admin_room = await _service_room(admin, bot)
+    crisis_row = await Person.get(crisis.user_id)
+    assert crisis_row is not None
+    await crisis_row.set_profile(crisis_contact=True)
+    try:
+        room = await _service_room(first, bot)
+        await ask(first, room, bot, "anfrage")
+        await ask(first, room, bot, "1")
+        done = await ask(first, room, bot, "1")
+        request = await CounsellingRequest.open_for_client(first.user_id)
+        assert request is not None and request.counsellor_id == crisis.user_id
+        assert crisis.user_id in done.body
+        client_row = await Person.get(first.user_id)
+        assert client_row is not None and client_row.home_counsellor_id == crisis.user_id
+    finally:
+        await crisis_row.set_profile(crisis_contact=False)
+
+    fallback_login = fallback.user_id[1:].split(":")[0]
+    await ask(
+        admin,
+        admin_room,
+        bot,
+        "einstellungen automatic_assignment=on languages=de,fa "
+        f"fallback_counsellor={fallback_login}",
+    )
+    try:
+        room = await _service_room(second, bot)
+        await ask(second, room, bot, "anfrage")
+        await ask(second, room, bot, "2")  # Sucht
+        language = await ask(second, room, bot, "2")  # Persisch: nobody lists it
+        assert "Wie möchten Sie schreiben?" in language.body
+        await ask(second, room, bot, "Nachricht")
+        request = await CounsellingRequest.open_for_client(second.user_id)
+        assert request is not None and request.language == "fa"
+        assert request.counsellor_id == fallback.user_id
+    finally:
+        await ask(
+            admin,
+            admin_room,
+            bot,
+            "einstellungen automatic_assignment=off languages=de fallback_counsellor=-",
+        )
