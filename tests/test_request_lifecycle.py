@@ -11,6 +11,7 @@ from appservice.db import AuditEntry, CounsellingRequest
 from appservice.devclient import Human, ask
 from bots.lifecycle import OVERDUE_JOB
 from tests.conftest import MakeHuman
+from tests.test_privacy import _database_dump
 from tests.test_requests import _request, _service_room
 
 pytestmark = pytest.mark.synapse
@@ -180,3 +181,5 @@ async def test_absence_assistant_tells_admins_once_without_content(
     mine = [b for b in bodies if "Abwesenheitsassistent" in b and client.user_id in b]
     assert len(mine) == 1  # at most once per room and day
     assert not any("4711" in b for b in bodies)
+    dump = await _database_dump(running)
+    assert not [table for table, text in dump.items() if "4711" in text]
