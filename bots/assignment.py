@@ -40,6 +40,8 @@ Decisions where DESIGN.md and the references are silent, taken here:
   candidate still works (it is only a position in the order).
 * **Fallback** must be set, known, active and not absent; status and capacity are ignored
   (a fallback without capacity is the point of it).
+* **Empty profile** (:func:`counsellor_profile`): a counsellor who lists no languages speaks
+  the centre's first language; one who lists no topics covers all of the centre's topics.
 """
 
 from __future__ import annotations

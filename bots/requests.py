@@ -97,8 +97,8 @@ async def open_request(
     return ctx.render("request_created", id=created.id)
 
 
-def _request_number(text: str) -> int | None:
-    """``12`` or ``#12``; anything else is no request number."""
+def request_number(text: str) -> int | None:
+    """``12`` or ``#12``; anything else is no request (or transfer) number."""
     number = text.removeprefix("#")
     return int(number) if number.isdigit() and len(number) < 12 else None
 
@@ -245,7 +245,7 @@ async def requests_command(ctx: CommandContext) -> str:
     },
 )
 async def accept_command(ctx: CommandContext, id: str) -> str:
-    number = _request_number(id)
+    number = request_number(id)
     if number is None:
         return ctx.render("request_bad_id", given=id)
     request = await CounsellingRequest.get_in_centre(number, ctx.centre_id)
@@ -274,7 +274,7 @@ async def accept_command(ctx: CommandContext, id: str) -> str:
     },
 )
 async def assign_command(ctx: CommandContext, id: str, counsellor: str) -> str:
-    number = _request_number(id)
+    number = request_number(id)
     if number is None:
         return ctx.render("request_bad_id", given=id)
     request = await CounsellingRequest.get_in_centre(number, ctx.centre_id)
@@ -307,7 +307,7 @@ async def assign_command(ctx: CommandContext, id: str, counsellor: str) -> str:
     },
 )
 async def close_command(ctx: CommandContext, id: str) -> str:
-    number = _request_number(id)
+    number = request_number(id)
     if number is None:
         return ctx.render("request_bad_id", given=id)
     admin = ctx.role == Role.ADMIN

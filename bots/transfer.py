@@ -20,15 +20,10 @@ from appservice.db.transfer import CONSENTED, DECLINED
 from .commands import CLIENTS, STAFF, Argument, Role
 from .dispatch import CommandContext
 from .registry import registry
-from .requests import STAFF_ROLES
+from .requests import STAFF_ROLES, request_number
 from .services import BotServices, services_of
 
 log = logging.getLogger("lotse.transfer")
-
-
-def _number(text: str) -> int | None:
-    number = text.removeprefix("#")
-    return int(number) if number.isdigit() and len(number) < 12 else None
 
 
 @registry.command(
@@ -76,7 +71,7 @@ async def transfer_command(ctx: CommandContext, client: str, counsellor: str) ->
 
 async def _decision(ctx: CommandContext, id: str, status: str) -> tuple[Transfer | None, str]:
     """The transfer if this client may decide it now, else the reply saying why not."""
-    number = _number(id)
+    number = request_number(id)
     if number is None:
         return None, ctx.render("transfer_bad_id", given=id)
     transfer = await Transfer.get(number)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bots.assignment import counsellor_profile
 from bots.triage_questions import (
     DONE,
     TopicChoice,
@@ -101,22 +100,3 @@ def test_order_of_questions() -> None:
     assert after(ASKED, "channel") == DONE
     assert after(ASKED, "unknown") == "topic"
     assert after([], "topic") == DONE
-
-
-@pytest.mark.parametrize(
-    ("languages", "topics", "spoken", "covered"),
-    [
-        ("de,tr", "family", {"de", "tr"}, {"family"}),
-        (" DE , en ,", "Family,addiction", {"de", "en"}, {"family", "addiction"}),
-        (None, None, {"de"}, {"family", "addiction"}),  # no profile: centre's usual offer
-        ("", "", {"de"}, {"family", "addiction"}),
-        ("tr", None, {"tr"}, {"family", "addiction"}),
-    ],
-)
-def test_counsellor_profile(
-    languages: str | None, topics: str | None, spoken: set[str], covered: set[str]
-) -> None:
-    assert counsellor_profile(languages, topics, ("de", "en"), ("family", "addiction")) == (
-        frozenset(spoken),
-        frozenset(covered),
-    )
