@@ -54,6 +54,10 @@ async def test_admin_assigns_within_the_centre_only(
     request = await CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and request.status == "new" and request.room_id
 
+    south_admin = await make_human("southadmin", centre="south", role="admin")
+    south_room = await _service_room(south_admin, bot)
+    foreign = await ask(south_admin, south_room, bot, f"assign {request.id} {outsider.user_id}")
+    assert "no request" in foreign.body
     elsewhere = await ask(admin, admin_room, bot, f"zuweisen {request.id} {outsider.user_id}")
     assert "keine Beraterin" in elsewhere.body
     unknown = await ask(admin, admin_room, bot, "zuweisen 99999999 irgendwer")

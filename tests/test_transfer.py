@@ -130,6 +130,12 @@ async def test_declined_transfer_changes_nothing(make_human: MakeHuman, running:
     assert request is not None
     await ask(home, rooms[home.user_id], bot, f"annehmen {request.id}")
 
+    # Another centre's staff cannot even find the client.
+    south = await make_human("suedadmin", centre="south", role="admin")
+    south_room = await _service_room(south, bot)
+    hidden = await ask(south, south_room, bot, f"transfer {client.user_id} {south.user_id}")
+    assert "no client" in hidden.body
+
     before = len(client.notices(rooms[client.user_id], bot))
     by_admin = await ask(
         admin, rooms[admin.user_id], bot, f"transfer {client.user_id} {proposed_to.user_id}"
