@@ -9,6 +9,7 @@ ids; nothing the client writes in words is kept. Then ``requests.open_request`` 
 from __future__ import annotations
 
 import logging
+import time
 
 from appservice.db import CounsellingRequest, TriageDialogue
 from bots.parsing import ParsedCommand
@@ -22,6 +23,9 @@ from .triage_questions import CANCEL_WORDS, DONE, Question, TopicChoice, after, 
 from .triage_questions import questions as build_questions
 
 log = logging.getLogger("lotse.triage")
+
+# A dialogue left this long is forgotten: the client's next words are read as usual again.
+STALE_AFTER_MS = 24 * 3600 * 1000
 
 
 async def _questions(ctx: CommandContext) -> list[Question]:
@@ -58,6 +62,9 @@ async def request_command(ctx: CommandContext) -> str:
         return ctx.render("request_exists", id=existing.id, status=existing.status)
     asked = await _questions(ctx)
     dialogue = await TriageDialogue.get(ctx.user_id)
+    if dialogue is not None and _stale(dialogue):
+        await TriageDialogue.finish(ctx.user_id)
+        dialogue = None
     if dialogue is not None:
         question = current(asked, dialogue.step, _answered(dialogue))
         if question is not None:
@@ -79,6 +86,10 @@ async def free_text_request(ctx: CommandContext) -> str:
     return ctx.render("free_text_note") + "\n\n" + await request_command(ctx)
 
 
+def _stale(dialogue: TriageDialogue) -> bool:
+    return dialogue.started_at < time.time() * 1000 - STALE_AFTER_MS
+
+
 def _answered(dialogue: TriageDialogue) -> list[str]:
     return [f for f in ("topic", "language", "channel") if getattr(dialogue, f) is not None]
 
@@ -88,6 +99,9 @@ async def triage_answer(ctx: CommandContext, parsed: ParsedCommand) -> str | Non
     """An answer to the open question; None when no dialogue runs or a command was typed."""
     dialogue = await TriageDialogue.get(ctx.user_id)
     if dialogue is None:
+        return None
+    if _stale(dialogue):
+        await TriageDialogue.finish(ctx.user_id)
         return None
     if parsed.name in CANCEL_WORDS and not parsed.words:
         await TriageDialogue.finish(ctx.user_id)

@@ -7,6 +7,7 @@ automatic assignment, so a request is matched on topic and language.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -138,6 +139,15 @@ async def test_cancel_and_repeat(make_human: MakeHuman, lotse: Lotse) -> None:
     stray = await ask(client, room, bot, "1")
     assert await CounsellingRequest.open_for_client(client.user_id) is None
     assert "hilfe" in stray.body
+
+    # A dialogue left for more than a day is forgotten.
+    await ask(client, room, bot, "anfrage")
+    two_days_ago = int(time.time() * 1000) - 2 * 24 * 3600 * 1000
+    await TriageDialogue.db.execute(
+        "UPDATE triage_dialogue SET started_at=$2 WHERE client_id=$1", client.user_id, two_days_ago
+    )
+    forgotten = await ask(client, room, bot, "1")
+    assert "hilfe" in forgotten.body and await TriageDialogue.get(client.user_id) is None
 
 
 async def test_two_answers_at_once_move_one_step(make_human: MakeHuman, lotse: Lotse) -> None:
