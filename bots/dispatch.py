@@ -55,7 +55,7 @@ async def run_command(text: str, ctx: CommandContext) -> str | None:
     dialogue = ctx.registry.dialogue.get(ctx.role)
     if dialogue is not None:
         answer = await dialogue(ctx, parsed)
-        if answer is not None:
+        if answer is not None:  # "" = handled, nothing to say
             COMMANDS.labels("ok").inc()
             return str(answer)
     resolution = ctx.registry.resolve(parsed, ctx.role)

@@ -96,7 +96,10 @@ def _answered(dialogue: TriageDialogue) -> list[str]:
 
 @registry.on_dialogue(Role.CLIENT)
 async def triage_answer(ctx: CommandContext, parsed: ParsedCommand) -> str | None:
-    """An answer to the open question; None when no dialogue runs or a command was typed."""
+    """An answer to the open question; None when no dialogue runs or a command was typed.
+
+    An empty string (no reply) when a simultaneous answer already moved the dialogue on.
+    """
     dialogue = await TriageDialogue.get(ctx.user_id)
     if dialogue is None:
         return None
@@ -120,11 +123,11 @@ async def triage_answer(ctx: CommandContext, parsed: ParsedCommand) -> str | Non
         return _ask(ctx, question, problem="bad_answer")
     next_step = after(asked, question.field)
     if not await dialogue.answer(question.field, option.id, next_step):
-        return None  # a second answer raced this one; that one continues the dialogue
+        return ""  # a second answer raced this one; that one answers (no reply here)
     if next_step != DONE:
         return _ask(ctx, next(q for q in asked if q.field == next_step))
     if not await TriageDialogue.finish(ctx.user_id):
-        return None
+        return ""
     return await _open(ctx, dialogue)
 
 
