@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -175,15 +176,16 @@ async def test_absence_assistant_tells_admins_once_without_content(
         f"absence add {today - timedelta(days=1)} {today + timedelta(days=1)} Urlaub",
     )
     before = len(admin.notices(admin_room, bot))
-    secret = "Streng vertraulich: mein Geheimnis 4711"
+    marker = f"Geheimnis{secrets.token_hex(8)}"  # found by chance in no timestamp or id
+    secret = f"Streng vertraulich: {marker}"
     await client.send(room_id, secret)
     told = await admin.next_notice(admin_room, bot, before, contains="Abwesenheitsassistent")
     assert client.user_id in told.body and counsellor.user_id in told.body
-    assert "message" in told.body and "4711" not in told.body
+    assert "message" in told.body and marker not in told.body
     await client.send(room_id, "noch eine Nachricht")
     bodies = await _notices_after(admin, admin_room, bot, before)
     mine = [b for b in bodies if "Abwesenheitsassistent" in b and client.user_id in b]
     assert len(mine) == 1  # at most once per room and day
-    assert not any("4711" in b for b in bodies)
+    assert not any(marker in b for b in bodies)
     dump = await _database_dump(running)
-    assert not [table for table, text in dump.items() if "4711" in text]
+    assert not [table for table, text in dump.items() if marker in text]
