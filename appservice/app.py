@@ -162,14 +162,18 @@ class LotseApp:
             invitations,
             notes,
             requests,
+            settings,
+            transfer,
+            triage,
         )
         from bots.assistant import Assistant
+        from bots.lifecycle import install as install_request_lifecycle
         from bots.registry import registry
         from bridge.counselling_rooms import CounsellingRooms
         from bridge.people import Directory
         from bridge.service_rooms import ServiceRooms
 
-        return Assistant(
+        assistant = Assistant(
             intent=self.assistant_intent,
             device=self.device,
             directory=Directory(self.cfg),
@@ -185,6 +189,9 @@ class LotseApp:
                 self.cfg.assistant_mxid,
             ),
         )
+        # Answered/overdue requests and the absence assistant (room observer + job).
+        install_request_lifecycle(self, assistant.services)
+        return assistant
 
     async def stop(self) -> None:
         UP.set(0)

@@ -39,7 +39,16 @@ ENV_OVERRIDES: dict[str, str] = {
 }
 _ENV_FOR_KEY = {key: env for env, key in ENV_OVERRIDES.items()}
 
-CENTRE_KEYS = ("id", "name", "language", "admins", "settings", "documents", "master_data")
+CENTRE_KEYS = (
+    "id",
+    "name",
+    "language",
+    "admins",
+    "settings",
+    "documents",
+    "master_data",
+    "topics",
+)
 LANGUAGES = ("de", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -150,6 +159,17 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class Topic:
+    """A topic clients choose in triage; counsellors list the ids they cover."""
+
+    id: str
+    labels: dict[str, str]
+
+    def label(self, lang: str) -> str:
+        return self.labels.get(lang) or next(iter(self.labels.values()), self.id)
+
+
+@dataclass(frozen=True)
 class CentreConfig:
     id: str
     name: str
@@ -161,6 +181,8 @@ class CentreConfig:
     documents: DocumentPolicy = field(default_factory=DocumentPolicy)
     # Fields counsellors record about clients (Stammdaten), e.g. age group, postcode.
     master_data: tuple[MasterDataField, ...] = ()
+    # Triage topics, asked in this order; none = no topic question.
+    topics: tuple[Topic, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -448,10 +470,58 @@ def _centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
             master_data = parse_master_data(entry.get("master_data"))
         except MasterDataError as err:
             raise ConfigError(f"{prefix}.master_data{err.where}", err.message) from None
+        topics = _topics(entry.get("topics"), f"{prefix}.topics")
         centres.append(
-            CentreConfig(centre_id, name, language, tuple(admins), settings, documents, master_data)
+            CentreConfig(
+                centre_id,
+                name,
+                language,
+                tuple(admins),
+                settings,
+                documents=documents,
+                master_data=master_data,
+                topics=topics,
+            )
         )
     return tuple(centres)
+
+
+_TOPIC_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def _topics(raw: Any, prefix: str) -> tuple[Topic, ...]:
+    """``[{id: family, de: Familie, en: Family}, …]``: unique ids, a label in some language."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(prefix, "expected a list of topics with id, de and en")
+    topics: list[Topic] = []
+    for index, entry in enumerate(raw):
+        key = f"{prefix}[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(key, "expected a mapping with id, de and en")
+        for name in entry:
+            if name not in ("id", *LANGUAGES):
+                raise ConfigError(
+                    f"{key}.{name}", f"unknown option; expected id, {', '.join(LANGUAGES)}"
+                )
+        topic_id = _as_str(entry.get("id", ""), f"{key}.id").strip()
+        if not _TOPIC_ID_RE.fullmatch(topic_id):
+            raise ConfigError(
+                f"{key}.id", f"'{topic_id}' is not valid: lower-case letters, digits, - and _"
+            )
+        if any(t.id == topic_id for t in topics):
+            raise ConfigError(f"{key}.id", f"duplicate topic id '{topic_id}'")
+        labels = {
+            lang: _as_str(entry[lang], f"{key}.{lang}").strip()
+            for lang in LANGUAGES
+            if lang in entry
+        }
+        labels = {lang: text for lang, text in labels.items() if text}
+        if not labels:
+            raise ConfigError(f"{key}.{LANGUAGES[0]}", "a topic needs a label (de and/or en)")
+        topics.append(Topic(topic_id, labels))
+    return tuple(topics)
 
 
 def _centre_settings(raw: Any, prefix: str) -> CentreSettings:

@@ -40,6 +40,8 @@ Decisions where DESIGN.md and the references are silent, taken here:
   candidate still works (it is only a position in the order).
 * **Fallback** must be set, known, active and not absent; status and capacity are ignored
   (a fallback without capacity is the point of it).
+* **Empty profile** (:func:`counsellor_profile`): a counsellor who lists no languages speaks
+  the centre's first language; one who lists no topics covers all of the centre's topics.
 """
 
 from __future__ import annotations
@@ -303,3 +305,26 @@ def becomes_home_counsellor(request: RequestInfo, decision: Decision) -> bool:
     counsellor, which the caller records then — and for ``home`` (nothing changes).
     """
     return request.is_first_request and decision.counsellor is not None and decision.kind != "home"
+
+
+def _codes(text: str | None) -> frozenset[str]:
+    return frozenset(c.strip().casefold() for c in (text or "").split(",") if c.strip())
+
+
+def counsellor_profile(
+    languages: str | None,
+    topics: str | None,
+    centre_languages: Sequence[str],
+    centre_topics: Sequence[str],
+) -> tuple[frozenset[str], frozenset[str]]:
+    """What a counsellor's profile (comma-separated codes) means for matching.
+
+    Nothing listed is read as the centre's usual offer, so a counsellor who never filled in
+    the profile is not shut out of every request that names a language or a topic: no
+    languages → the centre's first language; no topics → every topic of the centre.
+    """
+    spoken = _codes(languages)
+    if not spoken and centre_languages:
+        spoken = frozenset({centre_languages[0].casefold()})
+    covered = _codes(topics) or frozenset(t.casefold() for t in centre_topics)
+    return spoken, covered

@@ -241,6 +241,18 @@ class CommandRegistry:
         self._by_key: dict[str, list[CommandSpec]] = {}
         # What a role's plain sentence (no command word) means, e.g. a client's request.
         self.free_text: dict[Role, Handler] = {}
+        # A running dialogue (e.g. triage questions) sees a role's text before the commands;
+        # it returns None when the person has none running or typed a command.
+        self.dialogue: dict[Role, Handler] = {}
+
+    def on_dialogue(self, role: Role) -> Callable[[Handler], Handler]:
+        """Declare ``async def handler(ctx, parsed) -> str | None`` for ``role``'s dialogues."""
+
+        def register(handler: Handler) -> Handler:
+            self.dialogue[role] = handler
+            return handler
+
+        return register
 
     def on_free_text(self, role: Role) -> Callable[[Handler], Handler]:
         """Declare the handler for free text of ``role``; it never receives the text."""

@@ -52,6 +52,12 @@ async def run_command(text: str, ctx: CommandContext) -> str | None:
         return error_reply(e, ctx.renderer, ctx.lang)
     if parsed is None:
         return None
+    dialogue = ctx.registry.dialogue.get(ctx.role)
+    if dialogue is not None:
+        answer = await dialogue(ctx, parsed)
+        if answer is not None:  # "" = handled, nothing to say
+            COMMANDS.labels("ok").inc()
+            return str(answer)
     resolution = ctx.registry.resolve(parsed, ctx.role)
     free_text = ctx.registry.free_text.get(ctx.role)
     if (

@@ -1,10 +1,11 @@
-"""Requests: clients ask; the assignment policy picks a counsellor or the pool (issue 4).
+"""Requests: the assignment policy picks a counsellor or the pool; staff accept, admins assign.
 
-The policy (bots/assignment.py) sees the centre's staff with status, capacity, open load
-and absences, and the client's home counsellor. Centre settings (automatic assignment,
-fallback, crisis contacts) are not configurable yet, so today: home counsellor if
-available and present, else the pool, where on-duty staff are told and the first
-``accept`` wins.
+The client's side (``request`` and the triage questions) is in bots/triage.py; it ends in
+:func:`open_request`. The policy (bots/assignment.py) sees the centre's staff with status,
+capacity, open load, absences, languages, topics and crisis flag, the client's home
+counsellor and the centre's settings. A request nobody gets waits in the pool: its
+counselling room is created at once with the client and every on-duty counsellor invited
+(aygonet 3.4.1.3); whoever accepts keeps it, the steward removes the others.
 """
 
 from __future__ import annotations
@@ -13,34 +14,40 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from mautrix.types import UserID
+from mautrix.errors import MatrixRequestError
+from mautrix.types import RoomID, UserID
 
+from appservice.centre_settings import CentreSettings as EffectiveSettings
 from appservice.db import Absence, CounsellingRequest, Person
 
-from .assignment import CentreSettings, CounsellorState, Decision, RequestInfo, decide, on_duty
-from .commands import CLIENTS, STAFF, Argument, Role
+from .assignment import (
+    CentreSettings,
+    CounsellorState,
+    Decision,
+    RequestInfo,
+    counsellor_profile,
+    decide,
+    on_duty,
+)
+from .commands import ADMINS, STAFF, Argument, Role
 from .dispatch import CommandContext
 from .registry import registry
-from .services import services_of
+from .services import BotServices, services_of
 
 log = logging.getLogger("lotse.requests")
 
+STAFF_ROLES = ("counsellor", "admin")
 
-@registry.command(
-    "request",
-    aliases=("anfrage",),
-    roles=CLIENTS,
-    section="requests",
-    help={
-        "de": "Bittet um eine Beratung; eine Beraterin oder ein Berater meldet sich",
-        "en": "Asks for counselling; a counsellor will get in touch",
-    },
-)
-async def request_command(ctx: CommandContext) -> str:
-    existing = await CounsellingRequest.open_for_client(ctx.user_id)
-    if existing is not None:
-        return ctx.render("request_exists", id=existing.id, status=existing.status)
-    created = await CounsellingRequest.create(ctx.centre_id, ctx.user_id)
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+async def open_request(
+    ctx: CommandContext, topic: str | None, language: str | None, channel: str | None
+) -> str:
+    """Create the client's request with what triage found, and assign it or pool it."""
+    created = await CounsellingRequest.create(ctx.centre_id, ctx.user_id, topic, language, channel)
     if created is None:  # a second message raced the first one
         existing = await CounsellingRequest.open_for_client(ctx.user_id)
         assert existing is not None
@@ -48,101 +55,152 @@ async def request_command(ctx: CommandContext) -> str:
     services = services_of(ctx)
     client = await Person.get(ctx.user_id)
     assert client is not None
-    decision, staff = await _decide(created, client)
+    decision, staff = await _decide(services, created, client)
     if decision.counsellor is not None and decision.kind != "pool":
         counsellor = await Person.get(decision.counsellor)
-        if counsellor is not None and await _assign(ctx, created, client, counsellor.user_id):
+        if counsellor is not None and await assign_request(ctx, created, client, counsellor):
             await services.tell(
                 counsellor,
                 "request_assigned_staff",
                 id=created.id,
-                client=client.user_id,
+                client=client.name,
                 reason=decision.kind,
             )
             log.info("request %d assigned (%s)", created.id, decision.reason)
-            return ctx.render(
-                "request_assigned_client", id=created.id, counsellor=counsellor.user_id
-            )
-    told = 0
+            return ctx.render("request_assigned_client", id=created.id, counsellor=counsellor.name)
     duty = await on_duty_ids(staff)
+    invited: list[UserID] = []
+    try:
+        room_id = await services.counselling_rooms.create(
+            ctx.render("counselling_room_name", id=created.id), [UserID(client.user_id)]
+        )
+    except MatrixRequestError as e:
+        # The request still waits; whoever accepts it gets a fresh room (assign_request).
+        log.warning("pool room for request %d not created: %s", created.id, e.errcode)
+    else:
+        await CounsellingRequest.set_room(created.id, room_id)
+        invited = await services.counselling_rooms.invite_all(
+            room_id, [UserID(p.user_id) for p in staff if p.user_id in duty]
+        )
+    told = 0
     for person in staff:
         if person.user_id in duty:
             told += await services.tell(person, "new_request_for_staff", id=created.id)
-    log.info("request %d waits in the pool of %s; %d told", created.id, ctx.centre_id, told)
+    log.info(
+        "request %d waits in the pool of %s (%s); %d invited, %d told",
+        created.id,
+        ctx.centre_id,
+        decision.reason,
+        len(invited),
+        told,
+    )
     return ctx.render("request_created", id=created.id)
 
 
-def _request_number(text: str) -> int | None:
-    """``12`` or ``#12``; anything else is no request number."""
+def request_number(text: str) -> int | None:
+    """``12`` or ``#12``; anything else is no request (or transfer) number."""
     number = text.removeprefix("#")
     return int(number) if number.isdigit() and len(number) < 12 else None
 
 
-def _state(person: Person, load: dict[str, int], absent: set[str]) -> CounsellorState:
+def _state(
+    person: Person,
+    load: dict[str, int],
+    absent: set[str],
+    settings: EffectiveSettings | None = None,
+    topic_ids: tuple[str, ...] = (),
+) -> CounsellorState:
+    languages, topics = counsellor_profile(
+        person.languages, person.topics, settings.languages if settings else ("de",), topic_ids
+    )
     return CounsellorState(
         user_id=person.user_id,
         status=person.status,  # type: ignore[arg-type]  # checked by the status command
         capacity=person.capacity,
         open_load=load.get(person.user_id, 0),
+        languages=languages,
+        topics=topics,
         absent=person.user_id in absent,
+        crisis_contact=person.crisis_contact,
+        active=person.account_status not in ("locked", "deleted"),
     )
 
 
+async def centre_staff(centre_id: str) -> list[Person]:
+    return [p for p in await Person.all_in_centre(centre_id) if p.role in STAFF_ROLES]
+
+
 async def on_duty_ids(staff: list[Person]) -> set[str]:
-    absent = await Absence.absent_now([p.user_id for p in staff], int(time.time() * 1000))
+    absent = await Absence.absent_now([p.user_id for p in staff], _now())
     return set(on_duty([_state(p, {}, absent) for p in staff]))
 
 
-async def _decide(request: CounsellingRequest, client: Person) -> tuple[Decision, list[Person]]:
+async def _decide(
+    services: BotServices, request: CounsellingRequest, client: Person
+) -> tuple[Decision, list[Person]]:
     """A snapshot of the centre for the pure policy, and the staff it was taken from."""
-    staff = [
-        p
-        for p in await Person.all_in_centre(request.centre_id)
-        if p.role in ("counsellor", "admin")
-    ]
+    staff = await centre_staff(request.centre_id)
     load = await CounsellingRequest.open_load(request.centre_id)
-    now = int(time.time() * 1000)
-    absent = await Absence.absent_now([p.user_id for p in staff], now)
+    absent = await Absence.absent_now([p.user_id for p in staff], _now())
+    settings = await services.settings(request.centre_id)
+    centre = services.directory.cfg.centre(request.centre_id)
+    topic_ids = tuple(t.id for t in centre.topics) if centre else ()
     decision = decide(
         RequestInfo(
             request_id=str(request.id),
             client_id=client.user_id,
-            channel="async",
+            channel="chat" if request.channel == "chat" else "async",
+            language=request.language,
+            topics=frozenset({request.topic}) if request.topic else frozenset(),
             is_first_request=client.home_counsellor_id is None,
         ),
-        [_state(p, load, absent) for p in staff],
+        [_state(p, load, absent, settings, topic_ids) for p in staff],
         client.home_counsellor_id,
-        CentreSettings(),
+        CentreSettings(
+            automatic_assignment=settings.automatic_assignment,
+            fallback_counsellor=settings.fallback_counsellor or None,
+        ),
+        await CounsellingRequest.last_assigned(request.centre_id),
     )
     return decision, staff
 
 
-async def _assign(
-    ctx: CommandContext, request: CounsellingRequest, client: Person, counsellor_id: str
+async def assign_request(
+    ctx: CommandContext, request: CounsellingRequest, client: Person, counsellor: Person
 ) -> bool:
-    """Claim for ``counsellor_id``, open the room; False if someone else was faster."""
-    if not await CounsellingRequest.claim(request.id, request.centre_id, counsellor_id):
+    """Claim for ``counsellor`` and set up the room; False if someone else was faster.
+
+    A pool request's room exists: the counsellor stays (or is invited) and the steward
+    removes the other staff, so new messages are encrypted only to client and counsellor.
+    """
+    if not await CounsellingRequest.claim(request.id, request.centre_id, counsellor.user_id):
         return False
-    services = services_of(ctx)
-    try:
-        room_id = await services.counselling_rooms.create(
-            ctx.render("counselling_room_name", id=request.id),
-            [UserID(client.user_id), UserID(counsellor_id)],
-        )
-    except Exception:
-        await CounsellingRequest.release(request.id)
-        raise
-    await CounsellingRequest.set_room(request.id, room_id)
+    rooms = services_of(ctx).counselling_rooms
+    if request.room_id:
+        room_id = RoomID(request.room_id)
+        members = await rooms.members(room_id)
+        if counsellor.user_id not in members:
+            await rooms.invite(room_id, UserID(counsellor.user_id))
+        keep = {client.user_id, counsellor.user_id, str(rooms.steward.mxid)}
+        for user_id in sorted(members - keep):
+            try:
+                await rooms.remove(room_id, UserID(user_id), reason="request taken")
+            except MatrixRequestError:
+                continue  # already gone
+    else:
+        try:
+            room_id = await rooms.create(
+                ctx.render("counselling_room_name", id=request.id),
+                [UserID(client.user_id), UserID(counsellor.user_id)],
+            )
+        except Exception:
+            await CounsellingRequest.release(request.id)
+            raise
+        await CounsellingRequest.set_room(request.id, room_id)
     if client.home_counsellor_id is None:
         # Whoever takes a client's first request becomes their home counsellor.
-        await client.set_home_counsellor(counsellor_id)
+        await client.set_home_counsellor(counsellor.user_id)
     return True
-
-
-@registry.on_free_text(Role.CLIENT)
-async def free_text_request(ctx: CommandContext) -> str:
-    """A client "just writes" (DESIGN.md): that starts a request; the text stays here."""
-    return ctx.render("free_text_note") + "\n\n" + await request_command(ctx)
 
 
 @registry.command(
@@ -157,14 +215,20 @@ async def free_text_request(ctx: CommandContext) -> str:
 )
 async def requests_command(ctx: CommandContext) -> str:
     waiting = await CounsellingRequest.waiting(ctx.centre_id)
-    rows = [
-        {
-            "id": r.id,
-            "client": r.client_id,
-            "since": datetime.fromtimestamp(r.created_at / 1000, UTC).strftime("%d.%m. %H:%M"),
-        }
-        for r in waiting
-    ]
+    rows = []
+    for r in waiting:
+        client = await Person.get(r.client_id)
+        rows.append(
+            {
+                "id": r.id,
+                "client": client.name if client else r.client_id,
+                "since": datetime.fromtimestamp(r.created_at / 1000, UTC).strftime("%d.%m. %H:%M"),
+                "topic": r.topic or "",
+                "language": r.language or "",
+                "channel": r.channel or "",
+                "overdue": r.overdue_at is not None,
+            }
+        )
     return ctx.render("requests_list", requests=rows)
 
 
@@ -181,17 +245,54 @@ async def requests_command(ctx: CommandContext) -> str:
     },
 )
 async def accept_command(ctx: CommandContext, id: str) -> str:
-    number = _request_number(id)
+    number = request_number(id)
     if number is None:
         return ctx.render("request_bad_id", given=id)
     request = await CounsellingRequest.get_in_centre(number, ctx.centre_id)
     if request is None:
         return ctx.render("request_not_found", id=number)
     client = await Person.get(request.client_id)
-    if client is None or not await _assign(ctx, request, client, ctx.user_id):
+    me = await Person.get(ctx.user_id)
+    if client is None or me is None or not await assign_request(ctx, request, client, me):
         return ctx.render("request_taken", id=request.id)
     await services_of(ctx).tell(client, "request_accepted_client", id=request.id)
     return ctx.render("request_accepted", id=request.id)
+
+
+@registry.command(
+    "assign",
+    aliases=("zuweisen",),
+    roles=ADMINS,
+    section="requests",
+    args=(
+        Argument("id", label={"de": "NR", "en": "ID"}),
+        Argument("counsellor", label={"de": "BERATER", "en": "COUNSELLOR"}),
+    ),
+    help={
+        "de": "Weist eine wartende Anfrage einer Beraterin oder einem Berater zu",
+        "en": "Assigns a waiting request to a counsellor",
+    },
+)
+async def assign_command(ctx: CommandContext, id: str, counsellor: str) -> str:
+    number = request_number(id)
+    if number is None:
+        return ctx.render("request_bad_id", given=id)
+    request = await CounsellingRequest.get_in_centre(number, ctx.centre_id)
+    if request is None:
+        return ctx.render("request_not_found", id=number)
+    person = await Person.find_in_centre(ctx.centre_id, counsellor, roles=STAFF_ROLES)
+    if person is None:
+        return ctx.render("request_counsellor_not_found", given=counsellor)
+    client = await Person.get(request.client_id)
+    if client is None or not await assign_request(ctx, request, client, person):
+        return ctx.render("request_taken", id=request.id)
+    services = services_of(ctx)
+    await services.audit(ctx.centre_id, ctx.user_id, "assign", person.user_id, f"request {number}")
+    await services.tell(
+        person, "request_assigned_staff", id=request.id, client=client.name, reason="admin"
+    )
+    await services.tell(client, "request_accepted_client", id=request.id)
+    return ctx.render("request_assigned_admin", id=request.id, counsellor=person.name)
 
 
 @registry.command(
@@ -206,7 +307,7 @@ async def accept_command(ctx: CommandContext, id: str) -> str:
     },
 )
 async def close_command(ctx: CommandContext, id: str) -> str:
-    number = _request_number(id)
+    number = request_number(id)
     if number is None:
         return ctx.render("request_bad_id", given=id)
     admin = ctx.role == Role.ADMIN

@@ -12,7 +12,7 @@ from typing import Any
 
 from mautrix.appservice import IntentAPI
 from mautrix.errors import MatrixRequestError
-from mautrix.types import EventType, RoomCreatePreset, RoomID, UserID
+from mautrix.types import EventType, Membership, RoomCreatePreset, RoomID, UserID
 
 from .service_rooms import ENCRYPTION_STATE
 
@@ -70,3 +70,24 @@ class CounsellingRooms:
         except MatrixRequestError as e:
             log.info("removing %s from %s failed: %s", user_id, room_id, e.errcode)
             raise
+
+    async def members(self, room_id: RoomID) -> set[str]:
+        """Who is in the room or invited to it (the steward included)."""
+        events = await self.steward.get_members(room_id)
+        return {
+            str(e.state_key)
+            for e in events
+            if e.content.membership in (Membership.JOIN, Membership.INVITE)  # type: ignore[union-attr]
+        }
+
+    async def invite_all(self, room_id: RoomID, people: list[UserID]) -> list[UserID]:
+        """Invite each; one failing (e.g. an account that no longer exists) skips only them."""
+        invited: list[UserID] = []
+        for user_id in people:
+            try:
+                await self.steward.invite_user(room_id, user_id)
+            except MatrixRequestError as e:
+                log.info("inviting %s to %s failed: %s", user_id, room_id, e.errcode)
+                continue
+            invited.append(user_id)
+        return invited

@@ -39,6 +39,13 @@ TEST_CENTRES = f"""centres:
       name: Counselling Centre South
       language: en
       admins: []
+    - id: west
+      name: Beratungsstelle West
+      language: de
+      admins: []
+      topics:
+          - {{id: family, de: Familie, en: Family}}
+          - {{id: addiction, de: Sucht, en: Addiction}}
 """
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"

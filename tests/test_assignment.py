@@ -12,6 +12,7 @@ from bots.assignment import (
     Decision,
     RequestInfo,
     becomes_home_counsellor,
+    counsellor_profile,
     decide,
     on_duty,
 )
@@ -304,3 +305,22 @@ def test_module_is_pure() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             roots.add(node.module.split(".")[0])
     assert roots <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+@pytest.mark.parametrize(
+    ("languages", "topics", "spoken", "covered"),
+    [
+        ("de,tr", "family", {"de", "tr"}, {"family"}),
+        (" DE , en ,", "Family,addiction", {"de", "en"}, {"family", "addiction"}),
+        (None, None, {"de"}, {"family", "addiction"}),  # no profile: centre's usual offer
+        ("", "", {"de"}, {"family", "addiction"}),
+        ("tr", None, {"tr"}, {"family", "addiction"}),
+    ],
+)
+def test_counsellor_profile(
+    languages: str | None, topics: str | None, spoken: set[str], covered: set[str]
+) -> None:
+    assert counsellor_profile(languages, topics, ("de", "en"), ("family", "addiction")) == (
+        frozenset(spoken),
+        frozenset(covered),
+    )

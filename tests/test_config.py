@@ -291,6 +291,50 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
             ("label-not-text", [{"key": "age", "label": 3}], "[0].label"),
         ]
     ),
+    (
+        "topics-not-list",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": "family"}]})),
+        "centres[0].topics",
+    ),
+    (
+        "topic-not-mapping",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": ["family"]}]})),
+        "centres[0].topics[0]",
+    ),
+    (
+        "topic-bad-id",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": [{"id": "Family!"}]}]})),
+        "centres[0].topics[0].id",
+    ),
+    (
+        "topic-duplicate-id",
+        dump(
+            merged(
+                SECRETS,
+                {
+                    "centres": [
+                        {
+                            **TWO_CENTRES[0],
+                            "topics": [{"id": "a", "de": "A"}, {"id": "a", "de": "B"}],
+                        }
+                    ]
+                },
+            )
+        ),
+        "centres[0].topics[1].id",
+    ),
+    (
+        "topic-no-label",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": [{"id": "a"}]}]})),
+        "centres[0].topics[0].de",
+    ),
+    (
+        "topic-unknown-key",
+        dump(
+            merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": [{"id": "a", "fr": "A"}]}]})
+        ),
+        "centres[0].topics[0].fr",
+    ),
 ]
 
 
@@ -488,3 +532,13 @@ def test_master_data_fields(tmp_path: Path) -> None:
     assert demo.master_data[0].label("de") == "Altersgruppe"
     assert demo.master_data[1].label("en") == demo.master_data[1].label("de") == "PLZ"
     assert north.master_data == ()
+
+
+def test_topics_are_read_with_labels(tmp_path: Path) -> None:
+    """Topics keep their order; a missing label falls back to the one given."""
+    topics = [{"id": "family", "de": "Familie", "en": "Family"}, {"id": "addiction", "de": "Sucht"}]
+    text = dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "topics": topics}]}))
+    cfg = load_config(write(tmp_path, text), env={})
+    read = cfg.centres[0].topics
+    assert [t.id for t in read] == ["family", "addiction"]
+    assert read[0].label("en") == "Family" and read[1].label("en") == "Sucht"

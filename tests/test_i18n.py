@@ -41,7 +41,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "request_created": {"id": 7},
     "request_exists": {"id": 7, "status": "new"},
     "new_request_for_staff": {"id": 7},
-    "requests_list": {"requests": [{"id": 7, "client": "@wolke:x", "since": "01.02. 10:00"}]},
+    "requests_list": {
+        "requests": [
+            {
+                "id": 7,
+                "client": "@wolke:x",
+                "since": "01.02. 10:00",
+                "topic": "family",
+                "language": "de",
+                "channel": "chat",
+                "overdue": True,
+            }
+        ]
+    },
     "request_bad_id": {"given": "sieben"},
     "request_not_found": {"id": 7},
     "request_taken": {"id": 7},
@@ -180,6 +192,36 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "client_deleted": {"client": "Wolke", "until": "01.03.2026", "days": 30},
     "client_restored": {"client": "Wolke", "locked": False},
     "deletion_routine_done": {"people": [{"user_id": "@wolke:x", "role": "client"}]},
+    "triage_question": {"field": "topic", "options": ["Familie", "Sucht"], "first": True},
+    "triage_cancelled": {},
+    "triage_running": {},
+    "request_assigned_admin": {"id": 7, "counsellor": "Anna"},
+    "request_counsellor_not_found": {"given": "nobody"},
+    "request_client_not_found": {"given": "nobody"},
+    "settings_list": {"rows": [("overdue_hours", "48")], "changed": True},
+    "settings_bad_value": {
+        "key": "overdue_hours",
+        "given": "x",
+        "code": "bad_value",
+        "expected": "1..2160",
+    },
+    "settings_bad_fallback": {"given": "nobody"},
+    "transfer_proposed": {"id": 4, "client": "Wolke", "counsellor": "Anna"},
+    "transfer_proposed_client": {"id": 4, "counsellor": "Anna"},
+    "transfer_no_counsellor": {"client": "Wolke"},
+    "transfer_not_yours": {"client": "Wolke"},
+    "transfer_same": {"client": "Wolke", "counsellor": "Anna"},
+    "transfer_bad_id": {"given": "x"},
+    "transfer_not_found": {"id": 4},
+    "transfer_decided": {"id": 4},
+    "transfer_consented": {"id": 4, "counsellor": "Anna"},
+    "transfer_declined": {"id": 4},
+    "transfer_declined_staff": {"id": 4, "client": "Wolke"},
+    "transfer_done_new": {"id": 4, "client": "Wolke"},
+    "transfer_done_old": {"id": 4, "client": "Wolke"},
+    "absence_message_arrived": {"counsellor": "Anna", "client": "Wolke"},
+    "request_overdue_staff": {"id": 7, "client": "Wolke", "hours": 48},
+    "request_overdue_admins": {"id": 7, "client": "Wolke", "hours": 48, "counsellor": ""},
 }
 
 

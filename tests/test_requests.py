@@ -9,7 +9,7 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import CounsellingRequest, LotseDatabase
-from appservice.devclient import Human, ask
+from appservice.devclient import Human, Seen, ask
 from tests.conftest import MakeHuman
 
 pytestmark = pytest.mark.synapse
@@ -22,6 +22,13 @@ async def _service_room(human: Human, bot: str) -> str:
     return room_id
 
 
+async def _request(human: Human, room: str, bot: str, first: str = "anfrage") -> Seen:
+    """Ask for counselling and answer the one triage question of the test centres (channel)."""
+    question = await ask(human, room, bot, first)
+    assert "1." in question.body and "2." in question.body, question.body
+    return await ask(human, room, bot, "2")
+
+
 async def _first_request_taken(
     make_human: MakeHuman, bot: str
 ) -> tuple[Human, str, Human, str, CounsellingRequest]:
@@ -30,7 +37,7 @@ async def _first_request_taken(
     home = await make_human("stammberatung", centre="nord", role="counsellor")
     client_room = await _service_room(client, bot)
     home_room = await _service_room(home, bot)
-    await ask(client, client_room, bot, "anfrage")
+    await _request(client, client_room, bot)
     first = await CounsellingRequest.open_for_client(client.user_id)
     assert first is not None
     await ask(home, home_room, bot, f"annehmen {first.id}")
@@ -49,7 +56,7 @@ async def test_request_accept_creates_encrypted_counselling_room(
 
     notices_before = len(first.notices(rooms[first.user_id], bot))
     second_before = len(second.notices(rooms[second.user_id], bot))
-    reply = await ask(client, rooms[client.user_id], bot, "anfrage")
+    reply = await _request(client, rooms[client.user_id], bot)
     request = await CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and f"Nr. {request.id}" in reply.body
     told = await first.next_notice(rooms[first.user_id], bot, notices_before)
@@ -61,12 +68,18 @@ async def test_request_accept_creates_encrypted_counselling_room(
     listing = await ask(first, rooms[first.user_id], bot, "anfragen")
     assert f"Nr. {request.id}" in listing.body and client.user_id in listing.body
 
-    accepted = await ask(first, rooms[first.user_id], bot, f"annehmen {request.id}")
-    assert "angenommen" in accepted.body
+    # Pool room (aygonet 3.4.1.3): client and every on-duty counsellor are invited at once.
     room_id = await first.join_invite()
+    assert await second.join_invite() == room_id
     assert await client.join_invite() == room_id
     assert client.client.rooms[room_id].encrypted
     assert running.cfg.steward_mxid in client.members(room_id)
+
+    accepted = await ask(first, rooms[first.user_id], bot, f"annehmen {request.id}")
+    assert "angenommen" in accepted.body
+    # The others are removed: from now on keys go to client and counsellor only.
+    await client.wait_left(room_id, second.user_id)
+    assert first.user_id in client.members(room_id)
 
     # The second counsellor was told too; then tries to take it as well.
     await second.next_notice(
@@ -87,7 +100,7 @@ async def test_other_centres_never_see_the_request(
     outsider = await make_human("southstaff", centre="south", role="counsellor")
     client_room = await _service_room(client, bot)
     outsider_room = await _service_room(outsider, bot)
-    await ask(client, client_room, bot, "request")
+    await _request(client, client_room, bot)
     request = await CounsellingRequest.open_for_client(client.user_id)
     assert request is not None
 
@@ -130,7 +143,7 @@ async def test_home_counsellor_gets_the_next_request_unless_unavailable(
     assert "abgeschlossen" in closed.body
 
     # Second request: no pool, straight to the home counsellor, with a new room.
-    reply = await ask(client, client_room, bot, "anfrage")
+    reply = await _request(client, client_room, bot)
     second = await CounsellingRequest.open_for_client(client.user_id)
     assert second is not None and second.id != first.id
     assert home.user_id in reply.body
@@ -144,7 +157,7 @@ async def test_home_counsellor_gets_the_next_request_unless_unavailable(
     assert "status online" in wrong.body
     shown = await ask(home, home_room, bot, "status")
     assert "nicht erreichbar" in shown.body
-    await ask(client, client_room, bot, "anfrage")
+    await _request(client, client_room, bot)
     third = await CounsellingRequest.open_for_client(client.user_id)
     assert third is not None and third.status == "new" and third.counsellor_id is None
     await ask(home, home_room, bot, "status online")
@@ -180,7 +193,7 @@ async def test_absent_home_counsellor_is_skipped(make_human: MakeHuman, running:
     listed = await ask(home, home_room, bot, "abwesenheiten")
     assert "Fortbildung" in listed.body
 
-    await ask(client, client_room, bot, "anfrage")
+    await _request(client, client_room, bot)
     waiting = await CounsellingRequest.open_for_client(client.user_id)
     assert waiting is not None and waiting.status == "new"  # in the pool, not with home
 
@@ -201,9 +214,11 @@ async def test_a_client_who_just_writes_gets_a_request(
     assert (
         "anfrage" in typo.body and await CounsellingRequest.open_for_client(client.user_id) is None
     )
-    reply = await ask(client, room, bot, "Hallo, ich weiss gerade nicht weiter")
+    question = await ask(client, room, bot, "Hallo, ich weiss gerade nicht weiter")
+    assert "gebe ich nicht weiter" in question.body and "Wie möchten Sie schreiben" in question.body
+    reply = await ask(client, room, bot, "Nachricht")
     request = await CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and f"Nr. {request.id}" in reply.body
-    assert "gebe ich nicht weiter" in reply.body
+    assert request.channel == "async"
     again = await ask(client, room, bot, "Ist schon jemand da?")
     assert f"Nr. {request.id}" in again.body and "schon" in again.body

@@ -13,7 +13,7 @@ from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.crypto import PgCryptoStore
 from mautrix.util.async_db import Database
 
-from .absence import Absence
+from .absence import Absence, AbsenceNotice
 from .centre import AuditEntry, CentreSettingRow
 from .client_data import Bookmark, MasterDataValue
 from .client_groups import ClientGroup
@@ -24,10 +24,13 @@ from .invitation import Invitation
 from .person import Person
 from .registration import Registration
 from .request import CounsellingRequest
+from .transfer import Transfer
+from .triage import TriageDialogue
 from .upgrade import upgrade_table
 
 __all__ = [
     "Absence",
+    "AbsenceNotice",
     "AuditEntry",
     "Bookmark",
     "CentreSettingRow",
@@ -44,6 +47,8 @@ __all__ = [
     "Person",
     "Registration",
     "register_rows",
+    "Transfer",
+    "TriageDialogue",
     "upgrade_table",
 ]
 
@@ -65,6 +70,9 @@ _row_classes: list[Any] = [
     MasterDataValue,
     Bookmark,
     ErasedPerson,
+    TriageDialogue,
+    Transfer,
+    AbsenceNotice,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

@@ -64,3 +64,19 @@ class Absence:
         q = "SELECT DISTINCT user_id FROM absence WHERE starts_at <= $1 AND ends_at > $1"
         wanted = set(user_ids)
         return {r["user_id"] for r in await cls.db.fetch(q, now_ms) if r["user_id"] in wanted}
+
+
+class AbsenceNotice:
+    """Which counselling rooms the absence assistant already reported today."""
+
+    db: ClassVar[Database]
+
+    @classmethod
+    async def first_today(cls, room_id: str, day: str) -> bool:
+        """True once per room and day: the admins hear of it at most that often."""
+        result = await cls.db.execute(
+            "INSERT INTO absence_notice (room_id, day) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            room_id,
+            day,
+        )
+        return _rows_changed(result) == 1

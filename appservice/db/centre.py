@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Connection, Database
 
 
 def _now() -> int:
@@ -37,6 +37,24 @@ class CentreSettingRow:
             changed_by,
             _now(),
         )
+
+    @classmethod
+    async def set_many(cls, centre_id: str, values: dict[str, str], changed_by: str) -> None:
+        """Several keys in one transaction: all of them change, or none."""
+        conn: Connection
+        async with cls.db.acquire() as conn, conn.transaction():
+            for key, value in values.items():
+                await conn.execute(
+                    "INSERT INTO centre_setting (centre_id, key, value, changed_by, changed_at) "
+                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (centre_id, key) DO UPDATE SET "
+                    "value=excluded.value, changed_by=excluded.changed_by, "
+                    "changed_at=excluded.changed_at",
+                    centre_id,
+                    key,
+                    value,
+                    changed_by,
+                    _now(),
+                )
 
 
 @dataclass

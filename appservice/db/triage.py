@@ -1,0 +1,63 @@
+"""Rows of ``triage_dialogue``: where a client is in the questions before their request."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+from mautrix.util.async_db import Database
+
+from .person import _rows_changed
+
+
+@dataclass
+class TriageDialogue:
+    """One client's open triage; answers are option ids (``topic``, ``language``, ``channel``)."""
+
+    db: ClassVar[Database]
+    _columns: ClassVar[str] = "client_id, centre_id, step, topic, language, channel, started_at"
+
+    client_id: str
+    centre_id: str
+    step: str
+    topic: str | None = None
+    language: str | None = None
+    channel: str | None = None
+    started_at: int = 0
+
+    @classmethod
+    async def get(cls, client_id: str) -> TriageDialogue | None:
+        q = f"SELECT {cls._columns} FROM triage_dialogue WHERE client_id=$1"
+        row = await cls.db.fetchrow(q, client_id)
+        if row is None:
+            return None
+        return cls(**{k: row[k] for k in cls._columns.split(", ")})
+
+    @classmethod
+    async def start(cls, client_id: str, centre_id: str, step: str) -> bool:
+        """Open a dialogue at ``step``; False if the client already has one (races too)."""
+        q = (
+            "INSERT INTO triage_dialogue (client_id, centre_id, step, started_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+        )
+        result = await cls.db.execute(q, client_id, centre_id, step, int(time.time() * 1000))
+        return _rows_changed(result) == 1
+
+    async def answer(self, field: str, value: str, next_step: str) -> bool:
+        """Record the answer to the current step and move on; False if the step moved already."""
+        if field not in ("topic", "language", "channel"):
+            raise ValueError(f"not a triage answer: {field}")
+        q = f"UPDATE triage_dialogue SET {field}=$3, step=$4 WHERE client_id=$1 AND step=$2"
+        result = await self.db.execute(q, self.client_id, self.step, value, next_step)
+        if _rows_changed(result) != 1:
+            return False
+        setattr(self, field, value)
+        self.step = next_step
+        return True
+
+    @classmethod
+    async def finish(cls, client_id: str) -> bool:
+        """Remove the dialogue (done or cancelled); False if it was already gone."""
+        result = await cls.db.execute("DELETE FROM triage_dialogue WHERE client_id=$1", client_id)
+        return _rows_changed(result) == 1

@@ -1,0 +1,125 @@
+"""What happens to requests without a command: answered, overdue, the absence assistant.
+
+* The steward's view of counselling rooms (``app.room_observers``: sender and room, never
+  content): the assigned counsellor's first message marks the request ``answered``; a
+  client's message while their counsellor is absent tells the admins (at most once per
+  room and day) so they can answer the client through the client's service room.
+* A scheduler job marks requests nobody answered within the centre's ``overdue_hours``
+  as overdue and reminds the counsellor (or the on-duty staff for pool requests) and the
+  admins — once, because only the run that sets ``overdue_at`` sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from mautrix.types import Event, EventType
+
+from appservice.centre_settings import CentreSettings
+from appservice.db import Absence, AbsenceNotice, CounsellingRequest, Person
+
+from .dates import DEFAULT_TZ
+from .requests import centre_staff, on_duty_ids
+from .services import BotServices
+
+if TYPE_CHECKING:
+    from appservice.app import LotseApp
+
+log = logging.getLogger("lotse.lifecycle")
+
+OVERDUE_JOB = "overdue_requests"
+OVERDUE_EVERY_SECONDS = 300
+MESSAGE_TYPES = (EventType.ROOM_ENCRYPTED, EventType.ROOM_MESSAGE)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class RequestLifecycle:
+    def __init__(self, services: BotServices, own_users: set[str]) -> None:
+        self.services = services
+        self.own_users = own_users
+
+    async def observe(self, evt: Event) -> None:
+        """A message in a counselling room: only who sent it where is looked at."""
+        if evt.type not in MESSAGE_TYPES or evt.sender in self.own_users:
+            return
+        request = await CounsellingRequest.by_room(evt.room_id)
+        if request is None:
+            return
+        if request.counsellor_id == evt.sender:
+            answered = await CounsellingRequest.mark_answered(evt.room_id, evt.sender)
+            if answered is not None:
+                log.info("request %d answered in %s", answered, evt.room_id)
+        elif request.client_id == evt.sender and request.counsellor_id is not None:
+            await self._absence_assistant(request, request.counsellor_id, evt.room_id)
+
+    async def _absence_assistant(
+        self, request: CounsellingRequest, counsellor_id: str, room_id: str
+    ) -> None:
+        now = _now()
+        if counsellor_id not in await Absence.absent_now([counsellor_id], now):
+            return
+        day = datetime.fromtimestamp(now / 1000, DEFAULT_TZ).date().isoformat()
+        if not await AbsenceNotice.first_today(room_id, day):
+            return
+        counsellor = await Person.get(counsellor_id)
+        client = await Person.get(request.client_id)
+        told = await self.services.tell_admins(
+            request.centre_id,
+            "absence_message_arrived",
+            counsellor=counsellor.name if counsellor else counsellor_id,
+            client=client.name if client else request.client_id,
+        )
+        log.info("absence assistant: %s told %d admins (room %s)", request.centre_id, told, room_id)
+
+    async def overdue(self) -> None:
+        """Mark and remind once for every request past its centre's overdue period."""
+        now = _now()
+        settings: dict[str, CentreSettings] = {}
+        for request in await CounsellingRequest.unanswered():
+            if request.centre_id not in settings:
+                settings[request.centre_id] = await self.services.settings(request.centre_id)
+            hours = settings[request.centre_id].overdue_hours
+            if request.created_at > now - hours * 3_600_000:
+                continue
+            if not await CounsellingRequest.mark_overdue(request.id):
+                continue
+            await self._remind(request, hours)
+
+    async def _remind(self, request: CounsellingRequest, hours: int) -> None:
+        client = await Person.get(request.client_id)
+        name = client.name if client else request.client_id
+        staff: list[Person] = []
+        if request.counsellor_id is not None:
+            counsellor = await Person.get(request.counsellor_id)
+            staff = [counsellor] if counsellor is not None else []
+        else:
+            everyone = await centre_staff(request.centre_id)
+            duty = await on_duty_ids(everyone)
+            staff = [p for p in everyone if p.user_id in duty]
+        for person in staff:
+            await self.services.tell(
+                person, "request_overdue_staff", id=request.id, client=name, hours=hours
+            )
+        await self.services.tell_admins(
+            request.centre_id,
+            "request_overdue_admins",
+            id=request.id,
+            client=name,
+            hours=hours,
+            counsellor=request.counsellor_id or "",
+        )
+        log.info("request %d overdue; %d staff reminded", request.id, len(staff))
+
+
+def install(app: LotseApp, services: BotServices) -> RequestLifecycle:
+    """Wire the observer and the overdue job into the running app."""
+    lifecycle = RequestLifecycle(services, set(app.own_users))
+    app.room_observers.append(lifecycle.observe)
+    app.scheduler.every(OVERDUE_JOB, lifecycle.overdue, seconds=OVERDUE_EVERY_SECONDS)
+    return lifecycle

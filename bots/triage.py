@@ -1,0 +1,135 @@
+"""Triage: before a request is assigned the client answers the centre's questions (issue 4).
+
+``request`` (or a sentence) opens the dialogue; each answer is a number or a word, one
+question at a time; ``abbrechen``/``cancel`` stops it. The dialogue lives in the database
+(``triage_dialogue``), so a restart continues with the same question. Answers are option
+ids; nothing the client writes in words is kept. Then ``requests.open_request`` assigns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from appservice.db import CounsellingRequest, TriageDialogue
+from bots.parsing import ParsedCommand
+
+from .commands import CLIENTS, Role
+from .dispatch import CommandContext
+from .registry import registry
+from .requests import open_request
+from .services import services_of
+from .triage_questions import CANCEL_WORDS, DONE, Question, TopicChoice, after, choose, current
+from .triage_questions import questions as build_questions
+
+log = logging.getLogger("lotse.triage")
+
+# A dialogue left this long is forgotten: the client's next words are read as usual again.
+STALE_AFTER_MS = 24 * 3600 * 1000
+
+
+async def _questions(ctx: CommandContext) -> list[Question]:
+    services = services_of(ctx)
+    centre = services.directory.cfg.centre(ctx.centre_id)
+    topics = [TopicChoice(t.id, t.labels) for t in centre.topics] if centre else []
+    settings = await services.settings(ctx.centre_id)
+    return build_questions(topics, settings.languages, ctx.lang)
+
+
+def _ask(ctx: CommandContext, question: Question, *, first: bool = False, problem: str = "") -> str:
+    return ctx.render(
+        "triage_question",
+        field=question.field,
+        options=[o.label for o in question.options],
+        first=first,
+        problem=problem,
+    )
+
+
+@registry.command(
+    "request",
+    aliases=("anfrage",),
+    roles=CLIENTS,
+    section="requests",
+    help={
+        "de": "Bittet um eine Beratung; nach ein paar kurzen Fragen meldet sich jemand",
+        "en": "Asks for counselling; after a few short questions someone gets in touch",
+    },
+)
+async def request_command(ctx: CommandContext) -> str:
+    existing = await CounsellingRequest.open_for_client(ctx.user_id)
+    if existing is not None:
+        return ctx.render("request_exists", id=existing.id, status=existing.status)
+    asked = await _questions(ctx)
+    dialogue = await TriageDialogue.get(ctx.user_id)
+    if dialogue is not None and _stale(dialogue):
+        await TriageDialogue.finish(ctx.user_id)
+        dialogue = None
+    if dialogue is not None:
+        question = current(asked, dialogue.step, _answered(dialogue))
+        if question is not None:
+            return _ask(ctx, question, problem="running")
+        await TriageDialogue.finish(ctx.user_id)
+        return await _open(ctx, dialogue)
+    if not asked:
+        return await open_request(ctx, None, None, None)
+    if not await TriageDialogue.start(ctx.user_id, ctx.centre_id, asked[0].field):
+        # A second message raced the first: the running dialogue answers.
+        return ctx.render("triage_running")
+    log.info("triage started for a client of %s (%d questions)", ctx.centre_id, len(asked))
+    return _ask(ctx, asked[0], first=True)
+
+
+@registry.on_free_text(Role.CLIENT)
+async def free_text_request(ctx: CommandContext) -> str:
+    """A client "just writes" (DESIGN.md): that starts a request; the text stays here."""
+    return ctx.render("free_text_note") + "\n\n" + await request_command(ctx)
+
+
+def _stale(dialogue: TriageDialogue) -> bool:
+    return dialogue.started_at < time.time() * 1000 - STALE_AFTER_MS
+
+
+def _answered(dialogue: TriageDialogue) -> list[str]:
+    return [f for f in ("topic", "language", "channel") if getattr(dialogue, f) is not None]
+
+
+@registry.on_dialogue(Role.CLIENT)
+async def triage_answer(ctx: CommandContext, parsed: ParsedCommand) -> str | None:
+    """An answer to the open question; None when no dialogue runs or a command was typed.
+
+    An empty string (no reply) when a simultaneous answer already moved the dialogue on.
+    """
+    dialogue = await TriageDialogue.get(ctx.user_id)
+    if dialogue is None:
+        return None
+    if _stale(dialogue):
+        await TriageDialogue.finish(ctx.user_id)
+        return None
+    if parsed.name in CANCEL_WORDS and not parsed.words:
+        await TriageDialogue.finish(ctx.user_id)
+        return ctx.render("triage_cancelled")
+    usable, _, _ = ctx.registry.find(parsed.name, parsed.words, ctx.role)
+    if usable is not None:
+        return None
+    asked = await _questions(ctx)
+    question = current(asked, dialogue.step, _answered(dialogue))
+    if question is None:  # the centre dropped its questions meanwhile
+        await TriageDialogue.finish(ctx.user_id)
+        return await _open(ctx, dialogue)
+    typed = " ".join((parsed.name, *parsed.words))
+    option = choose(question, typed)
+    if option is None:
+        return _ask(ctx, question, problem="bad_answer")
+    next_step = after(asked, question.field)
+    if not await dialogue.answer(question.field, option.id, next_step):
+        return ""  # a second answer raced this one; that one answers (no reply here)
+    if next_step != DONE:
+        return _ask(ctx, next(q for q in asked if q.field == next_step))
+    if not await TriageDialogue.finish(ctx.user_id):
+        return ""
+    return await _open(ctx, dialogue)
+
+
+async def _open(ctx: CommandContext, dialogue: TriageDialogue) -> str:
+    return await open_request(ctx, dialogue.topic, dialogue.language, dialogue.channel)
