@@ -197,13 +197,20 @@ class Human:
 
     async def wait_left(self, room_id: str, user_id: str, timeout: float = 30) -> None:
         def left() -> bool:
-            return any(
+            # After many membership changes a sync's timeline is cut short ("limited") and the
+            # leave event may not be in it; the room's member state is then already updated.
+            seen_leave = any(
                 s.room_id == room_id
                 and s.kind == "member"
                 and s.state_key == user_id
                 and s.membership == "leave"
                 for s in self.seen
             )
+            room = self.client.rooms.get(room_id)
+            gone = (
+                room is not None and user_id not in room.users and user_id not in room.invited_users
+            )
+            return seen_leave or gone
 
         await self.wait_until(left, timeout, f"{user_id} to leave {room_id}")
 

@@ -22,6 +22,7 @@ from appservice.synapse_runner import password_login
 from bots.client_rules import DAY_MS
 from tests.conftest import MakeHuman
 from tests.test_clients import PASSWORD, created, staff, unique
+from tests.test_requests import _request
 
 pytestmark = pytest.mark.synapse
 
@@ -141,7 +142,7 @@ async def test_deletion_routine_erases_after_the_grace_period(
     human = await Human.login(running.cfg.homeserver.address, gone.user_id, PASSWORD, tmp_path)
     try:
         service_room = await human.join_invite()
-        await ask(human, service_room, bot, "anfrage")
+        await _request(human, service_room, bot)
         counselling_room = await human.join_invite()
         assert await counsellor.join_invite() == counselling_room
         message_id = await human.send(counselling_room, "Hallo, ich bin es.")
