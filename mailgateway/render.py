@@ -49,6 +49,30 @@ SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
         "centre_name": "Beratungsstelle Nord",
         "link": "https://lotse.example/confirm/TOKEN",
     },
+    "new_request": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+        "request_id": 12,
+    },
+    "request_overdue": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+        "request_id": 12,
+        "hours": 48,
+    },
+    "transfer_request": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+    },
+    "centre_message": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+    },
+    # The answer to a human reply to the notification mailbox (no person, no centre).
+    "auto_answer": {
+        "centre_name": "",
+        "app_url": "https://app.element.io",
+    },
 }
 KINDS = tuple(SAMPLE_VARIABLES)
 
