@@ -147,9 +147,7 @@ def _check_variables(kind: str, variables: dict[str, Any]) -> None:
     expected = set(SAMPLE_VARIABLES[kind]) - GATEWAY_VARIABLES
     given = set(variables)
     if given != expected:
-        raise ValueError(
-            f"{kind}: expected variables {sorted(expected)}, got {sorted(given)}"
-        )
+        raise ValueError(f"{kind}: expected variables {sorted(expected)}, got {sorted(given)}")
 
 
 _current: MailNotices | None = None

@@ -138,8 +138,12 @@ class Preferences:
         at = _now_ms() if now is None else now
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
+            # Older open links stop working; the rows stay a day to count recent requests.
             await conn.execute(
-                "DELETE FROM mail_confirmation WHERE user_id=$1 AND used_at IS NULL", user_id
+                "UPDATE mail_confirmation SET expires_at=$2 "
+                "WHERE user_id=$1 AND used_at IS NULL AND expires_at>$2",
+                user_id,
+                at,
             )
             await conn.execute(
                 "INSERT INTO mail_confirmation (token_hash, user_id, address, created_at, "
@@ -188,9 +192,41 @@ class Preferences:
         return row["user_id"], row["address"]
 
     @classmethod
-    async def prune_confirmations(cls, now: int | None = None) -> None:
-        """Drop used and expired links (a scheduler job)."""
-        await cls.db.execute(
-            "DELETE FROM mail_confirmation WHERE used_at IS NOT NULL OR expires_at<=$1",
+    async def peek(cls, token: str, now: int | None = None) -> str | None:
+        """The user id of a token that would still work (shown before the person clicks)."""
+        return await cls.db.fetchval(
+            "SELECT user_id FROM mail_confirmation "
+            "WHERE token_hash=$1 AND used_at IS NULL AND expires_at>$2",
+            hash_token(token),
             _now_ms() if now is None else now,
+        )
+
+    @classmethod
+    async def people_with_address(cls, address: str) -> list[str]:
+        """Who uses ``address`` or waits to confirm it (for the admins' bounce notices)."""
+        key = normalize(address)
+        rows = await cls.db.fetch(
+            "SELECT user_id FROM person WHERE lower(email)=$1 "
+            "UNION SELECT user_id FROM mail_confirmation WHERE address=$1",
+            key,
+        )
+        return sorted(row["user_id"] for row in rows)
+
+    @classmethod
+    async def recent_confirmations(cls, user_id: str, since: int) -> int:
+        """How many links ``user_id`` asked for since ``since`` (ms): a limit against using
+        Lotse to flood someone else's mailbox."""
+        count = await cls.db.fetchval(
+            "SELECT COUNT(*) FROM mail_confirmation WHERE user_id=$1 AND created_at>=$2",
+            user_id,
+            since,
+        )
+        return int(count)
+
+    @classmethod
+    async def prune_confirmations(cls, now: int | None = None) -> None:
+        """Drop links that ended more than a day ago (a scheduler job)."""
+        day_ago = (_now_ms() if now is None else now) - 24 * 3600 * 1000
+        await cls.db.execute(
+            "DELETE FROM mail_confirmation WHERE expires_at<=$1 OR used_at<=$1", day_ago
         )

@@ -40,6 +40,8 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = None
     timeout: float = 30.0
+    # Certificates are always verified; this PEM file replaces the system CAs when set.
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,8 @@ class MailSender:
             start_tls=True if s.security == "starttls" else False,
             username=s.username,
             password=s.password,
+            validate_certs=True,
+            cert_bundle=s.ca_file,
         )
         await client.connect()
         self._client = client

@@ -63,6 +63,24 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "absence_deleted": {"id": 3},
     "absence_not_found": {"id": 3},
     "free_text_note": {},
+    "email_status": {
+        "address": "a@example.org",
+        "state": "bouncing",
+        "pending": "b@example.org",
+        "notifications": True,
+        "delay": 15,
+        "mail_enabled": True,
+    },
+    "email_confirmation_sent": {"address": "a@example.org", "hours": 48},
+    "email_invalid": {"given": "a@"},
+    "email_removed": {},
+    "email_unavailable": {},
+    "email_too_many": {"limit": 5},
+    "notifications_set": {"on": True, "has_address": False},
+    "notifications_delay_set": {"minutes": 30},
+    "notifications_bad": {"given": "later", "low": 0, "high": 1440},
+    "mail_failed_admin": {"person": "Anna", "kind": "new_message"},
+    "mail_bouncing_admin": {"person": "Anna"},
 }
 
 

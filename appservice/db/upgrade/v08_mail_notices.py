@@ -53,3 +53,5 @@ async def upgrade_v8(conn: Connection, scheme: Scheme) -> None:
         )"""
     )
     await conn.execute("CREATE INDEX room_notice_pending_idx ON room_notice (pending_since)")
+    # The IMAP poller checks a bounce report's original Message-ID against the outbox.
+    await conn.execute("CREATE INDEX mail_outbox_message_id_idx ON mail_outbox (message_id)")
