@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from mautrix.types import UserID
 
 from appservice.db import Absence, CounsellingRequest, Person
+from mailgateway.notices import notify
 
 from .assignment import CentreSettings, CounsellorState, Decision, RequestInfo, decide, on_duty
 from .commands import CLIENTS, STAFF, Argument, Role
@@ -59,6 +60,7 @@ async def request_command(ctx: CommandContext) -> str:
                 client=client.user_id,
                 reason=decision.kind,
             )
+            await notify(counsellor, "new_request", request_id=created.id)
             log.info("request %d assigned (%s)", created.id, decision.reason)
             return ctx.render(
                 "request_assigned_client", id=created.id, counsellor=counsellor.user_id
@@ -68,6 +70,7 @@ async def request_command(ctx: CommandContext) -> str:
     for person in staff:
         if person.user_id in duty:
             told += await services.tell(person, "new_request_for_staff", id=created.id)
+            await notify(person, "new_request", request_id=created.id)
     log.info("request %d waits in the pool of %s; %d told", created.id, ctx.centre_id, told)
     return ctx.render("request_created", id=created.id)
 
