@@ -142,7 +142,7 @@ class LotseApp:
             person = await Person.get(user_id)
             if person is not None:
                 await self.assistant.services.tell_admins(
-                    person.centre_id, template, person=person.name, **variables
+                    person.centre_id, template, who=person.name, **variables
                 )
 
     def _build_assistant(self) -> Any:

@@ -79,8 +79,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "notifications_set": {"on": True, "has_address": False},
     "notifications_delay_set": {"minutes": 30},
     "notifications_bad": {"given": "later", "low": 0, "high": 1440},
-    "mail_failed_admin": {"person": "Anna", "kind": "new_message"},
-    "mail_bouncing_admin": {"person": "Anna"},
+    "mail_failed_admin": {"who": "Anna", "kind": "new_message"},
+    "mail_bouncing_admin": {"who": "Anna"},
 }
 
 
