@@ -118,9 +118,8 @@ class RoomNotifier:
             return
         ts = int(evt.timestamp)
         recipients = [u for u in joined if u != evt.sender and u not in self.own_users]
-        await RoomNotices.observe(evt.room_id, evt.event_id, ts, recipients)
         # Whoever writes has read the room up to here.
-        await RoomNotices.read(evt.sender, evt.room_id, evt.event_id, ts)
+        await RoomNotices.observe(evt.room_id, evt.event_id, ts, recipients, sender=evt.sender)
 
     async def receive_ephemeral(self, ephemeral: list[Any]) -> None:
         """Apply the read receipts of one transaction (see the module docstring)."""

@@ -175,8 +175,8 @@ async def test_unread_read_and_digest(database_url: str) -> None:
     async with opened(database_url):
         room, anna, ben = "!room:x", "@anna:x", "@ben:x"
         await Preferences.set_delay(ben, 5)
-        await RoomNotices.observe(room, "$1", 0, [anna, ben])
-        await RoomNotices.observe(room, "$2", 1 * MINUTE, [anna, ben])
+        await RoomNotices.observe(room, "$1", 0, [anna, ben], sender="@carl:x")
+        await RoomNotices.observe(room, "$2", 1 * MINUTE, [anna, ben], sender="@carl:x")
         # Ben's delay is 5 minutes, Anna has the default 15.
         assert [n.user_id for n in await RoomNotices.due(14 * MINUTE, 60 * MINUTE)] == [ben]
         due = await RoomNotices.due(15 * MINUTE, 60 * MINUTE)
@@ -193,7 +193,7 @@ async def test_unread_read_and_digest(database_url: str) -> None:
         assert claims.count(True) == 1
 
         # More messages inside the digest window: no second mail until it has passed.
-        await RoomNotices.observe(room, "$3", 20 * MINUTE, [anna, ben])
+        await RoomNotices.observe(room, "$3", 20 * MINUTE, [anna, ben], sender="@carl:x")
         assert [n.user_id for n in await RoomNotices.due(40 * MINUTE, 60 * MINUTE)] == [anna]
         assert [n.user_id for n in await RoomNotices.due(75 * MINUTE, 60 * MINUTE)] == [anna, ben]
 
@@ -203,10 +203,12 @@ async def test_receipt_before_its_event_and_own_messages(database_url: str) -> N
     async with opened(database_url):
         room, anna = "!room:x", "@anna:x"
         await RoomNotices.read(anna, room, "$5", 50)
-        await RoomNotices.observe(room, "$5", 40, [anna])  # the event, handled late
-        await RoomNotices.observe(room, "$4", 30, [anna])  # older still
+        await RoomNotices.observe(
+            room, "$5", 40, [anna], sender="@carl:x"
+        )  # the event, handled late
+        await RoomNotices.observe(room, "$4", 30, [anna], sender="@carl:x")  # older still
         assert await RoomNotices.pending_for(anna) == []
-        await RoomNotices.observe(room, "$6", 60, [anna])
+        await RoomNotices.observe(room, "$6", 60, [anna], sender="@carl:x")
         assert await RoomNotices.pending_for(anna) == [room]
         # An older receipt arriving late changes nothing.
         await RoomNotices.read(anna, room, "$4", 45)
