@@ -14,7 +14,7 @@ import time
 
 from appservice.db import Person
 from mailgateway import notices
-from mailgateway.addresses import MailAddress
+from mailgateway.addresses import MailAddress, normalize
 from mailgateway.outbox import InvalidAddress, validate_address
 from mailgateway.preferences import MAX_DELAY_MINUTES, MIN_DELAY_MINUTES, Preferences
 
@@ -87,6 +87,9 @@ async def email_command(ctx: CommandContext, address: str | None = None) -> str:
         validate_address(address)
     except InvalidAddress:
         return ctx.render("email_invalid", given=address)
+    facts = await notices.facts_of(me)
+    if facts.confirmed and not facts.bouncing and normalize(address) == normalize(me.email or ""):
+        return await _status(ctx, me)  # nothing to confirm again
     now = int(time.time() * 1000)
     if await Preferences.recent_confirmations(me.user_id, now - 3600_000) >= CONFIRMATIONS_PER_HOUR:
         return ctx.render("email_too_many", limit=CONFIRMATIONS_PER_HOUR)

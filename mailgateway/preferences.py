@@ -127,6 +127,14 @@ class Preferences:
             )
             await conn.execute("DELETE FROM mail_confirmation WHERE user_id=$1", user_id)
 
+    @classmethod
+    async def forget_person(cls, user_id: str) -> None:
+        """Erase every mail row of a person (the deletion routine calls this)."""
+        conn: Connection
+        async with cls.db.acquire() as conn, conn.transaction():
+            for table in ("mail_preference", "mail_confirmation", "room_notice"):
+                await conn.execute(f"DELETE FROM {table} WHERE user_id=$1", user_id)
+
     # --- double opt-in ----------------------------------------------------------------------
 
     @classmethod

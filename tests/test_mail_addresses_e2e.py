@@ -66,6 +66,9 @@ async def test_email_double_opt_in(
     assert person is not None and person.email == address
     status = await ask(human, room, bot, "email")
     assert f"{address} (bestätigt)" in status.body and "nach 15 Minuten" in status.body
+    again = await ask(human, room, bot, f"email {address}")  # already confirmed: no new link
+    assert f"{address} (bestätigt)" in again.body
+    assert await Preferences.pending(human.user_id) is None
     assert await notify(person, "new_request", request_id=1) == "queued"
     await wait_for_mails(mail_sink, address, 2)
 

@@ -18,7 +18,7 @@ from mailgateway.notices import (
     decide,
     facts_of,
 )
-from mailgateway.preferences import Preferences
+from mailgateway.preferences import MailPreference, Preferences
 from mailgateway.room_notices import RoomNotices
 from tests.conftest import opened
 
@@ -165,6 +165,13 @@ async def test_confirmed_only_while_the_address_is_unchanged(database_url: str) 
         assert not (await facts_of(person)).confirmed
         await Preferences.forget_address(person.user_id)
         assert (await Preferences.get(person.user_id)).confirmed_address is None
+
+        await Preferences.start_confirmation(person.user_id, "new@example.org")
+        await RoomNotices.observe("!r:x", "$1", 1, [person.user_id], sender="@x:x")
+        await Preferences.forget_person(person.user_id)
+        assert await Preferences.get(person.user_id) == MailPreference(person.user_id)
+        assert await Preferences.pending(person.user_id) is None
+        assert await RoomNotices.pending_for(person.user_id) == []
 
 
 MINUTE = 60_000
