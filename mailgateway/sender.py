@@ -22,6 +22,7 @@ from typing import Literal
 
 import aiosmtplib
 
+from .addresses import BOUNCING, MailAddress
 from .outbox import Outbox, OutboxMail
 from .render import MailTemplates, TemplateProblem, build_message
 
@@ -190,6 +191,12 @@ class MailSender:
             client.close()
 
     async def _deliver(self, row: OutboxMail) -> None:
+        if await MailAddress.is_bouncing(row.recipient):
+            # Queued before the address turned bouncing: dropped, not tried. The admins
+            # heard about the address when it turned; no second notice per mail.
+            await Outbox.mark_failed(row.id, BOUNCING)
+            log.info("mail %d (%s) dropped: the address is bouncing", row.id, row.kind)
+            return
         try:
             rendered = self.templates.render(row.kind, row.lang, row.variables)
         except TemplateProblem as e:
