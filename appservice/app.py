@@ -82,9 +82,6 @@ class LotseApp:
         if problems:
             raise RuntimeError("broken templates: " + "; ".join(problems))
         await self.db.start()
-        if self.mail is not None:
-            await self.mail.start()
-            self.mail_sender = self.mail.sender
         # The listener must run before the device is touched (see appservice/e2ee.py).
         await self.az.start(self.cfg.appservice.hostname, self.cfg.appservice.port)
         await self._ping()
@@ -97,6 +94,10 @@ class LotseApp:
         await self.assistant.directory.sync_config_admins()
         await self._check_admin()
         await Inbox.prune()
+        if self.mail is not None:
+            # After the assistant: its failure and bounce hooks tell admins through it.
+            await self.mail.start()
+            self.mail_sender = self.mail.sender
         self.receiver.start()
         self.scheduler.start()
         self.started = True

@@ -1,7 +1,7 @@
 """The mail gateway as one piece for the composition root: sender, notices, digests, IMAP.
 
-Built only when ``mail.enabled``; :meth:`MailGateway.start` checks the templates (a broken
-one refuses to start), starts the SMTP worker, makes :func:`mailgateway.notices.notify`
+Built only when ``mail.enabled``, checking the templates (a broken one refuses to start);
+:meth:`MailGateway.start` starts the SMTP worker, makes :func:`mailgateway.notices.notify`
 live, and starts the IMAP poller when ``imap.enabled``. The composition root hands in two
 hooks that tell a centre's admins (metadata only): a permanent SMTP failure and an address
 that turned bouncing.
@@ -78,6 +78,9 @@ class MailGateway:
             window_minutes=mail.digest_window_minutes,
         )
         self.pages = ConfirmationPages(self.notices.language_of, self.notices.centre_name)
+        # Checked when built, i.e. before anything starts: a broken template refuses to start.
+        check_mail_templates(self.templates)
+        self.pages.check()
         self.on_bouncing = on_bouncing
         self.poller: ImapPoller | None = None
         self._poller_task: asyncio.Task[None] | None = None
@@ -87,8 +90,6 @@ class MailGateway:
         self.pages.add_routes(app)
 
     async def start(self) -> None:
-        check_mail_templates(self.templates)
-        self.pages.check()
         await self.sender.start()
         notices.configure(self.notices)
         if self.cfg.imap.enabled:
