@@ -27,6 +27,7 @@ from .outbox import Outbox
 from .preferences import Preferences
 from .render import MailTemplates, check_mail_templates
 from .sender import MailSender, RetryPolicy, SmtpSettings
+from .unsubscribe import UnsubscribePages
 
 log = logging.getLogger("lotse.mail")
 
@@ -78,16 +79,19 @@ class MailGateway:
             window_minutes=mail.digest_window_minutes,
         )
         self.pages = ConfirmationPages(self.notices.language_of, self.notices.centre_name)
+        self.unsubscribe = UnsubscribePages(cfg.encryption.pickle_key, self.notices.language_of)
         # Checked when built, i.e. before anything starts: a broken template refuses to start.
         check_mail_templates(self.templates)
         self.pages.check()
+        self.unsubscribe.check()
         self.on_bouncing = on_bouncing
         self.poller: ImapPoller | None = None
         self._poller_task: asyncio.Task[None] | None = None
 
     def add_routes(self, app: web.Application) -> None:
-        """The confirmation page (before the web listener starts)."""
+        """The confirmation and unsubscribe pages (before the web listener starts)."""
         self.pages.add_routes(app)
+        self.unsubscribe.add_routes(app)
 
     async def start(self) -> None:
         await self.sender.start()

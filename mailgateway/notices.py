@@ -27,6 +27,7 @@ from .addresses import MailAddress
 from .outbox import InvalidAddress, Outbox, validate_address
 from .preferences import Preferences
 from .render import SAMPLE_VARIABLES
+from .unsubscribe import token_for
 
 log = logging.getLogger("lotse.mail.notices")
 
@@ -93,6 +94,10 @@ class MailNotices:
     def app_url(self) -> str:
         return self.cfg.mail.app_url or self.cfg.public_homeserver_url
 
+    def unsubscribe_url(self, person: Person) -> str:
+        token = token_for(person.user_id, self.cfg.encryption.pickle_key)
+        return f"{self.cfg.public_web_url}/unsubscribe/{token}"
+
     def language_of(self, person: Person) -> str:
         centre = self.cfg.centre(person.centre_id)
         return Renderer.language(person.language or (centre.language if centre else None))
@@ -130,10 +135,10 @@ class MailNotices:
         except InvalidAddress:
             return "no_address"
         full = {"centre_name": self.centre_name(person), "app_url": self.app_url, **variables}
-        needed = set(SAMPLE_VARIABLES[kind])
-        await Outbox.enqueue(
-            facts.address, kind, self.language_of(person), {k: full[k] for k in needed}
-        )
+        stored = {k: full[k] for k in SAMPLE_VARIABLES[kind]}
+        if kind not in TRANSACTIONAL:
+            stored["unsubscribe_url"] = self.unsubscribe_url(person)
+        await Outbox.enqueue(facts.address, kind, self.language_of(person), stored)
         if self.wake is not None:
             self.wake()
         log.info("%s mail queued for %s", kind, person.user_id)
@@ -162,6 +167,7 @@ def configure(notices: MailNotices | None) -> None:
 async def notify(person: Person, kind: str, *, to: str | None = None, **variables: Any) -> str:
     """Notify ``person`` by mail if the rules allow (see the module docstring).
 
+    Notification kinds carry a ``List-Unsubscribe`` link that switches them off.
     Returns ``queued``, or ``mail_disabled``, ``no_address``, ``bouncing``, ``inactive``,
     ``unconfirmed``, ``notifications_off``. Never raises for a recipient's state; raises
     ValueError for an unknown kind or wrong variables (a programming error).

@@ -199,6 +199,8 @@ def build_message(
     msg["X-Auto-Response-Suppress"] = "All"
     if unsubscribe_url and _SAFE_URL_RE.fullmatch(unsubscribe_url):
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        # RFC 8058: mail clients may switch notifications off with one POST, no page.
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     # typeshed says str, but MIMEText takes a Charset (that is how QP is chosen per message).
     msg.attach(MIMEText(rendered.text, "plain", _QP_UTF8))  # type: ignore[arg-type]
     msg.attach(MIMEText(rendered.html, "html", _QP_UTF8))  # type: ignore[arg-type]

@@ -70,7 +70,22 @@ async def test_email_double_opt_in(
     assert f"{address} (bestätigt)" in again.body
     assert await Preferences.pending(human.user_id) is None
     assert await notify(person, "new_request", request_id=1) == "queued"
-    await wait_for_mails(mail_sink, address, 2)
+    _confirmation, notice = await wait_for_mails(mail_sink, address, 2)
+    assert "List-Unsubscribe" not in _confirmation
+    assert notice["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = "".join(str(notice["List-Unsubscribe"]).split()).strip("<>")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(unsubscribe) as resp:  # only asks
+            assert resp.status == 200 and "<form" in await resp.text()
+        assert (await Preferences.get(human.user_id)).notifications
+        async with http.post(unsubscribe + "x") as resp:
+            assert resp.status == 404
+        one_click = {"List-Unsubscribe": "One-Click"}
+        async with http.post(unsubscribe, data=one_click) as resp:  # RFC 8058, as a mail client
+            assert resp.status == 200 and "keine Benachrichtigungen mehr" in await resp.text()
+    assert not (await Preferences.get(human.user_id)).notifications
+    assert await notify(person, "new_request", request_id=1) == "notifications_off"
+    await ask(human, room, bot, "notifications on")
 
     off = await ask(human, room, bot, "email off")
     assert "entfernt" in off.body

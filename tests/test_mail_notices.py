@@ -20,6 +20,7 @@ from mailgateway.notices import (
 )
 from mailgateway.preferences import MailPreference, Preferences
 from mailgateway.room_notices import RoomNotices
+from mailgateway.unsubscribe import token_for, user_of
 from tests.conftest import opened
 
 GOOD = RecipientFacts(
@@ -85,6 +86,17 @@ def test_callers_pass_exactly_the_kinds_variables(
     else:
         with pytest.raises(ValueError):
             _check_variables(kind, variables)
+
+
+def test_unsubscribe_tokens() -> None:
+    """Only a token made with the secret names a person; any change breaks it."""
+    token = token_for("@anna:lotse.test", "secret")
+    assert user_of(token, "secret") == "@anna:lotse.test"
+    assert user_of(token, "other secret") is None
+    ident, mac = token.split(".")
+    forged = token_for("@ben:lotse.test", "guess").split(".")[0] + "." + mac
+    for bad in (forged, ident, token + "0", "!!!." + mac, "", "." * 500):
+        assert user_of(bad, "secret") is None
 
 
 RECEIPT = {
