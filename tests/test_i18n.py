@@ -81,6 +81,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "notifications_bad": {"given": "later", "low": 0, "high": 1440},
     "mail_failed_admin": {"who": "Anna", "kind": "new_message"},
     "mail_bouncing_admin": {"who": "Anna"},
+    # Missing on main (the audit command's texts); added so this table covers every file.
+    "audit_bad_count": {"given": "viele", "maximum": 500},
+    "audit_list": {
+        "entries": [
+            {"when": "01.02. 10:00", "actor": "@a:x", "action": "lock", "target": "", "detail": ""}
+        ]
+    },
 }
 
 
