@@ -6,7 +6,6 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,7 +16,7 @@ from mautrix.types import Event, EventType, StateEvent, UserID
 
 from .admin_api import SynapseAdmin
 from .config import Config
-from .db import Inbox, LotseDatabase
+from .db import Inbox, LotseDatabase, Person
 from .e2ee import AssistantDevice
 from .i18n import Renderer
 from .metrics import UP
@@ -78,15 +77,15 @@ class LotseApp:
         self.scheduler = Scheduler()
         self.room_observers: list[RoomObserver] = []
         self.started = False
+        self.mail: Any = None
+        if cfg.mail.enabled:
+            self.mail = self._build_mail()
 
     async def start(self) -> None:
         problems = self.renderer.check_templates()
         if problems:
             raise RuntimeError("broken templates: " + "; ".join(problems))
         await self.db.start()
-        if self.cfg.mail.enabled:
-            self.mail_sender = self._build_mail_sender()
-            await self.mail_sender.start()
         # The listener must run before the device is touched (see appservice/e2ee.py).
         await self.az.start(self.cfg.appservice.hostname, self.cfg.appservice.port)
         await self._ping()
@@ -102,6 +101,10 @@ class LotseApp:
         await self.assistant.directory.sync_config_admins()
         await self._check_admin()
         await Inbox.prune()
+        if self.mail is not None:
+            # After the assistant: its failure and bounce hooks tell admins through it.
+            await self.mail.start()
+            self.mail_sender = self.mail.sender
         self.receiver.start()
         self.scheduler.start()
         self.started = True
@@ -114,39 +117,41 @@ class LotseApp:
             self.cfg.appservice.port,
         )
 
-    def _build_mail_sender(self) -> Any:
-        """The outbox's SMTP worker; templates are checked now, not when a mail is due."""
-        from mailgateway.render import MailTemplates, check_mail_templates
-        from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings
+    def _build_mail(self) -> Any:
+        """The mail gateway: sender, `notify`, new-message digests, confirmation page, IMAP."""
+        from mailgateway.gateway import MailGateway
 
-        mail = self.cfg.mail
-        override = Path(mail.templates_dir) if mail.templates_dir else None
-        if override is not None and not override.is_absolute():
-            override = self.cfg.path.parent / override
-        templates = MailTemplates(override_dir=override)
-        check_mail_templates(templates)
-        return MailSender(
-            SmtpSettings(
-                host=mail.host,
-                port=mail.port,
-                from_address=mail.from_address,
-                security=mail.security,  # type: ignore[arg-type]  # validated by the config
-                username=mail.username or None,
-                password=mail.password or None,
-                timeout=mail.timeout,
-            ),
-            templates,
-            retry=RetryPolicy(
-                base_delay=mail.retry_base_delay,
-                max_delay=mail.retry_max_delay,
-                max_attempts=mail.retry_max_attempts,
-            ),
+        gateway = MailGateway(
+            self.cfg,
+            self.state_store,
             on_permanent_failure=self._mail_failed,
+            on_bouncing=self._address_bouncing,
         )
+        gateway.add_routes(self.az.app)
+        self.room_observers.append(gateway.notifier.observe)
+        self.receiver.ephemeral_handlers.append(gateway.notifier.receive_ephemeral)
+        interval = self.cfg.mail.notice_interval
+        self.scheduler.every("mail-notices", gateway.notifier.run_due, seconds=interval)
+        self.scheduler.every("mail-confirmations", gateway.prune, seconds=3600)
+        return gateway
 
     async def _mail_failed(self, recipient: str, kind: str) -> None:
-        # The admin-room notice comes with the member-management work; the log says it now.
+        """A mail failed for good: the person's centre admins hear which person and kind."""
         log.warning("a %s notification could not be delivered (permanent SMTP failure)", kind)
+        await self._tell_admins_about(recipient, "mail_failed_admin", kind=kind)
+
+    async def _address_bouncing(self, address: str) -> None:
+        await self._tell_admins_about(address, "mail_bouncing_admin")
+
+    async def _tell_admins_about(self, address: str, template: str, **variables: Any) -> None:
+        from mailgateway.preferences import Preferences
+
+        for user_id in await Preferences.people_with_address(address):
+            person = await Person.get(user_id)
+            if person is not None:
+                await self.assistant.services.tell_admins(
+                    person.centre_id, template, who=person.name, **variables
+                )
 
     def _build_assistant(self) -> Any:
         # Imported here: appservice/ is the plumbing; the bots sit on top of it.
@@ -160,6 +165,7 @@ class LotseApp:
             general,
             groups,
             invitations,
+            mail_settings,
             notes,
             requests,
             settings,
@@ -198,8 +204,8 @@ class LotseApp:
         self.started = False
         await self.scheduler.stop()
         await self.receiver.stop()
-        if self.mail_sender is not None:
-            await self.mail_sender.stop()
+        if self.mail is not None:
+            await self.mail.stop()
         await self.device.stop()
         await self.az.stop()
         await self.db.stop()

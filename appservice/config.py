@@ -36,6 +36,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "LOTSE_DATABASE_URL": "database.url",
     "LOTSE_PICKLE_KEY": "encryption.pickle_key",
     "LOTSE_SMTP_PASSWORD": "mail.smtp.password",
+    "LOTSE_IMAP_PASSWORD": "imap.password",
 }
 _ENV_FOR_KEY = {key: env for env, key in ENV_OVERRIDES.items()}
 
@@ -130,6 +131,28 @@ class MailConfig:
     retry_base_delay: float
     retry_max_delay: float
     retry_max_attempts: int
+    ca_file: str = ""
+    app_url: str = ""
+    digest_window_minutes: int = 60
+    notice_interval: float = 60.0
+    confirmation_hours: int = 48
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    enabled: bool
+    host: str
+    port: int
+    security: str
+    ca_file: str
+    username: str
+    password: str = field(repr=False)
+    mailbox: str
+    processed_folder: str
+    skipped_folder: str
+    poll_interval: float
+    bounce_threshold: int
+    max_message_bytes: int
 
 
 @dataclass(frozen=True)
@@ -193,6 +216,7 @@ class Config:
     database: DatabaseConfig
     encryption: EncryptionConfig
     mail: MailConfig
+    imap: ImapConfig
     web: WebConfig
     logging: LoggingConfig
     self_registration_centre: str | None
@@ -547,7 +571,7 @@ def _centre_settings(raw: Any, prefix: str) -> CentreSettings:
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
-def _mail(r: _Reader) -> MailConfig:
+def _mail(r: _Reader, base: Path) -> MailConfig:
     enabled = r.get("mail.enabled")
     if not isinstance(enabled, bool):
         raise ConfigError("mail.enabled", "expected true or false")
@@ -570,6 +594,11 @@ def _mail(r: _Reader) -> MailConfig:
         retry_base_delay=_positive_number(r.get("mail.retry.base_delay"), "mail.retry.base_delay"),
         retry_max_delay=_positive_number(r.get("mail.retry.max_delay"), "mail.retry.max_delay"),
         retry_max_attempts=attempts,
+        ca_file=_ca_file(r, "mail.smtp.ca_file", base),
+        app_url=r.url("mail.app_url", empty=True),
+        digest_window_minutes=_whole(r, "mail.digest_window_minutes", 0, 7 * 24 * 60),
+        notice_interval=_positive_number(r.get("mail.notice_interval"), "mail.notice_interval"),
+        confirmation_hours=_whole(r, "mail.confirmation_hours", 1, 24 * 30),
     )
 
 
@@ -589,6 +618,54 @@ def _invitations(r: _Reader) -> tuple[InvitationsConfig, PasswordPolicyConfig]:
             raise ConfigError(f"password_policy.{name}", "expected true or false")
         switches[name] = value
     return InvitationsConfig(valid_days=days), PasswordPolicyConfig(min_length=length, **switches)
+
+
+def _whole(r: _Reader, key: str, low: int, high: int) -> int:
+    value = r.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(key, f"expected a whole number {low}..{high}, got '{value}'")
+    return value
+
+
+def _ca_file(r: _Reader, key: str, base: Path) -> str:
+    """A PEM file relative to the config file's folder; returned as an absolute path."""
+    value = r.text(key, empty=True)
+    if not value:
+        return ""
+    file = Path(value).expanduser()
+    file = file if file.is_absolute() else base / file
+    if not file.is_file():
+        raise ConfigError(key, f"no such file: '{value}'")
+    return str(file.resolve())
+
+
+def _imap(r: _Reader, mail: MailConfig, base: Path) -> ImapConfig:
+    enabled = r.get("imap.enabled")
+    if not isinstance(enabled, bool):
+        raise ConfigError("imap.enabled", "expected true or false")
+    if enabled and not mail.enabled:
+        raise ConfigError("imap.enabled", "needs mail.enabled (answers and notices are mail)")
+    folders = {}
+    for name in ("mailbox", "processed_folder", "skipped_folder"):
+        folders[name] = r.text(f"imap.{name}")
+    if len(set(folders.values())) < 3:
+        raise ConfigError("imap.processed_folder", "mailbox and both folders must differ")
+    config = ImapConfig(
+        enabled=enabled,
+        host=r.text("imap.host"),
+        port=_port(r.get("imap.port"), "imap.port"),
+        security=r.choice("imap.security", ("none", "tls"), str.lower),
+        ca_file=_ca_file(r, "imap.ca_file", base),
+        username=r.text("imap.username", empty=not enabled),
+        password=r.text("imap.password", empty=True),
+        poll_interval=_positive_number(r.get("imap.poll_interval"), "imap.poll_interval"),
+        bounce_threshold=_whole(r, "imap.bounce_threshold", 1, 100),
+        max_message_bytes=_whole(r, "imap.max_message_bytes", 10_000, 100_000_000),
+        **folders,
+    )
+    if enabled and not config.password:
+        raise ConfigError("imap.password", "must not be empty (or set LOTSE_IMAP_PASSWORD)")
+    return config
 
 
 def _validate(raw: dict[str, Any], path: Path) -> Config:
@@ -656,7 +733,8 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
         ),
     )
 
-    mail = _mail(r)
+    mail = _mail(r, path.parent)
+    imap = _imap(r, mail, path.parent)
     web = WebConfig(public_url=r.url("web.public_url", empty=True))
     logging = LoggingConfig(level=r.choice("logging.level", LOG_LEVELS, str.upper))
     invitations, password_policy = _invitations(r)
@@ -677,6 +755,7 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
         database=database,
         encryption=encryption,
         mail=mail,
+        imap=imap,
         web=web,
         logging=logging,
         self_registration_centre=self_registration,

@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from mautrix.types import Event, EventType, SerializerError
@@ -23,6 +24,9 @@ from .metrics import EVENTS_FAILED, EVENTS_HANDLED, EVENTS_RECEIVED, TRANSACTION
 log = logging.getLogger("lotse.transactions")
 
 EventHandler = Callable[[Event], Awaitable[None]]
+# Gets a transaction's ephemeral events (read receipts, typing) before Synapse gets its 200.
+EphemeralHandler = Callable[[list[Any]], Awaitable[None]]
+EPHEMERAL_KEYS = ("ephemeral", "de.sorunome.msc2409.ephemeral")
 MAX_ATTEMPTS = 3
 # Rooms handled at the same time; each room's events stay in order.
 ROOM_CONCURRENCY = 16
@@ -30,6 +34,15 @@ ROOM_CONCURRENCY = 16
 
 def _json_error(status: int, errcode: str, error: str) -> web.Response:
     return web.json_response({"errcode": errcode, "error": error}, status=status)
+
+
+def _ephemeral_of(body: dict[str, Any]) -> list[Any]:
+    """The ephemeral events under the stable or the MSC2409 key (Synapse uses the latter)."""
+    for key in EPHEMERAL_KEYS:
+        value = body.get(key)
+        if isinstance(value, list) and value:
+            return value
+    return []
 
 
 class TransactionReceiver:
@@ -43,6 +56,9 @@ class TransactionReceiver:
         self._stopping = False
         self._rooms: dict[str, asyncio.Task] = {}
         self._slots = asyncio.Semaphore(ROOM_CONCURRENCY)
+        # Ephemeral events are not stored in the inbox (no event id, idempotent, frequent):
+        # the handlers apply them at once, and a failure withholds the 200 so Synapse resends.
+        self.ephemeral_handlers: list[EphemeralHandler] = []
 
     def register_routes(self, app: web.Application) -> None:
         for prefix in ("/_matrix/app/v1", ""):
@@ -85,6 +101,18 @@ class TransactionReceiver:
             log.exception("could not store transaction %s", request.match_info["txn_id"])
             return _json_error(500, "M_UNKNOWN", "could not store events; retry")
         EVENTS_RECEIVED.inc(new)
+        ephemeral = _ephemeral_of(body)
+        if ephemeral and self.ephemeral_handlers:
+            try:
+                for handle in self.ephemeral_handlers:
+                    await handle(ephemeral)
+            except Exception:
+                log.exception(
+                    "could not apply the ephemeral events of %s", request.match_info["txn_id"]
+                )
+                if new:
+                    self._wakeup.set()
+                return _json_error(500, "M_UNKNOWN", "could not apply ephemeral events; retry")
         log.debug(
             "transaction %s: %d events, %d new", request.match_info["txn_id"], len(events), new
         )

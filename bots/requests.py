@@ -19,6 +19,7 @@ from mautrix.types import RoomID, UserID
 
 from appservice.centre_settings import CentreSettings as EffectiveSettings
 from appservice.db import Absence, CounsellingRequest, Person
+from mailgateway.notices import notify
 
 from .assignment import (
     CentreSettings,
@@ -66,6 +67,7 @@ async def open_request(
                 client=client.name,
                 reason=decision.kind,
             )
+            await notify(counsellor, "new_request", request_id=created.id)
             log.info("request %d assigned (%s)", created.id, decision.reason)
             return ctx.render("request_assigned_client", id=created.id, counsellor=counsellor.name)
     duty = await on_duty_ids(staff)
@@ -86,6 +88,7 @@ async def open_request(
     for person in staff:
         if person.user_id in duty:
             told += await services.tell(person, "new_request_for_staff", id=created.id)
+            await notify(person, "new_request", request_id=created.id)
     log.info(
         "request %d waits in the pool of %s (%s); %d invited, %d told",
         created.id,

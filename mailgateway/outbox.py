@@ -211,5 +211,11 @@ class Outbox:
         return _rows_changed(requeued), _rows_changed(assumed)
 
     @classmethod
+    async def has_message_id(cls, message_id: str) -> bool:
+        """Whether Lotse sent a mail with this Message-ID (so a bounce report is about us)."""
+        q = "SELECT 1 FROM mail_outbox WHERE message_id=$1 LIMIT 1"
+        return await cls.db.fetchval(q, message_id.strip()) is not None
+
+    @classmethod
     async def count(cls, state: str) -> int:
         return int(await cls.db.fetchval("SELECT COUNT(*) FROM mail_outbox WHERE state=$1", state))

@@ -49,6 +49,30 @@ SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
         "centre_name": "Beratungsstelle Nord",
         "link": "https://lotse.example/confirm/TOKEN",
     },
+    "new_request": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+        "request_id": 12,
+    },
+    "request_overdue": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+        "request_id": 12,
+        "hours": 48,
+    },
+    "transfer_request": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+    },
+    "centre_message": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+    },
+    # The answer to a human reply to the notification mailbox (no person, no centre).
+    "auto_answer": {
+        "centre_name": "",
+        "app_url": "https://app.element.io",
+    },
 }
 KINDS = tuple(SAMPLE_VARIABLES)
 
@@ -175,6 +199,8 @@ def build_message(
     msg["X-Auto-Response-Suppress"] = "All"
     if unsubscribe_url and _SAFE_URL_RE.fullmatch(unsubscribe_url):
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        # RFC 8058: mail clients may switch notifications off with one POST, no page.
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     # typeshed says str, but MIMEText takes a Charset (that is how QP is chosen per message).
     msg.attach(MIMEText(rendered.text, "plain", _QP_UTF8))  # type: ignore[arg-type]
     msg.attach(MIMEText(rendered.html, "html", _QP_UTF8))  # type: ignore[arg-type]

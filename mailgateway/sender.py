@@ -22,6 +22,7 @@ from typing import Literal
 
 import aiosmtplib
 
+from .addresses import BOUNCING, MailAddress
 from .outbox import Outbox, OutboxMail
 from .render import MailTemplates, TemplateProblem, build_message
 
@@ -40,6 +41,8 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = None
     timeout: float = 30.0
+    # Certificates are always verified; this PEM file replaces the system CAs when set.
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,8 @@ class MailSender:
             start_tls=True if s.security == "starttls" else False,
             username=s.username,
             password=s.password,
+            validate_certs=True,
+            cert_bundle=s.ca_file,
         )
         await client.connect()
         self._client = client
@@ -186,6 +191,12 @@ class MailSender:
             client.close()
 
     async def _deliver(self, row: OutboxMail) -> None:
+        if await MailAddress.is_bouncing(row.recipient):
+            # Queued before the address turned bouncing: dropped, not tried. The admins
+            # heard about the address when it turned; no second notice per mail.
+            await Outbox.mark_failed(row.id, BOUNCING)
+            log.info("mail %d (%s) dropped: the address is bouncing", row.id, row.kind)
+            return
         try:
             rendered = self.templates.render(row.kind, row.lang, row.variables)
         except TemplateProblem as e:

@@ -85,7 +85,16 @@ class MailSink:
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[tuple[list[str], bytes]] = []
+        self.refuse: set[str] = set()  # recipients answered with a permanent 550
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: object, session: object, envelope: Any, address: str, options: object
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
         self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))

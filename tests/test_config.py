@@ -49,6 +49,8 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+IMAP_ON = {"enabled": True, "username": "lotse", "password": "pw"}
+
 BAD_CONFIGS: list[tuple[str, str, str]] = [
     # (id, YAML text, expected key path)
     ("broken-yaml", "homeserver:\n  address: [unclosed\n  domain: x\n", "(file)"),
@@ -197,6 +199,61 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         "mail-retry-attempts",
         dump(merged(SECRETS, {"mail": {"retry": {"max_attempts": 0}}})),
         "mail.retry.max_attempts",
+    ),
+    (
+        "mail-ca-file-missing",
+        dump(merged(SECRETS, {"mail": {"smtp": {"ca_file": "no/such/ca.pem"}}})),
+        "mail.smtp.ca_file",
+    ),
+    (
+        "mail-app-url",
+        dump(merged(SECRETS, {"mail": {"app_url": "element"}})),
+        "mail.app_url",
+    ),
+    (
+        "mail-digest-window-negative",
+        dump(merged(SECRETS, {"mail": {"digest_window_minutes": -5}})),
+        "mail.digest_window_minutes",
+    ),
+    (
+        "mail-confirmation-hours-zero",
+        dump(merged(SECRETS, {"mail": {"confirmation_hours": 0}})),
+        "mail.confirmation_hours",
+    ),
+    (
+        "imap-without-mail",
+        dump(merged(SECRETS, {"imap": IMAP_ON})),
+        "imap.enabled",
+    ),
+    (
+        "imap-no-password",
+        dump(merged(SECRETS, {"mail": {"enabled": True}, "imap": {**IMAP_ON, "password": ""}})),
+        "imap.password",
+    ),
+    (
+        "imap-no-username",
+        dump(merged(SECRETS, {"mail": {"enabled": True}, "imap": {**IMAP_ON, "username": ""}})),
+        "imap.username",
+    ),
+    (
+        "imap-starttls",
+        dump(merged(SECRETS, {"imap": {"security": "starttls"}})),
+        "imap.security",
+    ),
+    (
+        "imap-bounce-threshold",
+        dump(merged(SECRETS, {"imap": {"bounce_threshold": 0}})),
+        "imap.bounce_threshold",
+    ),
+    (
+        "imap-same-folder",
+        dump(merged(SECRETS, {"imap": {"processed_folder": "INBOX"}})),
+        "imap.processed_folder",
+    ),
+    (
+        "imap-poll-interval",
+        dump(merged(SECRETS, {"imap": {"poll_interval": 0}})),
+        "imap.poll_interval",
     ),
     (
         "centre-setting-unknown",
@@ -399,6 +456,26 @@ def test_env_overrides_win(tmp_path: Path) -> None:
     assert cfg.appservice.hs_token == "env-hs"
     assert cfg.encryption.pickle_key == "env-pickle"
     assert cfg.database.url == "postgres://lotse:pw@db/lotse"
+
+
+def test_imap_section(tmp_path: Path) -> None:
+    """The poller's settings: password from the environment, CA file beside the config."""
+    (tmp_path / "ca.pem").write_text("not checked here")
+    text = dump(
+        merged(
+            SECRETS,
+            {
+                "mail": {"enabled": True, "smtp": {"ca_file": "ca.pem"}},
+                "imap": {**IMAP_ON, "password": "", "ca_file": "ca.pem"},
+            },
+        )
+    )
+    cfg = load_config(write(tmp_path, text), env={"LOTSE_IMAP_PASSWORD": "from-env"})
+    assert cfg.imap.enabled and cfg.imap.password == "from-env"
+    assert cfg.imap.ca_file == str(tmp_path / "ca.pem") == cfg.mail.ca_file
+    assert cfg.imap.security == "tls" and cfg.imap.bounce_threshold == 3
+    assert cfg.mail.digest_window_minutes == 60 and cfg.mail.app_url == ""
+    assert "from-env" not in repr(cfg.imap)
 
 
 def test_env_override_beats_file_secret(tmp_path: Path) -> None:

@@ -21,7 +21,16 @@ from mailgateway.render import (
 def test_shipped_templates_pass_the_start_check() -> None:
     """Every shipped kind renders in German and English from its sample variables."""
     check_mail_templates(MailTemplates())
-    assert set(KINDS) == {"invitation", "new_message", "address_confirmation"}
+    assert set(KINDS) == {
+        "invitation",
+        "new_message",
+        "address_confirmation",
+        "new_request",
+        "request_overdue",
+        "transfer_request",
+        "centre_message",
+        "auto_answer",
+    }
 
 
 def test_unknown_variable_is_caught_at_start(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 
 from appservice.synapse_runner import free_port
+from mailgateway.addresses import MailAddress
 from mailgateway.outbox import FAILED, QUEUED, SENT, UNCERTAIN, Outbox
 from mailgateway.render import MailTemplates
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings
@@ -234,6 +235,28 @@ async def test_permanent_failure_fails_at_once_and_calls_hook(tmp_path: Path) ->
     assert row is not None and (row.attempts, row.last_error) == (1, "smtp 550")
     assert handler.data_calls == 1 and handler.messages == []
     assert calls == [("gone@beratung.de", "invitation")]
+
+
+async def test_mail_to_an_address_that_turned_bouncing_is_dropped(tmp_path: Path) -> None:
+    """Queued before the bounces were counted: never sent, failed as "bouncing", no hook
+    (the admins were told once when the address turned)."""
+    calls: list[tuple[str, str]] = []
+
+    async def hook(recipient: str, kind: str) -> None:
+        calls.append((recipient, kind))
+
+    handler = Recorder()
+    with smtp_server(handler) as port:
+        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
+            dropped = await Outbox.enqueue("Gone@Beratung.de", "new_message", "de", NEW_MESSAGE)
+            kept = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
+            assert await MailAddress.record_hard_bounce("gone@beratung.de", threshold=1)
+            async with running(make_sender(port, on_permanent_failure=hook)):
+                await wait_for(lambda: state_is(kept, SENT))
+                await wait_for(lambda: state_is(dropped, FAILED))
+            row = await Outbox.get(dropped)
+    assert row is not None and row.last_error == "bouncing"
+    assert [m["To"] for m in handler.messages] == ["anna@beratung.de"] and calls == []
 
 
 async def test_temporary_failures_give_up_after_max_attempts(tmp_path: Path) -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from email import message_from_bytes
 from email.policy import default as default_policy
+from pathlib import Path
 
 import pytest
 
 from appservice.app import LotseApp
 from mailgateway.outbox import SENT, Outbox
-from tests.conftest import MailSink
+from mailgateway.render import TemplateProblem
+from tests.conftest import MailSink, Stack
 
 pytestmark = pytest.mark.synapse
 
@@ -39,3 +42,13 @@ async def test_queued_mail_is_sent_by_the_running_app(
     assert "Beratungsstelle Nord" in str(msg["From"])
     row = await Outbox.get(mail_id)
     assert row is not None and row.state == SENT
+
+
+async def test_broken_mail_template_refuses_to_build(stack: Stack, tmp_path: Path) -> None:
+    """An operator template using a variable its kind does not have stops Lotse before
+    anything starts (not when the first such mail is due)."""
+    (tmp_path / "de").mkdir()
+    (tmp_path / "de" / "new_request.txt.j2").write_text("{{ client_name }}\n")
+    cfg = replace(stack.cfg, mail=replace(stack.cfg.mail, templates_dir=str(tmp_path)))
+    with pytest.raises(TemplateProblem, match="client_name"):
+        LotseApp(cfg)

@@ -223,3 +223,30 @@ async def test_slow_room_does_not_hold_up_other_rooms(running: LotseApp) -> None
     finally:
         release.set()
         running.receiver.handler = original
+
+
+async def test_ephemeral_events_reach_their_handlers_before_the_200(running: LotseApp) -> None:
+    """Read receipts come under either key; a handler failure withholds the 200 (Synapse
+    resends), while the transaction's room events are stored all the same."""
+    seen: list[list[Any]] = []
+    fail = False
+
+    async def handler(ephemeral: list[Any]) -> None:
+        if fail:
+            raise RuntimeError("database away")
+        seen.append(ephemeral)
+
+    receipt = {"type": "m.receipt", "room_id": "!r:lotse.test", "content": {}}
+    running.receiver.ephemeral_handlers.append(handler)
+    try:
+        assert await _put(running, f"e-{secrets.token_hex(4)}", {"ephemeral": [receipt]}) == 200
+        msc = {"de.sorunome.msc2409.ephemeral": [receipt], "events": []}
+        assert await _put(running, f"e-{secrets.token_hex(4)}", msc) == 200
+        assert seen == [[receipt], [receipt]]
+        fail = True
+        events = _events(1)
+        body = {"events": events, "ephemeral": [receipt]}
+        assert await _put(running, f"e-{secrets.token_hex(4)}", body) == 500
+        assert await Inbox.add_many(events) == 0  # stored before the failure
+    finally:
+        running.receiver.ephemeral_handlers.remove(handler)

@@ -1,0 +1,46 @@
+"""Helpers for tests that read what the running Lotse mailed to the test SMTP sink."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import cast
+
+from tests.conftest import MailSink
+
+
+def mails_to(sink: MailSink, address: str) -> list[EmailMessage]:
+    return [
+        cast(EmailMessage, message_from_bytes(data, policy=default_policy))
+        for rcpts, data in sink.messages
+        if address in rcpts
+    ]
+
+
+async def wait_for_mails(
+    sink: MailSink, address: str, count: int = 1, timeout: float = 20
+) -> list[EmailMessage]:
+    deadline = time.monotonic() + timeout
+    while len(mails_to(sink, address)) < count:
+        assert time.monotonic() < deadline, f"{count} mail(s) to {address} did not arrive"
+        await asyncio.sleep(0.1)
+    return mails_to(sink, address)
+
+
+def readable(msg: EmailMessage) -> str:
+    """Subject, text and HTML of a mail, decoded: everything a reader (or a leak) could see."""
+    parts = [str(msg["Subject"])]
+    for part in msg.walk():
+        if part.get_content_maintype() == "text":
+            parts.append(cast(EmailMessage, part).get_content())
+    return "\n".join(parts)
+
+
+def link_in(msg: EmailMessage) -> str:
+    match = re.search(r"https?://\S+/confirm/[A-Za-z0-9_-]+", readable(msg))
+    assert match, "no confirmation link in the mail"
+    return match.group(0)

@@ -1,0 +1,122 @@
+"""The running app with `imap:` enabled against a real IMAP server (pymap), and the admins'
+notices about bouncing addresses and permanent SMTP failures (metadata only)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from appservice.app import LotseApp
+from appservice.config import ImapConfig
+from appservice.db import Person
+from appservice.devclient import Human, ask
+from mailgateway.addresses import MailAddress
+from mailgateway.notices import notify
+from mailgateway.preferences import Preferences
+from tests.conftest import Lotse, MailSink, MakeHuman
+from tests.imap_server import ImapServer
+from tests.mail_helpers import mails_to, wait_for_mails
+from tests.test_mail_bounces import dsn, reply
+from tests.test_requests import _service_room
+
+pytestmark = pytest.mark.synapse
+
+
+@pytest.fixture
+async def imap_app(lotse: Lotse) -> AsyncIterator[tuple[LotseApp, ImapServer]]:
+    """The app restarted with the poller on (threshold 1); the plain app again afterwards."""
+    plain = lotse.cfg
+    async with ImapServer() as server:
+        lotse.cfg = replace(
+            plain,
+            imap=ImapConfig(
+                enabled=True,
+                host=server.host,
+                port=server.port,
+                security="none",
+                ca_file="",
+                username=server.username,
+                password=server.password,
+                mailbox="INBOX",
+                processed_folder="Lotse/Processed",
+                skipped_folder="Lotse/Skipped",
+                poll_interval=0.5,
+                bounce_threshold=1,
+                max_message_bytes=1_000_000,
+            ),
+        )
+        try:
+            app = await lotse.restart()
+            assert app.mail.poller is not None
+            yield app, server
+        finally:
+            lotse.cfg = plain
+            await lotse.restart()
+
+
+async def _person_with_address(human: Human) -> tuple[Person, str]:
+    address = f"{human.user_id[1:].split(':')[0]}@example.net"
+    person = await Person.get(human.user_id)
+    assert person is not None
+    await person.set_account(email=address)
+    await Preferences.mark_confirmed(human.user_id, address)
+    return person, address
+
+
+async def test_bounce_marks_address_and_tells_its_centres_admins(
+    imap_app: tuple[LotseApp, ImapServer], make_human: MakeHuman, mail_sink: MailSink
+) -> None:
+    app, server = imap_app
+    bot = app.cfg.assistant_mxid
+    admin = await make_human("leitung", centre="nord", role="admin")
+    other_admin = await make_human("lead", centre="south", role="admin")
+    client = await make_human("klient", centre="nord", role="client")
+    admin_room = await _service_room(admin, bot)
+    other_room = await _service_room(other_admin, bot)
+    client_room = await _service_room(client, bot)
+    person, address = await _person_with_address(client)
+
+    # A real mail of ours, so the report is about a Message-ID Lotse sent.
+    assert await notify(person, "centre_message") == "queued"
+    [sent] = await wait_for_mails(mail_sink, address)
+    before = len(admin.notices(admin_room, bot))
+    await server.append(dsn([(address, "failed", "5.1.1")], original_id=str(sent["Message-ID"])))
+
+    told = await admin.next_notice(admin_room, bot, before, contains="nicht erreichbar")
+    assert person.user_id in told.body and address not in told.body
+    assert await MailAddress.is_bouncing(address)
+    # The person sees it next time they look; nothing more is mailed there.
+    status = await ask(client, client_room, bot, "email")
+    assert "nicht erreichbar" in status.body
+    assert await notify(person, "centre_message") == "bouncing"
+    # The other centre hears nothing of it.
+    await asyncio.sleep(1)
+    assert not any(person.user_id in n.body for n in other_admin.notices(other_room, bot))
+
+    # A human reply gets the one auto-answer; nothing of it reaches Matrix.
+    replier = f"reply-{secrets.token_hex(3)}@example.org"
+    await server.append(reply(sender=replier))
+    [answer] = await wait_for_mails(mail_sink, replier)
+    assert "nicht gelesen" in str(answer["Subject"])
+    assert answer["Auto-Submitted"] == "auto-generated"
+
+
+async def test_permanent_failure_tells_admins_which_person_and_kind(
+    running: LotseApp, make_human: MakeHuman, mail_sink: MailSink
+) -> None:
+    bot = running.cfg.assistant_mxid
+    admin = await make_human("admin", centre="south", role="admin")
+    counsellor = await make_human("counsellor", centre="south", role="counsellor")
+    admin_room = await _service_room(admin, bot)
+    person, address = await _person_with_address(counsellor)
+    mail_sink.refuse.add(address)
+    before = len(admin.notices(admin_room, bot))
+    assert await notify(person, "new_request", request_id=77) == "queued"
+    told = await admin.next_notice(admin_room, bot, before, contains="could not be delivered")
+    assert "new_request" in told.body and person.user_id in told.body
+    assert "77" not in told.body and address not in told.body
+    assert mails_to(mail_sink, address) == []
