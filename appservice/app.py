@@ -93,6 +93,7 @@ class LotseApp:
         await self.device.start()
         self.assistant = self._build_assistant()
         await self.assistant.directory.sync_config_admins()
+        await self.assistant.centre_rooms.ensure_all()
         await self._check_admin()
         await Inbox.prune()
         self.receiver.start()
@@ -143,9 +144,13 @@ class LotseApp:
 
     def _build_assistant(self) -> Any:
         # Imported here: appservice/ is the plumbing; the bots sit on top of it.
+        import bots.centre_messages  # noqa: F401  (commands: accounts)
+        import bots.counsellors  # noqa: F401
+        import bots.profile  # noqa: F401
         from bots import absences, audit, availability, general, requests  # noqa: F401  (commands)
         from bots.assistant import Assistant
         from bots.registry import registry
+        from bridge.centre_rooms import CentreRooms
         from bridge.counselling_rooms import CounsellingRooms
         from bridge.people import Directory
         from bridge.service_rooms import ServiceRooms
@@ -159,6 +164,9 @@ class LotseApp:
             renderer=self.renderer,
             own_users=self.own_users,
             counselling_rooms=CounsellingRooms(self.steward_intent),
+            centre_rooms=CentreRooms(
+                self.assistant_intent, self.steward_intent, self.cfg, self.renderer
+            ),
             admin=SynapseAdmin(
                 self.az.http_session,
                 self.cfg.homeserver.address,

@@ -34,11 +34,13 @@ from appservice.db import Person
 from appservice.e2ee import AssistantDevice
 from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
+from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
 from bridge.service_rooms import ServiceRooms
 
 from .commands import CommandRegistry
+from .control_room import addressed_to_bot
 from .dispatch import ROLE_BY_NAME, CommandContext, run_command
 from .formatting import markdown_to_html
 from .services import BotServices
@@ -61,6 +63,7 @@ class Assistant:
         own_users: set[str],
         counselling_rooms: CounsellingRooms,
         admin: SynapseAdmin,
+        centre_rooms: CentreRooms | None = None,
     ) -> None:
         self.intent = intent
         self.device = device
@@ -69,12 +72,15 @@ class Assistant:
         self.registry = registry
         self.renderer = renderer
         self.own_users = own_users
+        self.centre_rooms = centre_rooms
         self.services = BotServices(
             directory=directory,
             counselling_rooms=counselling_rooms,
             renderer=renderer,
             send_notice=self.send_notice,
             admin=admin,
+            centre_rooms=centre_rooms,
+            service_rooms=service_rooms,
         )
 
     @property
@@ -164,10 +170,32 @@ class Assistant:
 
     # --- messages -----------------------------------------------------------------------
 
-    async def _on_encrypted(self, evt: EncryptedEvent) -> None:
+    async def _speaker(self, evt: EncryptedEvent) -> tuple[Person, bool] | None:
+        """Who speaks to us: the owner of a service room, or an admin of the centre in its
+        admin control room (then True: commands there act as that admin)."""
         person = await Person.by_service_room(evt.room_id)
-        if person is None or evt.sender != person.user_id:
+        if person is not None:
+            return (person, False) if evt.sender == person.user_id else None
+        centre_id = await CentreRooms.admin_room_centre(evt.room_id)
+        if centre_id is None:
+            return None
+        sender = await self.directory.lookup(evt.sender)
+        if (
+            sender is None
+            or sender.centre_id != centre_id
+            or sender.role != "admin"
+            or sender.deleted_at is not None
+            or sender.locked_at is not None
+        ):
+            log.info("ignored %s in the admin room of %s: not its admin", evt.event_id, centre_id)
+            return None
+        return sender, True
+
+    async def _on_encrypted(self, evt: EncryptedEvent) -> None:
+        speaker = await self._speaker(evt)
+        if speaker is None:
             return
+        person, control_room = speaker
         lang = self.directory.language_of(person)
         try:
             decrypted = await self.device.decrypt(evt)
@@ -185,6 +213,8 @@ class Assistant:
         content = decrypted.content
         if content.msgtype not in TEXT_TYPES or not isinstance(content.body, str):
             return
+        if control_room and not addressed_to_bot(content.body, self.registry):
+            return  # admins talking to each other
         centre = self.directory.centre_of(person)
         ctx = CommandContext(
             user_id=person.user_id,

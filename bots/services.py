@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mautrix.errors import MatrixError
 from mautrix.types import RoomID
 
 from appservice.admin_api import SynapseAdmin
 from appservice.centre_settings import CentreSettings, apply_overrides
-from appservice.db import AuditEntry, CentreSettingRow, Person
+from appservice.db import AuditEntry, CentreRoom, CentreSettingRow, Person
 from appservice.i18n import Renderer
+from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
+from bridge.service_rooms import ServiceRooms
 
 from .dispatch import CommandContext
 
 SendNotice = Callable[[RoomID, str, str], Awaitable[None]]
+
+log = logging.getLogger("lotse.services")
 
 
 @dataclass
@@ -29,6 +35,10 @@ class BotServices:
     send_notice: SendNotice
     # Synapse admin API as the assistant (create accounts, passwords, lock, erase).
     admin: SynapseAdmin
+    # Each centre's Space, admin control room and staff room (membership follows roles).
+    centre_rooms: CentreRooms | None = None
+    # Service rooms: a person created by a command is invited to theirs at once.
+    service_rooms: ServiceRooms | None = None
 
     async def tell(self, person: Person, template: str, **variables: Any) -> bool:
         """A notice in the person's service room, in their language; False if they have none."""
@@ -41,13 +51,26 @@ class BotServices:
     async def tell_admins(self, centre_id: str, template: str, **variables: Any) -> int:
         """Tell the centre's admins (metadata only, never content); returns how many were told.
 
-        Today each admin hears it in their own service room; the admin control room of the
-        member-management work takes this over without callers changing.
+        One notice in the centre's admin control room; before that room exists (or if posting
+        fails) each admin hears it in their own service room.
         """
+        admins = [
+            p
+            for p in await Person.all_in_centre(centre_id)
+            if p.role == "admin" and p.deleted_at is None
+        ]
+        room = await CentreRoom.get(centre_id, "admin")
+        centre = self.directory.cfg.centre(centre_id)
+        if room is not None and centre is not None:
+            text = self.renderer.render(centre.language, template, **variables)
+            try:
+                await self.send_notice(RoomID(room), text, f"admins-{secrets.token_hex(8)}")
+                return len(admins)
+            except MatrixError as e:
+                log.warning("admin control room %s unreachable (%s); using service rooms", room, e)
         told = 0
-        for person in await Person.all_in_centre(centre_id):
-            if person.role == "admin":
-                told += await self.tell(person, template, **variables)
+        for person in admins:
+            told += await self.tell(person, template, **variables)
         return told
 
     async def settings(self, centre_id: str) -> CentreSettings:

@@ -15,6 +15,7 @@ from mautrix.util.async_db import Database
 
 from .absence import Absence
 from .centre import AuditEntry, CentreSettingRow
+from .centre_room import CentreMessage, CentreRoom
 from .inbox import Inbox, InboxEvent
 from .person import Person
 from .request import CounsellingRequest
@@ -23,6 +24,8 @@ from .upgrade import upgrade_table
 __all__ = [
     "Absence",
     "AuditEntry",
+    "CentreMessage",
+    "CentreRoom",
     "CentreSettingRow",
     "CounsellingRequest",
     "LotseDatabase",
@@ -43,6 +46,8 @@ _row_classes: list[Any] = [
     Absence,
     CentreSettingRow,
     AuditEntry,
+    CentreRoom,
+    CentreMessage,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

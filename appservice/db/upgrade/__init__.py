@@ -21,3 +21,4 @@ from .v04_requests import upgrade_v4  # noqa: E402,F401
 from .v05_availability import upgrade_v5  # noqa: E402,F401
 from .v06_absences import upgrade_v6  # noqa: E402,F401
 from .v07_centre_foundation import upgrade_v7  # noqa: E402,F401
+from .v08_centre_rooms import upgrade_v8  # noqa: E402,F401
