@@ -8,9 +8,13 @@ own centre, so one centre can neither see nor change another's staff.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from appservice.admin_api import AdminApiError
 from appservice.db import Person
@@ -31,6 +35,21 @@ from .staff_rules import (
 log = logging.getLogger("lotse.counsellors")
 
 STAFF = ("counsellor", "admin")
+
+# Checks and changes of staff accounts run one at a time (one Lotse process per server), so
+# of two admins creating the same login, or demoting each other, exactly one wins.
+_staff_changes = asyncio.Lock()
+
+
+def _one_at_a_time(handler: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
+    @functools.wraps(handler)
+    async def serialised(ctx: CommandContext, **kwargs: Any) -> str:
+        async with _staff_changes:
+            return await handler(ctx, **kwargs)
+
+    return serialised
+
+
 _LOGIN = Argument("login", label={"de": "LOGIN", "en": "LOGIN"}, help={"de": "Login-Name"})
 
 
@@ -84,6 +103,7 @@ async def _follow(services: BotServices, person: Person) -> None:
         "en": "Creates a counsellor (a Matrix account without password; invite them next)",
     },
 )
+@_one_at_a_time
 async def counsellor_new(
     ctx: CommandContext, login: str, name: str, email: str, role: str = "counsellor"
 ) -> str:
@@ -117,6 +137,8 @@ async def counsellor_new(
         _, created = await services.admin.create_or_update_user(user_id, displayname=name)
     except AdminApiError as e:
         log.warning("creating %s failed: %s %s", user_id, e.status, e.errcode)
+        if e.errcode == "M_USER_IN_USE":  # created a moment ago elsewhere
+            return ctx.render("counsellor_login_taken", login=login)
         return ctx.render("counsellor_synapse_failed", errcode=e.errcode)
     if not created:  # another admin created the same login a moment ago
         return ctx.render("counsellor_login_taken", login=login)
@@ -185,6 +207,7 @@ async def counsellors_list(ctx: CommandContext) -> str:
         "en": "Changes the role: admin or counsellor",
     },
 )
+@_one_at_a_time
 async def counsellor_role(ctx: CommandContext, login: str, role: str) -> str:
     services = services_of(ctx)
     chosen = parse_role(role)
@@ -250,6 +273,7 @@ async def _set_locked(ctx: CommandContext, login: str, locked: bool) -> str:
         "en": "Deactivates the account (no login) until you activate it again",
     },
 )
+@_one_at_a_time
 async def counsellor_deactivate(ctx: CommandContext, login: str) -> str:
     return await _set_locked(ctx, login, True)
 
@@ -265,6 +289,7 @@ async def counsellor_deactivate(ctx: CommandContext, login: str) -> str:
         "en": "Activates a deactivated account again",
     },
 )
+@_one_at_a_time
 async def counsellor_activate(ctx: CommandContext, login: str) -> str:
     return await _set_locked(ctx, login, False)
 
@@ -282,6 +307,7 @@ async def counsellor_activate(ctx: CommandContext, login: str) -> str:
         "erased after the grace period",
     },
 )
+@_one_at_a_time
 async def counsellor_delete(ctx: CommandContext, login: str) -> str:
     services = services_of(ctx)
     person = await _find(ctx, login)

@@ -9,6 +9,8 @@ see each other's staff.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import secrets
 
 import pytest
@@ -17,7 +19,9 @@ from mautrix.types import Membership, RoomType
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, CentreMessage, CentreRoom, Person
 from appservice.devclient import Human, ask
-from tests.conftest import MakeHuman
+from bots.commands import Role
+from bots.dispatch import CommandContext, run_command
+from tests.conftest import MakeHuman, opened
 from tests.test_privacy import _database_dump
 
 pytestmark = pytest.mark.synapse
@@ -330,3 +334,55 @@ async def test_message_from_the_centre_arrives_encrypted_text_not_stored(
     ):
         assert snippet in (await ask(admin, room, bot, text)).body
     assert len(await CentreMessage.recent("nord", 5, client.user_id)) == 1
+
+
+def _ctx(running: LotseApp, user_id: str, centre: str, services: object) -> CommandContext:
+    """What the assistant builds for an admin of ``centre`` (no Matrix room needed here)."""
+    return CommandContext(
+        user_id=user_id,
+        role=Role.ADMIN,
+        centre_id=centre,
+        centre_name=centre,
+        lang="en",
+        room_id="!room:lotse.test",
+        event_id=f"$evt{secrets.token_hex(4)}",
+        renderer=running.renderer,
+        registry=running.assistant.registry,
+        extra={"services": services},
+    )
+
+
+async def test_last_admin_and_races_on_both_backends(running: LotseApp, database_url: str) -> None:
+    """The last active admin cannot step down; two admins demoting each other at once leave
+    one admin; two admins creating the same login at once: exactly one account."""
+    services = dataclasses.replace(
+        running.assistant.services, centre_rooms=None, service_rooms=None
+    )
+
+    def as_admin(user_id: str) -> CommandContext:
+        return _ctx(running, user_id, "south", services)
+
+    async with opened(database_url):
+        solo = await Person.upsert("@solo:lotse.test", "south", "admin")
+        reply = await run_command("counsellor role solo counsellor", as_admin(solo.user_id))
+        assert reply is not None and "last active admin" in reply
+        still = await Person.get(solo.user_id)
+        assert still is not None and still.role == "admin"
+
+        other = await Person.upsert("@other:lotse.test", "south", "admin")
+        replies = await asyncio.gather(
+            run_command("counsellor role other counsellor", as_admin(solo.user_id)),
+            run_command("counsellor role solo counsellor", as_admin(other.user_id)),
+        )
+        assert sum("is now a counsellor" in str(r) for r in replies) == 1, replies
+        assert sum("last active admin" in str(r) for r in replies) == 1, replies
+        roles = {p.user_id: p.role for p in await Person.all_in_centre("south")}
+        assert sorted(roles.values()) == ["admin", "counsellor"]
+
+        admin_id = next(u for u, r in roles.items() if r == "admin")
+        login = f"race-{secrets.token_hex(3)}"
+        text = f"counsellor new {login} Race Condition email=race@example.org"
+        replies = await asyncio.gather(*(run_command(text, as_admin(admin_id)) for _ in range(2)))
+        assert sum("has been created" in str(r) for r in replies) == 1, replies
+        assert sum("already taken" in str(r) for r in replies) == 1, replies
+        assert await services.admin.get_user(f"@{login}:lotse.test") is not None
