@@ -50,7 +50,9 @@ def _one_at_a_time(handler: Callable[..., Awaitable[str]]) -> Callable[..., Awai
     return serialised
 
 
-_LOGIN = Argument("login", label={"de": "LOGIN", "en": "LOGIN"}, help={"de": "Login-Name"})
+_LOGIN = Argument(
+    "login", label={"de": "LOGIN", "en": "LOGIN"}, help={"de": "Login-Name", "en": "login name"}
+)
 
 
 def _now() -> int:
@@ -94,9 +96,20 @@ async def _follow(services: BotServices, person: Person) -> None:
     section="admin",
     args=(
         _LOGIN,
-        Argument("name", rest=True, help={"de": "Name, den Ratsuchende sehen"}),
-        Argument("email", keyword=True),
-        Argument("role", required=False, keyword=True),
+        Argument(
+            "name", rest=True, help={"de": "Name, den Ratsuchende sehen", "en": "name clients see"}
+        ),
+        Argument(
+            "email",
+            keyword=True,
+            help={"de": "Adresse für die Einladung", "en": "address for the invitation"},
+        ),
+        Argument(
+            "role",
+            required=False,
+            keyword=True,
+            help={"de": "admin oder counsellor (Standard)", "en": "admin or counsellor (default)"},
+        ),
     ),
     help={
         "de": "Legt eine:n Berater:in an (Matrix-Konto ohne Passwort, danach einladen)",
@@ -157,7 +170,7 @@ async def counsellor_new(
 
 @registry.command(
     "counsellors",
-    aliases=("beratende", "team-verwaltung"),
+    aliases=("beratende",),
     roles=ADMINS,
     section="admin",
     help={
@@ -201,7 +214,14 @@ async def counsellors_list(ctx: CommandContext) -> str:
     aliases=("berater rolle",),
     roles=ADMINS,
     section="admin",
-    args=(_LOGIN, Argument("role", label={"de": "admin|counsellor", "en": "admin|counsellor"})),
+    args=(
+        _LOGIN,
+        Argument(
+            "role",
+            label={"de": "ROLLE", "en": "ROLE"},
+            help={"de": "admin oder counsellor", "en": "admin or counsellor"},
+        ),
+    ),
     help={
         "de": "Ändert die Rolle: admin oder counsellor (Berater:in)",
         "en": "Changes the role: admin or counsellor",

@@ -71,10 +71,8 @@ class CentreRooms:
     def _owner(self, kind: str) -> IntentAPI:
         return self.assistant if kind == "admin" else self.steward
 
-    def _name(self, centre: CentreConfig, kind: str) -> str:
-        return self.renderer.render(
-            centre.language, "centre_room_name", kind=kind, centre_name=centre.name
-        )
+    def _text(self, centre: CentreConfig, kind: str, template: str) -> str:
+        return self.renderer.render(centre.language, template, kind=kind, centre_name=centre.name)
 
     async def ensure_all(self) -> None:
         """Create missing rooms of every configured centre; config admins are invited."""
@@ -142,7 +140,8 @@ class CentreRooms:
         owner = self._owner(kind)
         room_id = await owner.create_room(
             preset=RoomCreatePreset.PRIVATE,
-            name=self._name(centre, kind),
+            name=self._text(centre, kind, "centre_room_name"),
+            topic=self._text(centre, kind, "centre_room_topic"),
             invitees=invitees,
             initial_state=initial,
             creation_content=creation,

@@ -69,6 +69,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "audit_bad_count": {"given": "x", "maximum": 200},
     # accounts: centre rooms, counsellors, profiles, team, messages from the centre
     "centre_room_name": {"kind": "admin", "centre_name": "Nord"},
+    "centre_room_topic": {"kind": "staff", "centre_name": "Nord"},
     "counsellor_bad_login": {
         "problem": "upper_case",
         "login": "Anna",
