@@ -106,6 +106,8 @@ class Assistant:
                 await self._on_invite(evt)
             return
         person = await Person.by_service_room(evt.room_id)
+        if person is None and membership == Membership.JOIN:
+            await self._welcome_to_control_room(evt)
         if person is None or evt.state_key != person.user_id:
             return
         if membership == Membership.JOIN:
@@ -136,6 +138,24 @@ class Assistant:
         fresh = await Person.get(person.user_id)
         if fresh is not None:
             await self._welcome(fresh)
+
+    async def _welcome_to_control_room(self, evt: StateEvent) -> None:
+        """An admin who joins their centre's admin control room learns what it is for."""
+        if getattr(evt.prev_content, "membership", None) == Membership.JOIN:
+            return  # a profile change, not a join
+        centre_id = await CentreRooms.admin_room_centre(evt.room_id)
+        if centre_id is None:
+            return
+        person = await self.directory.lookup(evt.state_key)
+        if person is None or person.centre_id != centre_id or person.role != "admin":
+            return
+        text = self.renderer.render(
+            self.directory.language_of(person),
+            "control_room_welcome",
+            centre_name=self.directory.centre_of(person).name,
+            display_name=person.name,
+        )
+        await self.send_notice(evt.room_id, text, f"control-welcome-{evt.event_id}")
 
     async def _refuse(self, room_id: RoomID, template: str, lang: str) -> None:
         """Join just long enough to say why, then leave."""

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from mautrix.errors import MatrixError
+
 from appservice.admin_api import AdminApiError
 from appservice.db import Person
 
@@ -159,7 +161,10 @@ async def counsellor_new(
     await person.set_profile(display_name=name)
     await person.set_account(email=email)
     if services.service_rooms is not None:
-        await services.service_rooms.create_for(person)
+        try:
+            await services.service_rooms.create_for(person)
+        except MatrixError as e:  # they can still open a chat with the assistant themselves
+            log.warning("no service room for %s yet: %s", user_id, e)
     await _follow(services, person)
     await services.audit(ctx.centre_id, ctx.user_id, "counsellor.new", user_id, f"role={chosen}")
     log.info("%s created %s (%s) in %s", ctx.user_id, user_id, chosen, ctx.centre_id)

@@ -29,6 +29,7 @@ from appservice.config import CentreConfig, Config
 from appservice.db import CentreRoom, Person
 from appservice.i18n import Renderer
 
+from .counselling_rooms import HISTORY_JOINED
 from .service_rooms import ENCRYPTION_STATE
 
 log = logging.getLogger("lotse.centre_rooms")
@@ -128,7 +129,8 @@ class CentreRooms:
         if kind == "space":
             creation = {"type": "m.space"}
         else:
-            initial.append(ENCRYPTION_STATE)
+            # Room keys never reach later members, so they see nothing from before either.
+            initial += [ENCRYPTION_STATE, HISTORY_JOINED]
         if space is not None:
             initial.append(
                 {

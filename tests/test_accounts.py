@@ -54,6 +54,19 @@ async def _admin_in_control_room(
     assert room_id is not None
     await _join(admin, room_id)
     await admin.wait_member(room_id, running.cfg.assistant_mxid)
+    welcome = await admin.wait_until(
+        lambda: next(
+            (
+                s
+                for s in admin.notices(room_id, running.cfg.assistant_mxid)
+                if "Verwaltungsraum von" in s.body
+            ),
+            None,
+        ),
+        30,
+        "the welcome to the control room",
+    )
+    assert welcome.encrypted and admin.user_id in welcome.body
     return admin, room_id
 
 

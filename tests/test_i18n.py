@@ -70,6 +70,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     # accounts: centre rooms, counsellors, profiles, team, messages from the centre
     "centre_room_name": {"kind": "admin", "centre_name": "Nord"},
     "centre_room_topic": {"kind": "staff", "centre_name": "Nord"},
+    "control_room_welcome": {"centre_name": "Nord", "display_name": "Anna"},
     "counsellor_bad_login": {
         "problem": "upper_case",
         "login": "Anna",
