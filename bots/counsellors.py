@@ -201,6 +201,7 @@ async def counsellors_list(ctx: CommandContext) -> str:
                 "name": person.name,
                 "user_id": person.user_id,
                 "role": person.role,
+                "email": person.email or "",
                 "status": staff_status(
                     person.deleted_at is not None,
                     person.locked_at is not None,
@@ -282,6 +283,9 @@ async def _set_locked(ctx: CommandContext, login: str, locked: bool) -> str:
         log.warning("(un)locking %s failed: %s %s", person.user_id, e.status, e.errcode)
         return ctx.render("counsellor_synapse_failed", errcode=e.errcode)
     await person.set_account(locked_at=_now() if locked else None)
+    # Assignment skips "unavailable" staff: no request goes to an account that cannot log in.
+    # Back from deactivation they are "away" until they say otherwise with `status`.
+    await person.set_status("unavailable" if locked else "away")
     action = "counsellor.deactivate" if locked else "counsellor.activate"
     await services.audit(ctx.centre_id, ctx.user_id, action, person.user_id)
     return ctx.render("counsellor_locked", name=person.name, locked=locked)
@@ -352,6 +356,7 @@ async def counsellor_delete(ctx: CommandContext, login: str) -> str:
         log.warning("locking %s for deletion failed: %s %s", person.user_id, e.status, e.errcode)
         return ctx.render("counsellor_synapse_failed", errcode=e.errcode)
     await person.set_account(deleted_at=_now())
+    await person.set_status("unavailable")  # no more requests for them
     await _follow(services, person)
     home_clients = [
         p

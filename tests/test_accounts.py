@@ -14,7 +14,7 @@ import dataclasses
 import secrets
 
 import pytest
-from mautrix.types import Membership, RoomType
+from mautrix.types import Membership, RoomID, RoomType
 
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, CentreMessage, CentreRoom, Person
@@ -164,9 +164,8 @@ async def test_admin_manages_a_counsellor(make_human: MakeHuman, running: LotseA
         assert await admin_api.get_user(missing) is None
 
     listing = await ask(admin, room, bot, "counsellors")
-    assert f"Maria Weber – `{user_id}` – Berater:in – kein Zugang – letzter Login: noch nie" in (
-        listing.body
-    )
+    line = f"Maria Weber – `{user_id}` – m.weber@example.org – Berater:in – kein Zugang – "
+    assert line + "letzter Login: noch nie" in listing.body
 
     promoted = await ask(admin, room, bot, f"berater rolle {login} admin")
     assert "jetzt Admin" in promoted.body
@@ -182,6 +181,8 @@ async def test_admin_manages_a_counsellor(make_human: MakeHuman, running: LotseA
     info = await admin_api.get_user(user_id)
     assert info is not None and info.locked
     assert "deaktiviert" in (await ask(admin, room, bot, "counsellors")).body
+    person = await Person.get(user_id)
+    assert person is not None and person.status == "unavailable"  # no requests for them
     on = await ask(admin, room, bot, f"counsellor activate {login}")
     assert "wieder aktiv" in on.body
     info = await admin_api.get_user(user_id)
@@ -249,6 +250,11 @@ async def test_centres_never_see_each_others_staff(
 
     listing = await ask(south_admin, room, bot, "counsellors")
     assert nord_staff.user_id not in listing.body and "admin-nord" not in listing.body
+    staff_person = await Person.get(nord_staff.user_id)
+    assert staff_person is not None
+    await staff_person.set_profile(display_name="Nordlicht", team_page=True)
+    team = await ask(south_admin, room, bot, "team")
+    assert "Nordlicht" not in team.body
     for text in (
         f"counsellor role {login} admin",
         f"counsellor deactivate {nord_staff.user_id}",
@@ -399,3 +405,29 @@ async def test_last_admin_and_races_on_both_backends(running: LotseApp, database
         assert sum("has been created" in str(r) for r in replies) == 1, replies
         assert sum("already taken" in str(r) for r in replies) == 1, replies
         assert await services.admin.get_user(f"@{login}:lotse.test") is not None
+
+
+async def test_tell_admins_uses_the_control_room_else_service_rooms(
+    running: LotseApp, database_url: str
+) -> None:
+    """With a control room: one notice there. Before it exists: each admin who is not deleted
+    hears it in their service room (both backends; the sent notices are recorded)."""
+    sent: list[tuple[str, str]] = []
+
+    async def record(room_id: RoomID, text: str, txn: str) -> None:
+        sent.append((room_id, text))
+
+    services = dataclasses.replace(running.assistant.services, send_notice=record)
+    async with opened(database_url):
+        for i, deleted in ((1, False), (2, False), (3, True)):
+            admin = await Person.upsert(f"@a{i}:lotse.test", "south", "admin")
+            await admin.set_service_room(f"!service{i}:lotse.test")
+            if deleted:
+                await admin.set_account(deleted_at=1)
+        assert await services.tell_admins("south", "new_request_for_staff", id=7) == 2
+        assert sorted(r for r, _ in sent) == ["!service1:lotse.test", "!service2:lotse.test"]
+        sent.clear()
+        assert await CentreRoom.add("south", "admin", "!control:lotse.test")
+        assert await services.tell_admins("south", "new_request_for_staff", id=8) == 2
+        assert [r for r, _ in sent] == ["!control:lotse.test"]
+        assert "8" in sent[0][1]

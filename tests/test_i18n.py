@@ -95,6 +95,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "name": "Anna",
                 "user_id": "@anna:x",
                 "role": "admin",
+                "email": "anna@x.org",
                 "status": "deleted",
                 "last_login": "",
             }
