@@ -14,12 +14,16 @@ from typing import Any
 __all__ = [
     "ISO_639_1",
     "PROFILE_KEYS",
+    "ProfileChanges",
     "ProfileProblem",
     "check_email",
     "check_login",
+    "leaves_no_admin",
     "parse_languages",
     "parse_profile",
+    "parse_role",
     "parse_yes_no",
+    "staff_status",
 ]
 
 # Matrix localpart characters as Synapse accepts them for new users (lower case only).
