@@ -99,6 +99,7 @@ class LotseApp:
 
         deletion_routine.schedule(self.scheduler, self.assistant.services)
         await self.assistant.directory.sync_config_admins()
+        await self.assistant.centre_rooms.ensure_all()
         await self._check_admin()
         await Inbox.prune()
         if self.mail is not None:
@@ -159,14 +160,17 @@ class LotseApp:
             absences,
             audit,
             availability,
+            centre_messages,
             client_admin,
             clients,
+            counsellors,
             documents,
             general,
             groups,
             invitations,
             mail_settings,
             notes,
+            profile,
             requests,
             settings,
             transfer,
@@ -175,6 +179,7 @@ class LotseApp:
         from bots.assistant import Assistant
         from bots.lifecycle import install as install_request_lifecycle
         from bots.registry import registry
+        from bridge.centre_rooms import CentreRooms
         from bridge.counselling_rooms import CounsellingRooms
         from bridge.people import Directory
         from bridge.service_rooms import ServiceRooms
@@ -188,6 +193,9 @@ class LotseApp:
             renderer=self.renderer,
             own_users=self.own_users,
             counselling_rooms=CounsellingRooms(self.steward_intent),
+            centre_rooms=CentreRooms(
+                self.assistant_intent, self.steward_intent, self.cfg, self.renderer
+            ),
             admin=SynapseAdmin(
                 self.az.http_session,
                 self.cfg.homeserver.address,

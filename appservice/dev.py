@@ -100,6 +100,8 @@ async def ensure_demo_centre(directory: Path, cfg: Config, app: LotseApp) -> dic
             person = await app.assistant.directory.register(user_id, DEMO_CENTRE, role)
             if not person.service_room_id:
                 await app.assistant.service_rooms.create_for(person)
+            # Staff join the centre's Space and team room, the admin also the admin room.
+            await app.assistant.centre_rooms.follow(person)
             accounts.append({"role": role, "user_id": user_id, "password": password})
     data = {
         "homeserver": cfg.public_homeserver_url,
@@ -164,12 +166,26 @@ async def run_demo(directory: Path, data: dict[str, Any]) -> None:
 
 
 async def _service_room_of(human: Any, bot: str) -> tuple[str, bool]:
-    """The service room, and whether it was joined just now (then a welcome is coming)."""
+    """The service room, and whether it was joined just now (then a welcome is coming).
+
+    Staff are also invited to their centre's Space and team room: take the bot's invite.
+    """
     await human.sync()
     for room_id, room in human.client.rooms.items():
-        if bot in room.users and human.user_id in room.users:
+        if bot in room.users and human.user_id in room.users and len(room.users) == 2:
             return str(room_id), False
-    return str(await human.join_invite(timeout=30)), True
+
+    def from_bot() -> str | None:
+        for room_id, room in human.client.invited_rooms.items():
+            if room_id in human.invites and room.inviter == bot:
+                return str(room_id)
+        return None
+
+    room_id = await human.wait_until(from_bot, 30, "the assistant's invitation")
+    human.invites.discard(room_id)
+    await human.client.join(room_id)
+    await human.sync()
+    return str(room_id), True
 
 
 async def _dev(directory: Path, demo: bool) -> int:

@@ -159,7 +159,16 @@ class AssistantDevice:
                 await self.client.api.request(Method.DELETE, Path.v3.devices[dev["device_id"]])
 
     async def handle_member_event(self, evt: StateEvent) -> None:
-        """Rotate the outbound session when someone leaves, so they get no future keys."""
+        """Rotate the outbound session when someone leaves, so they get no future keys.
+
+        mautrix skips the rotation when its cached membership already equals the new one,
+        but our own intents cache an invite or kick before its event arrives (IntentAPI
+        ``invite_user``/``kick_user``): the invitee would get no key, the removed person no
+        rotation. Judge by the event's own ``prev_content`` instead (the inbox delivers each
+        event once).
+        """
+        if evt.unsigned is not None and evt.unsigned.get("mautrix_prev_membership") is not None:
+            evt.unsigned["mautrix_prev_membership"] = None
         await self.olm.handle_member_event(evt)
 
     async def decrypt(self, evt: EncryptedEvent) -> MessageEvent:

@@ -35,11 +35,13 @@ from appservice.db import Person
 from appservice.e2ee import AssistantDevice
 from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
+from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
 from bridge.service_rooms import ServiceRooms
 
 from .commands import CommandRegistry
+from .control_room import addressed_to_bot
 from .dispatch import ROLE_BY_NAME, CommandContext, run_command
 from .documents import FILE_TYPES, receive_file
 from .formatting import markdown_to_html
@@ -63,6 +65,7 @@ class Assistant:
         own_users: set[str],
         counselling_rooms: CounsellingRooms,
         admin: SynapseAdmin,
+        centre_rooms: CentreRooms | None = None,
     ) -> None:
         self.intent = intent
         self.device = device
@@ -71,6 +74,7 @@ class Assistant:
         self.registry = registry
         self.renderer = renderer
         self.own_users = own_users
+        self.centre_rooms = centre_rooms
         self.services = BotServices(
             directory=directory,
             counselling_rooms=counselling_rooms,
@@ -79,6 +83,7 @@ class Assistant:
             admin=admin,
             send_content=self.send_content,
             download_media=self.intent.download_media,
+            centre_rooms=centre_rooms,
             service_rooms=service_rooms,
         )
 
@@ -105,6 +110,8 @@ class Assistant:
                 await self._on_invite(evt)
             return
         person = await Person.by_service_room(evt.room_id)
+        if person is None and membership == Membership.JOIN:
+            await self._welcome_to_control_room(evt)
         if person is None or evt.state_key != person.user_id:
             return
         if membership == Membership.JOIN:
@@ -135,6 +142,24 @@ class Assistant:
         fresh = await Person.get(person.user_id)
         if fresh is not None:
             await self._welcome(fresh)
+
+    async def _welcome_to_control_room(self, evt: StateEvent) -> None:
+        """An admin who joins their centre's admin control room learns what it is for."""
+        if getattr(evt.prev_content, "membership", None) == Membership.JOIN:
+            return  # a profile change, not a join
+        centre_id = await CentreRooms.admin_room_centre(evt.room_id)
+        if centre_id is None:
+            return
+        person = await self.directory.lookup(evt.state_key)
+        if person is None or person.centre_id != centre_id or person.role != "admin":
+            return
+        text = self.renderer.render(
+            self.directory.language_of(person),
+            "control_room_welcome",
+            centre_name=self.directory.centre_of(person).name,
+            display_name=person.name,
+        )
+        await self.send_notice(evt.room_id, text, f"control-welcome-{evt.event_id}")
 
     async def _refuse(self, room_id: RoomID, template: str, lang: str) -> None:
         """Join just long enough to say why, then leave."""
@@ -169,10 +194,32 @@ class Assistant:
 
     # --- messages -----------------------------------------------------------------------
 
-    async def _on_encrypted(self, evt: EncryptedEvent) -> None:
+    async def _speaker(self, evt: EncryptedEvent) -> tuple[Person, bool] | None:
+        """Who speaks to us: the owner of a service room, or an admin of the centre in its
+        admin control room (then True: commands there act as that admin)."""
         person = await Person.by_service_room(evt.room_id)
-        if person is None or evt.sender != person.user_id:
+        if person is not None:
+            return (person, False) if evt.sender == person.user_id else None
+        centre_id = await CentreRooms.admin_room_centre(evt.room_id)
+        if centre_id is None:
+            return None
+        sender = await self.directory.lookup(evt.sender)
+        if (
+            sender is None
+            or sender.centre_id != centre_id
+            or sender.role != "admin"
+            or sender.deleted_at is not None
+            or sender.locked_at is not None
+        ):
+            log.info("ignored %s in the admin room of %s: not its admin", evt.event_id, centre_id)
+            return None
+        return sender, True
+
+    async def _on_encrypted(self, evt: EncryptedEvent) -> None:
+        speaker = await self._speaker(evt)
+        if speaker is None:
             return
+        person, control_room = speaker
         lang = self.directory.language_of(person)
         try:
             decrypted = await self.device.decrypt(evt)
@@ -191,6 +238,8 @@ class Assistant:
         is_file = content.msgtype in FILE_TYPES  # a document after `doc CLIENT`
         if not is_file and (content.msgtype not in TEXT_TYPES or not isinstance(content.body, str)):
             return
+        if control_room and not addressed_to_bot(content.body, self.registry):
+            return  # admins talking to each other
         centre = self.directory.centre_of(person)
         ctx = CommandContext(
             user_id=person.user_id,

@@ -27,6 +27,7 @@ from functools import partial
 from appservice.admin_api import AdminApiError
 from appservice.db import ClientNote, ErasedPerson, Invitation, Person
 from appservice.scheduler import Scheduler
+from mailgateway.preferences import Preferences
 
 from . import client_rules as rules
 from .documents import erase_client_documents
@@ -102,6 +103,7 @@ async def erase(services: BotServices, claim: ErasedPerson) -> bool:
         await remove_client_from_groups(services, user_id)
         await ClientNote.delete_for_client(user_id)
     await Invitation.delete_for(user_id)
+    await Preferences.forget_person(user_id)
     await claim.finish(person.email if person else None)
     actor = services.directory.cfg.assistant_mxid
     await services.audit(claim.centre_id, actor, "erase", user_id, claim.role)

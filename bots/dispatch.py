@@ -39,7 +39,7 @@ class CommandContext:
     registry: CommandRegistry
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def render(self, name: str, **variables: Any) -> str:
+    def render(self, name: str, /, **variables: Any) -> str:
         return self.renderer.render(self.lang, name, **variables)
 
 

@@ -23,6 +23,7 @@ from appservice.db import Invitation, Person
 from appservice.db.invitation import VALID
 from appservice.web_pages import WebPages
 from bridge.people import Directory
+from mailgateway.preferences import Preferences
 
 from .dates import DEFAULT_TZ
 from .invitation_rules import (
@@ -164,6 +165,10 @@ class InvitationPage:
             return self._invalid(lang, "unavailable", self._centre_name(person), 503)
         if person.activated_at is None:
             await person.set_account(activated_at=now)
+        proven = await Invitation.proven_address(person.user_id)
+        if proven is not None and proven == person.email:
+            # They followed a link mailed to this address: no second opt-in is needed.
+            await Preferences.mark_confirmed(person.user_id, proven, now)
         log.info("invitation %d used: %s set a password", invitation.id, person.user_id)
         return self.pages.response(
             lang,

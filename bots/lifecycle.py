@@ -20,6 +20,7 @@ from mautrix.types import Event, EventType
 
 from appservice.centre_settings import CentreSettings
 from appservice.db import Absence, AbsenceNotice, CounsellingRequest, Person
+from mailgateway.notices import notify
 
 from .dates import DEFAULT_TZ
 from .requests import centre_staff, on_duty_ids
@@ -106,6 +107,7 @@ class RequestLifecycle:
             await self.services.tell(
                 person, "request_overdue_staff", id=request.id, client=name, hours=hours
             )
+            await notify(person, "request_overdue", request_id=request.id, hours=hours)
         await self.services.tell_admins(
             request.centre_id,
             "request_overdue_admins",

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mautrix.errors import MatrixError
 from mautrix.types import ContentURI, MessageEventContent, RoomID
 
 from appservice.admin_api import SynapseAdmin
 from appservice.centre_settings import CentreSettings, apply_overrides
-from appservice.db import AuditEntry, CentreSettingRow, Person
+from appservice.db import AuditEntry, CentreRoom, CentreSettingRow, Person
 from appservice.i18n import Renderer
+from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
 from bridge.service_rooms import ServiceRooms
@@ -22,6 +25,8 @@ from .dispatch import CommandContext
 SendNotice = Callable[[RoomID, str, str], Awaitable[None]]
 SendContent = Callable[[RoomID, MessageEventContent, str], Awaitable[None]]
 DownloadMedia = Callable[[ContentURI], Awaitable[bytes]]
+
+log = logging.getLogger("lotse.services")
 
 
 @dataclass
@@ -36,7 +41,9 @@ class BotServices:
     # the room is, and fetch a file from the media repository.
     send_content: SendContent | None = None
     download_media: DownloadMedia | None = None
-    # Creates the service room of an account Lotse made (a new client finds it on first login).
+    # Each centre's Space, admin control room and staff room (membership follows roles).
+    centre_rooms: CentreRooms | None = None
+    # Service rooms: a person created by a command is invited to theirs at once.
     service_rooms: ServiceRooms | None = None
 
     async def tell(self, person: Person, template: str, **variables: Any) -> bool:
@@ -50,13 +57,26 @@ class BotServices:
     async def tell_admins(self, centre_id: str, template: str, **variables: Any) -> int:
         """Tell the centre's admins (metadata only, never content); returns how many were told.
 
-        Today each admin hears it in their own service room; the admin control room of the
-        member-management work takes this over without callers changing.
+        One notice in the centre's admin control room; before that room exists (or if posting
+        fails) each admin hears it in their own service room.
         """
+        admins = [
+            p
+            for p in await Person.all_in_centre(centre_id)
+            if p.role == "admin" and p.deleted_at is None
+        ]
+        room = await CentreRoom.get(centre_id, "admin")
+        centre = self.directory.cfg.centre(centre_id)
+        if room is not None and centre is not None:
+            text = self.renderer.render(centre.language, template, **variables)
+            try:
+                await self.send_notice(RoomID(room), text, f"admins-{secrets.token_hex(8)}")
+                return len(admins)
+            except MatrixError as e:
+                log.warning("admin control room %s unreachable (%s); using service rooms", room, e)
         told = 0
-        for person in await Person.all_in_centre(centre_id):
-            if person.role == "admin":
-                told += await self.tell(person, template, **variables)
+        for person in admins:
+            told += await self.tell(person, template, **variables)
         return told
 
     async def settings(self, centre_id: str) -> CentreSettings:

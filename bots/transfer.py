@@ -16,6 +16,7 @@ from mautrix.types import RoomID, UserID
 
 from appservice.db import CounsellingRequest, Person, Transfer
 from appservice.db.transfer import CONSENTED, DECLINED
+from mailgateway.notices import notify
 
 from .commands import CLIENTS, STAFF, Argument, Role
 from .dispatch import CommandContext
@@ -61,6 +62,7 @@ async def transfer_command(ctx: CommandContext, client: str, counsellor: str) ->
     )
     services = services_of(ctx)
     await services.tell(who, "transfer_proposed_client", id=transfer_id, counsellor=to.name)
+    await notify(who, "transfer_request")
     if ctx.role == Role.ADMIN:
         await services.audit(
             ctx.centre_id, ctx.user_id, "transfer", who.user_id, f"to {to.user_id}"

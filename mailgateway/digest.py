@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from mautrix.types import Event, EventType, Membership, RoomID, StateEvent, UserID
 
-from appservice.db import Person
+from appservice.db import CentreRoom, Person
 
 from .notices import QUEUED, MailNotices, decide, facts_of
 from .room_notices import DueNotice, RoomNotices
@@ -102,6 +102,9 @@ class RoomNotifier:
 
     async def _counted_members(self, room_id: str) -> list[UserID] | None:
         """Joined members of a counselling or group room, or None for any other room."""
+        if await CentreRoom.by_room(room_id) is not None:
+            # A centre's staff room (steward-owned too) is the team's own chat: no mails.
+            return None
         joined = await self.members.get_members(RoomID(room_id), (Membership.JOIN,))
         if self.steward not in joined or self.assistant in joined:
             return None

@@ -240,7 +240,85 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "notifications_bad": {"given": "later", "low": 0, "high": 1440},
     "mail_failed_admin": {"who": "Anna", "kind": "new_message"},
     "mail_bouncing_admin": {"who": "Anna"},
-    # Missing on main (the audit command's texts); added so this table covers every file.
+    # accounts: centre rooms, counsellors, profiles, team, messages from the centre
+    "centre_room_name": {"kind": "admin", "centre_name": "Nord"},
+    "centre_room_topic": {"kind": "staff", "centre_name": "Nord"},
+    "control_room_welcome": {"centre_name": "Nord", "display_name": "Anna"},
+    "counsellor_bad_login": {
+        "problem": "upper_case",
+        "login": "Anna",
+        "suggestion": "anna",
+        "prefix": "lotse",
+    },
+    "counsellor_bad_name": {"limit": 80},
+    "counsellor_bad_email": {"given": "anna@"},
+    "counsellor_bad_role": {"given": "boss"},
+    "counsellor_login_taken": {"login": "anna"},
+    "counsellor_synapse_failed": {"errcode": "M_FORBIDDEN"},
+    "counsellor_created": {
+        "name": "Anna",
+        "login": "anna",
+        "user_id": "@anna:x",
+        "role": "counsellor",
+        "email": "a@x.org",
+    },
+    "counsellors_list": {
+        "counsellors": [
+            {
+                "name": "Anna",
+                "user_id": "@anna:x",
+                "role": "admin",
+                "email": "anna@x.org",
+                "status": "deleted",
+                "last_login": "",
+            }
+        ]
+    },
+    "counsellor_not_found": {"given": "bert"},
+    "counsellor_unchanged": {"what": "role", "name": "Anna", "role": "admin"},
+    "counsellor_refused": {"reason": "last_admin", "name": "Anna"},
+    "counsellor_role_set": {"name": "Anna", "role": "admin"},
+    "counsellor_locked": {"name": "Anna", "locked": True},
+    "counsellor_deleted": {"name": "Anna", "home_clients": 2, "grace_days": 30},
+    "profile_show": {
+        "name": "Anna",
+        "description": "",
+        "languages": ["de"],
+        "email": "",
+        "team_page": True,
+        "crisis_contact": False,
+    },
+    "profile_set": {
+        "changed": ["languages"],
+        "name": "Anna",
+        "description": "Hi",
+        "languages": [],
+        "email": "",
+        "team_page": False,
+        "crisis_contact": True,
+    },
+    "profile_problem": {
+        "code": "unknown_key",
+        "key": "foo",
+        "value": "",
+        "limit": 0,
+        "keys": ["name", "team"],
+    },
+    "profile_synapse_failed": {"errcode": "M_FORBIDDEN"},
+    "home_counsellor": {"name": "Anna", "description": "Hi", "languages": ["de", "en"]},
+    "home_counsellor_none": {},
+    "team_list": {
+        "counsellors": [{"name": "Anna", "description": "", "languages": []}],
+        "centre_name": "Nord",
+    },
+    "centre_message": {"centre_name": "Nord", "subject": "Termin", "text": "Hallo"},
+    "message_refused": {"reason": "no_room", "given": "Wolke", "limit": 0},
+    "message_sent": {"id": 3, "client": "Wolke", "mailed": True, "locked": False},
+    "messages_list": {
+        "messages": [
+            {"id": 3, "when": "a", "client": "Wolke", "sender": "Anna", "subject": "Termin"}
+        ]
+    },
 }
 
 

@@ -15,6 +15,7 @@ from mautrix.util.async_db import Database
 
 from .absence import Absence, AbsenceNotice
 from .centre import AuditEntry, CentreSettingRow
+from .centre_room import CentreMessage, CentreRoom
 from .client_data import Bookmark, MasterDataValue
 from .client_groups import ClientGroup
 from .client_records import ClientDocument, ClientNote
@@ -33,6 +34,8 @@ __all__ = [
     "AbsenceNotice",
     "AuditEntry",
     "Bookmark",
+    "CentreMessage",
+    "CentreRoom",
     "CentreSettingRow",
     "ClientDocument",
     "ClientGroup",
@@ -73,6 +76,8 @@ _row_classes: list[Any] = [
     TriageDialogue,
     Transfer,
     AbsenceNotice,
+    CentreRoom,
+    CentreMessage,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
