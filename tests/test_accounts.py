@@ -335,7 +335,7 @@ async def test_message_from_the_centre_arrives_encrypted_text_not_stored(
     secret = f"Ihr Termin ist verschoben {secrets.token_hex(4)}"
     before = len(client.notices(client_room, bot))
     sent = await ask(admin, room, bot, f'nachricht {pseudonym} "Neuer Termin" {secret}')
-    assert "zugestellt" in sent.body and "keine E-Mail-Adresse" in sent.body
+    assert "zugestellt" in sent.body and "keine bestätigte Adresse" in sent.body
     got = await client.next_notice(client_room, bot, before, contains=secret)
     assert got.encrypted and "Team von Beratungsstelle Nord: Neuer Termin" in got.body
 

@@ -19,6 +19,7 @@ from appservice.devclient import ask
 from appservice.synapse_runner import password_login
 from appservice.web_pages import WebPages
 from bots.invitation_rules import MAX_FAILED_ATTEMPTS, hash_token, new_token
+from mailgateway.preferences import Preferences
 from tests.conftest import MailSink, MakeHuman
 from tests.invitation_support import direct_link, link_in, mail_to, new_person, text_of
 from tests.test_privacy import _database_dump
@@ -204,6 +205,32 @@ async def test_invite_by_mail_and_admin_invites_counsellor(
         e.action == "invite" and e.target == staff.user_id and e.actor_id == admin.user_id
         for e in entries
     )
+
+
+async def test_completed_mailed_invitation_confirms_the_address(
+    make_human: MakeHuman, running: LotseApp, mail_sink: MailSink
+) -> None:
+    """Following a link mailed to an address proves the person reads it: notification mails
+    may go there without a second opt-in; a handed-over link proves nothing."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("einladerin", centre="nord", role="counsellor")
+    room = await _service_room(counsellor, bot)
+    address = f"wolke-{new_token()[:8].lower()}@example.org"
+    client = await new_person(running, "Postwolke", email=address)
+    await ask(counsellor, room, bot, f"klient einladen {client.display_name}")
+    link = link_in(text_of(await mail_to(mail_sink, running, address)))
+    assert not (await Preferences.get(client.user_id)).confirmed_for(address)
+    status, _ = await _post(link, GOOD)
+    assert status == 200
+    assert (await Preferences.get(client.user_id)).confirmed_for(address)
+
+    handed = await new_person(running, "Handwolke")
+    reply = await ask(counsellor, room, bot, f"klient einladen {handed.display_name}")
+    status, _ = await _post(link_in(reply.body), GOOD)
+    assert status == 200
+    stored = await Person.get(handed.user_id)
+    assert stored is not None and stored.email is None
+    assert not (await Preferences.get(handed.user_id)).confirmed_for("x@example.org")
 
 
 async def test_invite_refusals_change_nothing(make_human: MakeHuman, running: LotseApp) -> None:

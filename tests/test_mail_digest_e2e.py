@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import CounsellingRequest, Person
+from appservice.db import CentreRoom, CounsellingRequest, Person
 from appservice.devclient import Human, ask
 from mailgateway.preferences import Preferences
 from mailgateway.room_notices import RoomNotices
@@ -148,6 +148,51 @@ async def test_service_rooms_do_not_count(
     assert await RoomNotices.pending_for(human.user_id) == []
     assert await _row(human.user_id, room) is None
     assert mails_to(mail_sink, address) == []
+
+
+async def test_staff_room_does_not_count(
+    make_human: MakeHuman, running: LotseApp, mail_sink: MailSink
+) -> None:
+    """The centre's staff room belongs to the steward too, but team chat never mails anyone."""
+    writer = await make_human("teamchat", centre="nord", role="counsellor")
+    reader = await make_human("teamleser", centre="nord", role="counsellor")
+    services = running.assistant.services
+    assert services.centre_rooms is not None
+    staff_room = await CentreRoom.get("nord", "staff")
+    assert staff_room is not None
+    for human in (writer, reader):
+        person = await Person.get(human.user_id)
+        assert person is not None
+        await services.centre_rooms.follow(person)
+        assert await human.join_invite() == staff_room
+    address = await _confirmed_address(reader)
+    await Preferences.set_delay(reader.user_id, 0)
+    await writer.wait_member(staff_room, reader.user_id)
+    await writer.send(staff_room, "Teambesprechung um drei")
+    await asyncio.sleep(1)  # the transaction reaches the steward's view
+    await running.scheduler.run_now("mail-notices")
+    assert await _row(reader.user_id, staff_room) is None
+    assert mails_to(mail_sink, address) == []
+
+
+async def test_message_from_the_centre_mails_a_notice_without_subject_or_text(
+    make_human: MakeHuman, running: LotseApp, mail_sink: MailSink
+) -> None:
+    """With a confirmed address the client gets a mail that there is a message; neither the
+    subject nor the text is in it, and the admin is told a notice went out."""
+    bot = running.cfg.assistant_mxid
+    admin = await make_human("zentrale", centre="nord", role="admin")
+    admin_room = await _service_room(admin, bot)
+    client = await make_human("postfach", centre="nord", role="client")
+    await _service_room(client, bot)
+    address = await _confirmed_address(client)
+    subject, text = f"Betreff{secrets.token_hex(3)}", f"Inhalt{secrets.token_hex(4)}"
+    sent = await ask(admin, admin_room, bot, f'message {client.user_id} "{subject}" {text}')
+    assert "bestätigte Adresse" in sent.body and "geht nicht" not in sent.body
+    (mail,) = await wait_for_mails(mail_sink, address)
+    seen = readable(mail)
+    assert subject not in seen and text not in seen
+    assert "Beratungsstelle Nord" in seen
 
 
 async def test_new_request_mails_on_duty_staff(
