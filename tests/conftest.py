@@ -174,6 +174,34 @@ async def make_human(stack: Stack, running: LotseApp, tmp_path: Path) -> AsyncIt
         await human.close()
 
 
+async def join_control_room(app: LotseApp, human: Human) -> str:
+    """Make an admin a member of their centre's admin control room, as real admins are.
+
+    ``make_human`` only registers people; admins made by `counsellor new` or the config are
+    invited at once. Returns the room id once the assistant's welcome arrived (so its room key
+    reached the admin's device).
+    """
+    from appservice.db import CentreRoom, Person
+
+    person = await Person.get(human.user_id)
+    assert person is not None and person.role == "admin"
+    assert app.assistant.centre_rooms is not None
+    await app.assistant.centre_rooms.follow(person)
+    room_id = await CentreRoom.get(person.centre_id, "admin")
+    assert room_id is not None
+    await human.wait_until(lambda: room_id in human.invites, 30, f"an invite to {room_id}")
+    human.invites.discard(room_id)
+    await human.client.join(room_id)
+    await human.sync()
+    bot = app.cfg.assistant_mxid
+    await human.wait_until(
+        lambda: any(human.user_id in n.body for n in human.notices(room_id, bot)),
+        30,
+        "the welcome in the admin control room",
+    )
+    return room_id
+
+
 # --- databases ------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from appservice.db import (
 from appservice.devclient import Human, ask
 from appservice.synapse_runner import password_login
 from bots.client_rules import DAY_MS
-from tests.conftest import MakeHuman
+from tests.conftest import MakeHuman, join_control_room
 from tests.test_clients import PASSWORD, created, staff, unique
 from tests.test_requests import _request
 
@@ -173,7 +173,8 @@ async def test_deletion_routine_erases_after_the_grace_period(
     assert claim is not None
     await services.admin.deactivate(resumed.user_id, erase=True)
 
-    notices_before = len(admin.notices(admin_room, bot))
+    control = await join_control_room(running, admin)
+    notices_before = len(admin.notices(control, bot))
     await running.scheduler.run_now("deletion_routine")
 
     for user_id in (gone.user_id, resumed.user_id, leaver.user_id):
@@ -196,7 +197,7 @@ async def test_deletion_routine_erases_after_the_grace_period(
     joined = await running.assistant.intent.get_joined_rooms()
     assert service_room not in joined  # purged with the account
 
-    told = await admin.next_notice(admin_room, bot, notices_before, contains="Löschroutine")
+    told = await admin.next_notice(control, bot, notices_before, contains="Löschroutine")
     assert gone.user_id in told.body and leaver.user_id in told.body
     assert gone.display_name not in told.body  # the notice names logins, not pseudonyms
     erased = {e.target for e in await AuditEntry.recent("nord", 200) if e.action == "erase"}
@@ -204,7 +205,7 @@ async def test_deletion_routine_erases_after_the_grace_period(
 
     # A second run finds nothing to do and tells nobody.
     await running.scheduler.run_now("deletion_routine")
-    assert len(admin.notices(admin_room, bot)) == notices_before + 1
+    assert len(admin.notices(control, bot)) == notices_before + 1
     login = gone.user_id[1:].split(":")[0]
     listing = await ask(counsellor, staff_room, bot, f"clients alle {login}")
     assert "Keine Ratsuchenden gefunden" in listing.body

@@ -17,7 +17,7 @@ from mailgateway.preferences import Preferences
 from mailgateway.room_notices import RoomNotices
 from tests.conftest import Lotse, MailSink, MakeHuman
 from tests.mail_helpers import mails_to, readable, wait_for_mails
-from tests.test_requests import _first_request_taken, _service_room
+from tests.test_requests import _first_request_taken, _request, _service_room
 
 pytestmark = pytest.mark.synapse
 
@@ -163,8 +163,11 @@ async def test_staff_room_does_not_count(
     for human in (writer, reader):
         person = await Person.get(human.user_id)
         assert person is not None
-        await services.centre_rooms.follow(person)
-        assert await human.join_invite() == staff_room
+        await services.centre_rooms.follow(person)  # invites to the Space and the staff room
+        await human.wait_until(lambda h=human: staff_room in h.invites, 30, "the staff room invite")
+        human.invites.discard(staff_room)
+        await human.client.join(staff_room)
+        await human.sync()
     address = await _confirmed_address(reader)
     await Preferences.set_delay(reader.user_id, 0)
     await writer.wait_member(staff_room, reader.user_id)
@@ -207,7 +210,7 @@ async def test_new_request_mails_on_duty_staff(
     on_address, off_address = await _confirmed_address(on), await _confirmed_address(off)
     await Preferences.set_notifications(off.user_id, False)
     client_room = await _service_room(client, bot)
-    await ask(client, client_room, bot, "request")
+    await _request(client, client_room, bot, "request")
     [mail] = await wait_for_mails(mail_sink, on_address)
     assert "New request" in str(mail["Subject"])
     request = await CounsellingRequest.open_for_client(client.user_id)

@@ -11,7 +11,7 @@ from appservice.app import LotseApp
 from appservice.db import AuditEntry, CounsellingRequest
 from appservice.devclient import Human, ask
 from bots.lifecycle import OVERDUE_JOB
-from tests.conftest import MakeHuman
+from tests.conftest import MakeHuman, join_control_room
 from tests.test_privacy import _database_dump
 from tests.test_requests import _request, _service_room
 
@@ -92,12 +92,13 @@ async def test_answered_and_overdue_once(make_human: MakeHuman, running: LotseAp
     admin_room = await _service_room(admin, bot)
     counsellor_room = await _service_room(counsellor, bot)
     room = await _service_room(client, bot)
+    control = await join_control_room(running, admin)
     await ask(admin, admin_room, bot, "einstellungen overdue_hours=2")
     try:
         await _request(client, room, bot)
         request = await CounsellingRequest.open_for_client(client.user_id)
         assert request is not None
-        admin_before = len(admin.notices(admin_room, bot))
+        admin_before = len(admin.notices(control, bot))
         staff_before = len(counsellor.notices(counsellor_room, bot))
 
         await running.scheduler.run_now(OVERDUE_JOB)  # not old enough yet
@@ -116,10 +117,10 @@ async def test_answered_and_overdue_once(make_human: MakeHuman, running: LotseAp
         assert f"Nr. {request.id}" in told_staff.body
         # Admins are on-duty staff too; the admins' notice is the one that names `zuweisen`.
         told_admin = await admin.next_notice(
-            admin_room, bot, admin_before, contains=f"zuweisen {request.id}"
+            control, bot, admin_before, contains=f"zuweisen {request.id}"
         )
         assert "überfällig" in told_admin.body
-        admin_bodies = await _notices_after(admin, admin_room, bot, admin_before)
+        admin_bodies = await _notices_after(admin, control, bot, admin_before)
         assert sum(f"zuweisen {request.id}" in b for b in admin_bodies) == 1, admin_bodies
         staff_bodies = await _notices_after(counsellor, counsellor_room, bot, staff_before)
         assert sum(f"Nr. {request.id} " in b and "überfällig" in b for b in staff_bodies) == 1
@@ -158,7 +159,7 @@ async def test_absence_assistant_tells_admins_once_without_content(
     admin = await make_human("abwesenheit-admin", centre="nord", role="admin")
     counsellor = await make_human("urlaub", centre="nord", role="counsellor")
     client = await make_human("schreibtimurlaub", centre="nord", role="client")
-    admin_room = await _service_room(admin, bot)
+    await _service_room(admin, bot)
     counsellor_room = await _service_room(counsellor, bot)
     room = await _service_room(client, bot)
     await _request(client, room, bot)
@@ -175,15 +176,16 @@ async def test_absence_assistant_tells_admins_once_without_content(
         bot,
         f"absence add {today - timedelta(days=1)} {today + timedelta(days=1)} Urlaub",
     )
-    before = len(admin.notices(admin_room, bot))
+    control = await join_control_room(running, admin)
+    before = len(admin.notices(control, bot))
     marker = f"Geheimnis{secrets.token_hex(8)}"  # found by chance in no timestamp or id
     secret = f"Streng vertraulich: {marker}"
     await client.send(room_id, secret)
-    told = await admin.next_notice(admin_room, bot, before, contains="Abwesenheitsassistent")
+    told = await admin.next_notice(control, bot, before, contains="Abwesenheitsassistent")
     assert client.user_id in told.body and counsellor.user_id in told.body
     assert "message" in told.body and marker not in told.body
     await client.send(room_id, "noch eine Nachricht")
-    bodies = await _notices_after(admin, admin_room, bot, before)
+    bodies = await _notices_after(admin, control, bot, before)
     mine = [b for b in bodies if "Abwesenheitsassistent" in b and client.user_id in b]
     assert len(mine) == 1  # at most once per room and day
     assert not any(marker in b for b in bodies)
