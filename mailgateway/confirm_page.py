@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import jinja2
 from aiohttp import web
 
 from appservice.db import Person
-from appservice.resources import data_path
+from appservice.web_pages import WebPages
 
 from .addresses import MailAddress
 from .preferences import Preferences
@@ -24,13 +23,6 @@ from .preferences import Preferences
 log = logging.getLogger("lotse.mail.confirm")
 
 LANGUAGES = ("de", "en")
-HEADERS = {
-    "Cache-Control": "no-store",
-    # The token is in the URL: never hand it on.
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-}
 
 LanguageOf = Callable[[Person], str]
 CentreNameOf = Callable[[Person], str]
@@ -65,16 +57,14 @@ class ConfirmationPages:
     def __init__(self, language_of: LanguageOf, centre_name_of: CentreNameOf) -> None:
         self.language_of = language_of
         self.centre_name_of = centre_name_of
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(data_path("templates"))),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
+        # The same layout, stylesheet and headers (no-store, no-referrer: the token is in the
+        # URL) as every page of the web listener.
+        self.pages = WebPages()
 
     def check(self) -> None:
         """Load the pages at start, so a broken one refuses to start."""
         for lang in LANGUAGES:
-            self.env.get_template(f"web/{lang}/confirm_address.html.j2")
+            self.pages.env.get_template(f"web/{lang}/confirm_address.html.j2")
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/confirm/{token}", self._get)
@@ -83,11 +73,8 @@ class ConfirmationPages:
     def _page(
         self, lang: str, state: str, centre_name: str = "", status: int = 200
     ) -> web.Response:
-        html = self.env.get_template(f"web/{lang}/confirm_address.html.j2").render(
-            state=state, centre_name=centre_name
-        )
-        return web.Response(
-            text=html, content_type="text/html", charset="utf-8", status=status, headers=HEADERS
+        return self.pages.response(
+            lang, "confirm_address", status=status, state=state, centre_name=centre_name
         )
 
     async def _get(self, request: web.Request) -> web.Response:

@@ -16,13 +16,12 @@ import hmac
 import logging
 from collections.abc import Callable
 
-import jinja2
 from aiohttp import web
 
 from appservice.db import Person
-from appservice.resources import data_path
+from appservice.web_pages import WebPages
 
-from .confirm_page import HEADERS, LANGUAGES, browser_language
+from .confirm_page import LANGUAGES, browser_language
 from .preferences import Preferences
 
 log = logging.getLogger("lotse.mail.unsubscribe")
@@ -56,15 +55,11 @@ class UnsubscribePages:
     def __init__(self, secret: str, language_of: LanguageOf) -> None:
         self.secret = secret
         self.language_of = language_of
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(data_path("templates"))),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
+        self.pages = WebPages()
 
     def check(self) -> None:
         for lang in LANGUAGES:
-            self.env.get_template(f"web/{lang}/unsubscribe.html.j2")
+            self.pages.env.get_template(f"web/{lang}/unsubscribe.html.j2")
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/unsubscribe/{token}", self._handle)
@@ -83,7 +78,4 @@ class UnsubscribePages:
         return self._page(self.language_of(person), "ask", 200)
 
     def _page(self, lang: str, state: str, status: int) -> web.Response:
-        html = self.env.get_template(f"web/{lang}/unsubscribe.html.j2").render(state=state)
-        return web.Response(
-            text=html, content_type="text/html", charset="utf-8", status=status, headers=HEADERS
-        )
+        return self.pages.response(lang, "unsubscribe", status=status, state=state, centre_name="")
