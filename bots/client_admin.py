@@ -9,8 +9,7 @@ unlocks exactly those who were not locked before.
 
 from __future__ import annotations
 
-import time
-
+from appservice.clock import now_ms
 from appservice.db import ErasedPerson
 
 from . import client_rules as rules
@@ -21,10 +20,6 @@ from .registry import registry
 from .services import services_of
 
 _ID = (Argument("client", rest=True, label={"de": "KLIENT", "en": "CLIENT"}),)
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 @registry.command(
@@ -48,7 +43,7 @@ async def client_lock(ctx: CommandContext, client: str) -> str:
         return problem(ctx, "already_locked", client=person.name)
     services = services_of(ctx)
     await services.admin.lock(person.user_id)
-    await person.set_account(locked_at=_now())
+    await person.set_account(locked_at=now_ms())
     await services.audit(ctx.centre_id, ctx.user_id, "client_lock", person.user_id)
     return ctx.render("client_lock_changed", client=person.name, locked=True)
 
@@ -102,7 +97,7 @@ async def client_delete(ctx: CommandContext, client: str) -> str:
         until = day(rules.erase_at(person.deleted_at, grace))
         return problem(ctx, "already_deleted", client=person.name, until=until)
     await services.admin.lock(person.user_id)
-    now = _now()
+    now = now_ms()
     await person.set_account(deleted_at=now)
     await services.audit(
         ctx.centre_id, ctx.user_id, "client_delete", person.user_id, f"grace {grace} days"
@@ -133,7 +128,7 @@ async def client_restore(ctx: CommandContext, client: str) -> str:
     services = services_of(ctx)
     grace = (await services.settings(ctx.centre_id)).deletion_grace_days
     until = day(rules.erase_at(person.deleted_at, grace))
-    if not rules.restorable(person.deleted_at, grace, _now()):
+    if not rules.restorable(person.deleted_at, grace, now_ms()):
         return problem(ctx, "grace_over", client=person.name, until=until)
     if not await ErasedPerson.restore(person.user_id, person.deleted_at):
         # The deletion routine claimed the person a moment ago: the erasure wins.

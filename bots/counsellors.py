@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from mautrix.errors import MatrixError
 
 from appservice.admin_api import AdminApiError
+from appservice.clock import now_ms
 from appservice.db import Person
 
 from .commands import ADMINS, Argument
@@ -55,10 +55,6 @@ def _one_at_a_time(handler: Callable[..., Awaitable[str]]) -> Callable[..., Awai
 _LOGIN = Argument(
     "login", label={"de": "LOGIN", "en": "LOGIN"}, help={"de": "Login-Name", "en": "login name"}
 )
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 def _when(ms: int | None) -> str:
@@ -282,7 +278,7 @@ async def _set_locked(ctx: CommandContext, login: str, locked: bool) -> str:
     except AdminApiError as e:
         log.warning("(un)locking %s failed: %s %s", person.user_id, e.status, e.errcode)
         return ctx.render("counsellor_synapse_failed", errcode=e.errcode)
-    await person.set_account(locked_at=_now() if locked else None)
+    await person.set_account(locked_at=now_ms() if locked else None)
     # Assignment skips "unavailable" staff: no request goes to an account that cannot log in.
     # Back from deactivation they are "away" until they say otherwise with `status`.
     await person.set_status("unavailable" if locked else "away")
@@ -355,7 +351,7 @@ async def counsellor_delete(ctx: CommandContext, login: str) -> str:
     except AdminApiError as e:
         log.warning("locking %s for deletion failed: %s %s", person.user_id, e.status, e.errcode)
         return ctx.render("counsellor_synapse_failed", errcode=e.errcode)
-    await person.set_account(deleted_at=_now())
+    await person.set_account(deleted_at=now_ms())
     await person.set_status("unavailable")  # no more requests for them
     await _follow(services, person)
     home_clients = [

@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mautrix.types import Event, EventType
 
 from appservice.centre_settings import CentreSettings
+from appservice.clock import now_ms
 from appservice.db import Absence, AbsenceNotice, CounsellingRequest, Person
 from mailgateway.notices import notify
 
@@ -34,10 +34,6 @@ log = logging.getLogger("lotse.lifecycle")
 OVERDUE_JOB = "overdue_requests"
 OVERDUE_EVERY_SECONDS = 300
 MESSAGE_TYPES = (EventType.ROOM_ENCRYPTED, EventType.ROOM_MESSAGE)
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 class RequestLifecycle:
@@ -62,7 +58,7 @@ class RequestLifecycle:
     async def _absence_assistant(
         self, request: CounsellingRequest, counsellor_id: str, room_id: str
     ) -> None:
-        now = _now()
+        now = now_ms()
         if counsellor_id not in await Absence.absent_now([counsellor_id], now):
             return
         day = datetime.fromtimestamp(now / 1000, DEFAULT_TZ).date().isoformat()
@@ -80,7 +76,7 @@ class RequestLifecycle:
 
     async def overdue(self) -> None:
         """Mark and remind once for every request past its centre's overdue period."""
-        now = _now()
+        now = now_ms()
         settings: dict[str, CentreSettings] = {}
         for request in await CounsellingRequest.unanswered():
             if request.centre_id not in settings:

@@ -11,13 +11,13 @@ counselling room is created at once with the client and every on-duty counsellor
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 
 from mautrix.errors import MatrixRequestError
 from mautrix.types import RoomID, UserID
 
 from appservice.centre_settings import CentreSettings as EffectiveSettings
+from appservice.clock import now_ms
 from appservice.db import Absence, CounsellingRequest, Person
 from mailgateway.notices import notify
 
@@ -38,10 +38,6 @@ from .services import BotServices, services_of
 log = logging.getLogger("lotse.requests")
 
 STAFF_ROLES = ("counsellor", "admin")
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 async def open_request(
@@ -134,7 +130,7 @@ async def centre_staff(centre_id: str) -> list[Person]:
 
 
 async def on_duty_ids(staff: list[Person]) -> set[str]:
-    absent = await Absence.absent_now([p.user_id for p in staff], _now())
+    absent = await Absence.absent_now([p.user_id for p in staff], now_ms())
     return set(on_duty([_state(p, {}, absent) for p in staff]))
 
 
@@ -144,7 +140,7 @@ async def _decide(
     """A snapshot of the centre for the pure policy, and the staff it was taken from."""
     staff = await centre_staff(request.centre_id)
     load = await CounsellingRequest.open_load(request.centre_id)
-    absent = await Absence.absent_now([p.user_id for p in staff], _now())
+    absent = await Absence.absent_now([p.user_id for p in staff], now_ms())
     settings = await services.settings(request.centre_id)
     centre = services.directory.cfg.centre(request.centre_id)
     topic_ids = tuple(t.id for t in centre.topics) if centre else ()

@@ -6,12 +6,12 @@ stored lower-cased so that ``Anna@Example.org`` and ``anna@example.org`` share o
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
 
+from appservice.clock import now_ms
 from appservice.db import register_rows
 from appservice.db.person import _rows_changed
 
@@ -22,10 +22,6 @@ BOUNCING = "bouncing"
 def normalize(address: str) -> str:
     """The key of an address: trimmed and lower-cased."""
     return address.strip().lower()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass
@@ -69,7 +65,7 @@ class MailAddress:
         address still report the transition once (the admin room is told once).
         """
         key = normalize(address)
-        at = _now_ms() if now is None else now
+        at = now_ms() if now is None else now
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
             await conn.execute(

@@ -18,12 +18,12 @@ not queue behind a room whose events wait for a late room key. Applying them bef
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 from mautrix.types import Event, EventType, Membership, RoomID, StateEvent, UserID
 
+from appservice.clock import now_ms
 from appservice.db import CentreRoom, Person
 
 from .notices import QUEUED, MailNotices, decide, facts_of
@@ -48,10 +48,6 @@ class MemberSource(Protocol):
     ) -> list[UserID]: ...
 
     async def is_joined(self, room_id: RoomID, user_id: UserID) -> bool: ...
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def receipts_in(ephemeral: Iterable[Any]) -> list[tuple[str, str, str, int]]:
@@ -143,7 +139,7 @@ class RoomNotifier:
 
     async def send_due(self) -> int:
         """The scheduler job: one mail per due person and room; returns how many were queued."""
-        now = _now_ms()
+        now = now_ms()
         queued = 0
         for notice in await RoomNotices.due(now, self.window_ms):
             queued += await self._send(notice, now)

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
+from appservice.clock import now_ms
 from appservice.db import register_rows
 
 QUEUED = "queued"
@@ -62,10 +62,6 @@ def validate_address(address: str) -> str:
     if ".." in address.split("@", 1)[0] or address.startswith("."):
         raise InvalidAddress("not a plain e-mail address")
     return address
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _rows_changed(result: Any) -> int:
@@ -136,7 +132,7 @@ class Outbox:
         if not _LANG_RE.fullmatch(lang):
             raise ValueError(f"bad language {lang!r}")
         payload = json.dumps(variables)  # fails early on values that cannot be stored
-        now = _now_ms()
+        now = now_ms()
         q = (
             "INSERT INTO mail_outbox (recipient, kind, lang, variables, not_before, created_at) "
             "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
@@ -158,7 +154,7 @@ class Outbox:
             f"SELECT {cls._columns} FROM mail_outbox WHERE state=$1 AND not_before<=$2 "
             "ORDER BY not_before, id LIMIT $3"
         )
-        rows = await cls.db.fetch(q, QUEUED, _now_ms() if now is None else now, limit)
+        rows = await cls.db.fetch(q, QUEUED, now_ms() if now is None else now, limit)
         return [cls._from_row(row) for row in rows]
 
     @classmethod
@@ -173,7 +169,7 @@ class Outbox:
             "UPDATE mail_outbox SET state=$2, sent_at=$3, last_error=NULL, variables='{}' "
             "WHERE id=$1"
         )
-        await cls.db.execute(q, mail_id, SENT, _now_ms())
+        await cls.db.execute(q, mail_id, SENT, now_ms())
 
     @classmethod
     async def mark_retry(cls, mail_id: int, error: str, next_at: int) -> None:
@@ -205,7 +201,7 @@ class Outbox:
             "WHERE state=$4",
             SENT,
             UNCERTAIN,
-            _now_ms(),
+            now_ms(),
             SENDING,
         )
         return _rows_changed(requeued), _rows_changed(assumed)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
 
+from appservice.clock import now_ms
 from appservice.db import register_rows
 from appservice.db.person import _rows_changed
 
@@ -26,10 +26,6 @@ DEFAULT_DELAY_MINUTES = 15
 MIN_DELAY_MINUTES = 0
 MAX_DELAY_MINUTES = 24 * 60
 TOKEN_HOURS = 48
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def hash_token(token: str) -> str:
@@ -112,7 +108,7 @@ class Preferences:
             "confirmed_address=excluded.confirmed_address, confirmed_at=excluded.confirmed_at",
             user_id,
             normalize(address),
-            _now_ms() if now is None else now,
+            now_ms() if now is None else now,
         )
 
     @classmethod
@@ -143,7 +139,7 @@ class Preferences:
     ) -> str:
         """A new one-time token for ``address``; earlier open links of the person stop working."""
         token = secrets.token_urlsafe(32)
-        at = _now_ms() if now is None else now
+        at = now_ms() if now is None else now
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
             # Older open links stop working; the rows stay a day to count recent requests.
@@ -171,7 +167,7 @@ class Preferences:
             "WHERE user_id=$1 AND used_at IS NULL AND expires_at>$2 "
             "ORDER BY created_at DESC LIMIT 1",
             user_id,
-            _now_ms() if now is None else now,
+            now_ms() if now is None else now,
         )
         if row is None:
             return None
@@ -183,7 +179,7 @@ class Preferences:
 
         The claim is one conditional UPDATE, so two clicks on the same link cannot both win.
         """
-        at = _now_ms() if now is None else now
+        at = now_ms() if now is None else now
         digest = hash_token(token)
         result = await cls.db.execute(
             "UPDATE mail_confirmation SET used_at=$2 "
@@ -206,7 +202,7 @@ class Preferences:
             "SELECT user_id FROM mail_confirmation "
             "WHERE token_hash=$1 AND used_at IS NULL AND expires_at>$2",
             hash_token(token),
-            _now_ms() if now is None else now,
+            now_ms() if now is None else now,
         )
 
     @classmethod
@@ -234,7 +230,7 @@ class Preferences:
     @classmethod
     async def prune_confirmations(cls, now: int | None = None) -> None:
         """Drop links that ended more than a day ago (a scheduler job)."""
-        day_ago = (_now_ms() if now is None else now) - 24 * 3600 * 1000
+        day_ago = (now_ms() if now is None else now) - 24 * 3600 * 1000
         await cls.db.execute(
             "DELETE FROM mail_confirmation WHERE expires_at<=$1 OR used_at<=$1", day_ago
         )

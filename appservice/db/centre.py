@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
 
-
-def _now() -> int:
-    return int(time.time() * 1000)
+from appservice.clock import now_ms
 
 
 class CentreSettingRow:
@@ -35,7 +32,7 @@ class CentreSettingRow:
             key,
             value,
             changed_by,
-            _now(),
+            now_ms(),
         )
 
     @classmethod
@@ -53,7 +50,7 @@ class CentreSettingRow:
                     key,
                     value,
                     changed_by,
-                    _now(),
+                    now_ms(),
                 )
 
 
@@ -95,7 +92,7 @@ class AuditEntry:
             action,
             target,
             detail,
-            _now(),
+            now_ms(),
         )
 
     @classmethod

@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
+from appservice.clock import now_ms
+
 KINDS = ("space", "admin", "staff")
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class CentreRoom:
             "INSERT INTO centre_room (centre_id, kind, room_id, created_at) "
             "VALUES ($1, $2, $3, $4) ON CONFLICT (centre_id, kind) DO NOTHING"
         )
-        await cls.db.execute(q, centre_id, kind, room_id, _now())
+        await cls.db.execute(q, centre_id, kind, room_id, now_ms())
         return await cls.get(centre_id, kind) == room_id
 
 
@@ -84,7 +81,7 @@ class CentreMessage:
             "INSERT INTO centre_message (centre_id, client_id, sender_id, subject, sent_at) "
             "VALUES ($1, $2, $3, $4, $5) RETURNING id"
         )
-        return int(await cls.db.fetchval(q, centre_id, client_id, sender_id, subject, _now()))
+        return int(await cls.db.fetchval(q, centre_id, client_id, sender_id, subject, now_ms()))
 
     @classmethod
     async def recent(

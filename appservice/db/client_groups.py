@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
+from appservice.clock import now_ms
+
 from .person import _rows_changed
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass
@@ -41,7 +38,7 @@ class ClientGroup:
             "INSERT INTO client_group (centre_id, name, description, creator_id, created_at) "
             "VALUES ($1, $2, $3, $4, $5) RETURNING id"
         )
-        now = _now()
+        now = now_ms()
         try:
             group_id = await cls.db.fetchval(q, centre_id, name, description, creator_id, now)
         except Exception as e:  # asyncpg UniqueViolationError / sqlite3.IntegrityError
@@ -123,7 +120,7 @@ class ClientGroup:
             "ON CONFLICT (group_id, client_id) DO NOTHING",
             self.id,
             client_id,
-            _now(),
+            now_ms(),
         )
         return _rows_changed(result) == 1
 

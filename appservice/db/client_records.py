@@ -6,17 +6,14 @@ clear. Every lookup is scoped to a centre, so an id typed in another centre find
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
+from appservice.clock import now_ms
+
 from .person import _rows_changed
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass
@@ -44,7 +41,7 @@ class ClientNote:
             "INSERT INTO client_note (centre_id, client_id, author_id, sealed_text, created_at) "
             "VALUES ($1, $2, $3, $4, $5) RETURNING id"
         )
-        return int(await cls.db.fetchval(q, centre_id, client_id, author_id, sealed, _now()))
+        return int(await cls.db.fetchval(q, centre_id, client_id, author_id, sealed, now_ms()))
 
     @classmethod
     async def for_client(cls, centre_id: str, client_id: str) -> list[ClientNote]:
@@ -69,7 +66,7 @@ class ClientNote:
             note_id,
             author_id,
             sealed,
-            _now(),
+            now_ms(),
         )
         return _rows_changed(result) == 1
 
@@ -116,7 +113,7 @@ class ClientDocument:
             "sealed_ref, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
         )
         value = await cls.db.fetchval(
-            q, centre_id, client_id, uploader_id, kind, size, sealed, _now()
+            q, centre_id, client_id, uploader_id, kind, size, sealed, now_ms()
         )
         return int(value)
 

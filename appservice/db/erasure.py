@@ -8,15 +8,12 @@ claimed person, and a routine interrupted by a restart finds its claims again.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database, Scheme
 
-
-def _now() -> int:
-    return int(time.time() * 1000)
+from appservice.clock import now_ms
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,7 @@ class ErasedPerson:
                 "SELECT user_id, centre_id, role, deleted_at, $2 FROM person WHERE user_id=$1 "
                 "ON CONFLICT (user_id) DO NOTHING",
                 user_id,
-                _now(),
+                now_ms(),
             )
         claimed = await cls.get(user_id)
         if claimed is None or claimed.erased_at is not None or claimed.deleted_at != deleted_at:
@@ -136,5 +133,5 @@ class ErasedPerson:
                     "DELETE FROM mail_outbox WHERE recipient=$1 AND state='queued'", email
                 )
             await conn.execute(
-                "UPDATE erased_person SET erased_at=$2 WHERE user_id=$1", uid, _now()
+                "UPDATE erased_person SET erased_at=$2 WHERE user_id=$1", uid, now_ms()
             )

@@ -7,11 +7,12 @@ same link exactly one wins.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
+
+from appservice.clock import now_ms
 
 from .person import _rows_changed
 
@@ -19,10 +20,6 @@ VALID = "valid"
 USED = "used"
 REVOKED = "revoked"
 EXPIRED = "expired"
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass
@@ -85,7 +82,7 @@ class Invitation:
         sent_to: str | None = None,
     ) -> Invitation:
         """Store a new invitation and revoke the person's older unused ones, in one go."""
-        now = _now()
+        now = now_ms()
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
             await conn.execute(
@@ -149,7 +146,7 @@ class Invitation:
             "WHERE id=$1",
             self.id,
             limit,
-            _now(),
+            now_ms(),
         )
         row = await self.db.fetchrow(
             "SELECT failed_attempts, revoked_at FROM invitation WHERE id=$1", self.id
@@ -176,7 +173,7 @@ class Invitation:
             "UPDATE invitation SET revoked_at=$2 "
             "WHERE user_id=$1 AND used_at IS NULL AND revoked_at IS NULL",
             user_id,
-            _now(),
+            now_ms(),
         )
         return _rows_changed(result)
 

@@ -7,17 +7,14 @@ clicks exactly one creates the account. Rows are short-lived: the deletion routi
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
+from appservice.clock import now_ms
+
 from .person import _rows_changed
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass
@@ -64,7 +61,7 @@ class Registration:
             "INSERT INTO registration (token_hash, centre_id, pseudonym, email, created_at, "
             "expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
         )
-        now = _now()
+        now = now_ms()
         return int(
             await cls.db.fetchval(q, token_hash, centre_id, pseudonym, email, now, expires_at)
         )
