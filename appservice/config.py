@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
@@ -21,56 +20,38 @@ from urllib.parse import urlsplit
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from appservice.centre_settings import CentreSettings, SettingError, parse_setting
-from appservice.document_policy import DocumentPolicy, PolicyError, parse_policy
-from appservice.master_data import MasterDataError, MasterDataField, parse_master_data
 from appservice.resources import data_path
 
-FILE_KEY = "(file)"
-PLACEHOLDER = "generate"
-
-# Environment variable -> dotted key it overrides. An environment variable wins over the file.
-ENV_OVERRIDES: dict[str, str] = {
-    "LOTSE_AS_TOKEN": "appservice.as_token",
-    "LOTSE_HS_TOKEN": "appservice.hs_token",
-    "LOTSE_DATABASE_URL": "database.url",
-    "LOTSE_PICKLE_KEY": "encryption.pickle_key",
-    "LOTSE_SMTP_PASSWORD": "mail.smtp.password",
-    "LOTSE_IMAP_PASSWORD": "imap.password",
-}
-_ENV_FOR_KEY = {key: env for env, key in ENV_OVERRIDES.items()}
-
-CENTRE_KEYS = (
-    "id",
-    "name",
-    "language",
-    "admins",
-    "settings",
-    "documents",
-    "master_data",
-    "topics",
+from .config_centres import LANGUAGES, CentreConfig, Topic, parse_centres
+from .config_mail import ImapConfig, MailConfig, parse_imap, parse_mail
+from .config_values import (
+    ENV_OVERRIDES,
+    FILE_KEY,
+    PLACEHOLDER,
+    ConfigError,
+    Reader,
+    check_domain,
+    port_number,
+    positive_number,
 )
-LANGUAGES = ("de", "en")
+
+__all__ = [
+    "ENV_OVERRIDES",
+    "FILE_KEY",
+    "LANGUAGES",
+    "PLACEHOLDER",
+    "CentreConfig",
+    "Config",
+    "ConfigError",
+    "ImapConfig",
+    "MailConfig",
+    "Topic",
+    "load_config",
+    "load_config_text",
+]
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-_LOCALPART_RE = re.compile(r"[a-z0-9._=\-/]+")
-_CENTRE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
-_DOMAIN_RE = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
-)
-_MXID_RE = re.compile(r"@([a-z0-9._=\-/+]+):(.+)")
-
-
-class ConfigError(Exception):
-    """A configuration problem, located by its dotted key path (``centres[1].language``)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -118,44 +99,6 @@ class EncryptionConfig:
 
 
 @dataclass(frozen=True)
-class MailConfig:
-    enabled: bool
-    host: str
-    port: int
-    security: str
-    username: str
-    password: str = field(repr=False)
-    timeout: float
-    from_address: str
-    templates_dir: str
-    retry_base_delay: float
-    retry_max_delay: float
-    retry_max_attempts: int
-    ca_file: str = ""
-    app_url: str = ""
-    digest_window_minutes: int = 60
-    notice_interval: float = 60.0
-    confirmation_hours: int = 48
-
-
-@dataclass(frozen=True)
-class ImapConfig:
-    enabled: bool
-    host: str
-    port: int
-    security: str
-    ca_file: str
-    username: str
-    password: str = field(repr=False)
-    mailbox: str
-    processed_folder: str
-    skipped_folder: str
-    poll_interval: float
-    bounce_threshold: int
-    max_message_bytes: int
-
-
-@dataclass(frozen=True)
 class WebConfig:
     public_url: str
 
@@ -179,33 +122,6 @@ class PasswordPolicyConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str
-
-
-@dataclass(frozen=True)
-class Topic:
-    """A topic clients choose in triage; counsellors list the ids they cover."""
-
-    id: str
-    labels: dict[str, str]
-
-    def label(self, lang: str) -> str:
-        return self.labels.get(lang) or next(iter(self.labels.values()), self.id)
-
-
-@dataclass(frozen=True)
-class CentreConfig:
-    id: str
-    name: str
-    language: str
-    admins: tuple[str, ...]
-    # Defaults from the config file; admins override them with `settings k=v`.
-    settings: CentreSettings = field(default_factory=CentreSettings)
-    # Which files counsellors may attach to clients (`doc CLIENT`), and how large.
-    documents: DocumentPolicy = field(default_factory=DocumentPolicy)
-    # Fields counsellors record about clients (Stammdaten), e.g. age group, postcode.
-    master_data: tuple[MasterDataField, ...] = ()
-    # Triage topics, asked in this order; none = no topic question.
-    topics: tuple[Topic, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -340,83 +256,6 @@ def load_config_text(text: str, path: Path | str, env: Mapping[str, str] | None 
 # --------------------------------------------------------------------------- validation
 
 
-class _Reader:
-    """Typed access to the merged raw config by dotted path; every failure names the path."""
-
-    def __init__(self, raw: dict[str, Any]) -> None:
-        self.raw = raw
-
-    def get(self, dotted: str) -> Any:
-        node: Any = self.raw
-        for part in dotted.split("."):
-            node = node[part]
-        return node
-
-    def text(self, dotted: str, *, empty: bool = False) -> str:
-        return _as_str(self.get(dotted), dotted, empty=empty)
-
-    def url(self, dotted: str, *, empty: bool = False) -> str:
-        value = self.text(dotted, empty=empty)
-        if value:
-            _check_url(value, dotted)
-        return value.rstrip("/")
-
-    def secret(self, dotted: str) -> str:
-        value = self.get(dotted)
-        if value is None or value == "" or value == PLACEHOLDER:
-            hint = f"run `lotse init` or set {_ENV_FOR_KEY[dotted]}"
-            raise ConfigError(dotted, f"placeholder; {hint}")
-        return _as_str(value, dotted)
-
-    def localpart(self, dotted: str) -> str:
-        value = self.text(dotted)
-        if not _LOCALPART_RE.fullmatch(value):
-            raise ConfigError(
-                dotted, f"'{value}' is not a valid localpart (lower-case letters, digits, ._=-/)"
-            )
-        return value
-
-    def choice(self, dotted: str, choices: tuple[str, ...], normalise: Callable[[str], str]) -> str:
-        value = normalise(self.text(dotted))
-        if value not in choices:
-            raise ConfigError(dotted, f"expected one of {', '.join(choices)}, got '{value}'")
-        return value
-
-
-def _as_str(value: Any, key: str, *, empty: bool = False) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ConfigError(key, "expected a string")
-    text = str(value).strip()
-    if not text and not empty:
-        raise ConfigError(key, "must not be empty")
-    return text
-
-
-def _check_url(value: str, key: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, f"expected an http(s) URL with a host (https://host), got '{value}'")
-
-
-def _check_domain(value: str, key: str) -> None:
-    if "://" in value or not _DOMAIN_RE.fullmatch(value):
-        raise ConfigError(
-            key, f"expected a server name like matrix.example.net, no scheme or path, got '{value}'"
-        )
-
-
-def _port(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise ConfigError(key, f"expected a port number 1..65535, got '{value}'")
-    return value
-
-
-def _positive_number(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(key, f"expected a number greater than 0, got '{value}'")
-    return float(value)
-
-
 def _database_url(value: str, key: str, base: Path) -> str:
     if value.startswith(("postgres://", "postgresql://")):
         if not urlsplit(value).hostname:
@@ -439,170 +278,7 @@ def _database_url(value: str, key: str, base: Path) -> str:
     raise ConfigError(key, "expected sqlite:PATH or postgres://user:password@host/database")
 
 
-def _centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError("centres", "expected a list with at least one centre")
-    centres: list[CentreConfig] = []
-    admin_of: dict[str, str] = {}
-    for index, entry in enumerate(raw):
-        prefix = f"centres[{index}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(prefix, "expected a mapping with id, name, language, admins")
-        for key in entry:
-            if key not in CENTRE_KEYS:
-                raise ConfigError(f"{prefix}.{key}", "unknown option; see config.example.yaml")
-        if "id" not in entry:
-            raise ConfigError(f"{prefix}.id", "missing; every centre needs an id")
-        centre_id = _as_str(entry["id"], f"{prefix}.id")
-        if not _CENTRE_ID_RE.fullmatch(centre_id):
-            raise ConfigError(
-                f"{prefix}.id",
-                f"'{centre_id}' is not valid: lower-case letters, digits and dashes, "
-                "starting with a letter or digit",
-            )
-        if any(c.id == centre_id for c in centres):
-            raise ConfigError(f"{prefix}.id", f"duplicate centre id '{centre_id}'")
-        name = _as_str(entry.get("name", centre_id), f"{prefix}.name")
-        language = _as_str(entry.get("language", LANGUAGES[0]), f"{prefix}.language").lower()
-        if language not in LANGUAGES:
-            raise ConfigError(
-                f"{prefix}.language", f"expected one of {', '.join(LANGUAGES)}, got '{language}'"
-            )
-        admins_raw = entry.get("admins") or []
-        if not isinstance(admins_raw, list):
-            raise ConfigError(f"{prefix}.admins", "expected a list of Matrix user ids")
-        admins: list[str] = []
-        for admin_index, admin_value in enumerate(admins_raw):
-            key = f"{prefix}.admins[{admin_index}]"
-            admin = _as_str(admin_value, key)
-            match = _MXID_RE.fullmatch(admin)
-            if not match or not _DOMAIN_RE.fullmatch(match.group(2)):
-                raise ConfigError(key, f"expected a Matrix user id (@name:{domain}), got '{admin}'")
-            if admin in admin_of:
-                raise ConfigError(
-                    key, f"{admin} is already admin of centre '{admin_of[admin]}'; one centre each"
-                )
-            admin_of[admin] = centre_id
-            admins.append(admin)
-        settings = _centre_settings(entry.get("settings"), f"{prefix}.settings")
-        try:
-            documents = parse_policy(entry.get("documents"))
-        except PolicyError as err:
-            key = f"{prefix}.documents" + (f".{err.key}" if err.key else "")
-            raise ConfigError(key, err.message) from None
-        try:
-            master_data = parse_master_data(entry.get("master_data"))
-        except MasterDataError as err:
-            raise ConfigError(f"{prefix}.master_data{err.where}", err.message) from None
-        topics = _topics(entry.get("topics"), f"{prefix}.topics")
-        centres.append(
-            CentreConfig(
-                centre_id,
-                name,
-                language,
-                tuple(admins),
-                settings,
-                documents=documents,
-                master_data=master_data,
-                topics=topics,
-            )
-        )
-    return tuple(centres)
-
-
-_TOPIC_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
-
-
-def _topics(raw: Any, prefix: str) -> tuple[Topic, ...]:
-    """``[{id: family, de: Familie, en: Family}, …]``: unique ids, a label in some language."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ConfigError(prefix, "expected a list of topics with id, de and en")
-    topics: list[Topic] = []
-    for index, entry in enumerate(raw):
-        key = f"{prefix}[{index}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(key, "expected a mapping with id, de and en")
-        for name in entry:
-            if name not in ("id", *LANGUAGES):
-                raise ConfigError(
-                    f"{key}.{name}", f"unknown option; expected id, {', '.join(LANGUAGES)}"
-                )
-        topic_id = _as_str(entry.get("id", ""), f"{key}.id").strip()
-        if not _TOPIC_ID_RE.fullmatch(topic_id):
-            raise ConfigError(
-                f"{key}.id", f"'{topic_id}' is not valid: lower-case letters, digits, - and _"
-            )
-        if any(t.id == topic_id for t in topics):
-            raise ConfigError(f"{key}.id", f"duplicate topic id '{topic_id}'")
-        labels = {
-            lang: _as_str(entry[lang], f"{key}.{lang}").strip()
-            for lang in LANGUAGES
-            if lang in entry
-        }
-        labels = {lang: text for lang, text in labels.items() if text}
-        if not labels:
-            raise ConfigError(f"{key}.{LANGUAGES[0]}", "a topic needs a label (de and/or en)")
-        topics.append(Topic(topic_id, labels))
-    return tuple(topics)
-
-
-def _centre_settings(raw: Any, prefix: str) -> CentreSettings:
-    if raw is None:
-        return CentreSettings()
-    if not isinstance(raw, dict):
-        raise ConfigError(prefix, "expected a mapping of settings")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            values[str(key)] = parse_setting(str(key), value)
-        except SettingError as err:
-            if err.code == "unknown_key":
-                raise ConfigError(
-                    f"{prefix}.{key}", f"unknown setting; one of {err.expected}"
-                ) from None
-            raise ConfigError(
-                f"{prefix}.{key}", f"expected {err.expected}, got '{value}'"
-            ) from None
-    return CentreSettings(**values)
-
-
-_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
-
-
-def _mail(r: _Reader, base: Path) -> MailConfig:
-    enabled = r.get("mail.enabled")
-    if not isinstance(enabled, bool):
-        raise ConfigError("mail.enabled", "expected true or false")
-    from_address = r.text("mail.from_address")
-    if not _ADDRESS.match(from_address):
-        raise ConfigError("mail.from_address", f"'{from_address}' is not an e-mail address")
-    attempts = r.get("mail.retry.max_attempts")
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        raise ConfigError("mail.retry.max_attempts", "expected a whole number of at least 1")
-    return MailConfig(
-        enabled=enabled,
-        host=r.text("mail.smtp.host"),
-        port=_port(r.get("mail.smtp.port"), "mail.smtp.port"),
-        security=r.choice("mail.smtp.security", ("none", "starttls", "tls"), str.lower),
-        username=r.text("mail.smtp.username", empty=True),
-        password=r.text("mail.smtp.password", empty=True),
-        timeout=_positive_number(r.get("mail.smtp.timeout"), "mail.smtp.timeout"),
-        from_address=from_address,
-        templates_dir=r.text("mail.templates_dir", empty=True),
-        retry_base_delay=_positive_number(r.get("mail.retry.base_delay"), "mail.retry.base_delay"),
-        retry_max_delay=_positive_number(r.get("mail.retry.max_delay"), "mail.retry.max_delay"),
-        retry_max_attempts=attempts,
-        ca_file=_ca_file(r, "mail.smtp.ca_file", base),
-        app_url=r.url("mail.app_url", empty=True),
-        digest_window_minutes=_whole(r, "mail.digest_window_minutes", 0, 7 * 24 * 60),
-        notice_interval=_positive_number(r.get("mail.notice_interval"), "mail.notice_interval"),
-        confirmation_hours=_whole(r, "mail.confirmation_hours", 1, 24 * 30),
-    )
-
-
-def _invitations(r: _Reader) -> tuple[InvitationsConfig, PasswordPolicyConfig]:
+def _invitations(r: Reader) -> tuple[InvitationsConfig, PasswordPolicyConfig]:
     days = r.get("invitations.valid_days")
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
         raise ConfigError("invitations.valid_days", f"expected whole days 1..365, got '{days}'")
@@ -620,59 +296,11 @@ def _invitations(r: _Reader) -> tuple[InvitationsConfig, PasswordPolicyConfig]:
     return InvitationsConfig(valid_days=days), PasswordPolicyConfig(min_length=length, **switches)
 
 
-def _whole(r: _Reader, key: str, low: int, high: int) -> int:
-    value = r.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(key, f"expected a whole number {low}..{high}, got '{value}'")
-    return value
-
-
-def _ca_file(r: _Reader, key: str, base: Path) -> str:
-    """A PEM file relative to the config file's folder; returned as an absolute path."""
-    value = r.text(key, empty=True)
-    if not value:
-        return ""
-    file = Path(value).expanduser()
-    file = file if file.is_absolute() else base / file
-    if not file.is_file():
-        raise ConfigError(key, f"no such file: '{value}'")
-    return str(file.resolve())
-
-
-def _imap(r: _Reader, mail: MailConfig, base: Path) -> ImapConfig:
-    enabled = r.get("imap.enabled")
-    if not isinstance(enabled, bool):
-        raise ConfigError("imap.enabled", "expected true or false")
-    if enabled and not mail.enabled:
-        raise ConfigError("imap.enabled", "needs mail.enabled (answers and notices are mail)")
-    folders = {}
-    for name in ("mailbox", "processed_folder", "skipped_folder"):
-        folders[name] = r.text(f"imap.{name}")
-    if len(set(folders.values())) < 3:
-        raise ConfigError("imap.processed_folder", "mailbox and both folders must differ")
-    config = ImapConfig(
-        enabled=enabled,
-        host=r.text("imap.host"),
-        port=_port(r.get("imap.port"), "imap.port"),
-        security=r.choice("imap.security", ("none", "tls"), str.lower),
-        ca_file=_ca_file(r, "imap.ca_file", base),
-        username=r.text("imap.username", empty=not enabled),
-        password=r.text("imap.password", empty=True),
-        poll_interval=_positive_number(r.get("imap.poll_interval"), "imap.poll_interval"),
-        bounce_threshold=_whole(r, "imap.bounce_threshold", 1, 100),
-        max_message_bytes=_whole(r, "imap.max_message_bytes", 10_000, 100_000_000),
-        **folders,
-    )
-    if enabled and not config.password:
-        raise ConfigError("imap.password", "must not be empty (or set LOTSE_IMAP_PASSWORD)")
-    return config
-
-
 def _validate(raw: dict[str, Any], path: Path) -> Config:
-    r = _Reader(raw)
+    r = Reader(raw)
 
     domain = r.text("homeserver.domain")
-    _check_domain(domain, "homeserver.domain")
+    check_domain(domain, "homeserver.domain")
     verify_ssl = r.get("homeserver.verify_ssl")
     if not isinstance(verify_ssl, bool):
         raise ConfigError("homeserver.verify_ssl", "expected true or false")
@@ -691,7 +319,7 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
     appservice = AppserviceConfig(
         address=r.url("appservice.address"),
         hostname=r.text("appservice.hostname"),
-        port=_port(r.get("appservice.port"), "appservice.port"),
+        port=port_number(r.get("appservice.port"), "appservice.port"),
         id=r.text("appservice.id"),
         as_token=as_token,
         hs_token=hs_token,
@@ -728,18 +356,18 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
     encryption = EncryptionConfig(
         pickle_key=r.secret("encryption.pickle_key"),
         device_name=r.text("encryption.device_name"),
-        session_wait_seconds=_positive_number(
+        session_wait_seconds=positive_number(
             r.get("encryption.session_wait_seconds"), "encryption.session_wait_seconds"
         ),
     )
 
-    mail = _mail(r, path.parent)
-    imap = _imap(r, mail, path.parent)
+    mail = parse_mail(r, path.parent)
+    imap = parse_imap(r, mail, path.parent)
     web = WebConfig(public_url=r.url("web.public_url", empty=True))
     logging = LoggingConfig(level=r.choice("logging.level", LOG_LEVELS, str.upper))
     invitations, password_policy = _invitations(r)
 
-    centres = _centres(r.get("centres"), domain)
+    centres = parse_centres(r.get("centres"), domain)
     self_registration = r.text("self_registration.centre", empty=True) or None
     if self_registration is not None and not any(c.id == self_registration for c in centres):
         declared = ", ".join(c.id for c in centres)
