@@ -193,7 +193,11 @@ async def group_remove(ctx: CommandContext, group: str, client: str) -> str:
     if not await found.remove_member(person.user_id):
         return ctx.render("group_not_member", group=found.name, client=person.name)
     if found.room_id:
-        await _rooms(ctx).remove(RoomID(found.room_id), UserID(person.user_id))
+        try:
+            await _rooms(ctx).remove(RoomID(found.room_id), UserID(person.user_id))
+        except MatrixError as e:
+            # Already gone from the room (left by themselves): the group change still stands.
+            log.info("group %d: removing from the room failed: %s", found.id, type(e).__name__)
     await _audit(ctx, found, "group remove", person.user_id)
     return ctx.render("group_member_removed", group=found.name, client=person.name)
 
