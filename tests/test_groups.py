@@ -108,6 +108,13 @@ async def test_group_room_follows_the_group(make_human: MakeHuman, running: Lots
     taken = await ask(creator, room, bot, f"group new {new_name.lower()}")
     assert "gibt es schon" in taken.body
 
+    # A client who left the group room by themselves is still taken out of the group.
+    await ben_human.client.room_leave(group_room)
+    await creator.wait_left(group_room, ben_human.user_id)
+    gone = await ask(creator, room, bot, f"group remove {group.id} {ben}")
+    assert "nicht mehr in der Gruppe" in gone.body
+    assert await group.members() == []
+
     deleted = await ask(creator, room, bot, f"group delete {new_name}")
     assert new_name in deleted.body
     for human in (ben_human, creator):
