@@ -46,7 +46,7 @@ from .control_room import addressed_to_bot
 from .dispatch import ROLE_BY_NAME, CommandContext, run_command
 from .documents import FILE_TYPES, receive_file
 from .formatting import markdown_to_html
-from .poll_events import RESPONSE_TYPES
+from .poll_events import RESPONSE_TYPES, parse_vote
 from .services import BotServices
 from .triage import triage_vote
 
@@ -222,6 +222,7 @@ class Assistant:
     async def _on_encrypted(self, evt: EncryptedEvent) -> None:
         speaker = await self._speaker(evt)
         if speaker is None:
+            await self._foreign_vote(evt)
             return
         person, control_room = speaker
         lang = self.directory.language_of(person)
@@ -255,6 +256,24 @@ class Assistant:
         reply = await (receive_file(ctx, content) if is_file else run_command(content.body, ctx))
         if reply:
             await self.send_notice(evt.room_id, reply, _txn(evt.event_id), reply_to=evt.event_id)
+
+    async def _foreign_vote(self, evt: EncryptedEvent) -> None:
+        """Someone other than its owner votes in a service room: nothing changes, they learn
+        why. Their other events stay ignored, as before."""
+        owner = await Person.by_service_room(evt.room_id)
+        if owner is None:
+            return
+        try:
+            decrypted = await self.device.decrypt(evt)
+        except DecryptionError:
+            return
+        if decrypted.type.t not in RESPONSE_TYPES:
+            return
+        log.info("ignored vote %s in %s: not the room's owner", evt.event_id, evt.room_id)
+        vote = parse_vote(decrypted.content.serialize())
+        text = self.renderer.render(self.directory.language_of(owner), "triage_poll_not_yours")
+        poll = EventID(vote.poll_event_id) if vote else None
+        await self.send_notice(evt.room_id, text, _txn(evt.event_id), reply_to=poll)
 
     def _context(self, person: Person, lang: str, evt: EncryptedEvent) -> CommandContext:
         centre = self.directory.centre_of(person)

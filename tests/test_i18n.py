@@ -199,6 +199,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "triage_poll_closed": {},
     "triage_poll_stale": {"running": True},
     "triage_poll_unknown": {"count": 2},
+    "triage_poll_not_yours": {},
     "request_assigned_admin": {"id": 7, "counsellor": "Anna"},
     "request_counsellor_not_found": {"given": "nobody"},
     "request_client_not_found": {"given": "nobody"},

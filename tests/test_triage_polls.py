@@ -146,6 +146,14 @@ async def test_typing_still_works_and_votes_stay_in_their_room(
     other_dialogue = await TriageDialogue.get(other.user_id)
     assert other_dialogue is not None and other_dialogue.topic is None
 
+    # Someone the client let into their service room cannot answer for them.
+    await client.client.room_invite(room, other.user_id)
+    assert await other.join_invite() == room
+    await client.wait_member(room, other.user_id)
+    intruder = await _vote(other, room, bot, channel, "1")
+    assert "nur die Person" in intruder.body
+    assert await TriageDialogue.get(client.user_id) == dialogue
+
     # Cancelling ends the poll; a vote on it afterwards starts nothing.
     cancelled = await ask(client, room, bot, "abbrechen")
     assert "keine Anfrage" in cancelled.body
