@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nio import (
+    Api,
     AsyncClient,
     AsyncClientConfig,
     InviteMemberEvent,
@@ -25,13 +27,21 @@ from nio import (
     RoomMessageNotice,
     RoomMessageText,
     RoomPreset,
+    RoomSendResponse,
     SyncResponse,
+    UnknownEvent,
 )
 from nio.event_builders import EnableEncryptionBuilder
 
 from .synapse_runner import UserExists, register_user
 
 PASSWORD = "Correct-horse-1!"
+
+# Matrix polls (MSC3381) as Element sends and shows them.
+POLL_START = "org.matrix.msc3381.poll.start"
+POLL_RESPONSE = "org.matrix.msc3381.poll.response"
+POLL_END = "org.matrix.msc3381.poll.end"
+POLL_KINDS = {POLL_START: "poll", POLL_END: "poll_end"}
 
 
 @dataclass
@@ -41,13 +51,15 @@ class Seen:
     room_id: str
     event_id: str
     sender: str
-    kind: str  # "notice", "text", "undecryptable", "member"
+    kind: str  # "notice", "text", "undecryptable", "member", "poll", "poll_end"
     body: str
     encrypted: bool
     membership: str = ""
     state_key: str = ""
     html: str = ""
     reply_to: str = ""
+    # The whole content of a poll or poll end event (what Element reads to draw it).
+    content: dict[str, Any] = field(default_factory=dict)
 
 
 class Human:
@@ -116,6 +128,21 @@ class Human:
                     kind, body = "text", evt.body
                 elif isinstance(evt, MegolmEvent):
                     kind, body = "undecryptable", ""
+                elif isinstance(evt, UnknownEvent) and evt.type in POLL_KINDS:
+                    content = evt.source.get("content", {})
+                    self.seen.append(
+                        Seen(
+                            room_id,
+                            evt.event_id,
+                            evt.sender,
+                            POLL_KINDS[evt.type],
+                            str(content.get("body", "")),
+                            encrypted,
+                            reply_to=content.get("m.relates_to", {}).get("event_id", ""),
+                            content=content,
+                        )
+                    )
+                    continue
                 elif isinstance(evt, RoomMemberEvent):
                     self.seen.append(
                         Seen(
@@ -225,6 +252,40 @@ class Human:
         event_id = getattr(resp, "event_id", None)
         assert event_id, resp
         return str(event_id)
+
+    async def vote(
+        self, room_id: str, poll_event_id: str, *answers: str, hidden_relation: bool = False
+    ) -> str:
+        """Answer a poll as Element does: an (encrypted) response referencing the poll.
+
+        ``hidden_relation`` keeps the reference inside the encryption only, as a misbehaving
+        client could, so Synapse cannot check it (it refuses relations across rooms).
+        """
+        await self.sync()
+        content = {
+            "m.relates_to": {"rel_type": "m.reference", "event_id": poll_event_id},
+            POLL_RESPONSE: {"answers": list(answers)},
+        }
+        if hidden_relation:
+            event_type, encrypted = self.client.encrypt(room_id, POLL_RESPONSE, content)
+            encrypted.pop("m.relates_to", None)
+            method, path, data = Api.room_send(
+                self.client.access_token, room_id, event_type, encrypted, uuid.uuid4()
+            )
+            resp = await self.client._send(RoomSendResponse, method, path, data, (room_id,))
+        else:
+            resp = await self.client.room_send(
+                room_id, POLL_RESPONSE, content, ignore_unverified_devices=True
+            )
+        event_id = getattr(resp, "event_id", None)
+        assert event_id, resp
+        return str(event_id)
+
+    def polls(self, room_id: str, sender: str, kind: str = "poll") -> list[Seen]:
+        """Polls (or, with ``kind="poll_end"``, poll ends) from ``sender`` in the room."""
+        return [
+            s for s in self.seen if s.room_id == room_id and s.sender == sender and s.kind == kind
+        ]
 
     def notices(self, room_id: str, sender: str) -> list[Seen]:
         return [

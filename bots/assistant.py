@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 from mautrix.appservice import IntentAPI
 from mautrix.errors import DecryptionError, MatrixError
@@ -45,7 +46,9 @@ from .control_room import addressed_to_bot
 from .dispatch import ROLE_BY_NAME, CommandContext, run_command
 from .documents import FILE_TYPES, receive_file
 from .formatting import markdown_to_html
+from .poll_events import RESPONSE_TYPES, parse_vote
 from .services import BotServices
+from .triage import triage_vote
 
 log = logging.getLogger("lotse.assistant")
 
@@ -85,6 +88,7 @@ class Assistant:
             download_media=self.intent.download_media,
             centre_rooms=centre_rooms,
             service_rooms=service_rooms,
+            send_event=self.send_event,
         )
 
     @property
@@ -218,6 +222,7 @@ class Assistant:
     async def _on_encrypted(self, evt: EncryptedEvent) -> None:
         speaker = await self._speaker(evt)
         if speaker is None:
+            await self._foreign_vote(evt)
             return
         person, control_room = speaker
         lang = self.directory.language_of(person)
@@ -232,6 +237,13 @@ class Assistant:
                 evt.room_id, self.renderer.render(lang, "could_not_decrypt"), _txn(evt.event_id)
             )
             return
+        if decrypted.type.t in RESPONSE_TYPES and not control_room:
+            # A vote on a triage poll (MSC3381) in the person's own service room.
+            ctx = self._context(person, lang, evt)
+            answer, poll = await triage_vote(ctx, decrypted.content.serialize())
+            if answer:
+                await self.send_notice(evt.room_id, answer, _txn(evt.event_id), reply_to=poll)
+            return
         if not isinstance(decrypted, MessageEvent) or decrypted.type != EventType.ROOM_MESSAGE:
             return
         content = decrypted.content
@@ -240,8 +252,32 @@ class Assistant:
             return
         if control_room and not addressed_to_bot(content.body, self.registry):
             return  # admins talking to each other
+        ctx = self._context(person, lang, evt)
+        reply = await (receive_file(ctx, content) if is_file else run_command(content.body, ctx))
+        if reply:
+            await self.send_notice(evt.room_id, reply, _txn(evt.event_id), reply_to=evt.event_id)
+
+    async def _foreign_vote(self, evt: EncryptedEvent) -> None:
+        """Someone other than its owner votes in a service room: nothing changes, they learn
+        why. Their other events stay ignored, as before."""
+        owner = await Person.by_service_room(evt.room_id)
+        if owner is None:
+            return
+        try:
+            decrypted = await self.device.decrypt(evt)
+        except DecryptionError:
+            return
+        if decrypted.type.t not in RESPONSE_TYPES:
+            return
+        log.info("ignored vote %s in %s: not the room's owner", evt.event_id, evt.room_id)
+        vote = parse_vote(decrypted.content.serialize())
+        text = self.renderer.render(self.directory.language_of(owner), "triage_poll_not_yours")
+        poll = EventID(vote.poll_event_id) if vote else None
+        await self.send_notice(evt.room_id, text, _txn(evt.event_id), reply_to=poll)
+
+    def _context(self, person: Person, lang: str, evt: EncryptedEvent) -> CommandContext:
         centre = self.directory.centre_of(person)
-        ctx = CommandContext(
+        return CommandContext(
             user_id=person.user_id,
             role=ROLE_BY_NAME[person.role],
             centre_id=centre.id,
@@ -253,9 +289,6 @@ class Assistant:
             registry=self.registry,
             extra={"services": self.services},
         )
-        reply = await (receive_file(ctx, content) if is_file else run_command(content.body, ctx))
-        if reply:
-            await self.send_notice(evt.room_id, reply, _txn(evt.event_id), reply_to=evt.event_id)
 
     async def send_notice(
         self, room_id: RoomID, text: str, txn_key: str, reply_to: EventID | None = None
@@ -280,6 +313,12 @@ class Assistant:
         self, room_id: RoomID, content: MessageEventContent, txn_key: str
     ) -> None:
         """Send any m.room.message content, encrypted where the room is; idempotent per key."""
+        await self.send_event(room_id, EventType.ROOM_MESSAGE, content, txn_key)
+
+    async def send_event(
+        self, room_id: RoomID, event_type: EventType, content: Any, txn_key: str
+    ) -> EventID:
+        """Send an event of any type (e.g. a poll), encrypted where the room is; idempotent."""
         txn_id = "lotse-" + hashlib.sha256(txn_key.encode()).hexdigest()[:32]
         encrypted_room = await self.intent.state_store.is_encrypted(room_id)
         if encrypted_room is None:
@@ -287,17 +326,14 @@ class Assistant:
             await self.intent.get_state(room_id)
             encrypted_room = await self.intent.state_store.is_encrypted(room_id)
         if encrypted_room:
-            encrypted = await self.device.encrypt(room_id, EventType.ROOM_MESSAGE, content)
-            await self.intent.send_message_event(
+            encrypted = await self.device.encrypt(room_id, event_type, content)
+            return await self.intent.send_message_event(
                 room_id,
                 EventType.ROOM_ENCRYPTED,
                 encrypted,  # type: ignore[arg-type]  # mautrix's union omits encrypted content
                 txn_id=txn_id,
             )
-        else:
-            await self.intent.send_message_event(
-                room_id, EventType.ROOM_MESSAGE, content, txn_id=txn_id
-            )
+        return await self.intent.send_message_event(room_id, event_type, content, txn_id=txn_id)
 
 
 def _txn(event_id: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mautrix.errors import MatrixError
-from mautrix.types import ContentURI, MessageEventContent, RoomID
+from mautrix.types import ContentURI, EventID, EventType, MessageEventContent, RoomID
 
 from appservice.admin_api import SynapseAdmin
 from appservice.centre_settings import CentreSettings, apply_overrides
@@ -25,6 +25,7 @@ from .dispatch import CommandContext
 SendNotice = Callable[[RoomID, str, str], Awaitable[None]]
 SendContent = Callable[[RoomID, MessageEventContent, str], Awaitable[None]]
 DownloadMedia = Callable[[ContentURI], Awaitable[bytes]]
+SendEvent = Callable[[RoomID, EventType, Any, str], Awaitable[EventID]]
 
 log = logging.getLogger("lotse.services")
 
@@ -45,6 +46,8 @@ class BotServices:
     centre_rooms: CentreRooms | None = None
     # Service rooms: a person created by a command is invited to theirs at once.
     service_rooms: ServiceRooms | None = None
+    # As the assistant: send an event of any type (a poll), encrypted where the room is.
+    send_event: SendEvent | None = None
 
     async def tell(self, person: Person, template: str, **variables: Any) -> bool:
         """A notice in the person's service room, in their language; False if they have none."""

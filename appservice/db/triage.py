@@ -16,7 +16,9 @@ class TriageDialogue:
     """One client's open triage; answers are option ids (``topic``, ``language``, ``channel``)."""
 
     db: ClassVar[Database]
-    _columns: ClassVar[str] = "client_id, centre_id, step, topic, language, channel, started_at"
+    _columns: ClassVar[str] = (
+        "client_id, centre_id, step, topic, language, channel, started_at, poll_event_id"
+    )
 
     client_id: str
     centre_id: str
@@ -25,6 +27,8 @@ class TriageDialogue:
     language: str | None = None
     channel: str | None = None
     started_at: int = 0
+    # The poll offering the current question (MSC3381); a vote on another poll is stale.
+    poll_event_id: str | None = None
 
     @classmethod
     async def get(cls, client_id: str) -> TriageDialogue | None:
@@ -48,12 +52,25 @@ class TriageDialogue:
         """Record the answer to the current step and move on; False if the step moved already."""
         if field not in ("topic", "language", "channel"):
             raise ValueError(f"not a triage answer: {field}")
-        q = f"UPDATE triage_dialogue SET {field}=$3, step=$4 WHERE client_id=$1 AND step=$2"
+        q = (
+            f"UPDATE triage_dialogue SET {field}=$3, step=$4, poll_event_id=NULL "
+            "WHERE client_id=$1 AND step=$2"
+        )
         result = await self.db.execute(q, self.client_id, self.step, value, next_step)
         if _rows_changed(result) != 1:
             return False
         setattr(self, field, value)
         self.step = next_step
+        self.poll_event_id = None
+        return True
+
+    async def set_poll(self, poll_event_id: str) -> bool:
+        """Tie a poll to the current step; False if the dialogue moved on or ended meanwhile."""
+        q = "UPDATE triage_dialogue SET poll_event_id=$3 WHERE client_id=$1 AND step=$2"
+        result = await self.db.execute(q, self.client_id, self.step, poll_event_id)
+        if _rows_changed(result) != 1:
+            return False
+        self.poll_event_id = poll_event_id
         return True
 
     @classmethod
