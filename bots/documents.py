@@ -301,3 +301,14 @@ async def erase_client_documents(services: BotServices, client_id: str) -> int:
     for doc in await ClientDocument.of_client(client_id):
         erased += await _erase(services, doc)
     return erased
+
+
+async def erase_uploaded_documents(services: BotServices, uploader_id: str) -> int:
+    """For the deletion routine: the documents an erased counsellor uploaded, rows and files.
+
+    Only the uploader could ever read them, so nobody is left who may; the clients stay.
+    """
+    erased = 0
+    for doc in await ClientDocument.uploaded_by(uploader_id):
+        erased += await _erase(services, doc)
+    return erased

@@ -8,10 +8,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 from mautrix.types import RoomID
+from nio import DownloadError
 
 from appservice.app import LotseApp
 from appservice.db import (
     AuditEntry,
+    ClientDocument,
     ClientGroup,
     ClientNote,
     CounsellingRequest,
@@ -21,9 +23,11 @@ from appservice.db import (
 )
 from appservice.devclient import Human, ask
 from appservice.synapse_runner import password_login
+from bots import documents
 from bots.client_rules import DAY_MS
 from tests.conftest import MakeHuman, join_control_room
 from tests.test_clients import PASSWORD, created, staff, unique
+from tests.test_documents import PDF, send_file
 from tests.test_requests import _request, _service_room
 
 pytestmark = pytest.mark.synapse
@@ -194,8 +198,9 @@ async def test_deletion_routine_erases_after_the_grace_period(
     make_human: MakeHuman, running: LotseApp, tmp_path: Path
 ) -> None:
     """Clients and counsellors past the grace period are erased on Synapse (login gives 403
-    M_FORBIDDEN) and in Lotse (a tombstone stays); the admins are told; those still within
-    the grace period stay; a second run and an interrupted run are safe."""
+    M_FORBIDDEN) and in Lotse (a tombstone stays), with the documents an erased counsellor
+    uploaded; the admins are told; those still within the grace period stay; a second run and
+    an interrupted run are safe."""
     bot = running.cfg.assistant_mxid
     services = running.assistant.services
     admin, admin_room = await staff(make_human, bot, "loeschadmin", "admin")
@@ -225,12 +230,23 @@ async def test_deletion_routine_erases_after_the_grace_period(
     await ask(counsellor, staff_room, bot, f"group add {group_name} {gone.user_id}")
     assert [g.name for g in await ClientGroup.of_client(gone.user_id)] == [group_name]
 
-    for person in (gone, stays, resumed):
-        reply = await ask(admin, admin_room, bot, f"client delete {person.user_id}")
-        assert "gelöscht" in reply.body
+    # A counsellor who leaves uploaded a document on a client who stays; a colleague did too.
     leaver = await make_human("gehtberater", centre="nord", role="counsellor")
     leaving = await Person.get(leaver.user_id)
     assert leaving is not None
+    leaver_room = await _service_room(leaver, bot)
+    for human, room, name in ((leaver, leaver_room, "weg.pdf"), (counsellor, staff_room, "da.pdf")):
+        await ask(human, room, bot, f"doc {stays.user_id}")
+        attached = await send_file(human, room, bot, PDF, name, "application/pdf")
+        assert name in attached.body
+    (left_doc,) = await ClientDocument.uploaded_by(leaver.user_id)
+    opened = documents._open(services, left_doc)
+    assert opened is not None and opened[1].url
+    left_file = str(opened[1].url)
+
+    for person in (gone, stays, resumed):
+        reply = await ask(admin, admin_room, bot, f"client delete {person.user_id}")
+        assert "gelöscht" in reply.body
     past = (await Person.get(gone.user_id)).deleted_at - 31 * DAY_MS  # type: ignore[union-attr]
     for user_id in (gone.user_id, resumed.user_id, leaver.user_id):
         person = await Person.get(user_id)
@@ -259,6 +275,12 @@ async def test_deletion_routine_erases_after_the_grace_period(
     still = await Person.get(stays.user_id)
     assert still is not None and still.deleted_at is not None
     assert await ErasedPerson.get(stays.user_id) is None
+    # The leaver's document went, row and file; the colleague's on the same client stays.
+    assert await ClientDocument.uploaded_by(leaver.user_id) == []
+    assert [d.uploader_id for d in await ClientDocument.of_client(stays.user_id)] == [
+        counsellor.user_id
+    ]
+    assert isinstance(await counsellor.client.download(mxc=left_file), DownloadError)
 
     redacted = await event_as(running, counsellor, counselling_room, message_id)
     assert redacted.get("content") == {} and "redacted_because" in redacted.get("unsigned", {})

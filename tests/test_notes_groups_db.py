@@ -47,6 +47,11 @@ async def test_documents_only_for_their_uploader(database_url: str) -> None:
         doc = await ClientDocument.add("nord", "@anna:x", "@c1:x", "pdf", 1234, "v1:sealed")
         assert [d.id for d in await ClientDocument.of_uploader("nord", "@c1:x", "@anna:x")] == [doc]
         assert await ClientDocument.of_uploader("nord", "@c2:x", "@anna:x") == []
+        other = await ClientDocument.add("nord", "@ben:x", "@c1:x", "png", 10, "v1:sealed")
+        await ClientDocument.add("nord", "@ben:x", "@c2:x", "png", 10, "v1:sealed")
+        # Erasing counsellor @c1 finds what they uploaded on any client, nobody else's.
+        assert [d.id for d in await ClientDocument.uploaded_by("@c1:x")] == [doc, other]
+        assert await ClientDocument.uploaded_by("@c3:x") == []
         assert await ClientDocument.get_own(doc, "nord", "@c2:x") is None
         assert await ClientDocument.get_own(doc, "south", "@c1:x") is None
         assert not await ClientDocument.delete(doc, "@c2:x")
