@@ -92,10 +92,12 @@ async def client_unlock(ctx: CommandContext, client: str) -> str:
     section="clients",
     args=_ID,
     help={
-        "de": "Löscht eine:n Ratsuchende:n: Anmelden ist sofort gesperrt; nach der Löschfrist "
-        "wird alles endgültig gelöscht, bis dahin geht `client restore`",
-        "en": "Deletes a client: login is refused at once; after the grace period everything "
-        "is erased for good, until then `client restore` undoes it",
+        "de": "Löscht eine:n Ratsuchende:n: Anmelden ist sofort gesperrt, eine offene Anfrage "
+        "wird zurückgezogen; nach der Löschfrist wird alles endgültig gelöscht, bis dahin geht "
+        "`client restore`",
+        "en": "Deletes a client: login is refused at once and an open request is withdrawn; "
+        "after the grace period everything is erased for good, until then `client restore` "
+        "undoes it",
     },
 )
 async def client_delete(ctx: CommandContext, client: str) -> str:
