@@ -135,7 +135,12 @@ async def _withdraw_request(services: BotServices, client: Person) -> int | None
         # the room of a deleted client does not linger in their room list.
         room_id = RoomID(request.room_id)
         keep = {client.user_id, str(rooms.steward.mxid)}
-        for user_id in sorted(await rooms.members(room_id) - keep):
+        try:
+            members = await rooms.members(room_id)
+        except MatrixRequestError as e:  # the request is withdrawn all the same
+            log.warning("pool room of request %d not cleared: %s", request.id, e.errcode)
+            members = set()
+        for user_id in sorted(members - keep):
             try:
                 await rooms.remove(room_id, UserID(user_id), reason="request withdrawn")
             except MatrixRequestError:
