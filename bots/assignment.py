@@ -12,7 +12,7 @@ centre has it on) → fallback counsellor → otherwise the pool (``accept``/``a
 Decisions where DESIGN.md and the references are silent, taken here:
 
 * **Home counsellor** is skipped only when unknown (not among the centre's counsellors),
-  inactive, absent or ``unavailable`` — DESIGN.md names exactly "unavailable/absent".
+  locked, deleted, absent or ``unavailable`` — DESIGN.md names exactly "unavailable/absent".
   ``away`` keeps them for chat *and* asynchronous requests: assisto's "Nicht Online" still
   "kann angeschrieben werden". ``home-only`` is precisely for their own home clients.
   Capacity (``none`` or full) and language/topic filters do not apply: assisto keeps
@@ -39,7 +39,13 @@ Decisions where DESIGN.md and the references are silent, taken here:
   after ``round_robin_cursor``; past the last it wraps to the first. A cursor that is not a
   candidate still works (it is only a position in the order).
 * **Fallback** must be set, known, active and not absent; status and capacity are ignored
-  (a fallback without capacity is the point of it).
+  (a fallback without capacity is the point of it). A locked (deactivated) or deleted
+  fallback is skipped like an absent one: the request waits in the pool, and the admins see
+  a warning in ``settings`` until they choose another.
+* **Accounts**: the snapshot says for each counsellor whether the account is ``active``,
+  ``locked`` (deactivated by an admin) or ``deleted`` (waiting for the deletion routine).
+  Only ``active`` accounts are ever picked, at every step, whatever their status says — the
+  status ``unavailable`` that deactivation and deletion also set is not relied on.
 * **Empty profile** (:func:`counsellor_profile`): a counsellor who lists no languages speaks
   the centre's first language; one who lists no topics covers all of the centre's topics.
 """
@@ -53,9 +59,11 @@ from typing import Literal, get_args
 Status = Literal["online", "away", "unavailable", "home-only"]
 Channel = Literal["chat", "async"]
 Kind = Literal["home", "crisis", "automatic", "fallback", "pool"]
+Account = Literal["active", "locked", "deleted"]
 
 STATUSES: frozenset[str] = frozenset(get_args(Status))
 CHANNELS: frozenset[str] = frozenset(get_args(Channel))
+ACCOUNTS: frozenset[str] = frozenset(get_args(Account))
 
 UNLIMITED: int | None = None
 """``capacity`` value for "unlimited" (assisto "unbegrenzt")."""
@@ -66,7 +74,8 @@ NO_CAPACITY = 0
 HOME_AVAILABLE = "home_counsellor_available"
 NO_HOME = "no_home_counsellor"
 HOME_UNKNOWN = "home_counsellor_unknown"
-HOME_INACTIVE = "home_counsellor_inactive"
+HOME_LOCKED = "home_counsellor_locked"
+HOME_DELETED = "home_counsellor_deleted"
 HOME_ABSENT = "home_counsellor_absent"
 HOME_UNAVAILABLE = "home_counsellor_unavailable"
 CRISIS_AVAILABLE = "crisis_contact_available"
@@ -81,7 +90,8 @@ NO_CAPACITY_LEFT = "no_capacity"
 FALLBACK = "fallback_counsellor"
 NO_FALLBACK = "no_fallback"
 FALLBACK_UNKNOWN = "fallback_unknown"
-FALLBACK_INACTIVE = "fallback_inactive"
+FALLBACK_LOCKED = "fallback_locked"
+FALLBACK_DELETED = "fallback_deleted"
 FALLBACK_ABSENT = "fallback_absent"
 
 
@@ -91,6 +101,7 @@ class CounsellorState:
 
     ``capacity``: ``None`` = unlimited, ``0`` = none, ``N > 0`` = at most N open
     asynchronous requests. ``absent``: an absence covers now. ``open_load``: open requests.
+    ``account``: ``active``, or ``locked`` (deactivated) / ``deleted`` — never picked.
     """
 
     user_id: str
@@ -101,15 +112,22 @@ class CounsellorState:
     topics: frozenset[str] = frozenset()
     absent: bool = False
     crisis_contact: bool = False
-    active: bool = True
+    account: Account = "active"
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
+        if self.account not in ACCOUNTS:
+            raise ValueError(f"unknown account state {self.account!r}")
         if self.capacity is not None and self.capacity < 0:
             raise ValueError("capacity must be None (unlimited) or >= 0")
         if self.open_load < 0:
             raise ValueError("open_load must be >= 0")
+
+    @property
+    def active(self) -> bool:
+        """The account can log in and take requests (neither locked nor deleted)."""
+        return self.account == "active"
 
     @property
     def has_free_capacity(self) -> bool:
@@ -193,8 +211,10 @@ def _home_skip(home: CounsellorState | None, home_counsellor: str | None) -> str
         return NO_HOME
     if home is None:
         return HOME_UNKNOWN
-    if not home.active:
-        return HOME_INACTIVE
+    if home.account == "deleted":
+        return HOME_DELETED
+    if home.account == "locked":
+        return HOME_LOCKED
     if home.absent:
         return HOME_ABSENT
     if home.status == "unavailable":
@@ -283,8 +303,10 @@ def decide(
     fallback = by_id.get(fallback_id)
     if fallback is None:
         return Decision("pool", None, FALLBACK_UNKNOWN, tuple(skipped))
-    if not fallback.active:
-        return Decision("pool", None, FALLBACK_INACTIVE, tuple(skipped))
+    if fallback.account == "deleted":
+        return Decision("pool", None, FALLBACK_DELETED, tuple(skipped))
+    if fallback.account == "locked":
+        return Decision("pool", None, FALLBACK_LOCKED, tuple(skipped))
     if fallback.absent:
         return Decision("pool", None, FALLBACK_ABSENT, tuple(skipped))
     return Decision("fallback", fallback_id, FALLBACK, tuple(skipped), (fallback_id,))

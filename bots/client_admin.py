@@ -5,19 +5,30 @@ löschen / wiederherstellen (Zugriff nur für Admins)".
 Locking is Synapse's account lock: login and existing tokens get 401 M_USER_LOCKED.
 Deleting locks too, but ``locked_at`` records only the admin's own lock, so a restore
 unlocks exactly those who were not locked before.
+
+Deleting also withdraws the client's open request: it leaves ``requests``, the staff invited
+to a pool room nobody accepted yet are removed from it, and an assigned counsellor is told.
+A restore does not reopen it; the client can simply ask again.
 """
 
 from __future__ import annotations
 
+import logging
+
+from mautrix.errors import MatrixRequestError
+from mautrix.types import RoomID, UserID
+
 from appservice.clock import now_ms
-from appservice.db import ErasedPerson
+from appservice.db import CounsellingRequest, ErasedPerson, Person
 
 from . import client_rules as rules
 from .clients import day, find_client, problem
 from .commands import ADMINS, Argument
 from .dispatch import CommandContext
 from .registry import registry
-from .services import services_of
+from .services import BotServices, services_of
+
+log = logging.getLogger("lotse.client_admin")
 
 _ID = (Argument("client", rest=True, label={"de": "KLIENT", "en": "CLIENT"}),)
 
@@ -81,10 +92,12 @@ async def client_unlock(ctx: CommandContext, client: str) -> str:
     section="clients",
     args=_ID,
     help={
-        "de": "Löscht eine:n Ratsuchende:n: Anmelden ist sofort gesperrt; nach der Löschfrist "
-        "wird alles endgültig gelöscht, bis dahin geht `client restore`",
-        "en": "Deletes a client: login is refused at once; after the grace period everything "
-        "is erased for good, until then `client restore` undoes it",
+        "de": "Löscht eine:n Ratsuchende:n: Anmelden ist sofort gesperrt, eine offene Anfrage "
+        "wird zurückgezogen; nach der Löschfrist wird alles endgültig gelöscht, bis dahin geht "
+        "`client restore`",
+        "en": "Deletes a client: login is refused at once and an open request is withdrawn; "
+        "after the grace period everything is erased for good, until then `client restore` "
+        "undoes it",
     },
 )
 async def client_delete(ctx: CommandContext, client: str) -> str:
@@ -99,12 +112,47 @@ async def client_delete(ctx: CommandContext, client: str) -> str:
     await services.admin.lock(person.user_id)
     now = now_ms()
     await person.set_account(deleted_at=now)
-    await services.audit(
-        ctx.centre_id, ctx.user_id, "client_delete", person.user_id, f"grace {grace} days"
-    )
+    withdrawn = await _withdraw_request(services, person)
+    detail = f"grace {grace} days" + (f"; request {withdrawn} withdrawn" if withdrawn else "")
+    await services.audit(ctx.centre_id, ctx.user_id, "client_delete", person.user_id, detail)
     return ctx.render(
-        "client_deleted", client=person.name, until=day(rules.erase_at(now, grace)), days=grace
+        "client_deleted",
+        client=person.name,
+        until=day(rules.erase_at(now, grace)),
+        days=grace,
+        request=withdrawn,
     )
+
+
+async def _withdraw_request(services: BotServices, client: Person) -> int | None:
+    """Close the client's open request; clear its pool room or tell its counsellor."""
+    request = await CounsellingRequest.withdraw(client.user_id)
+    if request is None:
+        return None
+    rooms = services.counselling_rooms
+    if request.counsellor_id is None and request.room_id:
+        # Nobody accepted it: the on-duty staff invited to the pool room leave it again, so
+        # the room of a deleted client does not linger in their room list.
+        room_id = RoomID(request.room_id)
+        keep = {client.user_id, str(rooms.steward.mxid)}
+        try:
+            members = await rooms.members(room_id)
+        except MatrixRequestError as e:  # the request is withdrawn all the same
+            log.warning("pool room of request %d not cleared: %s", request.id, e.errcode)
+            members = set()
+        for user_id in sorted(members - keep):
+            try:
+                await rooms.remove(room_id, UserID(user_id), reason="request withdrawn")
+            except MatrixRequestError:
+                continue  # already gone
+    elif request.counsellor_id is not None:
+        counsellor = await Person.get(request.counsellor_id)
+        if counsellor is not None:
+            await services.tell(
+                counsellor, "request_withdrawn_staff", id=request.id, client=client.name
+            )
+    log.info("request %d withdrawn: client %s deleted", request.id, client.user_id)
+    return request.id
 
 
 @registry.command(
@@ -136,4 +184,13 @@ async def client_restore(ctx: CommandContext, client: str) -> str:
     if person.locked_at is None:
         await services.admin.unlock(person.user_id)
     await services.audit(ctx.centre_id, ctx.user_id, "client_restore", person.user_id)
-    return ctx.render("client_restored", client=person.name, locked=person.locked_at is not None)
+    # A request withdrawn at the deletion stays closed; the client asks again if they wish.
+    withdrawn = None
+    if await CounsellingRequest.open_for_client(person.user_id) is None:
+        withdrawn = await CounsellingRequest.last_withdrawn(person.user_id)
+    return ctx.render(
+        "client_restored",
+        client=person.name,
+        locked=person.locked_at is not None,
+        withdrawn=withdrawn,
+    )

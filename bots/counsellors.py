@@ -284,7 +284,14 @@ async def _set_locked(ctx: CommandContext, login: str, locked: bool) -> str:
     await person.set_status("unavailable" if locked else "away")
     action = "counsellor.deactivate" if locked else "counsellor.activate"
     await services.audit(ctx.centre_id, ctx.user_id, action, person.user_id)
-    return ctx.render("counsellor_locked", name=person.name, locked=locked)
+    fallback = locked and await _is_fallback(services, ctx.centre_id, person)
+    return ctx.render("counsellor_locked", name=person.name, locked=locked, fallback=fallback)
+
+
+async def _is_fallback(services: BotServices, centre_id: str, person: Person) -> bool:
+    """Whether ``person`` is the centre's fallback counsellor (then the admin must choose anew:
+    the assignment policy skips a locked or deleted fallback and requests wait in the pool)."""
+    return (await services.settings(centre_id)).fallback_counsellor == person.user_id
 
 
 @registry.command(
@@ -367,4 +374,5 @@ async def counsellor_delete(ctx: CommandContext, login: str) -> str:
         name=person.name,
         home_clients=len(home_clients),
         grace_days=grace,
+        fallback=await _is_fallback(services, ctx.centre_id, person),
     )

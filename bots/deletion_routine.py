@@ -7,6 +7,8 @@ accounts' delete) is erased once their centre's ``deletion_grace_days`` are over
 2. redact their events on Synapse and wait until that is done (the redactions are sent as
    the user, so they must still be in their rooms),
 3. purge their service room (only they and the assistant were in it) and delete their media,
+   and what was kept about them or by them alone: a client's documents, notes and group
+   places, a counsellor's uploaded documents,
 4. deactivate the account with erase (their login then gets 403 M_FORBIDDEN),
 5. remove their rows in one transaction; the tombstone keeps only Matrix id, centre, role
    and the times, so the login is never handed out again and the audit log stays readable,
@@ -30,7 +32,7 @@ from appservice.scheduler import Scheduler
 from mailgateway.preferences import Preferences
 
 from . import client_rules as rules
-from .documents import erase_client_documents
+from .documents import erase_client_documents, erase_uploaded_documents
 from .groups import remove_client_from_groups
 from .services import BotServices
 
@@ -102,6 +104,10 @@ async def erase(services: BotServices, claim: ErasedPerson) -> bool:
         await erase_client_documents(services, user_id)
         await remove_client_from_groups(services, user_id)
         await ClientNote.delete_for_client(user_id)
+    else:
+        # A counsellor's documents were visible to them alone: rows and files go with them
+        # (their notes stay: the whole team reads and relies on those).
+        await erase_uploaded_documents(services, user_id)
     await Invitation.delete_for(user_id)
     await Preferences.forget_person(user_id)
     await claim.finish(person.email if person else None)

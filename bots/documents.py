@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import time
-from dataclasses import dataclass
 
 import aiohttp
 from mautrix.crypto.attachments import decrypt_attachment
@@ -28,7 +26,8 @@ from mautrix.types import (
 )
 
 from appservice.admin_api import AdminApiError
-from appservice.db import ClientDocument
+from appservice.clock import now_ms
+from appservice.db import ClientDocument, PendingDocument, Person
 from appservice.document_policy import KNOWN_TYPES, DocumentPolicy, check_document
 from appservice.sealing import Sealer, SealError, sealer
 
@@ -42,44 +41,11 @@ log = logging.getLogger("lotse.documents")
 
 # Every file-like message gets an answer; only documents of an allowed type are kept.
 FILE_TYPES = (MessageType.FILE, MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO)
-# How long after `doc CLIENT` the next file is taken as that client's document.
+# How long after `doc CLIENT` the next file is taken as that client's document. Read at call
+# time; the announcement itself is in the database (table pending_document), so it survives
+# a restart.
 WAIT_SECONDS = 300
 DOC_ID = Argument("id", label={"de": "NR", "en": "ID"})
-
-
-@dataclass(frozen=True)
-class Pending:
-    client_id: str
-    client_name: str
-    until: float
-
-
-class PendingUploads:
-    """Who announced a document for which client, until when. One per counsellor.
-
-    Kept in memory: after a restart the counsellor types ``doc CLIENT`` again, which is
-    what the expiry asks of them anyway.
-    """
-
-    def __init__(self, wait_seconds: float = WAIT_SECONDS) -> None:
-        self.wait_seconds = wait_seconds
-        self._by_user: dict[str, Pending] = {}
-
-    def announce(self, user_id: str, client_id: str, client_name: str, now: float) -> None:
-        self._by_user[user_id] = Pending(client_id, client_name, now + self.wait_seconds)
-
-    def current(self, user_id: str, now: float) -> Pending | None:
-        pending = self._by_user.get(user_id)
-        if pending is not None and pending.until < now:
-            del self._by_user[user_id]
-            return None
-        return pending
-
-    def done(self, user_id: str) -> None:
-        self._by_user.pop(user_id, None)
-
-
-PENDING = PendingUploads()
 
 
 def doc_sealer(services: BotServices) -> Sealer:
@@ -118,12 +84,13 @@ async def doc_announce(ctx: CommandContext, client: str) -> str:
     person = await find_client(ctx, client)
     if person is None:
         return ctx.render("client_unknown_here", given=client)
-    PENDING.announce(ctx.user_id, person.user_id, person.name, time.monotonic())
+    until = now_ms() + WAIT_SECONDS * 1000
+    await PendingDocument.announce(ctx.user_id, ctx.centre_id, person.user_id, until)
     policy = _policy(ctx)
     return ctx.render(
         "doc_waiting",
         client=person.name,
-        minutes=PENDING.wait_seconds // 60,
+        minutes=WAIT_SECONDS // 60,
         types=", ".join(policy.types),
         max_mb=policy.max_mb,
     )
@@ -142,16 +109,18 @@ async def receive_file(ctx: CommandContext, content: MessageEventContent) -> str
 async def _receive(ctx: CommandContext, content: MessageEventContent) -> str | None:
     if ctx.role is Role.CLIENT:
         return ctx.render("doc_not_here")
-    pending = PENDING.current(ctx.user_id, time.monotonic())
-    if pending is None:
+    pending = await PendingDocument.current(ctx.user_id, now_ms())
+    client = await Person.get(pending.client_id) if pending is not None else None
+    if pending is None or client is None or client.centre_id != ctx.centre_id:
         return ctx.render("doc_not_announced")
+    client_name = client.name
     policy = _policy(ctx)
     encrypted = getattr(content, "file", None)
     if not isinstance(content, MediaMessageEventContent) or encrypted is None or not encrypted.url:
         return ctx.render("doc_not_encrypted")
     declared = getattr(content.info, "size", None)
     if isinstance(declared, int) and declared > policy.max_bytes:
-        return ctx.render("doc_too_large", max_mb=policy.max_mb, client=pending.client_name)
+        return ctx.render("doc_too_large", max_mb=policy.max_mb, client=client_name)
     services = services_of(ctx)
     assert services.download_media is not None
     try:
@@ -164,19 +133,20 @@ async def _receive(ctx: CommandContext, content: MessageEventContent) -> str | N
         return ctx.render("doc_unreadable")
     verdict, found = check_document(policy, data)
     if verdict == "too_large":
-        return ctx.render("doc_too_large", max_mb=policy.max_mb, client=pending.client_name)
+        return ctx.render("doc_too_large", max_mb=policy.max_mb, client=client_name)
     if verdict != "ok" or found is None:
         return ctx.render("doc_wrong_type", found=found or "", types=", ".join(policy.types))
     name = (content.filename or content.body or f"document.{found}").strip()[:200]
     reference = json.dumps({"file": encrypted.serialize(), "name": name})
     sealed = doc_sealer(services).seal(reference, _context(pending.client_id, ctx.user_id))
+    if not await PendingDocument.take(ctx.user_id, pending.client_id):
+        return ctx.render("doc_not_announced")  # another file used the announcement first
     doc_id = await ClientDocument.add(
         ctx.centre_id, pending.client_id, ctx.user_id, found, len(data), sealed
     )
-    PENDING.done(ctx.user_id)
     log.info("document %d attached by %s to %s", doc_id, ctx.user_id, pending.client_id)
     return ctx.render(
-        "doc_attached", id=doc_id, filename=name, client=pending.client_name, size=_size(len(data))
+        "doc_attached", id=doc_id, filename=name, client=client_name, size=_size(len(data))
     )
 
 
@@ -299,5 +269,16 @@ async def erase_client_documents(services: BotServices, client_id: str) -> int:
     """For the deletion routine: every counsellor's documents on the client, rows and files."""
     erased = 0
     for doc in await ClientDocument.of_client(client_id):
+        erased += await _erase(services, doc)
+    return erased
+
+
+async def erase_uploaded_documents(services: BotServices, uploader_id: str) -> int:
+    """For the deletion routine: the documents an erased counsellor uploaded, rows and files.
+
+    Only the uploader could ever read them, so nobody is left who may; the clients stay.
+    """
+    erased = 0
+    for doc in await ClientDocument.uploaded_by(uploader_id):
         erased += await _erase(services, doc)
     return erased

@@ -22,6 +22,7 @@ from appservice.db import Absence, CounsellingRequest, Person
 from mailgateway.notices import notify
 
 from .assignment import (
+    Account,
     CentreSettings,
     CounsellorState,
     Decision,
@@ -102,6 +103,19 @@ def request_number(text: str) -> int | None:
     return int(number) if number.isdigit() and len(number) < 12 else None
 
 
+def account_of(person: Person) -> Account:
+    """What the policy must know of the account: deleted and locked staff are never picked.
+
+    Read from ``deleted_at``/``locked_at`` themselves, not from the status ``unavailable``
+    that `counsellor delete|deactivate` also set: a status can be changed back by hand.
+    """
+    if person.deleted_at is not None:
+        return "deleted"
+    if person.locked_at is not None:
+        return "locked"
+    return "active"
+
+
 def _state(
     person: Person,
     load: dict[str, int],
@@ -121,7 +135,7 @@ def _state(
         topics=topics,
         absent=person.user_id in absent,
         crisis_contact=person.crisis_contact,
-        active=person.account_status not in ("locked", "deleted"),
+        account=account_of(person),
     )
 
 

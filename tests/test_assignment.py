@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from appservice.db import Person
 from bots.assignment import (
     CentreSettings,
     CounsellorState,
@@ -16,6 +17,7 @@ from bots.assignment import (
     decide,
     on_duty,
 )
+from bots.requests import _state, account_of
 
 A, B, C, D = "@anna:lotse.test", "@ben:lotse.test", "@cem:lotse.test", "@dora:lotse.test"
 FB = "@fallback:lotse.test"
@@ -77,9 +79,15 @@ CASES = [
     Case("home unavailable then automatic", req(), [cs(A, status="unavailable"), cs(B)],
          AUTO, "automatic", B, "least_loaded", home=A,
          skipped=("home_counsellor_unavailable", "no_crisis_contact"), candidates=(B,)),
-    Case("home inactive then automatic", req(), [cs(A, active=False), cs(B)], AUTO,
+    Case("home locked then automatic", req(), [cs(A, account="locked"), cs(B)], AUTO,
          "automatic", B, "least_loaded", home=A,
-         skipped=("home_counsellor_inactive", "no_crisis_contact")),
+         skipped=("home_counsellor_locked", "no_crisis_contact")),
+    Case("home deleted then pool", req(), [cs(A, account="deleted")], MANUAL, "pool", None,
+         "automatic_off", home=A, skipped=("home_counsellor_deleted", "no_crisis_contact")),
+    Case("home locked though status online", req("async"),
+         [cs(A, account="locked", status="online", capacity=None)], AUTO, "pool", None,
+         "no_fallback", home=A,
+         skipped=("home_counsellor_locked", "no_crisis_contact", "no_match")),
     Case("home unknown then automatic", req(), [cs(B)], AUTO, "automatic", B, "least_loaded",
          home=D, skipped=("home_counsellor_unknown", "no_crisis_contact")),
     # --- crisis contacts -------------------------------------------------------------
@@ -102,7 +110,7 @@ CASES = [
     Case("crisis home-only skipped", req(),
          [cs(A, crisis_contact=True, status="home-only"), cs(B)], AUTO, "automatic", B,
          "least_loaded"),
-    Case("crisis inactive skipped", req(), [cs(A, crisis_contact=True, active=False)], AUTO,
+    Case("crisis locked skipped", req(), [cs(A, crisis_contact=True, account="locked")], AUTO,
          "pool", None, "no_fallback", skipped=("no_home_counsellor", "no_crisis_contact",
                                                "no_match")),
     Case("crisis away still reached", req(), [cs(A, crisis_contact=True, status="away")],
@@ -178,8 +186,15 @@ CASES = [
          FB, "fallback_counsellor", candidates=(FB,)),
     Case("fallback absent then pool", req("async"), [cs(FB, capacity=0, absent=True)],
          AUTO_FB, "pool", None, "fallback_absent", candidates=()),
-    Case("fallback inactive then pool", req(), [cs(FB, active=False)], AUTO_FB, "pool", None,
-         "fallback_inactive"),
+    Case("fallback locked then pool", req(), [cs(FB, account="locked")], AUTO_FB, "pool",
+         None, "fallback_locked"),
+    Case("fallback deleted then pool", req("async"), [cs(FB, account="deleted", capacity=0)],
+         AUTO_FB, "pool", None, "fallback_deleted",
+         skipped=("no_home_counsellor", "no_crisis_contact", "no_match"), candidates=()),
+    Case("fallback deactivated though online", req(),
+         [cs(A, status="away"), cs(FB, account="locked", status="online")], AUTO_FB, "pool",
+         None, "fallback_locked",
+         skipped=("no_home_counsellor", "no_crisis_contact", "none_online")),
     Case("fallback unknown then pool", req(), [cs(A, status="away")], AUTO_FB, "pool", None,
          "fallback_unknown"),
     Case("no fallback then pool", req(), [cs(A, status="away")], AUTO, "pool", None,
@@ -193,7 +208,8 @@ CASES = [
          skipped=("home_counsellor_absent", "no_crisis_contact")),
     # --- inactive and absent never chosen, empty centre ----------------------------------
     Case("inactive never chosen", req("async"),
-         [cs(A, active=False), cs(B, active=False, crisis_contact=True), cs(C, open_load=9)],
+         [cs(A, account="locked"), cs(B, account="deleted", crisis_contact=True),
+          cs(C, open_load=9)],
          AUTO, "automatic", C, "least_loaded", home=A, candidates=(C,)),
     Case("absent skipped by automatic", req(), [cs(A, absent=True), cs(B, open_load=3)], AUTO,
          "automatic", B, "least_loaded", candidates=(B,)),
@@ -245,7 +261,10 @@ def test_round_robin_cycles_through_ties() -> None:
             id="online and away only",
         ),
         pytest.param(
-            [cs(A, absent=True), cs(B, active=False), cs(C)], [C], id="absent and inactive out"
+            [cs(A, absent=True), cs(B, account="locked"), cs(C)], [C], id="absent and inactive out"
+        ),
+        pytest.param(
+            [cs(A, account="deleted", status="away"), cs(B)], [B], id="deleted though away"
         ),
         pytest.param([cs(A, capacity=0)], [A], id="capacity irrelevant"),
     ],
@@ -280,6 +299,7 @@ def test_becomes_home_counsellor(first: bool, decision: Decision, expected: bool
         pytest.param(lambda: CounsellorState(A, capacity=-1), id="negative capacity"),
         pytest.param(lambda: CounsellorState(A, open_load=-1), id="negative load"),
         pytest.param(lambda: RequestInfo("r", "c", "video"), id="bad channel"),  # type: ignore[arg-type]
+        pytest.param(lambda: CounsellorState(A, account="gone"), id="bad account"),  # type: ignore[arg-type]
         pytest.param(lambda: decide(req(), [cs(A), cs(A)], None, AUTO), id="duplicate id"),
     ],
 )
@@ -324,3 +344,60 @@ def test_counsellor_profile(
         frozenset(spoken),
         frozenset(covered),
     )
+
+
+# --- the snapshot the request flow builds from people (bots/requests.py) -----------------
+
+DAY = 86_400_000
+
+
+def person(user_id: str, **kw: object) -> Person:
+    """A counsellor row as the database holds it (no database needed to build one)."""
+    return Person(user_id, "nord", "counsellor", **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("row", "account"),
+    [
+        pytest.param(person(A), "active", id="never logged in"),
+        pytest.param(person(A, activated_at=DAY), "active", id="activated"),
+        pytest.param(person(A, locked_at=DAY), "locked", id="deactivated"),
+        pytest.param(person(A, locked_at=DAY, status="online"), "locked", id="locked online"),
+        pytest.param(person(A, deleted_at=DAY), "deleted", id="deleted"),
+        pytest.param(person(A, deleted_at=DAY, locked_at=DAY), "deleted", id="deleted and locked"),
+        pytest.param(
+            person(A, deleted_at=DAY, status="online", crisis_contact=True),
+            "deleted",
+            id="deleted online crisis contact",
+        ),
+    ],
+)
+def test_snapshot_says_locked_and_deleted(row: Person, account: str) -> None:
+    """The account state comes from locked_at/deleted_at, not from the status."""
+    assert account_of(row) == account
+    assert _state(row, {}, set()).account == account
+
+
+# Every step that could pick the locked or deleted counsellor X, with the status set back to
+# online by hand (deactivation and deletion set "unavailable", which must not be relied on).
+X = "@x:lotse.test"
+STEPS = [
+    ("home", {}, X, MANUAL),
+    ("crisis", {"crisis_contact": True}, None, MANUAL),
+    ("automatic", {}, None, AUTO),
+    ("fallback", {"capacity": 0}, None, CentreSettings(True, X)),
+]
+
+
+@pytest.mark.parametrize("gone", ["locked_at", "deleted_at"])
+@pytest.mark.parametrize(("step", "profile", "home", "settings"), STEPS, ids=[s[0] for s in STEPS])
+def test_locked_or_deleted_staff_never_picked(
+    gone: str, step: str, profile: dict[str, object], home: str | None, settings: CentreSettings
+) -> None:
+    """Active, X would get the request at this step; locked or deleted, never."""
+    active = _state(person(X, status="online", **profile), {}, set())
+    assert decide(req("async"), [active], home, settings).counsellor == X
+    row = person(X, status="online", **profile, **{gone: DAY})
+    decision = decide(req("async"), [_state(row, {}, set())], home, settings)
+    assert decision.counsellor is None and decision.kind == "pool"
+    assert on_duty([_state(row, {}, set())]) == []

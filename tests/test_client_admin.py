@@ -7,22 +7,28 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from mautrix.types import RoomID
+from nio import DownloadError
 
 from appservice.app import LotseApp
 from appservice.db import (
     AuditEntry,
+    ClientDocument,
     ClientGroup,
     ClientNote,
+    CounsellingRequest,
     ErasedPerson,
     MasterDataValue,
     Person,
 )
 from appservice.devclient import Human, ask
 from appservice.synapse_runner import password_login
+from bots import documents
 from bots.client_rules import DAY_MS
 from tests.conftest import MakeHuman, join_control_room
 from tests.test_clients import PASSWORD, created, staff, unique
-from tests.test_requests import _request
+from tests.test_documents import PDF, send_file
+from tests.test_requests import _request, _service_room
 
 pytestmark = pytest.mark.synapse
 
@@ -122,12 +128,79 @@ async def test_lock_delete_restore(make_human: MakeHuman, running: LotseApp) -> 
         assert (action, admin.user_id) in actions
 
 
+async def test_delete_withdraws_the_open_request(make_human: MakeHuman, running: LotseApp) -> None:
+    """Deleting a client closes their open request: a pool request leaves `requests` and the
+    staff leave its room; an assigned counsellor is told. A restore leaves it closed and says
+    so; the client can ask again."""
+    bot = running.cfg.assistant_mxid
+    rooms = running.assistant.services.counselling_rooms
+    admin, admin_room = await staff(make_human, bot, "rueckzugadmin", "admin")
+    counsellor, staff_room = await staff(make_human, bot, "poolberaterin", "counsellor")
+    pooled = await make_human("poolklient", centre="nord", role="client")
+    taken = await make_human("vergeben", centre="nord", role="client")
+    pooled_room = await _service_room(pooled, bot)
+    taken_room = await _service_room(taken, bot)
+
+    await _request(pooled, pooled_room, bot)
+    waiting = await CounsellingRequest.open_for_client(pooled.user_id)
+    assert waiting is not None and waiting.status == "new" and waiting.room_id
+    pool_room = RoomID(waiting.room_id)
+    assert await counsellor.join_invite() == pool_room
+    assert counsellor.user_id in await rooms.members(pool_room)
+    listing = await ask(counsellor, staff_room, bot, "anfragen")
+    assert f"Nr. {waiting.id}" in listing.body
+
+    await _request(taken, taken_room, bot)
+    assigned = await CounsellingRequest.open_for_client(taken.user_id)
+    assert assigned is not None
+    await ask(counsellor, staff_room, bot, f"annehmen {assigned.id}")
+
+    deleted = await ask(admin, admin_room, bot, f"client delete {pooled.user_id}")
+    assert f"Nr. {waiting.id}" in deleted.body and "zurückgezogen" in deleted.body
+    row = await CounsellingRequest.get_in_centre(waiting.id, "nord")
+    assert row is not None and row.status == "withdrawn"
+    assert await CounsellingRequest.open_for_client(pooled.user_id) is None
+    listing = await ask(counsellor, staff_room, bot, "anfragen")
+    assert f"Nr. {waiting.id}" not in listing.body
+    assert await rooms.members(pool_room) == {pooled.user_id, running.cfg.steward_mxid}
+    late = await ask(counsellor, staff_room, bot, f"annehmen {waiting.id}")
+    assert "schon vergeben" in late.body
+
+    before = len(counsellor.notices(staff_room, bot))
+    gone = await ask(admin, admin_room, bot, f"client delete {taken.user_id}")
+    assert f"Nr. {assigned.id}" in gone.body
+    told = await counsellor.next_notice(staff_room, bot, before, contains="zurückgezogen")
+    assert f"Nr. {assigned.id}" in told.body and taken.user_id in told.body
+    row = await CounsellingRequest.get_in_centre(assigned.id, "nord")
+    assert row is not None and row.status == "withdrawn"
+    assert row.counsellor_id == counsellor.user_id  # the counsellor keeps the room
+    assert counsellor.user_id in await rooms.members(RoomID(assigned.room_id or ""))
+
+    restored = await ask(admin, admin_room, bot, f"client restore {pooled.user_id}")
+    assert "wiederhergestellt" in restored.body
+    assert f"Nr. {waiting.id}" in restored.body and "bleibt geschlossen" in restored.body
+    row = await CounsellingRequest.get_in_centre(waiting.id, "nord")
+    assert row is not None and row.status == "withdrawn"
+    # Unlocked again, the client asks anew and gets a new request.
+    await _request(pooled, pooled_room, bot)
+    again = await CounsellingRequest.open_for_client(pooled.user_id)
+    assert again is not None and again.id != waiting.id and again.status == "new"
+    actions = {
+        (e.action, e.detail)
+        for e in await AuditEntry.recent("nord", 200)
+        if e.target == pooled.user_id
+    }
+    assert ("client_delete", f"grace 30 days; request {waiting.id} withdrawn") in actions
+    await ask(admin, admin_room, bot, f"client delete {pooled.user_id}")
+
+
 async def test_deletion_routine_erases_after_the_grace_period(
     make_human: MakeHuman, running: LotseApp, tmp_path: Path
 ) -> None:
     """Clients and counsellors past the grace period are erased on Synapse (login gives 403
-    M_FORBIDDEN) and in Lotse (a tombstone stays); the admins are told; those still within
-    the grace period stay; a second run and an interrupted run are safe."""
+    M_FORBIDDEN) and in Lotse (a tombstone stays), with the documents an erased counsellor
+    uploaded; the admins are told; those still within the grace period stay; a second run and
+    an interrupted run are safe."""
     bot = running.cfg.assistant_mxid
     services = running.assistant.services
     admin, admin_room = await staff(make_human, bot, "loeschadmin", "admin")
@@ -157,12 +230,23 @@ async def test_deletion_routine_erases_after_the_grace_period(
     await ask(counsellor, staff_room, bot, f"group add {group_name} {gone.user_id}")
     assert [g.name for g in await ClientGroup.of_client(gone.user_id)] == [group_name]
 
-    for person in (gone, stays, resumed):
-        reply = await ask(admin, admin_room, bot, f"client delete {person.user_id}")
-        assert "gelöscht" in reply.body
+    # A counsellor who leaves uploaded a document on a client who stays; a colleague did too.
     leaver = await make_human("gehtberater", centre="nord", role="counsellor")
     leaving = await Person.get(leaver.user_id)
     assert leaving is not None
+    leaver_room = await _service_room(leaver, bot)
+    for human, room, name in ((leaver, leaver_room, "weg.pdf"), (counsellor, staff_room, "da.pdf")):
+        await ask(human, room, bot, f"doc {stays.user_id}")
+        attached = await send_file(human, room, bot, PDF, name, "application/pdf")
+        assert name in attached.body
+    (left_doc,) = await ClientDocument.uploaded_by(leaver.user_id)
+    opened = documents._open(services, left_doc)
+    assert opened is not None and opened[1].url
+    left_file = str(opened[1].url)
+
+    for person in (gone, stays, resumed):
+        reply = await ask(admin, admin_room, bot, f"client delete {person.user_id}")
+        assert "gelöscht" in reply.body
     past = (await Person.get(gone.user_id)).deleted_at - 31 * DAY_MS  # type: ignore[union-attr]
     for user_id in (gone.user_id, resumed.user_id, leaver.user_id):
         person = await Person.get(user_id)
@@ -191,6 +275,12 @@ async def test_deletion_routine_erases_after_the_grace_period(
     still = await Person.get(stays.user_id)
     assert still is not None and still.deleted_at is not None
     assert await ErasedPerson.get(stays.user_id) is None
+    # The leaver's document went, row and file; the colleague's on the same client stays.
+    assert await ClientDocument.uploaded_by(leaver.user_id) == []
+    assert [d.uploader_id for d in await ClientDocument.of_client(stays.user_id)] == [
+        counsellor.user_id
+    ]
+    assert isinstance(await counsellor.client.download(mxc=left_file), DownloadError)
 
     redacted = await event_as(running, counsellor, counselling_room, message_id)
     assert redacted.get("content") == {} and "redacted_because" in redacted.get("unsigned", {})

@@ -7,7 +7,6 @@ downloads, decrypts and checks it, keeps only a sealed reference, and sends it b
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 from typing import Any
@@ -17,10 +16,11 @@ from nio import DownloadError, MatrixRoom, MemoryDownloadResponse, RoomEncrypted
 from nio.crypto.attachments import decrypt_attachment
 
 from appservice.app import LotseApp
+from appservice.clock import now_ms
 from appservice.db import ClientDocument, Person
 from appservice.devclient import Human, Seen, ask
 from bots import documents
-from tests.conftest import MakeHuman
+from tests.conftest import Lotse, MakeHuman
 from tests.test_notes import make_client
 from tests.test_requests import _service_room
 
@@ -151,9 +151,7 @@ async def test_pdf_attached_listed_fetched_and_deleted_by_uploader_only(
     assert isinstance(gone, DownloadError), gone  # the file left the media repository too
 
 
-async def test_refused_files_store_nothing(
-    make_human: MakeHuman, running: LotseApp, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_refused_files_store_nothing(make_human: MakeHuman, running: LotseApp) -> None:
     """No `doc` first, an expired `doc`, a disguised program, a file over 10 MB, a client's
     file: each is answered and nothing is stored; a proper file after refusals is attached."""
     bot = running.cfg.assistant_mxid
@@ -169,12 +167,16 @@ async def test_refused_files_store_nothing(
     unknown = await ask(counsellor, room, bot, f"doc {south_client}")
     assert "gibt es in Ihrer Beratungsstelle nicht" in unknown.body
 
-    monkeypatch.setattr(documents.PENDING, "wait_seconds", 0.5)
-    await ask(counsellor, room, bot, f"doc {anna}")
-    await asyncio.sleep(1)
+    waiting = await ask(counsellor, room, bot, f"doc {anna}")
+    assert f"{documents.WAIT_SECONDS // 60} Minuten" in waiting.body
+    # Five minutes pass: the announcement's time in the database is over.
+    await running.db.main.execute(
+        "UPDATE pending_document SET until_at=$2 WHERE uploader_id=$1",
+        counsellor.user_id,
+        now_ms() - 1,
+    )
     expired = await send_file(counsellor, room, bot, PDF, "a.pdf", "application/pdf")
     assert "`doc KLIENT`" in expired.body
-    monkeypatch.undo()
 
     await ask(counsellor, room, bot, f"doc {anna}")
     program = b"MZ\x90\x00" + os.urandom(4000)
@@ -199,3 +201,30 @@ async def test_refused_files_store_nothing(
     # The deletion routine erases every document on the client, row and file.
     assert await documents.erase_client_documents(running.assistant.services, anna_id) == 1
     assert await ClientDocument.of_client(anna_id) == []
+
+
+async def test_announced_document_survives_a_restart(make_human: MakeHuman, lotse: Lotse) -> None:
+    """`doc CLIENT` typed before Lotse restarts: the file sent after the restart is attached."""
+    app = lotse.app
+    assert app is not None
+    bot = app.cfg.assistant_mxid
+    _, anna = await make_client(make_human)
+    counsellor = await make_human("neustartdoku", centre="nord", role="counsellor")
+    room = await _service_room(counsellor, bot)
+    waiting = await ask(counsellor, room, bot, f"doc {anna}")
+    assert anna in waiting.body
+    # The announcement is a row in the database (ids and expiry only), not process memory.
+    row = await app.db.main.fetchrow(
+        "SELECT * FROM pending_document WHERE uploader_id=$1", counsellor.user_id
+    )
+    assert row is not None and row["client_id"] == await _client_id(anna)
+    assert anna not in " ".join(str(row[k]) for k in row.keys())
+
+    app = await lotse.restart()
+    attached = await send_file(counsellor, room, bot, PDF, "nach-neustart.pdf", "application/pdf")
+    assert "nach-neustart.pdf" in attached.body and anna in attached.body
+    (doc,) = await ClientDocument.of_uploader("nord", counsellor.user_id, await _client_id(anna))
+    assert doc.kind == "pdf" and doc.size == len(PDF)
+    # Used up: the next file needs a new `doc`.
+    again = await send_file(counsellor, room, bot, PNG, "noch-eins.png", "image/png")
+    assert "`doc KLIENT`" in again.body

@@ -14,7 +14,6 @@ from appservice.document_policy import (
 )
 from appservice.sealing import Sealer, SealError
 from bots.commands import Role
-from bots.documents import PendingUploads
 from bots.groups import may_change, name_problem
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"
@@ -107,23 +106,6 @@ def test_parse_policy_refuses(raw: object, key: str) -> None:
     with pytest.raises(PolicyError) as info:
         parse_policy(raw)
     assert info.value.key == key and info.value.message
-
-
-def test_pending_upload_expires_and_is_per_counsellor() -> None:
-    """`doc CLIENT` waits a few minutes for the file; a new `doc` replaces the old one."""
-    pending = PendingUploads(wait_seconds=300)
-    pending.announce("@c:x", "@anna:x", "Anna", now=1000)
-    assert pending.current("@other:x", now=1001) is None
-    found = pending.current("@c:x", now=1299)
-    assert found is not None and found.client_id == "@anna:x"
-    pending.announce("@c:x", "@ben:x", "Ben", now=1100)
-    found = pending.current("@c:x", now=1399)
-    assert found is not None and found.client_id == "@ben:x"
-    assert pending.current("@c:x", now=1401) is None
-    assert pending.current("@c:x", now=1000) is None  # expired means gone
-    pending.announce("@c:x", "@anna:x", "Anna", now=2000)
-    pending.done("@c:x")
-    assert pending.current("@c:x", now=2001) is None
 
 
 @pytest.mark.parametrize(

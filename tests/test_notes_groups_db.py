@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from appservice.db import ClientDocument, ClientGroup, ClientNote
+from appservice.db import ClientDocument, ClientGroup, ClientNote, PendingDocument
 from appservice.sealing import Sealer
 from tests.conftest import opened
 
@@ -47,10 +47,37 @@ async def test_documents_only_for_their_uploader(database_url: str) -> None:
         doc = await ClientDocument.add("nord", "@anna:x", "@c1:x", "pdf", 1234, "v1:sealed")
         assert [d.id for d in await ClientDocument.of_uploader("nord", "@c1:x", "@anna:x")] == [doc]
         assert await ClientDocument.of_uploader("nord", "@c2:x", "@anna:x") == []
+        other = await ClientDocument.add("nord", "@ben:x", "@c1:x", "png", 10, "v1:sealed")
+        await ClientDocument.add("nord", "@ben:x", "@c2:x", "png", 10, "v1:sealed")
+        # Erasing counsellor @c1 finds what they uploaded on any client, nobody else's.
+        assert [d.id for d in await ClientDocument.uploaded_by("@c1:x")] == [doc, other]
+        assert await ClientDocument.uploaded_by("@c3:x") == []
         assert await ClientDocument.get_own(doc, "nord", "@c2:x") is None
         assert await ClientDocument.get_own(doc, "south", "@c1:x") is None
         assert not await ClientDocument.delete(doc, "@c2:x")
         assert await ClientDocument.delete(doc, "@c1:x")
+
+
+async def test_pending_document_expires_is_per_counsellor_and_taken_once(
+    database_url: str,
+) -> None:
+    """`doc CLIENT` waits until its time; a new `doc` replaces the old one; of two files at
+    once exactly one takes it; an expired one is gone."""
+    async with opened(database_url) as _:
+        await PendingDocument.announce("@c:x", "nord", "@anna:x", until=1300)
+        assert await PendingDocument.current("@other:x", now=1001) is None
+        found = await PendingDocument.current("@c:x", now=1300)
+        assert found is not None and (found.client_id, found.centre_id) == ("@anna:x", "nord")
+        await PendingDocument.announce("@c:x", "nord", "@ben:x", until=1400)
+        found = await PendingDocument.current("@c:x", now=1399)
+        assert found is not None and found.client_id == "@ben:x"
+        assert await PendingDocument.current("@c:x", now=1401) is None
+        assert await PendingDocument.current("@c:x", now=1000) is None  # expired means gone
+        await PendingDocument.announce("@c:x", "nord", "@anna:x", until=3000)
+        assert not await PendingDocument.take("@c:x", "@ben:x")  # not the announced client
+        taken = await asyncio.gather(*(PendingDocument.take("@c:x", "@anna:x") for _ in range(4)))
+        assert sorted(taken) == [False, False, False, True]
+        assert await PendingDocument.current("@c:x", now=2001) is None
 
 
 async def test_groups_unique_names_members_and_races(database_url: str) -> None:

@@ -22,6 +22,7 @@ from .client_records import ClientDocument, ClientNote
 from .erasure import ErasedPerson
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
+from .pending_document import PendingDocument
 from .person import Person
 from .registration import Registration
 from .request import CounsellingRequest
@@ -47,6 +48,7 @@ __all__ = [
     "InboxEvent",
     "Invitation",
     "MasterDataValue",
+    "PendingDocument",
     "Person",
     "Registration",
     "register_rows",
@@ -78,6 +80,7 @@ _row_classes: list[Any] = [
     AbsenceNotice,
     CentreRoom,
     CentreMessage,
+    PendingDocument,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

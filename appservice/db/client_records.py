@@ -135,6 +135,12 @@ class ClientDocument:
         return [cls._from_row(r) for r in await cls.db.fetch(q, client_id)]
 
     @classmethod
+    async def uploaded_by(cls, uploader_id: str) -> list[ClientDocument]:
+        """Every document a counsellor uploaded, on any client: only for erasing them."""
+        q = f"SELECT {cls._columns} FROM client_document WHERE uploader_id=$1 ORDER BY id"
+        return [cls._from_row(r) for r in await cls.db.fetch(q, uploader_id)]
+
+    @classmethod
     async def get_own(
         cls, document_id: int, centre_id: str, uploader_id: str
     ) -> ClientDocument | None:

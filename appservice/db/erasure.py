@@ -122,6 +122,7 @@ class ErasedPerson:
                 "DELETE FROM counselling_request WHERE client_id=$1",
                 "UPDATE counselling_request SET counsellor_id=NULL WHERE counsellor_id=$1",
                 "DELETE FROM absence WHERE user_id=$1",
+                "DELETE FROM pending_document WHERE uploader_id=$1 OR client_id=$1",
                 "UPDATE person SET home_counsellor_id=NULL WHERE home_counsellor_id=$1",
                 "DELETE FROM person WHERE user_id=$1",
             ):

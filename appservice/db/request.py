@@ -14,6 +14,8 @@ NEW = "new"
 ASSIGNED = "assigned"
 ANSWERED = "answered"
 CLOSED = "closed"
+# Closed because the client was deleted; a restore leaves it so (the client can ask again).
+WITHDRAWN = "withdrawn"
 # Statuses of a request that is not finished; one per client at a time.
 OPEN = (NEW, ASSIGNED, ANSWERED)
 
@@ -123,6 +125,26 @@ class CounsellingRequest:
             q, request_id, centre_id, CLOSED, ASSIGNED, by, admin, ANSWERED
         )
         return _rows_changed(result) == 1
+
+    @classmethod
+    async def withdraw(cls, client_id: str) -> CounsellingRequest | None:
+        """Close the client's open request (pool or assigned) as withdrawn; the request with
+        the counsellor it had at that moment, or None if there was none."""
+        q = (
+            f"UPDATE counselling_request SET status=$2 WHERE client_id=$1 "
+            f"AND status IN ('new', 'assigned', 'answered') RETURNING {cls._columns}"
+        )
+        return cls._from_row(await cls.db.fetchrow(q, client_id, WITHDRAWN))
+
+    @classmethod
+    async def last_withdrawn(cls, client_id: str) -> int | None:
+        """The number of the client's latest withdrawn request, if any."""
+        q = (
+            "SELECT id FROM counselling_request WHERE client_id=$1 AND status=$2 "
+            "ORDER BY id DESC LIMIT 1"
+        )
+        value = await cls.db.fetchval(q, client_id, WITHDRAWN)
+        return int(value) if value is not None else None
 
     @classmethod
     async def release(cls, request_id: int) -> None:
