@@ -28,6 +28,8 @@ ACCOUNT_KEYS = {
 MINE = ("mine", "meine")
 ALL = ("all", "alle")
 
+# How many suffixed logins are tried when the derived one is taken.
+LOGIN_ATTEMPTS = 8
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "o"})
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ()/-]{2,30}")

@@ -30,7 +30,6 @@ LIST_LIMIT = 50
 # Synapse admin API calls in parallel for a list (last login of each client).
 LOOKUPS_AT_ONCE = 8
 # A taken login gets a short random suffix; this many tries.
-LOGIN_ATTEMPTS = 8
 _ID = Argument("client", label={"de": "KLIENT", "en": "CLIENT"})
 _PROBLEM_DEFAULTS: dict[str, Any] = {
     "given": "",
@@ -151,7 +150,7 @@ async def client_new(ctx: CommandContext, pseudonym: str, **options: str) -> str
     services = services_of(ctx)
     cfg = services.directory.cfg
     accounts = ClientAccounts(services.admin, services.service_rooms, cfg.homeserver.domain)
-    suffixes = [secrets.token_hex(2) for _ in range(LOGIN_ATTEMPTS)]
+    suffixes = [secrets.token_hex(2) for _ in range(rules.LOGIN_ATTEMPTS)]
     logins = rules.login_candidates(pseudonym, cfg.appservice.namespace_prefix, suffixes)
     try:
         person, room = await accounts.create(ctx.centre_id, pseudonym, logins, ctx.user_id)

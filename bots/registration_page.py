@@ -18,19 +18,19 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from appservice.admin_api import AdminApiError, SynapseAdmin
+from appservice.admin_api import AdminApiError
 from appservice.config import CentreConfig, Config
 from appservice.db import AuditEntry, Invitation, Person, Registration
 from appservice.web_pages import SECURITY_HEADERS, WebPages
 from mailgateway.outbox import InvalidAddress, Outbox, validate_address
 
+from .client_rules import LOGIN_ATTEMPTS, login_candidates
 from .invitation_rules import expiry, hash_token, invitation_link, looks_like_token, new_token
 from .registration_rules import (
     BAD_EMAIL,
     HOUR_MS,
     MAX_PER_ADDRESS_PER_DAY,
     VALID_HOURS,
-    localpart_for,
     normalise_pseudonym,
     pseudonym_problems,
 )
@@ -184,16 +184,15 @@ class RegistrationPage:
             log.warning("no service room for %s yet (%s)", person.user_id, type(e).__name__)
 
     async def _create_account(self, pseudonym: str) -> str:
-        """A new Synapse account without password (set on the invitation page next)."""
-        admin = SynapseAdmin(
-            self.host.az.http_session,
-            self.cfg.homeserver.address,
-            self.cfg.appservice.as_token,
-            self.cfg.assistant_mxid,
-        )
+        """A new Synapse account without password (set on the invitation page next).
+
+        The login follows the same rule as `client new` (bots/client_rules.py): however a
+        client came in, their user name is made the same way.
+        """
+        admin = self.host.assistant.services.admin
         prefix = self.cfg.appservice.namespace_prefix
-        for _ in range(5):
-            localpart = localpart_for(pseudonym, secrets.token_hex(3), prefix)
+        suffixes = [secrets.token_hex(2) for _ in range(LOGIN_ATTEMPTS)]
+        for localpart in login_candidates(pseudonym, prefix, suffixes):
             user_id = f"@{localpart}:{self.cfg.homeserver.domain}"
             if await admin.get_user(user_id) is None and await Person.get(user_id) is None:
                 _, created = await admin.create_or_update_user(user_id, displayname=pseudonym)

@@ -7,7 +7,6 @@ sets its password on the invitation page.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 PSEUDONYM_MIN = 2
@@ -23,7 +22,6 @@ BAD_CHARS = "pseudonym_chars"
 BAD_EMAIL = "email"
 
 _ALLOWED_EXTRA = set(" -_.")
-_SLUG_RE = re.compile(r"[^a-z0-9]+")
 
 
 def normalise_pseudonym(text: str) -> str:
@@ -41,16 +39,3 @@ def pseudonym_problems(pseudonym: str) -> list[str]:
     if any(not (c.isalnum() or c in _ALLOWED_EXTRA) for c in pseudonym):
         problems.append(BAD_CHARS)
     return problems
-
-
-def localpart_for(pseudonym: str, suffix: str, reserved_prefix: str) -> str:
-    """A user name people can type: the pseudonym in ASCII, a dash and a random suffix.
-
-    Localparts in the appservice's namespace are refused by Synapse, so such a slug is
-    moved out of it (``lotsenfisch`` becomes ``k-lotsenfisch``).
-    """
-    ascii_name = unicodedata.normalize("NFKD", pseudonym).encode("ascii", "ignore").decode()
-    slug = _SLUG_RE.sub("-", ascii_name.lower()).strip("-")[:20].strip("-") or "klient"
-    if slug.startswith(reserved_prefix):
-        slug = f"k-{slug}"
-    return f"{slug}-{suffix}"

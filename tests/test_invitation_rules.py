@@ -22,7 +22,6 @@ from bots.registration_rules import (
     BAD_CHARS,
     TOO_LONG,
     TOO_SHORT,
-    localpart_for,
     normalise_pseudonym,
     pseudonym_problems,
 )
@@ -136,18 +135,3 @@ def test_pseudonym_normalised(typed: str, expected: str) -> None:
 )
 def test_pseudonym_rules(pseudonym: str, expected: list[str]) -> None:
     assert pseudonym_problems(pseudonym) == expected
-
-
-@pytest.mark.parametrize(
-    ("pseudonym", "expected"),
-    [
-        ("Wolke 7", "wolke-7-ab12"),
-        ("Ölbaum", "olbaum-ab12"),
-        ("Звезда", "klient-ab12"),
-        ("Lotsenfisch", "k-lotsenfisch-ab12"),
-        ("A very long pseudonym indeed", "a-very-long-pseudony-ab12"),
-    ],
-)
-def test_localpart_for(pseudonym: str, expected: str) -> None:
-    """Typable, outside the appservice namespace, made unique by the suffix."""
-    assert localpart_for(pseudonym, "ab12", "lotse") == expected
