@@ -19,7 +19,7 @@ from .config import Config
 from .db import Inbox, LotseDatabase, Person
 from .e2ee import AssistantDevice
 from .i18n import Renderer
-from .metrics import UP
+from .metrics import REGISTRY, UP
 from .scheduler import Scheduler
 from .transactions import TransactionReceiver
 from .web import add_operator_routes
@@ -120,8 +120,10 @@ class LotseApp:
 
     def _build_mail(self) -> Any:
         """The mail gateway: sender, `notify`, new-message digests, confirmation page, IMAP."""
+        from mailgateway import metrics as mail_metrics
         from mailgateway.gateway import MailGateway
 
+        mail_metrics.register(REGISTRY)
         gateway = MailGateway(
             self.cfg,
             self.state_store,

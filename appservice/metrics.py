@@ -23,3 +23,9 @@ DECRYPTION_FAILURES = Counter(
     "lotse_decryption_failures", "Messages the assistant could not decrypt", registry=REGISTRY
 )
 UP = Gauge("lotse_up", "1 while the appservice is running", registry=REGISTRY)
+JOB_RUNS = Counter(
+    "lotse_job_runs",
+    "Runs of scheduled jobs (deletion routine, overdue requests, mail notices) by outcome",
+    ["job", "outcome"],
+    registry=REGISTRY,
+)

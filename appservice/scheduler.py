@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 from croniter import croniter
 
+from .metrics import JOB_RUNS
+
 log = logging.getLogger("lotse.scheduler")
 
 Job = Callable[[], Awaitable[None]]
@@ -87,4 +89,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                JOB_RUNS.labels(entry.name, "failed").inc()
                 log.exception("scheduled job %s failed; it runs again at its next time", entry.name)
+            else:
+                JOB_RUNS.labels(entry.name, "ok").inc()

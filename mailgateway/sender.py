@@ -23,6 +23,7 @@ from typing import Literal
 import aiosmtplib
 
 from .addresses import BOUNCING, MailAddress
+from .metrics import MAILS
 from .outbox import Outbox, OutboxMail
 from .render import MailTemplates, TemplateProblem, build_message
 
@@ -228,6 +229,7 @@ class MailSender:
             if temporary and row.attempts + 1 < self.retry.max_attempts:
                 next_at = int((time.time() + self.retry.delay(row.attempts)) * 1000)
                 await Outbox.mark_retry(row.id, error, next_at)
+                MAILS.labels("deferred").inc()
                 log.info("mail %d (%s) deferred after %s", row.id, row.kind, error)
             else:
                 await self._fail(row, error)
@@ -235,9 +237,11 @@ class MailSender:
                 raise _ConnectionLost from e
             return
         await Outbox.mark_sent(row.id)
+        MAILS.labels("sent").inc()
 
     async def _fail(self, row: OutboxMail, error: str) -> None:
         await Outbox.mark_failed(row.id, error)
+        MAILS.labels("failed").inc()
         log.warning("mail %d (%s) failed permanently: %s", row.id, row.kind, error)
         if self.on_permanent_failure is None:
             return

@@ -9,6 +9,7 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from appservice.app import LotseApp
@@ -22,8 +23,10 @@ pytestmark = pytest.mark.synapse
 async def test_queued_mail_is_sent_by_the_running_app(
     running: LotseApp, mail_sink: MailSink
 ) -> None:
-    """A notification put into the outbox reaches the SMTP server with the automated headers."""
+    """A notification put into the outbox reaches the SMTP server with the automated headers,
+    and the operator's /metrics counts it."""
     assert running.mail_sender is not None, "lotse dev/test stacks enable mail"
+    sent_before = await _sent_count(running)
     recipient = f"person-{time.time_ns()}@example.net"
     mail_id = await Outbox.enqueue(
         recipient,
@@ -42,6 +45,18 @@ async def test_queued_mail_is_sent_by_the_running_app(
     assert "Beratungsstelle Nord" in str(msg["From"])
     row = await Outbox.get(mail_id)
     assert row is not None and row.state == SENT
+    assert await _sent_count(running) >= sent_before + 1
+
+
+async def _sent_count(app: LotseApp) -> float:
+    """``lotse_mails_total{outcome="sent"}`` as the web listener's /metrics shows it."""
+    url = f"http://127.0.0.1:{app.cfg.appservice.port}/metrics"
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        text = await resp.text()
+    for line in text.splitlines():
+        if line.startswith('lotse_mails_total{outcome="sent"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 async def test_broken_mail_template_refuses_to_build(stack: Stack, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from appservice.metrics import REGISTRY
 from appservice.scheduler import Scheduler, _Entry
 
 
@@ -26,6 +27,14 @@ async def test_jobs_run_repeatedly_and_a_failure_does_not_stop_them() -> None:
     await asyncio.sleep(0.2)
     await scheduler.stop()
     assert runs.count("good") >= 3 and runs.count("bad") >= 3
+    # The operator sees both on /metrics, by job and outcome.
+    ok = REGISTRY.get_sample_value("lotse_job_runs_total", {"job": "good", "outcome": "ok"})
+    failed = REGISTRY.get_sample_value("lotse_job_runs_total", {"job": "bad", "outcome": "failed"})
+    assert ok is not None and ok >= 3 and failed is not None and failed >= 3
+    assert REGISTRY.get_sample_value("lotse_job_runs_total", {"job": "bad", "outcome": "ok"}) in (
+        None,
+        0.0,
+    )
     count = len(runs)
     await asyncio.sleep(0.05)
     assert len(runs) == count  # stopped means stopped
