@@ -26,6 +26,9 @@ from .web import add_operator_routes
 
 log = logging.getLogger("lotse")
 
+STOP_SECONDS = 30.0
+PING_SECONDS = 10.0
+
 # Sees every room event after the assistant (e.g. the steward noticing a message arrive in
 # a counselling room: sender, room, time; never content).
 RoomObserver = Callable[[Event], Awaitable[None]]
@@ -75,6 +78,8 @@ class LotseApp:
         self.own_users = {cfg.assistant_mxid, cfg.steward_mxid, cfg.sender_mxid}
         self.mail_sender: Any = None
         self.scheduler = Scheduler()
+        # How long each part may take to stop (see stop()).
+        self.stop_seconds = STOP_SECONDS
         self.room_observers: list[RoomObserver] = []
         self.started = False
         self.mail: Any = None
@@ -210,15 +215,30 @@ class LotseApp:
         return assistant
 
     async def stop(self) -> None:
+        """Stop every part in turn; none may hold up the shutdown for long.
+
+        A part that does not stop within ``stop_seconds`` is logged and left behind, so that
+        SIGTERM always ends the process (e.g. the SQLite pool waits for a connection that a
+        stuck task still holds).
+        """
         UP.set(0)
         self.started = False
-        await self.scheduler.stop()
-        await self.receiver.stop()
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("scheduler", self.scheduler.stop),
+            ("transaction inbox", self.receiver.stop),
+        ]
         if self.mail is not None:
-            await self.mail.stop()
-        await self.device.stop()
-        await self.az.stop()
-        await self.db.stop()
+            steps.append(("mail gateway", self.mail.stop))
+        steps += [
+            ("encryption device", self.device.stop),
+            ("web listener", self.az.stop),
+            ("database", self.db.stop),
+        ]
+        for name, stop in steps:
+            try:
+                await asyncio.wait_for(stop(), timeout=self.stop_seconds)
+            except TimeoutError:
+                log.error("stopping the %s took over %.0f s; going on", name, self.stop_seconds)
         log.info("Lotse stopped")
 
     async def _ensure_bot(self, intent: IntentAPI, displayname: str) -> None:
@@ -232,9 +252,14 @@ class LotseApp:
     async def _ping(self) -> None:
         """A successful ping makes Synapse resend held-back transactions now, not after backoff."""
         try:
-            await self.az.ping_self()
-        except (MatrixError, aiohttp.ClientError) as e:
-            log.warning("homeserver could not reach us at %s: %s", self.cfg.appservice.address, e)
+            # Only a hurry-up for Synapse: never hold up the start for long.
+            await asyncio.wait_for(self.az.ping_self(), timeout=PING_SECONDS)
+        except (MatrixError, aiohttp.ClientError, TimeoutError) as e:
+            log.warning(
+                "homeserver could not reach us at %s: %s",
+                self.cfg.appservice.address,
+                type(e).__name__ if isinstance(e, TimeoutError) else e,
+            )
 
     async def _check_admin(self) -> None:
         """The admin API needs the assistant to be a server admin: say so early if not."""

@@ -92,7 +92,11 @@ class Human:
             base_url,
             user_id,
             store_path=str(store),
-            config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True),
+            # Fail after a few timed-out requests instead of nio's default of retrying forever,
+            # so a stuck server shows up as an error, not a hang.
+            config=AsyncClientConfig(
+                encryption_enabled=True, store_sync_tokens=True, max_timeouts=3
+            ),
         )
         resp = await client.login(password, device_name="lotse-scripted")
         assert isinstance(resp, LoginResponse), resp

@@ -133,6 +133,13 @@ class TransactionReceiver:
             except TimeoutError:
                 self._worker.cancel()
             self._worker = None
+        # Rooms still being handled (e.g. waiting for a late room key) are cancelled: their
+        # events stay pending in the inbox and are handled after the next start.
+        leftovers = [task for task in self._rooms.values() if not task.done()]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=5)
 
     def wake(self) -> None:
         self._wakeup.set()

@@ -12,8 +12,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from appservice.app import LotseApp
 from appservice.devstack import start_synapse, write_stack_config
 from appservice.synapse_runner import free_port
+from tests.conftest import Lotse
 
 pytestmark = pytest.mark.synapse
 
@@ -59,3 +61,28 @@ async def test_lotse_run_serves_health_and_metrics_and_stops(tmp_path: Path) -> 
             proc.kill()
         log.close()
         await synapse.stop()
+
+
+@pytest.mark.synapse
+async def test_stop_finishes_while_a_task_holds_the_database(
+    lotse: Lotse, running: LotseApp
+) -> None:
+    """A part that cannot stop (here: the SQLite pool waits for a connection a stuck task
+    holds) is logged and left behind; the shutdown itself ends, and Lotse starts again."""
+    release = asyncio.Event()
+
+    async def stuck() -> None:
+        async with running.db.main.acquire():
+            await release.wait()
+
+    holder = asyncio.create_task(stuck())
+    await asyncio.sleep(0.1)
+    running.stop_seconds = 1.0
+    try:
+        await asyncio.wait_for(running.stop(), timeout=20)
+        assert not running.started
+    finally:
+        release.set()
+        await holder
+    again = await lotse.start()
+    assert again.started and await again.db.main.fetchval("SELECT 1") == 1
