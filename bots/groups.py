@@ -141,6 +141,19 @@ async def groups_list(ctx: CommandContext) -> str:
     return ctx.render("groups_list", groups=rows)
 
 
+async def _group_and_client(
+    ctx: CommandContext, group: str, client: str
+) -> tuple[ClientGroup, Person] | str:
+    """The group the asker may change and a client of their centre, or the refusal to send."""
+    found = await _changeable(ctx, group)
+    if isinstance(found, str):
+        return found
+    person = await find_client(ctx, client)
+    if person is None:
+        return ctx.render("client_unknown_here", given=client)
+    return found, person
+
+
 @registry.command(
     "group add",
     aliases=("gruppe hinzufügen",),
@@ -153,12 +166,10 @@ async def groups_list(ctx: CommandContext) -> str:
     },
 )
 async def group_add(ctx: CommandContext, group: str, client: str) -> str:
-    found = await _changeable(ctx, group)
-    if isinstance(found, str):
-        return found
-    person = await find_client(ctx, client)
-    if person is None:
-        return ctx.render("client_unknown_here", given=client)
+    pair = await _group_and_client(ctx, group, client)
+    if isinstance(pair, str):
+        return pair
+    found, person = pair
     if not await found.add_member(person.user_id):
         return ctx.render("group_already_member", group=found.name, client=person.name)
     if found.room_id:
@@ -184,12 +195,10 @@ async def group_add(ctx: CommandContext, group: str, client: str) -> str:
     },
 )
 async def group_remove(ctx: CommandContext, group: str, client: str) -> str:
-    found = await _changeable(ctx, group)
-    if isinstance(found, str):
-        return found
-    person = await find_client(ctx, client)
-    if person is None:
-        return ctx.render("client_unknown_here", given=client)
+    pair = await _group_and_client(ctx, group, client)
+    if isinstance(pair, str):
+        return pair
+    found, person = pair
     if not await found.remove_member(person.user_id):
         return ctx.render("group_not_member", group=found.name, client=person.name)
     if found.room_id:
