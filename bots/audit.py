@@ -8,6 +8,7 @@ from appservice.db import AuditEntry
 
 from .commands import ADMINS, Argument
 from .dispatch import CommandContext
+from .names import Names
 from .registry import registry
 
 DEFAULT_ENTRIES = 20
@@ -32,13 +33,15 @@ async def audit_command(ctx: CommandContext, count: str | None = None) -> str:
             return ctx.render("audit_bad_count", given=count, maximum=MAX_ENTRIES)
         limit = int(count)
     entries = await AuditEntry.recent(ctx.centre_id, limit)
+    # Erased people appear as "erased counsellor #N": the log names them by the tombstone.
+    names = Names(ctx)
     rows = [
         {
             "when": datetime.fromtimestamp(e.created_at / 1000, UTC).strftime("%d.%m.%Y %H:%M"),
-            "actor": e.actor_id,
+            "actor": await names.in_text(e.actor_id),
             "action": e.action,
-            "target": e.target,
-            "detail": e.detail,
+            "target": await names.in_text(e.target),
+            "detail": await names.in_text(e.detail),
         }
         for e in entries
     ]

@@ -15,6 +15,7 @@ from mailgateway.notices import notify
 
 from .commands import ADMINS, Argument
 from .dispatch import CommandContext
+from .names import Names
 from .registry import registry
 from .services import services_of
 
@@ -94,19 +95,15 @@ async def messages_command(ctx: CommandContext, client: str | None = None) -> st
             return ctx.render("message_refused", reason="not_found", given=client, limit=0)
         client_id = person.user_id
     sent = await CentreMessage.recent(ctx.centre_id, LIST_LIMIT, client_id)
-    names: dict[str, str] = {}
+    names = Names(ctx)
     rows = []
     for m in sent:
-        for user_id in (m.client_id, m.sender_id):
-            if user_id not in names:
-                found = await Person.get(user_id)
-                names[user_id] = found.name if found is not None else user_id
         rows.append(
             {
                 "id": m.id,
                 "when": datetime.fromtimestamp(m.sent_at / 1000, UTC).strftime("%d.%m.%Y %H:%M"),
-                "client": names[m.client_id],
-                "sender": names[m.sender_id],
+                "client": await names.of(m.client_id),
+                "sender": await names.of(m.sender_id),
                 "subject": m.subject,
             }
         )

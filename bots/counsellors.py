@@ -22,6 +22,7 @@ from appservice.clock import now_ms
 from appservice.db import Person
 
 from .commands import ADMINS, Argument
+from .departure import hand_back
 from .dispatch import CommandContext
 from .registry import registry
 from .services import BotServices, services_of
@@ -366,13 +367,16 @@ async def counsellor_delete(ctx: CommandContext, login: str) -> str:
         for p in await Person.all_in_centre(ctx.centre_id)
         if p.role == "client" and p.home_counsellor_id == person.user_id and p.deleted_at is None
     ]
+    # Nobody they served waits for them: open requests are placed anew, home links dropped.
+    handed = await hand_back(services, person)
     grace = (await services.settings(ctx.centre_id)).deletion_grace_days
-    detail = f"home_clients={len(home_clients)}"
+    detail = f"home_clients={len(home_clients)}; requests_placed={len(handed)}"
     await services.audit(ctx.centre_id, ctx.user_id, "counsellor.delete", person.user_id, detail)
     return ctx.render(
         "counsellor_deleted",
         name=person.name,
         home_clients=len(home_clients),
+        handed=len(handed),
         grace_days=grace,
         fallback=await _is_fallback(services, ctx.centre_id, person),
     )

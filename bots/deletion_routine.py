@@ -7,12 +7,14 @@ accounts' delete) is erased once their centre's ``deletion_grace_days`` are over
 2. redact their events on Synapse and wait until that is done (the redactions are sent as
    the user, so they must still be in their rooms),
 3. purge their service room (only they and the assistant were in it) and delete their media,
-   and what was kept about them or by them alone: a client's documents, notes and group
-   places, a counsellor's uploaded documents,
-4. deactivate the account with erase (their login then gets 403 M_FORBIDDEN),
-5. remove their rows in one transaction; the tombstone keeps only Matrix id, centre, role
-   and the times, so the login is never handed out again and the audit log stays readable,
-6. audit it and tell the centre's admins.
+4. deactivate the account with erase (their login then gets 403 M_FORBIDDEN); then a
+   counsellor's open requests that are somehow still theirs are placed anew
+   (bots/departure.py), and what was kept about them or by them alone goes: a client's
+   documents, notes and group places, a counsellor's uploaded documents,
+5. remove them from every table in one transaction (appservice/db/scrub.py); the tombstone
+   keeps only Matrix id, centre, role and the times, so the login is never handed out again,
+   and rows that stay (the audit log, a counsellor's notes) name them as ``erased:N``,
+6. audit it (by that reference) and tell the centre's admins.
 
 Every step may run twice, so a run interrupted by a restart simply resumes its claims.
 """
@@ -27,11 +29,11 @@ from dataclasses import dataclass
 from functools import partial
 
 from appservice.admin_api import AdminApiError
-from appservice.db import ClientNote, ErasedPerson, Invitation, Person
+from appservice.db import ClientNote, ErasedPerson, Person
 from appservice.scheduler import Scheduler
-from mailgateway.preferences import Preferences
 
 from . import client_rules as rules
+from .departure import hand_back
 from .documents import erase_client_documents, erase_uploaded_documents
 from .groups import remove_client_from_groups
 from .services import BotServices
@@ -98,6 +100,10 @@ async def erase(services: BotServices, claim: ErasedPerson) -> bool:
     elif info is not None:
         # Deactivated in an earlier, interrupted run: media may still be there.
         await admin.delete_user_media(user_id)
+    if person is not None and claim.role != "client":
+        # Deleted before `counsellor delete` handed requests back (or assigned one by hand
+        # since): their clients must not wait for an erased counsellor.
+        await hand_back(services, person)
     if claim.role == "client":
         # What counsellors kept about the client goes with them: documents (rows and files),
         # notes, and their places in groups and group rooms.
@@ -108,11 +114,9 @@ async def erase(services: BotServices, claim: ErasedPerson) -> bool:
         # A counsellor's documents were visible to them alone: rows and files go with them
         # (their notes stay: the whole team reads and relies on those).
         await erase_uploaded_documents(services, user_id)
-    await Invitation.delete_for(user_id)
-    await Preferences.forget_person(user_id)
-    await claim.finish(person.email if person else None)
+    await claim.finish()
     actor = services.directory.cfg.assistant_mxid
-    await services.audit(claim.centre_id, actor, "erase", user_id, claim.role)
+    await services.audit(claim.centre_id, actor, "erase", claim.ref, claim.role)
     log.info("erased %s (%s) of centre %s", user_id, claim.role, claim.centre_id)
     return True
 

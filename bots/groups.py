@@ -19,6 +19,7 @@ from bridge.group_rooms import GroupRooms
 
 from .commands import STAFF, Argument, Role
 from .dispatch import CommandContext
+from .names import Names
 from .notes import CLIENT_ARG, find_client
 from .registry import registry
 from .services import BotServices, services_of
@@ -122,19 +123,16 @@ async def group_new(ctx: CommandContext, name: str, description: str = "") -> st
 )
 async def groups_list(ctx: CommandContext) -> str:
     counts = await ClientGroup.member_counts(ctx.centre_id)
-    creators: dict[str, str] = {}
+    names = Names(ctx)
     rows = []
     for group in await ClientGroup.all_in_centre(ctx.centre_id):
-        if group.creator_id not in creators:
-            creator = await Person.get(group.creator_id)
-            creators[group.creator_id] = creator.name if creator else group.creator_id
         rows.append(
             {
                 "id": group.id,
                 "name": group.name,
                 "description": group.description,
                 "members": counts.get(group.id, 0),
-                "creator": creators[group.creator_id],
+                "creator": await names.of(group.creator_id),
                 "mine": may_change(ctx.role, ctx.user_id, group),
             }
         )

@@ -15,6 +15,7 @@ from appservice.sealing import Sealer, SealError, sealer
 from .commands import STAFF, Argument
 from .dates import DEFAULT_TZ
 from .dispatch import CommandContext
+from .names import Names
 from .registry import registry
 from .services import services_of
 
@@ -94,12 +95,9 @@ async def notes_list(ctx: CommandContext, client: str) -> str:
     if person is None:
         return ctx.render("client_unknown_here", given=client)
     box = note_sealer(ctx)
-    authors: dict[str, str] = {}
+    names = Names(ctx)
     rows = []
     for note in await ClientNote.for_client(ctx.centre_id, person.user_id):
-        if note.author_id not in authors:
-            author = await Person.get(note.author_id)
-            authors[note.author_id] = author.name if author else note.author_id
         try:
             text = box.open(note.sealed_text, _context(person.user_id))
         except SealError:
@@ -107,7 +105,7 @@ async def notes_list(ctx: CommandContext, client: str) -> str:
         rows.append(
             {
                 "id": note.id,
-                "author": authors[note.author_id],
+                "author": await names.of(note.author_id),
                 "mine": note.author_id == ctx.user_id,
                 "when": when(note.created_at),
                 "edited": when(note.edited_at) if note.edited_at else "",

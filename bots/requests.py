@@ -50,51 +50,64 @@ async def open_request(
         existing = await CounsellingRequest.open_for_client(ctx.user_id)
         assert existing is not None
         return ctx.render("request_exists", id=existing.id, status=existing.status)
-    services = services_of(ctx)
     client = await Person.get(ctx.user_id)
     assert client is not None
-    decision, staff = await _decide(services, created, client)
+    room_name = ctx.render("counselling_room_name", id=created.id)
+    counsellor = await place_request(services_of(ctx), created, client, room_name)
+    if counsellor is not None:
+        return ctx.render("request_assigned_client", id=created.id, counsellor=counsellor.name)
+    return ctx.render("request_created", id=created.id)
+
+
+async def place_request(
+    services: BotServices, request: CounsellingRequest, client: Person, room_name: str
+) -> Person | None:
+    """Run the assignment policy on a waiting request: the counsellor it went to (told, and
+    in the room with the client), or None when it waits in the pool (its room holds the
+    client and every on-duty counsellor, who are told)."""
+    decision, staff = await _decide(services, request, client)
     if decision.counsellor is not None and decision.kind != "pool":
         counsellor = await Person.get(decision.counsellor)
-        if counsellor is not None and await assign_request(ctx, created, client, counsellor):
+        if counsellor is not None and await seat(services, request, client, counsellor, room_name):
             await services.tell(
                 counsellor,
                 "request_assigned_staff",
-                id=created.id,
+                id=request.id,
                 client=client.name,
                 reason=decision.kind,
             )
-            await notify(counsellor, "new_request", request_id=created.id)
-            log.info("request %d assigned (%s)", created.id, decision.reason)
-            return ctx.render("request_assigned_client", id=created.id, counsellor=counsellor.name)
+            await notify(counsellor, "new_request", request_id=request.id)
+            log.info("request %d assigned (%s)", request.id, decision.reason)
+            return counsellor
     duty = await on_duty_ids(staff)
     invited: list[UserID] = []
-    try:
-        room_id = await services.counselling_rooms.create(
-            ctx.render("counselling_room_name", id=created.id), [UserID(client.user_id)]
-        )
-    except MatrixRequestError as e:
-        # The request still waits; whoever accepts it gets a fresh room (assign_request).
-        log.warning("pool room for request %d not created: %s", created.id, e.errcode)
-    else:
-        await CounsellingRequest.set_room(created.id, room_id)
+    room_id = request.room_id
+    if room_id is None:
+        try:
+            room_id = await services.counselling_rooms.create(room_name, [UserID(client.user_id)])
+        except MatrixRequestError as e:
+            # The request still waits; whoever accepts it gets a fresh room (seat).
+            log.warning("pool room for request %d not created: %s", request.id, e.errcode)
+        else:
+            await CounsellingRequest.set_room(request.id, room_id)
+    if room_id is not None:
         invited = await services.counselling_rooms.invite_all(
-            room_id, [UserID(p.user_id) for p in staff if p.user_id in duty]
+            RoomID(room_id), [UserID(p.user_id) for p in staff if p.user_id in duty]
         )
     told = 0
     for person in staff:
         if person.user_id in duty:
-            told += await services.tell(person, "new_request_for_staff", id=created.id)
-            await notify(person, "new_request", request_id=created.id)
+            told += await services.tell(person, "new_request_for_staff", id=request.id)
+            await notify(person, "new_request", request_id=request.id)
     log.info(
         "request %d waits in the pool of %s (%s); %d invited, %d told",
-        created.id,
-        ctx.centre_id,
+        request.id,
+        request.centre_id,
         decision.reason,
         len(invited),
         told,
     )
-    return ctx.render("request_created", id=created.id)
+    return None
 
 
 def request_number(text: str) -> int | None:
@@ -181,6 +194,18 @@ async def _decide(
 async def assign_request(
     ctx: CommandContext, request: CounsellingRequest, client: Person, counsellor: Person
 ) -> bool:
+    """:func:`seat` for a command (accept, assign): the room is named in the asker's language."""
+    room_name = ctx.render("counselling_room_name", id=request.id)
+    return await seat(services_of(ctx), request, client, counsellor, room_name)
+
+
+async def seat(
+    services: BotServices,
+    request: CounsellingRequest,
+    client: Person,
+    counsellor: Person,
+    room_name: str,
+) -> bool:
     """Claim for ``counsellor`` and set up the room; False if someone else was faster.
 
     A pool request's room exists: the counsellor stays (or is invited) and the steward
@@ -188,7 +213,7 @@ async def assign_request(
     """
     if not await CounsellingRequest.claim(request.id, request.centre_id, counsellor.user_id):
         return False
-    rooms = services_of(ctx).counselling_rooms
+    rooms = services.counselling_rooms
     if request.room_id:
         room_id = RoomID(request.room_id)
         members = await rooms.members(room_id)
@@ -203,8 +228,7 @@ async def assign_request(
     else:
         try:
             room_id = await rooms.create(
-                ctx.render("counselling_room_name", id=request.id),
-                [UserID(client.user_id), UserID(counsellor.user_id)],
+                room_name, [UserID(client.user_id), UserID(counsellor.user_id)]
             )
         except Exception:
             await CounsellingRequest.release(request.id)

@@ -290,7 +290,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "counsellor_refused": {"reason": "last_admin", "name": "Anna"},
     "counsellor_role_set": {"name": "Anna", "role": "admin"},
     "counsellor_locked": {"name": "Anna", "locked": True, "fallback": True},
-    "counsellor_deleted": {"name": "Anna", "home_clients": 2, "grace_days": 30, "fallback": True},
+    "counsellor_deleted": {
+        "name": "Anna",
+        "home_clients": 2,
+        "handed": 1,
+        "grace_days": 30,
+        "fallback": True,
+    },
+    "request_handed_back_client": {"id": 7, "counsellor": "Berta"},
+    "requests_handed_back": {
+        "counsellor": "Anna",
+        "requests": [{"id": 7, "counsellor": "Berta"}, {"id": 8, "counsellor": None}],
+    },
+    "erased_person": {"role": "counsellor", "number": 3},
     "profile_show": {
         "name": "Anna",
         "description": "",

@@ -2,8 +2,10 @@
 
 The deletion routine (bots/deletion_routine.py) claims a person whose grace period is over,
 erases the Matrix account, then calls :meth:`ErasedPerson.finish`, which removes the rows in
-one transaction. A claim is a tombstone row with ``erased_at`` NULL: a restore refuses a
-claimed person, and a routine interrupted by a restart finds its claims again.
+one transaction (appservice/db/scrub.py says which). A claim is a tombstone row with
+``erased_at`` NULL: a restore refuses a claimed person, and a routine interrupted by a restart
+finds its claims again. The tombstone's number is how the rows that stay name the person
+(``erased:N``, see :attr:`ErasedPerson.ref`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from mautrix.util.async_db import Connection, Database, Scheme
 
 from appservice.clock import now_ms
 
+from .scrub import reference, reference_number, scrub
+
+_COLUMNS = "id, user_id, centre_id, role, deleted_at, started_at, erased_at"
+
 
 @dataclass(frozen=True)
 class ErasedPerson:
     db: ClassVar[Database]
 
+    id: int
     user_id: str
     centre_id: str
     role: str
@@ -30,6 +37,7 @@ class ErasedPerson:
     @classmethod
     def _from_row(cls, row: Any) -> ErasedPerson:
         return cls(
+            id=row["id"],
             user_id=row["user_id"],
             centre_id=row["centre_id"],
             role=row["role"],
@@ -38,13 +46,25 @@ class ErasedPerson:
             erased_at=row["erased_at"],
         )
 
+    @property
+    def ref(self) -> str:
+        """The opaque reference that rows kept after the erasure hold instead of the id."""
+        return reference(self.id)
+
     @classmethod
     async def get(cls, user_id: str) -> ErasedPerson | None:
         row = await cls.db.fetchrow(
-            "SELECT user_id, centre_id, role, deleted_at, started_at, erased_at "
-            "FROM erased_person WHERE user_id=$1",
-            user_id,
+            f"SELECT {_COLUMNS} FROM erased_person WHERE user_id=$1", user_id
         )
+        return cls._from_row(row) if row is not None else None
+
+    @classmethod
+    async def by_ref(cls, ref: str) -> ErasedPerson | None:
+        """The tombstone an ``erased:N`` reference points at (None for anything else)."""
+        number = reference_number(ref)
+        if number is None:
+            return None
+        row = await cls.db.fetchrow(f"SELECT {_COLUMNS} FROM erased_person WHERE id=$1", number)
         return cls._from_row(row) if row is not None else None
 
     @classmethod
@@ -61,8 +81,7 @@ class ErasedPerson:
     async def unfinished(cls) -> list[ErasedPerson]:
         """Claims a run started but did not finish (e.g. Lotse stopped half-way)."""
         rows = await cls.db.fetch(
-            "SELECT user_id, centre_id, role, deleted_at, started_at, erased_at "
-            "FROM erased_person WHERE erased_at IS NULL ORDER BY started_at"
+            f"SELECT {_COLUMNS} FROM erased_person WHERE erased_at IS NULL ORDER BY started_at"
         )
         return [cls._from_row(r) for r in rows]
 
@@ -111,28 +130,11 @@ class ErasedPerson:
             await conn.execute("UPDATE person SET deleted_at=NULL WHERE user_id=$1", user_id)
         return True
 
-    async def finish(self, email: str | None) -> None:
-        """Remove the person's rows (and their clients' link to them); keep the tombstone."""
-        uid = self.user_id
+    async def finish(self) -> None:
+        """Remove the person from every table but the tombstone, in one transaction."""
         conn: Connection
         async with self.db.acquire() as conn, conn.transaction():
-            for statement in (
-                "DELETE FROM client_master_data WHERE user_id=$1",
-                "DELETE FROM bookmark WHERE counsellor_id=$1 OR client_id=$1",
-                "DELETE FROM counselling_request WHERE client_id=$1",
-                "UPDATE counselling_request SET counsellor_id=NULL WHERE counsellor_id=$1",
-                "DELETE FROM absence WHERE user_id=$1",
-                "DELETE FROM pending_document WHERE uploader_id=$1 OR client_id=$1",
-                "UPDATE person SET home_counsellor_id=NULL WHERE home_counsellor_id=$1",
-                "DELETE FROM person WHERE user_id=$1",
-            ):
-                await conn.execute(statement, uid)
-            if email:
-                # The address is personal data too: forget its bounce record and queued mail.
-                await conn.execute("DELETE FROM mail_address WHERE address=$1", email)
-                await conn.execute(
-                    "DELETE FROM mail_outbox WHERE recipient=$1 AND state='queued'", email
-                )
+            await scrub(conn, self.db.scheme, self.user_id, self.ref)
             await conn.execute(
-                "UPDATE erased_person SET erased_at=$2 WHERE user_id=$1", uid, now_ms()
+                "UPDATE erased_person SET erased_at=$2 WHERE user_id=$1", self.user_id, now_ms()
             )

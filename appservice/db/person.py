@@ -192,6 +192,14 @@ class Person:
         await self.db.execute(q, self.user_id, counsellor_id)
         self.home_counsellor_id = counsellor_id
 
+    @classmethod
+    async def drop_home_counsellor(cls, counsellor_id: str) -> int:
+        """A departing counsellor is nobody's home counsellor any more; how many had them."""
+        result = await cls.db.execute(
+            "UPDATE person SET home_counsellor_id=NULL WHERE home_counsellor_id=$1", counsellor_id
+        )
+        return _rows_changed(result)
+
     _ACCOUNT_FIELDS: ClassVar[tuple[str, ...]] = (
         "email",
         "phone",

@@ -147,6 +147,28 @@ class CounsellingRequest:
         return int(value) if value is not None else None
 
     @classmethod
+    async def open_of_counsellor(cls, counsellor_id: str) -> list[CounsellingRequest]:
+        """The assigned and answered requests a counsellor holds, oldest first."""
+        q = (
+            f"SELECT {cls._columns} FROM counselling_request WHERE counsellor_id=$1 "
+            "AND status IN ($2, $3) ORDER BY created_at, id"
+        )
+        rows = await cls.db.fetch(q, counsellor_id, ASSIGNED, ANSWERED)
+        return [r for r in map(cls._from_row, rows) if r is not None]
+
+    @classmethod
+    async def hand_back(cls, request_id: int, counsellor_id: str) -> CounsellingRequest | None:
+        """A departing counsellor's open request waits again (room kept), for the assignment
+        policy to place anew; None if it is no longer theirs and open."""
+        q = (
+            "UPDATE counselling_request SET status=$3, counsellor_id=NULL, assigned_at=NULL, "
+            "answered_at=NULL WHERE id=$1 AND counsellor_id=$2 AND status IN ($4, $5) "
+            f"RETURNING {cls._columns}"
+        )
+        row = await cls.db.fetchrow(q, request_id, counsellor_id, NEW, ASSIGNED, ANSWERED)
+        return cls._from_row(row)
+
+    @classmethod
     async def release(cls, request_id: int) -> None:
         """Undo a claim whose room could not be created, so someone else can take it."""
         await cls.db.execute(

@@ -78,3 +78,13 @@ class Transfer:
             "withdrawn",
             PROPOSED,
         )
+
+    @classmethod
+    async def withdraw_involving(cls, counsellor_id: str) -> None:
+        """A counsellor who leaves can neither hand over nor take over a client any more."""
+        await cls.db.execute(
+            "UPDATE transfer SET status=$2 WHERE status=$3 AND (from_id=$1 OR to_id=$1)",
+            counsellor_id,
+            "withdrawn",
+            PROPOSED,
+        )
