@@ -1,0 +1,331 @@
+"""Erasure in the database, on SQLite and PostgreSQL: afterwards no table but the tombstone
+holds the person's Matrix id, pseudonym, address or phone (found by searching every text and
+bytes column the catalogue lists); rows of others name them as ``erased:N``; a database from
+before this version loses what older erasures left behind.
+
+The flows through Synapse and real clients that fill these rows are in tests/test_erasure.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+from mautrix.appservice.state_store.asyncpg import PgASStateStore
+from mautrix.crypto import PgCryptoStore
+from mautrix.types import (
+    CrossSigningUsage,
+    DeviceID,
+    DeviceIdentity,
+    IdentityKey,
+    Member,
+    Membership,
+    PowerLevelStateEventContent,
+    RoomID,
+    SigningKey,
+    TrustState,
+    UserID,
+)
+from mautrix.util.async_db import Database, UpgradeTable
+
+from appservice.db import (
+    Absence,
+    AuditEntry,
+    Bookmark,
+    CentreMessage,
+    CentreSettingRow,
+    ClientDocument,
+    ClientGroup,
+    ClientNote,
+    CounsellingRequest,
+    ErasedPerson,
+    Inbox,
+    Invitation,
+    LotseDatabase,
+    MasterDataValue,
+    PendingDocument,
+    Person,
+    Registration,
+    Transfer,
+    TriageDialogue,
+    upgrade_table,
+)
+from mailgateway.addresses import MailAddress
+from mailgateway.outbox import Outbox
+from mailgateway.preferences import Preferences
+from mailgateway.room_notices import RoomNotices
+from tests.conftest import opened
+from tests.leftovers import beyond_tombstone, needles_of, traces
+
+CENTRE = "nord"
+CLIENT = "@wolke-3f9a:lotse.test"
+PSEUDONYM = "Wolkenmeer Blau"
+ADDRESS = "Wolke.Meer@Example.ORG"
+NEW_ADDRESS = "neue.wolke@example.org"
+PHONE = "0170 4242424"
+COUNSELLOR = "@berta-7c1d:lotse.test"
+COUNSELLOR_NAME = "Berta Beispielhaft"
+SHARED = "team-postfach@example.org"  # the counsellor's address, also a colleague's
+COLLEAGUE = "@carl-55aa:lotse.test"
+STAYS = "@anna-0b0b:lotse.test"
+SERVICE_ROOM = "!dienst-wolke:lotse.test"
+COUNSELLING_ROOM = "!beratung:lotse.test"
+DAY_MS = 24 * 3600 * 1000
+
+
+async def _people() -> None:
+    client = await Person.upsert(CLIENT, CENTRE, "client")
+    assert await client.set_display_name(PSEUDONYM)
+    await client.set_account(email=ADDRESS, phone=PHONE)
+    await client.set_service_room(SERVICE_ROOM)
+    counsellor = await Person.upsert(COUNSELLOR, CENTRE, "counsellor")
+    await counsellor.set_profile(display_name=COUNSELLOR_NAME)
+    await counsellor.set_account(email=SHARED)
+    colleague = await Person.upsert(COLLEAGUE, CENTRE, "counsellor")
+    await colleague.set_account(email=SHARED.upper())
+    stays = await Person.upsert(STAYS, CENTRE, "client")
+    await stays.set_home_counsellor(COUNSELLOR)
+    await client.set_home_counsellor(COUNSELLOR)
+
+
+async def _client_rows() -> None:
+    """What the client did and what was kept about them."""
+    registration = await Registration.create("h-reg", CENTRE, PSEUDONYM, ADDRESS, 10**13)
+    stored = await Registration.by_hash("h-reg")
+    assert stored is not None and registration
+    await stored.set_user(CLIENT)
+    await Registration.create("h-reg-2", CENTRE, "Anderer Name", ADDRESS.lower(), 10**13)
+    await Invitation.create("h-inv", CLIENT, CENTRE, COUNSELLOR, 10**13, ADDRESS)
+    await Preferences.mark_confirmed(CLIENT, ADDRESS)
+    await Preferences.start_confirmation(CLIENT, NEW_ADDRESS)
+    await Preferences.set_delay(CLIENT, 60)
+    now = int(time.time() * 1000)
+    await RoomNotices.observe(COUNSELLING_ROOM, "$msg", now, [CLIENT], COUNSELLOR)
+    await Outbox.enqueue(ADDRESS, "invitation", "de", {"display_name": PSEUDONYM, "link": "x"})
+    sent = await Outbox.enqueue(ADDRESS.lower(), "centre_message", "de", {"centre_name": "N"})
+    await Outbox.mark_sent(sent)
+    await MailAddress.record_hard_bounce(ADDRESS)
+    await MasterDataValue.apply(CLIENT, {"postcode": "20095"})
+    await TriageDialogue.start(CLIENT, CENTRE, "channel")
+    request = await CounsellingRequest.create(CENTRE, CLIENT)
+    assert request is not None
+    await CounsellingRequest.claim(request.id, CENTRE, COUNSELLOR)
+    await Transfer.propose(CENTRE, CLIENT, COUNSELLOR, COLLEAGUE, COUNSELLOR)
+    await CentreMessage.record(CENTRE, CLIENT, COLLEAGUE, f"Termin für {PSEUDONYM}")
+    await ClientNote.add(CENTRE, CLIENT, COLLEAGUE, "sealed")
+    await ClientDocument.add(CENTRE, CLIENT, COLLEAGUE, "pdf", 10, "sealed")
+    await PendingDocument.announce(COLLEAGUE, CENTRE, CLIENT, 10**13)
+    await Bookmark.toggle(COLLEAGUE, CLIENT)
+    group = await ClientGroup.create(CENTRE, "Gruppe Mittwoch", "", COUNSELLOR)
+    assert group is not None
+    await group.add_member(CLIENT)
+    await AuditEntry.record(CENTRE, "@admin-nord:lotse.test", "client_set", CLIENT, "phone")
+    await Inbox.add_many(
+        [{"event_id": "$pending", "room_id": COUNSELLING_ROOM, "sender": CLIENT, "type": "x"}]
+    )
+
+
+async def _counsellor_rows() -> None:
+    """What the counsellor did: some of it stays (notes, groups, the audit), naming them."""
+    await Absence.add(COUNSELLOR, 0, 10**13, "Urlaub")
+    done = await CounsellingRequest.create(CENTRE, STAYS)
+    assert done is not None
+    await CounsellingRequest.claim(done.id, CENTRE, COUNSELLOR)
+    await CounsellingRequest.close(done.id, CENTRE, COUNSELLOR, False)
+    await Transfer.propose(CENTRE, STAYS, COUNSELLOR, COLLEAGUE, COUNSELLOR)
+    await ClientNote.add(CENTRE, STAYS, COUNSELLOR, "sealed")
+    await ClientDocument.add(CENTRE, STAYS, COUNSELLOR, "pdf", 10, "sealed")
+    await CentreMessage.record(CENTRE, STAYS, COUNSELLOR, "Termin")
+    await Bookmark.toggle(COUNSELLOR, STAYS)
+    await Invitation.create("h-inv-anna", STAYS, CENTRE, COUNSELLOR, 10**13)
+    await CentreSettingRow.set(CENTRE, "fallback_counsellor", COUNSELLOR, COUNSELLOR)
+    await CentreSettingRow.set(CENTRE, "overdue_hours", "48", COUNSELLOR)
+    await AuditEntry.record(CENTRE, COUNSELLOR, "settings", "fallback_counsellor", COUNSELLOR)
+    await AuditEntry.record(CENTRE, COLLEAGUE, "transfer", STAYS, f"to {COUNSELLOR}")
+    await MailAddress.record_hard_bounce(SHARED)
+    await Outbox.enqueue(SHARED, "new_request", "de", {"request_id": 1})
+
+
+async def _store_rows(db: LotseDatabase) -> None:
+    """What mautrix's stores hold after the assistant shared rooms with both."""
+    state = PgASStateStore(db.state_db)
+    for user_id, name in ((CLIENT, PSEUDONYM), (COUNSELLOR, COUNSELLOR_NAME)):
+        for room in (SERVICE_ROOM, COUNSELLING_ROOM):
+            member = Member(membership=Membership.JOIN, displayname=name)
+            await state.set_member(RoomID(room), UserID(user_id), member)
+    levels = PowerLevelStateEventContent(users={UserID(CLIENT): 100})
+    await state.set_power_levels(RoomID(SERVICE_ROOM), levels)
+    crypto = PgCryptoStore("", "pickle", db.crypto_db)
+    for n, user_id in enumerate((CLIENT, COUNSELLOR)):
+        key = IdentityKey(f"{n}" * 43)
+        device = DeviceIdentity(
+            UserID(user_id), DeviceID(f"DEV{n}"), key, SigningKey("s" * 43),
+            TrustState.UNVERIFIED, False, f"Element von {user_id}",
+        )  # fmt: skip
+        await crypto.put_devices(UserID(user_id), {DeviceID(f"DEV{n}"): device})
+        await crypto.put_cross_signing_key(
+            UserID(user_id), CrossSigningUsage.MASTER, SigningKey("m" * 43)
+        )
+
+
+async def _erase(user_id: str) -> ErasedPerson:
+    person = await Person.get(user_id)
+    assert person is not None
+    await person.set_account(deleted_at=1000)
+    claim = await ErasedPerson.claim(user_id, 1000)
+    assert claim is not None
+    await claim.finish()
+    return claim
+
+
+async def test_erasure_leaves_only_the_tombstone(database_url: str) -> None:
+    """A client and a counsellor with rows in every table: after their erasure the search of
+    every text/bytes column finds them only in the tombstone; what stays names them by the
+    tombstone; an address a colleague still uses stays with the colleague."""
+    async with opened(database_url) as db:
+        await _people()
+        await _client_rows()
+        await _counsellor_rows()
+        await _store_rows(db)
+        client = needles_of(CLIENT, PSEUDONYM, [ADDRESS, NEW_ADDRESS], PHONE)
+        counsellor = needles_of(COUNSELLOR, COUNSELLOR_NAME, [])
+        both = {f"client {k}": v for k, v in client.items()} | {
+            f"counsellor {k}": v for k, v in counsellor.items()
+        }
+        before = {t.table for t in await traces(db.main, both)}
+        # The search sees real data in Lotse's tables and in both mautrix stores.
+        assert {"registration", "mail_outbox", "mail_address", "audit_log"} <= before
+        assert {"mx_user_profile", "mx_room_state", "crypto_device", "event_inbox"} <= before
+        assert {"triage_dialogue", "client_group_member", "pending_document"} <= before
+
+        client_tomb = await _erase(CLIENT)
+        counsellor_tomb = await _erase(COUNSELLOR)
+        await counsellor_tomb.finish()  # a resumed run changes nothing
+
+        assert beyond_tombstone(await traces(db.main, client)) == []
+        assert beyond_tombstone(await traces(db.main, counsellor)) == []
+        assert (client_tomb.id, counsellor_tomb.id) == (1, 2)
+        ref = counsellor_tomb.ref
+        assert ref == "erased:2"
+
+        # Rows of others stay and name the counsellor by the tombstone.
+        [note] = await ClientNote.for_client(CENTRE, STAYS)
+        assert note.author_id == ref
+        [group] = await ClientGroup.all_in_centre(CENTRE)
+        assert group.creator_id == ref and await group.members() == []
+        [message] = await CentreMessage.recent(CENTRE, 10)
+        assert message.sender_id == ref and message.client_id == STAYS
+        entries = {(e.actor_id, e.target, e.detail) for e in await AuditEntry.recent(CENTRE, 10)}
+        assert (ref, "fallback_counsellor", ref) in entries
+        assert (COLLEAGUE, STAYS, f"to {ref}") in entries
+        assert ("@admin-nord:lotse.test", client_tomb.ref, "phone") in entries
+        assert await CentreSettingRow.overrides(CENTRE) == {"overdue_hours": "48"}
+        done = await CounsellingRequest.last_assigned(CENTRE)
+        assert done == ref
+        stays = await Person.get(STAYS)
+        assert stays is not None and stays.home_counsellor_id is None
+        assert await Bookmark.client_ids(COLLEAGUE) == []
+        assert await ClientDocument.of_client(STAYS) == []
+        # The colleague's address (the same, in another case) keeps its bounce record and mail.
+        shared = await MailAddress.get(SHARED)
+        assert shared is not None and shared.hard_bounces == 1
+        assert await Outbox.count("queued") == 1
+
+
+async def test_open_work_of_an_erased_counsellor_is_not_left_assigned(database_url: str) -> None:
+    """Should a counsellor be erased with work still open (the routine places it anew first,
+    bots/departure.py), their open request waits in the pool and their transfer proposals are
+    withdrawn, instead of staying with nobody."""
+    async with opened(database_url):
+        await _people()
+        request = await CounsellingRequest.create(CENTRE, STAYS)
+        assert request is not None
+        await CounsellingRequest.claim(request.id, CENTRE, COUNSELLOR)
+        transfer_id = await Transfer.propose(CENTRE, STAYS, COLLEAGUE, COUNSELLOR, COLLEAGUE)
+        tomb = await _erase(COUNSELLOR)
+        waiting = await CounsellingRequest.open_for_client(STAYS)
+        assert waiting is not None and waiting.status == "new" and waiting.counsellor_id is None
+        transfer = await Transfer.get(transfer_id)
+        assert transfer is not None and transfer.status == "withdrawn"
+        assert transfer.to_id == tomb.ref and transfer.from_id == COLLEAGUE
+
+
+def _before_issue_9() -> UpgradeTable:
+    """Lotse's migrations as main had them before this version (v1–v15)."""
+    table = UpgradeTable(version_table_name="lotse_version", database_name="Lotse")
+    table.upgrades = upgrade_table.upgrades[:15]
+    return table
+
+
+async def test_migration_cleans_up_after_older_erasures(database_url: str) -> None:
+    """A database erased by the older routine (which kept registrations, mail, transfers,
+    triage, centre messages, the audit's ids and the mautrix member rows) is clean after the
+    upgrade; each tombstone gets its number, in the order the erasures started."""
+    old = LotseDatabase(database_url)
+    old.main = Database.create(database_url, upgrade_table=_before_issue_9(), owner_name="lotse")
+    await old.start()
+    try:
+        conn = old.main
+        for user_id, started in ((COUNSELLOR, 5), (CLIENT, 7)):
+            await conn.execute(
+                "INSERT INTO erased_person (user_id, centre_id, role, deleted_at, started_at, "
+                "erased_at) VALUES ($1, $2, 'client', 1, $3, 9)",
+                user_id,
+                CENTRE,
+                started,
+            )
+        # What the older routine left behind.
+        await conn.execute(
+            "INSERT INTO registration (token_hash, centre_id, pseudonym, email, created_at, "
+            "expires_at, user_id) VALUES ('h', $1, $2, $3, 1, 2, $4)",
+            CENTRE,
+            PSEUDONYM,
+            ADDRESS,
+            CLIENT,
+        )
+        await conn.execute(
+            "INSERT INTO mail_outbox (recipient, kind, lang, variables, not_before, created_at) "
+            "VALUES ($1, 'invitation', 'de', $2, 1, 1)",
+            ADDRESS,
+            f'{{"display_name": "{PSEUDONYM}"}}',
+        )
+        await conn.execute(
+            "INSERT INTO triage_dialogue (client_id, centre_id, step, started_at) "
+            "VALUES ($1, $2, 'channel', 1)",
+            CLIENT,
+            CENTRE,
+        )
+        await conn.execute(
+            "INSERT INTO centre_message (centre_id, client_id, sender_id, subject, sent_at) "
+            "VALUES ($1, $2, $3, $4, 1)",
+            CENTRE,
+            CLIENT,
+            COUNSELLOR,
+            f"Für {PSEUDONYM}",
+        )
+        await conn.execute(
+            "INSERT INTO audit_log (centre_id, actor_id, action, target, detail, created_at) "
+            "VALUES ($1, $2, 'erase', $3, $4, 1)",
+            CENTRE,
+            COUNSELLOR,
+            CLIENT,
+            f"to {COUNSELLOR}",
+        )
+        state = PgASStateStore(old.state_db)
+        member = Member(membership=Membership.LEAVE, displayname=PSEUDONYM)
+        await state.set_member(RoomID(COUNSELLING_ROOM), UserID(CLIENT), member)
+    finally:
+        await old.stop()
+
+    async with opened(database_url) as db:
+        client = needles_of(CLIENT, PSEUDONYM, [ADDRESS])
+        assert beyond_tombstone(await traces(db.main, client)) == []
+        assert beyond_tombstone(await traces(db.main, needles_of(COUNSELLOR, None, []))) == []
+        client_tomb = await ErasedPerson.get(CLIENT)
+        counsellor_tomb = await ErasedPerson.get(COUNSELLOR)
+        assert client_tomb is not None and counsellor_tomb is not None
+        assert (counsellor_tomb.id, client_tomb.id) == (1, 2)
+        [entry] = await AuditEntry.recent(CENTRE, 5)
+        assert (entry.actor_id, entry.target, entry.detail) == ("erased:1", "erased:2", "to erased:1")
+        # The next tombstone continues the numbering.
+        await Person.upsert(STAYS, CENTRE, "client")
+        assert (await _erase(STAYS)).id == 3
