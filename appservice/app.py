@@ -10,7 +10,6 @@ from typing import Any
 
 import aiohttp
 from mautrix.appservice import AppService, IntentAPI
-from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.errors import MatrixError
 from mautrix.types import Event, EventType, StateEvent, UserID
 
@@ -21,6 +20,7 @@ from .e2ee import AssistantDevice
 from .i18n import Renderer
 from .metrics import REGISTRY, UP
 from .scheduler import Scheduler
+from .state_store import LotseStateStore
 from .transactions import TransactionReceiver
 from .web import add_operator_routes
 
@@ -45,7 +45,7 @@ class LotseApp:
     def __init__(self, cfg: Config, db_args: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
         self.db = LotseDatabase(cfg.database.url, db_args=db_args)
-        self.state_store = PgASStateStore(self.db.state_db)
+        self.state_store = LotseStateStore(self.db.state_db)
         self.renderer = Renderer.default()
         self.az = _LotseAppService(
             server=cfg.homeserver.address,

@@ -49,6 +49,7 @@ from appservice.db import (
     TriageDialogue,
     upgrade_table,
 )
+from appservice.state_store import LotseStateStore
 from mailgateway.addresses import MailAddress
 from mailgateway.outbox import Outbox
 from mailgateway.preferences import Preferences
@@ -230,6 +231,21 @@ async def test_erasure_leaves_only_the_tombstone(database_url: str) -> None:
         assert shared is not None and shared.hard_bounces == 1
         assert await Outbox.count("queued") == 1
 
+        # What Synapse sends or serves about them later (the deactivation's leave events,
+        # member lists) does not bring them back into mautrix's state store.
+        store = LotseStateStore(db.state_db)
+        room = RoomID(COUNSELLING_ROOM)
+        left = Member(membership=Membership.LEAVE, displayname=PSEUDONYM)
+        await store.set_member(room, UserID(CLIENT), left)
+        await store.set_membership(room, UserID(COUNSELLOR), Membership.LEAVE)
+        joined = Member(membership=Membership.JOIN, displayname="Carl")
+        await store.set_members(room, {UserID(CLIENT): left, UserID(COLLEAGUE): joined})
+        levels = PowerLevelStateEventContent(users={UserID(CLIENT): 100})
+        await store.set_power_levels(RoomID(SERVICE_ROOM), levels)
+        assert beyond_tombstone(await traces(db.main, client)) == []
+        assert beyond_tombstone(await traces(db.main, counsellor)) == []
+        assert await store.get_members(room) == [COLLEAGUE]
+
 
 async def test_open_work_of_an_erased_counsellor_is_not_left_assigned(database_url: str) -> None:
     """Should a counsellor be erased with work still open (the routine places it anew first,
@@ -325,7 +341,11 @@ async def test_migration_cleans_up_after_older_erasures(database_url: str) -> No
         assert client_tomb is not None and counsellor_tomb is not None
         assert (counsellor_tomb.id, client_tomb.id) == (1, 2)
         [entry] = await AuditEntry.recent(CENTRE, 5)
-        assert (entry.actor_id, entry.target, entry.detail) == ("erased:1", "erased:2", "to erased:1")
+        assert (entry.actor_id, entry.target, entry.detail) == (
+            "erased:1",
+            "erased:2",
+            "to erased:1",
+        )
         # The next tombstone continues the numbering.
         await Person.upsert(STAYS, CENTRE, "client")
         assert (await _erase(STAYS)).id == 3

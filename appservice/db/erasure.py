@@ -68,6 +68,20 @@ class ErasedPerson:
         return cls._from_row(row) if row is not None else None
 
     @classmethod
+    async def among(cls, user_ids: list[str]) -> set[str]:
+        """Which of ``user_ids`` are erased or being erased (claimed)."""
+        if not user_ids:
+            return set()
+        if cls.db.scheme == Scheme.SQLITE:
+            marks = ", ".join(f"${i + 1}" for i in range(len(user_ids)))
+            q = f"SELECT user_id FROM erased_person WHERE user_id IN ({marks})"
+            rows = await cls.db.fetch(q, *user_ids)
+        else:
+            q = "SELECT user_id FROM erased_person WHERE user_id = ANY($1)"
+            rows = await cls.db.fetch(q, user_ids)
+        return {row["user_id"] for row in rows}
+
+    @classmethod
     async def marked(cls) -> list[tuple[str, str, int]]:
         """``(user_id, centre_id, deleted_at)`` of everyone marked for deletion, not claimed."""
         rows = await cls.db.fetch(
