@@ -320,6 +320,11 @@ async def assign_command(ctx: CommandContext, id: str, counsellor: str) -> str:
     person = await Person.find_in_centre(ctx.centre_id, counsellor, roles=STAFF_ROLES)
     if person is None:
         return ctx.render("request_counsellor_not_found", given=counsellor)
+    if account_of(person) != "active":
+        # They could not log in to answer: the request would wait for nobody.
+        return ctx.render(
+            "request_counsellor_unavailable", name=person.name, reason=account_of(person), id=number
+        )
     client = await Person.get(request.client_id)
     if client is None or not await assign_request(ctx, request, client, person):
         return ctx.render("request_taken", id=request.id)

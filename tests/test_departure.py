@@ -92,6 +92,11 @@ async def test_deleted_counsellors_requests_go_back_to_the_pool(
     assert client_row is not None and client_row.home_counsellor_id is None
     transfer = await Transfer.get(transfer_id)
     assert transfer is not None and transfer.status == "withdrawn"
+    # Nor can an admin hand them a request again.
+    refused = await ask(admin, admin_room, bot, f"zuweisen {waiting.id} {leaving_login}")
+    assert "zum Löschen vorgemerkt" in refused.body and "Nichts wurde geändert" in refused.body
+    still = await CounsellingRequest.get_in_centre(waiting.id, "nord")
+    assert still is not None and still.status == "new" and still.counsellor_id is None
 
     # Whoever accepts becomes the client's home counsellor; after the erasure the client's
     # next request goes to them as usual.

@@ -203,6 +203,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "triage_poll_not_yours": {},
     "request_assigned_admin": {"id": 7, "counsellor": "Anna"},
     "request_counsellor_not_found": {"given": "nobody"},
+    "request_counsellor_unavailable": {"name": "Anna", "reason": "deleted", "id": 7},
     "request_client_not_found": {"given": "nobody"},
     "settings_list": {
         "rows": [("overdue_hours", "48")],
