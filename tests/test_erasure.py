@@ -247,7 +247,7 @@ async def use_everything(env: Env) -> tuple[Departed, Departed, str, Human, str]
         counsellor,
         counsellor_room,
         bot,
-        f"einstellungen overdue_hours=48 fallback_counsellor={dora_login}",
+        f"einstellungen inactive_account_months=18 fallback_counsellor={dora_login}",
     )
     assert "Gespeichert" in changed.body, changed.body
     await ask(
