@@ -95,6 +95,7 @@ async def _client_rows() -> None:
     assert stored is not None and registration
     await stored.set_user(CLIENT)
     await Registration.create("h-reg-2", CENTRE, "Anderer Name", ADDRESS.lower(), 10**13)
+    await Registration.create("h-reg-3", CENTRE, PSEUDONYM.upper(), "nie@example.org", 10**13)
     await Invitation.create("h-inv", CLIENT, CENTRE, COUNSELLOR, 10**13, ADDRESS)
     await Preferences.mark_confirmed(CLIENT, ADDRESS)
     await Preferences.start_confirmation(CLIENT, NEW_ADDRESS)

@@ -17,6 +17,7 @@ tombstone (``erased_person``: Matrix id, centre, role, times). Three kinds of ro
 Addresses: every address the person had (current, confirmed, waiting for confirmation,
 invited at, registered with) goes with its bounce record, its mails (queued or sent) and
 pending registrations — unless another person still uses it, whose data it is as well.
+A registration under their pseudonym that was never confirmed goes too.
 """
 
 from __future__ import annotations
@@ -148,7 +149,18 @@ async def _used_by_others(conn: Connection, address: str, user_id: str) -> bool:
 async def scrub(conn: Connection, scheme: Scheme, user_id: str, ref: str) -> None:
     """Remove ``user_id`` from every table but the tombstone; run inside one transaction."""
     stores = await _has_table(conn, scheme, "mx_user_profile")
-    room = await conn.fetchval("SELECT service_room_id FROM person WHERE user_id=$1", user_id)
+    me = await conn.fetchrow(
+        "SELECT service_room_id, centre_id, display_name FROM person WHERE user_id=$1", user_id
+    )
+    room = me["service_room_id"] if me is not None else None
+    if me is not None and me["display_name"]:
+        # A registration under their pseudonym never confirmed (another address, say).
+        await conn.execute(
+            "DELETE FROM registration WHERE user_id IS NULL AND centre_id=$1 "
+            "AND lower(pseudonym)=lower($2)",
+            me["centre_id"],
+            me["display_name"],
+        )
     addresses = await _addresses(conn, user_id)
     keys: list[str] = []
     if stores:
