@@ -10,6 +10,7 @@ import pytest
 
 from appservice.i18n import LANGUAGES, Renderer
 from appservice.resources import data_path
+from bots.formatting import markdown_to_html
 
 SHIPPED = data_path("templates")
 
@@ -125,7 +126,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "members": 2,
                 "creator": "B",
                 "mine": True,
-            }
+            },
+            {
+                "id": 2,
+                "name": "Jugend",
+                "description": "",
+                "members": 0,
+                "creator": "C",
+                "mine": False,
+            },
         ]
     },
     "group_already_member": {"group": "Eltern", "client": "Anna"},
@@ -366,6 +375,43 @@ def test_every_template_renders(
 def test_languages_differ(renderer: Renderer, name: str, variables: dict[str, Any]) -> None:
     """The English texts are translations, not copies of the German ones."""
     assert renderer.render("de", name, **variables) != renderer.render("en", name, **variables)
+
+
+def _item_lists() -> list[tuple[str, str]]:
+    """(template, variable) for every sample variable that is a list of items (rows)."""
+    return [
+        (name, key)
+        for name, variables in SAMPLES.items()
+        for key, value in variables.items()
+        if isinstance(value, list) and value and all(isinstance(v, dict | tuple) for v in value)
+    ]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize(("name", "key"), _item_lists())
+def test_each_list_item_keeps_its_own_line(
+    renderer: Renderer, lang: str, name: str, key: str
+) -> None:
+    """A second item adds a line and a list item (HTML), instead of running on in the first
+    item's line: with ``trim_blocks`` a tag ending a line swallows its newline."""
+    variables = SAMPLES[name]
+    item = variables[key][0]
+    one = renderer.render(lang, name, **{**variables, key: [item]})
+    two = renderer.render(lang, name, **{**variables, key: [item, item]})
+    assert two.count("\n") > one.count("\n"), two
+    assert markdown_to_html(two).count("<li>") > markdown_to_html(one).count("<li>"), two
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize(("name", "key"), [("notes_list", "notes"), ("groups_list", "groups")])
+def test_notes_and_groups_list_one_item_per_line(
+    renderer: Renderer, lang: str, name: str, key: str
+) -> None:
+    """Two notes (two groups) are two lines of text and two list items in the HTML."""
+    text = renderer.render(lang, name, **SAMPLES[name])
+    items = [line for line in text.splitlines() if line.startswith("- ")]
+    assert len(items) == 2 == len(SAMPLES[name][key]), text
+    assert markdown_to_html(text).count("<li>") == 2
 
 
 @pytest.mark.parametrize(
