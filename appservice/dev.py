@@ -226,8 +226,8 @@ async def _dev(directory: Path, demo: bool) -> int:
         await stop.wait()
     finally:
         print("Stopping ...", flush=True)
-        if app.started:
-            await app.stop()
+        # Also after a failed start: a part left running would keep the process alive.
+        await app.stop()
         sink.stop()
         await synapse.stop()
     return 0
