@@ -66,7 +66,9 @@ class LotseApp:
             verify_ssl=cfg.homeserver.verify_ssl,
             log=logging.getLogger("lotse.mautrix"),
         )
-        self.receiver = TransactionReceiver(cfg.appservice.hs_token, self._handle_event)
+        self.receiver = TransactionReceiver(
+            cfg.appservice.hs_token, self._handle_event, cfg.appservice.max_transaction_bytes
+        )
         self.receiver.register_routes(self.az.app)
         add_operator_routes(self.az.app, self.health)
         # The invitation page: routes must exist before the listener starts (bots/ on top).

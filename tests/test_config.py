@@ -176,6 +176,11 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     ),
     ("log-level", dump(merged(SECRETS, {"logging": {"level": "VERBOSE"}})), "logging.level"),
     (
+        "transaction-limit-zero",
+        dump(merged(SECRETS, {"appservice": {"max_transaction_mb": 0}})),
+        "appservice.max_transaction_mb",
+    ),
+    (
         "session-wait-zero",
         dump(merged(SECRETS, {"encryption": {"session_wait_seconds": 0}})),
         "encryption.session_wait_seconds",
@@ -519,6 +524,7 @@ def test_example_with_tokens_loads(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, text), env={})
     assert cfg.homeserver.domain == "example.org"
     assert cfg.appservice.port == 29350
+    assert cfg.appservice.max_transaction_bytes == 32 * 1024 * 1024
     assert cfg.self_registration_centre is None
     assert [c.id for c in cfg.centres] == ["demo"]
     assert cfg.centre("demo") is not None and cfg.centre("nope") is None
