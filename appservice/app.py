@@ -37,6 +37,10 @@ class StartError(Exception):
     """A start that cannot succeed, said in one line an operator can act on."""
 
 
+class ListenFailed(StartError):
+    """The web listener's port is taken (``lotse dev`` then tries another one)."""
+
+
 # Sees every room event after the assistant (e.g. the steward noticing a message arrive in
 # a counselling room: sender, room, time; never content).
 RoomObserver = Callable[[Event], Awaitable[None]]
@@ -118,7 +122,7 @@ class LotseApp:
             # The listener must run before the device is touched (see appservice/e2ee.py).
             await self.az.start(hostname, port)
         except OSError as e:
-            raise StartError(
+            raise ListenFailed(
                 f"cannot listen on {hostname}:{port} (appservice.hostname, appservice.port): "
                 f"{e.strerror or _one_line(e)}"
             ) from e
