@@ -23,6 +23,7 @@ import aiohttp
 from mautrix.errors import MatrixError
 
 from .app import ListenFailed, LotseApp, StartError, setup_logging, start_failure
+from .clock import now_ms
 from .config import Config, load_config
 from .devstack import DEV_DOMAIN, port_or_free, start_synapse, write_stack_config
 from .synapse_runner import PortTaken, SynapseProcess, free_port
@@ -113,6 +114,9 @@ async def ensure_demo_centre(directory: Path, cfg: Config, app: LotseApp) -> dic
             password = known.get(user_id) or demo_password()
             await _ensure_account(http, cfg, user_id, password, DEMO_NAMES[role])
             person = await app.assistant.directory.register(user_id, DEMO_CENTRE, role)
+            if person.activated_at is None:
+                # The password above is theirs to use: the account is in use, not "no access".
+                await person.set_account(activated_at=now_ms())
             if not person.service_room_id:
                 await app.assistant.service_rooms.create_for(person)
             # Staff join the centre's Space and team room, the admin also the admin room.

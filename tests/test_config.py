@@ -176,6 +176,11 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     ),
     ("log-level", dump(merged(SECRETS, {"logging": {"level": "VERBOSE"}})), "logging.level"),
     (
+        "unknown-time-zone",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "timezone": "Mars/Olympus"}]})),
+        "centres[0].timezone",
+    ),
+    (
         "transaction-limit-zero",
         dump(merged(SECRETS, {"appservice": {"max_transaction_mb": 0}})),
         "appservice.max_transaction_mb",
@@ -615,6 +620,15 @@ def test_master_data_fields(tmp_path: Path) -> None:
     assert demo.master_data[0].label("de") == "Altersgruppe"
     assert demo.master_data[1].label("en") == demo.master_data[1].label("de") == "PLZ"
     assert north.master_data == ()
+
+
+def test_centre_time_zone(tmp_path: Path) -> None:
+    """Each centre's time zone: Europe/Berlin unless the file names another IANA zone."""
+    centres = [TWO_CENTRES[0], {**TWO_CENTRES[1], "timezone": "Europe/Vienna"}]
+    cfg = load_config(write(tmp_path, dump(merged(SECRETS, {"centres": centres}))), env={})
+    first, second = cfg.centres
+    assert first.timezone == "Europe/Berlin" and second.timezone == "Europe/Vienna"
+    assert str(second.zone) == "Europe/Vienna"
 
 
 def test_topics_are_read_with_labels(tmp_path: Path) -> None:

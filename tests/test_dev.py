@@ -10,12 +10,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 import yaml
 
-from appservice.dev import DEMO_CENTRES_YAML
+from appservice.dev import DEMO_CENTRES_YAML, _service_room_of
+from appservice.devclient import Human, ask
 from appservice.devstack import write_stack_config
 from appservice.synapse_runner import free_port, password_login
 
@@ -103,10 +105,27 @@ async def test_lotse_dev_starts_demo_centre_and_stops_cleanly(tmp_path: Path) ->
     assert _processes_using(directory) == []
 
 
+async def _demo_lists(directory: Path, data: dict[str, Any]) -> tuple[str, str]:
+    """What the demo admin reads for `counsellors` and `clients all`."""
+    admin = next(a for a in data["accounts"] if a["role"] == "admin")
+    human = await Human.login(
+        data["homeserver"], admin["user_id"], admin["password"], directory / "admin-client"
+    )
+    try:
+        room_id, _ = await _service_room_of(human, data["bot"])
+        staff = await ask(human, room_id, data["bot"], "counsellors")
+        clients = await ask(human, room_id, data["bot"], "klienten alle")
+        return staff.body, clients.body
+    finally:
+        await human.close()
+
+
 async def test_two_stacks_started_at_once_each_get_their_own_synapse(tmp_path: Path) -> None:
     """Two `lotse dev` started at the same moment, both wanting the same ports: each ends up
     with its own Synapse (the other's answers `/versions` too, but not to our as_token), its
-    own Lotse and working demo logins, instead of "HMAC incorrect" against the other one."""
+    own Lotse and working demo logins, instead of "HMAC incorrect" against the other one.
+    The demo counsellor and client, who got passwords but never logged in, are listed as
+    activated (not "no access"), with times in the centre's time zone."""
     hs_port, as_port = free_port(), free_port()
     directories = [tmp_path / "a" / "dev", tmp_path / "b" / "dev"]
     for directory in directories:
@@ -128,6 +147,13 @@ async def test_two_stacks_started_at_once_each_get_their_own_synapse(tmp_path: P
             for acc in data["accounts"]:
                 login = await password_login(data["homeserver"], acc["user_id"], acc["password"])
                 assert login[0] == 200, (data["homeserver"], acc["user_id"])
+        staff, clients = await _demo_lists(tmp_path, stacks[0])
+        counsellor_row = next(line for line in staff.splitlines() if "demo-counsellor" in line)
+        client_row = next(line for line in clients.splitlines() if "demo-client" in line)
+        assert "aktiviert" in counsellor_row and "kein Zugang" not in counsellor_row
+        assert "aktiviert" in client_row and "kein Zugang" not in client_row
+        for listing in (staff, clients):
+            assert "Zeiten in der Zeitzone Europe/Berlin" in listing and "UTC" not in listing
     finally:
         codes = [_stop(p) for p in procs]
     assert codes == [0, 0]

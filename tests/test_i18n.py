@@ -175,6 +175,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "scope": "mine",
         "text": "wol",
         "sort": "login",
+        "timezone": "Europe/Vienna",
     },
     "client_profile": {
         "client": "Wolke",
@@ -190,6 +191,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "email": "w@example.org",
         "phone": "",
         "bookmarked": True,
+        "timezone": "Europe/Vienna",
     },
     "client_updated": {"client": "Wolke", "changed": ["email", "age_group"]},
     "client_home_set": {"client": "Wolke", "home": "Berta"},
@@ -292,7 +294,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "status": "deleted",
                 "last_login": "",
             }
-        ]
+        ],
+        "timezone": "Europe/Vienna",
     },
     "counsellor_not_found": {"given": "bert"},
     "counsellor_unchanged": {"what": "role", "name": "Anna", "role": "admin"},
@@ -436,6 +439,14 @@ def test_welcome_per_role(renderer: Renderer, role: str, snippet: str) -> None:
     """The welcome says what this room is for, depending on the role."""
     text = renderer.render("de", "welcome", centre_name="X", display_name="", role=role)
     assert snippet in text and "`hilfe`" in text and "Willkommen!" in text
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("name", ["clients_list", "counsellors_list", "client_profile"])
+def test_times_say_their_time_zone(renderer: Renderer, lang: str, name: str) -> None:
+    """Lists and profiles with times say in which time zone they are (the centre's)."""
+    text = renderer.render(lang, name, **SAMPLES[name])
+    assert "Europe/Vienna" in text and "UTC" not in text
 
 
 def test_fallback_to_german(tmp_path: Path) -> None:
