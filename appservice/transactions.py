@@ -97,10 +97,10 @@ class TransactionReceiver:
         """A transaction over the limit: Synapse retries it for ever, so say so loudly."""
         limit = self.max_body_bytes
         log.error(
-            "transaction %s (%s bytes) is over appservice.max_transaction_mb (%d bytes) and "
-            "was refused; Synapse will retry it and every room waits: raise the limit",
+            "transaction %s (%s) is over appservice.max_transaction_mb (%d bytes) and was "
+            "refused; Synapse will retry it and every room waits: raise the limit",
             txn_id,
-            "more than that" if size is None else size,
+            "sent without a length" if size is None else f"{size} bytes",
             limit,
         )
         return _json_error(
