@@ -10,8 +10,9 @@ from typing import Any
 
 import aiohttp
 from mautrix.appservice import AppService, IntentAPI
-from mautrix.errors import MatrixError
+from mautrix.errors import MatrixError, MatrixRequestError
 from mautrix.types import Event, EventType, StateEvent, UserID
+from mautrix.util.async_db import UnsupportedDatabaseVersion
 
 from .admin_api import SynapseAdmin
 from .config import Config
@@ -28,6 +29,17 @@ log = logging.getLogger("lotse")
 
 STOP_SECONDS = 30.0
 PING_SECONDS = 10.0
+# How long the first look at the homeserver may take before the start gives up.
+HOMESERVER_SECONDS = 10.0
+
+
+class StartError(Exception):
+    """A start that cannot succeed, said in one line an operator can act on."""
+
+
+class ListenFailed(StartError):
+    """The web listener's port is taken (``lotse dev`` then tries another one)."""
+
 
 # Sees every room event after the assistant (e.g. the steward noticing a message arrive in
 # a counselling room: sender, room, time; never content).
@@ -58,13 +70,23 @@ class LotseApp:
             verify_ssl=cfg.homeserver.verify_ssl,
             log=logging.getLogger("lotse.mautrix"),
         )
-        self.receiver = TransactionReceiver(cfg.appservice.hs_token, self._handle_event)
+        self.receiver = TransactionReceiver(
+            cfg.appservice.hs_token, self._handle_event, cfg.appservice.max_transaction_bytes
+        )
         self.receiver.register_routes(self.az.app)
         add_operator_routes(self.az.app, self.health)
         # The invitation page: routes must exist before the listener starts (bots/ on top).
         from bots.invitation_page import add_invitation_routes
 
         add_invitation_routes(self)
+        self.scheduler = Scheduler()
+        self.room_observers: list[RoomObserver] = []
+        self.mail_sender: Any = None
+        self.mail: Any = None
+        if cfg.mail.enabled:
+            # Before the device: a broken mail template refuses the start here, before
+            # anything holds a connection that would have to be closed.
+            self.mail = self._build_mail()
         self.device = AssistantDevice(
             homeserver=cfg.homeserver.address,
             user_id=UserID(cfg.assistant_mxid),
@@ -76,23 +98,34 @@ class LotseApp:
             session_wait_seconds=cfg.encryption.session_wait_seconds,
         )
         self.own_users = {cfg.assistant_mxid, cfg.steward_mxid, cfg.sender_mxid}
-        self.mail_sender: Any = None
-        self.scheduler = Scheduler()
         # How long each part may take to stop (see stop()).
         self.stop_seconds = STOP_SECONDS
-        self.room_observers: list[RoomObserver] = []
         self.started = False
-        self.mail: Any = None
-        if cfg.mail.enabled:
-            self.mail = self._build_mail()
 
     async def start(self) -> None:
+        """Start every part in order; a failure raises (the caller then calls :meth:`stop`)."""
         problems = self.renderer.check_templates()
         if problems:
-            raise RuntimeError("broken templates: " + "; ".join(problems))
-        await self.db.start()
-        # The listener must run before the device is touched (see appservice/e2ee.py).
-        await self.az.start(self.cfg.appservice.hostname, self.cfg.appservice.port)
+            raise StartError("broken templates: " + "; ".join(problems))
+        await self._check_homeserver()
+        try:
+            await self.db.start()
+        except UnsupportedDatabaseVersion as e:
+            raise StartError(
+                f"the database is newer than this Lotse ({e}); downgrading is not supported: "
+                "run the newer Lotse again or restore the backup made before the upgrade"
+            ) from e
+        except Exception as e:
+            raise StartError(f"cannot open the database (database.url): {_one_line(e)}") from e
+        hostname, port = self.cfg.appservice.hostname, self.cfg.appservice.port
+        try:
+            # The listener must run before the device is touched (see appservice/e2ee.py).
+            await self.az.start(hostname, port)
+        except OSError as e:
+            raise ListenFailed(
+                f"cannot listen on {hostname}:{port} (appservice.hostname, appservice.port): "
+                f"{e.strerror or _one_line(e)}"
+            ) from e
         await self._ping()
         self.assistant_intent = self.az.intent.user(UserID(self.cfg.assistant_mxid))
         self.steward_intent = self.az.intent.user(UserID(self.cfg.steward_mxid))
@@ -127,14 +160,18 @@ class LotseApp:
         """The mail gateway: sender, `notify`, new-message digests, confirmation page, IMAP."""
         from mailgateway import metrics as mail_metrics
         from mailgateway.gateway import MailGateway
+        from mailgateway.render import TemplateProblem
 
         mail_metrics.register(REGISTRY)
-        gateway = MailGateway(
-            self.cfg,
-            self.state_store,
-            on_permanent_failure=self._mail_failed,
-            on_bouncing=self._address_bouncing,
-        )
+        try:
+            gateway = MailGateway(
+                self.cfg,
+                self.state_store,
+                on_permanent_failure=self._mail_failed,
+                on_bouncing=self._address_bouncing,
+            )
+        except TemplateProblem as e:
+            raise StartError(f"broken mail template (mail.templates_dir): {_one_line(e)}") from e
         gateway.add_routes(self.az.app)
         self.room_observers.append(gateway.notifier.observe)
         self.receiver.ephemeral_handlers.append(gateway.notifier.receive_ephemeral)
@@ -222,7 +259,7 @@ class LotseApp:
         stuck task still holds).
         """
         UP.set(0)
-        self.started = False
+        was_running, self.started = self.started, False
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("scheduler", self.scheduler.stop),
             ("transaction inbox", self.receiver.stop),
@@ -239,7 +276,11 @@ class LotseApp:
                 await asyncio.wait_for(stop(), timeout=self.stop_seconds)
             except TimeoutError:
                 log.error("stopping the %s took over %.0f s; going on", name, self.stop_seconds)
-        log.info("Lotse stopped")
+            except Exception:
+                # E.g. a part a failed start never reached: the others must stop all the same.
+                log.debug("stopping the %s failed", name, exc_info=True)
+        if was_running:
+            log.info("Lotse stopped")
 
     async def _ensure_bot(self, intent: IntentAPI, displayname: str) -> None:
         await intent.ensure_registered()
@@ -249,12 +290,34 @@ class LotseApp:
         except MatrixError as e:
             log.warning("could not set display name of %s: %s", intent.mxid, e)
 
+    async def _check_homeserver(self) -> None:
+        """Refuse to start, quickly and clearly, when the homeserver does not answer."""
+        address = self.cfg.homeserver.address
+        timeout = aiohttp.ClientTimeout(total=HOMESERVER_SECONDS)
+        connector = aiohttp.TCPConnector(ssl=self.cfg.homeserver.verify_ssl)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+                async with http.get(f"{address}/_matrix/client/versions") as resp:
+                    status = resp.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            reason = "no answer" if isinstance(e, TimeoutError) else _one_line(e)
+            raise StartError(
+                f"the homeserver at {address} (homeserver.address) is not reachable: {reason}"
+            ) from e
+        if status != 200:
+            raise StartError(
+                f"{address} (homeserver.address) answered /_matrix/client/versions with "
+                f"HTTP {status}: is it a Matrix homeserver?"
+            )
+
     async def _ping(self) -> None:
         """A successful ping makes Synapse resend held-back transactions now, not after backoff."""
         try:
             # Only a hurry-up for Synapse: never hold up the start for long.
             await asyncio.wait_for(self.az.ping_self(), timeout=PING_SECONDS)
         except (MatrixError, aiohttp.ClientError, TimeoutError) as e:
+            if isinstance(e, MatrixRequestError) and e.errcode == "M_UNKNOWN_TOKEN":
+                raise  # not registered with this homeserver: nothing else will work either
             log.warning(
                 "homeserver could not reach us at %s: %s",
                 self.cfg.appservice.address,
@@ -325,24 +388,58 @@ def setup_logging(level: str) -> None:
 
 
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set or SIGINT/SIGTERM arrives."""
+    """Run until ``stop`` is set or SIGINT/SIGTERM arrives; a failed start raises.
+
+    Whatever happens, every part is stopped before this returns: a part left running (the
+    SQLite pool's thread) would keep the process alive after a failed start.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     app = LotseApp(cfg)
-    await app.start()
+    starting = asyncio.create_task(app.start(), name="lotse-start")
+    stopped = asyncio.create_task(stop.wait(), name="lotse-stop-signal")
     try:
-        await stop.wait()
+        # A signal during a slow start (a homeserver that hangs) ends the start too.
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()
+            await stopped
     finally:
+        for task in (starting, stopped):
+            task.cancel()
+        await asyncio.gather(starting, stopped, return_exceptions=True)
         await app.stop()
 
 
+def _one_line(error: BaseException) -> str:
+    """An exception as one line: its message, or its type when it has none."""
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def start_failure(error: BaseException) -> str:
+    """What an operator reads when the start failed: one line, no traceback."""
+    if isinstance(error, StartError):
+        return str(error)
+    if isinstance(error, MatrixRequestError) and error.errcode == "M_UNKNOWN_TOKEN":
+        return (
+            f"the homeserver does not know our as_token ({error.errcode}): is registration.yaml "
+            "listed in Synapse's app_service_config_files, and Synapse restarted since?"
+        )
+    if isinstance(error, MatrixError):
+        return f"the homeserver refused a request at start: {_one_line(error)}"
+    return f"{type(error).__name__}: {_one_line(error)}"
+
+
 def run(cfg: Config) -> int:
+    """``lotse run``: 0 after a clean stop; 1 with one line on stderr if the start failed."""
     setup_logging(cfg.logging.level)
     try:
         asyncio.run(serve(cfg))
-    except OSError as e:
-        log.error("cannot start: %s", e)
+    except Exception as e:
+        log.debug("the start failed", exc_info=True)
+        log.error("cannot start: %s", start_failure(e))
         return 1
     return 0

@@ -33,6 +33,7 @@ from .config_values import (
     check_domain,
     port_number,
     positive_number,
+    whole_number,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class AppserviceConfig:
     hs_token: str = field(repr=False)
     sender_localpart: str
     namespace_prefix: str
+    # The largest transaction body Synapse may send (appservice.max_transaction_mb).
+    max_transaction_bytes: int
 
 
 @dataclass(frozen=True)
@@ -325,6 +329,7 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
         hs_token=hs_token,
         sender_localpart=r.localpart("appservice.sender_localpart"),
         namespace_prefix=prefix,
+        max_transaction_bytes=whole_number(r, "appservice.max_transaction_mb", 1, 1024) * MIB,
     )
 
     bots = BotsConfig(

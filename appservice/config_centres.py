@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appservice.centre_settings import CentreSettings, SettingError, parse_setting
 from appservice.document_policy import DocumentPolicy, PolicyError, parse_policy
@@ -17,6 +18,7 @@ CENTRE_KEYS = (
     "id",
     "name",
     "language",
+    "timezone",
     "admins",
     "settings",
     "documents",
@@ -24,6 +26,7 @@ CENTRE_KEYS = (
     "topics",
 )
 LANGUAGES = ("de", "en")
+DEFAULT_TIMEZONE = "Europe/Berlin"
 _CENTRE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -52,6 +55,12 @@ class CentreConfig:
     master_data: tuple[MasterDataField, ...] = ()
     # Triage topics, asked in this order; none = no topic question.
     topics: tuple[Topic, ...] = ()
+    # IANA time zone in which times are shown to the centre's people.
+    timezone: str = DEFAULT_TIMEZONE
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 def parse_centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
@@ -83,6 +92,7 @@ def parse_centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
             raise ConfigError(
                 f"{prefix}.language", f"expected one of {', '.join(LANGUAGES)}, got '{language}'"
             )
+        timezone = _timezone(entry.get("timezone", DEFAULT_TIMEZONE), f"{prefix}.timezone")
         admins_raw = entry.get("admins") or []
         if not isinstance(admins_raw, list):
             raise ConfigError(f"{prefix}.admins", "expected a list of Matrix user ids")
@@ -120,9 +130,21 @@ def parse_centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
                 documents=documents,
                 master_data=master_data,
                 topics=topics,
+                timezone=timezone,
             )
         )
     return tuple(centres)
+
+
+def _timezone(raw: Any, key: str) -> str:
+    name = as_str(raw, key)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            key, f"unknown time zone '{name}'; expected an IANA name such as Europe/Berlin"
+        ) from None
+    return name
 
 
 _TOPIC_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")

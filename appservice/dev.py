@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import signal
+import sys
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
@@ -19,15 +20,19 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from mautrix.errors import MatrixError
 
-from .app import LotseApp, setup_logging
+from .app import ListenFailed, LotseApp, StartError, setup_logging, start_failure
+from .clock import now_ms
 from .config import Config, load_config
 from .devstack import DEV_DOMAIN, port_or_free, start_synapse, write_stack_config
-from .synapse_runner import SynapseProcess
+from .synapse_runner import PortTaken, SynapseProcess, free_port
 
 log = logging.getLogger("lotse.dev")
 
 DEMO_CENTRE = "demo"
+# Tries at a port pair for Synapse and Lotse when another stack takes them meanwhile.
+PORT_ATTEMPTS = 3
 DEMO_ROLES = ("admin", "counsellor", "client")
 DEMO_NAMES = {"admin": "Demo-Admin", "counsellor": "Demo-Beraterin", "client": "Wolke7"}
 DEMO_CENTRES_YAML = f"""centres:
@@ -51,6 +56,17 @@ class MailSink:
         self.controller: Any = None
 
     def start(self) -> None:
+        """Listen on ``port``, or on a free one if that is taken (``port`` tells which)."""
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                self._listen()
+                return
+            except OSError:
+                if attempt == PORT_ATTEMPTS - 1:
+                    raise
+                self.port = free_port()
+
+    def _listen(self) -> None:
         from aiosmtpd.controller import Controller
 
         class Printer:
@@ -98,6 +114,9 @@ async def ensure_demo_centre(directory: Path, cfg: Config, app: LotseApp) -> dic
             password = known.get(user_id) or demo_password()
             await _ensure_account(http, cfg, user_id, password, DEMO_NAMES[role])
             person = await app.assistant.directory.register(user_id, DEMO_CENTRE, role)
+            if person.activated_at is None:
+                # The password above is theirs to use: the account is in use, not "no access".
+                await person.set_account(activated_at=now_ms())
             if not person.service_room_id:
                 await app.assistant.service_rooms.create_for(person)
             # Staff join the centre's Space and team room, the admin also the admin room.
@@ -188,36 +207,65 @@ async def _service_room_of(human: Any, bot: str) -> tuple[str, bool]:
     return str(room_id), True
 
 
+async def _start_stack(
+    directory: Path, previous: Config | None, mail_port: int
+) -> tuple[Config, SynapseProcess, LotseApp]:
+    """Synapse and Lotse on the ports of the last start (or 8008 and 29350) when free, else on
+    free ones; again on fresh ones when another server took a port meanwhile (a second stack
+    starting at the same moment): Synapse is only taken once it answers as ours."""
+    hs_port = port_or_free(_port_of(previous.homeserver.address) if previous else 8008)
+    as_port = port_or_free(previous.appservice.port if previous else 29350)
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        cfg = write_stack_config(
+            directory,
+            hs_port=hs_port,
+            as_port=as_port,
+            centres_yaml=DEMO_CENTRES_YAML,
+            mail_port=mail_port,
+        )
+        setup_logging(cfg.logging.level)
+        print(f"Starting Synapse on http://127.0.0.1:{hs_port} ...", flush=True)
+        synapse: SynapseProcess | None = None
+        app: LotseApp | None = None
+        try:
+            synapse = await start_synapse(directory, cfg)
+            app = LotseApp(cfg)
+            await app.start()
+            return cfg, synapse, app
+        except (PortTaken, ListenFailed) as e:
+            if attempt == PORT_ATTEMPTS:
+                raise
+            print(f"{e}; trying other ports.", flush=True)
+            hs_port, as_port = free_port(), free_port()
+        finally:
+            if app is not None and not app.started:
+                await app.stop()
+            if synapse is not None and (app is None or not app.started):
+                await synapse.stop()
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
 async def _dev(directory: Path, demo: bool) -> int:
     directory = directory.resolve()
     previous: Config | None = None
     if (directory / "config.yaml").exists():
         previous = load_config(directory / "config.yaml", env={})
-    hs_port = port_or_free(_port_of(previous.homeserver.address) if previous else 8008)
-    as_port = port_or_free(previous.appservice.port if previous else 29350)
-    mail_port = port_or_free(2525)
-    cfg = write_stack_config(
-        directory,
-        hs_port=hs_port,
-        as_port=as_port,
-        centres_yaml=DEMO_CENTRES_YAML,
-        mail_port=mail_port,
-    )
-    setup_logging(cfg.logging.level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    print(f"Starting Synapse on http://127.0.0.1:{hs_port} ...", flush=True)
-    synapse: SynapseProcess = await start_synapse(directory, cfg)
-    sink = MailSink(mail_port)
-    app = LotseApp(cfg)
+    # The sink listens first, in this process: no other stack can take its port later.
+    sink = MailSink(2525)
+    sink.start()
     try:
-        sink.start()
-        await app.start()
+        cfg, synapse, app = await _start_stack(directory, previous, sink.port)
+    except BaseException:
+        sink.stop()
+        raise
+    try:
         data = await ensure_demo_centre(directory, cfg, app)
-        print(_banner(data, mail_port, directory), flush=True)
+        print(_banner(data, sink.port, directory), flush=True)
         if demo:
             try:
                 await run_demo(directory, data)
@@ -226,8 +274,7 @@ async def _dev(directory: Path, demo: bool) -> int:
         await stop.wait()
     finally:
         print("Stopping ...", flush=True)
-        if app.started:
-            await app.stop()
+        await app.stop()
         sink.stop()
         await synapse.stop()
     return 0
@@ -240,4 +287,12 @@ def _port_of(url: str) -> int | None:
 
 
 def main(directory: str | Path = ".lotse-dev", demo: bool = False) -> int:
-    return asyncio.run(_dev(Path(directory), demo))
+    """``lotse dev``: 0 after Ctrl-C; 1 with one line if the stack could not start."""
+    try:
+        return asyncio.run(_dev(Path(directory), demo))
+    except Exception as e:
+        log.debug("the dev stack failed", exc_info=True)
+        # Synapse's own failures carry the tail of its log: worth more than one line here.
+        said = start_failure(e) if isinstance(e, StartError | MatrixError) else str(e)
+        print(f"cannot start: {said}", file=sys.stderr, flush=True)
+        return 1

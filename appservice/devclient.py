@@ -330,5 +330,18 @@ async def ask(human: Human, room_id: str, bot: str, text: str, timeout: float = 
     return seen
 
 
+async def notices_before_marker(
+    human: Human, room_id: str, bot: str, after: int, marker: str = "hilfe"
+) -> list[Seen]:
+    """The bot's notices beyond the ``after`` already seen, up to the answer to ``marker``.
+
+    Proves that nothing (else) came: send a command now and wait for its answer, so that
+    whatever the bot had sent into the room before has arrived too.
+    """
+    answer = await ask(human, room_id, bot, marker)
+    notices = human.notices(room_id, bot)
+    return notices[after : notices.index(answer)]
+
+
 async def gather_close(*humans: Human) -> None:
     await asyncio.gather(*(h.close() for h in humans))

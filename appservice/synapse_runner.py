@@ -65,11 +65,25 @@ class UserExists(Exception):
     """Shared-secret registration refused because the localpart is taken (M_USER_IN_USE)."""
 
 
+class PortTaken(RuntimeError):
+    """Our Synapse could not listen: another server holds its port (pick another one)."""
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago (small race accepted)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Whether 127.0.0.1:``port`` can be bound right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _log_config(log_file: Path) -> dict[str, Any]:
@@ -194,6 +208,14 @@ class SynapseProcess:
         self.port: int = int(config["listeners"][0]["port"])
         self.shared_secret: str = config["registration_shared_secret"]
         self.base_url = f"http://127.0.0.1:{self.port}"
+        # Who the first appservice's as_token is on *this* server: a foreign server on our
+        # port (a second stack started at the same moment) cannot answer that.
+        self._identity: tuple[str, str] | None = None
+        registrations = config.get("app_service_config_files") or []
+        if registrations:
+            reg = yaml.safe_load(Path(registrations[0]).read_text(encoding="utf-8"))
+            sender = f"@{reg['sender_localpart']}:{self.server_name}"
+            self._identity = (str(reg["as_token"]), sender)
         self._proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -209,8 +231,28 @@ class SynapseProcess:
             f"--- {STDOUT_FILE} (tail) ---\n{_tail(self.directory / STDOUT_FILE)}"
         )
 
+    async def _answers_as_ours(self, http: aiohttp.ClientSession) -> bool:
+        """The client API answers, and (with an appservice registered) knows our as_token as
+        our sender user: any server answers ``/versions``, only ours knows that token."""
+        try:
+            async with http.get(f"{self.base_url}/_matrix/client/versions") as resp:
+                if resp.status != 200:
+                    return False
+            if self._identity is None:
+                return True
+            token, sender = self._identity
+            headers = {"Authorization": f"Bearer {token}"}
+            url = f"{self.base_url}/_matrix/client/v3/account/whoami"
+            async with http.get(url, headers=headers) as resp:
+                return resp.status == 200 and (await resp.json()).get("user_id") == sender
+        except (TimeoutError, aiohttp.ClientError, ValueError):
+            return False
+
     async def start(self, timeout: float = 60) -> None:
-        """Launch Synapse and return once ``/_matrix/client/versions`` answers 200."""
+        """Launch Synapse and return once it answers as *our* server.
+
+        Raises :class:`PortTaken` if it exited because another server holds its port.
+        """
         if self.running:
             return
         with (self.directory / STDOUT_FILE).open("ab") as out:
@@ -226,21 +268,18 @@ class SynapseProcess:
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=False,
             )
-        url = f"{self.base_url}/_matrix/client/versions"
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             while True:
                 if self._proc.returncode is not None:
+                    if not port_is_free(self.port):
+                        raise PortTaken(f"port {self.port} is taken by another server")
                     raise self._failure(f"exited early with code {self._proc.returncode}")
-                try:
-                    async with http.get(url) as resp:
-                        if resp.status == 200:
-                            return
-                except (TimeoutError, aiohttp.ClientError):
-                    pass
+                if await self._answers_as_ours(http):
+                    return
                 if time.monotonic() > deadline:
                     await self.stop()
-                    raise self._failure(f"did not answer {url} within {timeout}s")
+                    raise self._failure(f"did not answer as our server within {timeout}s")
                 await asyncio.sleep(0.2)
 
     async def stop(self) -> None:

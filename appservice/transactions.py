@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -48,9 +49,11 @@ def _ephemeral_of(body: dict[str, Any]) -> list[Any]:
 class TransactionReceiver:
     """The ``/_matrix/app/v1/transactions`` endpoint, backed by the durable inbox."""
 
-    def __init__(self, hs_token: str, handler: EventHandler) -> None:
+    def __init__(self, hs_token: str, handler: EventHandler, max_body_bytes: int) -> None:
         self.hs_token = hs_token
         self.handler = handler
+        # Only transactions may be this large; the other routes keep aiohttp's 1 MiB.
+        self.max_body_bytes = max_body_bytes
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task | None = None
         self._stopping = False
@@ -67,38 +70,69 @@ class TransactionReceiver:
             app.router.add_get(prefix + "/rooms/{alias}", self._handle_query)
         app.router.add_post("/_matrix/app/v1/ping", self._handle_ping)
 
-    def _authorised(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ") if header else request.query.get("access_token")
-        return token == self.hs_token
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """403 unless the hs_token came as ``Authorization: Bearer`` (compared in constant time).
+
+        The query-string token is deprecated by the spec and lands in access logs; Synapse
+        sends the header (and the query only with ``use_appservice_legacy_authorization``).
+        """
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        given = token.strip().encode("utf-8", "surrogateescape")
+        if scheme == "Bearer" and hmac.compare_digest(given, self.hs_token.encode()):
+            return None
+        if "access_token" in request.query:
+            return _json_error(
+                403, "M_FORBIDDEN", "send the hs_token in the Authorization header, not the URL"
+            )
+        return _json_error(403, "M_FORBIDDEN", "bad hs_token")
 
     async def _handle_ping(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return _json_error(403, "M_FORBIDDEN", "bad hs_token")
-        return web.json_response({})
+        return self._refusal(request) or web.json_response({})
 
     async def _handle_query(self, request: web.Request) -> web.Response:
         # Lotse creates its users and aliases itself; it never makes them up on demand.
-        if not self._authorised(request):
-            return _json_error(403, "M_FORBIDDEN", "bad hs_token")
-        return _json_error(404, "M_NOT_FOUND", "not provided by Lotse")
+        return self._refusal(request) or _json_error(404, "M_NOT_FOUND", "not provided by Lotse")
+
+    def _too_large(self, txn_id: str, size: int | None) -> web.Response:
+        """A transaction over the limit: Synapse retries it for ever, so say so loudly."""
+        limit = self.max_body_bytes
+        log.error(
+            "transaction %s (%s) is over appservice.max_transaction_mb (%d bytes) and was "
+            "refused; Synapse will retry it and every room waits: raise the limit",
+            txn_id,
+            "sent without a length" if size is None else f"{size} bytes",
+            limit,
+        )
+        return _json_error(
+            413,
+            "M_TOO_LARGE",
+            f"transaction over {limit} bytes; raise appservice.max_transaction_mb in Lotse",
+        )
 
     async def _handle_transaction(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return _json_error(403, "M_FORBIDDEN", "bad hs_token")
+        refused = self._refusal(request)
+        if refused is not None:
+            return refused
+        txn_id = request.match_info["txn_id"]
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            return self._too_large(txn_id, request.content_length)
         try:
-            body = await request.json()
+            raw = await request.clone(client_max_size=self.max_body_bytes).read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._too_large(txn_id, None)
+        try:
+            body = json.loads(raw)
             events = body.get("events", [])
             if not isinstance(events, list):
                 raise ValueError("events is not a list")
-        except (json.JSONDecodeError, ValueError, AttributeError):
+        except (ValueError, AttributeError):  # JSONDecodeError and UnicodeDecodeError too
             return _json_error(400, "M_NOT_JSON", "transaction body is not valid JSON")
         TRANSACTIONS.inc()
         try:
             new = await Inbox.add_many([e for e in events if isinstance(e, dict)])
         except Exception:
             # No 200: Synapse will retry the same events, so nothing is lost.
-            log.exception("could not store transaction %s", request.match_info["txn_id"])
+            log.exception("could not store transaction %s", txn_id)
             return _json_error(500, "M_UNKNOWN", "could not store events; retry")
         EVENTS_RECEIVED.inc(new)
         ephemeral = _ephemeral_of(body)
@@ -107,15 +141,11 @@ class TransactionReceiver:
                 for handle in self.ephemeral_handlers:
                     await handle(ephemeral)
             except Exception:
-                log.exception(
-                    "could not apply the ephemeral events of %s", request.match_info["txn_id"]
-                )
+                log.exception("could not apply the ephemeral events of %s", txn_id)
                 if new:
                     self._wakeup.set()
                 return _json_error(500, "M_UNKNOWN", "could not apply ephemeral events; retry")
-        log.debug(
-            "transaction %s: %d events, %d new", request.match_info["txn_id"], len(events), new
-        )
+        log.debug("transaction %s: %d events, %d new", txn_id, len(events), new)
         if new:
             self._wakeup.set()
         return web.json_response({})

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from appservice.admin_api import UserInfo as AdminUser
 from appservice.config import CentreConfig
@@ -21,7 +22,7 @@ from mailgateway.outbox import InvalidAddress, validate_address
 
 from . import client_rules as rules
 from .commands import STAFF, Argument
-from .dates import DEFAULT_TZ
+from .dates import DEFAULT_TZ, local_time
 from .dispatch import CommandContext
 from .registry import registry
 from .services import BotServices, services_of
@@ -52,11 +53,9 @@ def centre_of(ctx: CommandContext) -> CentreConfig:
     return centre
 
 
-def when(ms: int | None) -> str:
-    """A time for people: local date and time, or empty."""
-    if ms is None:
-        return ""
-    return datetime.fromtimestamp(ms / 1000, DEFAULT_TZ).strftime("%d.%m.%Y %H:%M")
+def when(ms: int | None, tz: ZoneInfo = DEFAULT_TZ) -> str:
+    """A time for people: date and time in ``tz`` (say which zone), or empty."""
+    return "" if ms is None else local_time(ms, tz)
 
 
 def day(ms: int) -> str:
@@ -217,13 +216,14 @@ async def clients_list(ctx: CommandContext, query: str = "", sort: str = "name")
     chosen = [replace(c, last_seen=seen[c.user_id]) for c in chosen]
     chosen = rules.select(chosen, "all", None, "", sort)
     homes = await names_of({c.home_counsellor_id for c in chosen if c.home_counsellor_id})
+    centre = centre_of(ctx)
     rows = [
         {
             "name": c.name,
             "login": c.user_id,
             "deleted": c.account_status == "deleted",
             "status": rules.shown_status(c.account_status, c.last_seen),
-            "last_login": when(c.last_seen),
+            "last_login": when(c.last_seen, centre.zone),
             "home": homes.get(c.home_counsellor_id or "", ""),
         }
         for c in chosen[:LIST_LIMIT]
@@ -235,6 +235,7 @@ async def clients_list(ctx: CommandContext, query: str = "", sort: str = "name")
         scope=wanted.scope,
         text=wanted.text,
         sort=sort,
+        timezone=centre.timezone,
     )
 
 
@@ -270,8 +271,9 @@ async def client_show(ctx: CommandContext, client: str) -> str:
         home=home.get(person.home_counsellor_id or "", ""),
         status=rules.shown_status(person.account_status, seen),
         locked=person.locked_at is not None,
-        last_login=when(seen),
-        invited=when(person.invited_at),
+        last_login=when(seen, centre.zone),
+        invited=when(person.invited_at, centre.zone),
+        timezone=centre.timezone,
         until=until,
         fields=[
             {"label": f.label(ctx.lang), "value": values.get(f.key, ""), "key": f.key}

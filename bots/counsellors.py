@@ -12,7 +12,6 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from mautrix.errors import MatrixError
@@ -21,6 +20,7 @@ from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
 from appservice.db import Person
 
+from .clients import centre_of, when
 from .commands import ADMINS, Argument
 from .departure import hand_back
 from .dispatch import CommandContext
@@ -56,12 +56,6 @@ def _one_at_a_time(handler: Callable[..., Awaitable[str]]) -> Callable[..., Awai
 _LOGIN = Argument(
     "login", label={"de": "LOGIN", "en": "LOGIN"}, help={"de": "Login-Name", "en": "login name"}
 )
-
-
-def _when(ms: int | None) -> str:
-    if not ms:
-        return ""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%d.%m.%Y %H:%M")
 
 
 async def _find(ctx: CommandContext, login: str) -> Person | None:
@@ -184,6 +178,7 @@ async def counsellor_new(
 async def counsellors_list(ctx: CommandContext) -> str:
     services = services_of(ctx)
     staff = [p for p in await Person.all_in_centre(ctx.centre_id) if p.role in STAFF]
+    centre = centre_of(ctx)
     rows = []
     for person in sorted(staff, key=lambda p: p.name.lower()):
         last_seen: int | None = None
@@ -206,10 +201,10 @@ async def counsellors_list(ctx: CommandContext) -> str:
                     person.invited_at is not None,
                     last_seen,
                 ),
-                "last_login": _when(last_seen) if known else "?",
+                "last_login": when(last_seen, centre.zone) if known else "?",
             }
         )
-    return ctx.render("counsellors_list", counsellors=rows)
+    return ctx.render("counsellors_list", counsellors=rows, timezone=centre.timezone)
 
 
 @registry.command(

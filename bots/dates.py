@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-# Lotse serves German-speaking centres first; a per-centre time zone can come with settings.
-DEFAULT_TZ = ZoneInfo("Europe/Berlin")
+from appservice.config_centres import DEFAULT_TIMEZONE
+
+# A centre's own zone is `centres[].timezone`; this one is for what has no centre at hand.
+DEFAULT_TZ = ZoneInfo(DEFAULT_TIMEZONE)
 MAX_RANGE_DAYS = 366
+
+
+def local_time(ms: int, tz: ZoneInfo = DEFAULT_TZ) -> str:
+    """A moment (ms since the epoch) as people read it: date and time in ``tz``."""
+    return datetime.fromtimestamp(ms / 1000, tz).strftime("%d.%m.%Y %H:%M")
 
 
 def parse_day(text: str) -> date | None:

@@ -10,6 +10,8 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import cast
 
+from appservice.db import Person
+from mailgateway.notices import notify
 from tests.conftest import MailSink
 
 
@@ -29,6 +31,32 @@ async def wait_for_mails(
         assert time.monotonic() < deadline, f"{count} mail(s) to {address} did not arrive"
         await asyncio.sleep(0.1)
     return mails_to(sink, address)
+
+
+MARKER_SUBJECTS = ("Nachricht von ", "Message from ")  # templates/mail/*/centre_message
+
+
+async def mails_before_marker(
+    sink: MailSink, user_id: str, address: str, timeout: float = 20
+) -> list[EmailMessage]:
+    """The mails that reached ``address`` from now until a marker notice to ``user_id`` (whose
+    confirmed address it is) did.
+
+    Proves that no (further) mail is coming: the sender delivers the outbox oldest first,
+    one at a time, so every mail queued before the marker has reached the sink by then.
+    """
+    count = len(mails_to(sink, address))
+    person = await Person.get(user_id)
+    assert person is not None
+    assert await notify(person, "centre_message") == "queued"
+    deadline = time.monotonic() + timeout
+    while True:
+        new = mails_to(sink, address)[count:]
+        for index, mail in enumerate(new):
+            if str(mail["Subject"]).startswith(MARKER_SUBJECTS):
+                return new[:index] + new[index + 1 :]
+        assert time.monotonic() < deadline, f"the marker mail to {address} did not arrive"
+        await asyncio.sleep(0.1)
 
 
 def readable(msg: EmailMessage) -> str:

@@ -112,6 +112,7 @@ async def test_admin_control_room_answers_admins_and_tells_admins(
     assert admin.client.rooms[room].encrypted
     reply = await ask(admin, room, bot, "counsellors")
     assert reply.encrypted and "Berater:innen und Admins" in reply.body
+    assert "Zeiten in der Zeitzone Europe/Berlin" in reply.body and "UTC" not in reply.body
     assert admin.user_id in reply.body
 
     # A sentence to colleagues gets no answer; the next command is answered as usual.

@@ -161,6 +161,7 @@ async def test_search_filter_sort_profile_edit_home_bookmarks(
     by_login = await ask(berta, berta_room, bot, f"clients all {tag} sort=login")
     assert by_login.body.index(zora.name) < by_login.body.index(anna.name)
     assert "letztes Login" in by_login.body and "aktiviert" in by_login.body
+    assert "Zeiten in der Zeitzone Europe/Berlin" in by_login.body  # the centre's zone, said
 
     # Profile: contact data for admins only.
     profile = await ask(berta, berta_room, bot, f"klient {anna.name}")

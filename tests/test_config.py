@@ -176,6 +176,16 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     ),
     ("log-level", dump(merged(SECRETS, {"logging": {"level": "VERBOSE"}})), "logging.level"),
     (
+        "unknown-time-zone",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "timezone": "Mars/Olympus"}]})),
+        "centres[0].timezone",
+    ),
+    (
+        "transaction-limit-zero",
+        dump(merged(SECRETS, {"appservice": {"max_transaction_mb": 0}})),
+        "appservice.max_transaction_mb",
+    ),
+    (
         "session-wait-zero",
         dump(merged(SECRETS, {"encryption": {"session_wait_seconds": 0}})),
         "encryption.session_wait_seconds",
@@ -519,6 +529,7 @@ def test_example_with_tokens_loads(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, text), env={})
     assert cfg.homeserver.domain == "example.org"
     assert cfg.appservice.port == 29350
+    assert cfg.appservice.max_transaction_bytes == 32 * 1024 * 1024
     assert cfg.self_registration_centre is None
     assert [c.id for c in cfg.centres] == ["demo"]
     assert cfg.centre("demo") is not None and cfg.centre("nope") is None
@@ -609,6 +620,15 @@ def test_master_data_fields(tmp_path: Path) -> None:
     assert demo.master_data[0].label("de") == "Altersgruppe"
     assert demo.master_data[1].label("en") == demo.master_data[1].label("de") == "PLZ"
     assert north.master_data == ()
+
+
+def test_centre_time_zone(tmp_path: Path) -> None:
+    """Each centre's time zone: Europe/Berlin unless the file names another IANA zone."""
+    centres = [TWO_CENTRES[0], {**TWO_CENTRES[1], "timezone": "Europe/Vienna"}]
+    cfg = load_config(write(tmp_path, dump(merged(SECRETS, {"centres": centres}))), env={})
+    first, second = cfg.centres
+    assert first.timezone == "Europe/Berlin" and second.timezone == "Europe/Vienna"
+    assert str(second.zone) == "Europe/Vienna"
 
 
 def test_topics_are_read_with_labels(tmp_path: Path) -> None:

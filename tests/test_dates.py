@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bots.dates import DEFAULT_TZ, day_range
+from bots.dates import DEFAULT_TZ, day_range, local_time
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -35,3 +35,20 @@ def test_day_range(first: str, last: str, expected: tuple[str, str] | str) -> No
         assert not isinstance(result, str)
         start, end = expected
         assert result == (datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+
+@pytest.mark.parametrize(
+    ("utc", "zone", "shown"),
+    [
+        ("2026-01-15T09:30:00+00:00", "Europe/Berlin", "15.01.2026 10:30"),
+        ("2026-07-15T09:30:00+00:00", "Europe/Berlin", "15.07.2026 11:30"),
+        ("2026-12-31T23:30:00+00:00", "Europe/Berlin", "01.01.2027 00:30"),
+        ("2026-07-15T09:30:00+00:00", "Europe/London", "15.07.2026 10:30"),
+        ("2026-07-15T09:30:00+00:00", "UTC", "15.07.2026 09:30"),
+    ],
+    ids=["winter", "summer", "next-day", "other-zone", "utc"],
+)
+def test_local_time_in_the_centres_zone(utc: str, zone: str, shown: str) -> None:
+    """A moment is shown as the clock reads in the centre's zone (summer time included)."""
+    ms = int(datetime.fromisoformat(utc).timestamp() * 1000)
+    assert local_time(ms, ZoneInfo(zone)) == shown

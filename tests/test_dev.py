@@ -10,12 +10,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 import yaml
 
-from appservice.synapse_runner import password_login
+from appservice.dev import DEMO_CENTRES_YAML, _service_room_of
+from appservice.devclient import Human, ask
+from appservice.devstack import write_stack_config
+from appservice.synapse_runner import free_port, password_login
 
 pytestmark = pytest.mark.synapse
 
@@ -99,3 +103,59 @@ async def test_lotse_dev_starts_demo_centre_and_stops_cleanly(tmp_path: Path) ->
         code = _stop(proc)
     assert code == 0
     assert _processes_using(directory) == []
+
+
+async def _demo_lists(directory: Path, data: dict[str, Any]) -> tuple[str, str]:
+    """What the demo admin reads for `counsellors` and `clients all`."""
+    admin = next(a for a in data["accounts"] if a["role"] == "admin")
+    human = await Human.login(
+        data["homeserver"], admin["user_id"], admin["password"], directory / "admin-client"
+    )
+    try:
+        room_id, _ = await _service_room_of(human, data["bot"])
+        staff = await ask(human, room_id, data["bot"], "counsellors")
+        clients = await ask(human, room_id, data["bot"], "klienten alle")
+        return staff.body, clients.body
+    finally:
+        await human.close()
+
+
+async def test_two_stacks_started_at_once_each_get_their_own_synapse(tmp_path: Path) -> None:
+    """Two `lotse dev` started at the same moment, both wanting the same ports: each ends up
+    with its own Synapse (the other's answers `/versions` too, but not to our as_token), its
+    own Lotse and working demo logins, instead of "HMAC incorrect" against the other one.
+    The demo counsellor and client, who got passwords but never logged in, are listed as
+    activated (not "no access"), with times in the centre's time zone."""
+    hs_port, as_port = free_port(), free_port()
+    directories = [tmp_path / "a" / "dev", tmp_path / "b" / "dev"]
+    for directory in directories:
+        # As if each had run on these ports before: both now prefer them.
+        write_stack_config(
+            directory,
+            hs_port=hs_port,
+            as_port=as_port,
+            domain="lotse.localhost",
+            centres_yaml=DEMO_CENTRES_YAML,
+            mail_port=free_port(),
+        )
+    procs = [_start(directory) for directory in directories]
+    try:
+        await asyncio.gather(*(_wait_for_banner(p, "Stop with Ctrl-C", 300) for p in procs))
+        stacks = [json.loads((d / "demo-accounts.json").read_text()) for d in directories]
+        assert stacks[0]["homeserver"] != stacks[1]["homeserver"]
+        for data in stacks:
+            for acc in data["accounts"]:
+                login = await password_login(data["homeserver"], acc["user_id"], acc["password"])
+                assert login[0] == 200, (data["homeserver"], acc["user_id"])
+        staff, clients = await _demo_lists(tmp_path, stacks[0])
+        counsellor_row = next(line for line in staff.splitlines() if "demo-counsellor" in line)
+        client_row = next(line for line in clients.splitlines() if "demo-client" in line)
+        assert "aktiviert" in counsellor_row and "kein Zugang" not in counsellor_row
+        assert "aktiviert" in client_row and "kein Zugang" not in client_row
+        for listing in (staff, clients):
+            assert "Zeiten in der Zeitzone Europe/Berlin" in listing and "UTC" not in listing
+    finally:
+        codes = [_stop(p) for p in procs]
+    assert codes == [0, 0]
+    for directory in directories:
+        assert _processes_using(directory) == []

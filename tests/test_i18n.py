@@ -10,6 +10,7 @@ import pytest
 
 from appservice.i18n import LANGUAGES, Renderer
 from appservice.resources import data_path
+from bots.formatting import markdown_to_html
 
 SHIPPED = data_path("templates")
 
@@ -125,7 +126,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "members": 2,
                 "creator": "B",
                 "mine": True,
-            }
+            },
+            {
+                "id": 2,
+                "name": "Jugend",
+                "description": "",
+                "members": 0,
+                "creator": "C",
+                "mine": False,
+            },
         ]
     },
     "group_already_member": {"group": "Eltern", "client": "Anna"},
@@ -166,6 +175,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "scope": "mine",
         "text": "wol",
         "sort": "login",
+        "timezone": "Europe/Vienna",
     },
     "client_profile": {
         "client": "Wolke",
@@ -181,6 +191,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "email": "w@example.org",
         "phone": "",
         "bookmarked": True,
+        "timezone": "Europe/Vienna",
     },
     "client_updated": {"client": "Wolke", "changed": ["email", "age_group"]},
     "client_home_set": {"client": "Wolke", "home": "Berta"},
@@ -284,7 +295,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "status": "deleted",
                 "last_login": "",
             }
-        ]
+        ],
+        "timezone": "Europe/Vienna",
     },
     "counsellor_not_found": {"given": "bert"},
     "counsellor_unchanged": {"what": "role", "name": "Anna", "role": "admin"},
@@ -381,6 +393,43 @@ def test_languages_differ(renderer: Renderer, name: str, variables: dict[str, An
     assert renderer.render("de", name, **variables) != renderer.render("en", name, **variables)
 
 
+def _item_lists() -> list[tuple[str, str]]:
+    """(template, variable) for every sample variable that is a list of items (rows)."""
+    return [
+        (name, key)
+        for name, variables in SAMPLES.items()
+        for key, value in variables.items()
+        if isinstance(value, list) and value and all(isinstance(v, dict | tuple) for v in value)
+    ]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize(("name", "key"), _item_lists())
+def test_each_list_item_keeps_its_own_line(
+    renderer: Renderer, lang: str, name: str, key: str
+) -> None:
+    """A second item adds a line and a list item (HTML), instead of running on in the first
+    item's line: with ``trim_blocks`` a tag ending a line swallows its newline."""
+    variables = SAMPLES[name]
+    item = variables[key][0]
+    one = renderer.render(lang, name, **{**variables, key: [item]})
+    two = renderer.render(lang, name, **{**variables, key: [item, item]})
+    assert two.count("\n") > one.count("\n"), two
+    assert markdown_to_html(two).count("<li>") > markdown_to_html(one).count("<li>"), two
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize(("name", "key"), [("notes_list", "notes"), ("groups_list", "groups")])
+def test_notes_and_groups_list_one_item_per_line(
+    renderer: Renderer, lang: str, name: str, key: str
+) -> None:
+    """Two notes (two groups) are two lines of text and two list items in the HTML."""
+    text = renderer.render(lang, name, **SAMPLES[name])
+    items = [line for line in text.splitlines() if line.startswith("- ")]
+    assert len(items) == 2 == len(SAMPLES[name][key]), text
+    assert markdown_to_html(text).count("<li>") == 2
+
+
 @pytest.mark.parametrize(
     ("lang", "snippet"),
     [
@@ -403,6 +452,14 @@ def test_welcome_per_role(renderer: Renderer, role: str, snippet: str) -> None:
     """The welcome says what this room is for, depending on the role."""
     text = renderer.render("de", "welcome", centre_name="X", display_name="", role=role)
     assert snippet in text and "`hilfe`" in text and "Willkommen!" in text
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("name", ["clients_list", "counsellors_list", "client_profile"])
+def test_times_say_their_time_zone(renderer: Renderer, lang: str, name: str) -> None:
+    """Lists and profiles with times say in which time zone they are (the centre's)."""
+    text = renderer.render(lang, name, **SAMPLES[name])
+    assert "Europe/Vienna" in text and "UTC" not in text
 
 
 def test_fallback_to_german(tmp_path: Path) -> None:

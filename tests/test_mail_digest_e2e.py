@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import CentreRoom, CounsellingRequest, Person
+from appservice.db import CentreRoom, CounsellingRequest, Inbox, Person
 from appservice.devclient import Human, ask
 from mailgateway.preferences import Preferences
 from mailgateway.room_notices import RoomNotices
 from tests.conftest import Lotse, MailSink, MakeHuman
-from tests.mail_helpers import mails_to, readable, wait_for_mails
+from tests.mail_helpers import mails_before_marker, mails_to, readable, wait_for_mails
 from tests.test_requests import _first_request_taken, _request, _service_room
 
 pytestmark = pytest.mark.synapse
@@ -55,6 +55,10 @@ async def _observed(
     await _until(check, f"{event_id} noted as {'unread' if pending else 'read'}")
 
 
+async def _handled(event_id: str) -> bool:
+    return await Inbox.state_of(event_id) == "handled"
+
+
 async def _confirmed_address(human: Human) -> str:
     address = f"{human.user_id[1:].split(':')[0]}@example.net"
     person = await Person.get(human.user_id)
@@ -91,7 +95,7 @@ async def test_unread_messages_give_one_mail_without_content(
     await home.client.room_read_markers(room_id, first, first)
     await _observed(home.user_id, room_id, first, pending=False)
     await running.scheduler.run_now("mail-notices")
-    assert mails_to(mail_sink, address) == []
+    assert await mails_before_marker(mail_sink, home.user_id, address) == []
 
     # 2. Several unread messages before the delay (15 minutes) has passed: nothing yet.
     await ask(home, home_room, bot, "notifications delay 15")
@@ -99,21 +103,20 @@ async def test_unread_messages_give_one_mail_without_content(
         last = await say(client)
     await _observed(home.user_id, room_id, last, pending=True)
     await running.scheduler.run_now("mail-notices")
-    assert mails_to(mail_sink, address) == []
+    assert await mails_before_marker(mail_sink, home.user_id, address) == []
 
     # 3. A restart loses nothing; once the delay has passed: exactly one mail for the three.
     running = await lotse.restart()
     await ask(home, home_room, bot, "notifications delay 0")
     await running.scheduler.run_now("mail-notices")
-    [mail] = await wait_for_mails(mail_sink, address)
+    [mail] = await mails_before_marker(mail_sink, home.user_id, address)
     assert "Neue Nachricht" in str(mail["Subject"]) and "Ihr Beratungsraum" in readable(mail)
 
     # 4. More messages inside the digest window: still that one mail.
     later = await say(client)
     await _observed(home.user_id, room_id, later, pending=True)
     await running.scheduler.run_now("mail-notices")
-    await asyncio.sleep(1)
-    assert len(mails_to(mail_sink, address)) == 1
+    assert await mails_before_marker(mail_sink, home.user_id, address) == []
 
     # The writer is never notified of their own messages; the counsellor's answer is
     # unread for the client (default delay 15 minutes: not yet due).
@@ -121,7 +124,7 @@ async def test_unread_messages_give_one_mail_without_content(
     await _observed(client.user_id, room_id, answer, pending=True)
     await _observed(home.user_id, room_id, answer, pending=False, column="read_event_id")
     await running.scheduler.run_now("mail-notices")
-    assert mails_to(mail_sink, client_address) == []
+    assert await mails_before_marker(mail_sink, client.user_id, client_address) == []
 
     # Nothing said in the room is in any mail Lotse sent, to anyone.
     assert sent
@@ -143,11 +146,13 @@ async def test_service_rooms_do_not_count(
     room = await _service_room(human, bot)
     address = await _confirmed_address(human)
     await ask(human, room, bot, "notifications delay 0")
-    await ask(human, room, bot, "hilfe")
+    answer = await ask(human, room, bot, "hilfe")
+    # The notifier has seen the assistant's answer (an unread message for the person).
+    await _until(lambda: _handled(answer.event_id), "the answer to be handled")
     await running.scheduler.run_now("mail-notices")
     assert await RoomNotices.pending_for(human.user_id) == []
     assert await _row(human.user_id, room) is None
-    assert mails_to(mail_sink, address) == []
+    assert await mails_before_marker(mail_sink, human.user_id, address) == []
 
 
 async def test_staff_room_does_not_count(
@@ -171,11 +176,12 @@ async def test_staff_room_does_not_count(
     address = await _confirmed_address(reader)
     await Preferences.set_delay(reader.user_id, 0)
     await writer.wait_member(staff_room, reader.user_id)
-    await writer.send(staff_room, "Teambesprechung um drei")
-    await asyncio.sleep(1)  # the transaction reaches the steward's view
+    said = await writer.send(staff_room, "Teambesprechung um drei")
+    # Handled means the steward's view (the notifier) has seen it.
+    await _until(lambda: _handled(said), "the team message to be handled")
     await running.scheduler.run_now("mail-notices")
     assert await _row(reader.user_id, staff_room) is None
-    assert mails_to(mail_sink, address) == []
+    assert await mails_before_marker(mail_sink, reader.user_id, address) == []
 
 
 async def test_message_from_the_centre_mails_a_notice_without_subject_or_text(
@@ -216,5 +222,6 @@ async def test_new_request_mails_on_duty_staff(
     request = await CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and f"no. {request.id}" in readable(mail)
     assert client.user_id not in readable(mail)
-    await asyncio.sleep(1)
+    # The mail to `off` would have been queued with the one to `on`, before this marker.
+    assert await mails_before_marker(mail_sink, on.user_id, on_address) == []
     assert mails_to(mail_sink, off_address) == []

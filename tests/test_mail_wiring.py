@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from appservice.app import LotseApp
+from appservice.app import LotseApp, StartError
 from mailgateway.outbox import SENT, Outbox
 from mailgateway.render import TemplateProblem
 from tests.conftest import MailSink, Stack
@@ -65,5 +65,6 @@ async def test_broken_mail_template_refuses_to_build(stack: Stack, tmp_path: Pat
     (tmp_path / "de").mkdir()
     (tmp_path / "de" / "new_request.txt.j2").write_text("{{ client_name }}\n")
     cfg = replace(stack.cfg, mail=replace(stack.cfg.mail, templates_dir=str(tmp_path)))
-    with pytest.raises(TemplateProblem, match="client_name"):
+    with pytest.raises(StartError, match=r"mail\.templates_dir.*client_name") as refused:
         LotseApp(cfg)
+    assert isinstance(refused.value.__cause__, TemplateProblem)

@@ -13,6 +13,7 @@ import pytest_asyncio
 import yaml
 
 from appservice.synapse_runner import (
+    PortTaken,
     SynapseProcess,
     UserExists,
     free_port,
@@ -146,6 +147,27 @@ async def test_make_server_admins_creates_plain_user(env: Env) -> None:
             body = await resp.json()
             assert resp.status == 200, body
     assert body["admin"] is True
+
+
+async def test_foreign_server_on_our_port_is_not_taken_for_ours(env: Env, tmp_path: Path) -> None:
+    """A second Synapse configured for the port the first one holds (two stacks starting at
+    once): the first answers `/versions`, but not as ours, so the start ends in PortTaken
+    instead of handing out the other server (whose shared secret gives "HMAC incorrect")."""
+    await register_user(env.synapse.base_url, env.synapse.shared_secret, "frank", "pw-frank")
+    reg_path = tmp_path / "t-registration.yaml"
+    _write_registration(reg_path)
+    write_synapse_config(
+        tmp_path, server_name=SERVER_NAME, port=env.synapse.port, registration_files=[reg_path]
+    )
+    second = SynapseProcess(tmp_path)
+    try:
+        with pytest.raises(PortTaken, match=str(env.synapse.port)):
+            await second.start(timeout=60)
+    finally:
+        await second.stop()
+    # The first one still serves its own people.
+    status, _ = await password_login(env.synapse.base_url, "frank", "pw-frank")
+    assert status == 200
 
 
 async def test_restart_on_same_directory_keeps_state(env: Env) -> None:

@@ -53,7 +53,12 @@ async def test_transfer_only_with_consent_and_old_messages_stay_sealed(
     refused = await ask(
         other, rooms[other.user_id], bot, f"transfer {client.user_id} {new.user_id}"
     )
-    assert "Nur" in refused.body or "nur" in refused.body
+    client_row = await Person.get(client.user_id)
+    assert client_row is not None
+    assert refused.body == (
+        f"Übergeben kann nur die Stammberatung von {client_row.name} oder die Verwaltung. "
+        "Nichts wurde geändert."
+    )
     wrong_centre = await ask(
         old, rooms[old.user_id], bot, f"transfer {client.user_id} {outsider.user_id}"
     )
