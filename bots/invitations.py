@@ -13,7 +13,7 @@ import logging
 import time
 
 from appservice.db import Invitation, Person
-from mailgateway.outbox import InvalidAddress, Outbox, validate_address
+from mailgateway.outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
 
 from .commands import ADMINS, STAFF, Argument, Role
 from .dispatch import CommandContext
@@ -95,7 +95,8 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
             "expires_days": days,
         }
         lang = services.directory.language_of(person)
-        await Outbox.enqueue(address, "invitation", lang, variables)
+        sealer = outbox_sealer(cfg.encryption.pickle_key)
+        await Outbox.enqueue(address, "invitation", lang, variables, sealer=sealer)
     await person.set_account(invited_at=now)
     await services.audit(ctx.centre_id, ctx.user_id, "invite", person.user_id, delivery)
     log.info("invitation %d for %s (%s)", invitation.id, person.user_id, delivery)

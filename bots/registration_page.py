@@ -22,7 +22,7 @@ from appservice.admin_api import AdminApiError
 from appservice.config import CentreConfig, Config
 from appservice.db import AuditEntry, Invitation, Person, Registration
 from appservice.web_pages import SECURITY_HEADERS, WebPages
-from mailgateway.outbox import InvalidAddress, Outbox, validate_address
+from mailgateway.outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
 
 from .client_rules import LOGIN_ATTEMPTS, login_candidates
 from .invitation_rules import expiry, hash_token, invitation_link, looks_like_token, new_token
@@ -105,7 +105,13 @@ class RegistrationPage:
             )
             link = f"{self.cfg.public_web_url.rstrip('/')}/register/{token}"
             variables = {"centre_name": centre.name, "link": link}
-            await Outbox.enqueue(email, "address_confirmation", centre.language, variables)
+            await Outbox.enqueue(
+                email,
+                "address_confirmation",
+                centre.language,
+                variables,
+                sealer=outbox_sealer(self.cfg.encryption.pickle_key),
+            )
             if getattr(self.host, "mail_sender", None) is not None:
                 self.host.mail_sender.wake()
             log.info("self-registration %d: confirmation mail queued", registration_id)

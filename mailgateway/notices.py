@@ -10,6 +10,7 @@ The rules (:func:`decide`, a pure function): notification kinds go only to an ad
 person confirmed, that is not bouncing, to an active account with notifications on; the
 transactional kinds (invitation, address confirmation) need only an address that is not
 bouncing. When mail is disabled nothing is queued (``mail_disabled``).
+Every mail is stored sealed in the outbox (its links are secrets).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from appservice.db import Person
 from appservice.i18n import Renderer
 
 from .addresses import MailAddress
-from .outbox import InvalidAddress, Outbox, validate_address
+from .outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
 from .preferences import Preferences
 from .render import SAMPLE_VARIABLES
 from .unsubscribe import token_for
@@ -89,6 +90,7 @@ class MailNotices:
     def __init__(self, cfg: Config, wake: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.wake = wake
+        self.sealer = outbox_sealer(cfg.encryption.pickle_key)
 
     @property
     def app_url(self) -> str:
@@ -138,7 +140,9 @@ class MailNotices:
         stored = {k: full[k] for k in SAMPLE_VARIABLES[kind]}
         if kind not in TRANSACTIONAL:
             stored["unsubscribe_url"] = self.unsubscribe_url(person)
-        await Outbox.enqueue(facts.address, kind, self.language_of(person), stored)
+        await Outbox.enqueue(
+            facts.address, kind, self.language_of(person), stored, sealer=self.sealer
+        )
         if self.wake is not None:
             self.wake()
         log.info("%s mail queued for %s", kind, person.user_id)
