@@ -103,6 +103,7 @@ class MailGateway:
                 send_auto_answer=self.send_auto_answer,
                 on_bouncing=self.on_bouncing,
                 is_our_message_id=Outbox.has_message_id,
+                is_known_address=Preferences.is_confirmed_address,
             )
             self._poller_task = asyncio.create_task(self.poller.run(), name="lotse-imap")
             log.info("IMAP poller started")
