@@ -33,6 +33,7 @@ from .config_values import (
     check_domain,
     port_number,
     positive_number,
+    whole_number,
 )
 
 __all__ = [
@@ -109,6 +110,14 @@ class InvitationsConfig:
 
 
 @dataclass(frozen=True)
+class SelfRegistrationConfig:
+    """Limits of the public ``/register`` form (its centre is ``self_registration_centre``)."""
+
+    mails_per_address_per_day: int = 3
+    forms_per_hour: int = 30
+
+
+@dataclass(frozen=True)
 class PasswordPolicyConfig:
     """The ``password_policy`` section; bots.password_policy applies it."""
 
@@ -140,6 +149,7 @@ class Config:
     path: Path
     invitations: InvitationsConfig = InvitationsConfig(valid_days=7)
     password_policy: PasswordPolicyConfig = PasswordPolicyConfig()
+    self_registration: SelfRegistrationConfig = SelfRegistrationConfig()
 
     def _mxid(self, localpart: str) -> str:
         return f"@{localpart}:{self.homeserver.domain}"
@@ -296,6 +306,15 @@ def _invitations(r: Reader) -> tuple[InvitationsConfig, PasswordPolicyConfig]:
     return InvitationsConfig(valid_days=days), PasswordPolicyConfig(min_length=length, **switches)
 
 
+def _self_registration(r: Reader) -> SelfRegistrationConfig:
+    return SelfRegistrationConfig(
+        mails_per_address_per_day=whole_number(
+            r, "self_registration.mails_per_address_per_day", 1, 100
+        ),
+        forms_per_hour=whole_number(r, "self_registration.forms_per_hour", 1, 100_000),
+    )
+
+
 def _validate(raw: dict[str, Any], path: Path) -> Config:
     r = Reader(raw)
 
@@ -391,4 +410,5 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
         path=path,
         invitations=invitations,
         password_policy=password_policy,
+        self_registration=_self_registration(r),
     )
