@@ -107,6 +107,10 @@ class WebConfig:
 @dataclass(frozen=True)
 class InvitationsConfig:
     valid_days: int
+    # The "forgot password" link (/reset): its lifetime, and how many forms the public page
+    # takes per hour from everyone together.
+    reset_valid_hours: int = 2
+    resets_per_hour: int = 30
 
 
 @dataclass(frozen=True)
@@ -303,7 +307,12 @@ def _invitations(r: Reader) -> tuple[InvitationsConfig, PasswordPolicyConfig]:
         if not isinstance(value, bool):
             raise ConfigError(f"password_policy.{name}", "expected true or false")
         switches[name] = value
-    return InvitationsConfig(valid_days=days), PasswordPolicyConfig(min_length=length, **switches)
+    invitations = InvitationsConfig(
+        valid_days=days,
+        reset_valid_hours=whole_number(r, "invitations.reset_valid_hours", 1, 72),
+        resets_per_hour=whole_number(r, "invitations.resets_per_hour", 1, 100_000),
+    )
+    return invitations, PasswordPolicyConfig(min_length=length, **switches)
 
 
 def _self_registration(r: Reader) -> SelfRegistrationConfig:

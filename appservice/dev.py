@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import signal
+import time
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
@@ -98,6 +99,9 @@ async def ensure_demo_centre(directory: Path, cfg: Config, app: LotseApp) -> dic
             password = known.get(user_id) or demo_password()
             await _ensure_account(http, cfg, user_id, password, DEMO_NAMES[role])
             person = await app.assistant.directory.register(user_id, DEMO_CENTRE, role)
+            if person.activated_at is None:
+                # The password above is in use: no invitation may replace it (only a reset).
+                await person.set_account(activated_at=int(time.time() * 1000))
             if not person.service_room_id:
                 await app.assistant.service_rooms.create_for(person)
             # Staff join the centre's Space and team room, the admin also the admin room.

@@ -30,6 +30,7 @@ from appservice.db import AuditEntry, Invitation, Person, Registration
 from appservice.web_pages import SECURITY_HEADERS, WebPages
 from mailgateway.addresses import normalize
 from mailgateway.outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
+from mailgateway.preferences import Preferences
 
 from .client_rules import LOGIN_ATTEMPTS, login_candidates
 from .invitation_rules import expiry, hash_token, invitation_link, looks_like_token, new_token
@@ -178,6 +179,8 @@ class RegistrationPage:
         if not await person.set_display_name(registration.pseudonym):
             log.warning("self-registration %d: pseudonym taken meanwhile", registration.id)
         await person.set_account(email=registration.email, invited_at=now)
+        # The mailed link proved the address: a forgotten password can be reset through it.
+        await Preferences.mark_confirmed(user_id, registration.email, now)
         await registration.set_user(user_id)
         await AuditEntry.record(centre.id, user_id, "self_register", user_id, "")
         await self._open_service_room(person)

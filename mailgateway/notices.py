@@ -9,7 +9,8 @@ pass metadata only: the variables each kind may have are fixed in
 The rules (:func:`decide`, a pure function): notification kinds go only to an address the
 person confirmed, that is not bouncing, to an active account with notifications on; the
 transactional kinds (invitation, address confirmation) need only an address that is not
-bouncing. When mail is disabled nothing is queued (``mail_disabled``).
+bouncing; a password reset goes only to the confirmed address of an active account, whatever
+the notification switch says. When mail is disabled nothing is queued (``mail_disabled``).
 Every mail is stored sealed in the outbox (its links are secrets).
 """
 
@@ -35,6 +36,8 @@ log = logging.getLogger("lotse.mail.notices")
 # Sent without confirmation and whatever the person's notification switch says: they are
 # how an address gets confirmed or an account gets its password.
 TRANSACTIONAL = frozenset({"invitation", "address_confirmation"})
+# About the account itself: only to the confirmed address, never switched off, no unsubscribe.
+ACCOUNT = frozenset({"password_reset"})
 # Filled in by the gateway, never by callers.
 GATEWAY_VARIABLES = frozenset({"centre_name", "app_url"})
 
@@ -66,6 +69,8 @@ def decide(kind: str, facts: RecipientFacts, mail_enabled: bool = True) -> str:
         return "inactive"
     if not facts.confirmed:
         return "unconfirmed"
+    if kind in ACCOUNT:
+        return QUEUED
     if not facts.notifications:
         return "notifications_off"
     return QUEUED
@@ -138,7 +143,7 @@ class MailNotices:
             return "no_address"
         full = {"centre_name": self.centre_name(person), "app_url": self.app_url, **variables}
         stored = {k: full[k] for k in SAMPLE_VARIABLES[kind]}
-        if kind not in TRANSACTIONAL:
+        if kind not in TRANSACTIONAL | ACCOUNT:
             stored["unsubscribe_url"] = self.unsubscribe_url(person)
         await Outbox.enqueue(
             facts.address, kind, self.language_of(person), stored, sealer=self.sealer

@@ -21,6 +21,7 @@ from appservice.db import AuditEntry, Invitation, Person, Registration
 from appservice.devclient import Human
 from appservice.synapse_runner import password_login
 from bots.invitation_rules import new_token
+from mailgateway.preferences import Preferences
 from tests.conftest import MailSink
 from tests.invitation_support import LINK_RE, mail_to, second_listener, text_of
 
@@ -89,6 +90,8 @@ async def test_register_confirm_set_password_and_log_in(
     assert status == 303 and location is not None and "/invite/" in location
     person = await Person.find_in_centre("south", pseudonym, roles=("client",))
     assert person is not None and person.email == email and person.account_status == "invited"
+    # The mailed link proved the address: a forgotten password can be reset through it.
+    assert (await Preferences.get(person.user_id)).confirmed_for(email)
     info = await running.assistant.services.admin.get_user(person.user_id)
     assert info is not None and info.displayname == pseudonym
     entries = await AuditEntry.recent("south", 20)
