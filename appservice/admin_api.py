@@ -189,6 +189,20 @@ class SynapseAdmin:
             raise
         return UserInfo.from_json(data)
 
+    async def device_count(self, user_id: str) -> int:
+        """How many devices (login sessions) the user has now; 0 for an unknown user.
+
+        Every password login makes a device, so an account that has one has been used.
+        """
+        path = f"/_synapse/admin/v2/users/{_q(user_id)}/devices"
+        try:
+            _, data = await self._request("GET", path)
+        except AdminApiError as e:
+            if e.status == 404:
+                return 0
+            raise
+        return int(data.get("total", len(data.get("devices", []))))
+
     async def list_users(
         self,
         name: str,

@@ -110,6 +110,18 @@ class WebConfig:
 @dataclass(frozen=True)
 class InvitationsConfig:
     valid_days: int
+    # The "forgot password" link (/reset): its lifetime, and how many forms the public page
+    # takes per hour from everyone together.
+    reset_valid_hours: int = 2
+    resets_per_hour: int = 30
+
+
+@dataclass(frozen=True)
+class SelfRegistrationConfig:
+    """Limits of the public ``/register`` form (its centre is ``self_registration_centre``)."""
+
+    mails_per_address_per_day: int = 3
+    forms_per_hour: int = 30
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,7 @@ class Config:
     path: Path
     invitations: InvitationsConfig = InvitationsConfig(valid_days=7)
     password_policy: PasswordPolicyConfig = PasswordPolicyConfig()
+    self_registration: SelfRegistrationConfig = SelfRegistrationConfig()
 
     def _mxid(self, localpart: str) -> str:
         return f"@{localpart}:{self.homeserver.domain}"
@@ -297,7 +310,21 @@ def _invitations(r: Reader) -> tuple[InvitationsConfig, PasswordPolicyConfig]:
         if not isinstance(value, bool):
             raise ConfigError(f"password_policy.{name}", "expected true or false")
         switches[name] = value
-    return InvitationsConfig(valid_days=days), PasswordPolicyConfig(min_length=length, **switches)
+    invitations = InvitationsConfig(
+        valid_days=days,
+        reset_valid_hours=whole_number(r, "invitations.reset_valid_hours", 1, 72),
+        resets_per_hour=whole_number(r, "invitations.resets_per_hour", 1, 100_000),
+    )
+    return invitations, PasswordPolicyConfig(min_length=length, **switches)
+
+
+def _self_registration(r: Reader) -> SelfRegistrationConfig:
+    return SelfRegistrationConfig(
+        mails_per_address_per_day=whole_number(
+            r, "self_registration.mails_per_address_per_day", 1, 100
+        ),
+        forms_per_hour=whole_number(r, "self_registration.forms_per_hour", 1, 100_000),
+    )
 
 
 def _validate(raw: dict[str, Any], path: Path) -> Config:
@@ -396,4 +423,5 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
         path=path,
         invitations=invitations,
         password_policy=password_policy,
+        self_registration=_self_registration(r),
     )

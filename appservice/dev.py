@@ -115,7 +115,8 @@ async def ensure_demo_centre(directory: Path, cfg: Config, app: LotseApp) -> dic
             await _ensure_account(http, cfg, user_id, password, DEMO_NAMES[role])
             person = await app.assistant.directory.register(user_id, DEMO_CENTRE, role)
             if person.activated_at is None:
-                # The password above is theirs to use: the account is in use, not "no access".
+                # The password above is in use: not "no access", and no invitation may
+                # replace it (only a reset through the person's confirmed address).
                 await person.set_account(activated_at=now_ms())
             if not person.service_room_id:
                 await app.assistant.service_rooms.create_for(person)

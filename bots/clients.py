@@ -18,12 +18,15 @@ from appservice.admin_api import UserInfo as AdminUser
 from appservice.config import CentreConfig
 from appservice.db import Bookmark, MasterDataValue, Person
 from bridge.client_accounts import ClientAccounts, PseudonymTaken
+from mailgateway import notices
 from mailgateway.outbox import InvalidAddress, validate_address
+from mailgateway.preferences import Preferences
 
 from . import client_rules as rules
-from .commands import STAFF, Argument
+from .commands import STAFF, Argument, Role
 from .dates import DEFAULT_TZ, local_time
 from .dispatch import CommandContext
+from .mail_settings import already_confirmed, start_confirmation, why_no_confirmation
 from .registry import registry
 from .services import BotServices, services_of
 
@@ -297,10 +300,12 @@ async def client_show(ctx: CommandContext, client: str) -> str:
     args=(_ID,),
     free_options=True,
     help={
-        "de": "Ändert Pseudonym, E-Mail, Telefon oder Stammdaten, z. B. `client set Anna "
-        "email=anna@example.org` (leerer Wert löscht)",
-        "en": "Changes pseudonym, e-mail, phone or master data, e.g. `client set Anna "
-        "email=anna@example.org` (an empty value clears it)",
+        "de": "Ändert Pseudonym, Telefon oder Stammdaten, z. B. `client set Anna phone=040123` "
+        "(leerer Wert löscht); die E-Mail-Adresse (`email=`) ändern nur Admins, und eine neue "
+        "gilt erst, wenn sie über den Link bestätigt ist, der an sie geht",
+        "en": "Changes pseudonym, phone or master data, e.g. `client set Anna phone=040123` "
+        "(an empty value clears it); only admins change the e-mail address (`email=`), and a "
+        "new one counts only once confirmed through the link sent to it",
     },
 )
 async def client_set(ctx: CommandContext, client: str, **options: str) -> str:
@@ -317,6 +322,15 @@ async def client_set(ctx: CommandContext, client: str, **options: str) -> str:
     bad = check_changes(ctx, changes, centre)
     if bad:
         return bad
+    new_address = changes.account.get("email")
+    if new_address is not None:
+        # The address is where a forgotten password is reset: pointing it elsewhere would
+        # hand the account over (DESIGN.md, privacy point 7).
+        if ctx.role is not Role.ADMIN:
+            return problem(ctx, "email_admins_only", client=person.name)
+        refused = await why_no_confirmation(person) if new_address else None
+        if refused is not None:
+            return problem(ctx, "email_not_sent", client=person.name, given=refused)
     services = services_of(ctx)
     pseudonym = changes.account.get("pseudonym")
     if pseudonym is not None:
@@ -324,16 +338,38 @@ async def client_set(ctx: CommandContext, client: str, **options: str) -> str:
         if pseudonym != person.display_name and not await person.set_display_name(pseudonym):
             return problem(ctx, "duplicate", given=pseudonym)
         await services.admin.create_or_update_user(person.user_id, displayname=pseudonym)
-    account = {k: (v or None) for k, v in changes.account.items() if k != "pseudonym"}
+    skip = ("pseudonym", "email")
+    account = {k: (v or None) for k, v in changes.account.items() if k not in skip}
     if account:
         await person.set_account(**account)
     if changes.master_data:
         await MasterDataValue.apply(person.user_id, changes.master_data)
+    email_state = "" if new_address is None else await _change_address(person, new_address)
+    if email_state in ("removed", notices.QUEUED):
+        await services.tell(person, "email_changed_by_staff", address=new_address)
     changed = sorted(changes.account) + sorted(changes.master_data)
     await services.audit(
         ctx.centre_id, ctx.user_id, "client_set", person.user_id, ",".join(changed)
     )
-    return ctx.render("client_updated", client=person.name, changed=changed)
+    return ctx.render(
+        "client_updated",
+        client=person.name,
+        changed=changed,
+        email_state=email_state,
+        address=new_address or "",
+    )
+
+
+async def _change_address(person: Person, address: str) -> str:
+    """An admin's new address for a client: ``removed``, ``unchanged``, ``queued`` (the
+    confirmation link went to it; until it is used nothing else does), or why not."""
+    if not address:
+        await Preferences.forget_address(person.user_id)
+        await person.set_account(email=None)
+        return "removed"
+    if await already_confirmed(person, address):
+        return "unchanged"
+    return await start_confirmation(person, address)
 
 
 @registry.command(

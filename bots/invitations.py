@@ -1,10 +1,16 @@
 """Invitations: ``client invite`` (staff) and ``counsellor invite`` (admins).
 
-A person gets a one-time link to the invitation page (bots.invitation_page) where they set
-their password. With an e-mail address the link goes out through the durable mail outbox;
-without one (or with mail switched off) the reply shows the link, for the counsellor to hand
-over in person (the reference's one-time password link). A new invitation revokes the older
-link; deleted or locked people get none.
+A person whose account nobody has used yet gets a one-time link to the password page
+(bots.invitation_page) where they set their first password. With an e-mail address the link
+goes out through the durable mail outbox (sealed while it waits); without one (or with mail
+switched off) the reply shows the link, for the counsellor to hand over in person (the
+reference's one-time password link). A new invitation revokes the older link; deleted or
+locked people get none.
+
+An account in use is the person's own (DESIGN.md, privacy point 7): staff cannot hand out a
+password link for it. The same command then mails a reset link to the person's confirmed
+address, and only there (bots.password_reset); without a confirmed address nothing is sent,
+and the reply says what the person can do.
 """
 
 from __future__ import annotations
@@ -13,11 +19,19 @@ import logging
 import time
 
 from appservice.db import Invitation, Person
-from mailgateway.outbox import InvalidAddress, Outbox, validate_address
+from mailgateway.outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
 
 from .commands import ADMINS, STAFF, Argument, Role
 from .dispatch import CommandContext
-from .invitation_rules import expiry, hash_token, invitation_link, new_token, why_not_invitable
+from .invitation_rules import (
+    account_in_use,
+    expiry,
+    hash_token,
+    invitation_link,
+    new_token,
+    why_not_invitable,
+)
+from .password_reset import mail_reset_link
 from .registry import registry
 from .services import services_of
 
@@ -34,10 +48,12 @@ STAFF_ROLES = ("counsellor", "admin")
     section="clients",
     args=(Argument("client", rest=True, label={"de": "KLIENT", "en": "CLIENT"}),),
     help={
-        "de": "Schickt einer/einem Ratsuchenden einen Einmal-Link, um das Passwort festzulegen "
-        "(per E-Mail, sonst zum persönlichen Weitergeben)",
-        "en": "Sends a client a one-time link to set their password (by e-mail, otherwise "
-        "for you to hand over in person)",
+        "de": "Schickt einer/einem Ratsuchenden einen Einmal-Link, um das erste Passwort "
+        "festzulegen (per E-Mail, sonst zum persönlichen Weitergeben); ist das Konto schon in "
+        "Gebrauch, geht nur ein Link zum Zurücksetzen an die selbst bestätigte Adresse",
+        "en": "Sends a client a one-time link to set their first password (by e-mail, "
+        "otherwise for you to hand over in person); for an account in use only a reset link "
+        "goes to the address the client confirmed",
     },
 )
 async def client_invite(ctx: CommandContext, client: str) -> str:
@@ -54,9 +70,11 @@ async def client_invite(ctx: CommandContext, client: str) -> str:
     section="admin",
     args=(Argument("login", rest=True, label={"de": "LOGIN", "en": "LOGIN"}),),
     help={
-        "de": "Schickt einer Beraterin / einem Berater einen Einmal-Link, um das Passwort "
-        "festzulegen",
-        "en": "Sends a counsellor a one-time link to set their password",
+        "de": "Schickt einer Beraterin / einem Berater einen Einmal-Link, um das erste Passwort "
+        "festzulegen; ist das Konto schon in Gebrauch, geht nur ein Link zum Zurücksetzen an "
+        "die selbst bestätigte Adresse",
+        "en": "Sends a counsellor a one-time link to set their first password; for an account "
+        "in use only a reset link goes to the address they confirmed",
     },
 )
 async def counsellor_invite(ctx: CommandContext, login: str) -> str:
@@ -78,6 +96,13 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
         return ctx.render("invite_no_account", who=person.name)
     if account.locked:  # locked on Synapse, even if Lotse's row does not say so
         return ctx.render("invite_refused", who=person.name, reason="locked")
+    devices = await services.admin.device_count(person.user_id)
+    if account_in_use(person.activated_at, account.last_seen_ts, devices):
+        outcome = await mail_reset_link(cfg, services.admin, person, ctx.user_id)
+        await services.audit(ctx.centre_id, ctx.user_id, "reset_mail", person.user_id, outcome)
+        log.info("%s is in use: no invitation; reset mail %s", person.user_id, outcome)
+        reset_url = f"{cfg.public_web_url.rstrip('/')}/reset"
+        return ctx.render("invite_in_use", who=person.name, outcome=outcome, reset_url=reset_url)
 
     now = int(time.time() * 1000)
     days = cfg.invitations.valid_days
@@ -95,7 +120,8 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
             "expires_days": days,
         }
         lang = services.directory.language_of(person)
-        await Outbox.enqueue(address, "invitation", lang, variables)
+        sealer = outbox_sealer(cfg.encryption.pickle_key)
+        await Outbox.enqueue(address, "invitation", lang, variables, sealer=sealer)
     await person.set_account(invited_at=now)
     await services.audit(ctx.centre_id, ctx.user_id, "invite", person.user_id, delivery)
     log.info("invitation %d for %s (%s)", invitation.id, person.user_id, delivery)

@@ -87,22 +87,52 @@ async def email_command(ctx: CommandContext, address: str | None = None) -> str:
         validate_address(address)
     except InvalidAddress:
         return ctx.render("email_invalid", given=address)
-    facts = await notices.facts_of(me)
-    if facts.confirmed and not facts.bouncing and normalize(address) == normalize(me.email or ""):
+    if await already_confirmed(me, address):
         return await _status(ctx, me)  # nothing to confirm again
-    now = int(time.time() * 1000)
-    if await Preferences.recent_confirmations(me.user_id, now - 3600_000) >= CONFIRMATIONS_PER_HOUR:
+    outcome = await start_confirmation(me, address)
+    if outcome == "too_many":
         return ctx.render("email_too_many", limit=CONFIRMATIONS_PER_HOUR)
+    if outcome != notices.QUEUED:
+        return ctx.render("email_invalid", given=address)
+    hours = gateway.cfg.mail.confirmation_hours
+    return ctx.render("email_confirmation_sent", address=address, hours=hours)
+
+
+async def already_confirmed(person: Person, address: str) -> bool:
+    """Whether ``address`` is the person's confirmed, working address already."""
+    facts = await notices.facts_of(person)
+    same = normalize(address) == normalize(person.email or "")
+    return facts.confirmed and not facts.bouncing and same
+
+
+async def why_no_confirmation(person: Person) -> str | None:
+    """``mail_disabled`` or ``too_many`` when no confirmation link can go out now."""
+    if notices.current() is None:
+        return "mail_disabled"
+    now = int(time.time() * 1000)
+    recent = await Preferences.recent_confirmations(person.user_id, now - 3600_000)
+    return "too_many" if recent >= CONFIRMATIONS_PER_HOUR else None
+
+
+async def start_confirmation(person: Person, address: str) -> str:
+    """The double opt-in for a new address: a one-time link to it, nothing else until used.
+
+    Returns ``queued``, or why not: ``mail_disabled``, ``too_many`` (the person's hourly
+    limit, so nobody floods someone's mailbox through Lotse) or a reason from
+    :func:`mailgateway.notices.notify`. The person's current address stays until the link
+    is used (mailgateway.confirm_page).
+    """
+    refused = await why_no_confirmation(person)
+    gateway = notices.current()
+    if refused is not None or gateway is None:
+        return refused or "mail_disabled"
     if await MailAddress.is_bouncing(address):
         # Asking again means "try it": the confirmation mail is the test.
         await MailAddress.reset(address)
     hours = gateway.cfg.mail.confirmation_hours
-    token = await Preferences.start_confirmation(me.user_id, address, hours=hours)
+    token = await Preferences.start_confirmation(person.user_id, address, hours=hours)
     link = f"{gateway.cfg.public_web_url}/confirm/{token}"
-    outcome = await gateway.notify(me, "address_confirmation", to=address, link=link)
-    if outcome != notices.QUEUED:
-        return ctx.render("email_invalid", given=address)
-    return ctx.render("email_confirmation_sent", address=address, hours=hours)
+    return await gateway.notify(person, "address_confirmation", to=address, link=link)
 
 
 @registry.command(

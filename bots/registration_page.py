@@ -6,6 +6,12 @@ Offered only when ``self_registration.centre`` names a centre and mail is on. Th
 the form is the same whether or not the address or pseudonym is known, so the form tells
 strangers nothing about who is registered. The confirmation needs a button (POST) so that
 mail scanners that open links do not create accounts.
+
+The form must not become a way to mail strangers in bulk: one address (normalised: trimmed,
+lower-case) gets at most ``self_registration.mails_per_address_per_day`` mails a day (the
+answer stays the same, so it tells nobody whether someone registered with that address), and
+the whole form takes at most ``self_registration.forms_per_hour`` forms an hour, in memory and
+without IP addresses; beyond that everyone gets a page asking them to come back later.
 """
 
 from __future__ import annotations
@@ -22,14 +28,16 @@ from appservice.admin_api import AdminApiError
 from appservice.config import CentreConfig, Config
 from appservice.db import AuditEntry, Invitation, Person, Registration
 from appservice.web_pages import SECURITY_HEADERS, WebPages
-from mailgateway.outbox import InvalidAddress, Outbox, validate_address
+from mailgateway.addresses import normalize
+from mailgateway.outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
+from mailgateway.preferences import Preferences
 
 from .client_rules import LOGIN_ATTEMPTS, login_candidates
 from .invitation_rules import expiry, hash_token, invitation_link, looks_like_token, new_token
+from .rate_limit import SlidingWindow
 from .registration_rules import (
     BAD_EMAIL,
     HOUR_MS,
-    MAX_PER_ADDRESS_PER_DAY,
     VALID_HOURS,
     normalise_pseudonym,
     pseudonym_problems,
@@ -43,6 +51,7 @@ class RegistrationPage:
         self.host = host
         self.cfg: Config = host.cfg
         self.pages = pages
+        self.forms = SlidingWindow(self.cfg.self_registration.forms_per_hour, 3600)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/register", self.show)
@@ -95,9 +104,16 @@ class RegistrationPage:
                 pseudonym=pseudonym,
                 email=email,
             )
+        if not self.forms.take():
+            log.info("self-registration: the hourly limit of forms is reached")
+            wait = self.forms.retry_after()
+            response = self._page(centre, "registration_busy", status=429, minutes=wait // 60 + 1)
+            response.headers["Retry-After"] = str(wait)
+            return response
         now = int(time.time() * 1000)
         await Registration.prune(now - 24 * HOUR_MS)  # expired a day ago: nobody needs them
-        if await Registration.count_since(email, now - 24 * HOUR_MS) < MAX_PER_ADDRESS_PER_DAY:
+        per_day = self.cfg.self_registration.mails_per_address_per_day
+        if await Registration.count_since(normalize(email), now - 24 * HOUR_MS) < per_day:
             token = new_token()
             expires = now + VALID_HOURS * HOUR_MS
             registration_id = await Registration.create(
@@ -105,13 +121,19 @@ class RegistrationPage:
             )
             link = f"{self.cfg.public_web_url.rstrip('/')}/register/{token}"
             variables = {"centre_name": centre.name, "link": link}
-            await Outbox.enqueue(email, "address_confirmation", centre.language, variables)
+            await Outbox.enqueue(
+                email,
+                "address_confirmation",
+                centre.language,
+                variables,
+                sealer=outbox_sealer(self.cfg.encryption.pickle_key),
+            )
             if getattr(self.host, "mail_sender", None) is not None:
                 self.host.mail_sender.wake()
             log.info("self-registration %d: confirmation mail queued", registration_id)
         else:
             log.info("self-registration: address over its daily limit, no mail sent")
-        return self._page(centre, "registration_sent")
+        return self._page(centre, "registration_sent", per_day=per_day)
 
     # --- step 2: the mailed link ----------------------------------------------------------
 
@@ -157,6 +179,8 @@ class RegistrationPage:
         if not await person.set_display_name(registration.pseudonym):
             log.warning("self-registration %d: pseudonym taken meanwhile", registration.id)
         await person.set_account(email=registration.email, invited_at=now)
+        # The mailed link proved the address: a forgotten password can be reset through it.
+        await Preferences.mark_confirmed(user_id, registration.email, now)
         await registration.set_user(user_id)
         await AuditEntry.record(centre.id, user_id, "self_register", user_id, "")
         await self._open_service_room(person)

@@ -11,8 +11,6 @@ import unicodedata
 
 PSEUDONYM_MIN = 2
 PSEUDONYM_MAX = 40
-# One mailbox gets at most this many registration mails a day, however often the form is sent.
-MAX_PER_ADDRESS_PER_DAY = 3
 VALID_HOURS = 24
 HOUR_MS = 3600 * 1000
 

@@ -23,7 +23,7 @@ from . import notices
 from .confirm_page import ConfirmationPages
 from .digest import MemberSource, RoomNotifier
 from .imap_poller import ImapPoller, ImapSettings
-from .outbox import Outbox
+from .outbox import Outbox, outbox_sealer
 from .preferences import Preferences
 from .render import MailTemplates, check_mail_templates
 from .sender import MailSender, RetryPolicy, SmtpSettings
@@ -68,6 +68,7 @@ class MailGateway:
                 max_attempts=mail.retry_max_attempts,
             ),
             on_permanent_failure=on_permanent_failure,
+            sealer=outbox_sealer(cfg.encryption.pickle_key),
         )
         self.notices = notices.MailNotices(cfg, wake=self.sender.wake)
         self.notifier = RoomNotifier(
@@ -102,6 +103,7 @@ class MailGateway:
                 send_auto_answer=self.send_auto_answer,
                 on_bouncing=self.on_bouncing,
                 is_our_message_id=Outbox.has_message_id,
+                is_known_address=Preferences.is_confirmed_address,
             )
             self._poller_task = asyncio.create_task(self.poller.run(), name="lotse-imap")
             log.info("IMAP poller started")

@@ -6,9 +6,11 @@ acts on its classification (:mod:`mailgateway.bounces`):
 
 * delivery report: each hard-bounced recipient counts towards ``bounce_threshold``; when an
   address turns ``bouncing``, ``on_bouncing(address)`` is awaited (the admin room notice);
-* human reply: ``send_auto_answer(sender)`` at most once per address per
+* human reply: ``send_auto_answer(sender)`` only when ``is_known_address(sender)`` says it
+  is the confirmed address of a person of a centre, at most once per address per
   ``auto_answer_interval`` (so two auto-responders cannot loop), never to our own addresses
-  or to a bouncing one;
+  or to a bouncing one. A stranger gets nothing and their address is stored nowhere: the
+  gateway must not become a way to send mail to any ``From:`` someone writes in;
 * automatic reply: nothing; garbage or oversized: nothing, filed under ``skipped_folder``.
 
 Handled mail is moved to ``processed_folder`` (MOVE if offered, else COPY + \\Deleted +
@@ -50,6 +52,7 @@ if logging.getLogger("aioimaplib").level == logging.NOTSET:
 Security = Literal["none", "tls"]
 AddressHook = Callable[[str], Awaitable[None]]
 MessageIdCheck = Callable[[str], Awaitable[bool]]
+AddressCheck = Callable[[str], Awaitable[bool]]
 
 _FETCH_SIZE = re.compile(rb"UID (\d+)|RFC822\.SIZE (\d+)")
 _LIST_DELIMITER = re.compile(rb'^\([^)]*\) (?:"((?:[^"\\]|\\.)*)"|NIL) ')
@@ -107,12 +110,15 @@ class ImapPoller:
         send_auto_answer: AddressHook,
         on_bouncing: AddressHook | None = None,
         is_our_message_id: MessageIdCheck | None = None,
+        is_known_address: AddressCheck | None = None,
     ) -> None:
         """``is_our_message_id``, if given, must confirm a report's original Message-ID
         (e.g. against the outbox); reports about other mails then count nothing, so a
-        forged report cannot silence someone's address."""
+        forged report cannot silence someone's address. ``is_known_address`` decides who
+        may get the auto-answer; without it nobody does."""
         self.settings = settings
         self.send_auto_answer = send_auto_answer
+        self.is_known_address = is_known_address
         self.on_bouncing = on_bouncing
         self.is_our_message_id = is_our_message_id
         self.counts: Counter[str] = Counter()  # outcome kind -> messages, for metrics/tests
@@ -384,6 +390,11 @@ class ImapPoller:
         if reply.sender in own or await MailAddress.is_bouncing(reply.sender):
             self.counts["human-unanswerable"] += 1
             log.info("IMAP message uid=%d is a reply that gets no answer", uid)
+            return
+        # Checked before anything is stored: a stranger's address must leave no row behind.
+        if self.is_known_address is None or not await self.is_known_address(reply.sender):
+            self.counts["human-stranger"] += 1
+            log.info("IMAP message uid=%d is from an unknown address; no answer", uid)
             return
         now = int(time.time() * 1000)
         interval = int(self.settings.auto_answer_interval * 1000)

@@ -9,7 +9,9 @@ pass metadata only: the variables each kind may have are fixed in
 The rules (:func:`decide`, a pure function): notification kinds go only to an address the
 person confirmed, that is not bouncing, to an active account with notifications on; the
 transactional kinds (invitation, address confirmation) need only an address that is not
-bouncing. When mail is disabled nothing is queued (``mail_disabled``).
+bouncing; a password reset goes only to the confirmed address of an active account, whatever
+the notification switch says. When mail is disabled nothing is queued (``mail_disabled``).
+Every mail is stored sealed in the outbox (its links are secrets).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from appservice.db import Person
 from appservice.i18n import Renderer
 
 from .addresses import MailAddress
-from .outbox import InvalidAddress, Outbox, validate_address
+from .outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
 from .preferences import Preferences
 from .render import SAMPLE_VARIABLES
 from .unsubscribe import token_for
@@ -34,6 +36,8 @@ log = logging.getLogger("lotse.mail.notices")
 # Sent without confirmation and whatever the person's notification switch says: they are
 # how an address gets confirmed or an account gets its password.
 TRANSACTIONAL = frozenset({"invitation", "address_confirmation"})
+# About the account itself: only to the confirmed address, never switched off, no unsubscribe.
+ACCOUNT = frozenset({"password_reset"})
 # Filled in by the gateway, never by callers.
 GATEWAY_VARIABLES = frozenset({"centre_name", "app_url"})
 
@@ -65,6 +69,8 @@ def decide(kind: str, facts: RecipientFacts, mail_enabled: bool = True) -> str:
         return "inactive"
     if not facts.confirmed:
         return "unconfirmed"
+    if kind in ACCOUNT:
+        return QUEUED
     if not facts.notifications:
         return "notifications_off"
     return QUEUED
@@ -89,6 +95,7 @@ class MailNotices:
     def __init__(self, cfg: Config, wake: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.wake = wake
+        self.sealer = outbox_sealer(cfg.encryption.pickle_key)
 
     @property
     def app_url(self) -> str:
@@ -136,9 +143,11 @@ class MailNotices:
             return "no_address"
         full = {"centre_name": self.centre_name(person), "app_url": self.app_url, **variables}
         stored = {k: full[k] for k in SAMPLE_VARIABLES[kind]}
-        if kind not in TRANSACTIONAL:
+        if kind not in TRANSACTIONAL | ACCOUNT:
             stored["unsubscribe_url"] = self.unsubscribe_url(person)
-        await Outbox.enqueue(facts.address, kind, self.language_of(person), stored)
+        await Outbox.enqueue(
+            facts.address, kind, self.language_of(person), stored, sealer=self.sealer
+        )
         if self.wake is not None:
             self.wake()
         log.info("%s mail queued for %s", kind, person.user_id)

@@ -14,7 +14,13 @@ again). A ``sending`` row without a Message-ID never reached the server and is r
 Template variables are kept only while a mail may still be sent; a sent or failed row keeps
 the metadata (recipient, kind, times) but its variables are emptied.
 
-This module imports nothing of ``appservice`` so that ``appservice.db`` can bind it.
+One-time links (invitation, reset, confirmation) and unsubscribe links are secrets: whoever
+reads them can set a password or confirm an address. Such variables are never stored in
+clear, not even while SMTP is down for days: :meth:`Outbox.enqueue` refuses them without a
+:class:`~appservice.sealing.Sealer`, and with one it stores all variables AES-GCM sealed,
+bound to the row's recipient, kind, language and time (a sealed body moved to another row
+does not open). The sender opens them just before rendering; nothing else changes, so the
+crash guarantees above hold as they are.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
+from appservice import sealing
 from appservice.clock import now_ms
 from appservice.db import register_rows
+from appservice.sealing import Sealer, SealError
 
 QUEUED = "queued"
 SENDING = "sending"
@@ -36,6 +44,10 @@ SENT = "sent"
 FAILED = "failed"
 
 UNCERTAIN = "uncertain: crashed during send"
+
+# Variables that carry a secret link; only ever stored sealed.
+SECRET_VARIABLES = frozenset({"link", "unsubscribe_url"})
+_SEALED = "sealed"
 
 # Deliberately simple: one local part, a dotted domain of LDH labels; no comments, quotes,
 # display names or IP literals. Anything fancier is refused rather than guessed at.
@@ -64,6 +76,15 @@ def validate_address(address: str) -> str:
     return address
 
 
+def outbox_sealer(secret: str) -> Sealer:
+    """The sealer of the outbox's variables, derived from ``encryption.pickle_key``."""
+    return sealing.sealer(secret, "mail outbox")
+
+
+def _seal_context(recipient: str, kind: str, lang: str, created_at: int) -> str:
+    return f"mail_outbox|{recipient}|{kind}|{lang}|{created_at}"
+
+
 def _rows_changed(result: Any) -> int:
     """Rows touched by an UPDATE on asyncpg ("UPDATE 1") or aiosqlite (a cursor)."""
     if isinstance(result, str):
@@ -87,6 +108,23 @@ class OutboxMail:
     last_error: str | None
     created_at: int
     sent_at: int | None
+
+    @property
+    def sealed(self) -> bool:
+        return set(self.variables) == {_SEALED}
+
+    def open_variables(self, opener: Sealer | None) -> dict[str, Any]:
+        """The template variables; sealed ones are opened (:class:`SealError` if impossible:
+        no sealer, another pickle key, or a body moved from another row)."""
+        if not self.sealed:
+            return self.variables
+        if opener is None:
+            raise SealError("sealed variables need the outbox sealer")
+        context = _seal_context(self.recipient, self.kind, self.lang, self.created_at)
+        opened = json.loads(opener.open(str(self.variables[_SEALED]), context))
+        if not isinstance(opened, dict):
+            raise SealError("sealed variables are not a mapping")
+        return opened
 
 
 @register_rows
@@ -124,15 +162,27 @@ class Outbox:
         lang: str,
         variables: dict[str, Any],
         not_before: int | None = None,
+        *,
+        sealer: Sealer | None = None,
     ) -> int:
-        """Queue a notification and return its id; bad input stores nothing."""
+        """Queue a notification and return its id; bad input stores nothing.
+
+        With ``sealer`` the variables are stored sealed; without one, variables carrying a
+        secret link (:data:`SECRET_VARIABLES`) are refused (a programming error).
+        """
         validate_address(recipient)
         if not _KIND_RE.fullmatch(kind):
             raise ValueError(f"bad mail kind {kind!r}")
         if not _LANG_RE.fullmatch(lang):
             raise ValueError(f"bad language {lang!r}")
+        secret = SECRET_VARIABLES & set(variables)
+        if secret and sealer is None:
+            raise ValueError(f"{kind}: {sorted(secret)} may only be stored sealed")
         payload = json.dumps(variables)  # fails early on values that cannot be stored
         now = now_ms()
+        if sealer is not None:
+            sealed = sealer.seal(payload, _seal_context(recipient, kind, lang, now))
+            payload = json.dumps({_SEALED: sealed})
         q = (
             "INSERT INTO mail_outbox (recipient, kind, lang, variables, not_before, created_at) "
             "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"

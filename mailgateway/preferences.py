@@ -217,6 +217,23 @@ class Preferences:
         return sorted(row["user_id"] for row in rows)
 
     @classmethod
+    async def is_confirmed_address(cls, address: str) -> bool:
+        """Whether ``address`` is the confirmed address of a person not deleted (the only
+        addresses the IMAP auto-answer may go to)."""
+        return bool(await cls.people_confirmed_at(address))
+
+    @classmethod
+    async def people_confirmed_at(cls, address: str) -> list[str]:
+        """The people whose confirmed address ``address`` is (where a reset link may go)."""
+        rows = await cls.db.fetch(
+            "SELECT p.user_id FROM mail_preference p JOIN person ON person.user_id=p.user_id "
+            "WHERE p.confirmed_address=$1 AND lower(person.email)=$1 "
+            "AND person.deleted_at IS NULL ORDER BY p.user_id",
+            normalize(address),
+        )
+        return [row["user_id"] for row in rows]
+
+    @classmethod
     async def recent_confirmations(cls, user_id: str, since: int) -> int:
         """How many links ``user_id`` asked for since ``since`` (ms): a limit against using
         Lotse to flood someone else's mailbox."""

@@ -40,6 +40,13 @@ SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
         "link": "https://lotse.example/invite/TOKEN",
         "expires_days": 7,
     },
+    # A new password for an account in use, only to the person's confirmed address.
+    "password_reset": {
+        "centre_name": "Beratungsstelle Nord",
+        "login": "anna-1a2b",
+        "link": "https://lotse.example/reset/TOKEN",
+        "valid_hours": 2,
+    },
     "new_message": {
         "centre_name": "Beratungsstelle Nord",
         "room_label": "Beratung",

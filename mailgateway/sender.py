@@ -6,7 +6,8 @@ Per row the Message-ID and state ``sending`` are written first, then the mail go
 
 Temporary (retried with exponential backoff up to ``max_attempts``): 4xx answers, refused
 or dropped connections, timeouts, other OS errors. Permanent (failed at once, and
-``on_permanent_failure(recipient, kind)`` is awaited): 5xx answers and template problems.
+``on_permanent_failure(recipient, kind)`` is awaited): 5xx answers, template problems and
+sealed variables that do not open (another pickle key).
 Logs carry row ids, kinds and SMTP codes; never addresses, variables or bodies.
 """
 
@@ -21,6 +22,8 @@ from email.utils import make_msgid
 from typing import Literal
 
 import aiosmtplib
+
+from appservice.sealing import Sealer, SealError
 
 from .addresses import BOUNCING, MailAddress
 from .metrics import MAILS
@@ -91,8 +94,11 @@ class MailSender:
         batch_size: int = 100,
         poll_interval: float = 5.0,
         on_permanent_failure: PermanentFailureHook | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
+        """``sealer`` opens the variables :meth:`Outbox.enqueue` sealed (secret links)."""
         self.smtp = smtp
+        self.sealer = sealer
         self.templates = templates
         self.retry = retry or RetryPolicy()
         self.batch_size = batch_size
@@ -199,7 +205,13 @@ class MailSender:
             log.info("mail %d (%s) dropped: the address is bouncing", row.id, row.kind)
             return
         try:
-            rendered = self.templates.render(row.kind, row.lang, row.variables)
+            variables = row.open_variables(self.sealer)
+        except SealError:
+            log.error("mail %d (%s): its sealed variables do not open", row.id, row.kind)
+            await self._fail(row, "sealed")
+            return
+        try:
+            rendered = self.templates.render(row.kind, row.lang, variables)
         except TemplateProblem as e:
             log.error("mail %d (%s) cannot be rendered: %s", row.id, row.kind, type(e).__name__)
             await self._fail(row, "template")
@@ -209,10 +221,10 @@ class MailSender:
         msg = build_message(
             rendered,
             from_address=self.smtp.from_address,
-            sender_name=str(row.variables.get("centre_name") or ""),
+            sender_name=str(variables.get("centre_name") or ""),
             recipient=row.recipient,
             message_id=message_id,
-            unsubscribe_url=row.variables.get("unsubscribe_url"),
+            unsubscribe_url=variables.get("unsubscribe_url"),
         )
         if not await Outbox.mark_sending(row.id, message_id):
             return  # someone else took it

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from types import SimpleNamespace
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from appservice.app import LotseApp
+from appservice.config import WebConfig
 from appservice.db import Invitation, Person
+from appservice.synapse_runner import free_port
+from bots.invitation_page import add_invitation_routes
 from bots.invitation_rules import hash_token, new_token
 from tests.conftest import DOMAIN, MailSink
 
@@ -72,3 +83,27 @@ def text_of(msg: EmailMessage) -> str:
     part = msg.get_body(preferencelist=("plain",))
     assert part is not None
     return str(part.get_content())
+
+
+@asynccontextmanager
+async def second_listener(running: LotseApp, **changes: Any) -> AsyncIterator[str]:
+    """The public pages (invitation, reset, registration) on a second listener whose config
+    differs by ``changes`` and has its own public URL, which it yields. Everything behind the
+    pages (Synapse, the database, the outbox and its sender) is the running app's."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cfg = dataclasses.replace(running.cfg, web=WebConfig(public_url=base), **changes)
+    app = web.Application()
+    host = SimpleNamespace(
+        cfg=cfg,
+        az=SimpleNamespace(http_session=running.az.http_session, app=app),
+        mail_sender=running.mail_sender,
+        assistant=running.assistant,
+    )
+    add_invitation_routes(host)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield base
+    finally:
+        await server.close()

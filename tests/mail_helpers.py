@@ -11,7 +11,9 @@ from email.policy import default as default_policy
 from typing import cast
 
 from appservice.db import Person
+from appservice.devclient import Human
 from mailgateway.notices import notify
+from mailgateway.preferences import Preferences
 from tests.conftest import MailSink
 
 
@@ -72,3 +74,13 @@ def link_in(msg: EmailMessage) -> str:
     match = re.search(r"https?://\S+/confirm/[A-Za-z0-9_-]+", readable(msg))
     assert match, "no confirmation link in the mail"
     return match.group(0)
+
+
+async def give_confirmed_address(human: Human) -> tuple[Person, str]:
+    """Give a person of a centre an address they confirmed (as `email` and its link would)."""
+    address = f"{human.user_id[1:].split(':')[0]}@example.net"
+    person = await Person.get(human.user_id)
+    assert person is not None
+    await person.set_account(email=address)
+    await Preferences.mark_confirmed(human.user_id, address)
+    return person, address

@@ -113,6 +113,21 @@ async def test_get_user_last_seen(
     assert after.last_seen_ts is not None and after.last_seen_ts > 10**12
 
 
+async def test_device_count_follows_logins(
+    admin: SynapseAdmin, http: aiohttp.ClientSession, stack: Stack
+) -> None:
+    """No device before the first login, one per login, none after a password change with
+    logout; an unknown user has none (the sign Lotse reads for "this account is in use")."""
+    user_id = await make_user(admin, "devices")
+    assert await admin.device_count(user_id) == 0
+    await login_token(http, stack, user_id, PASSWORD)
+    await login_token(http, stack, user_id, PASSWORD)
+    assert await admin.device_count(user_id) == 2
+    await admin.set_password(user_id, "Neues-Passwort-3?", logout_devices=True)
+    assert await admin.device_count(user_id) == 0
+    assert await admin.device_count(new_user_id("ghost")) == 0
+
+
 async def test_get_unknown_user_is_none(admin: SynapseAdmin) -> None:
     """A user Synapse does not know is None, not an error."""
     assert await admin.get_user(new_user_id("ghost")) is None

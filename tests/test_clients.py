@@ -121,7 +121,8 @@ async def test_search_filter_sort_profile_edit_home_bookmarks(
     make_human: MakeHuman, running: LotseApp, tmp_path: Path
 ) -> None:
     """`clients` filters by home counsellor and text and sorts by last login; the profile
-    shows e-mail and phone to admins only; `client set`, `client home`, bookmarks work."""
+    shows e-mail and phone to admins only; `client set` (the address by admins only),
+    `client home`, bookmarks work."""
     bot = running.cfg.assistant_mxid
     admin_api = running.assistant.services.admin
     berta, berta_room = await staff(make_human, bot, "berta", "counsellor")
@@ -183,8 +184,14 @@ async def test_search_filter_sort_profile_edit_home_bookmarks(
     info = await admin_api.get_user(anna.user_id)
     assert info is not None and info.displayname == new_name
     assert await MasterDataValue.of(anna.user_id) == {"postcode": "20095"}
-    cleared = await ask(berta, berta_room, bot, f"client set {new_name} email= postcode=")
-    assert "Gespeichert" in cleared.body
+    # The address is where a password is reset: counsellors cannot touch it, admins can.
+    refused = await ask(berta, berta_room, bot, f"client set {new_name} email= postcode=")
+    assert "nur Admins" in refused.body and "nichts geändert" in refused.body
+    fresh = await Person.get(anna.user_id)
+    assert fresh is not None and fresh.email == "anna@example.org"
+    assert await MasterDataValue.of(anna.user_id) == {"postcode": "20095"}
+    cleared = await ask(admin, admin_room, bot, f"client set {new_name} email= postcode=")
+    assert "Gespeichert" in cleared.body and "entfernt" in cleared.body
     fresh = await Person.get(anna.user_id)
     assert fresh is not None and fresh.email is None
     assert await MasterDataValue.of(anna.user_id) == {}

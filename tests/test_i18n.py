@@ -149,6 +149,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "invite_no_account": {"who": "Wolke"},
     "invite_sent": {"who": "Wolke", "email": "wolke@example.org", "days": 7},
     "invite_link": {"who": "Wolke", "link": "https://x/invite/T", "days": 7, "reason": "no_email"},
+    "invite_in_use": {"who": "Wolke", "outcome": "queued", "reset_url": "https://x/reset"},
+    "password_reset_done": {"at": "01.02.2027 10:00"},
+    "email_changed_by_staff": {"address": "neu@example.org"},
     # Clients (bots/clients.py, bots/client_admin.py, bots/deletion_routine.py).
     "client_problem": {
         "problem": "unknown_keys",
@@ -193,7 +196,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "bookmarked": True,
         "timezone": "Europe/Vienna",
     },
-    "client_updated": {"client": "Wolke", "changed": ["email", "age_group"]},
+    "client_updated": {
+        "client": "Wolke",
+        "changed": ["email", "age_group"],
+        "email_state": "queued",
+        "address": "neu@example.org",
+    },
     "client_home_set": {"client": "Wolke", "home": "Berta"},
     "bookmark_toggled": {"client": "Wolke", "added": True},
     "bookmarks_list": {

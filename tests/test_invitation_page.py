@@ -45,9 +45,12 @@ def test_pages_escape_what_they_show() -> None:
     """Autoescape: a hostile centre name or user name is text, never markup (both languages)."""
     pages = WebPages()
     for lang in ("de", "en"):
-        html = pages.render(lang, "invitation_invalid", reason="used", centre_name="<b>x</b>")
-        assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
-        assert f'<html lang="{lang}">' in html
+        for purpose in ("invitation", "reset"):
+            html = pages.render(
+                lang, "invitation_invalid", reason="used", centre_name="<b>x</b>", purpose=purpose
+            )
+            assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+            assert f'<html lang="{lang}">' in html
 
 
 async def test_invite_without_address_gives_a_link_that_sets_the_password(

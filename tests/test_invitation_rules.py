@@ -7,9 +7,11 @@ import pytest
 from appservice.config import PasswordPolicyConfig
 from bots.invitation_rules import (
     DAY_MS,
+    account_in_use,
     expiry,
     hash_token,
     invitation_link,
+    localpart,
     looks_like_token,
     new_token,
     password_problems,
@@ -135,3 +137,28 @@ def test_pseudonym_normalised(typed: str, expected: str) -> None:
 )
 def test_pseudonym_rules(pseudonym: str, expected: list[str]) -> None:
     assert pseudonym_problems(pseudonym) == expected
+
+
+@pytest.mark.parametrize(
+    ("activated_at", "last_seen", "devices", "in_use"),
+    [
+        (None, None, 0, False),  # made by Lotse, nobody ever logged in: an invitation may go
+        (1_000, None, 0, True),  # a password set through Lotse (or `lotse dev`)
+        (None, 1_700_000_000_000, 0, True),  # Synapse saw it in use (password from elsewhere)
+        (None, None, 1, True),  # logged in right now, last-seen not written yet
+        (1_000, 1_700_000_000_000, 2, True),
+    ],
+)
+def test_account_in_use(
+    activated_at: int | None, last_seen: int | None, devices: int, in_use: bool
+) -> None:
+    """Any trace of a used password makes the account the person's: no invitation then."""
+    assert account_in_use(activated_at, last_seen, devices) is in_use
+
+
+def test_links_per_purpose_and_user_names() -> None:
+    assert invitation_link("https://l.example/", "T") == "https://l.example/invite/T"
+    assert invitation_link("https://l.example", "T", "reset") == "https://l.example/reset/T"
+    with pytest.raises(KeyError):
+        invitation_link("https://l.example", "T", "steal")
+    assert localpart("@anna-1a2b:lotse.example") == "anna-1a2b"

@@ -10,31 +10,31 @@ from dataclasses import replace
 import pytest
 from mautrix.util.async_db import Database
 
-from appservice.db.upgrade import upgrade_table
+from appservice.db import Person
 from mailgateway.addresses import MailAddress
 from mailgateway.imap_poller import ImapPoller, ImapSettings
+from mailgateway.preferences import Preferences
+from tests.conftest import opened
 from tests.imap_server import ImapServer
 from tests.test_mail_bounces import GARBAGE, dsn, huge, out_of_office, reply, vacation
 
 PROCESSED = "Lotse/Processed"
 SKIPPED = "Lotse/Skipped"
+KNOWN_PEOPLE = ("anna", "bert")
+KNOWN = Preferences.is_confirmed_address
 
 
 @pytest.fixture
 async def addresses(database_url: str) -> AsyncIterator[Database]:
-    """A migrated database with MailAddress bound to it (the binding is restored after)."""
-    db = Database.create(database_url, upgrade_table=upgrade_table, owner_name="lotse")
-    await db.start()
-    saved = MailAddress.__dict__.get("db")
-    MailAddress.db = db
-    try:
-        yield db
-    finally:
-        if saved is None:
-            del MailAddress.db
-        else:
-            MailAddress.db = saved
-        await db.stop()
+    """A migrated database with the row classes bound to it (the app's binding comes back
+    after), where anna@ and bert@example.org are confirmed addresses of people: the only
+    ones an auto-answer may go to."""
+    async with opened(database_url) as db:
+        for name in KNOWN_PEOPLE:
+            person = await Person.upsert(f"@{name}:lotse.test", "nord", "client")
+            await person.set_account(email=f"{name}@example.org")
+            await Preferences.mark_confirmed(person.user_id, f"{name}@example.org")
+        yield db.main
 
 
 @pytest.fixture
@@ -225,7 +225,7 @@ async def test_replies(
     settings = settings_for(
         imap, own_addresses=frozenset({"Lotse@Beratung.example"}), **MODES[mode]
     )
-    start(ImapPoller(settings, calls.send_auto_answer, calls.on_bouncing))
+    start(ImapPoller(settings, calls.send_auto_answer, calls.on_bouncing, is_known_address=KNOWN))
     await imap.append(reply("Anna Beispiel <Anna@Example.org>"))
     await imap.append(reply("anna@example.org", "Noch eine Frage"))
     await imap.append(out_of_office("bert@example.org"))
@@ -235,13 +235,40 @@ async def test_replies(
     assert calls.answered == ["anna@example.org"]
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_strangers_get_no_answer_and_leave_no_trace(
+    mode: str, addresses: Database, imap: ImapServer, start: Callable[..., Running]
+) -> None:
+    """Only a confirmed address of a person is answered. A stranger's reply, an address that
+    is only waiting for confirmation, and a deleted person's address get nothing, and none
+    of them is stored (no mail_address row, nothing anywhere else)."""
+    calls = Recorder()
+    pending = await Person.upsert("@dora:lotse.test", "nord", "client")
+    await Preferences.start_confirmation(pending.user_id, "dora@example.org")
+    gone = await Person.upsert("@emil:lotse.test", "nord", "client")
+    await gone.set_account(email="emil@example.org")
+    await Preferences.mark_confirmed(gone.user_id, "emil@example.org")
+    await gone.set_account(deleted_at=1)
+    settings = settings_for(imap, **MODES[mode])
+    start(ImapPoller(settings, calls.send_auto_answer, is_known_address=KNOWN))
+    for sender in ("Fremd <stranger@example.net>", "dora@example.org", "emil@example.org"):
+        await imap.append(reply(sender))
+    await imap.append(reply("Anna@Example.org"))  # the marker: it is answered after the rest
+    await filed(imap, processed=4)
+    assert calls.answered == ["anna@example.org"]
+    for address in ("stranger@example.net", "dora@example.org", "emil@example.org"):
+        assert await MailAddress.get(address) is None
+    stored = await addresses.fetch("SELECT address FROM mail_address")
+    assert [row["address"] for row in stored] == ["anna@example.org"]
+
+
 async def test_no_answer_to_bouncing_address(
     addresses: Database, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """A reply from an address known to bounce is filed without an answer."""
     calls = Recorder()
     await MailAddress.record_hard_bounce("anna@example.org", threshold=1)
-    start(ImapPoller(settings_for(imap), calls.send_auto_answer))
+    start(ImapPoller(settings_for(imap), calls.send_auto_answer, is_known_address=KNOWN))
     await imap.append(reply())
     await filed(imap, processed=1)
     assert calls.answered == []
@@ -254,7 +281,7 @@ async def test_garbage_and_oversized_skipped(
     """Bad mail goes to Skipped, oversized is never downloaded, and the poller carries on."""
     calls = Recorder()
     settings = settings_for(imap, max_message_bytes=100_000, **MODES[mode])
-    poller = FetchCountingPoller(settings, calls.send_auto_answer)
+    poller = FetchCountingPoller(settings, calls.send_auto_answer, is_known_address=KNOWN)
     poller.fetched = []
     running = start(poller)
     await imap.append(GARBAGE)
@@ -274,7 +301,7 @@ async def test_failing_callback_leaves_message_and_continues(
     """If the answer cannot be queued the mail stays in INBOX and later mail is still handled."""
     calls = Recorder()
     calls.fail_next_answer = True
-    running = start(ImapPoller(settings_for(imap), calls.send_auto_answer))
+    running = start(ImapPoller(settings_for(imap), calls.send_auto_answer, is_known_address=KNOWN))
     await imap.append(reply("anna@example.org"))
     await eventually(lambda: _value(running.poller.counts["error"] == 1))
     await imap.append(reply("bert@example.org"))
@@ -288,7 +315,7 @@ async def test_reconnects_after_server_restart(
 ) -> None:
     """When the server goes away the poller retries with backoff and resumes on return."""
     calls = Recorder()
-    running = start(ImapPoller(settings_for(imap), calls.send_auto_answer))
+    running = start(ImapPoller(settings_for(imap), calls.send_auto_answer, is_known_address=KNOWN))
     await imap.append(reply("anna@example.org"))
     await filed(imap, processed=1)
     await imap.stop()
@@ -327,7 +354,9 @@ async def test_process_once(addresses: Database, imap: ImapServer) -> None:
     calls = Recorder()
     await imap.append(reply())
     await imap.append(GARBAGE)
-    await ImapPoller(settings_for(imap), calls.send_auto_answer).process_once()
+    await ImapPoller(
+        settings_for(imap), calls.send_auto_answer, is_known_address=KNOWN
+    ).process_once()
     assert [await imap.count(m) for m in ("INBOX", PROCESSED, SKIPPED)] == [0, 1, 1]
     assert calls.answered == ["anna@example.org"]
 

@@ -11,15 +11,14 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.config import ImapConfig
-from appservice.db import Person
-from appservice.devclient import Human, ask, notices_before_marker
+from appservice.devclient import ask, notices_before_marker
 from mailgateway.addresses import MailAddress
 from mailgateway.notices import notify
-from mailgateway.preferences import Preferences
 from tests.conftest import Lotse, MailSink, MakeHuman, join_control_room
 from tests.imap_server import ImapServer
-from tests.mail_helpers import mails_to, wait_for_mails
+from tests.mail_helpers import give_confirmed_address, mails_to, wait_for_mails
 from tests.test_mail_bounces import dsn, reply
+from tests.test_privacy import _database_dump
 from tests.test_requests import _service_room
 
 pytestmark = pytest.mark.synapse
@@ -57,15 +56,6 @@ async def imap_app(lotse: Lotse) -> AsyncIterator[tuple[LotseApp, ImapServer]]:
             await lotse.restart()
 
 
-async def _person_with_address(human: Human) -> tuple[Person, str]:
-    address = f"{human.user_id[1:].split(':')[0]}@example.net"
-    person = await Person.get(human.user_id)
-    assert person is not None
-    await person.set_account(email=address)
-    await Preferences.mark_confirmed(human.user_id, address)
-    return person, address
-
-
 async def test_bounce_marks_address_and_tells_its_centres_admins(
     imap_app: tuple[LotseApp, ImapServer], make_human: MakeHuman, mail_sink: MailSink
 ) -> None:
@@ -77,7 +67,7 @@ async def test_bounce_marks_address_and_tells_its_centres_admins(
     client_room = await _service_room(client, bot)
     admin_control = await join_control_room(app, admin)
     other_control = await join_control_room(app, other_admin)
-    person, address = await _person_with_address(client)
+    person, address = await give_confirmed_address(client)
 
     # A real mail of ours, so the report is about a Message-ID Lotse sent.
     assert await notify(person, "centre_message") == "queued"
@@ -98,12 +88,27 @@ async def test_bounce_marks_address_and_tells_its_centres_admins(
     heard = await notices_before_marker(other_admin, other_control, bot, other_before)
     assert not any(person.user_id in n.body for n in heard)
 
-    # A human reply gets the one auto-answer; nothing of it reaches Matrix.
-    replier = f"reply-{secrets.token_hex(3)}@example.org"
-    await server.append(reply(sender=replier))
-    [answer] = await wait_for_mails(mail_sink, replier)
+
+async def test_auto_answer_only_to_a_confirmed_address_strangers_leave_no_trace(
+    imap_app: tuple[LotseApp, ImapServer], make_human: MakeHuman, mail_sink: MailSink
+) -> None:
+    """A reply from any address that is not a person's confirmed one gets no mail, and that
+    address is in no table afterwards; a person's reply from their confirmed address gets
+    the one auto-answer (nothing of either reaches Matrix)."""
+    app, server = imap_app
+    client = await make_human("antwortet", centre="nord", role="client")
+    _, address = await give_confirmed_address(client)
+    stranger = f"fremd-{secrets.token_hex(4)}@example.org"
+    await server.append(reply(sender=f"Fremde Person <{stranger}>"))
+    await server.append(reply(sender=address.upper()))  # handled after the stranger's
+    [answer] = await wait_for_mails(mail_sink, address)
     assert "nicht gelesen" in str(answer["Subject"])
     assert answer["Auto-Submitted"] == "auto-generated"
+    assert mails_to(mail_sink, stranger) == []  # its answer would have been sent first
+    dump = await _database_dump(app)
+    assert address in dump["mail_address"]  # the scan reads the table it must not be in
+    assert not [table for table, text in dump.items() if stranger in text.lower()]
+    assert app.mail.poller.counts["human-stranger"] >= 1
 
 
 async def test_permanent_failure_tells_admins_which_person_and_kind(
@@ -113,7 +118,7 @@ async def test_permanent_failure_tells_admins_which_person_and_kind(
     admin = await make_human("admin", centre="south", role="admin")
     counsellor = await make_human("counsellor", centre="south", role="counsellor")
     control = await join_control_room(running, admin)
-    person, address = await _person_with_address(counsellor)
+    person, address = await give_confirmed_address(counsellor)
     mail_sink.refuse.add(address)
     before = len(admin.notices(control, bot))
     assert await notify(person, "new_request", request_id=77) == "queued"

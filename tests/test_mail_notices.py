@@ -54,6 +54,13 @@ RULES = [
     ("confirm-bouncing", "address_confirmation", replace(GOOD, bouncing=True), True, "bouncing"),
     ("invite-no-address", "invitation", replace(GOOD, address=None), True, "no_address"),
     ("invite-mail-off", "invitation", GOOD, False, "mail_disabled"),
+    # A reset link goes only to the person's own confirmed address, even with notifications off.
+    ("reset", "password_reset", replace(GOOD, notifications=False), True, QUEUED),
+    ("reset-unconfirmed", "password_reset", replace(GOOD, confirmed=False), True, "unconfirmed"),
+    ("reset-no-address", "password_reset", replace(GOOD, address=None), True, "no_address"),
+    ("reset-bouncing", "password_reset", replace(GOOD, bouncing=True), True, "bouncing"),
+    ("reset-locked", "password_reset", replace(GOOD, active=False), True, "inactive"),
+    ("reset-mail-off", "password_reset", GOOD, False, "mail_disabled"),
 ]
 
 

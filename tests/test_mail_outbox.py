@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from appservice.sealing import SealError
 from mailgateway.outbox import (
     FAILED,
     QUEUED,
@@ -12,10 +13,13 @@ from mailgateway.outbox import (
     UNCERTAIN,
     InvalidAddress,
     Outbox,
+    outbox_sealer,
 )
 from tests.conftest import opened
 
-VARS = {"centre_name": "Beratungsstelle Nord", "link": "https://x.example/c/1"}
+# No secret link: the outbox keeps such variables as they are.
+VARS = {"centre_name": "Beratungsstelle Nord", "expires_days": 7}
+SECRET_LINK = "https://x.example/invite/geheim-3f9a"
 
 BAD_ADDRESSES = [
     "",
@@ -128,3 +132,39 @@ async def test_recover_after_crash(database_url: str) -> None:
         assert (crashed.state, crashed.last_error) == (SENT, UNCERTAIN)
         assert [m.id for m in await Outbox.due()] == [without_id, untouched]
         assert await Outbox.recover_after_crash() == (0, 0)
+
+
+async def test_secret_links_are_only_ever_stored_sealed(database_url: str) -> None:
+    """A link or unsubscribe URL without a sealer is refused and nothing is stored; with one,
+    the row holds no trace of any variable, opens with the right key only, and a sealed
+    body copied onto another row does not open there."""
+    sealer = outbox_sealer("pickle-key-of-this-test")
+    async with opened(database_url) as db:
+        for secret in ({"link": SECRET_LINK}, {"unsubscribe_url": SECRET_LINK}):
+            with pytest.raises(ValueError, match="sealed"):
+                await Outbox.enqueue("anna@beratung.de", "invitation", "de", {**VARS, **secret})
+        assert await db.main.fetchval("SELECT COUNT(*) FROM mail_outbox") == 0
+
+        variables = {**VARS, "link": SECRET_LINK}
+        sealed_id = await Outbox.enqueue(
+            "anna@beratung.de", "invitation", "de", variables, sealer=sealer
+        )
+        other_id = await Outbox.enqueue(
+            "ben@beratung.de", "invitation", "de", variables, sealer=sealer
+        )
+        raw = await db.main.fetchval("SELECT variables FROM mail_outbox WHERE id=$1", sealed_id)
+        assert "geheim" not in raw and "Beratungsstelle" not in raw and "v1:" in raw
+        mail = await Outbox.get(sealed_id)
+        assert mail is not None and mail.sealed
+        assert mail.open_variables(sealer) == variables
+        with pytest.raises(SealError):
+            mail.open_variables(None)
+        with pytest.raises(SealError):
+            mail.open_variables(outbox_sealer("another-pickle-key"))
+
+        # Moved to Ben's row, Anna's sealed link is refused.
+        await db.main.execute("UPDATE mail_outbox SET variables=$1 WHERE id=$2", raw, other_id)
+        moved = await Outbox.get(other_id)
+        assert moved is not None
+        with pytest.raises(SealError):
+            moved.open_variables(sealer)

@@ -30,6 +30,7 @@ def test_shipped_templates_pass_the_start_check() -> None:
         "transfer_request",
         "centre_message",
         "auto_answer",
+        "password_reset",
     }
 
 

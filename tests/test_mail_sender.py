@@ -19,12 +19,14 @@ from aiosmtpd.smtp import Envelope, Session
 
 from appservice.synapse_runner import free_port
 from mailgateway.addresses import MailAddress
-from mailgateway.outbox import FAILED, QUEUED, SENT, UNCERTAIN, Outbox
+from mailgateway.outbox import FAILED, QUEUED, SENT, UNCERTAIN, Outbox, outbox_sealer
 from mailgateway.render import MailTemplates
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings
 from tests.test_mail_outbox import opened
 
 FROM = "noreply@lotse.test"
+# Links are only ever stored sealed; the senders below open them with the same key.
+SEALER = outbox_sealer("pickle-key-of-the-sender-tests")
 INVITE = {
     "centre_name": "Beratungsstelle Nord",
     "display_name": "Anna <b>&",
@@ -89,9 +91,19 @@ def smtp_server(handler: Recorder, port: int | None = None) -> Iterator[int]:
         controller.stop()
 
 
+def recording_hook(calls: list[tuple[str, str]]) -> Callable[[str, str], Awaitable[None]]:
+    """An ``on_permanent_failure`` hook that writes down what it was told."""
+
+    async def hook(recipient: str, kind: str) -> None:
+        calls.append((recipient, kind))
+
+    return hook
+
+
 def make_sender(port: int, **kwargs: Any) -> MailSender:
     kwargs.setdefault("retry", RetryPolicy(base_delay=0.1, max_delay=0.5, max_attempts=5))
     kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("sealer", SEALER)
     smtp = SmtpSettings(host="127.0.0.1", port=port, from_address=FROM, security="none", timeout=5)
     return MailSender(smtp, MailTemplates(), **kwargs)
 
@@ -131,7 +143,9 @@ async def test_delivered_once_with_headers_and_both_parts(tmp_path: Path) -> Non
     variables = {**INVITE, "unsubscribe_url": "https://lotse.test/unsub/1"}
     with smtp_server(handler) as port:
         async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue("anna@beratung.de", "invitation", "de", variables)
+            mail_id = await Outbox.enqueue(
+                "anna@beratung.de", "invitation", "de", variables, sealer=SEALER
+            )
             async with running(make_sender(port)):
                 await wait_for(lambda: state_is(mail_id, SENT))
                 # A later mail as the marker: a second delivery of the first would come before.
@@ -223,14 +237,13 @@ async def test_refused_connection_retries_then_delivers(tmp_path: Path) -> None:
 async def test_permanent_failure_fails_at_once_and_calls_hook(tmp_path: Path) -> None:
     """A 550 marks the row failed on the first attempt and tells the hook recipient and kind."""
     calls: list[tuple[str, str]] = []
-
-    async def hook(recipient: str, kind: str) -> None:
-        calls.append((recipient, kind))
-
+    hook = recording_hook(calls)
     handler = Reject()
     with smtp_server(handler) as port:
         async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue("gone@beratung.de", "invitation", "de", INVITE)
+            mail_id = await Outbox.enqueue(
+                "gone@beratung.de", "invitation", "de", INVITE, sealer=SEALER
+            )
             async with running(make_sender(port, on_permanent_failure=hook)):
                 await wait_for(lambda: state_is(mail_id, FAILED))
             row = await Outbox.get(mail_id)
@@ -239,14 +252,30 @@ async def test_permanent_failure_fails_at_once_and_calls_hook(tmp_path: Path) ->
     assert calls == [("gone@beratung.de", "invitation")]
 
 
+async def test_sealed_mail_that_does_not_open_fails_without_a_send(tmp_path: Path) -> None:
+    """A sealed row the sender cannot open (another pickle key) is never sent: it fails at
+    once, like a broken template, and the hook hears of it."""
+    calls: list[tuple[str, str]] = []
+    hook = recording_hook(calls)
+    handler = Recorder()
+    with smtp_server(handler) as port:
+        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
+            mail_id = await Outbox.enqueue(
+                "anna@beratung.de", "invitation", "de", INVITE, sealer=SEALER
+            )
+            other_key = outbox_sealer("a-changed-pickle-key")
+            async with running(make_sender(port, sealer=other_key, on_permanent_failure=hook)):
+                await wait_for(lambda: state_is(mail_id, FAILED))
+            row = await Outbox.get(mail_id)
+    assert row is not None and (row.last_error, row.variables) == ("sealed", {})
+    assert handler.data_calls == 0 and calls == [("anna@beratung.de", "invitation")]
+
+
 async def test_mail_to_an_address_that_turned_bouncing_is_dropped(tmp_path: Path) -> None:
     """Queued before the bounces were counted: never sent, failed as "bouncing", no hook
     (the admins were told once when the address turned)."""
     calls: list[tuple[str, str]] = []
-
-    async def hook(recipient: str, kind: str) -> None:
-        calls.append((recipient, kind))
-
+    hook = recording_hook(calls)
     handler = Recorder()
     with smtp_server(handler) as port:
         async with opened(f"sqlite:{tmp_path / 'l.db'}"):
@@ -264,10 +293,7 @@ async def test_mail_to_an_address_that_turned_bouncing_is_dropped(tmp_path: Path
 async def test_temporary_failures_give_up_after_max_attempts(tmp_path: Path) -> None:
     """A server that never comes back: after max_attempts the row fails and the hook is told."""
     calls: list[tuple[str, str]] = []
-
-    async def hook(recipient: str, kind: str) -> None:
-        calls.append((recipient, kind))
-
+    hook = recording_hook(calls)
     async with opened(f"sqlite:{tmp_path / 'l.db'}"):
         mail_id = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
         retry = RetryPolicy(base_delay=0.05, max_delay=0.1, max_attempts=3)
@@ -319,7 +345,9 @@ async def test_no_mail_carries_text_that_was_not_a_variable(tmp_path: Path) -> N
                 await Outbox.enqueue("anna@beratung.de", "new_message", lang, NEW_MESSAGE)
                 for lang in ("de", "en")
             ]
-            ids.append(await Outbox.enqueue("ben@beratung.de", "invitation", "en", INVITE))
+            ids.append(
+                await Outbox.enqueue("ben@beratung.de", "invitation", "en", INVITE, sealer=SEALER)
+            )
             async with running(make_sender(port)) as sender:
                 sender.wake()
                 for mail_id in ids:

@@ -7,27 +7,23 @@ the database, the outbox and its sender) is the running app's.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from appservice.app import LotseApp
-from appservice.config import WebConfig
+from appservice.config import SelfRegistrationConfig
 from appservice.db import AuditEntry, Invitation, Person, Registration
 from appservice.devclient import Human
-from appservice.synapse_runner import free_port, password_login
-from bots.invitation_page import add_invitation_routes
+from appservice.synapse_runner import password_login
 from bots.invitation_rules import new_token
+from mailgateway.preferences import Preferences
 from tests.conftest import MailSink
-from tests.invitation_support import LINK_RE, mail_to, text_of
+from tests.invitation_support import LINK_RE, mail_to, second_listener, text_of
 
 pytestmark = pytest.mark.synapse
 
@@ -37,23 +33,8 @@ REGISTER_LINK_RE = LINK_RE.pattern.replace("/invite/", "/register/")
 @pytest.fixture
 async def site(running: LotseApp) -> AsyncIterator[str]:
     """Base URL of a listener with self-registration for ``south``."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    cfg = dataclasses.replace(
-        running.cfg, self_registration_centre="south", web=WebConfig(public_url=base)
-    )
-    app = web.Application()
-    host = SimpleNamespace(
-        cfg=cfg,
-        az=SimpleNamespace(http_session=running.az.http_session, app=app),
-        mail_sender=running.mail_sender,
-        assistant=running.assistant,
-    )
-    add_invitation_routes(host)
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    yield base
-    await server.close()
+    async with second_listener(running, self_registration_centre="south") as base:
+        yield base
 
 
 async def _get(url: str) -> tuple[int, str]:
@@ -61,10 +42,10 @@ async def _get(url: str) -> tuple[int, str]:
         return resp.status, await resp.text()
 
 
-async def _post(url: str, form: dict[str, str]) -> tuple[int, str, str | None]:
+async def _post(url: str, form: dict[str, str]) -> tuple[int, str, dict[str, str]]:
     async with aiohttp.ClientSession() as http:
         async with http.post(url, data=form, allow_redirects=False) as resp:
-            return resp.status, await resp.text(), resp.headers.get("Location")
+            return resp.status, await resp.text(), dict(resp.headers)
 
 
 async def test_closed_without_a_registration_centre(running: LotseApp) -> None:
@@ -104,10 +85,13 @@ async def test_register_confirm_set_password_and_log_in(
     assert status == 200 and pseudonym in html and "Confirm" in html
     assert await Person.find_in_centre("south", pseudonym) is None  # a GET creates nothing
 
-    status, _, location = await _post(link, {})
+    status, _, headers = await _post(link, {})
+    location = headers.get("Location")
     assert status == 303 and location is not None and "/invite/" in location
     person = await Person.find_in_centre("south", pseudonym, roles=("client",))
     assert person is not None and person.email == email and person.account_status == "invited"
+    # The mailed link proved the address: a forgotten password can be reset through it.
+    assert (await Preferences.get(person.user_id)).confirmed_for(email)
     info = await running.assistant.services.admin.get_user(person.user_id)
     assert info is not None and info.displayname == pseudonym
     entries = await AuditEntry.recent("south", 20)
@@ -150,3 +134,44 @@ async def test_bad_registration_links_and_mail_limit(site: str, running: LotseAp
         )
         assert status == 200 and "check your mailbox" in html  # the same answer every time
     assert await Registration.count_since(email, 0) == 3
+
+
+async def test_registration_limits_per_normalised_address_and_for_everyone(
+    running: LotseApp, mail_sink: MailSink
+) -> None:
+    """One mailbox gets at most its daily number of mails however its address is written
+    (and the answer never tells); the form takes a fixed number an hour from everyone
+    together, then says to come back later (429, Retry-After) and mails nothing."""
+    limits = SelfRegistrationConfig(mails_per_address_per_day=2, forms_per_hour=5)
+    async with second_listener(
+        running, self_registration_centre="south", self_registration=limits
+    ) as base:
+        flood = f"flood-{time.time_ns()}@example.org"
+        pages = set()
+        for i, written in enumerate((flood, flood.upper(), f"Flood{flood[5:]}")):
+            status, html, _ = await _post(
+                f"{base}/register", {"pseudonym": f"Flut {i}", "email": written}
+            )
+            pages.add((status, html))
+        assert len(pages) == 1 and next(iter(pages))[0] == 200
+        assert "at most 2 such e-mails a day" in next(iter(pages))[1]
+        marker = f"marker-{time.time_ns()}@example.org"
+        assert (await _post(f"{base}/register", {"pseudonym": "Marke", "email": marker}))[0] == 200
+        await mail_to(mail_sink, running, marker)  # sent after the flood's, in queue order
+        flooded = [r for r, _ in mail_sink.messages if any(a.lower() == flood for a in r)]
+        assert len(flooded) == 2
+
+        # Five forms in this hour so far with the one below; the sixth is turned away.
+        late = f"late-{time.time_ns()}@example.org"
+        assert (await _post(f"{base}/register", {"pseudonym": "Fuenfte", "email": "x@y.org"}))[
+            0
+        ] == 200
+        status, html, headers = await _post(
+            f"{base}/register", {"pseudonym": "Sechste", "email": late}
+        )
+        assert status == 429 and "try again in about" in html and "Counselling Centre" in html
+        assert int(headers["Retry-After"]) > 0
+        assert await Registration.count_since(late, 0) == 0
+        assert not await running.db.main.fetchval(
+            "SELECT COUNT(*) FROM mail_outbox WHERE recipient=$1", late
+        )

@@ -1,8 +1,10 @@
 """Rows of ``invitation``: one-time links to the page where a person sets their password.
 
-Only a hash of each token is stored. A person has at most one usable invitation: creating
-one revokes the older ones. Using one is a conditional UPDATE, so of two posts racing on the
-same link exactly one wins.
+Two purposes share the table: ``invitation`` (the first password of an account nobody has
+used yet, handed over by staff) and ``reset`` (a new password for an account in use, mailed
+only to the person's confirmed address). Only a hash of each token is stored. A person has at
+most one usable link of either purpose: creating one revokes the older ones. Using one is a
+conditional UPDATE, so of two posts racing on the same link exactly one wins.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ USED = "used"
 REVOKED = "revoked"
 EXPIRED = "expired"
 
+INVITATION = "invitation"
+RESET = "reset"
+PURPOSES = (INVITATION, RESET)
+
 
 @dataclass
 class Invitation:
     db: ClassVar[Database]
     _columns: ClassVar[str] = (
         "id, token_hash, user_id, centre_id, created_by, created_at, expires_at, sent_to, "
-        "used_at, revoked_at, failed_attempts"
+        "used_at, revoked_at, failed_attempts, purpose"
     )
 
     id: int
@@ -42,6 +48,7 @@ class Invitation:
     used_at: int | None = None
     revoked_at: int | None = None
     failed_attempts: int = 0
+    purpose: str = INVITATION
 
     def state(self, now_ms: int) -> str:
         """``valid``, or why not: ``used``, ``revoked`` (superseded, blocked), ``expired``."""
@@ -69,6 +76,7 @@ class Invitation:
             used_at=row["used_at"],
             revoked_at=row["revoked_at"],
             failed_attempts=int(row["failed_attempts"]),
+            purpose=row["purpose"],
         )
 
     @classmethod
@@ -80,8 +88,11 @@ class Invitation:
         created_by: str,
         expires_at: int,
         sent_to: str | None = None,
+        purpose: str = INVITATION,
     ) -> Invitation:
-        """Store a new invitation and revoke the person's older unused ones, in one go."""
+        """Store a new link and revoke the person's older unused ones, in one go."""
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown purpose {purpose!r}")
         now = now_ms()
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
@@ -91,9 +102,10 @@ class Invitation:
                 user_id,
                 now,
             )
-            new_id = await conn.fetchval(
+            row = await conn.fetchrow(
                 "INSERT INTO invitation (token_hash, user_id, centre_id, created_by, created_at, "
-                "expires_at, sent_to) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                "expires_at, sent_to, purpose) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                f"RETURNING {cls._columns}",
                 token_hash,
                 user_id,
                 centre_id,
@@ -101,10 +113,11 @@ class Invitation:
                 now,
                 expires_at,
                 sent_to,
+                purpose,
             )
-        return cls(
-            int(new_id), token_hash, user_id, centre_id, created_by, now, expires_at, sent_to
-        )
+        invitation = cls._from_row(row)
+        assert invitation is not None
+        return invitation
 
     @classmethod
     async def by_hash(cls, token_hash: str) -> Invitation | None:
@@ -115,6 +128,12 @@ class Invitation:
     async def latest_for(cls, user_id: str) -> Invitation | None:
         q = f"SELECT {cls._columns} FROM invitation WHERE user_id=$1 ORDER BY id DESC LIMIT 1"
         return cls._from_row(await cls.db.fetchrow(q, user_id))
+
+    @classmethod
+    async def count_since(cls, user_id: str, purpose: str, since_ms: int) -> int:
+        """Links of this purpose made for the person since then (a mailbox is not flooded)."""
+        q = "SELECT COUNT(*) FROM invitation WHERE user_id=$1 AND purpose=$2 AND created_at>=$3"
+        return int(await cls.db.fetchval(q, user_id, purpose, since_ms))
 
     async def consume(self, now_ms: int) -> bool:
         """Mark as used if still valid; False when another request got there first."""

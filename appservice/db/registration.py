@@ -72,10 +72,14 @@ class Registration:
         return cls._from_row(await cls.db.fetchrow(q, token_hash))
 
     @classmethod
-    async def count_since(cls, email: str, since_ms: int) -> int:
-        """Registrations asked for this address since then (a mailbox is not spammed)."""
-        q = "SELECT COUNT(*) FROM registration WHERE email=$1 AND created_at >= $2"
-        return int(await cls.db.fetchval(q, email, since_ms))
+    async def count_since(cls, address_key: str, since_ms: int) -> int:
+        """Registrations asked for this address since then (a mailbox is not spammed).
+
+        ``address_key`` is the normalised address (trimmed, lower-case): ``Anna@X.org`` and
+        ``anna@x.org`` are one mailbox and share one limit.
+        """
+        q = "SELECT COUNT(*) FROM registration WHERE lower(email)=$1 AND created_at >= $2"
+        return int(await cls.db.fetchval(q, address_key, since_ms))
 
     async def confirm(self, now_ms: int) -> bool:
         """Mark confirmed if still open; False when another click got there first."""

@@ -29,4 +29,5 @@ from .v12_mail_notices import upgrade_v12  # noqa: E402,F401
 from .v13_centre_rooms import upgrade_v13  # noqa: E402,F401
 from .v14_triage_polls import upgrade_v14  # noqa: E402,F401
 from .v15_pending_documents import upgrade_v15  # noqa: E402,F401
-from .v18_erasure_references import upgrade_v18  # noqa: E402,F401
+from .v16_erasure_references import upgrade_v16  # noqa: E402,F401
+from .v17_account_links import upgrade_v17  # noqa: E402,F401
