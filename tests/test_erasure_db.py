@@ -51,7 +51,7 @@ from appservice.db import (
 )
 from appservice.state_store import LotseStateStore
 from mailgateway.addresses import MailAddress
-from mailgateway.outbox import Outbox
+from mailgateway.outbox import Outbox, outbox_sealer
 from mailgateway.preferences import Preferences
 from mailgateway.room_notices import RoomNotices
 from tests.conftest import opened
@@ -102,7 +102,10 @@ async def _client_rows() -> None:
     await Preferences.set_delay(CLIENT, 60)
     now = int(time.time() * 1000)
     await RoomNotices.observe(COUNSELLING_ROOM, "$msg", now, [CLIENT], COUNSELLOR)
-    await Outbox.enqueue(ADDRESS, "invitation", "de", {"display_name": PSEUDONYM, "link": "x"})
+    # The pseudonym in plain variables (a queued notice) and a sealed invitation link.
+    await Outbox.enqueue(ADDRESS, "new_request", "de", {"display_name": PSEUDONYM})
+    link = {"display_name": PSEUDONYM, "link": "x"}
+    await Outbox.enqueue(ADDRESS, "invitation", "de", link, sealer=outbox_sealer("k"))
     sent = await Outbox.enqueue(ADDRESS.lower(), "centre_message", "de", {"centre_name": "N"})
     await Outbox.mark_sent(sent)
     await MailAddress.record_hard_bounce(ADDRESS)
