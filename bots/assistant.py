@@ -313,6 +313,7 @@ class Assistant:
             event_id=evt.event_id,
             renderer=self.renderer,
             registry=self.registry,
+            shared_room=control_room,
             extra={"services": self.services},
         )
 

@@ -39,6 +39,7 @@ STAFF_ROLES = ("counsellor", "admin")
         "en": "Sends a client a one-time link to set their password (by e-mail, otherwise "
         "for you to hand over in person)",
     },
+    private=True,
 )
 async def client_invite(ctx: CommandContext, client: str) -> str:
     person = await Person.find_in_centre(ctx.centre_id, client, roles=CLIENT_ROLES)
@@ -58,6 +59,7 @@ async def client_invite(ctx: CommandContext, client: str) -> str:
         "festzulegen",
         "en": "Sends a counsellor a one-time link to set their password",
     },
+    private=True,
 )
 async def counsellor_invite(ctx: CommandContext, login: str) -> str:
     person = await Person.find_in_centre(ctx.centre_id, login, roles=STAFF_ROLES)

@@ -39,6 +39,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "could_not_decrypt": {},
     "dm_refused": {"room_name": "Lotse"},
     "service_room_moved": {"reason": "others"},
+    "private_command": {"name": "doc get"},
     "request_created": {"id": 7},
     "request_exists": {"id": 7, "status": "new"},
     "new_request_for_staff": {"id": 7},
