@@ -249,9 +249,7 @@ async def test_doc_get_in_the_control_room_goes_to_nobody(
     theirs, mine = watch_files(colleague), watch_files(uploader)
 
     refused = await ask(uploader, control, bot, f"doc get {doc.id}")
-    assert "nur Ihnen allein" in refused.body and "Gutachten" not in refused.body
     listing = await ask(uploader, control, bot, f"docs {anna}")
-    assert "nur Ihnen allein" in listing.body and "Gutachten" not in listing.body
     marker = await ask(uploader, control, bot, "hilfe")  # answered after both, in order
     await colleague.wait_until(
         lambda: any(s.event_id == marker.event_id for s in colleague.notices(control, bot)),
@@ -260,6 +258,8 @@ async def test_doc_get_in_the_control_room_goes_to_nobody(
     )
     assert [f for f in theirs if f.sender == bot] == []
     assert [f for f in mine if f.sender == bot] == []
+    assert "nur Ihnen allein" in refused.body and "Gutachten" not in refused.body
+    assert "nur Ihnen allein" in listing.body and "Gutachten" not in listing.body
 
     sent = await ask(uploader, own, bot, f"doc get {doc.id}")
     assert f"Nr. {doc.id}" in sent.body
