@@ -27,6 +27,8 @@ from tests.test_privacy import _database_dump
 
 pytestmark = pytest.mark.synapse
 
+ENCRYPTION = ENCRYPTION_STATE["content"]
+
 
 async def _client_get(human: Human, path: str) -> tuple[int, Any]:
     """GET a client-server API path as the person's own client would."""
@@ -103,6 +105,29 @@ async def test_service_room_is_managed_by_the_assistant_alone(
     person = await Person.get(anna.user_id)
     assert person is not None and person.service_room_id == room
     assert not [r for r in anna.invites if r not in (chat, second)]
+
+
+async def test_a_chat_with_others_in_it_gets_no_word(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """A "direct" chat the person opened with the assistant and a friend: the assistant says
+    nothing there (its words would be encrypted for the friend too) and leaves; the person is
+    still invited to their own room."""
+    bot = running.cfg.assistant_mxid
+    person = await make_human("gruppenchat", centre="nord", role="counsellor")
+    friend = await make_human("mitlesend", centre=None)
+    resp = await person.client.room_create(
+        is_direct=True,
+        invite=[bot, friend.user_id],
+        initial_state=[{"type": "m.room.encryption", "state_key": "", "content": ENCRYPTION}],
+    )
+    chat = resp.room_id  # type: ignore[union-attr]
+    assert await friend.join_invite() == chat
+    room = await _new_room_from(person, bot, chat)
+    await person.next_notice(room, bot, 0, contains="Willkommen")
+    await person.wait_left(chat, bot)
+    await friend.sync()
+    assert _bot_said(person, chat, bot) == [] and _bot_said(friend, chat, bot) == []
 
 
 async def room_as_main_made_it(app: LotseApp, human: Human) -> str:
