@@ -36,7 +36,7 @@ from mautrix.types import (
 
 from appservice.admin_api import SynapseAdmin
 from appservice.db import Person
-from appservice.e2ee import AssistantDevice, RoomNotPrivate, strangers
+from appservice.e2ee import AssistantDevice, RoomNotPrivate
 from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
 from bridge.centre_rooms import CentreRooms
@@ -361,13 +361,7 @@ class Assistant:
         (bridge/private_rooms.py), or ``only`` for a chat somebody opened with it. Otherwise
         RoomNotPrivate, and nothing is sent or encrypted.
         """
-        if only is None:
-            allowed = await self.private_rooms.check(room_id)
-        else:
-            present = await self.intent.state_store.get_members(room_id, memberships=PRESENT)
-            if strangers(present, only):
-                raise RoomNotPrivate(f"{room_id} holds others")
-            allowed = only
+        allowed = await self.private_rooms.check(room_id, only)
         txn_id = "lotse-" + hashlib.sha256(txn_key.encode()).hexdigest()[:32]
         encrypted_room = await self.intent.state_store.is_encrypted(room_id)
         if encrypted_room is None:

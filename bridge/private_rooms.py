@@ -53,17 +53,19 @@ class PrivateRooms:
         members = await self.assistant.state_store.get_members(room_id, memberships=PRESENT)
         return strangers(members, allowed)
 
-    async def check(self, room_id: RoomID) -> frozenset[str]:
-        """Who may read what the assistant sends to ``room_id``.
+    async def check(self, room_id: RoomID, only: frozenset[str] | None = None) -> frozenset[str]:
+        """Who may read what the assistant sends to ``room_id``: those allowed in one of its
+        own rooms, or ``only`` (for a chat somebody else opened).
 
-        Raises RoomNotPrivate for a room that is none of the assistant's own, or while anybody
-        else is in it (they are dealt with first).
+        Raises RoomNotPrivate for any other room, or while anybody else is in it (in the
+        assistant's own rooms they are dealt with first).
         """
-        allowed = await self.allowed(room_id)
+        allowed = only if only is not None else await self.allowed(room_id)
         if allowed is None:
             raise RoomNotPrivate(f"{room_id} is no room of the assistant's")
         if await self._strangers(room_id, allowed):
-            await self.secure(room_id)
+            if only is None:
+                await self.secure(room_id)
             raise RoomNotPrivate(f"{room_id} holds somebody who does not belong there")
         return allowed
 
