@@ -60,8 +60,11 @@ class ServiceRooms:
         self._replacing = asyncio.Lock()
 
     async def _create(self, person: Person) -> RoomID:
-        """An encrypted room that only the assistant manages, with the person invited."""
-        room_id = await self.assistant.create_room(
+        """An encrypted room that only the assistant manages, with the person invited.
+
+        The caller records it at once, before ``_cache``: the person may join within moments.
+        """
+        return await self.assistant.create_room(
             preset=RoomCreatePreset.PRIVATE,
             is_direct=True,
             invitees=[UserID(person.user_id)],
@@ -69,15 +72,17 @@ class ServiceRooms:
             initial_state=[ENCRYPTION_STATE],
             power_level_override=SERVICE_ROOM_POWER,
         )
-        # Cache state and members so the first encrypted message knows whom to share keys with.
+
+    async def _cache(self, room_id: RoomID) -> None:
+        """Cache state and members so the first encrypted message knows whom to share keys with."""
         await self.assistant.get_state(room_id)
-        return room_id
 
     async def create_for(self, person: Person) -> RoomID:
         """First contact from our side: the person is invited to their new service room."""
         room_id = await self._create(person)
         old = person.service_room_id
         await person.set_service_room(room_id)
+        await self._cache(room_id)
         if old and old != room_id:
             await self.leave(RoomID(old))  # one service room per person
         log.info("created service room %s for %s", room_id, person.user_id)
@@ -115,6 +120,7 @@ class ServiceRooms:
             await self.leave(room_id)
             new_room = await self._create(current)
             await current.move_service_room(new_room, reason)
+            await self._cache(new_room)
         log.info(
             "replaced service room %s of %s by %s (%s)", room_id, person.user_id, new_room, reason
         )
