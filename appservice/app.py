@@ -136,6 +136,9 @@ class LotseApp:
         from bots import deletion_routine  # the bots sit on top of the plumbing (see below)
 
         deletion_routine.schedule(self.scheduler, self.assistant.services)
+        # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
+        renew = self.assistant.service_rooms.renew_due
+        self.scheduler.every("service_rooms", renew, seconds=3600, at_start=True)
         await self.assistant.directory.sync_config_admins()
         await self.assistant.centre_rooms.ensure_all()
         await self._check_admin()

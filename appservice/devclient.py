@@ -67,6 +67,8 @@ class Human:
         self.client = client
         self.seen: list[Seen] = []
         self.invites: set[str] = set()
+        # The service room once ``service_room`` joined it.
+        self.own_room: str | None = None
 
     @property
     def user_id(self) -> str:
@@ -197,7 +199,11 @@ class Human:
             await self.sync(timeout_ms=500)
 
     async def open_dm(self, bot: str) -> str:
-        """Create an encrypted DM with ``bot`` as Element does (trusted private chat)."""
+        """Create an encrypted DM with ``bot`` as Element does (trusted private chat).
+
+        The assistant never talks in such a room (its creator could invite anybody): it
+        invites the person to their own service room instead, see ``service_room``.
+        """
         resp = await self.client.room_create(
             is_direct=True,
             invite=[bot],
@@ -207,6 +213,30 @@ class Human:
         assert isinstance(resp, RoomCreateResponse), resp
         await self.sync()
         return resp.room_id
+
+    async def service_room(self, bot: str, timeout: float = 30) -> str:
+        """Reach one's service room as a person new to Lotse does in Element: open a chat with
+        the assistant, which invites them to their own room instead; join that one.
+
+        Returns the room once joined (the assistant's welcome follows there); a second call
+        returns the same room.
+        """
+        if self.own_room is not None:
+            return self.own_room
+        chat = await self.open_dm(bot)
+
+        def invitation() -> str | None:
+            for room_id, room in self.client.invited_rooms.items():
+                if room_id in self.invites and room_id != chat and room.inviter == bot:
+                    return str(room_id)
+            return None
+
+        room_id = await self.wait_until(invitation, timeout, "the assistant's invitation")
+        self.invites.discard(room_id)
+        await self.client.join(room_id)
+        await self.sync()
+        self.own_room = room_id
+        return str(room_id)
 
     async def join_invite(self, timeout: float = 30) -> str:
         room_id = await self.wait_until(

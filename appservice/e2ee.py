@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from mautrix.api import Method, Path
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.client import Client, InternalEventType
 from mautrix.crypto import OlmMachine, PgCryptoStore
-from mautrix.errors import EncryptionError, SessionNotFound
+from mautrix.errors import EncryptionError, MatrixError, SessionNotFound
 from mautrix.types import (
     EncryptedEvent,
     EncryptedMegolmEventContent,
@@ -51,6 +52,15 @@ SYNC_FILTER = Filter(
         ephemeral=RoomEventFilter(not_types=[_ALL]),
     ),
 )
+
+
+class RoomNotPrivate(MatrixError):
+    """Someone who does not belong is joined or invited: nothing is encrypted for the room."""
+
+
+def strangers(members: Iterable[str], allowed: Collection[str]) -> frozenset[str]:
+    """The members of a room who are not among those allowed in it."""
+    return frozenset(m for m in members if m not in allowed)
 
 
 class AssistantDevice:
@@ -183,8 +193,13 @@ class AssistantDevice:
             return await self.olm.decrypt_megolm_event(evt)
 
     async def encrypt(
-        self, room_id: RoomID, event_type: EventType, content: Any
+        self, room_id: RoomID, event_type: EventType, content: Any, *, allowed: Collection[str]
     ) -> EncryptedMegolmEventContent:
+        """Encrypt for the room; a new session is shared only if every member is ``allowed``.
+
+        The member list checked is the one the key goes to, so nobody who turned up a moment
+        ago gets it (a session shared before they came never reaches their devices).
+        """
         try:
             return await self.olm.encrypt_megolm_event(room_id, event_type, content)
         except EncryptionError:
@@ -193,5 +208,7 @@ class AssistantDevice:
                 members = await self.state_store.get_members(
                     room_id, memberships=(Membership.JOIN, Membership.INVITE)
                 )
+                if strangers(members, allowed):
+                    raise RoomNotPrivate(f"not sharing a room key in {room_id}") from None
                 await self.olm.share_group_session(room_id, members)
             return await self.olm.encrypt_megolm_event(room_id, event_type, content)

@@ -30,6 +30,7 @@ class _Entry:
     job: Job
     seconds: float | None
     cron: str | None
+    at_start: bool = False
 
     def delay(self, now: float) -> float:
         """Seconds from ``now`` until the next run."""
@@ -47,9 +48,16 @@ class Scheduler:
         self._locks: dict[str, asyncio.Lock] = {}
 
     def every(
-        self, name: str, job: Job, *, seconds: float | None = None, cron: str | None = None
+        self,
+        name: str,
+        job: Job,
+        *,
+        seconds: float | None = None,
+        cron: str | None = None,
+        at_start: bool = False,
     ) -> None:
-        """Run ``job`` every ``seconds``, or at the times of a cron expression (UTC)."""
+        """Run ``job`` every ``seconds``, or at the times of a cron expression (UTC); with
+        ``at_start`` also once as soon as the scheduler starts (in the background)."""
         if (seconds is None) == (cron is None):
             raise ValueError(f"job {name!r}: give either seconds or cron")
         if seconds is not None and seconds <= 0:
@@ -58,7 +66,7 @@ class Scheduler:
             raise ValueError(f"job {name!r}: invalid cron expression {cron!r}")
         if name in self._entries:
             raise ValueError(f"job {name!r} is scheduled twice")
-        self._entries[name] = _Entry(name, job, seconds, cron)
+        self._entries[name] = _Entry(name, job, seconds, cron, at_start)
         self._locks[name] = asyncio.Lock()
 
     @property
@@ -82,8 +90,11 @@ class Scheduler:
         self._tasks.clear()
 
     async def _loop(self, entry: _Entry) -> None:
+        first = entry.at_start
         while True:
-            await asyncio.sleep(entry.delay(time.time()))
+            if not first:
+                await asyncio.sleep(entry.delay(time.time()))
+            first = False
             try:
                 await self.run_now(entry.name)
             except asyncio.CancelledError:

@@ -73,8 +73,7 @@ async def main(rounds: int) -> None:
                     "ping",
                 )
 
-            service = await a.open_dm(bot)
-            await a.wait_member(service, bot)
+            service = await a.service_room(bot)
             await a.next_notice(service, bot, 0)  # the welcome
 
             async def help_round_trip() -> None:

@@ -1,7 +1,10 @@
 """The assistant (``@lotse``): answers people in their encrypted service rooms.
 
-It accepts DM invites from people of a configured centre, politely refuses strangers, greets
-each person once, and turns decrypted messages into command replies (m.notice, encrypted).
+It talks only in rooms it created and manages itself (bridge/private_rooms.py): a chat a
+person opens with it is answered with an invitation to their own service room, strangers are
+politely refused. It greets each person once and turns decrypted messages of a room's owner
+(or, in the admin control room, of the centre's admins) into command replies (m.notice,
+encrypted); nobody else's message is ever decrypted.
 """
 
 from __future__ import annotations
@@ -33,12 +36,13 @@ from mautrix.types import (
 
 from appservice.admin_api import SynapseAdmin
 from appservice.db import Person
-from appservice.e2ee import AssistantDevice
+from appservice.e2ee import AssistantDevice, RoomNotPrivate
 from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
+from bridge.private_rooms import PRESENT, PrivateRooms
 from bridge.service_rooms import ServiceRooms
 
 from .commands import CommandRegistry
@@ -46,7 +50,7 @@ from .control_room import addressed_to_bot
 from .dispatch import ROLE_BY_NAME, CommandContext, run_command
 from .documents import FILE_TYPES, receive_file
 from .formatting import markdown_to_html
-from .poll_events import RESPONSE_TYPES, parse_vote
+from .poll_events import RESPONSE_TYPES
 from .services import BotServices
 from .triage import triage_vote
 
@@ -78,6 +82,7 @@ class Assistant:
         self.renderer = renderer
         self.own_users = own_users
         self.centre_rooms = centre_rooms
+        self.private_rooms = PrivateRooms(intent, service_rooms)
         self.services = BotServices(
             directory=directory,
             counselling_rooms=counselling_rooms,
@@ -96,12 +101,17 @@ class Assistant:
         return str(self.intent.mxid)
 
     async def handle_event(self, evt: Event) -> None:
-        if evt.type == EventType.ROOM_MEMBER:
-            assert isinstance(evt, StateEvent)
-            await self._on_member(evt)
-        elif evt.type == EventType.ROOM_ENCRYPTED and evt.sender not in self.own_users:
-            assert isinstance(evt, EncryptedEvent)
-            await self._on_encrypted(evt)
+        try:
+            if evt.type == EventType.ROOM_MEMBER:
+                assert isinstance(evt, StateEvent)
+                await self._on_member(evt)
+            elif evt.type == EventType.ROOM_ENCRYPTED and evt.sender not in self.own_users:
+                assert isinstance(evt, EncryptedEvent)
+                await self._on_encrypted(evt)
+        except RoomNotPrivate as e:
+            # Somebody else turned up while we were answering: the answer is dropped, not
+            # retried (the person hears why in their new room).
+            log.info("not answering %s: %s", evt.event_id, e)
 
     # --- membership ---------------------------------------------------------------------
 
@@ -113,18 +123,29 @@ class Assistant:
             if membership == Membership.INVITE and evt.sender not in self.own_users:
                 await self._on_invite(evt)
             return
+        if membership in PRESENT:
+            allowed = await self.private_rooms.allowed(evt.room_id)
+            if allowed is not None and evt.state_key not in allowed:
+                # However it happened (a creator of an old room, a server admin): at once.
+                log.warning("%s appeared in %s; securing the room", evt.state_key, evt.room_id)
+                await self.private_rooms.secure(evt.room_id)
+                return
         person = await Person.by_service_room(evt.room_id)
         if person is None and membership == Membership.JOIN:
             await self._welcome_to_control_room(evt)
         if person is None or evt.state_key != person.user_id:
             return
         if membership == Membership.JOIN:
+            await self._tell_why_moved(person, evt)
             await self._welcome(person)
         elif membership in (Membership.LEAVE, Membership.BAN):
             log.info("%s left their service room %s", person.user_id, evt.room_id)
             await self.service_rooms.forget(person)
 
     async def _on_invite(self, evt: StateEvent) -> None:
+        """Somebody opened a chat with the assistant. It never becomes a service room: whoever
+        creates a room can invite others into it (and in room version 12 a creator can never
+        be demoted). A person of a centre is invited to their own service room instead."""
         assert isinstance(evt.content, MemberStateEventContent)
         if not evt.content.is_direct:
             # Never join a room that is not a direct chat: it could be a counselling room,
@@ -134,18 +155,16 @@ class Assistant:
             return
         person = await self.directory.lookup(evt.sender)
         if person is None:
-            await self._refuse(evt.room_id, "not_a_member", self.directory.cfg.centres[0].language)
+            lang = self.directory.cfg.centres[0].language
+            await self._explain_and_leave(evt, self.renderer.render(lang, "not_a_member"))
             log.info("refused invite to %s from a user of no centre", evt.room_id)
             return
-        lang = self.directory.language_of(person)
-        problem = await self.service_rooms.accept_invite(person, evt.room_id)
-        if problem == "room_not_encrypted":
-            await self._refuse(evt.room_id, problem, lang)
-        if problem is not None:
-            return
-        fresh = await Person.get(person.user_id)
-        if fresh is not None:
-            await self._welcome(fresh)
+        await self.service_rooms.ensure_for(person)
+        text = self.renderer.render(
+            self.directory.language_of(person), "dm_refused", room_name=self.service_rooms.room_name
+        )
+        await self._explain_and_leave(evt, text)
+        log.info("sent %s from their chat %s to their service room", person.user_id, evt.room_id)
 
     async def _welcome_to_control_room(self, evt: StateEvent) -> None:
         """An admin who joins their centre's admin control room learns what it is for."""
@@ -165,17 +184,31 @@ class Assistant:
         )
         await self.send_notice(evt.room_id, text, f"control-welcome-{evt.event_id}")
 
-    async def _refuse(self, room_id: RoomID, template: str, lang: str) -> None:
-        """Join just long enough to say why, then leave."""
+    async def _explain_and_leave(self, evt: StateEvent, text: str) -> None:
+        """Join a chat somebody opened just long enough to say why not, then leave it for good.
+
+        Said only while the room holds nobody but them: nothing is encrypted for anyone else.
+        """
+        only = frozenset({str(evt.sender), self.user_id})
         try:
-            await self.intent.join_room(room_id)
-            await self.intent.get_state(room_id)
-            text = self.renderer.render(lang, template)
-            await self.send_notice(room_id, text, f"refuse-{room_id}")
+            await self.intent.join_room(evt.room_id)
+            await self.intent.get_state(evt.room_id)
+            await self.send_notice(evt.room_id, text, f"refuse-{evt.event_id}", only=only)
         except (MatrixError, DecryptionError) as e:
-            log.info("could not explain the refusal in %s: %s", room_id, type(e).__name__)
+            log.info("could not explain the refusal in %s: %s", evt.room_id, type(e).__name__)
         finally:
-            await self.service_rooms.leave(room_id)
+            await self.service_rooms.leave(evt.room_id)
+
+    async def _tell_why_moved(self, person: Person, evt: StateEvent) -> None:
+        """In a room that replaced the person's old one, say why (once)."""
+        notice = person.service_room_notice
+        if notice is None or getattr(evt.prev_content, "membership", None) == Membership.JOIN:
+            return
+        text = self.renderer.render(
+            self.directory.language_of(person), "service_room_moved", reason=notice
+        )
+        await self.send_notice(evt.room_id, text, f"moved-{evt.event_id}")
+        await person.notice_told(notice)
 
     async def _welcome(self, person: Person) -> None:
         if not person.service_room_id or not await person.mark_welcomed():
@@ -200,29 +233,38 @@ class Assistant:
 
     async def _speaker(self, evt: EncryptedEvent) -> tuple[Person, bool] | None:
         """Who speaks to us: the owner of a service room, or an admin of the centre in its
-        admin control room (then True: commands there act as that admin)."""
+        admin control room (then True: commands there act as that admin). Anybody else, or
+        anybody in a room that holds somebody who does not belong there, is not answered and
+        their message never decrypted."""
         person = await Person.by_service_room(evt.room_id)
         if person is not None:
-            return (person, False) if evt.sender == person.user_id else None
-        centre_id = await CentreRooms.admin_room_centre(evt.room_id)
-        if centre_id is None:
+            if evt.sender != person.user_id:
+                log.info("ignored %s in %s: not the room's owner", evt.event_id, evt.room_id)
+                return None
+            speaker = person, False
+        else:
+            centre_id = await CentreRooms.admin_room_centre(evt.room_id)
+            if centre_id is None:
+                return None
+            sender = await self.directory.lookup(evt.sender)
+            if (
+                sender is None
+                or sender.centre_id != centre_id
+                or sender.role != "admin"
+                or sender.deleted_at is not None
+                or sender.locked_at is not None
+            ):
+                log.info("ignored %s in the admin room of %s: no admin", evt.event_id, centre_id)
+                return None
+            speaker = sender, True
+        if not await self.private_rooms.is_private(evt.room_id):
+            log.info("ignored %s: %s holds somebody who does not belong", evt.event_id, evt.room_id)
             return None
-        sender = await self.directory.lookup(evt.sender)
-        if (
-            sender is None
-            or sender.centre_id != centre_id
-            or sender.role != "admin"
-            or sender.deleted_at is not None
-            or sender.locked_at is not None
-        ):
-            log.info("ignored %s in the admin room of %s: not its admin", evt.event_id, centre_id)
-            return None
-        return sender, True
+        return speaker
 
     async def _on_encrypted(self, evt: EncryptedEvent) -> None:
         speaker = await self._speaker(evt)
         if speaker is None:
-            await self._foreign_vote(evt)
             return
         person, control_room = speaker
         lang = self.directory.language_of(person)
@@ -239,7 +281,7 @@ class Assistant:
             return
         if decrypted.type.t in RESPONSE_TYPES and not control_room:
             # A vote on a triage poll (MSC3381) in the person's own service room.
-            ctx = self._context(person, lang, evt)
+            ctx = self._context(person, lang, evt, control_room)
             answer, poll = await triage_vote(ctx, decrypted.content.serialize())
             if answer:
                 await self.send_notice(evt.room_id, answer, _txn(evt.event_id), reply_to=poll)
@@ -252,30 +294,14 @@ class Assistant:
             return
         if control_room and not addressed_to_bot(content.body, self.registry):
             return  # admins talking to each other
-        ctx = self._context(person, lang, evt)
+        ctx = self._context(person, lang, evt, control_room)
         reply = await (receive_file(ctx, content) if is_file else run_command(content.body, ctx))
         if reply:
             await self.send_notice(evt.room_id, reply, _txn(evt.event_id), reply_to=evt.event_id)
 
-    async def _foreign_vote(self, evt: EncryptedEvent) -> None:
-        """Someone other than its owner votes in a service room: nothing changes, they learn
-        why. Their other events stay ignored, as before."""
-        owner = await Person.by_service_room(evt.room_id)
-        if owner is None:
-            return
-        try:
-            decrypted = await self.device.decrypt(evt)
-        except DecryptionError:
-            return
-        if decrypted.type.t not in RESPONSE_TYPES:
-            return
-        log.info("ignored vote %s in %s: not the room's owner", evt.event_id, evt.room_id)
-        vote = parse_vote(decrypted.content.serialize())
-        text = self.renderer.render(self.directory.language_of(owner), "triage_poll_not_yours")
-        poll = EventID(vote.poll_event_id) if vote else None
-        await self.send_notice(evt.room_id, text, _txn(evt.event_id), reply_to=poll)
-
-    def _context(self, person: Person, lang: str, evt: EncryptedEvent) -> CommandContext:
+    def _context(
+        self, person: Person, lang: str, evt: EncryptedEvent, control_room: bool
+    ) -> CommandContext:
         centre = self.directory.centre_of(person)
         return CommandContext(
             user_id=person.user_id,
@@ -287,11 +313,17 @@ class Assistant:
             event_id=evt.event_id,
             renderer=self.renderer,
             registry=self.registry,
+            shared_room=control_room,
             extra={"services": self.services},
         )
 
     async def send_notice(
-        self, room_id: RoomID, text: str, txn_key: str, reply_to: EventID | None = None
+        self,
+        room_id: RoomID,
+        text: str,
+        txn_key: str,
+        reply_to: EventID | None = None,
+        only: frozenset[str] | None = None,
     ) -> None:
         """Send an m.notice, encrypted where the room is.
 
@@ -307,7 +339,7 @@ class Assistant:
         if reply_to is not None:
             # Shown as an answer to the person's command in Element.
             content.relates_to = RelatesTo(in_reply_to=InReplyTo(event_id=reply_to))
-        await self.send_content(room_id, content, txn_key)
+        await self.send_event(room_id, EventType.ROOM_MESSAGE, content, txn_key, only=only)
 
     async def send_content(
         self, room_id: RoomID, content: MessageEventContent, txn_key: str
@@ -316,9 +348,20 @@ class Assistant:
         await self.send_event(room_id, EventType.ROOM_MESSAGE, content, txn_key)
 
     async def send_event(
-        self, room_id: RoomID, event_type: EventType, content: Any, txn_key: str
+        self,
+        room_id: RoomID,
+        event_type: EventType,
+        content: Any,
+        txn_key: str,
+        only: frozenset[str] | None = None,
     ) -> EventID:
-        """Send an event of any type (e.g. a poll), encrypted where the room is; idempotent."""
+        """Send an event of any type (e.g. a poll), encrypted where the room is; idempotent.
+
+        Only into a room that holds nobody but those allowed there: the assistant's own rooms
+        (bridge/private_rooms.py), or ``only`` for a chat somebody opened with it. Otherwise
+        RoomNotPrivate, and nothing is sent or encrypted.
+        """
+        allowed = await self.private_rooms.check(room_id, only)
         txn_id = "lotse-" + hashlib.sha256(txn_key.encode()).hexdigest()[:32]
         encrypted_room = await self.intent.state_store.is_encrypted(room_id)
         if encrypted_room is None:
@@ -326,7 +369,7 @@ class Assistant:
             await self.intent.get_state(room_id)
             encrypted_room = await self.intent.state_store.is_encrypted(room_id)
         if encrypted_room:
-            encrypted = await self.device.encrypt(room_id, event_type, content)
+            encrypted = await self.device.encrypt(room_id, event_type, content, allowed=allowed)
             return await self.intent.send_message_event(
                 room_id,
                 EventType.ROOM_ENCRYPTED,

@@ -416,6 +416,7 @@ async def client_home(ctx: CommandContext, client: str, counsellor: str) -> str:
         "de": "Setzt eine:n Ratsuchende:n auf Ihre Merkliste oder nimmt sie/ihn wieder herunter",
         "en": "Adds a client to your bookmarks, or removes them if already there",
     },
+    private=True,
 )
 async def bookmark(ctx: CommandContext, client: str) -> str:
     person = await find_client(ctx, client)
@@ -431,6 +432,7 @@ async def bookmark(ctx: CommandContext, client: str) -> str:
     roles=STAFF,
     section="clients",
     help={"de": "Zeigt Ihre Merkliste", "en": "Lists your bookmarked clients"},
+    private=True,
 )
 async def bookmarks(ctx: CommandContext) -> str:
     rows = []

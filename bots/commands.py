@@ -131,6 +131,8 @@ class CommandSpec:
     section: str = "general"
     parent: str | None = None
     free_options: bool = False
+    # The reply is for the asker alone: refused in a room others read (the control room).
+    private: bool = False
 
     @property
     def positional(self) -> tuple[Argument, ...]:
@@ -277,11 +279,14 @@ class CommandRegistry:
         help: dict[str, str],
         section: str = "general",
         free_options: bool = False,
+        private: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare the decorated ``async def handler(ctx, **kwargs)`` as a command.
 
         ``name`` may have two words (``client new``) for a subcommand. The same name may be
-        declared again for other roles (``cancel`` for clients and for staff).
+        declared again for other roles (``cancel`` for clients and for staff). ``private``:
+        the reply is for the asker alone (e.g. their own documents), so the command is only
+        answered in the asker's service room, never in a room other people read.
         """
         canonical = _key(name)
         words = canonical.split()
@@ -304,6 +309,7 @@ class CommandRegistry:
                 section=section,
                 parent=words[0] if len(words) == 2 else None,
                 free_options=free_options,
+                private=private,
             )
             self.add(spec)
             return handler

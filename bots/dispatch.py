@@ -37,6 +37,8 @@ class CommandContext:
     event_id: str
     renderer: Renderer
     registry: CommandRegistry
+    # Typed in a room others read too (the admin control room), not in the asker's own.
+    shared_room: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def render(self, name: str, /, **variables: Any) -> str:
@@ -72,6 +74,11 @@ async def run_command(text: str, ctx: CommandContext) -> str | None:
     if not isinstance(resolution, Resolved):
         COMMANDS.labels("bad_input").inc()
         return error_reply(resolution, ctx.renderer, ctx.lang)
+    if resolution.spec.private and ctx.shared_room:
+        # The answer is for the asker alone (their documents, bookmarks, address, a link):
+        # never posted where other people read along. Nothing is done.
+        COMMANDS.labels("bad_input").inc()
+        return ctx.render("private_command", name=resolution.spec.name)
     handler = resolution.spec.handler
     try:
         reply = await handler(ctx, **resolution.bound_args, **resolution.kwargs)

@@ -79,6 +79,7 @@ def _size(nbytes: int) -> str:
         "en": "Announces a document: the next file you send here within a few minutes is "
         "attached to the client (only you see it)",
     },
+    private=True,
 )
 async def doc_announce(ctx: CommandContext, client: str) -> str:
     person = await find_client(ctx, client)
@@ -170,6 +171,7 @@ def _open(services: BotServices, doc: ClientDocument) -> tuple[str, EncryptedFil
         "de": "Zeigt die Dokumente, die Sie zu einer:einem Ratsuchenden hochgeladen haben",
         "en": "Lists the documents you uploaded for a client",
     },
+    private=True,
 )
 async def docs_list(ctx: CommandContext, client: str) -> str:
     person = await find_client(ctx, client)
@@ -207,6 +209,7 @@ async def _own_document(ctx: CommandContext, id: str) -> ClientDocument | str:
         "de": "Schickt Ihnen eines Ihrer Dokumente hier verschlüsselt zurück",
         "en": "Sends one of your documents back to you here, encrypted",
     },
+    private=True,
 )
 async def doc_get(ctx: CommandContext, id: str) -> str:
     doc = await _own_document(ctx, id)
@@ -241,6 +244,7 @@ async def doc_get(ctx: CommandContext, id: str) -> str:
         "de": "Löscht eines Ihrer Dokumente (auch die Datei auf dem Server)",
         "en": "Deletes one of your documents (the file on the server too)",
     },
+    private=True,
 )
 async def doc_delete(ctx: CommandContext, id: str) -> str:
     doc = await _own_document(ctx, id)

@@ -55,6 +55,7 @@ STAFF_ROLES = ("counsellor", "admin")
         "otherwise for you to hand over in person); for an account in use only a reset link "
         "goes to the address the client confirmed",
     },
+    private=True,
 )
 async def client_invite(ctx: CommandContext, client: str) -> str:
     person = await Person.find_in_centre(ctx.centre_id, client, roles=CLIENT_ROLES)
@@ -76,6 +77,7 @@ async def client_invite(ctx: CommandContext, client: str) -> str:
         "en": "Sends a counsellor a one-time link to set their first password; for an account "
         "in use only a reset link goes to the address they confirmed",
     },
+    private=True,
 )
 async def counsellor_invite(ctx: CommandContext, login: str) -> str:
     person = await Person.find_in_centre(ctx.centre_id, login, roles=STAFF_ROLES)

@@ -70,6 +70,7 @@ async def _status(ctx: CommandContext, person: Person) -> str:
         "en": "Shows your address for notifications, sets a new one (with a confirmation "
         'link) or removes it with "email off"',
     },
+    private=True,
 )
 async def email_command(ctx: CommandContext, address: str | None = None) -> str:
     me = await _me(ctx)
@@ -150,6 +151,7 @@ async def start_confirmation(person: Person, address: str) -> str:
         "en": 'Notification mails on or off; "notifications delay 30": a mail only after '
         "30 minutes unread",
     },
+    private=True,
 )
 async def notifications_command(
     ctx: CommandContext, setting: str | None = None, minutes: str | None = None

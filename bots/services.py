@@ -14,6 +14,7 @@ from mautrix.types import ContentURI, EventID, EventType, MessageEventContent, R
 from appservice.admin_api import SynapseAdmin
 from appservice.centre_settings import CentreSettings, apply_overrides
 from appservice.db import AuditEntry, CentreRoom, CentreSettingRow, Person
+from appservice.e2ee import RoomNotPrivate
 from appservice.i18n import Renderer
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
@@ -50,18 +51,26 @@ class BotServices:
     send_event: SendEvent | None = None
 
     async def tell(self, person: Person, template: str, **variables: Any) -> bool:
-        """A notice in the person's service room, in their language; False if they have none."""
+        """A notice in the person's service room, in their language; False if they have none
+        (or somebody else is in it just now: it is being replaced)."""
         if not person.service_room_id:
             return False
         text = self.renderer.render(self.directory.language_of(person), template, **variables)
-        await self.send_notice(RoomID(person.service_room_id), text, f"tell-{secrets.token_hex(8)}")
+        try:
+            await self.send_notice(
+                RoomID(person.service_room_id), text, f"tell-{secrets.token_hex(8)}"
+            )
+        except RoomNotPrivate as e:
+            log.info("%s not told: %s", person.user_id, e)
+            return False
         return True
 
     async def tell_admins(self, centre_id: str, template: str, **variables: Any) -> int:
         """Tell the centre's admins (metadata only, never content); returns how many were told.
 
-        One notice in the centre's admin control room; before that room exists (or if posting
-        fails) each admin hears it in their own service room.
+        One notice in the centre's admin control room; before that room exists, or if posting
+        fails (also while somebody who is no admin is in it), each admin hears it in their own
+        service room.
         """
         admins = [
             p

@@ -1,22 +1,23 @@
 """Service rooms: the one encrypted room each person shares with the assistant.
 
 All commands and forms happen there, never in counselling rooms (DESIGN.md, privacy model).
+A service room holds exactly the person and the assistant, and only the assistant manages it:
+it is created with the ``private_chat`` preset and explicit power levels. Never with
+``trusted_private_chat``: in room version 12 every invitee of that preset becomes a creator,
+with unlimited power that no power-levels change can take away. So a room the person made, a
+room made before Lotse knew this, or a room in which somebody else appeared is never repaired
+but replaced (``replace``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 from mautrix.appservice import IntentAPI
-from mautrix.errors import MatrixRequestError
-from mautrix.types import (
-    EncryptionAlgorithm,
-    EventType,
-    Membership,
-    RoomCreatePreset,
-    RoomEncryptionStateEventContent,
-    RoomID,
-)
+from mautrix.errors import MatrixError
+from mautrix.types import EventType, RoomCreatePreset, RoomID, UserID
 
 from appservice.db import Person
 
@@ -28,81 +29,132 @@ ENCRYPTION_STATE = {
     "content": {"algorithm": "m.megolm.v1.aes-sha2"},
 }
 
+# The person writes messages and answers polls; everything else is the assistant's. The
+# assistant is the room's only creator (unlimited power in room version 12, and then it must
+# not be listed in ``users``: Synapse leaves it out by itself). An empty ``events`` map puts
+# every state event, whatever its type, at ``state_default``.
+SERVICE_ROOM_POWER: dict[str, Any] = {
+    "users_default": 0,
+    "events_default": 0,
+    "state_default": 100,
+    "events": {},
+    "invite": 100,
+    "kick": 100,
+    "ban": 100,
+    "redact": 100,
+    "notifications": {"room": 100},
+}
+
+# Why a service room is replaced; the person is told the same on joining the new one.
+UPGRADE = "upgrade"  # made before Lotse created service rooms this way
+OTHERS = "others"  # somebody else appeared in it
+
 
 class ServiceRooms:
-    """Creates, adopts and forgets service rooms on behalf of the assistant."""
+    """Creates, replaces and forgets service rooms on behalf of the assistant."""
 
     def __init__(self, assistant: IntentAPI, room_name: str) -> None:
         self.assistant = assistant
         self.room_name = room_name
+        # One replacement at a time: the start job and a room someone intruded into may meet.
+        self._replacing = asyncio.Lock()
 
-    async def create_for(self, person: Person) -> RoomID:
-        """First contact from our side: an encrypted DM with the person invited."""
-        room_id = await self.assistant.create_room(
-            preset=RoomCreatePreset.TRUSTED_PRIVATE,
+    async def _create(self, person: Person) -> RoomID:
+        """An encrypted room that only the assistant manages, with the person invited.
+
+        The caller records it at once, before ``_cache``: the person may join within moments.
+        """
+        return await self.assistant.create_room(
+            preset=RoomCreatePreset.PRIVATE,
             is_direct=True,
-            invitees=[person.user_id],
+            invitees=[UserID(person.user_id)],
             name=self.room_name,
             initial_state=[ENCRYPTION_STATE],
+            power_level_override=SERVICE_ROOM_POWER,
         )
-        # Cache state and members so the first encrypted message knows whom to share keys with.
+
+    async def _cache(self, room_id: RoomID) -> None:
+        """Cache state and members so the first encrypted message knows whom to share keys with."""
         await self.assistant.get_state(room_id)
-        await self._adopt(person, room_id)
+
+    async def create_for(self, person: Person) -> RoomID:
+        """First contact from our side: the person is invited to their new service room."""
+        room_id = await self._create(person)
+        old = person.service_room_id
+        await person.set_service_room(room_id)
+        await self._cache(room_id)
+        if old and old != room_id:
+            await self.leave(RoomID(old))  # one service room per person
         log.info("created service room %s for %s", room_id, person.user_id)
         return room_id
 
-    async def accept_invite(self, person: Person, room_id: RoomID) -> str | None:
-        """Join a DM the person opened; it becomes their service room if it qualifies.
+    async def ensure_for(self, person: Person) -> RoomID | None:
+        """The person's room: created if they have none, replaced now if that is due."""
+        if person.service_room_id is None:
+            return await self.create_for(person)
+        room_id = RoomID(person.service_room_id)
+        if person.service_room_renew is not None:
+            return await self.replace(person, person.service_room_renew, room_id)
+        return room_id
 
-        Returns None on success, else why not: ``"others"`` (third parties are in it; we
-        left at once) or ``"room_not_encrypted"`` (and we could not switch it on).
+    async def replace(
+        self, person: Person, reason: str, room_id: RoomID, strangers: frozenset[str] = frozenset()
+    ) -> RoomID | None:
+        """Leave ``room_id`` for good and invite the person to a new room, where they are told
+        ``reason`` when they join; ``strangers`` are removed from the old room first.
+
+        Restart-safe: the old room is marked before anything happens, and ``renew_due`` finishes
+        whatever a restart cut short. None when ``room_id`` is no longer the person's room.
         """
-        await self.assistant.join_room(room_id)
-        await self.assistant.get_state(room_id)
-        members = await self.assistant.state_store.get_members(
-            room_id, memberships=(Membership.JOIN, Membership.INVITE)
+        async with self._replacing:
+            current = await Person.get(person.user_id)
+            if current is None or current.service_room_id != room_id:
+                return None
+            if not await current.mark_for_renewal(room_id, reason):
+                return None
+            for user_id in sorted(strangers):
+                try:
+                    await self.assistant.kick_user(room_id, UserID(user_id), "Lotse: private room")
+                except MatrixError as e:
+                    log.info("could not remove %s from %s: %s", user_id, room_id, e)
+            await self.leave(room_id)
+            new_room = await self._create(current)
+            await current.move_service_room(new_room, reason)
+            await self._cache(new_room)
+        log.info(
+            "replaced service room %s of %s by %s (%s)", room_id, person.user_id, new_room, reason
         )
-        if set(members) - {person.user_id, self.assistant.mxid}:
-            # A "direct" chat with third parties is no private service room.
-            log.info("room %s has other members; not a service room", room_id)
-            await self.leave(room_id, reason="Lotse works in private direct chats only")
-            return "others"
-        if not await self.assistant.state_store.is_encrypted(room_id):
-            try:
-                await self.assistant.send_state_event(
-                    room_id,
-                    EventType.ROOM_ENCRYPTION,
-                    RoomEncryptionStateEventContent(algorithm=EncryptionAlgorithm.MEGOLM_V1),
-                )
-                await self.assistant.get_state(room_id)
-            except MatrixRequestError:
-                log.info("room %s is unencrypted and cannot be encrypted by us", room_id)
-                return "room_not_encrypted"
-        await self._adopt(person, room_id)
-        log.info("adopted room %s as service room of %s", room_id, person.user_id)
-        return None
+        return new_room
 
-    async def _adopt(self, person: Person, room_id: RoomID) -> None:
-        old = person.service_room_id
-        await person.set_service_room(room_id)
-        if old and old != room_id:
-            # One service room per person: the newest DM replaces the old one.
-            await self.leave(RoomID(old))
+    async def renew_due(self) -> None:
+        """The job: replace every service room marked for it (after v18: all older rooms).
+
+        Idempotent: a replaced room is no longer marked. A failure leaves the mark, so the
+        next run tries again.
+        """
+        for person in await Person.due_for_renewal():
+            assert person.service_room_id is not None and person.service_room_renew is not None
+            try:
+                await self.replace(
+                    person, person.service_room_renew, RoomID(person.service_room_id)
+                )
+            except MatrixError as e:
+                log.warning("service room of %s not replaced yet: %s", person.user_id, e)
 
     async def forget(self, person: Person) -> None:
-        """The person left their service room: leave too; a new DM will start afresh."""
+        """The person left their service room: leave too; they get a new one when they ask."""
         room_id = person.service_room_id
         await person.set_service_room(None)
         if room_id:
             await self.leave(RoomID(room_id))
 
-    async def ensure_for(self, person: Person) -> RoomID:
-        if person.service_room_id:
-            return RoomID(person.service_room_id)
-        return await self.create_for(person)
-
     async def leave(self, room_id: RoomID, reason: str | None = None) -> None:
+        """Leave and forget a room; nothing of it stays in the assistant's room list."""
         try:
             await self.assistant.leave_room(room_id, reason=reason)
-        except MatrixRequestError as e:
-            log.debug("leaving %s failed: %s", room_id, e.errcode)
+        except MatrixError as e:
+            log.debug("leaving %s failed: %s", room_id, e)
+        try:
+            await self.assistant.forget_room(room_id)
+        except MatrixError as e:
+            log.debug("forgetting %s failed: %s", room_id, e)

@@ -13,9 +13,8 @@ pytestmark = pytest.mark.synapse
 
 
 async def _service_room(human, bot: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """Open a DM with the bot and wait for its (encrypted) welcome; return room and text."""
-    room_id = await human.open_dm(bot)
-    await human.wait_member(room_id, bot)
+    """Reach the service room and wait for the (encrypted) welcome; return room and text."""
+    room_id = await human.service_room(bot)
     welcome = await human.next_notice(room_id, bot, 0)
     return room_id, welcome.body
 

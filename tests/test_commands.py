@@ -434,3 +434,57 @@ def test_help_topic(
     text = render_help(registry, role, renderer, "de", topic)
     for snippet in snippets:
         assert snippet in text
+
+
+# --- replies for the asker alone ------------------------------------------------------------
+
+
+async def test_private_command_is_refused_in_a_shared_room_and_runs_in_ones_own() -> None:
+    """A command declared ``private`` is not run in a room others read (the admin control
+    room): the asker is told where to type it; in their own room it runs as usual."""
+    from bots.dispatch import CommandContext, run_command
+
+    ran: list[str] = []
+
+    async def mine(ctx: Any) -> str:
+        ran.append(ctx.room_id)
+        return "only for you"
+
+    reg = build_registry()
+    reg.command("secret", roles=STAFF, private=True, help={"de": "Nur für Sie"})(mine)
+    renderer = Renderer.default()
+
+    def ctx(room: str, shared: bool) -> CommandContext:
+        return CommandContext(
+            user_id="@a:x", role=A, centre_id="nord", centre_name="Nord", lang="de",
+            room_id=room, event_id="$e", renderer=renderer, registry=reg, shared_room=shared,
+        )  # fmt: skip
+
+    refused = await run_command("secret", ctx("!control", shared=True))
+    assert refused is not None and "`secret`" in refused and "nur Ihnen allein" in refused
+    assert ran == []
+    assert await run_command("secret", ctx("!own", shared=False)) == "only for you"
+    assert ran == ["!own"]
+    # Other commands answer in the shared room as before.
+    assert await run_command("status online", ctx("!control", shared=True)) is None
+
+
+def test_commands_for_the_asker_alone_are_declared_private() -> None:
+    """Documents (uploader only), bookmarks, one's own address and notification settings, and
+    invitation links (a password link for one person) are never answered where others read."""
+    from bots import clients, documents, invitations, mail_settings  # noqa: F401  (declare)
+    from bots.registry import registry
+
+    private = {spec.name for spec in registry.specs if spec.private}
+    assert private == {
+        "doc",
+        "docs",
+        "doc get",
+        "doc delete",
+        "bookmark",
+        "bookmarks",
+        "email",
+        "notifications",
+        "client invite",
+        "counsellor invite",
+    }

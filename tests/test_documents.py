@@ -20,7 +20,7 @@ from appservice.clock import now_ms
 from appservice.db import ClientDocument, Person
 from appservice.devclient import Human, Seen, ask
 from bots import documents
-from tests.conftest import Lotse, MakeHuman
+from tests.conftest import Lotse, MakeHuman, join_control_room
 from tests.test_notes import make_client
 from tests.test_requests import _service_room
 
@@ -228,3 +228,43 @@ async def test_announced_document_survives_a_restart(make_human: MakeHuman, lots
     # Used up: the next file needs a new `doc`.
     again = await send_file(counsellor, room, bot, PNG, "noch-eins.png", "image/png")
     assert "`doc KLIENT`" in again.body
+
+
+async def test_doc_get_in_the_control_room_goes_to_nobody(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """An admin typing `doc get` (or `docs`) in the admin control room, which every admin of
+    the centre reads, gets a hint to use their own room; no admin receives the file there.
+    In their own service room the same command sends it."""
+    bot = running.cfg.assistant_mxid
+    _, anna = await make_client(make_human)
+    uploader = await make_human("dokadmin", centre="nord", role="admin")
+    colleague = await make_human("mitadmin", centre="nord", role="admin")
+    own = await _service_room(uploader, bot)
+    await ask(uploader, own, bot, f"doc {anna}")
+    await send_file(uploader, own, bot, PDF, "Gutachten.pdf", "application/pdf")
+    (doc,) = await ClientDocument.of_uploader("nord", uploader.user_id, await _client_id(anna))
+    control = await join_control_room(running, uploader)
+    assert await join_control_room(running, colleague) == control
+    theirs, mine = watch_files(colleague), watch_files(uploader)
+
+    refused = await ask(uploader, control, bot, f"doc get {doc.id}")
+    listing = await ask(uploader, control, bot, f"docs {anna}")
+    marker = await ask(uploader, control, bot, "hilfe")  # answered after both, in order
+    await colleague.wait_until(
+        lambda: any(s.event_id == marker.event_id for s in colleague.notices(control, bot)),
+        30,
+        "the answer to `hilfe` in the control room",
+    )
+    assert [f for f in theirs if f.sender == bot] == []
+    assert [f for f in mine if f.sender == bot] == []
+    assert "nur Ihnen allein" in refused.body and "Gutachten" not in refused.body
+    assert "nur Ihnen allein" in listing.body and "Gutachten" not in listing.body
+
+    sent = await ask(uploader, own, bot, f"doc get {doc.id}")
+    assert f"Nr. {doc.id}" in sent.body
+    event = await uploader.wait_until(
+        lambda: next((f for f in mine if f.sender == bot), None), 30, "the document"
+    )
+    assert event.body == "Gutachten.pdf"
+    assert [f for f in theirs if f.sender == bot] == []

@@ -69,8 +69,7 @@ async def test_message_text_is_in_no_log_and_no_table(
     caplog.set_level(logging.DEBUG)
     bot = running.cfg.assistant_mxid
     gina = await make_human("gina", centre="nord", role="client")
-    room_id = await gina.open_dm(bot)
-    await gina.wait_member(room_id, bot)
+    room_id = await gina.service_room(bot)
     await gina.next_notice(room_id, bot, 0)
 
     secret_arg = f"geheimnis-{secrets.token_hex(6)}"

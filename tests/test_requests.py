@@ -16,8 +16,8 @@ pytestmark = pytest.mark.synapse
 
 
 async def _service_room(human: Human, bot: str) -> str:
-    room_id = await human.open_dm(bot)
-    await human.wait_member(room_id, bot)
+    """The person's service room, joined, once the assistant's welcome arrived there."""
+    room_id = await human.service_room(bot)
     await human.next_notice(room_id, bot, 0)  # the welcome
     return room_id
 

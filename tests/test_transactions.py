@@ -170,8 +170,7 @@ async def test_redelivered_real_message_is_not_answered_twice(
     """A real encrypted `help` redelivered by a new transaction gets no second answer."""
     bot = running.cfg.assistant_mxid
     fina = await make_human("fina", centre="nord", role="client")
-    room_id = await fina.open_dm(bot)
-    await fina.wait_member(room_id, bot)
+    room_id = await fina.service_room(bot)
     await fina.next_notice(room_id, bot, 0)
     answered = len(fina.notices(room_id, bot))
     asked = await fina.send(room_id, "help")

@@ -18,7 +18,7 @@ class Person:
         "user_id, centre_id, role, language, service_room_id, welcomed, created_at, "
         "status, capacity, home_counsellor_id, display_name, email, phone, invited_at, "
         "activated_at, locked_at, deleted_at, description, languages, topics, team_page, "
-        "crisis_contact"
+        "crisis_contact, service_room_renew, service_room_notice"
     )
 
     user_id: str
@@ -46,6 +46,10 @@ class Person:
     topics: str | None = None
     team_page: bool = False
     crisis_contact: bool = False
+    # Why the service room must be replaced ("upgrade", "others"); None when it is fine.
+    service_room_renew: str | None = None
+    # What to tell the person when they join their new service room (the same reasons).
+    service_room_notice: str | None = None
 
     @property
     def account_status(self) -> str:
@@ -92,6 +96,8 @@ class Person:
             topics=row["topics"],
             team_page=bool(row["team_page"]),
             crisis_contact=bool(row["crisis_contact"]),
+            service_room_renew=row["service_room_renew"],
+            service_room_notice=row["service_room_notice"],
         )
 
     @classmethod
@@ -164,6 +170,16 @@ class Person:
 
     async def set_service_room(self, room_id: str | None) -> None:
         """Point the person at a new service room; the welcome is due again there."""
+        await self._point_at(room_id, "welcomed=false, service_room_notice=NULL")
+        self.welcomed = False
+        self.service_room_notice = None
+
+    async def move_service_room(self, room_id: str, notice: str) -> None:
+        """The person's room was replaced: the new one gets ``notice``, not a second welcome."""
+        await self._point_at(room_id, "service_room_notice=$3", notice)
+        self.service_room_notice = notice
+
+    async def _point_at(self, room_id: str | None, assignments: str, *args: Any) -> None:
         conn: Connection
         async with self.db.acquire() as conn, conn.transaction():
             if room_id is not None:
@@ -171,12 +187,42 @@ class Person:
                     "UPDATE person SET service_room_id=NULL WHERE service_room_id=$1", room_id
                 )
             await conn.execute(
-                "UPDATE person SET service_room_id=$2, welcomed=false WHERE user_id=$1",
+                "UPDATE person SET service_room_id=$2, service_room_renew=NULL, "
+                f"{assignments} WHERE user_id=$1",
                 self.user_id,
                 room_id,
+                *args,
             )
         self.service_room_id = room_id
-        self.welcomed = False
+        self.service_room_renew = None
+
+    async def mark_for_renewal(self, room_id: str, reason: str) -> bool:
+        """Mark ``room_id`` as to be replaced; False if it is no longer the person's room."""
+        result = await self.db.execute(
+            "UPDATE person SET service_room_renew=$3 WHERE user_id=$1 AND service_room_id=$2",
+            self.user_id,
+            room_id,
+            reason,
+        )
+        if _rows_changed(result) == 0:
+            return False
+        self.service_room_renew = reason
+        return True
+
+    @classmethod
+    async def due_for_renewal(cls) -> list[Person]:
+        """People whose service room must be replaced (deleted people are left alone)."""
+        q = (
+            f"SELECT {cls._columns} FROM person WHERE service_room_renew IS NOT NULL "
+            "AND service_room_id IS NOT NULL AND deleted_at IS NULL ORDER BY user_id"
+        )
+        return [p for p in map(cls._from_row, await cls.db.fetch(q)) if p]
+
+    async def notice_told(self, notice: str) -> None:
+        """The notice about the new room was sent: it is not sent again."""
+        q = "UPDATE person SET service_room_notice=NULL WHERE user_id=$1 AND service_room_notice=$2"
+        await self.db.execute(q, self.user_id, notice)
+        self.service_room_notice = None
 
     async def set_status(self, status: str) -> None:
         await self.db.execute("UPDATE person SET status=$2 WHERE user_id=$1", self.user_id, status)
