@@ -73,8 +73,7 @@ class Env:
         )
         self.humans.append(human)
         await self.app.assistant.directory.register(human.user_id, centre, role)
-        room = await human.open_dm(self.bot)
-        await human.wait_member(room, self.bot)
+        room = await human.service_room(self.bot)
         await human.next_notice(room, self.bot, 0)
         return human, room
 

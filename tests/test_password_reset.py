@@ -329,7 +329,9 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
     fresh = await new_person(running, "Frisch", email=f"alt-{secrets.token_hex(3)}@example.org")
     pending = f"bald-{secrets.token_hex(3)}@example.org"
     await ask(admin, control, bot, f"client set {fresh.user_id} email={pending}")
-    reply = await ask(admin, control, bot, f"client invite {fresh.user_id}")
+    # `client invite` answers the asker alone: typed in the admin's own service room.
+    admin_room = await _service_room(admin, bot)
+    reply = await ask(admin, admin_room, bot, f"client invite {fresh.user_id}")
     assert pending not in reply.body and fresh.email in reply.body
     rows = await running.db.main.fetch("SELECT kind FROM mail_outbox WHERE recipient=$1", pending)
     assert [r["kind"] for r in rows] == ["address_confirmation"]
