@@ -185,13 +185,22 @@ class AssistantDevice:
     async def encrypt(
         self, room_id: RoomID, event_type: EventType, content: Any
     ) -> EncryptedMegolmEventContent:
+        """Encrypt with the room's outbound session, sharing a new one first if there is none.
+
+        Several sends into one room at once (e.g. notices about simultaneous requests) all
+        find no session; one shares it while the others wait for the lock, and each of those
+        looks again once it has the lock: sharing a second time would fail ("already shared").
+        """
         try:
             return await self.olm.encrypt_megolm_event(room_id, event_type, content)
         except EncryptionError:
-            lock = self._share_locks.setdefault(room_id, asyncio.Lock())
-            async with lock:
+            pass
+        async with self._share_locks.setdefault(room_id, asyncio.Lock()):
+            try:
+                return await self.olm.encrypt_megolm_event(room_id, event_type, content)
+            except EncryptionError:
                 members = await self.state_store.get_members(
                     room_id, memberships=(Membership.JOIN, Membership.INVITE)
                 )
                 await self.olm.share_group_session(room_id, members)
-            return await self.olm.encrypt_megolm_event(room_id, event_type, content)
+        return await self.olm.encrypt_megolm_event(room_id, event_type, content)

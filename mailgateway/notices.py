@@ -22,6 +22,7 @@ from typing import Any
 from appservice.config import Config
 from appservice.db import Person
 from appservice.i18n import Renderer
+from appservice.once import after_commit
 
 from .addresses import MailAddress
 from .outbox import InvalidAddress, Outbox, validate_address
@@ -140,7 +141,8 @@ class MailNotices:
             stored["unsubscribe_url"] = self.unsubscribe_url(person)
         await Outbox.enqueue(facts.address, kind, self.language_of(person), stored)
         if self.wake is not None:
-            self.wake()
+            # Inside a command the mail is visible to the sender only once the command is done.
+            after_commit(self.wake)
         log.info("%s mail queued for %s", kind, person.user_id)
         return QUEUED
 

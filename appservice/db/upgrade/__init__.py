@@ -29,3 +29,4 @@ from .v12_mail_notices import upgrade_v12  # noqa: E402,F401
 from .v13_centre_rooms import upgrade_v13  # noqa: E402,F401
 from .v14_triage_polls import upgrade_v14  # noqa: E402,F401
 from .v15_pending_documents import upgrade_v15  # noqa: E402,F401
+from .v19_command_outcomes import upgrade_v19  # noqa: E402,F401
