@@ -25,6 +25,7 @@ from .dates import DEFAULT_TZ
 from .dispatch import CommandContext
 from .registry import registry
 from .services import BotServices, services_of
+from .transfer import propose_transfer
 
 LIST_LIMIT = 50
 # Synapse admin API calls in parallel for a list (last login of each client).
@@ -342,8 +343,10 @@ async def client_set(ctx: CommandContext, client: str, **options: str) -> str:
     args=(_ID, Argument("counsellor", rest=True, label={"de": "BERATER:IN", "en": "COUNSELLOR"})),
     help={
         "de": "Macht eine Beraterin oder einen Berater Ihrer Beratungsstelle zur "
-        "Stammberatung der/des Ratsuchenden",
-        "en": "Makes a counsellor of your centre the client's home counsellor",
+        "Stammberatung der/des Ratsuchenden; hat sie oder er schon eine, geschieht das wie "
+        "`übergeben` erst mit Zustimmung",
+        "en": "Makes a counsellor of your centre the client's home counsellor; if they have "
+        "one already, this happens only with their consent, as with `transfer`",
     },
 )
 async def client_home(ctx: CommandContext, client: str, counsellor: str) -> str:
@@ -358,6 +361,9 @@ async def client_home(ctx: CommandContext, client: str, counsellor: str) -> str:
     )
     if code or home is None:
         return problem(ctx, code or "counsellor_not_found", given=counsellor)
+    if person.home_counsellor_id is not None:
+        # Moving a client is a transfer: it happens only with their consent.
+        return await propose_transfer(ctx, person, home)
     await person.set_home_counsellor(home.user_id)
     await services_of(ctx).audit(
         ctx.centre_id, ctx.user_id, "client_home", person.user_id, home.user_id
