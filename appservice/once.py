@@ -44,9 +44,11 @@ class Outgoing:
     # Sent instead when ``room_id`` refuses the event (the admins' own rooms stand in for the
     # admin control room).
     fallback: list[Outgoing] = field(default_factory=list)
-    # The name of a hook that learns the sent event's id (a poll is tied to its question).
-    on_sent: str = ""
-    on_sent_arg: dict[str, str] = field(default_factory=dict)
+    # The name of a step to run after sending, given ``hook_arg`` plus the sent event's
+    # ``room_id`` and ``event_id`` (a poll is tied to its question). An item without an
+    # ``event_type`` is that step alone (e.g. creating a pool request's room).
+    hook: str = ""
+    hook_arg: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Outgoing:

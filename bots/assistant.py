@@ -52,12 +52,13 @@ from .dispatch import ROLE_BY_NAME, CommandContext, run_command
 from .documents import FILE_TYPES, receive_file
 from .formatting import markdown_to_html
 from .poll_events import RESPONSE_TYPES, parse_vote
+from .requests import POOL_ROOM, pool_room
 from .services import BotServices
 from .triage import triage_vote
 from .triage_polls import POLL_SENT, poll_sent
 
-# Learns the id of an event sent after its command was committed.
-OnSent = Callable[[BotServices, RoomID, EventID, dict[str, str]], Awaitable[None]]
+# A step run once its command is committed (see appservice/once.py ``Outgoing.hook``).
+Step = Callable[[BotServices, dict[str, str]], Awaitable[None]]
 
 log = logging.getLogger("lotse.assistant")
 
@@ -88,8 +89,8 @@ class Assistant:
         self.own_users = own_users
         self.centre_rooms = centre_rooms
         self._outcome_sealer = sealer(directory.cfg.encryption.pickle_key, "command outcomes")
-        # Hooks that learn the id of an event sent after a command (see send_event).
-        self.on_sent: dict[str, OnSent] = {POLL_SENT: poll_sent}
+        # Steps that run after a command is committed (see send_event and run_step).
+        self.steps: dict[str, Step] = {POLL_SENT: poll_sent, POOL_ROOM: pool_room}
         self.services = BotServices(
             directory=directory,
             counselling_rooms=counselling_rooms,
@@ -101,6 +102,7 @@ class Assistant:
             centre_rooms=centre_rooms,
             service_rooms=service_rooms,
             send_event=self.send_event,
+            run_step=self.run_step,
         )
 
     @property
@@ -353,19 +355,21 @@ class Assistant:
         event_type: EventType,
         content: Any,
         txn_key: str,
-        on_sent: str = "",
-        on_sent_arg: dict[str, str] | None = None,
+        hook: str = "",
+        hook_arg: dict[str, str] | None = None,
     ) -> EventID | None:
         """Send an event of any type (e.g. a poll), encrypted where the room is; idempotent.
 
         Inside a command it is queued and sent once the command's changes are committed
-        (None is returned then); the hook named ``on_sent`` learns the event's id.
+        (None is returned then); the step named ``hook`` learns the event's id.
         """
         serialized = content.serialize() if isinstance(content, Serializable) else content
-        item = Outgoing(
-            str(room_id), event_type.t, serialized, txn_key, [], on_sent, on_sent_arg or {}
-        )
+        item = Outgoing(str(room_id), event_type.t, serialized, txn_key, [], hook, hook_arg or {})
         return await self._post_or_queue(item)
+
+    async def run_step(self, name: str, arg: dict[str, str]) -> None:
+        """Run the step ``name``; inside a command, once its changes are committed."""
+        await self._post_or_queue(Outgoing("", "", {}, "", [], name, arg))
 
     async def _post_or_queue(self, item: Outgoing) -> EventID | None:
         scope = once.current()
@@ -375,22 +379,28 @@ class Assistant:
         return await self._post(item)
 
     async def _post(self, item: Outgoing) -> EventID | None:
-        """Send one queued event (or its fallback); then run its ``on_sent`` hook."""
+        """Send one queued event (or its fallback), then run its step."""
         room_id = RoomID(item.room_id)
-        event_type = EventType.find(item.event_type, EventType.Class.MESSAGE)
-        try:
-            event_id = await self._send_now(room_id, event_type, item.content, item.txn_key)
-        except MatrixError as e:
-            if not item.fallback:
-                raise
-            log.warning(
-                "%s refused a notice (%s); sending it to %d others", room_id, e, len(item.fallback)
-            )
-            for other in item.fallback:
-                await self._post(other)
-            return None
-        if item.on_sent:
-            await self.on_sent[item.on_sent](self.services, room_id, event_id, item.on_sent_arg)
+        event_id: EventID | None = None
+        if item.event_type:
+            event_type = EventType.find(item.event_type, EventType.Class.MESSAGE)
+            try:
+                event_id = await self._send_now(room_id, event_type, item.content, item.txn_key)
+            except MatrixError as e:
+                if not item.fallback:
+                    raise
+                log.warning(
+                    "%s refused a notice (%s); sending it to %d others",
+                    room_id,
+                    e,
+                    len(item.fallback),
+                )
+                for other in item.fallback:
+                    await self._post(other)
+                return None
+        if item.hook:
+            sent = {"room_id": item.room_id, "event_id": event_id or ""}
+            await self.steps[item.hook](self.services, {**item.hook_arg, **sent})
         return event_id
 
     async def _send_now(

@@ -45,12 +45,13 @@ class SendEvent(Protocol):
         event_type: EventType,
         content: Any,
         txn_key: str,
-        on_sent: str = "",
-        on_sent_arg: dict[str, str] | None = None,
+        hook: str = "",
+        hook_arg: dict[str, str] | None = None,
     ) -> EventID | None: ...
 
 
 SendContent = Callable[[RoomID, MessageEventContent, str], Awaitable[None]]
+RunStep = Callable[[str, dict[str, str]], Awaitable[None]]
 DownloadMedia = Callable[[ContentURI], Awaitable[bytes]]
 
 log = logging.getLogger("lotse.services")
@@ -74,6 +75,8 @@ class BotServices:
     service_rooms: ServiceRooms | None = None
     # As the assistant: send an event of any type (a poll), encrypted where the room is.
     send_event: SendEvent | None = None
+    # As the assistant: run a named step once the running command is committed (now if none).
+    run_step: RunStep | None = None
 
     async def tell(
         self, person: Person, template: str, /, cause: str = "", **variables: Any

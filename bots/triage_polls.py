@@ -43,17 +43,16 @@ async def offer_poll(ctx: CommandContext, dialogue: TriageDialogue, question: Qu
             START_TYPE,
             content,
             f"poll-{ctx.event_id}-{question.field}",
-            on_sent=POLL_SENT,
-            on_sent_arg={**tie, "lang": ctx.lang},
+            hook=POLL_SENT,
+            hook_arg={**tie, "lang": ctx.lang},
         )
     except MatrixError as e:
         log.warning("could not send the %s poll in %s: %s", question.field, ctx.room_id, e)
 
 
-async def poll_sent(
-    services: BotServices, room_id: RoomID, poll: EventID, tie: dict[str, str]
-) -> None:
+async def poll_sent(services: BotServices, tie: dict[str, str]) -> None:
     """The poll is out: votes on it now answer its question."""
+    poll, room_id = EventID(tie["event_id"]), RoomID(tie["room_id"])
     dialogue = TriageDialogue(tie["client"], tie["centre"], tie["step"])
     if not await dialogue.set_poll(poll):
         # The question was answered while the poll was on its way: close it at once.
