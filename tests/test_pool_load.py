@@ -56,19 +56,12 @@ async def test_fifty_simultaneous_intakes_are_confirmed_and_announced(
     clients = await asyncio.gather(
         *(make_human(f"ansturm{i}", centre="ost") for i in range(CLIENTS))
     )
-    import time
-
-    t0 = time.monotonic()
-    print("humans", t0)
     rooms = await asyncio.gather(*(_own_room(c, bot) for c in clients))
-    t1 = time.monotonic()
-    print("rooms", t1 - t0)
 
     answers = await asyncio.gather(
         *(_intake(c, r, bot) for c, r in zip(clients, rooms, strict=True))
     )
 
-    print("intake", time.monotonic() - t1)
     numbers = []
     for answer in answers:
         found = re.search(r"Ihre Anfrage ist eingegangen \(Nr\. (\d+)\)", answer)
