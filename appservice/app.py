@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -192,13 +193,16 @@ class LotseApp:
         await self._tell_admins_about(address, "mail_bouncing_admin")
 
     async def _tell_admins_about(self, address: str, template: str, **variables: Any) -> None:
+        """The transaction key names person, kind and day: a repeated hook posts once."""
         from mailgateway.preferences import Preferences
 
+        day = time.strftime("%Y-%m-%d", time.gmtime())
         for user_id in await Preferences.people_with_address(address):
             person = await Person.get(user_id)
             if person is not None:
+                cause = f"{template}-{variables.get('kind', '')}-{user_id}-{day}"
                 await self.assistant.services.tell_admins(
-                    person.centre_id, template, who=person.name, **variables
+                    person.centre_id, template, cause=cause, who=person.name, **variables
                 )
 
     def _build_assistant(self) -> Any:

@@ -198,17 +198,23 @@ class AssistantDevice:
         """Encrypt for the room; a new session is shared only if every member is ``allowed``.
 
         The member list checked is the one the key goes to, so nobody who turned up a moment
-        ago gets it (a session shared before they came never reaches their devices).
+        ago gets it (a session shared before they came never reaches their devices). Several
+        sends into one room at once (e.g. notices about simultaneous requests) all find no
+        session; one shares it while the others wait for the lock, and each of those looks
+        again once it has the lock: sharing a second time would fail ("already shared").
         """
         try:
             return await self.olm.encrypt_megolm_event(room_id, event_type, content)
         except EncryptionError:
-            lock = self._share_locks.setdefault(room_id, asyncio.Lock())
-            async with lock:
+            pass
+        async with self._share_locks.setdefault(room_id, asyncio.Lock()):
+            try:
+                return await self.olm.encrypt_megolm_event(room_id, event_type, content)
+            except EncryptionError:
                 members = await self.state_store.get_members(
                     room_id, memberships=(Membership.JOIN, Membership.INVITE)
                 )
                 if strangers(members, allowed):
                     raise RoomNotPrivate(f"not sharing a room key in {room_id}") from None
                 await self.olm.share_group_session(room_id, members)
-            return await self.olm.encrypt_megolm_event(room_id, event_type, content)
+        return await self.olm.encrypt_megolm_event(room_id, event_type, content)

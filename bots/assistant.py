@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from mautrix.appservice import IntentAPI
@@ -29,16 +30,20 @@ from mautrix.types import (
     MessageType,
     RelatesTo,
     RoomID,
+    Serializable,
     StateEvent,
     TextMessageEventContent,
     UserID,
 )
 
+from appservice import once
 from appservice.admin_api import SynapseAdmin
 from appservice.db import Person
 from appservice.e2ee import AssistantDevice, RoomNotPrivate
 from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
+from appservice.once import Outgoing, Scope, run_once
+from appservice.sealing import sealer
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
@@ -51,8 +56,13 @@ from .dispatch import ROLE_BY_NAME, CommandContext, run_command
 from .documents import FILE_TYPES, receive_file
 from .formatting import markdown_to_html
 from .poll_events import RESPONSE_TYPES
+from .requests import POOL_ROOM, pool_room
 from .services import BotServices
 from .triage import triage_vote
+from .triage_polls import POLL_SENT, poll_sent
+
+# A step run once its command is committed (see appservice/once.py ``Outgoing.hook``).
+Step = Callable[[BotServices, dict[str, str]], Awaitable[None]]
 
 log = logging.getLogger("lotse.assistant")
 
@@ -83,6 +93,9 @@ class Assistant:
         self.own_users = own_users
         self.centre_rooms = centre_rooms
         self.private_rooms = PrivateRooms(intent, service_rooms)
+        self._outcome_sealer = sealer(directory.cfg.encryption.pickle_key, "command outcomes")
+        # Steps that run after a command is committed (see send_event and run_step).
+        self.steps: dict[str, Step] = {POLL_SENT: poll_sent, POOL_ROOM: pool_room}
         self.services = BotServices(
             directory=directory,
             counselling_rooms=counselling_rooms,
@@ -94,6 +107,7 @@ class Assistant:
             centre_rooms=centre_rooms,
             service_rooms=service_rooms,
             send_event=self.send_event,
+            run_step=self.run_step,
         )
 
     @property
@@ -282,9 +296,8 @@ class Assistant:
         if decrypted.type.t in RESPONSE_TYPES and not control_room:
             # A vote on a triage poll (MSC3381) in the person's own service room.
             ctx = self._context(person, lang, evt, control_room)
-            answer, poll = await triage_vote(ctx, decrypted.content.serialize())
-            if answer:
-                await self.send_notice(evt.room_id, answer, _txn(evt.event_id), reply_to=poll)
+            vote = decrypted.content.serialize()
+            await self._exactly_once(evt, lambda: triage_vote(ctx, vote))
             return
         if not isinstance(decrypted, MessageEvent) or decrypted.type != EventType.ROOM_MESSAGE:
             return
@@ -295,9 +308,31 @@ class Assistant:
         if control_room and not addressed_to_bot(content.body, self.registry):
             return  # admins talking to each other
         ctx = self._context(person, lang, evt, control_room)
-        reply = await (receive_file(ctx, content) if is_file else run_command(content.body, ctx))
-        if reply:
-            await self.send_notice(evt.room_id, reply, _txn(evt.event_id), reply_to=evt.event_id)
+
+        async def command() -> tuple[str | None, EventID | None]:
+            reply = await (
+                receive_file(ctx, content) if is_file else run_command(content.body, ctx)
+            )
+            return reply, evt.event_id
+
+        await self._exactly_once(evt, command)
+
+    async def _exactly_once(
+        self, evt: EncryptedEvent, work: Callable[[], Awaitable[tuple[str | None, EventID | None]]]
+    ) -> None:
+        """Run a command and send what it says, so that handling its event again (after a
+        failed send or a crash) sends the same and changes nothing (appservice/once.py)."""
+
+        async def run(scope: Scope) -> None:
+            reply, reply_to = await work()
+            if reply:
+                scope.outgoing.append(_notice(evt.room_id, reply, _txn(evt.event_id), reply_to))
+
+        def failed(reply: str) -> list[Outgoing]:
+            return [_notice(evt.room_id, reply, _txn(evt.event_id), evt.event_id)]
+
+        for item in await run_once(self._outcome_sealer, evt.event_id, run, failed):
+            await self._post(item)
 
     def _context(
         self, person: Person, lang: str, evt: EncryptedEvent, control_room: bool
@@ -323,23 +358,20 @@ class Assistant:
         text: str,
         txn_key: str,
         reply_to: EventID | None = None,
+        fallback: Sequence[tuple[RoomID, str, str]] = (),
         only: frozenset[str] | None = None,
     ) -> None:
-        """Send an m.notice, encrypted where the room is.
+        """Send an m.notice, encrypted where the room is; inside a command, once it is done.
 
         The transaction id comes from what we answer to, so handling an event twice after a
-        crash makes Synapse return the first reply instead of posting a second one.
+        crash makes Synapse return the first reply instead of posting a second one. If the
+        room refuses it, each ``(room, text, key)`` of ``fallback`` is sent instead. ``only``
+        as for ``send_event``.
         """
-        content = TextMessageEventContent(
-            msgtype=MessageType.NOTICE,
-            body=text,
-            format=Format.HTML,
-            formatted_body=markdown_to_html(text),
-        )
-        if reply_to is not None:
-            # Shown as an answer to the person's command in Element.
-            content.relates_to = RelatesTo(in_reply_to=InReplyTo(event_id=reply_to))
-        await self.send_event(room_id, EventType.ROOM_MESSAGE, content, txn_key, only=only)
+        item = _notice(room_id, text, txn_key, reply_to)
+        item.fallback = [_notice(r, t, k, None) for r, t, k in fallback]
+        item.only = sorted(only) if only is not None else None
+        await self._post_or_queue(item)
 
     async def send_content(
         self, room_id: RoomID, content: MessageEventContent, txn_key: str
@@ -353,14 +385,80 @@ class Assistant:
         event_type: EventType,
         content: Any,
         txn_key: str,
-        only: frozenset[str] | None = None,
-    ) -> EventID:
+        hook: str = "",
+        hook_arg: dict[str, str] | None = None,
+    ) -> EventID | None:
         """Send an event of any type (e.g. a poll), encrypted where the room is; idempotent.
 
-        Only into a room that holds nobody but those allowed there: the assistant's own rooms
-        (bridge/private_rooms.py), or ``only`` for a chat somebody opened with it. Otherwise
-        RoomNotPrivate, and nothing is sent or encrypted.
+        Inside a command it is queued and sent once the command's changes are committed
+        (None is returned then); the step named ``hook`` learns the event's id. It goes only
+        into a room that holds nobody but those allowed there (bridge/private_rooms.py; see
+        ``_send_now``).
         """
+        serialized = content.serialize() if isinstance(content, Serializable) else content
+        item = Outgoing(str(room_id), event_type.t, serialized, txn_key, [], hook, hook_arg or {})
+        return await self._post_or_queue(item)
+
+    async def run_step(self, name: str, arg: dict[str, str]) -> None:
+        """Run the step ``name``; inside a command, once its changes are committed."""
+        await self._post_or_queue(Outgoing("", "", {}, "", [], name, arg))
+
+    async def _post_or_queue(self, item: Outgoing) -> EventID | None:
+        scope = once.current()
+        if scope is not None:
+            scope.outgoing.append(item)
+            return None
+        return await self._post(item)
+
+    async def _post(self, item: Outgoing) -> EventID | None:
+        """Send one queued event (or its fallback), then run its step."""
+        room_id = RoomID(item.room_id)
+        event_id: EventID | None = None
+        if item.event_type:
+            event_type = EventType.find(item.event_type, EventType.Class.MESSAGE)
+            only = frozenset(item.only) if item.only is not None else None
+            try:
+                event_id = await self._send_now(
+                    room_id, event_type, item.content, item.txn_key, only
+                )
+            except RoomNotPrivate as e:
+                if not item.fallback:
+                    # Somebody turned up who does not belong: this one is dropped, not retried
+                    # (the room is being replaced; the person hears why in the new one).
+                    log.info("not sent into %s: %s", room_id, e)
+                    return None
+                log.warning("%s is not private; sending to %d others", room_id, len(item.fallback))
+                for other in item.fallback:
+                    await self._post(other)
+                return None
+            except MatrixError as e:
+                if not item.fallback:
+                    raise
+                log.warning(
+                    "%s refused a notice (%s); sending it to %d others",
+                    room_id,
+                    e,
+                    len(item.fallback),
+                )
+                for other in item.fallback:
+                    await self._post(other)
+                return None
+        if item.hook:
+            sent = {"room_id": item.room_id, "event_id": event_id or ""}
+            await self.steps[item.hook](self.services, {**item.hook_arg, **sent})
+        return event_id
+
+    async def _send_now(
+        self,
+        room_id: RoomID,
+        event_type: EventType,
+        content: dict[str, Any],
+        txn_key: str,
+        only: frozenset[str] | None = None,
+    ) -> EventID:
+        """Send at once, only into a room that holds nobody but those allowed there: the
+        assistant's own rooms (bridge/private_rooms.py), or ``only`` for a chat somebody opened
+        with it. Otherwise RoomNotPrivate, and nothing is sent or encrypted."""
         allowed = await self.private_rooms.check(room_id, only)
         txn_id = "lotse-" + hashlib.sha256(txn_key.encode()).hexdigest()[:32]
         encrypted_room = await self.intent.state_store.is_encrypted(room_id)
@@ -376,7 +474,26 @@ class Assistant:
                 encrypted,  # type: ignore[arg-type]  # mautrix's union omits encrypted content
                 txn_id=txn_id,
             )
-        return await self.intent.send_message_event(room_id, event_type, content, txn_id=txn_id)
+        return await self.intent.send_message_event(
+            room_id,
+            event_type,
+            content,  # type: ignore[arg-type]  # serialized content: mautrix sends it as is
+            txn_id=txn_id,
+        )
+
+
+def _notice(room_id: str, text: str, txn_key: str, reply_to: str | None) -> Outgoing:
+    """An m.notice as the assistant writes it: Markdown, shown as an answer if ``reply_to``."""
+    content = TextMessageEventContent(
+        msgtype=MessageType.NOTICE,
+        body=text,
+        format=Format.HTML,
+        formatted_body=markdown_to_html(text),
+    )
+    if reply_to is not None:
+        # Shown as an answer to the person's command in Element.
+        content.relates_to = RelatesTo(in_reply_to=InReplyTo(event_id=EventID(reply_to)))
+    return Outgoing(str(room_id), EventType.ROOM_MESSAGE.t, content.serialize(), txn_key)
 
 
 def _txn(event_id: str) -> str:

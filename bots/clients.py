@@ -29,6 +29,7 @@ from .dispatch import CommandContext
 from .mail_settings import already_confirmed, start_confirmation, why_no_confirmation
 from .registry import registry
 from .services import BotServices, services_of
+from .transfer import propose_transfer
 
 LIST_LIMIT = 50
 # Synapse admin API calls in parallel for a list (last login of each client).
@@ -380,8 +381,10 @@ async def _change_address(person: Person, address: str) -> str:
     args=(_ID, Argument("counsellor", rest=True, label={"de": "BERATER:IN", "en": "COUNSELLOR"})),
     help={
         "de": "Macht eine Beraterin oder einen Berater Ihrer Beratungsstelle zur "
-        "Stammberatung der/des Ratsuchenden",
-        "en": "Makes a counsellor of your centre the client's home counsellor",
+        "Stammberatung der/des Ratsuchenden; hat sie oder er schon eine, geschieht das wie "
+        "`übergeben` erst mit Zustimmung",
+        "en": "Makes a counsellor of your centre the client's home counsellor; if they have "
+        "one already, this happens only with their consent, as with `transfer`",
     },
 )
 async def client_home(ctx: CommandContext, client: str, counsellor: str) -> str:
@@ -396,6 +399,9 @@ async def client_home(ctx: CommandContext, client: str, counsellor: str) -> str:
     )
     if code or home is None:
         return problem(ctx, code or "counsellor_not_found", given=counsellor)
+    if person.home_counsellor_id is not None:
+        # Moving a client is a transfer: it happens only with their consent.
+        return await propose_transfer(ctx, person, home)
     await person.set_home_counsellor(home.user_id)
     await services_of(ctx).audit(
         ctx.centre_id, ctx.user_id, "client_home", person.user_id, home.user_id

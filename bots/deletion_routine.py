@@ -22,6 +22,7 @@ Every step may run twice, so a run interrupted by a restart simply resumes its c
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -76,7 +77,10 @@ async def run(services: BotServices, now: int | None = None) -> None:
             log.exception("erasing %s failed; will retry at the next run", claim.user_id)
     for centre_id in sorted({e.centre_id for e in done}):
         people = [{"user_id": e.user_id, "role": e.role} for e in done if e.centre_id == centre_id]
-        await services.tell_admins(centre_id, "deletion_routine_done", people=people)
+        # Each person is erased once, so the erased ids name this report.
+        ids = " ".join(p["user_id"] for p in people).encode()
+        cause = "erased-" + hashlib.sha256(ids).hexdigest()[:32]
+        await services.tell_admins(centre_id, "deletion_routine_done", cause=cause, people=people)
 
 
 async def erase(services: BotServices, claim: ErasedPerson) -> bool:

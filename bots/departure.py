@@ -43,6 +43,8 @@ async def hand_back(services: BotServices, departed: Person) -> list[HandedBack]
     await Transfer.withdraw_involving(departed.user_id)
     await Person.drop_home_counsellor(departed.user_id)
     handed: list[HandedBack] = []
+    # Outside a command (the deletion routine) the notices are keyed by the departure.
+    cause = f"departure-{departed.user_id}"
     for request in await CounsellingRequest.open_of_counsellor(departed.user_id):
         waiting = await CounsellingRequest.hand_back(request.id, departed.user_id)
         client = await Person.get(request.client_id)
@@ -55,7 +57,13 @@ async def hand_back(services: BotServices, departed: Person) -> list[HandedBack]
         )
         counsellor = await place_request(services, waiting, client, room_name)
         name = counsellor.name if counsellor is not None else None
-        await services.tell(client, "request_handed_back_client", id=waiting.id, counsellor=name)
+        await services.tell(
+            client,
+            "request_handed_back_client",
+            cause=f"{cause}-{waiting.id}",
+            id=waiting.id,
+            counsellor=name,
+        )
         handed.append(HandedBack(waiting.id, name))
         log.info("request %d of departed %s placed anew", waiting.id, departed.user_id)
     for request in await CounsellingRequest.waiting(departed.centre_id):
@@ -65,6 +73,7 @@ async def hand_back(services: BotServices, departed: Person) -> list[HandedBack]
         await services.tell_admins(
             departed.centre_id,
             "requests_handed_back",
+            cause=cause,
             counsellor=departed.name,
             requests=[{"id": h.request_id, "counsellor": h.counsellor} for h in handed],
         )

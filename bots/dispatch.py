@@ -12,6 +12,7 @@ from typing import Any
 
 from appservice.i18n import Renderer
 from appservice.metrics import COMMANDS
+from appservice.once import Rollback
 
 from .commands import CommandRegistry, Resolved, Role, Unknown, error_reply
 from .parsing import ParseError, parse
@@ -46,7 +47,10 @@ class CommandContext:
 
 
 async def run_command(text: str, ctx: CommandContext) -> str | None:
-    """Return the reply for ``text``; None when the text holds no command at all."""
+    """Return the reply for ``text``; None when the text holds no command at all.
+
+    A handler that fails raises ``Rollback`` with the reply that says so (see appservice/once.py).
+    """
     try:
         parsed = parse(text)
     except ParseError as e:
@@ -82,11 +86,15 @@ async def run_command(text: str, ctx: CommandContext) -> str | None:
     handler = resolution.spec.handler
     try:
         reply = await handler(ctx, **resolution.bound_args, **resolution.kwargs)
-    except Exception:
+    except Rollback:
+        COMMANDS.labels("error").inc()
+        raise
+    except Exception as e:
         reference = secrets.token_hex(4)
         # The reference ties the person's report to this log line; no message text is logged.
         log.exception("command %s failed (reference %s)", resolution.spec.name, reference)
         COMMANDS.labels("error").inc()
-        return ctx.render("internal_error", reference=reference)
+        # A failed command changes nothing: what it wrote so far is rolled back.
+        raise Rollback(ctx.render("internal_error", reference=reference)) from e
     COMMANDS.labels("ok").inc()
     return reply

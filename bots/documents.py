@@ -29,6 +29,7 @@ from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
 from appservice.db import ClientDocument, PendingDocument, Person
 from appservice.document_policy import KNOWN_TYPES, DocumentPolicy, check_document
+from appservice.once import Rollback
 from appservice.sealing import Sealer, SealError, sealer
 
 from .commands import STAFF, Argument, Role
@@ -101,10 +102,10 @@ async def receive_file(ctx: CommandContext, content: MessageEventContent) -> str
     """A file someone sent in their service room: attach it, or say why not."""
     try:
         return await _receive(ctx, content)
-    except Exception:
+    except Exception as e:
         reference = secrets.token_hex(4)
         log.exception("attaching a document failed (reference %s)", reference)
-        return ctx.render("internal_error", reference=reference)
+        raise Rollback(ctx.render("internal_error", reference=reference)) from e
 
 
 async def _receive(ctx: CommandContext, content: MessageEventContent) -> str | None:

@@ -266,7 +266,11 @@ class InvitationPage:
             return False
         at = datetime.fromtimestamp(now / 1000, PAGE_TZ).strftime("%d.%m.%Y %H:%M")
         try:
-            return bool(await assistant.services.tell(person, "password_reset_done", at=at))
+            return bool(
+                await assistant.services.tell(
+                    person, "password_reset_done", cause=f"reset-{now}", at=at
+                )
+            )
         except Exception as e:  # the reset goes on: the devices must be logged out anyway
             log.warning("reset notice for %s not sent (%s)", person.user_id, type(e).__name__)
             return False

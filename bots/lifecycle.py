@@ -69,6 +69,7 @@ class RequestLifecycle:
         told = await self.services.tell_admins(
             request.centre_id,
             "absence_message_arrived",
+            cause=f"absence-{room_id}-{day}",
             counsellor=counsellor.name if counsellor else counsellor_id,
             client=client.name if client else request.client_id,
         )
@@ -101,12 +102,18 @@ class RequestLifecycle:
             staff = [p for p in everyone if p.user_id in duty]
         for person in staff:
             await self.services.tell(
-                person, "request_overdue_staff", id=request.id, client=name, hours=hours
+                person,
+                "request_overdue_staff",
+                cause=f"overdue-{request.id}",
+                id=request.id,
+                client=name,
+                hours=hours,
             )
             await notify(person, "request_overdue", request_id=request.id, hours=hours)
         await self.services.tell_admins(
             request.centre_id,
             "request_overdue_admins",
+            cause=f"overdue-{request.id}",
             id=request.id,
             client=name,
             hours=hours,

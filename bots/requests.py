@@ -19,6 +19,7 @@ from mautrix.types import RoomID, UserID
 from appservice.centre_settings import CentreSettings as EffectiveSettings
 from appservice.clock import now_ms
 from appservice.db import Absence, CounsellingRequest, Person
+from appservice.db.request import NEW
 from mailgateway.notices import notify
 
 from .assignment import (
@@ -37,6 +38,9 @@ from .registry import registry
 from .services import BotServices, services_of
 
 log = logging.getLogger("lotse.requests")
+
+# The step that makes a pool request's room once the request is committed (see pool_room).
+POOL_ROOM = "pool-room"
 
 STAFF_ROLES = ("counsellor", "admin")
 
@@ -72,6 +76,7 @@ async def place_request(
             await services.tell(
                 counsellor,
                 "request_assigned_staff",
+                cause=f"request-{request.id}",
                 id=request.id,
                 client=client.name,
                 reason=decision.kind,
@@ -81,23 +86,29 @@ async def place_request(
             return counsellor
     duty = await on_duty_ids(staff)
     invited: list[UserID] = []
-    room_id = request.room_id
-    if room_id is None:
-        try:
-            room_id = await services.counselling_rooms.create(room_name, [UserID(client.user_id)])
-        except MatrixRequestError as e:
-            # The request still waits; whoever accepts it gets a fresh room (seat).
-            log.warning("pool room for request %d not created: %s", request.id, e.errcode)
-        else:
-            await CounsellingRequest.set_room(request.id, room_id)
-    if room_id is not None:
+    if request.room_id is not None:
+        # A request handed back (its counsellor left): its room stays, the on-duty staff join.
         invited = await services.counselling_rooms.invite_all(
-            RoomID(room_id), [UserID(p.user_id) for p in staff if p.user_id in duty]
+            RoomID(request.room_id), [UserID(p.user_id) for p in staff if p.user_id in duty]
         )
+    else:
+        # The pool room is made once the command is committed, before anyone is told: making
+        # a room takes Synapse a moment, and holding the database meanwhile (SQLite: all of
+        # it) would make simultaneous requests wait for each other.
+        assert services.run_step is not None
+        step = {
+            "request": str(request.id),
+            "centre": request.centre_id,
+            "name": room_name,
+            "people": " ".join([client.user_id, *sorted(duty)]),
+        }
+        await services.run_step(POOL_ROOM, step)
     told = 0
     for person in staff:
         if person.user_id in duty:
-            told += await services.tell(person, "new_request_for_staff", id=request.id)
+            told += await services.tell(
+                person, "new_request_for_staff", cause=f"request-{request.id}", id=request.id
+            )
             await notify(person, "new_request", request_id=request.id)
     log.info(
         "request %d waits in the pool of %s (%s); %d invited, %d told",
@@ -108,6 +119,31 @@ async def place_request(
         told,
     )
     return None
+
+
+async def pool_room(services: BotServices, step: dict[str, str]) -> None:
+    """The room of a request waiting in the pool: the client, then the on-duty staff.
+
+    Runs after the request is committed (again after a crash: then it finds its room). If
+    it fails, the request still waits and whoever accepts it gets a fresh room
+    (``assign_request``); if the request was taken while the room was made, the room goes.
+    """
+    request = await CounsellingRequest.get_in_centre(int(step["request"]), step["centre"])
+    if request is None or request.status != NEW or request.room_id:
+        return
+    client, *staff = (UserID(u) for u in step["people"].split())
+    rooms = services.counselling_rooms
+    try:
+        room_id = await rooms.create(step["name"], [client])
+    except MatrixRequestError as e:
+        log.warning("pool room for request %d not created: %s", request.id, e.errcode)
+        return
+    invited = await rooms.invite_all(room_id, staff)
+    if not await CounsellingRequest.set_pool_room(request.id, room_id):
+        log.info("request %d was taken while its pool room was made; room dropped", request.id)
+        await rooms.abandon(room_id, [client, *invited])
+        return
+    log.info("pool room of request %d: %d of %d invited", request.id, len(invited), len(staff))
 
 
 def request_number(text: str) -> int | None:
@@ -213,6 +249,8 @@ async def seat(
     """
     if not await CounsellingRequest.claim(request.id, request.centre_id, counsellor.user_id):
         return False
+    # Read again: its pool room may have been set since the caller read it.
+    request = await CounsellingRequest.get_in_centre(request.id, request.centre_id) or request
     rooms = services.counselling_rooms
     if request.room_id:
         room_id = RoomID(request.room_id)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from mautrix.errors import MatrixError
 from mautrix.types import ContentURI, EventID, EventType, MessageEventContent, RoomID
 
+from appservice import once
 from appservice.admin_api import SynapseAdmin
 from appservice.centre_settings import CentreSettings, apply_overrides
 from appservice.db import AuditEntry, CentreRoom, CentreSettingRow, Person
-from appservice.e2ee import RoomNotPrivate
 from appservice.i18n import Renderer
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
@@ -23,10 +22,38 @@ from bridge.service_rooms import ServiceRooms
 
 from .dispatch import CommandContext
 
-SendNotice = Callable[[RoomID, str, str], Awaitable[None]]
+
+class SendNotice(Protocol):
+    """As the assistant: a notice; ``fallback`` (room, text, key) stands in if the room fails."""
+
+    async def __call__(
+        self,
+        room_id: RoomID,
+        text: str,
+        txn_key: str,
+        reply_to: EventID | None = None,
+        fallback: Sequence[tuple[RoomID, str, str]] = (),
+        only: frozenset[str] | None = None,
+    ) -> None: ...
+
+
+class SendEvent(Protocol):
+    """As the assistant: any event; None while a command runs (queued until it is done)."""
+
+    async def __call__(
+        self,
+        room_id: RoomID,
+        event_type: EventType,
+        content: Any,
+        txn_key: str,
+        hook: str = "",
+        hook_arg: dict[str, str] | None = None,
+    ) -> EventID | None: ...
+
+
 SendContent = Callable[[RoomID, MessageEventContent, str], Awaitable[None]]
+RunStep = Callable[[str, dict[str, str]], Awaitable[None]]
 DownloadMedia = Callable[[ContentURI], Awaitable[bytes]]
-SendEvent = Callable[[RoomID, EventType, Any, str], Awaitable[EventID]]
 
 log = logging.getLogger("lotse.services")
 
@@ -49,47 +76,58 @@ class BotServices:
     service_rooms: ServiceRooms | None = None
     # As the assistant: send an event of any type (a poll), encrypted where the room is.
     send_event: SendEvent | None = None
+    # As the assistant: run a named step once the running command is committed (now if none).
+    run_step: RunStep | None = None
 
-    async def tell(self, person: Person, template: str, **variables: Any) -> bool:
-        """A notice in the person's service room, in their language; False if they have none
-        (or somebody else is in it just now: it is being replaced)."""
+    async def tell(
+        self, person: Person, template: str, /, cause: str = "", **variables: Any
+    ) -> bool:
+        """A notice in the person's service room, in their language; False if they have none.
+
+        Inside a command it goes out once the command is done, keyed by its event id; other
+        callers name the ``cause`` (e.g. ``overdue-12``) so a repeated run sends it once.
+        A room that holds somebody else just now (it is being replaced) gets nothing.
+        """
         if not person.service_room_id:
             return False
-        text = self.renderer.render(self.directory.language_of(person), template, **variables)
-        try:
-            await self.send_notice(
-                RoomID(person.service_room_id), text, f"tell-{secrets.token_hex(8)}"
-            )
-        except RoomNotPrivate as e:
-            log.info("%s not told: %s", person.user_id, e)
-            return False
+        room, text = self._notice_for(person, template, variables)
+        await self.send_notice(room, text, _key("tell", cause, person.user_id))
         return True
 
-    async def tell_admins(self, centre_id: str, template: str, **variables: Any) -> int:
+    async def tell_admins(
+        self, centre_id: str, template: str, /, cause: str = "", **variables: Any
+    ) -> int:
         """Tell the centre's admins (metadata only, never content); returns how many were told.
 
         One notice in the centre's admin control room; before that room exists, or if posting
         fails (also while somebody who is no admin is in it), each admin hears it in their own
-        service room.
+        service room. ``cause`` as for ``tell``.
         """
         admins = [
             p
             for p in await Person.all_in_centre(centre_id)
             if p.role == "admin" and p.deleted_at is None
         ]
+        own = [
+            (*self._notice_for(p, template, variables), _key("tell", cause, p.user_id))
+            for p in admins
+            if p.service_room_id
+        ]
         room = await CentreRoom.get(centre_id, "admin")
         centre = self.directory.cfg.centre(centre_id)
         if room is not None and centre is not None:
             text = self.renderer.render(centre.language, template, **variables)
-            try:
-                await self.send_notice(RoomID(room), text, f"admins-{secrets.token_hex(8)}")
-                return len(admins)
-            except MatrixError as e:
-                log.warning("admin control room %s unreachable (%s); using service rooms", room, e)
-        told = 0
-        for person in admins:
-            told += await self.tell(person, template, **variables)
-        return told
+            await self.send_notice(RoomID(room), text, _key("admins", cause), fallback=own)
+            return len(admins)
+        for room_id, text, key in own:
+            await self.send_notice(room_id, text, key)
+        return len(own)
+
+    def _notice_for(
+        self, person: Person, template: str, variables: dict[str, Any]
+    ) -> tuple[RoomID, str]:
+        text = self.renderer.render(self.directory.language_of(person), template, **variables)
+        return RoomID(str(person.service_room_id)), text
 
     async def settings(self, centre_id: str) -> CentreSettings:
         """The centre's effective settings: config defaults with the admins' changes on top."""
@@ -103,6 +141,18 @@ class BotServices:
     ) -> None:
         """Record an admin action: who, what, to whom. ``detail`` is a short fact, never content."""
         await AuditEntry.record(centre_id, actor_id, action, target, detail)
+
+
+def _key(kind: str, cause: str, *parts: str) -> str:
+    """A transaction key from what caused the message: the running command's event, else
+    ``cause``; random only when a caller names neither (then a repeat may post twice)."""
+    scope = once.current()
+    if scope is not None:
+        return scope.key(kind)
+    if cause:
+        return "-".join((kind, cause, *parts))
+    log.warning("a %s notice without a cause; its transaction id is random", kind)
+    return f"{kind}-{secrets.token_hex(8)}"
 
 
 def services_of(ctx: CommandContext) -> BotServices:

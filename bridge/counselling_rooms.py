@@ -80,6 +80,15 @@ class CounsellingRooms:
             if e.content.membership in (Membership.JOIN, Membership.INVITE)  # type: ignore[union-attr]
         }
 
+    async def abandon(self, room_id: RoomID, people: list[UserID]) -> None:
+        """A room nobody should use (its request went elsewhere): everyone out, steward last."""
+        for user_id in people:
+            try:
+                await self.remove(room_id, user_id, reason="not needed")
+            except MatrixRequestError:
+                continue
+        await self.steward.leave_room(room_id)
+
     async def invite_all(self, room_id: RoomID, people: list[UserID]) -> list[UserID]:
         """Invite each; one failing (e.g. an account that no longer exists) skips only them."""
         invited: list[UserID] = []

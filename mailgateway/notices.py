@@ -24,6 +24,7 @@ from typing import Any
 from appservice.config import Config
 from appservice.db import Person
 from appservice.i18n import Renderer
+from appservice.once import after_commit
 
 from .addresses import MailAddress
 from .outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
@@ -149,7 +150,8 @@ class MailNotices:
             facts.address, kind, self.language_of(person), stored, sealer=self.sealer
         )
         if self.wake is not None:
-            self.wake()
+            # Inside a command the mail is visible to the sender only once the command is done.
+            after_commit(self.wake)
         log.info("%s mail queued for %s", kind, person.user_id)
         return QUEUED
 

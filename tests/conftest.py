@@ -46,6 +46,10 @@ TEST_CENTRES = f"""centres:
       topics:
           - {{id: family, de: Familie, en: Family}}
           - {{id: addiction, de: Sucht, en: Addiction}}
+    - id: ost
+      name: Beratungsstelle Ost
+      language: de
+      admins: []
 """
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"

@@ -415,7 +415,7 @@ async def test_tell_admins_uses_the_control_room_else_service_rooms(
     hears it in their service room (both backends; the sent notices are recorded)."""
     sent: list[tuple[str, str]] = []
 
-    async def record(room_id: RoomID, text: str, txn: str) -> None:
+    async def record(room_id: RoomID, text: str, txn: str, **_: object) -> None:
         sent.append((room_id, text))
 
     services = dataclasses.replace(running.assistant.services, send_notice=record)

@@ -200,15 +200,16 @@ async def test_search_filter_sort_profile_edit_home_bookmarks(
     nothing = await ask(berta, berta_room, bot, f"client set {new_name}")
     assert "Was soll sich" in nothing.body
 
-    # Home counsellor: a counsellor of the centre only.
+    # Home counsellor: a counsellor of the centre only; Anna has one (Berta, who created
+    # her), so a change is a transfer proposal that waits for her consent (test_transfer.py).
     moved = await ask(berta, berta_room, bot, f"client home {new_name} {carl.user_id}")
-    assert "jetzt Stammberater" in moved.body
+    assert "vorgeschlagen" in moved.body and "zustimmt" in moved.body
     fresh = await Person.get(anna.user_id)
-    assert fresh is not None and fresh.home_counsellor_id == carl.user_id
+    assert fresh is not None and fresh.home_counsellor_id == berta.user_id
     not_staff = await ask(berta, berta_room, bot, f"client home {new_name} {zora.user_id}")
     assert "keine Beraterin" in not_staff.body
     fresh = await Person.get(anna.user_id)
-    assert fresh is not None and fresh.home_counsellor_id == carl.user_id
+    assert fresh is not None and fresh.home_counsellor_id == berta.user_id
 
     # Bookmarks are per counsellor and toggle.
     added = await ask(berta, berta_room, bot, f"merken {zora.name}")

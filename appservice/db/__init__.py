@@ -22,6 +22,7 @@ from .client_records import ClientDocument, ClientNote
 from .erasure import ErasedPerson
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
+from .outcome import CommandOutcome
 from .pending_document import PendingDocument
 from .person import Person
 from .registration import Registration
@@ -41,6 +42,7 @@ __all__ = [
     "ClientDocument",
     "ClientGroup",
     "ClientNote",
+    "CommandOutcome",
     "CounsellingRequest",
     "ErasedPerson",
     "LotseDatabase",
@@ -81,6 +83,7 @@ _row_classes: list[Any] = [
     CentreRoom,
     CentreMessage,
     PendingDocument,
+    CommandOutcome,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

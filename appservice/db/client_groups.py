@@ -9,7 +9,7 @@ from mautrix.util.async_db import Database
 
 from appservice.clock import now_ms
 
-from .person import _rows_changed
+from .person import _rows_changed, savepoint
 
 
 @dataclass
@@ -40,7 +40,8 @@ class ClientGroup:
         )
         now = now_ms()
         try:
-            group_id = await cls.db.fetchval(q, centre_id, name, description, creator_id, now)
+            async with savepoint(cls.db) as conn:
+                group_id = await conn.fetchval(q, centre_id, name, description, creator_id, now)
         except Exception as e:  # asyncpg UniqueViolationError / sqlite3.IntegrityError
             if "unique" in str(e).lower():
                 return None
@@ -83,12 +84,13 @@ class ClientGroup:
     async def update(self, name: str, description: str) -> bool:
         """False when another group of the centre already has the new name."""
         try:
-            await self.db.execute(
-                "UPDATE client_group SET name=$2, description=$3 WHERE id=$1",
-                self.id,
-                name,
-                description,
-            )
+            async with savepoint(self.db) as conn:
+                await conn.execute(
+                    "UPDATE client_group SET name=$2, description=$3 WHERE id=$1",
+                    self.id,
+                    name,
+                    description,
+                )
         except Exception as e:
             if "unique" in str(e).lower():
                 return False

@@ -78,8 +78,20 @@ class Inbox:
     @classmethod
     async def mark_handled(cls, event_id: str) -> None:
         """Drop the payload (it may hold ciphertext or metadata we need no longer)."""
+        await cls._settle(event_id, HANDLED)
+
+    @classmethod
+    async def _settle(cls, event_id: str, state: str) -> None:
+        """The event is done for good: its payload and its command's outcome go with it.
+
+        In one transaction: the outcome (sealed replies) is only needed while the event may
+        still be handled again.
+        """
         q = "UPDATE event_inbox SET state=$2, payload=NULL, handled_at=$3 WHERE event_id=$1"
-        await cls.db.execute(q, event_id, HANDLED, int(time.time() * 1000))
+        conn: Connection
+        async with cls.db.acquire() as conn, conn.transaction():
+            await conn.execute(q, event_id, state, int(time.time() * 1000))
+            await conn.execute("DELETE FROM command_outcome WHERE event_id=$1", event_id)
 
     @classmethod
     async def mark_attempt_failed(cls, event_id: str, max_attempts: int) -> bool:
@@ -90,8 +102,7 @@ class Inbox:
         )
         attempts = row["attempts"] if row else max_attempts
         if attempts >= max_attempts:
-            q = "UPDATE event_inbox SET state=$2, payload=NULL, handled_at=$3 WHERE event_id=$1"
-            await cls.db.execute(q, event_id, FAILED, int(time.time() * 1000))
+            await cls._settle(event_id, FAILED)
             return True
         return False
 

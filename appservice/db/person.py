@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -144,9 +146,10 @@ class Person:
     async def set_display_name(self, name: str | None) -> bool:
         """False when another client of the centre already has this pseudonym."""
         try:
-            await self.db.execute(
-                "UPDATE person SET display_name=$2 WHERE user_id=$1", self.user_id, name
-            )
+            async with savepoint(self.db) as conn:
+                await conn.execute(
+                    "UPDATE person SET display_name=$2 WHERE user_id=$1", self.user_id, name
+                )
         except Exception as e:  # asyncpg UniqueViolationError / sqlite3.IntegrityError
             if "unique" in str(e).lower():
                 return False
@@ -300,3 +303,13 @@ def _rows_changed(result: Any) -> int:
     if isinstance(result, str):
         return int(result.rsplit(" ", 1)[-1])
     return int(getattr(result, "rowcount", 0))
+
+
+@asynccontextmanager
+async def savepoint(db: Database) -> AsyncIterator[Connection]:
+    """A statement whose failure the caller expects (a unique violation) in its own nested
+    transaction: inside a command's transaction (appservice/once.py) PostgreSQL would
+    otherwise refuse every later statement of the command."""
+    conn: Connection
+    async with db.acquire() as conn, conn.transaction():
+        yield conn

@@ -179,6 +179,19 @@ class CounsellingRequest:
         )
 
     @classmethod
+    async def set_pool_room(cls, request_id: int, room_id: str) -> bool:
+        """The pool room of a request still waiting without one; False if it was taken (or
+        given a room) meanwhile."""
+        result = await cls.db.execute(
+            "UPDATE counselling_request SET room_id=$2 "
+            "WHERE id=$1 AND status=$3 AND room_id IS NULL",
+            request_id,
+            room_id,
+            NEW,
+        )
+        return _rows_changed(result) == 1
+
+    @classmethod
     async def set_room(cls, request_id: int, room_id: str) -> None:
         await cls.db.execute(
             "UPDATE counselling_request SET room_id=$2 WHERE id=$1", request_id, room_id

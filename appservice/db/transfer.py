@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Connection, Database
 
+from ..clock import now_ms
 from .person import _rows_changed
 
 PROPOSED = "proposed"
 CONSENTED = "consented"
 DECLINED = "declined"
+WITHDRAWN = "withdrawn"
 
 
 @dataclass
@@ -42,14 +43,24 @@ class Transfer:
     async def propose(
         cls, centre_id: str, client_id: str, from_id: str, to_id: str, by: str
     ) -> int:
+        """Record a proposal; the client's older open ones are withdrawn in the same
+        transaction, so there is never none or two."""
         q = (
             "INSERT INTO transfer (centre_id, client_id, from_id, to_id, proposed_by, status, "
             "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
         )
-        now = int(time.time() * 1000)
-        return int(
-            await cls.db.fetchval(q, centre_id, client_id, from_id, to_id, by, PROPOSED, now)
-        )
+        conn: Connection
+        async with cls.db.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE transfer SET status=$2 WHERE client_id=$1 AND status=$3",
+                client_id,
+                WITHDRAWN,
+                PROPOSED,
+            )
+            transfer_id = await conn.fetchval(
+                q, centre_id, client_id, from_id, to_id, by, PROPOSED, now_ms()
+            )
+        return int(transfer_id)
 
     @classmethod
     async def get(cls, transfer_id: int) -> Transfer | None:
@@ -65,19 +76,20 @@ class Transfer:
             "UPDATE transfer SET status=$3, decided_at=$4 "
             "WHERE id=$1 AND client_id=$2 AND status=$5"
         )
-        now = int(time.time() * 1000)
-        result = await cls.db.execute(q, transfer_id, client_id, status, now, PROPOSED)
+        result = await cls.db.execute(q, transfer_id, client_id, status, now_ms(), PROPOSED)
         return _rows_changed(result) == 1
 
     @classmethod
-    async def withdraw_open(cls, client_id: str) -> None:
-        """A new proposal replaces older open ones for the same client."""
-        await cls.db.execute(
-            "UPDATE transfer SET status=$2 WHERE client_id=$1 AND status=$3",
-            client_id,
-            "withdrawn",
+    async def withdraw(cls, transfer_id: int) -> bool:
+        """An open proposal that can no longer happen; False if it was decided meanwhile."""
+        result = await cls.db.execute(
+            "UPDATE transfer SET status=$2, decided_at=$3 WHERE id=$1 AND status=$4",
+            transfer_id,
+            WITHDRAWN,
+            now_ms(),
             PROPOSED,
         )
+        return _rows_changed(result) == 1
 
     @classmethod
     async def withdraw_involving(cls, counsellor_id: str) -> None:
@@ -85,6 +97,6 @@ class Transfer:
         await cls.db.execute(
             "UPDATE transfer SET status=$2 WHERE status=$3 AND (from_id=$1 OR to_id=$1)",
             counsellor_id,
-            "withdrawn",
+            WITHDRAWN,
             PROPOSED,
         )
