@@ -57,7 +57,11 @@ class _LotseAppService(AppService):
 class LotseApp:
     def __init__(self, cfg: Config, db_args: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
-        self.db = LotseDatabase(cfg.database.url, db_args=db_args)
+        self.db = LotseDatabase(
+            cfg.database.url,
+            db_args=db_args,
+            max_connections=cfg.database.max_connections,
+        )
         self.state_store = LotseStateStore(self.db.state_db)
         self.renderer = Renderer.default()
         self.az = _LotseAppService(

@@ -93,6 +93,9 @@ class BotsConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str
+    # PostgreSQL pool size: above the rooms handled at once (each command holds a connection
+    # for its transaction while its library calls take others).
+    max_connections: int = 40
 
 
 @dataclass(frozen=True)
@@ -383,7 +386,10 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
             raise ConfigError(key, f"'{localpart}' is already used by {seen[localpart]}")
         seen[localpart] = key
 
-    database = DatabaseConfig(_database_url(r.text("database.url"), "database.url", path.parent))
+    database = DatabaseConfig(
+        _database_url(r.text("database.url"), "database.url", path.parent),
+        max_connections=whole_number(r, "database.max_connections", 24, 1000),
+    )
 
     encryption = EncryptionConfig(
         pickle_key=r.secret("encryption.pickle_key"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.crypto import PgCryptoStore
@@ -195,3 +197,32 @@ async def test_bot_state_get_and_overwrite(database_url: str) -> None:
         assert await db.get_state("token") == "two"
         assert await db.get_state("other") == "three"
         assert await db.main.fetchval("SELECT COUNT(*) FROM bot_state") == 2
+
+
+class _Abort(Exception):
+    pass
+
+
+async def test_a_held_connection_stays_in_its_task_and_database(database_url: str) -> None:
+    """Queries gathered in child tasks while a task holds a transaction (as mautrix's
+    get_state does inside a command) never run on that one connection at once (asyncpg:
+    "another operation is in progress"); on PostgreSQL the state store, another database of
+    the same pool, writes outside the command's transaction and is not held up by it."""
+    async with opened(database_url) as db:
+        with pytest.raises(_Abort):
+            async with db.main.acquire() as conn, conn.transaction():
+                await db.set_state("held", "1")
+                query = "SELECT value FROM bot_state WHERE key=$1"
+                found = await asyncio.gather(*(db.main.fetchval(query, "held") for _ in range(5)))
+                assert len(found) == 5
+                await db.state_db.execute(
+                    "INSERT INTO mx_room_state (room_id, is_encrypted) VALUES ($1, true)",
+                    "!cache:example",
+                )
+                raise _Abort
+        assert await db.get_state("held") is None  # the command's own write was undone
+        cached = await db.state_db.fetchval(
+            "SELECT COUNT(*) FROM mx_room_state WHERE room_id=$1", "!cache:example"
+        )
+        # SQLite shares its one connection (and so the transaction); PostgreSQL does not.
+        assert cached == (1 if db.main.scheme == Scheme.POSTGRES else 0)

@@ -25,6 +25,7 @@ from .invitation import Invitation
 from .outcome import CommandOutcome
 from .pending_document import PendingDocument
 from .person import Person
+from .pool import open_database
 from .registration import Registration
 from .request import CounsellingRequest
 from .transfer import Transfer
@@ -111,17 +112,20 @@ def _bind_rows() -> None:
 class LotseDatabase:
     """Opens the pool, runs every upgrade table and binds the row classes to it."""
 
-    def __init__(self, url: str, db_args: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, db_args: dict[str, Any] | None = None, max_connections: int = 40
+    ) -> None:
         self.url = url
-        self.main = Database.create(
-            url, upgrade_table=upgrade_table, db_args=db_args, log=log, owner_name="lotse"
+        self.main = open_database(
+            url,
+            upgrade_table,
+            log,
+            db_args=db_args,
+            owner_name="lotse",
+            max_connections=max_connections,
         )
-        self.crypto_db = Database.create(
-            url, upgrade_table=PgCryptoStore.upgrade_table, log=log.getChild("crypto")
-        )
-        self.state_db = Database.create(
-            url, upgrade_table=PgASStateStore.upgrade_table, log=log.getChild("state")
-        )
+        self.crypto_db = open_database(url, PgCryptoStore.upgrade_table, log.getChild("crypto"))
+        self.state_db = open_database(url, PgASStateStore.upgrade_table, log.getChild("state"))
 
     async def start(self) -> None:
         """Open and upgrade; on failure (e.g. a database newer than the code) close again.
