@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from mautrix.appservice import IntentAPI
-from mautrix.errors import DecryptionError, MatrixError
+from mautrix.errors import DecryptionError, MatrixError, MatrixRequestError
 from mautrix.types import (
     EncryptedEvent,
     Event,
@@ -421,27 +421,24 @@ class Assistant:
                 event_id = await self._send_now(
                     room_id, event_type, item.content, item.txn_key, only
                 )
-            except RoomNotPrivate as e:
-                if not item.fallback:
-                    # Somebody turned up who does not belong: this one is dropped, not retried
-                    # (the room is being replaced; the person hears why in the new one).
-                    log.info("not sent into %s: %s", room_id, e)
-                    return None
-                log.warning("%s is not private; sending to %d others", room_id, len(item.fallback))
-                for other in item.fallback:
-                    await self._post(other)
-                return None
             except MatrixError as e:
-                if not item.fallback:
-                    raise
-                log.warning(
-                    "%s refused a notice (%s); sending it to %d others",
-                    room_id,
-                    e,
-                    len(item.fallback),
-                )
-                for other in item.fallback:
-                    await self._post(other)
+                if item.fallback:
+                    log.warning(
+                        "%s refused a notice (%s); sending it to %d others",
+                        room_id,
+                        e,
+                        len(item.fallback),
+                    )
+                    for other in item.fallback:
+                        await self._post(other)
+                    return None
+                if not _for_good(e):
+                    raise  # the inbox tries the event again; this send keeps its id
+                # Somebody turned up who does not belong (the room is being replaced; the
+                # person hears why in the new one), or Synapse refuses this very event (e.g. a
+                # poll end that relates to a poll of the room being replaced): trying again
+                # would change nothing, and the command's other messages still go out.
+                log.warning("not sent into %s: %s", room_id, e)
                 return None
         if item.hook:
             sent = {"room_id": item.room_id, "event_id": event_id or ""}
@@ -494,6 +491,15 @@ def _notice(room_id: str, text: str, txn_key: str, reply_to: str | None) -> Outg
         # Shown as an answer to the person's command in Element.
         content.relates_to = RelatesTo(in_reply_to=InReplyTo(event_id=EventID(reply_to)))
     return Outgoing(str(room_id), EventType.ROOM_MESSAGE.t, content.serialize(), txn_key)
+
+
+def _for_good(error: MatrixError) -> bool:
+    """A refusal that a second try would meet again: a room that is not private, or a client
+    error other than rate limiting."""
+    if isinstance(error, RoomNotPrivate):
+        return True
+    status = getattr(error, "http_status", 0)
+    return isinstance(error, MatrixRequestError) and 400 <= status < 500 and status != 429
 
 
 def _txn(event_id: str) -> str:

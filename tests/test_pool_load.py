@@ -23,8 +23,7 @@ TIMEOUT = 240
 
 async def _own_room(human: Human, bot: str) -> str:
     """The client's service room, waited for as long as fifty at once may take."""
-    room_id = await human.open_dm(bot)
-    await human.wait_member(room_id, bot, TIMEOUT)
+    room_id = await human.service_room(bot, TIMEOUT)
     await human.next_notice(room_id, bot, 0, TIMEOUT)  # the welcome
     return room_id
 
