@@ -34,7 +34,7 @@ from mautrix.types import (
     UserID,
 )
 
-from .cross_signing import SEAL_PURPOSE, CrossSigning
+from .cross_signing import SEAL_PURPOSE, CrossSigning, fingerprint
 from .db import LotseDatabase
 from .sealing import sealer
 
@@ -103,6 +103,11 @@ class AssistantDevice:
     def device_id(self) -> str:
         return str(self.client.device_id)
 
+    @property
+    def identity(self) -> str:
+        """The master key as people compare it (empty before ``start``)."""
+        return fingerprint(self.master_key)
+
     async def start(self) -> None:
         """Create or reuse the device, publish keys, drop stale devices, sign the device with
         the assistant's cross-signing identity, start syncing.
@@ -142,7 +147,11 @@ class AssistantDevice:
         # At every start, so that a re-created device is signed again.
         self.master_key = await self.cross_signing.ensure()
         self._sync_task = self.client.start(SYNC_FILTER)
-        log.info("assistant device %s ready", self.client.device_id)
+        log.info(
+            "assistant device %s ready; identity (master key) %s",
+            self.client.device_id,
+            self.identity,
+        )
 
     async def stop(self) -> None:
         self.client.stop()

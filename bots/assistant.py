@@ -89,6 +89,7 @@ class Assistant:
             centre_rooms=centre_rooms,
             service_rooms=service_rooms,
             send_event=self.send_event,
+            identity=device.identity,
         )
 
     @property

@@ -48,6 +48,8 @@ class BotServices:
     service_rooms: ServiceRooms | None = None
     # As the assistant: send an event of any type (a poll), encrypted where the room is.
     send_event: SendEvent | None = None
+    # The assistant's master-key fingerprint, shown in `help` so people can compare it.
+    identity: str = ""
 
     async def tell(self, person: Person, template: str, **variables: Any) -> bool:
         """A notice in the person's service room, in their language; False if they have none."""

@@ -7,9 +7,13 @@ verifies with).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,12 +22,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from mautrix.crypto.cross_signing_key import CrossSigningSeeds
+from mautrix.types import RoomID
 
 from appservice.app import LotseApp
 from appservice.cross_signing import fingerprint, open_seeds, seal_seeds
-from appservice.devclient import Human, ask
+from appservice.db import CentreRoom
+from appservice.devclient import PASSWORD, Human, ask
 from appservice.sealing import Sealer, SealError
-from tests.conftest import Lotse, MakeHuman
+from tests.conftest import Lotse, MakeHuman, join_control_room
 
 # --- pure parts --------------------------------------------------------------------------------
 
@@ -247,3 +253,110 @@ async def test_foreign_identity_on_the_server_is_replaced_at_start(
     # The new identity is the one kept: the next start finds it on the server unchanged.
     app = await lotse.restart()
     assert app.device.master_key == seen.master_key
+
+
+async def topic_seen_by(human: Human, room_id: str) -> str:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(
+            f"{human.client.homeserver}/_matrix/client/v3/rooms/{room_id}/state/m.room.topic",
+            headers={"Authorization": f"Bearer {human.client.access_token}"},
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+            return str((await resp.json())["topic"])
+
+
+@pytest.mark.synapse
+async def test_help_and_centre_room_topics_show_the_identity(
+    make_human: MakeHuman, lotse: Lotse
+) -> None:
+    """`hilfe` and the topics of the admin control room and the team room show the master
+    key a person's client gets from the server, in groups of four; a topic changed in the
+    meantime is set right at the next start."""
+    app = lotse.app if lotse.app is not None and lotse.app.started else await lotse.start()
+    bot = app.cfg.assistant_mxid
+    admin = await make_human("adele", centre="nord", role="admin")
+    admin_room = await join_control_room(app, admin)
+    staff_room = await CentreRoom.get("nord", "staff")
+    assert staff_room is not None
+    await admin.client.join(staff_room)
+    shown = fingerprint((await keys_seen_by(admin, bot)).master_key)
+    assert len(shown.split(" ")) == 11  # 43 base64 characters
+    assert shown in (await ask(admin, admin_room, bot, "hilfe")).body
+    for room in (admin_room, staff_room):
+        assert shown in await topic_seen_by(admin, room)
+    await app.assistant_intent.set_room_topic(RoomID(admin_room), "alt")
+    await app.steward_intent.set_room_topic(RoomID(staff_room), "alt")
+    await lotse.restart()
+    for room in (admin_room, staff_room):
+        assert shown in await topic_seen_by(admin, room)
+
+
+JS = Path(__file__).parent / "js"
+
+
+async def _run(*command: str, timeout: float) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=JS,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return -1, "", f"timed out after {timeout:.0f} s"
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture(scope="module")
+async def element_crypto() -> Path:
+    """matrix-js-sdk with its Rust crypto (Element's stack), installed from npm on first use
+    (``npm ci`` in tests/js, pinned by its lock file); skipped with the reason only where Node
+    or npm cannot be had — never in CI."""
+    problem = None
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        problem = "Node.js and npm are needed (apt-get install nodejs npm)"
+    elif not (JS / "node_modules" / "matrix-js-sdk").is_dir():
+        code, _, err = await _run("npm", "ci", "--no-audit", "--no-fund", timeout=600)
+        if code != 0:
+            problem = f"npm ci in {JS} failed: {err.strip()[-300:]}"
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs Element's crypto stack: {problem}")
+        pytest.skip(problem)
+    return JS / "device_status.mjs"
+
+
+@pytest.mark.synapse
+async def test_element_crypto_sees_the_device_signed_by_its_owner(
+    make_human: MakeHuman, running: LotseApp, element_crypto: Path
+) -> None:
+    """Element's own crypto stack (matrix-js-sdk, Rust crypto), logged in as a client who
+    shares a service room with the assistant, reports the assistant's device as signed by
+    its owner — the state in which Element shows no warning on its messages. The identity
+    itself is not verified by the client (that would take an interactive verification)."""
+    bot = running.cfg.assistant_mxid
+    emil = await make_human("emil", centre="nord", role="client")
+    room_id = await emil.open_dm(bot)
+    await emil.wait_member(room_id, bot)
+    code, out, err = await _run(
+        "node",
+        str(element_crypto),
+        str(emil.client.homeserver),
+        emil.user_id,
+        PASSWORD,
+        bot,
+        running.device.device_id,
+        timeout=120,
+    )
+    assert code == 0, err[-2000:]
+    verdict = json.loads(out.strip().splitlines()[-1])
+    assert verdict == {
+        "known": True,
+        "signedByOwner": True,
+        "crossSigningVerified": False,
+        "identityVerified": False,
+    }
