@@ -249,7 +249,11 @@ class LotseApp:
             own_users=self.own_users,
             counselling_rooms=CounsellingRooms(self.steward_intent),
             centre_rooms=CentreRooms(
-                self.assistant_intent, self.steward_intent, self.cfg, self.renderer
+                self.assistant_intent,
+                self.steward_intent,
+                self.cfg,
+                self.renderer,
+                identity=self.device.identity,
             ),
             admin=SynapseAdmin(
                 self.az.http_session,

@@ -35,7 +35,9 @@ from mautrix.types import (
     UserID,
 )
 
+from .cross_signing import SEAL_PURPOSE, CrossSigning, fingerprint
 from .db import LotseDatabase
+from .sealing import sealer
 
 log = logging.getLogger("lotse.e2ee")
 
@@ -83,7 +85,8 @@ class AssistantDevice:
         self.device_name = device_name
         self.session_wait_seconds = session_wait_seconds
         self.state_store = state_store
-        self.crypto_store = PgCryptoStore(user_id, pickle_key, db.crypto_db)
+        self._store_args = (user_id, pickle_key, db.crypto_db)
+        self.crypto_store = PgCryptoStore(*self._store_args)
         self.client = Client(
             mxid=user_id,
             base_url=homeserver,
@@ -98,6 +101,9 @@ class AssistantDevice:
         # People's devices are usually unverified; the bot trusts them as Element does by default.
         self.olm.share_keys_min_trust = TrustState.UNVERIFIED
         self.olm.send_keys_min_trust = TrustState.UNVERIFIED
+        self.cross_signing = CrossSigning(self.olm, db, sealer(pickle_key, SEAL_PURPOSE))
+        # The master key's public part once ``start`` ran: what people compare (see ``help``).
+        self.master_key = ""
         self._share_locks: dict[RoomID, asyncio.Lock] = {}
         self._sync_task: asyncio.Future | None = None
         self.sync_failed = asyncio.Event()
@@ -107,8 +113,14 @@ class AssistantDevice:
     def device_id(self) -> str:
         return str(self.client.device_id)
 
+    @property
+    def identity(self) -> str:
+        """The master key as people compare it (empty before ``start``)."""
+        return fingerprint(self.master_key)
+
     async def start(self) -> None:
-        """Create or reuse the device, publish keys, drop stale devices, start syncing.
+        """Create or reuse the device, publish keys, drop stale devices, sign the device with
+        the assistant's cross-signing identity, start syncing.
 
         Call only once the transaction listener runs: touching devices makes Synapse push a
         transaction at once, and a refused one marks the appservice down.
@@ -129,6 +141,11 @@ class AssistantDevice:
             # The device was deleted on the server and came back empty: start afresh.
             log.warning("assistant device %s lost its keys on the server; resetting", device_id)
             await self.crypto_store.delete()
+            # A fresh store object: the old one still caches the deleted account (already
+            # "shared", so its keys would never reach the new device) and its olm sessions.
+            self.crypto_store = PgCryptoStore(*self._store_args)
+            self.olm.crypto_store = self.crypto_store
+            self.client.sync_store = self.crypto_store
             await self.crypto_store.open()
             await self.client.create_device_msc4190(
                 device_id="", initial_display_name=self.device_name
@@ -137,8 +154,14 @@ class AssistantDevice:
             await self.crypto_store.put_device_id(self.client.device_id)
             await self.olm.share_keys()
         await self._delete_stale_devices()
+        # At every start, so that a re-created device is signed again.
+        self.master_key = await self.cross_signing.ensure()
         self._sync_task = self.client.start(SYNC_FILTER)
-        log.info("assistant device %s ready", self.client.device_id)
+        log.info(
+            "assistant device %s ready; identity (master key) %s",
+            self.client.device_id,
+            self.identity,
+        )
 
     async def stop(self) -> None:
         self.client.stop()

@@ -108,6 +108,7 @@ class Assistant:
             service_rooms=service_rooms,
             send_event=self.send_event,
             run_step=self.run_step,
+            identity=device.identity,
         )
 
     @property

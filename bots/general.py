@@ -6,6 +6,7 @@ from .commands import EVERYONE, Argument
 from .dispatch import CommandContext
 from .help import render_help
 from .registry import registry
+from .services import services_of
 
 
 @registry.command(
@@ -27,4 +28,5 @@ from .registry import registry
     },
 )
 async def help_command(ctx: CommandContext, topic: str | None = None) -> str:
-    return render_help(ctx.registry, ctx.role, ctx.renderer, ctx.lang, topic)
+    identity = services_of(ctx).identity
+    return render_help(ctx.registry, ctx.role, ctx.renderer, ctx.lang, topic, identity=identity)

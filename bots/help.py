@@ -36,15 +36,17 @@ def render_help(
     renderer: Renderer,
     lang: str,
     topic: str | None = None,
+    identity: str = "",
 ) -> str:
-    """The role's commands by section, or one command's usage and help for ``topic``."""
+    """The role's commands by section (and the assistant's ``identity`` fingerprint to
+    compare), or one command's usage and help for ``topic``."""
     if topic is None or not topic.strip().lstrip("!").strip():
         sections: list[dict[str, Any]] = []
         for spec in registry.commands_for(role):
             if not sections or sections[-1]["key"] != spec.section:
                 sections.append({"key": spec.section, "commands": []})
             sections[-1]["commands"].append(_entry(spec, lang))
-        return renderer.render(lang, "help", sections=sections, role=role.key)
+        return renderer.render(lang, "help", sections=sections, role=role.key, identity=identity)
 
     words = topic.strip().lstrip("!").split()
     usable, denied, _ = registry.find(words[0], words[1:2], role)

@@ -78,6 +78,8 @@ class BotServices:
     send_event: SendEvent | None = None
     # As the assistant: run a named step once the running command is committed (now if none).
     run_step: RunStep | None = None
+    # The assistant's master-key fingerprint, shown in `help` so people can compare it.
+    identity: str = ""
 
     async def tell(
         self, person: Person, template: str, /, cause: str = "", **variables: Any

@@ -62,24 +62,34 @@ def wanted_kinds(role: str, deleted: bool) -> frozenset[str]:
 
 class CentreRooms:
     def __init__(
-        self, assistant: IntentAPI, steward: IntentAPI, cfg: Config, renderer: Renderer
+        self,
+        assistant: IntentAPI,
+        steward: IntentAPI,
+        cfg: Config,
+        renderer: Renderer,
+        identity: str = "",
     ) -> None:
         self.assistant = assistant
         self.steward = steward
         self.cfg = cfg
         self.renderer = renderer
+        # The assistant's master-key fingerprint, named in the topics so people can compare it.
+        self.identity = identity
 
     def _owner(self, kind: str) -> IntentAPI:
         return self.assistant if kind == "admin" else self.steward
 
     def _text(self, centre: CentreConfig, kind: str, template: str) -> str:
-        return self.renderer.render(centre.language, template, kind=kind, centre_name=centre.name)
+        return self.renderer.render(
+            centre.language, template, kind=kind, centre_name=centre.name, identity=self.identity
+        )
 
     async def ensure_all(self) -> None:
         """Create missing rooms of every configured centre; config admins are invited."""
         for centre in self.cfg.centres:
             try:
                 await self.ensure(centre)
+                await self.refresh_topics(centre)
                 for user_id in centre.admins:
                     person = await Person.get(user_id)
                     if person is not None:
@@ -115,6 +125,22 @@ class CentreRooms:
                 )
             rooms[kind] = RoomID(existing)
         return rooms
+
+    async def refresh_topics(self, centre: CentreConfig) -> None:
+        """Rooms made before (or with another identity key) get today's topic."""
+        for kind in ("admin", "staff"):
+            room = await CentreRoom.get(centre.id, kind)
+            if room is None:
+                continue
+            topic = self._text(centre, kind, "centre_room_topic")
+            owner = self._owner(kind)
+            try:
+                current = await owner.get_state_event(RoomID(room), EventType.ROOM_TOPIC)
+            except MNotFound:
+                current = None
+            if getattr(current, "topic", None) != topic:
+                await owner.set_room_topic(RoomID(room), topic)
+                log.info("updated the topic of the %s room of centre %s", kind, centre.id)
 
     async def _create(
         self, centre: CentreConfig, kind: str, staff: list[Person], space: RoomID | None

@@ -18,7 +18,11 @@ _CMD = {"name": "help", "usage": "help [TOPIC…]", "description": "Hilfe", "ali
 
 #: Every shipped template with the variables its caller passes.
 SAMPLES: dict[str, dict[str, Any]] = {
-    "help": {"sections": [{"key": "general", "commands": [_CMD]}], "role": "client"},
+    "help": {
+        "sections": [{"key": "general", "commands": [_CMD]}],
+        "role": "client",
+        "identity": "kuiI B6qd t7Eq",
+    },
     "help_topic": {
         **_CMD,
         "arguments": [{"placeholder": "TOPIC", "description": "", "required": False}],
@@ -277,7 +281,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "mail_bouncing_admin": {"who": "Anna"},
     # accounts: centre rooms, counsellors, profiles, team, messages from the centre
     "centre_room_name": {"kind": "admin", "centre_name": "Nord"},
-    "centre_room_topic": {"kind": "staff", "centre_name": "Nord"},
+    "centre_room_topic": {"kind": "staff", "centre_name": "Nord", "identity": "kuiI B6qd t7Eq"},
     "control_room_welcome": {"centre_name": "Nord", "display_name": "Anna"},
     "counsellor_bad_login": {
         "problem": "upper_case",
