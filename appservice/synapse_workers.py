@@ -10,8 +10,11 @@ as nginx would in production (the paths are from Synapse's ``docs/workers.md``).
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from collections import Counter
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +160,8 @@ class SynapseWorkerProcess(SynapseProcess):
 class WorkerRouter:
     """The reverse proxy in front of a worker deployment, on the public port.
 
+    It runs on its own event loop in a thread, like a proxy in its own process: a test that
+    blocks its loop (waiting for a ``lotse run`` subprocess) must not stall the homeserver.
     ``routed`` counts requests per upstream (``"worker"``, ``"main"``) and path kind, so a
     test can tell that the traffic really went where production would send it.
     """
@@ -169,12 +174,35 @@ class WorkerRouter:
         self.routed: Counter[tuple[str, str]] = Counter()
         self._http: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
     def upstream(self, path: str) -> str:
         """``"worker"`` for what a generic worker serves, else ``"main"``."""
         return "worker" if WORKER_PATHS.match(path) else "main"
 
     async def start(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="synapse-router", daemon=True
+        )
+        self._thread.start()
+        await self._in_thread(self._serve())
+
+    async def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        await self._in_thread(self._shutdown())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self._loop.close()
+        self._loop = self._thread = None
+
+    async def _in_thread(self, coro: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    async def _serve(self) -> None:
         # No total timeout: /sync long-polls for as long as the client asks.
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None), auto_decompress=False
@@ -185,7 +213,7 @@ class WorkerRouter:
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
-    async def stop(self) -> None:
+    async def _shutdown(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
