@@ -284,12 +284,13 @@ async def _redis_answers(host: str, port: int) -> bool:
 
 async def redis_address() -> tuple[str, int]:
     """Redis for Synapse's replication: skipped with the reason if none answers, unless the run
-    demands it (LOTSE_TEST_REDIS given, or CI), then failed."""
+    demands it (LOTSE_TEST_REDIS or LOTSE_TEST_SYNAPSE_WORKERS given, or CI), then failed."""
     given = os.environ.get("LOTSE_TEST_REDIS")
     host, _, port = (given or DEFAULT_REDIS).rpartition(":")
     if not await _redis_answers(host, int(port)):
         reason = f"Redis not reachable at {host}:{port}; set LOTSE_TEST_REDIS=HOST:PORT"
-        if given or os.environ.get("CI") == "true":
+        demanded = given or os.environ.get("LOTSE_TEST_SYNAPSE_WORKERS")
+        if demanded or os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
     return host, int(port)
