@@ -200,6 +200,12 @@ class SynapseProcess:
     no other bookkeeping.
     """
 
+    # What runs and where it writes; a worker process (appservice/synapse_workers.py) differs
+    # only in these.
+    app_module = "synapse.app.homeserver"
+    log_file = LOG_FILE
+    stdout_file = STDOUT_FILE
+
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory).resolve()
         self.config_path = self.directory / HOMESERVER_YAML
@@ -227,9 +233,13 @@ class SynapseProcess:
         """Build an error that carries the log tails, since the subprocess is otherwise silent."""
         return RuntimeError(
             f"Synapse in {self.directory} {reason}\n"
-            f"--- {LOG_FILE} (tail) ---\n{_tail(self.directory / LOG_FILE)}"
-            f"--- {STDOUT_FILE} (tail) ---\n{_tail(self.directory / STDOUT_FILE)}"
+            f"--- {self.log_file} (tail) ---\n{_tail(self.directory / self.log_file)}"
+            f"--- {self.stdout_file} (tail) ---\n{_tail(self.directory / self.stdout_file)}"
         )
+
+    def _config_args(self) -> list[str]:
+        """The ``-c`` arguments: the main process reads one config file."""
+        return ["-c", str(self.config_path)]
 
     async def _answers_as_ours(self, http: aiohttp.ClientSession) -> bool:
         """The client API answers, and (with an appservice registered) knows our as_token as
@@ -255,13 +265,12 @@ class SynapseProcess:
         """
         if self.running:
             return
-        with (self.directory / STDOUT_FILE).open("ab") as out:
+        with (self.directory / self.stdout_file).open("ab") as out:
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "synapse.app.homeserver",
-                "-c",
-                str(self.config_path),
+                self.app_module,
+                *self._config_args(),
                 cwd=self.directory,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,

@@ -1,11 +1,16 @@
 """Fixtures: a real Synapse with Lotse registered, the running appservice, real people.
 
 One Synapse serves the whole session (it starts in about 2 s); the appservice can be stopped
-and started by tests that check restarts. PostgreSQL comes from LOTSE_TEST_POSTGRES.
+and started by tests that check restarts. PostgreSQL comes from LOTSE_TEST_POSTGRES, Redis (for
+a Synapse with workers) from LOTSE_TEST_REDIS. With LOTSE_TEST_SYNAPSE_WORKERS=1 the session's
+Synapse is a worker deployment (main process, one generic worker, Redis, PostgreSQL) behind a
+routing proxy, so the whole suite runs against it (one such run per Redis at a time: its
+replication channels are named after the fixed test domain).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,7 +29,8 @@ from appservice.config import Config
 from appservice.db import LotseDatabase
 from appservice.devclient import Human
 from appservice.devstack import start_synapse, write_stack_config
-from appservice.synapse_runner import SynapseProcess, free_port
+from appservice.synapse_runner import SynapseProcess, free_port, make_server_admins
+from appservice.synapse_workers import WorkerDeployment, write_worker_configs
 
 DOMAIN = "lotse.test"
 TEST_CENTRES = f"""centres:
@@ -53,13 +59,16 @@ TEST_CENTRES = f"""centres:
 """
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "127.0.0.1:6379"
+# Synapse refuses a PostgreSQL database whose collation is not C (its docs/postgres.md).
+SYNAPSE_DATABASE = "TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
 
 
 @dataclass
 class Stack:
     directory: Path
     cfg: Config
-    synapse: SynapseProcess
+    synapse: SynapseProcess | WorkerDeployment
 
 
 class Lotse:
@@ -118,14 +127,19 @@ async def stack(
     tmp_path_factory: pytest.TempPathFactory, mail_sink: MailSink
 ) -> AsyncIterator[Stack]:
     directory = tmp_path_factory.mktemp("stack")
+    hs_port = free_port()
     cfg = write_stack_config(
         directory,
-        hs_port=free_port(),
+        hs_port=hs_port,
         as_port=free_port(),
         domain=DOMAIN,
         centres_yaml=TEST_CENTRES,
         mail_port=mail_sink.port,
     )
+    if os.environ.get("LOTSE_TEST_SYNAPSE_WORKERS"):
+        async with worker_deployment(directory, cfg, hs_port) as deployment:
+            yield Stack(directory, cfg, deployment)
+        return
     synapse = await start_synapse(directory, cfg)
     yield Stack(directory, cfg, synapse)
     await synapse.stop()
@@ -216,8 +230,8 @@ def _postgres_url() -> tuple[str, bool]:
 
 
 @asynccontextmanager
-async def fresh_postgres() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards."""
+async def fresh_postgres(options: str = "") -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards; ``options`` go to CREATE DATABASE."""
     server, required = _postgres_url()
     try:
         admin = await asyncpg.connect(server, timeout=5)
@@ -226,7 +240,7 @@ async def fresh_postgres() -> AsyncIterator[str]:
             raise
         pytest.skip(f"PostgreSQL not reachable at {server} ({e}); set LOTSE_TEST_POSTGRES")
     name = f"lotse_test_{secrets.token_hex(6)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.execute(f'CREATE DATABASE "{name}" {options}')
     try:
         yield str(URL(server).with_path(f"/{name}"))
     finally:
@@ -253,3 +267,62 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with fresh_postgres() as url:
         yield url
+
+
+# --- Synapse with workers ---------------------------------------------------------------------
+
+
+async def _redis_answers(host: str, port: int) -> bool:
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        writer.write(b"PING\r\n")
+        return (await asyncio.wait_for(reader.readline(), 5)).startswith(b"+PONG")
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
+
+
+async def redis_address() -> tuple[str, int]:
+    """Redis for Synapse's replication: skipped with the reason if none answers, unless the run
+    demands it (LOTSE_TEST_REDIS or LOTSE_TEST_SYNAPSE_WORKERS given, or CI), then failed."""
+    given = os.environ.get("LOTSE_TEST_REDIS")
+    host, _, port = (given or DEFAULT_REDIS).rpartition(":")
+    if not await _redis_answers(host, int(port)):
+        reason = f"Redis not reachable at {host}:{port}; set LOTSE_TEST_REDIS=HOST:PORT"
+        demanded = given or os.environ.get("LOTSE_TEST_SYNAPSE_WORKERS")
+        if demanded or os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return host, int(port)
+
+
+@asynccontextmanager
+async def worker_deployment(
+    directory: Path, cfg: Config, public_port: int
+) -> AsyncIterator[WorkerDeployment]:
+    """The stack's Synapse as main process + one generic worker (which sends the appservice
+    transactions) on a fresh PostgreSQL database and Redis, behind a router on ``public_port``
+    (the port ``write_stack_config`` was given), the assistant and sender made server admins."""
+    host, port = await redis_address()
+    async with fresh_postgres(SYNAPSE_DATABASE) as database_url:
+        write_worker_configs(
+            directory / "synapse", database_url=database_url, redis_host=host, redis_port=port
+        )
+        deployment = WorkerDeployment(directory / "synapse", public_port)
+        await deployment.start()
+        try:
+            # Straight to the main process: its negative "no such user" cache would otherwise
+            # refuse the promotion until the worker's registration of the bot replicated.
+            await make_server_admins(
+                deployment.main.base_url,
+                deployment.shared_secret,
+                [cfg.assistant_mxid, cfg.sender_mxid],
+                as_token=cfg.appservice.as_token,
+            )
+            yield deployment
+        finally:
+            await deployment.stop()
