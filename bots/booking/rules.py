@@ -154,7 +154,9 @@ def check_window(
     service = services.get(window.service_id)
     if service is None:
         problems.append(Problem.UNKNOWN_SERVICE)
-    elif window.ends > window.starts and _minutes(window.ends) - _minutes(window.starts) < (
+    if window.ends <= window.starts:
+        return problems
+    if service is not None and _minutes(window.ends) - _minutes(window.starts) < (
         service.duration_min + service.follow_up_min
     ):
         problems.append(Problem.WINDOW_TOO_SHORT)
