@@ -161,11 +161,16 @@ class GroupAppointment:
 
 
 class Slot(NamedTuple):
-    """One bookable slot; a tuple because a centre's listing creates tens of thousands."""
+    """One bookable slot; a tuple because a centre's listing creates tens of thousands.
 
+    A window has at most one slot per start, and window ids are unique, so (start, window)
+    identifies a slot: the fields begin with them, and sorting slots as plain tuples gives
+    the offer's total order (by time, parallel slots by window) without a key function.
+    """
+
+    starts_at: int
+    window_id: int
     counsellor: str
     service_id: int
-    window_id: int
-    starts_at: int
     ends_at: int  # the appointment's end
     busy_until: int  # the end of the follow-up: the span that must be free

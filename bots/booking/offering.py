@@ -1,7 +1,7 @@
 """What a client is offered, how a hold lapses, and who may cancel, confirm or decline.
 
-The offer is numbered in a total order (home counsellor first, then by time, counsellor,
-service, window), so the same facts always give the same numbers. Between ``slots`` and
+The offer is numbered in a total order (home counsellor first, then by time, parallel
+slots by window), so the same facts always give the same numbers. Between ``slots`` and
 ``book N`` another client may take a slot, which shifts a recomputed list; the wiring
 therefore keeps the offered ``slot_key``s per client and ``book N`` looks its key up again
 with ``check_offered``, which says why a slot is gone.
@@ -10,26 +10,36 @@ with ``check_offered``, which says why a slot is gone.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, time, timedelta
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from operator import itemgetter
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from .model import DEFAULT_TZ, MINUTE_MS, Appointment, AppointmentState, Channel, Service, Slot
+from .model import (
+    DEFAULT_TZ,
+    MINUTE_MS,
+    Appointment,
+    AppointmentState,
+    BookingWindow,
+    Channel,
+    Service,
+    Slot,
+)
 from .rules import parse_channel
-from .slots import local_date
+from .slots import local_ms
 
 __all__ = [
     "HOLD_MINUTES",
     "Actor",
     "Denial",
-    "Offer",
     "OfferFilter",
     "check_action",
     "check_offered",
     "hold_until",
+    "narrowed",
     "next_state",
     "offer",
     "parse_offer_filter",
@@ -37,6 +47,7 @@ __all__ = [
 ]
 
 HOLD_MINUTES = 10
+_START, _WINDOW = itemgetter(0), itemgetter(1)
 Role = Literal["client", "counsellor", "admin"]
 Action = Literal["cancel", "confirm", "decline"]
 _WEEK_RE = re.compile(r"(?:(\d{4})-?w|kw|w)(\d{1,2})")
@@ -45,11 +56,6 @@ _RESULT: dict[Action, AppointmentState] = {
     "confirm": "confirmed",
     "decline": "declined",
 }
-
-
-class Offer(NamedTuple):
-    number: int
-    slot: Slot
 
 
 class Denial(StrEnum):
@@ -98,30 +104,40 @@ def offer(
     chosen: OfferFilter = OfferFilter(),
     tz: ZoneInfo = DEFAULT_TZ,
     limit: int | None = None,
-) -> list[Offer]:
-    """The numbered free slots one client may book.
+) -> list[Slot]:
+    """The free slots one client may book, in offer order: number N is at index N - 1.
 
     A ``home-only`` counsellor's slots go only to their own clients (the reference's
-    "nur für Stammklient:innen anwählbar"); the home counsellor's slots come first.
+    "nur für Stammklient:innen anwählbar"); the home counsellor's slots come first. Slots
+    sort as plain tuples (time, then window for parallel ones), a total order.
     """
-    wanted = [
-        s
-        for s in slots
-        if (s.counsellor not in home_only or s.counsellor == home_counsellor)
-        and _matches(s, services, chosen, tz)
-    ]
-    wanted.sort(
-        key=lambda s: (
-            s.counsellor != home_counsellor,
-            s.starts_at,
-            s.counsellor,
-            s.service_id,
-            s.window_id,
-        )
-    )
-    if limit is not None:
-        wanted = wanted[:limit]
-    return [Offer(number, slot) for number, slot in enumerate(wanted, start=1)]
+    visible = [s for s in slots if s.counsellor == home_counsellor or s.counsellor not in home_only]
+    wanted = _chosen(chosen, services, tz)
+    if wanted is not None:
+        visible = [s for s in visible if wanted(s)]
+    # Two stable sorts on integers equal one sort by (start, window), the slots' own
+    # tuple order, at less than half the cost of comparing tuples (measured).
+    visible.sort(key=_WINDOW)
+    visible.sort(key=_START)
+    home = [s for s in visible if s.counsellor == home_counsellor]
+    others = [s for s in visible if s.counsellor != home_counsellor] if home else visible
+    return (home + others)[:limit]
+
+
+def narrowed(
+    chosen: OfferFilter, windows: Iterable[BookingWindow], services: Mapping[int, Service]
+) -> tuple[list[BookingWindow], tuple[date, date] | None]:
+    """Only the windows and dates ``free_slots`` needs for a filtered listing.
+
+    ``slots video KW24`` then costs a fraction of the whole listing; ``offer`` still
+    applies the same filter, so the result is the same either way.
+    """
+    ids = _service_ids(chosen, services)
+    chosen_windows = [w for w in windows if w.service_id in ids]
+    if chosen.week is None:
+        return chosen_windows, None
+    monday = date.fromisocalendar(*chosen.week, 1)
+    return chosen_windows, (monday, monday + timedelta(days=7))
 
 
 def parse_offer_filter(
@@ -216,19 +232,24 @@ def _check_cancel(
     return None
 
 
-def _matches(
-    slot: Slot, services: Mapping[int, Service], chosen: OfferFilter, tz: ZoneInfo
-) -> bool:
-    if chosen.service_id is not None and slot.service_id != chosen.service_id:
-        return False
-    if chosen.channel is not None:
-        service = services.get(slot.service_id)
-        if service is None or service.channel != chosen.channel:
-            return False
+def _chosen(
+    chosen: OfferFilter, services: Mapping[int, Service], tz: ZoneInfo
+) -> Callable[[Slot], bool] | None:
+    """A test for the client's filter (None: no filter), comparing plain integers per slot."""
+    if chosen == OfferFilter():
+        return None
+    ids = _service_ids(chosen, services)
+    first, end = -1, 2**63
     if chosen.week is not None:
-        iso = local_date(slot.starts_at, tz).isocalendar()
-        return (iso.year, iso.week) == chosen.week
-    return True
+        monday = date.fromisocalendar(*chosen.week, 1)
+        first = local_ms(monday, time(), tz)
+        end = local_ms(monday + timedelta(days=7), time(), tz)
+    return lambda s: s.service_id in ids and first <= s.starts_at < end
+
+
+def _service_ids(chosen: OfferFilter, services: Mapping[int, Service]) -> set[int]:
+    ids = {sid for sid, s in services.items() if chosen.channel in (None, s.channel)}
+    return ids & {chosen.service_id} if chosen.service_id is not None else ids
 
 
 def _parse_week(word: str, today: date) -> tuple[int, int] | None:

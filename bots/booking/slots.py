@@ -14,7 +14,7 @@ the last Sunday of March) is read with the offset before the gap, as RFC 5545 do
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from .model import (
+    DAY_MS,
     DEFAULT_TZ,
     MINUTE_MS,
     Appointment,
@@ -35,8 +36,12 @@ from .model import (
 __all__ = ["SlotPolicy", "Span", "busy_spans", "free_slots", "local_date", "local_ms", "overlaps"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Slots are built with tuple.__new__ directly: a NamedTuple's own __new__ is a Python
+# function, and the listing builds tens of thousands of them.
+_new = tuple.__new__
 _MS = timedelta(milliseconds=1)
 Span = tuple[int, int]
+_Day = tuple[date, int, bool]  # a date, its local midnight (UTC ms), whether it has 24 hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,61 +94,114 @@ def free_slots(
     now: int,
     policy: SlotPolicy = SlotPolicy(),
     busy: Mapping[str | None, list[Span]] | None = None,
+    dates: tuple[date, date] | None = None,
 ) -> list[Slot]:
     """Every free slot of the given windows, per counsellor in window and date order.
 
     ``busy`` comes from ``busy_spans``; the order is the input's, ``offering`` sorts.
+    ``dates`` ([first, end) local dates) computes only those days, for a narrowed listing.
     A window whose service is unknown yields nothing (the check refused it when added).
     """
     busy = busy or {}
     centre = busy.get(None, [])
-    today = local_date(now, policy.tz)
     earliest = now + policy.lead_minutes * MINUTE_MS
-    clock = _LocalClock(policy.tz)
+    days = _Days(local_date(now, policy.tz), policy, dates)
     out: list[Slot] = []
     for counsellor, its_windows in _by_counsellor(windows).items():
-        spans = _merge(busy.get(counsellor, []) + centre) if centre else busy.get(counsellor, [])
-        starts = [s for s, _ in spans]
-        ends = [e for _, e in spans]
+        spans = busy.get(counsellor, [])
+        free = _FreeTime([s for s, _ in spans], [e for _, e in spans], earliest, policy.tz)
+        for start, end in centre:
+            free.add(start, end)
         for window in its_windows:
             service = services.get(window.service_id)
-            if service is None:
-                continue
-            for day in _dates(today, window.weekday, window.horizon_weeks):
-                if day in policy.holidays:
-                    continue
-                start, end = clock.ms(day, window.starts), clock.ms(day, window.ends)
-                _fill(out, window, service, start, end, earliest, starts, ends)
+            if service is not None and service.slot_ms > 0:
+                free.fill(out, window, service, days.of(window.weekday, window.horizon_weeks))
     return out
 
 
-def _fill(
-    out: list[Slot],
-    window: BookingWindow,
-    service: Service,
-    start: int,
-    end: int,
-    earliest: int,
-    busy_starts: list[int],
-    busy_ends: list[int],
-) -> None:
-    """Append the window's free slots on one date; the grid stays anchored at its start."""
-    step = service.slot_ms
-    if step <= 0:
-        return
-    duration = service.duration_min * MINUTE_MS
-    t = start
-    if t < earliest:
-        t += -(-(earliest - t) // step) * step
-    i = bisect_right(busy_ends, t)
-    n = len(busy_starts)
-    while t + step <= end:
-        stop = t + step
-        while i < n and busy_ends[i] <= t:
-            i += 1
-        if i == n or busy_starts[i] >= stop:
-            out.append(Slot(window.counsellor, window.service_id, window.id, t, t + duration, stop))
-        t = stop
+class _FreeTime:
+    """One counsellor's busy spans (sorted, disjoint) and the earliest bookable start."""
+
+    def __init__(self, starts: list[int], ends: list[int], earliest: int, tz: ZoneInfo) -> None:
+        self.starts, self.ends, self.earliest, self.tz = starts, ends, earliest, tz
+
+    def add(self, start: int, end: int) -> None:
+        """Merge one more span in (the centre's closing days), keeping the spans disjoint."""
+        lo = bisect_left(self.ends, start)  # the first span not ending before it
+        hi = bisect_right(self.starts, end)  # past the last span not starting after it
+        if lo < hi:
+            start, end = min(start, self.starts[lo]), max(end, self.ends[hi - 1])
+        self.starts[lo:hi], self.ends[lo:hi] = [start], [end]
+
+    def fill(
+        self, out: list[Slot], window: BookingWindow, service: Service, days: list[_Day]
+    ) -> None:
+        """Append the window's free slots on its days; each day's grid starts at the window's.
+
+        The work goes by busy span, not by slot: each run of free grid points between two
+        spans becomes slots in one comprehension, and the grid jumps over the span. This
+        loop is the listing's hot path (see benchmarks/booking_slots.py), hence one call
+        per window rather than per date.
+        """
+        step, duration = service.slot_ms, service.duration_min * MINUTE_MS
+        who, sid, wid = window.counsellor, window.service_id, window.id
+        from_ms, to_ms = _clock_ms(window.starts), _clock_ms(window.ends)
+        starts, ends, n, earliest = self.starts, self.ends, len(self.starts), self.earliest
+        append = out.append
+        for day, midnight, regular in days:
+            if regular:
+                t, end = midnight + from_ms, midnight + to_ms
+            else:
+                t, end = local_ms(day, window.starts, self.tz), local_ms(day, window.ends, self.tz)
+            if t < earliest:
+                t += -(-(earliest - t) // step) * step
+            i = bisect_right(ends, t)
+            while t + step <= end:
+                # The last free start before the next span (or the window's end).
+                last = end - step if i == n else min(end, starts[i]) - step
+                while t <= last:
+                    append(_new(Slot, (t, wid, who, sid, t + duration, t + step)))
+                    t += step
+                if i == n or starts[i] >= end:
+                    break
+                # The first grid point at or after the span's end (spans are disjoint).
+                if ends[i] > t:
+                    t += -(-(ends[i] - t) // step) * step
+                i += 1
+
+
+class _Days:
+    """The dates each (weekday, horizon) offers, holidays left out, worked out once.
+
+    With each date its local midnight in UTC and whether the day is regular (no switch to
+    or from summer time): on a regular day a wall-clock time is midnight plus its minutes,
+    on the two others it is converted properly by ``local_ms``.
+    """
+
+    def __init__(self, today: date, policy: SlotPolicy, dates: tuple[date, date] | None) -> None:
+        self.today, self.holidays, self.tz = today, policy.holidays, policy.tz
+        self.first, self.end = dates or (date.min, date.max)
+        self.cache: dict[tuple[int, int], list[_Day]] = {}
+
+    def of(self, weekday: int, weeks: int) -> list[_Day]:
+        key = (weekday, weeks)
+        days = self.cache.get(key)
+        if days is None:
+            days = self.cache[key] = [
+                self._day(d)
+                for d in _dates(self.today, weekday, weeks)
+                if d not in self.holidays and self.first <= d < self.end
+            ]
+        return days
+
+    def _day(self, day: date) -> _Day:
+        midnight = local_ms(day, time(), self.tz)
+        next_midnight = local_ms(day + timedelta(days=1), time(), self.tz)
+        return day, midnight, next_midnight - midnight == DAY_MS
+
+
+def _clock_ms(at: time) -> int:
+    return (at.hour * 60 + at.minute) * MINUTE_MS
 
 
 def _dates(today: date, weekday: int, weeks: int) -> Iterator[date]:
@@ -174,18 +232,3 @@ def _merge(spans: list[Span]) -> list[Span]:
         else:
             merged.append((start, end))
     return merged
-
-
-class _LocalClock:
-    """``local_ms`` remembered per (date, time): many counsellors share the same hours."""
-
-    def __init__(self, tz: ZoneInfo) -> None:
-        self.tz = tz
-        self.cache: dict[tuple[date, time], int] = {}
-
-    def ms(self, day: date, at: time) -> int:
-        key = (day, at)
-        value = self.cache.get(key)
-        if value is None:
-            value = self.cache[key] = local_ms(day, at, self.tz)
-        return value

@@ -17,6 +17,7 @@ from bots.booking.offering import (
     check_action,
     check_offered,
     hold_until,
+    narrowed,
     next_state,
     offer,
     parse_offer_filter,
@@ -51,8 +52,9 @@ WINDOWS = [
 SLOTS = free_slots(WINDOWS, SERVICES, now=NOW, policy=SlotPolicy())
 
 
-def _shown(offers: list) -> list[tuple[int, str, str]]:  # type: ignore[type-arg]
-    return [(o.number, o.slot.counsellor, local(o.slot.starts_at)) for o in offers]
+def _shown(offers: list[Slot]) -> list[tuple[int, str, str]]:
+    """(number, counsellor, local start) as the client reads the list."""
+    return [(n, s.counsellor, local(s.starts_at)) for n, s in enumerate(offers, start=1)]
 
 
 def test_home_counsellor_first_then_by_time() -> None:
@@ -89,7 +91,7 @@ def test_home_only_counsellors_only_for_their_clients(
 ) -> None:
     """A `home-only` counsellor's slots are offered only to that counsellor's own clients."""
     offers = offer(SLOTS, SERVICES, home_counsellor=home, home_only={COLLEAGUE})
-    assert {o.slot.counsellor for o in offers} == offered_from
+    assert {s.counsellor for s in offers} == offered_from
 
 
 @pytest.mark.parametrize(
@@ -108,7 +110,27 @@ def test_filter_by_service_and_week(chosen: OfferFilter, count: int, counsellors
     """`slots [SERVICE] [WEEK]` narrows the offer by channel or service and by ISO week."""
     offers = offer(SLOTS, SERVICES, home_counsellor=None, chosen=chosen)
     assert len(offers) == count
-    assert {o.slot.counsellor for o in offers} == counsellors
+    assert {s.counsellor for s in offers} == counsellors
+
+
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        OfferFilter(channel="video"),
+        OfferFilter(service_id=CHAT.id, week=(2026, 25)),
+        OfferFilter(week=(2026, 24)),
+        OfferFilter(channel="phone"),
+        OfferFilter(),
+    ],
+)
+def test_narrowed_listing_is_the_same(chosen: OfferFilter) -> None:
+    """Computing only the chosen services' windows and week's dates changes no offer."""
+    windows, dates = narrowed(chosen, WINDOWS, SERVICES)
+    few = free_slots(windows, SERVICES, now=NOW, dates=dates)
+    assert len(few) <= len(SLOTS)
+    assert offer(few, SERVICES, home_counsellor=None, chosen=chosen) == offer(
+        SLOTS, SERVICES, home_counsellor=None, chosen=chosen
+    )
 
 
 def test_limit_keeps_the_first() -> None:

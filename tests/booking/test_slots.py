@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 
 from bots.booking.closed_days import holiday_names
 from bots.booking.model import (
+    DEFAULT_TZ,
+    Appointment,
     AppointmentState,
     Blocked,
     BookingWindow,
@@ -16,10 +19,11 @@ from bots.booking.model import (
     Service,
     Slot,
 )
-from bots.booking.slots import SlotPolicy, busy_spans, free_slots
+from bots.booking.slots import SlotPolicy, busy_spans, free_slots, local_ms
 
 from .support import (
     CHAT,
+    CLIENT,
     COLLEAGUE,
     COUNSELLOR,
     MONDAY,
@@ -312,3 +316,114 @@ def test_busy_spans_merge() -> None:
         ],
     )
     assert spans == {COUNSELLOR: [(10, 30)], None: [(50, 60)]}
+
+
+def _naive(
+    windows: list[BookingWindow],
+    now: int,
+    lead: int,
+    blocked: list[Blocked],
+    taken: list[Appointment],
+) -> set[tuple[int, int]]:
+    """The rule as written, slot by slot against every span: the reference for the fast path."""
+    spans = [(b.counsellor, b.starts_at, b.ends_at) for b in blocked]
+    spans += [(a.counsellor, a.starts_at, a.busy_until) for a in taken if a.occupies(now)]
+    today = datetime.fromtimestamp(now / 1000, DEFAULT_TZ).date()
+    found = set()
+    for w in windows:
+        step = SERVICES[w.service_id].slot_ms
+        for offset in range(7 * w.horizon_weeks):
+            day = today + timedelta(days=offset)
+            if day.weekday() != w.weekday:
+                continue
+            t = local_ms(day, w.starts, DEFAULT_TZ)
+            end = local_ms(day, w.ends, DEFAULT_TZ)
+            while t + step <= end:
+                free = all(
+                    not (who in (None, w.counsellor) and s < t + step and t < e)
+                    for who, s, e in spans
+                )
+                if free and t >= now + lead * 60_000:
+                    found.add((t, w.id))
+                t += step
+    return found
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_matches_a_naive_generator(seed: int) -> None:
+    """On random centres (overlapping windows, spans, bookings, closing times) the fast
+    generator finds exactly the slots a slot-by-slot check against every span finds."""
+    rnd = random.Random(seed)
+    people = [COUNSELLOR, COLLEAGUE, "@dritte:lotse.test"]
+    windows = []
+    for wid in range(1, 16):
+        start = rnd.randrange(6 * 60, 18 * 60, 5)
+        service = rnd.choice(list(SERVICES.values()))
+        windows.append(
+            BookingWindow(
+                wid,
+                rnd.choice(people),
+                rnd.randrange(7),
+                time(start // 60, start % 60),
+                time(*divmod(min(23 * 60 + 59, start + rnd.randrange(30, 300)), 60)),
+                service.id,
+                rnd.choice((1, 2, 4)),
+            )
+        )
+    now = at(MONDAY, f"{rnd.randrange(6, 14):02d}:{rnd.randrange(60):02d}")
+    day = 24 * 3600_000
+
+    def span() -> tuple[int, int]:
+        start = now - day + rnd.randrange(0, 30 * day, 5 * 60_000)
+        return start, start + rnd.randrange(5, 600) * 60_000
+
+    blocked = [Blocked("blocker", *span(), rnd.choice(people)) for _ in range(rnd.randrange(30))]
+    blocked += [Blocked("closing", *span()) for _ in range(rnd.randrange(4))]
+    taken = []
+    for i in range(rnd.randrange(40)):
+        start, end = span()
+        state = rnd.choice(("confirmed", "cancelled", "held"))
+        held_until = now + rnd.randrange(-5, 5) * 60_000
+        follow_up = rnd.choice((0, 10))
+        taken.append(
+            Appointment(
+                i,
+                rnd.choice(people),
+                CLIENT,
+                start,
+                end,
+                state,
+                follow_up_min=follow_up,
+                held_until=held_until,
+            )  # type: ignore[arg-type]
+        )
+    lead = rnd.choice((0, 30, 120))
+    fast = _free(
+        windows, now=now, policy=SlotPolicy(lead_minutes=lead), blocked=blocked, appointments=taken
+    )
+    assert {(s.starts_at, s.window_id) for s in fast} == _naive(windows, now, lead, blocked, taken)
+    assert len(fast) == len({(s.starts_at, s.window_id) for s in fast})
+
+
+@pytest.mark.parametrize(
+    ("own", "closing"),
+    [
+        ([("09:30", "10:00")], ("09:45", "10:45")),  # overlaps the end of one
+        ([("10:30", "11:00")], ("09:45", "10:45")),  # overlaps the start of one
+        ([("09:00", "09:30"), ("11:00", "11:30")], ("09:15", "11:15")),  # bridges two
+        ([("09:00", "12:00")], ("10:00", "10:30")),  # inside one
+        ([("10:00", "10:30")], ("09:30", "11:30")),  # around one
+        ([("09:00", "09:30")], ("09:30", "10:00")),  # touching
+        ([], ("10:00", "11:00")),
+    ],
+)
+def test_centre_closing_times_merge_with_own_spans(
+    own: list[tuple[str, str]], closing: tuple[str, str]
+) -> None:
+    """A centre-wide closing time counts exactly as if it were the counsellor's own blocker."""
+    mine = [Blocked("blocker", at(MONDAY, s), at(MONDAY, e), COUNSELLOR) for s, e in own]
+    centre = Blocked("closing", at(MONDAY, closing[0]), at(MONDAY, closing[1]))
+    as_own = Blocked("blocker", centre.starts_at, centre.ends_at, COUNSELLOR)
+    merged = _free(REFERENCE, blocked=[*mine, centre])
+    assert merged == _free(REFERENCE, blocked=[*mine, as_own])
+    assert len(merged) < 8
