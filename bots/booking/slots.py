@@ -138,10 +138,10 @@ class _FreeTime:
     ) -> None:
         """Append the window's free slots on its days; each day's grid starts at the window's.
 
-        The work goes by busy span, not by slot: each run of free grid points between two
-        spans becomes slots in one comprehension, and the grid jumps over the span. This
-        loop is the listing's hot path (see benchmarks/booking_slots.py), hence one call
-        per window rather than per date.
+        The checks go by busy span, not by slot: the free grid points before the next span
+        become slots without further tests, and the grid jumps over the span. This loop is
+        the listing's hot path (benchmarks/booking_slots.py), hence one call per window
+        rather than per date, and tuples built with ``tuple.__new__``.
         """
         step, duration = service.slot_ms, service.duration_min * MINUTE_MS
         who, sid, wid = window.counsellor, window.service_id, window.id
