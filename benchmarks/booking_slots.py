@@ -10,7 +10,8 @@ about a fifth of its slots booked or held. Measured, as medians over the runs:
 - ``busy_spans`` + ``free_slots``: the functional core's slot generation with exclusions;
 - the whole listing: the above plus the offer to one client (home-only filter, home
   counsellor first, stable order, numbering);
-- a narrowed listing (``slots video KW…``) and the holidays of the horizon (once a day).
+- a narrowed listing (``slots video KW…``), the first page of 20 offers (what a client
+  reads; computed week by week), and the holidays of the horizon (once a day).
 
 Wall and CPU time are both printed: on a shared machine the wall time includes waiting for
 a core; the ratio is taken on CPU time. Issue 10's target: under 20 ms for the whole listing.
@@ -39,13 +40,14 @@ from bots.booking.model import (  # noqa: E402
     Service,
     Slot,
 )
-from bots.booking.offering import OfferFilter, narrowed, offer  # noqa: E402
+from bots.booking.offering import OfferFilter, first_offers, narrowed, offer  # noqa: E402
 from bots.booking.slots import SlotPolicy, busy_spans, free_slots, local_ms  # noqa: E402
 
 _new = tuple.__new__  # as the core builds its slots: the cheapest way to a NamedTuple
 COUNSELLORS = 50
 TODAY = date(2026, 5, 4)  # a Monday; the 8 weeks hold Ascension, Whit Monday, Corpus Christi
 REGION = "DE-NW"
+HOME = "@counsellor3:lotse.bench"  # the listing's client's home counsellor
 SERVICES = {
     1: Service(1, "Chat", 30, 0, "chat"),
     2: Service(2, "Vor Ort", 60, 0, "onsite"),
@@ -169,6 +171,16 @@ def main(runs: int) -> None:
         "narrowed listing: video, one week": lambda: listing(
             windows, blocked, appointments, now, policy, home_only, chosen
         ),
+        "first page: the 20 first offers": lambda: first_offers(
+            windows,
+            SERVICES,
+            now=now,
+            limit=20,
+            policy=policy,
+            home_counsellor=HOME,
+            home_only=home_only,
+            busy=busy_spans(now, blocked, appointments),
+        ),
         "holiday_names for the horizon": lambda: holiday_names(REGION, horizon),
     }
     measured = measure(runs, steps)
@@ -185,9 +197,11 @@ def main(runs: int) -> None:
             f"| {what:<36} | {len(result):>6} | {wall:>8.2f} | {cpu:>7.2f} | "
             f"{cpu / base_cpu:>6.1f} |"
         )
-    whole = measured["whole listing for a client (offer)"]
-    verdict = "met" if whole[0] < 20 else "missed"
-    print(f"\ntarget < 20 ms (wall) for the whole listing: {verdict} ({whole[0]:.2f} ms)")
+    print()
+    for what in ("whole listing for a client (offer)", "first page: the 20 first offers"):
+        wall = measured[what][0]
+        verdict = "met" if wall < 20 else "missed"
+        print(f"target < 20 ms (wall), {what}: {verdict} ({wall:.2f} ms)")
 
 
 def listing(
@@ -204,8 +218,7 @@ def listing(
     chosen = chosen or OfferFilter()
     its_windows, dates = narrowed(chosen, windows, SERVICES)
     free = free_slots(its_windows, SERVICES, now=now, policy=policy, busy=busy, dates=dates)
-    home = "@counsellor3:lotse.bench"
-    return offer(free, SERVICES, home_counsellor=home, home_only=home_only, chosen=chosen)
+    return offer(free, SERVICES, home_counsellor=HOME, home_only=home_only, chosen=chosen)
 
 
 if __name__ == "__main__":

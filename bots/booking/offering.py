@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from .model import (
     DEFAULT_TZ,
+    HORIZON_WEEKS,
     MINUTE_MS,
     Appointment,
     AppointmentState,
@@ -29,7 +30,7 @@ from .model import (
     Slot,
 )
 from .rules import parse_channel
-from .slots import local_ms
+from .slots import SlotPolicy, Span, free_slots, local_date, local_ms
 
 __all__ = [
     "HOLD_MINUTES",
@@ -38,6 +39,7 @@ __all__ = [
     "OfferFilter",
     "check_action",
     "check_offered",
+    "first_offers",
     "hold_until",
     "narrowed",
     "next_state",
@@ -122,6 +124,44 @@ def offer(
     home = [s for s in visible if s.counsellor == home_counsellor]
     others = [s for s in visible if s.counsellor != home_counsellor] if home else visible
     return (home + others)[:limit]
+
+
+def first_offers(
+    windows: Iterable[BookingWindow],
+    services: Mapping[int, Service],
+    *,
+    now: int,
+    limit: int,
+    policy: SlotPolicy,
+    home_counsellor: str | None,
+    home_only: Collection[str] = (),
+    chosen: OfferFilter = OfferFilter(),
+    busy: Mapping[str | None, list[Span]] | None = None,
+) -> list[Slot]:
+    """The first ``limit`` offers: ``offer(free_slots(…))[:limit]``, computing less.
+
+    A client reads one page (a poll holds at most 20 answers). The home counsellor's slots
+    come first, so theirs are computed whole; the others' week by week, in time order, only
+    until the page is full. Windows of ``home-only`` colleagues are not even looked at.
+    """
+    its_windows, dates = narrowed(chosen, windows, services)
+    its_windows = [
+        w for w in its_windows if w.counsellor == home_counsellor or w.counsellor not in home_only
+    ]
+
+    def page(chosen_windows: list[BookingWindow], span: tuple[date, date] | None) -> list[Slot]:
+        free = free_slots(chosen_windows, services, now=now, policy=policy, busy=busy, dates=span)
+        return offer(free, services, home_counsellor=home_counsellor, chosen=chosen, tz=policy.tz)
+
+    found = page([w for w in its_windows if w.counsellor == home_counsellor], dates)
+    others = [w for w in its_windows if w.counsellor != home_counsellor]
+    first, end = dates or (local_date(now, policy.tz), date.max)
+    end = min(end, local_date(now, policy.tz) + timedelta(weeks=max(HORIZON_WEEKS)))
+    while len(found) < limit and first < end:
+        week_end = min(first + timedelta(weeks=1), end)
+        found += page(others, (first, week_end))
+        first = week_end
+    return found[:limit]
 
 
 def narrowed(

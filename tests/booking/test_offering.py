@@ -16,6 +16,7 @@ from bots.booking.offering import (
     OfferFilter,
     check_action,
     check_offered,
+    first_offers,
     hold_until,
     narrowed,
     next_state,
@@ -131,6 +132,41 @@ def test_narrowed_listing_is_the_same(chosen: OfferFilter) -> None:
     assert offer(few, SERVICES, home_counsellor=None, chosen=chosen) == offer(
         SLOTS, SERVICES, home_counsellor=None, chosen=chosen
     )
+
+
+FIRST_OFFER_WINDOWS = WINDOWS + [
+    window(4, 2, "14:00", "16:00", CHAT, weeks=8, counsellor=COLLEAGUE),
+    window(5, 4, "08:00", "09:00", VIDEO, weeks=4),
+    window(6, 5, "10:00", "12:00", ONSITE, weeks=8, counsellor=THIRD),
+]
+
+
+@pytest.mark.parametrize("limit", [1, 3, 7, 20, 1000])
+@pytest.mark.parametrize("home", [None, COUNSELLOR, COLLEAGUE, THIRD])
+@pytest.mark.parametrize(
+    "chosen", [OfferFilter(), OfferFilter(channel="chat"), OfferFilter(week=(2026, 27))]
+)
+def test_first_offers_are_the_first_of_the_whole_offer(
+    limit: int, home: str | None, chosen: OfferFilter
+) -> None:
+    """A page computed week by week equals the start of the whole listing, in any case."""
+    busy = busy_spans(NOW, appointments=[booked(CHAT, "09:00", day="2026-06-15")])
+    policy = SlotPolicy(lead_minutes=30)
+    every = free_slots(FIRST_OFFER_WINDOWS, SERVICES, now=NOW, policy=policy, busy=busy)
+    whole = offer(every, SERVICES, home_counsellor=home, home_only={COLLEAGUE}, chosen=chosen)
+    page = first_offers(
+        FIRST_OFFER_WINDOWS,
+        SERVICES,
+        now=NOW,
+        limit=limit,
+        policy=policy,
+        home_counsellor=home,
+        home_only={COLLEAGUE},
+        chosen=chosen,
+        busy=busy,
+    )
+    assert page == whole[:limit]
+    assert whole  # every case has something to offer
 
 
 def test_limit_keeps_the_first() -> None:
