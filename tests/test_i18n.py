@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,25 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "request_closed": {"id": 7},
     "request_close_refused": {"id": 7},
     "absence_bad_range": {"problem": "end_before_start", "first": "5.3.", "last": "1.3."},
+    "calendar_view": {
+        "view": "day",
+        "first": "08.06.2026",
+        "last": "08.06.2026",
+        "who": "all",
+        "rows": [
+            {
+                "day": date(2026, 6, 8),
+                "starts": "10:00",
+                "ends": "10:30",
+                "kind": "appointment",
+                "counsellor": "@berater:x",
+                "title": "Chat 30",
+                "state": "requested",
+                "ref": 12,
+                "client": "Wolke",
+            }
+        ],
+    },
     "absence_added": {"id": 3, "first": "24.12.2026", "last": "02.01.2027", "label": "Urlaub"},
     "absences_list": {"absences": [{"id": 3, "first": "a", "last": "b", "label": "Urlaub"}]},
     "absence_deleted": {"id": 3},
