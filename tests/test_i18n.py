@@ -325,6 +325,31 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "centre_message": {"centre_name": "Nord", "subject": "Termin", "text": "Hallo"},
     "message_refused": {"reason": "no_room", "given": "Wolke", "limit": 0},
     "message_sent": {"id": 3, "client": "Wolke", "mailed": True, "locked": False},
+    # monitoring (bots/monitoring/)
+    "monitoring_question": {
+        "field": "Kanal",
+        "kind": "choice",
+        "options": ["Chat", "Telefon"],
+        "proposed": "Chat",
+        "required": False,
+        "number": 4,
+        "total": 7,
+        "problem": "„Kanal“: …",
+        "first": True,
+        "client": "Wolke",
+    },
+    "monitoring_value_problem": {
+        "field": "Dauer",
+        "code": "out_of_range",
+        "params": {"kind": "minutes", "low": 1, "high": 1440, "given": 0},
+    },
+    "monitoring_line_problems": {
+        "problems": ["„Dauer“ …"],
+        "unknown": ["wetter"],
+        "fields": [{"key": "duration", "label": "Dauer", "required": True}],
+    },
+    "monitoring_cancelled": {},
+    "monitoring_yes_no": {"value": True},
     "messages_list": {
         "messages": [
             {"id": 3, "when": "a", "client": "Wolke", "sender": "Anna", "subject": "Termin"}
