@@ -350,6 +350,35 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "monitoring_cancelled": {},
     "monitoring_yes_no": {"value": True},
+    "monitoring_csv_column": {"column": "client"},
+    "monitoring_period_problem": {
+        "code": "from_after_to",
+        "given": "2.1. 1.1.",
+        "command": "stats",
+    },
+    "monitoring_chart_label": {"part": "count", "subject": ""},
+    "monitoring_stats": {
+        "first": "01.01.2026",
+        "last": "31.05.2026",
+        "scope": "own",
+        "total": {"count": 2, "persons": 3, "minutes": 75},
+        "tables": [
+            {
+                "key": "channel",
+                "label": "Kanal",
+                "rows": [{"label": "Chat", "count": 1, "persons": 1, "minutes": 30}],
+            },
+            {"key": "counsellor", "label": "", "rows": []},
+        ],
+        "requests": {
+            "total": 1,
+            "answered": 1,
+            "statuses": [("beantwortet", 1)],
+            "median_hours": 2.5,
+            "mean_hours": 2.5,
+        },
+        "command": "stats",
+    },
     "messages_list": {
         "messages": [
             {"id": 3, "when": "a", "client": "Wolke", "sender": "Anna", "subject": "Termin"}
