@@ -67,6 +67,7 @@ GOOD: list[tuple[str, str, Answer]] = [
     ("topic", "sucht", "addiction"),
     ("needs", "1,3", ["chat", "video"]),
     ("needs", "3, 1", ["chat", "video"]),
+    ("needs", "2, 1", ["chat", "async"]),
     ("needs", "3 1 3", ["chat", "video"]),
     ("needs", "Telefon; chat", ["chat", "phone"]),
     ("follow_up", "ja", True),
