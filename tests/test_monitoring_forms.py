@@ -14,6 +14,7 @@ from bots.monitoring.forms import (
     Form,
     FormError,
     find_forms,
+    form_for_centre,
     load_form,
     parse_form,
 )
@@ -293,3 +294,27 @@ def test_bounds_and_lengths_are_read() -> None:
     assert [(f.low, f.high) for f in form.fields[1:3]] == [(1, 1440), (1, 9)]
     assert form.fields[3].max_length == 20
     assert form.field(DATE_KEY) is form.fields[0]
+
+
+def test_form_for_centre(tmp_path: Path) -> None:
+    """Start-up gets each centre's form by the name its config gives, with its topics; a
+    name without a file is a config error naming the centre's key and the forms there are;
+    a required topic field in a centre without topics is refused too."""
+    found = find_forms([SHIPPED])
+    form = form_for_centre(found, "default", TOPICS, "centres[0].monitoring_form")
+    assert form.field("topic") is not None and len(form.field("topic").choices) == 2  # type: ignore[union-attr]
+    with pytest.raises(ConfigError) as err:
+        form_for_centre(found, "youth", TOPICS, "centres[1].monitoring_form")
+    assert str(err.value) == (
+        "centres[1].monitoring_form: no form 'youth' in templates/forms; available: default"
+    )
+    (tmp_path / "forms").mkdir()
+    strict = tmp_path / "forms" / "strict.yaml"
+    strict.write_text(
+        "fields:\n"
+        "  - {key: date, label: Datum, type: date, required: true}\n"
+        "  - {key: topic, label: Thema, type: choice, choices: centre_topics, required: true}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(FormError, match=r"strict.yaml: fields\[1\]\.choices"):
+        form_for_centre(find_forms([tmp_path]), "strict", (), "centres[0].monitoring_form")

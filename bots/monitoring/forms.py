@@ -14,7 +14,7 @@ A field's ``choices`` is either a list or the word ``centre_topics``: the centre
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from io import StringIO
 from pathlib import Path
@@ -41,6 +41,7 @@ __all__ = [
     "FormError",
     "StatsSpec",
     "find_forms",
+    "form_for_centre",
     "load_form",
     "parse_form",
 ]
@@ -173,6 +174,19 @@ def find_forms(folders: Iterable[Path]) -> dict[str, Path]:
         for path in sorted((Path(folder) / "forms").glob("*.yaml")):
             found.setdefault(path.stem, path)
     return found
+
+
+def form_for_centre(
+    found: Mapping[str, Path], name: str, topics: Sequence[Topic], key: str
+) -> Form:
+    """The form a centre's config chooses (``key``, e.g. ``centres[0].monitoring_form``),
+    loaded and filled with its topics: what start-up calls once per centre, so a missing,
+    broken or unusable form stops the start with one line."""
+    path = found.get(name)
+    if path is None:
+        known = ", ".join(sorted(found)) or "none"
+        raise ConfigError(key, f"no form '{name}' in templates/forms; available: {known}")
+    return load_form(path).for_centre(topics)
 
 
 def load_form(path: Path) -> Form:
