@@ -16,12 +16,13 @@ from bots.monitoring.dialogue import (
     RequestFacts,
     Step,
     answer,
+    option_labels,
     parse_line,
     prefill_values,
     resume,
     start,
 )
-from bots.monitoring.values import Answer
+from bots.monitoring.values import Answer, Problem, parse_value
 from tests.monitoring_support import TODAY, default_form
 
 FORM = default_form()
@@ -297,3 +298,23 @@ def test_one_line_new_takes_prefill_and_typed_wins() -> None:
         "channel": "video",
         "topic": "family",
     }
+
+
+@pytest.mark.parametrize(
+    ("key", "lang", "labels"),
+    [
+        ("channel", "en", ["Chat", "Message/mail", "Video", "Phone", "On site"]),
+        ("topic", "de", ["Familie", "Sucht"]),
+        ("follow_up", "de", ["ja", "nein"]),
+        ("duration", "de", []),
+    ],
+)
+def test_option_labels(key: str, lang: str, labels: list[str]) -> None:
+    """The numbered options shown (and offered as a poll) are the choices in the reader's
+    language, yes/no as the template's words, none for typed fields; their numbers are the
+    numbers the answer parser accepts."""
+    f = FORM.field(key)
+    assert f is not None
+    assert option_labels(f, lang, ("ja", "nein")) == labels
+    for number, _ in enumerate(labels, start=1):
+        assert not isinstance(parse_value(f, str(number), TODAY), Problem)

@@ -29,6 +29,7 @@ __all__ = [
     "RequestFacts",
     "Step",
     "answer",
+    "option_labels",
     "parse_line",
     "prefill_values",
     "resume",
@@ -141,6 +142,14 @@ class Cancelled:
 
 
 Step = Ask | Finished | Cancelled
+
+
+def option_labels(f: Field, lang: str, yes_no: tuple[str, str]) -> list[str]:
+    """The numbered options of a question (and the answers of its poll), in order: the
+    choices' labels, or the words for yes and no; empty for fields typed freely."""
+    if f.kind == "yesno":
+        return list(yes_no)
+    return [c.label(lang) for c in f.choices]
 
 
 def prefill_values(form: Form, request: RequestFacts | None, today: date) -> dict[str, Answer]:
