@@ -386,6 +386,60 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "centre_message": {"centre_name": "Nord", "subject": "Termin", "text": "Hallo"},
     "message_refused": {"reason": "no_room", "given": "Wolke", "limit": 0},
     "message_sent": {"id": 3, "client": "Wolke", "mailed": True, "locked": False},
+    # monitoring (bots/monitoring/)
+    "monitoring_question": {
+        "field": "Kanal",
+        "kind": "choice",
+        "options": ["Chat", "Telefon"],
+        "proposed": "Chat",
+        "required": False,
+        "number": 4,
+        "total": 7,
+        "problem": "„Kanal“: …",
+        "first": True,
+        "client": "Wolke",
+    },
+    "monitoring_value_problem": {
+        "field": "Dauer",
+        "code": "out_of_range",
+        "params": {"kind": "minutes", "low": 1, "high": 1440, "given": 0},
+    },
+    "monitoring_line_problems": {
+        "problems": ["„Dauer“ …"],
+        "unknown": ["wetter"],
+        "fields": [{"key": "duration", "label": "Dauer", "required": True}],
+    },
+    "monitoring_cancelled": {},
+    "monitoring_yes_no": {"value": True},
+    "monitoring_csv_column": {"column": "client"},
+    "monitoring_period_problem": {
+        "code": "from_after_to",
+        "given": "2.1. 1.1.",
+        "command": "stats",
+    },
+    "monitoring_chart_label": {"part": "count", "subject": ""},
+    "monitoring_stats": {
+        "first": "01.01.2026",
+        "last": "31.05.2026",
+        "scope": "own",
+        "total": {"count": 2, "persons": 3, "minutes": 75},
+        "tables": [
+            {
+                "key": "channel",
+                "label": "Kanal",
+                "rows": [{"label": "Chat", "count": 1, "persons": 1, "minutes": 30}],
+            },
+            {"key": "counsellor", "label": "", "rows": []},
+        ],
+        "requests": {
+            "total": 1,
+            "answered": 1,
+            "statuses": [("beantwortet", 1)],
+            "median_hours": 2.5,
+            "mean_hours": 2.5,
+        },
+        "command": "stats",
+    },
     "messages_list": {
         "messages": [
             {"id": 3, "when": "a", "client": "Wolke", "sender": "Anna", "subject": "Termin"}
