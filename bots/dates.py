@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from appservice.config_centres import DEFAULT_TIMEZONE
 
-# A centre's own zone is `centres[].timezone`; this one is for what has no centre at hand.
-DEFAULT_TZ = ZoneInfo(DEFAULT_TIMEZONE)
+# A centre's own zone is `centres[].timezone`; this one is for what has no centre at hand
+# (the same default as appservice/config_centres.py; kept here so that pure rules import no
+# configuration code).
+DEFAULT_TZ = ZoneInfo("Europe/Berlin")
 MAX_RANGE_DAYS = 366
 
 

@@ -186,8 +186,7 @@ async def test_recreated_device_is_signed_again(make_human: MakeHuman, lotse: Lo
     app = lotse.app if lotse.app is not None and lotse.app.started else await lotse.start()
     bot = app.cfg.assistant_mxid
     cleo = await make_human("cleo", centre="nord", role="client")
-    room_id = await cleo.open_dm(bot)
-    await cleo.wait_member(room_id, bot)
+    room_id = await cleo.service_room(bot)
     await cleo.next_notice(room_id, bot, 0)
     before = await keys_seen_by(cleo, bot)
     old_device = app.device.device_id
@@ -340,8 +339,8 @@ async def test_element_crypto_sees_the_device_signed_by_its_owner(
     itself is not verified by the client (that would take an interactive verification)."""
     bot = running.cfg.assistant_mxid
     emil = await make_human("emil", centre="nord", role="client")
-    room_id = await emil.open_dm(bot)
-    await emil.wait_member(room_id, bot)
+    room_id = await emil.service_room(bot)
+    await emil.next_notice(room_id, bot, 0)
     code, out, err = await _run(
         "node",
         str(element_crypto),

@@ -483,13 +483,20 @@ def test_languages_differ(renderer: Renderer, name: str, variables: dict[str, An
     assert renderer.render("de", name, **variables) != renderer.render("en", name, **variables)
 
 
+# Lists a template writes into one sentence on purpose (``a, b, c``), not one item a line.
+INLINE_LISTS = {("monitoring_line_problems", "fields")}
+
+
 def _item_lists() -> list[tuple[str, str]]:
     """(template, variable) for every sample variable that is a list of items (rows)."""
     return [
         (name, key)
         for name, variables in SAMPLES.items()
         for key, value in variables.items()
-        if isinstance(value, list) and value and all(isinstance(v, dict | tuple) for v in value)
+        if isinstance(value, list)
+        and value
+        and all(isinstance(v, dict | tuple) for v in value)
+        and (name, key) not in INLINE_LISTS
     ]
 
 
@@ -505,7 +512,11 @@ def test_each_list_item_keeps_its_own_line(
     one = renderer.render(lang, name, **{**variables, key: [item]})
     two = renderer.render(lang, name, **{**variables, key: [item, item]})
     assert two.count("\n") > one.count("\n"), two
-    assert markdown_to_html(two).count("<li>") > markdown_to_html(one).count("<li>"), two
+    if "```" in two:
+        # A table in a code block: each row is a line of the block, kept as it is in HTML.
+        assert markdown_to_html(two).count("\n") > markdown_to_html(one).count("\n"), two
+    else:
+        assert markdown_to_html(two).count("<li>") > markdown_to_html(one).count("<li>"), two
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
