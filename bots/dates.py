@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-
 # A centre's own zone is `centres[].timezone`; this one is for what has no centre at hand
 # (the same default as appservice/config_centres.py; kept here so that pure rules import no
 # configuration code).
