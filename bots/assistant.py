@@ -44,22 +44,21 @@ from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
 from appservice.once import Outgoing, Scope, run_once
 from appservice.sealing import sealer
+from bots.centre.control_room import addressed_to_bot
+from bots.framework.commands import CommandRegistry
+from bots.framework.dispatch import ROLE_BY_NAME, CommandContext, run_command
+from bots.framework.formatting import markdown_to_html
+from bots.framework.services import BotServices
+from bots.records.documents import FILE_TYPES, receive_file
+from bots.requests.poll_events import RESPONSE_TYPES
+from bots.requests.requests import POOL_ROOM, pool_room
+from bots.requests.triage import triage_vote
+from bots.requests.triage_polls import POLL_SENT, poll_sent
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
 from bridge.private_rooms import PRESENT, PrivateRooms
 from bridge.service_rooms import ServiceRooms
-
-from .commands import CommandRegistry
-from .control_room import addressed_to_bot
-from .dispatch import ROLE_BY_NAME, CommandContext, run_command
-from .documents import FILE_TYPES, receive_file
-from .formatting import markdown_to_html
-from .poll_events import RESPONSE_TYPES
-from .requests import POOL_ROOM, pool_room
-from .services import BotServices
-from .triage import triage_vote
-from .triage_polls import POLL_SENT, poll_sent
 
 # A step run once its command is committed (see appservice/once.py ``Outgoing.hook``).
 Step = Callable[[BotServices, dict[str, str]], Awaitable[None]]

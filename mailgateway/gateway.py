@@ -2,9 +2,9 @@
 
 Built only when ``mail.enabled``, checking the templates (a broken one refuses to start);
 :meth:`MailGateway.start` starts the SMTP worker, makes :func:`mailgateway.notices.notify`
-live, and starts the IMAP poller when ``imap.enabled``. The composition root hands in two
-hooks that tell a centre's admins (metadata only): a permanent SMTP failure and an address
-that turned bouncing.
+live, and starts the IMAP poller when ``imap.enabled``. The composition root hands two hooks
+to ``start`` that tell a centre's admins (metadata only): a permanent SMTP failure and an
+address that turned bouncing (the gateway is built before the assistant that tells them).
 """
 
 from __future__ import annotations
@@ -40,9 +40,6 @@ class MailGateway:
         self,
         cfg: Config,
         members: MemberSource,
-        *,
-        on_permanent_failure: FailureHook,
-        on_bouncing: AddressHook,
     ) -> None:
         self.cfg = cfg
         mail = cfg.mail
@@ -67,7 +64,6 @@ class MailGateway:
                 max_delay=mail.retry_max_delay,
                 max_attempts=mail.retry_max_attempts,
             ),
-            on_permanent_failure=on_permanent_failure,
             sealer=outbox_sealer(cfg.encryption.pickle_key),
         )
         self.notices = notices.MailNotices(cfg, wake=self.sender.wake)
@@ -85,7 +81,6 @@ class MailGateway:
         check_mail_templates(self.templates)
         self.pages.check()
         self.unsubscribe.check()
-        self.on_bouncing = on_bouncing
         self.poller: ImapPoller | None = None
         self._poller_task: asyncio.Task[None] | None = None
 
@@ -94,14 +89,15 @@ class MailGateway:
         self.pages.add_routes(app)
         self.unsubscribe.add_routes(app)
 
-    async def start(self) -> None:
+    async def start(self, *, on_permanent_failure: FailureHook, on_bouncing: AddressHook) -> None:
+        self.sender.on_permanent_failure = on_permanent_failure
         await self.sender.start()
         notices.configure(self.notices)
         if self.cfg.imap.enabled:
             self.poller = ImapPoller(
                 imap_settings(self.cfg),
                 send_auto_answer=self.send_auto_answer,
-                on_bouncing=self.on_bouncing,
+                on_bouncing=on_bouncing,
                 is_our_message_id=Outbox.has_message_id,
                 is_known_address=Preferences.is_confirmed_address,
             )

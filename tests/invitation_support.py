@@ -21,9 +21,9 @@ from aiohttp.test_utils import TestServer
 from appservice.app import LotseApp
 from appservice.config import WebConfig
 from appservice.db import Invitation, Person
-from appservice.synapse_runner import free_port
-from bots.invitation_page import add_invitation_routes
-from bots.invitation_rules import hash_token, new_token
+from appservice.dev.synapse_runner import free_port
+from bots.accounts.invitation_rules import hash_token, new_token
+from bots.web.invitation_page import add_invitation_routes
 from tests.conftest import DOMAIN, MailSink
 
 LINK_RE = re.compile(r"https?://[^\s<>\"]+/invite/[A-Za-z0-9_-]{43}")

@@ -11,7 +11,7 @@ from email.policy import default as default_policy
 from typing import cast
 
 from appservice.db import Person
-from appservice.devclient import Human
+from appservice.dev.client import Human
 from mailgateway.notices import notify
 from mailgateway.preferences import Preferences
 from tests.conftest import MailSink

@@ -29,11 +29,11 @@ from aiohttp.test_utils import TestServer
 from appservice.app import LotseApp
 from appservice.config import WebConfig
 from appservice.db import ClientDocument, CounsellingRequest, ErasedPerson, Person
-from appservice.devclient import Human, ask
-from appservice.devstack import start_synapse, write_stack_config
-from appservice.synapse_runner import SynapseProcess, free_port
-from bots.client_rules import DAY_MS
-from bots.invitation_page import add_invitation_routes
+from appservice.dev.client import Human, ask
+from appservice.dev.stack import start_synapse, write_stack_config
+from appservice.dev.synapse_runner import SynapseProcess, free_port
+from bots.records.client_rules import DAY_MS
+from bots.web.invitation_page import add_invitation_routes
 from mailgateway.addresses import MailAddress
 from mailgateway.outbox import Outbox
 from tests.conftest import DOMAIN, TEST_CENTRES, Lotse, MailSink, Stack, fresh_postgres

@@ -9,7 +9,7 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import Person
-from appservice.devclient import ask
+from appservice.dev.client import ask
 from mailgateway.notices import notify
 from mailgateway.preferences import Preferences
 from tests.conftest import MailSink, MakeHuman

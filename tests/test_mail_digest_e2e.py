@@ -12,7 +12,7 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import CentreRoom, CounsellingRequest, Inbox, Person
-from appservice.devclient import Human, ask
+from appservice.dev.client import Human, ask
 from mailgateway.preferences import Preferences
 from mailgateway.room_notices import RoomNotices
 from tests.conftest import Lotse, MailSink, MakeHuman

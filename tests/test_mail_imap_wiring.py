@@ -11,7 +11,7 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.config import ImapConfig
-from appservice.devclient import ask, notices_before_marker
+from appservice.dev.client import ask, notices_before_marker
 from mailgateway.addresses import MailAddress
 from mailgateway.notices import notify
 from tests.conftest import Lotse, MailSink, MakeHuman, join_control_room

@@ -18,9 +18,9 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, Invitation, Person
-from appservice.devclient import PASSWORD, Human, ask
-from appservice.synapse_runner import password_login
-from bots.invitation_rules import RESETS_PER_PERSON_PER_HOUR
+from appservice.dev.client import PASSWORD, Human, ask
+from appservice.dev.synapse_runner import password_login
+from bots.accounts.invitation_rules import RESETS_PER_PERSON_PER_HOUR
 from mailgateway.notices import notify
 from mailgateway.preferences import Preferences
 from tests.conftest import MailSink, MakeHuman, join_control_room

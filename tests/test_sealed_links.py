@@ -16,9 +16,9 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import LotseDatabase, Person
-from appservice.synapse_runner import free_port
-from bots.commands import Role
-from bots.dispatch import CommandContext, run_command
+from appservice.dev.synapse_runner import free_port
+from bots.framework.commands import Role
+from bots.framework.dispatch import CommandContext, run_command
 from mailgateway.notices import notify
 from mailgateway.outbox import QUEUED, SENT, Outbox, outbox_sealer
 from mailgateway.render import MailTemplates
