@@ -35,6 +35,7 @@ from bots.assistant import Assistant
 from bots.centre import centre_messages, counsellors, settings
 from bots.framework import general
 from bots.framework.commands import CommandRegistry
+from bots.framework.services import PageParts
 from bots.groups import groups
 from bots.mail import mail_settings
 from bots.mail.alerts import MailAlerts
@@ -133,8 +134,10 @@ class LotseApp:
         )
         self.receiver.register_routes(self.az.app)
         add_operator_routes(self.az.app, self.health)
-        # The invitation page: routes must exist before the listener starts.
-        add_invitation_routes(self)
+        # The invitation, registration and reset pages: routed before the listener starts,
+        # given the assistant's services once it runs.
+        self.web_parts = PageParts(cfg)
+        add_invitation_routes(self.az.app, self.web_parts)
         self.scheduler = Scheduler()
         self.room_observers: list[RoomObserver] = []
         self.mail_sender: MailSender | None = None
@@ -189,7 +192,7 @@ class LotseApp:
         await self._ensure_bot(self.steward_intent, self.cfg.bots.steward.displayname)
         await self.device.start()
         self.assistant = self._build_assistant()
-        services = self.assistant.services
+        services = self.web_parts.services = self.assistant.services
         deletion_routine.schedule(self.scheduler, services)
         # Answered and overdue requests, the absence assistant: a room observer and a job.
         lifecycle = RequestLifecycle(services, set(self.own_users))
@@ -255,6 +258,7 @@ class LotseApp:
             own_users=self.own_users,
             counselling_rooms=CounsellingRooms(self.steward_intent),
             centre_rooms=self.centre_rooms,
+            mail=self.mail.notices if self.mail is not None else None,
             admin=SynapseAdmin(
                 self.az.http_session,
                 self.cfg.homeserver.address,

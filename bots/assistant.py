@@ -59,6 +59,7 @@ from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
 from bridge.private_rooms import PRESENT, PrivateRooms
 from bridge.service_rooms import ServiceRooms
+from mailgateway.notices import MailNotices
 
 # A step run once its command is committed (see appservice/once.py ``Outgoing.hook``).
 Step = Callable[[BotServices, dict[str, str]], Awaitable[None]]
@@ -82,6 +83,7 @@ class Assistant:
         counselling_rooms: CounsellingRooms,
         admin: SynapseAdmin,
         centre_rooms: CentreRooms | None = None,
+        mail: MailNotices | None = None,
     ) -> None:
         self.intent = intent
         self.device = device
@@ -108,6 +110,7 @@ class Assistant:
             send_event=self.send_event,
             run_step=self.run_step,
             identity=device.identity,
+            mail=mail,
         )
 
     @property

@@ -1,10 +1,11 @@
 """The mail gateway as one piece for the composition root: sender, notices, digests, IMAP.
 
 Built only when ``mail.enabled``, checking the templates (a broken one refuses to start);
-:meth:`MailGateway.start` starts the SMTP worker, makes :func:`mailgateway.notices.notify`
-live, and starts the IMAP poller when ``imap.enabled``. The composition root hands two hooks
-to ``start`` that tell a centre's admins (metadata only): a permanent SMTP failure and an
-address that turned bouncing (the gateway is built before the assistant that tells them).
+:meth:`MailGateway.start` starts the SMTP worker and, when ``imap.enabled``, the IMAP
+poller. The composition root hands two hooks to ``start`` that tell a centre's admins
+(metadata only): a permanent SMTP failure and an address that turned bouncing (the gateway
+is built before the assistant that tells them). The bots send mail through
+``gateway.notices``, which the root hands them.
 """
 
 from __future__ import annotations
@@ -92,7 +93,6 @@ class MailGateway:
     async def start(self, *, on_permanent_failure: FailureHook, on_bouncing: AddressHook) -> None:
         self.sender.on_permanent_failure = on_permanent_failure
         await self.sender.start()
-        notices.configure(self.notices)
         if self.cfg.imap.enabled:
             self.poller = ImapPoller(
                 imap_settings(self.cfg),
@@ -112,7 +112,6 @@ class MailGateway:
             except TimeoutError:
                 self._poller_task.cancel()
             self.poller = self._poller_task = None
-        notices.configure(None)
         await self.sender.stop()
 
     async def send_auto_answer(self, address: str) -> None:

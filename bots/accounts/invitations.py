@@ -102,7 +102,7 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
         return ctx.render("invite_refused", who=person.name, reason="locked")
     devices = await services.admin.device_count(person.user_id)
     if account_in_use(person.activated_at, account.last_seen_ts, devices):
-        outcome = await mail_reset_link(cfg, services.admin, person, ctx.user_id)
+        outcome = await mail_reset_link(cfg, services.admin, services.mail, person, ctx.user_id)
         await services.audit(ctx.centre_id, ctx.user_id, "reset_mail", person.user_id, outcome)
         log.info("%s is in use: no invitation; reset mail %s", person.user_id, outcome)
         reset_url = f"{cfg.public_web_url.rstrip('/')}/reset"

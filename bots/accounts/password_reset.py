@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from aiohttp import web
 
@@ -32,8 +31,10 @@ from appservice.db import Invitation, Person
 from appservice.db.invitation import RESET
 from appservice.web_pages import WebPages
 from bots.framework.rate_limit import SlidingWindow
+from bots.framework.services import PageParts
 from mailgateway import notices
 from mailgateway.confirm_page import browser_language
+from mailgateway.notices import MailNotices
 from mailgateway.outbox import InvalidAddress, validate_address
 from mailgateway.preferences import Preferences
 
@@ -56,14 +57,16 @@ MAX_INPUT = 254
 STOP_SECONDS = 10.0
 
 
-async def mail_reset_link(cfg: Config, admin: SynapseAdmin, person: Person, created_by: str) -> str:
+async def mail_reset_link(
+    cfg: Config, admin: SynapseAdmin, mail: MailNotices | None, person: Person, created_by: str
+) -> str:
     """Make a reset link for ``person`` and mail it to their confirmed address.
 
     Returns ``queued`` or why not: ``mail_disabled``, ``inactive`` (deleted, locked),
     ``no_address``, ``unconfirmed``, ``bouncing``, ``no_account`` (none, or deactivated or
     locked on Synapse), ``too_many`` (the person's hourly limit).
     """
-    gateway = notices.current()
+    gateway = mail
     if gateway is None:
         return "mail_disabled"
     if why_not_invitable(person.deleted_at, person.locked_at) is not None:
@@ -106,9 +109,9 @@ async def mail_reset_link(cfg: Config, admin: SynapseAdmin, person: Person, crea
 class ResetRequestPage:
     """``GET /reset`` shows the form, ``POST /reset`` answers and then mails in the background."""
 
-    def __init__(self, host: Any, pages: WebPages) -> None:
-        self.host = host
-        self.cfg: Config = host.cfg
+    def __init__(self, parts: PageParts, pages: WebPages) -> None:
+        self.parts = parts
+        self.cfg: Config = parts.cfg
         self.pages = pages
         self.forms = SlidingWindow(self.cfg.invitations.resets_per_hour, 3600)
         # One reset at a time, in the order asked: a burst cannot run Synapse calls in parallel.
@@ -152,9 +155,14 @@ class ResetRequestPage:
     async def _handle(self, who: str) -> None:
         async with self._one_at_a_time:
             try:
+                services = self.parts.services
+                if services is None:
+                    log.info("password reset asked while Lotse is still starting: not handled")
+                    return
                 for person in await self._people(who):
-                    admin = self.host.assistant.services.admin
-                    outcome = await mail_reset_link(self.cfg, admin, person, person.user_id)
+                    outcome = await mail_reset_link(
+                        self.cfg, services.admin, services.mail, person, person.user_id
+                    )
                     log.info("password reset asked for %s: %s", person.user_id, outcome)
             except Exception:
                 log.exception("a password reset could not be handled")

@@ -15,7 +15,6 @@ from bots.framework.commands import ADMINS, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
 from bots.framework.names import Names
 from bots.framework.services import services_of
-from mailgateway.notices import notify
 
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
 registry = CommandRegistry()
@@ -64,7 +63,7 @@ async def message_command(ctx: CommandContext, client: str, subject: str, text: 
     if not delivered:
         return ctx.render("message_refused", reason="no_room", given=person.name, limit=0)
     # The mail says only that there is a message; subject and text stay in Matrix.
-    mailed = await notify(person, "centre_message")
+    mailed = await services.notify(person, "centre_message")
     number = await CentreMessage.record(ctx.centre_id, person.user_id, ctx.user_id, subject)
     await services.audit(ctx.centre_id, ctx.user_id, "message.send", person.user_id, f"#{number}")
     log.info("centre message %d from %s to %s", number, ctx.user_id, person.user_id)

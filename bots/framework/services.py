@@ -13,12 +13,14 @@ from mautrix.types import ContentURI, EventID, EventType, MessageEventContent, R
 from appservice import once
 from appservice.admin_api import SynapseAdmin
 from appservice.centre_settings import CentreSettings, apply_overrides
+from appservice.config import Config
 from appservice.db import AuditEntry, CentreRoom, CentreSettingRow, Person
 from appservice.i18n import Renderer
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
 from bridge.service_rooms import ServiceRooms
+from mailgateway.notices import MailNotices, notify
 
 from .dispatch import CommandContext
 
@@ -80,6 +82,15 @@ class BotServices:
     run_step: RunStep | None = None
     # The assistant's master-key fingerprint, shown in `help` so people can compare it.
     identity: str = ""
+    # The mail gateway's notices; None when mail is off (then nothing is mailed).
+    mail: MailNotices | None = None
+
+    async def notify(
+        self, person: Person, kind: str, /, *, to: str | None = None, **variables: Any
+    ) -> str:
+        """A notification mail if the rules allow (mailgateway/notices.py): ``queued`` or
+        why not, ``mail_disabled`` when mail is off."""
+        return await notify(self.mail, person, kind, to=to, **variables)
 
     async def tell(
         self, person: Person, template: str, /, cause: str = "", **variables: Any
@@ -143,6 +154,19 @@ class BotServices:
     ) -> None:
         """Record an admin action: who, what, to whom. ``detail`` is a short fact, never content."""
         await AuditEntry.record(centre_id, actor_id, action, target, detail)
+
+
+@dataclass
+class PageParts:
+    """What the bots' web pages use (invitation, registration, password reset).
+
+    The pages are routed before the web listener starts, the assistant only after it: the
+    composition root fills in ``services`` once the assistant runs. Until then a page
+    answers without what it would do through them (a notice, an account call).
+    """
+
+    cfg: Config
+    services: BotServices | None = None
 
 
 def _key(kind: str, cause: str, *parts: str) -> str:

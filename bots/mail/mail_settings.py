@@ -15,8 +15,10 @@ import time
 from appservice.db import Person
 from bots.framework.commands import EVERYONE, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
+from bots.framework.services import services_of
 from mailgateway import notices
 from mailgateway.addresses import MailAddress, normalize
+from mailgateway.notices import MailNotices
 from mailgateway.outbox import InvalidAddress, validate_address
 from mailgateway.preferences import MAX_DELAY_MINUTES, MIN_DELAY_MINUTES, Preferences
 
@@ -55,7 +57,7 @@ async def _status(ctx: CommandContext, person: Person) -> str:
         pending=pending.address if pending else "",
         notifications=preference.notifications,
         delay=preference.delay_minutes,
-        mail_enabled=notices.current() is not None,
+        mail_enabled=services_of(ctx).mail is not None,
     )
 
 
@@ -82,7 +84,7 @@ async def email_command(ctx: CommandContext, address: str | None = None) -> str:
         if me.email:
             await me.set_account(email=None)
         return ctx.render("email_removed")
-    gateway = notices.current()
+    gateway = services_of(ctx).mail
     if gateway is None:
         return ctx.render("email_unavailable")
     try:
@@ -91,7 +93,7 @@ async def email_command(ctx: CommandContext, address: str | None = None) -> str:
         return ctx.render("email_invalid", given=address)
     if await already_confirmed(me, address):
         return await _status(ctx, me)  # nothing to confirm again
-    outcome = await start_confirmation(me, address)
+    outcome = await start_confirmation(gateway, me, address)
     if outcome == "too_many":
         return ctx.render("email_too_many", limit=CONFIRMATIONS_PER_HOUR)
     if outcome != notices.QUEUED:
@@ -107,16 +109,16 @@ async def already_confirmed(person: Person, address: str) -> bool:
     return facts.confirmed and not facts.bouncing and same
 
 
-async def why_no_confirmation(person: Person) -> str | None:
+async def why_no_confirmation(mail: MailNotices | None, person: Person) -> str | None:
     """``mail_disabled`` or ``too_many`` when no confirmation link can go out now."""
-    if notices.current() is None:
+    if mail is None:
         return "mail_disabled"
     now = int(time.time() * 1000)
     recent = await Preferences.recent_confirmations(person.user_id, now - 3600_000)
     return "too_many" if recent >= CONFIRMATIONS_PER_HOUR else None
 
 
-async def start_confirmation(person: Person, address: str) -> str:
+async def start_confirmation(mail: MailNotices | None, person: Person, address: str) -> str:
     """The double opt-in for a new address: a one-time link to it, nothing else until used.
 
     Returns ``queued``, or why not: ``mail_disabled``, ``too_many`` (the person's hourly
@@ -124,8 +126,8 @@ async def start_confirmation(person: Person, address: str) -> str:
     :func:`mailgateway.notices.notify`. The person's current address stays until the link
     is used (mailgateway.confirm_page).
     """
-    refused = await why_no_confirmation(person)
-    gateway = notices.current()
+    refused = await why_no_confirmation(mail, person)
+    gateway = mail
     if refused is not None or gateway is None:
         return refused or "mail_disabled"
     if await MailAddress.is_bouncing(address):

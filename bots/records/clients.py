@@ -25,6 +25,7 @@ from bots.mail.mail_settings import already_confirmed, start_confirmation, why_n
 from bots.requests.transfer import propose_transfer
 from bridge.client_accounts import ClientAccounts, PseudonymTaken
 from mailgateway import notices
+from mailgateway.notices import MailNotices
 from mailgateway.outbox import InvalidAddress, validate_address
 from mailgateway.preferences import Preferences
 
@@ -331,7 +332,8 @@ async def client_set(ctx: CommandContext, client: str, **options: str) -> str:
         # hand the account over (DESIGN.md, privacy point 7).
         if ctx.role is not Role.ADMIN:
             return problem(ctx, "email_admins_only", client=person.name)
-        refused = await why_no_confirmation(person) if new_address else None
+        mail = services_of(ctx).mail
+        refused = await why_no_confirmation(mail, person) if new_address else None
         if refused is not None:
             return problem(ctx, "email_not_sent", client=person.name, given=refused)
     services = services_of(ctx)
@@ -347,7 +349,9 @@ async def client_set(ctx: CommandContext, client: str, **options: str) -> str:
         await person.set_account(**account)
     if changes.master_data:
         await MasterDataValue.apply(person.user_id, changes.master_data)
-    email_state = "" if new_address is None else await _change_address(person, new_address)
+    email_state = (
+        "" if new_address is None else await _change_address(services.mail, person, new_address)
+    )
     if email_state in ("removed", notices.QUEUED):
         await services.tell(person, "email_changed_by_staff", address=new_address)
     changed = sorted(changes.account) + sorted(changes.master_data)
@@ -363,7 +367,7 @@ async def client_set(ctx: CommandContext, client: str, **options: str) -> str:
     )
 
 
-async def _change_address(person: Person, address: str) -> str:
+async def _change_address(mail: MailNotices | None, person: Person, address: str) -> str:
     """An admin's new address for a client: ``removed``, ``unchanged``, ``queued`` (the
     confirmation link went to it; until it is used nothing else does), or why not."""
     if not address:
@@ -372,7 +376,7 @@ async def _change_address(person: Person, address: str) -> str:
         return "removed"
     if await already_confirmed(person, address):
         return "unchanged"
-    return await start_confirmation(person, address)
+    return await start_confirmation(mail, person, address)
 
 
 @registry.command(

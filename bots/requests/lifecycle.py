@@ -21,7 +21,6 @@ from appservice.clock import now_ms
 from appservice.db import Absence, AbsenceNotice, CounsellingRequest, Person
 from bots.framework.dates import DEFAULT_TZ
 from bots.framework.services import BotServices
-from mailgateway.notices import notify
 
 from .requests import centre_staff, on_duty_ids
 
@@ -105,7 +104,9 @@ class RequestLifecycle:
                 client=name,
                 hours=hours,
             )
-            await notify(person, "request_overdue", request_id=request.id, hours=hours)
+            await self.services.notify(
+                person, "request_overdue", request_id=request.id, hours=hours
+            )
         await self.services.tell_admins(
             request.centre_id,
             "request_overdue_admins",

@@ -23,7 +23,6 @@ from appservice.db.request import NEW
 from bots.framework.commands import ADMINS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import BotServices, services_of
-from mailgateway.notices import notify
 
 from .assignment import (
     Account,
@@ -83,7 +82,7 @@ async def place_request(
                 client=client.name,
                 reason=decision.kind,
             )
-            await notify(counsellor, "new_request", request_id=request.id)
+            await services.notify(counsellor, "new_request", request_id=request.id)
             log.info("request %d assigned (%s)", request.id, decision.reason)
             return counsellor
     duty = await on_duty_ids(staff)
@@ -111,7 +110,7 @@ async def place_request(
             told += await services.tell(
                 person, "new_request_for_staff", cause=f"request-{request.id}", id=request.id
             )
-            await notify(person, "new_request", request_id=request.id)
+            await services.notify(person, "new_request", request_id=request.id)
     log.info(
         "request %d waits in the pool of %s (%s); %d invited, %d told",
         request.id,

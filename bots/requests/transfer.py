@@ -22,7 +22,6 @@ from bots.framework.commands import CLIENTS, STAFF, Argument, CommandRegistry, R
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import BotServices, services_of
 from bridge.counselling_rooms import CounsellingRooms
-from mailgateway.notices import notify
 
 from .requests import STAFF_ROLES, account_of, request_number
 
@@ -75,7 +74,7 @@ async def propose_transfer(ctx: CommandContext, who: Person, to: Person) -> str:
     )
     services = services_of(ctx)
     await services.tell(who, "transfer_proposed_client", id=transfer_id, counsellor=to.name)
-    await notify(who, "transfer_request")
+    await services.notify(who, "transfer_request")
     if ctx.role == Role.ADMIN:
         await services.audit(
             ctx.centre_id, ctx.user_id, "transfer", who.user_id, f"to {to.user_id}"

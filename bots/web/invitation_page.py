@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -42,7 +41,10 @@ from bots.accounts.invitation_rules import (
     why_not_invitable,
 )
 from bots.accounts.password_policy import MAX_LENGTH
+from bots.accounts.password_reset import ResetRequestPage
 from bots.framework.dates import DEFAULT_TZ
+from bots.framework.services import PageParts
+from bots.web.registration_page import RegistrationPage
 from bridge.people import Directory
 from mailgateway.addresses import normalize
 from mailgateway.preferences import Preferences
@@ -61,11 +63,11 @@ NOTICE_GRACE_SECONDS = 1.0
 
 
 class InvitationPage:
-    """Route handlers; ``host`` is the running app (its ``cfg`` and ``az.http_session``)."""
+    """Route handlers; ``parts`` holds the config and, once the assistant runs, its services."""
 
-    def __init__(self, host: Any) -> None:
-        self.host = host
-        self.cfg: Config = host.cfg
+    def __init__(self, parts: PageParts) -> None:
+        self.parts = parts
+        self.cfg: Config = parts.cfg
         self.pages = WebPages()
         self.directory = Directory(self.cfg)
         self.policy = policy_of(self.cfg.password_policy)
@@ -84,12 +86,10 @@ class InvitationPage:
         return handle
 
     def _admin(self) -> SynapseAdmin:
-        return SynapseAdmin(
-            self.host.az.http_session,
-            self.cfg.homeserver.address,
-            self.cfg.appservice.as_token,
-            self.cfg.assistant_mxid,
-        )
+        """The admin API as the assistant; while Lotse is still starting, "unavailable"."""
+        if self.parts.services is None:
+            raise AdminApiError(503, "M_NOT_READY", "Lotse is still starting")
+        return self.parts.services.admin
 
     # --- lookup ----------------------------------------------------------------------------
 
@@ -260,15 +260,13 @@ class InvitationPage:
 
     async def _tell(self, person: Person, now: int) -> bool:
         """The notice in the person's service room; False when there is none to send."""
-        assistant = getattr(self.host, "assistant", None)
-        if assistant is None:
+        services = self.parts.services
+        if services is None:
             return False
         at = datetime.fromtimestamp(now / 1000, PAGE_TZ).strftime("%d.%m.%Y %H:%M")
         try:
             return bool(
-                await assistant.services.tell(
-                    person, "password_reset_done", cause=f"reset-{now}", at=at
-                )
+                await services.tell(person, "password_reset_done", cause=f"reset-{now}", at=at)
             )
         except Exception as e:  # the reset goes on: the devices must be logged out anyway
             log.warning("reset notice for %s not sent (%s)", person.user_id, type(e).__name__)
@@ -279,14 +277,10 @@ class InvitationPage:
         return centre.name if centre else None
 
 
-def add_invitation_routes(host: Any) -> None:
+def add_invitation_routes(app: web.Application, parts: PageParts) -> None:
     """Wire the password page, its self-registration entrance and the "forgot password" form
-    into the host app's web listener (called before the listener starts)."""
-    from bots.accounts.password_reset import ResetRequestPage
-
-    from .registration_page import RegistrationPage
-
-    page = InvitationPage(host)
-    page.add_routes(host.az.app)
-    RegistrationPage(host, page.pages).add_routes(host.az.app)
-    ResetRequestPage(host, page.pages).add_routes(host.az.app)
+    into the web listener ``app`` (called before the listener starts)."""
+    page = InvitationPage(parts)
+    page.add_routes(app)
+    RegistrationPage(parts, page.pages).add_routes(app)
+    ResetRequestPage(parts, page.pages).add_routes(app)

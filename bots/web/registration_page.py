@@ -43,6 +43,7 @@ from bots.accounts.registration_rules import (
     pseudonym_problems,
 )
 from bots.framework.rate_limit import SlidingWindow
+from bots.framework.services import PageParts
 from bots.records.client_rules import LOGIN_ATTEMPTS, login_candidates
 from mailgateway.addresses import normalize
 from mailgateway.outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
@@ -52,9 +53,9 @@ log = logging.getLogger("lotse.registration")
 
 
 class RegistrationPage:
-    def __init__(self, host: Any, pages: WebPages) -> None:
-        self.host = host
-        self.cfg: Config = host.cfg
+    def __init__(self, parts: PageParts, pages: WebPages) -> None:
+        self.parts = parts
+        self.cfg: Config = parts.cfg
         self.pages = pages
         self.forms = SlidingWindow(self.cfg.self_registration.forms_per_hour, 3600)
 
@@ -133,8 +134,9 @@ class RegistrationPage:
                 variables,
                 sealer=outbox_sealer(self.cfg.encryption.pickle_key),
             )
-            if getattr(self.host, "mail_sender", None) is not None:
-                self.host.mail_sender.wake()
+            mail = self.parts.services.mail if self.parts.services is not None else None
+            if mail is not None and mail.wake is not None:
+                mail.wake()
             log.info("self-registration %d: confirmation mail queued", registration_id)
         else:
             log.info("self-registration: address over its daily limit, no mail sent")
@@ -204,11 +206,11 @@ class RegistrationPage:
 
     async def _open_service_room(self, person: Person) -> None:
         """Invite the new client to their service room now, so Element shows it at first login."""
-        assistant = getattr(self.host, "assistant", None)
-        if assistant is None:
+        services = self.parts.services
+        if services is None or services.service_rooms is None:
             return
         try:
-            await assistant.service_rooms.create_for(person)
+            await services.service_rooms.create_for(person)
         except Exception as e:  # the client can still open a chat with the assistant later
             log.warning("no service room for %s yet (%s)", person.user_id, type(e).__name__)
 
@@ -218,7 +220,9 @@ class RegistrationPage:
         The login follows the same rule as `client new` (bots/records/client_rules.py): however a
         client came in, their user name is made the same way.
         """
-        admin = self.host.assistant.services.admin
+        if self.parts.services is None:
+            raise AdminApiError(503, "M_NOT_READY", "Lotse is still starting")
+        admin = self.parts.services.admin
         prefix = self.cfg.appservice.namespace_prefix
         suffixes = [secrets.token_hex(2) for _ in range(LOGIN_ATTEMPTS)]
         for localpart in login_candidates(pseudonym, prefix, suffixes):
