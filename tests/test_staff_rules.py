@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from appservice.app import command_registry
-from bots.centre.control_room import addressed_to_bot
-from bots.centre.staff_rules import (
+from bots.accounts.staff_rules import (
     ProfileChanges,
     ProfileProblem,
     check_email,
@@ -19,6 +18,7 @@ from bots.centre.staff_rules import (
     parse_yes_no,
     staff_status,
 )
+from bots.centre.control_room import addressed_to_bot
 from bridge.centre_rooms import wanted_kinds
 
 

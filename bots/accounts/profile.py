@@ -10,7 +10,7 @@ import logging
 
 from appservice.admin_api import AdminApiError
 from appservice.db import Person
-from bots.centre.staff_rules import PROFILE_KEYS, ProfileProblem, parse_profile
+from bots.accounts.staff_rules import PROFILE_KEYS, ProfileProblem, parse_profile
 from bots.framework.commands import CLIENTS, EVERYONE, STAFF, CommandRegistry
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import services_of

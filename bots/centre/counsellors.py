@@ -20,12 +20,7 @@ from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
 from appservice.db import Person
 from bots.accounts.departure import hand_back
-from bots.framework.commands import ADMINS, Argument, CommandRegistry
-from bots.framework.dispatch import CommandContext
-from bots.framework.services import BotServices, services_of
-from bots.records.clients import centre_of, when
-
-from .staff_rules import (
+from bots.accounts.staff_rules import (
     MAX_NAME,
     check_email,
     check_login,
@@ -33,6 +28,10 @@ from .staff_rules import (
     parse_role,
     staff_status,
 )
+from bots.framework.commands import ADMINS, Argument, CommandRegistry
+from bots.framework.dispatch import CommandContext
+from bots.framework.services import BotServices, services_of
+from bots.records.clients import centre_of, when
 
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
 registry = CommandRegistry()

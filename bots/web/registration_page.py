@@ -45,6 +45,7 @@ from bots.accounts.registration_rules import (
 from bots.framework.rate_limit import SlidingWindow
 from bots.framework.services import PageParts
 from bots.records.client_rules import LOGIN_ATTEMPTS, login_candidates
+from bridge.client_accounts import create_account
 from mailgateway.addresses import normalize
 from mailgateway.outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
 from mailgateway.preferences import Preferences
@@ -222,16 +223,12 @@ class RegistrationPage:
         """
         if self.parts.services is None:
             raise AdminApiError(503, "M_NOT_READY", "Lotse is still starting")
-        admin = self.parts.services.admin
         prefix = self.cfg.appservice.namespace_prefix
         suffixes = [secrets.token_hex(2) for _ in range(LOGIN_ATTEMPTS)]
-        for localpart in login_candidates(pseudonym, prefix, suffixes):
-            user_id = f"@{localpart}:{self.cfg.homeserver.domain}"
-            if await admin.get_user(user_id) is None and await Person.get(user_id) is None:
-                _, created = await admin.create_or_update_user(user_id, displayname=pseudonym)
-                if created:
-                    return user_id
-        raise AdminApiError(409, "M_USER_IN_USE", "no free user name found")
+        logins = login_candidates(pseudonym, prefix, suffixes)
+        return await create_account(
+            self.parts.services.admin, self.cfg.homeserver.domain, logins, pseudonym
+        )
 
 
 def _text(value: Any) -> str:
