@@ -2,8 +2,9 @@
 
 Every part is imported at the top of this module and gets what it needs in its constructor
 (or, where it exists only once Lotse has started, as an argument of ``start``); no part finds
-another through a module global. This is the one module that may import from every layer:
-bots on top of bridge and the mail gateway, those on top of the rest of appservice.
+another through a module global (one is left: the row classes' database, appservice/db).
+This is the one module that may import from every layer: bots on top of bridge and the mail
+gateway, those on top of the rest of appservice (the import contracts in pyproject.toml).
 """
 
 from __future__ import annotations
