@@ -1,11 +1,17 @@
-"""Composition root: builds the pieces from the config, starts them in order, stops them."""
+"""Composition root: builds every part from the config, starts them in order, stops them.
+
+Every part is imported at the top of this module and gets what it needs in its constructor
+(or, where it exists only once Lotse has started, as an argument of ``start``); no part finds
+another through a module global (one is left: the row classes' database, appservice/db).
+This is the one module that may import from every layer: bots on top of bridge and the mail
+gateway, those on top of the rest of appservice (the import contracts in pyproject.toml).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,16 +21,37 @@ from mautrix.errors import MatrixError, MatrixRequestError
 from mautrix.types import Event, EventType, StateEvent, UserID
 from mautrix.util.async_db import UnsupportedDatabaseVersion
 
-from .admin_api import SynapseAdmin
-from .config import Config
-from .db import Inbox, LotseDatabase, Person
-from .e2ee import AssistantDevice
-from .i18n import Renderer
-from .metrics import REGISTRY, UP
-from .scheduler import Scheduler
-from .state_store import LotseStateStore
-from .transactions import TransactionReceiver
-from .web import add_operator_routes
+from appservice.admin_api import AdminApiError, SynapseAdmin
+from appservice.config import Config
+from appservice.db import Inbox, LotseDatabase
+from appservice.e2ee import AssistantDevice
+from appservice.i18n import Renderer
+from appservice.metrics import REGISTRY, UP
+from appservice.scheduler import Scheduler
+from appservice.state_store import LotseStateStore
+from appservice.transactions import TransactionReceiver
+from appservice.web import add_operator_routes
+from bots.accounts import deletion_routine, invitations, profile
+from bots.assistant import Assistant
+from bots.centre import centre_messages, counsellors, settings
+from bots.framework import general
+from bots.framework.commands import CommandRegistry
+from bots.framework.services import PageParts
+from bots.groups import groups
+from bots.mail import mail_settings
+from bots.mail.alerts import MailAlerts
+from bots.records import audit, client_admin, clients, documents, notes
+from bots.requests import absences, availability, requests, transfer, triage
+from bots.requests.lifecycle import OVERDUE_EVERY_SECONDS, OVERDUE_JOB, RequestLifecycle
+from bots.web.invitation_page import add_invitation_routes
+from bridge.centre_rooms import CentreRooms
+from bridge.counselling_rooms import CounsellingRooms
+from bridge.people import Directory
+from bridge.service_rooms import ServiceRooms
+from mailgateway import metrics as mail_metrics
+from mailgateway.gateway import MailGateway
+from mailgateway.render import TemplateProblem
+from mailgateway.sender import MailSender
 
 log = logging.getLogger("lotse")
 
@@ -45,6 +72,34 @@ class ListenFailed(StartError):
 # Sees every room event after the assistant (e.g. the steward noticing a message arrive in
 # a counselling room: sender, room, time; never content).
 RoomObserver = Callable[[Event], Awaitable[None]]
+
+
+def command_registry() -> CommandRegistry:
+    """Every command the assistant answers, each capability module's own registry.
+
+    The order is the one in which the modules used to register themselves on import: it
+    decides nothing but which of two same-named commands for different roles comes first.
+    """
+    return CommandRegistry().include(
+        absences.registry,
+        audit.registry,
+        availability.registry,
+        centre_messages.registry,
+        mail_settings.registry,
+        requests.registry,
+        transfer.registry,
+        clients.registry,
+        client_admin.registry,
+        counsellors.registry,
+        notes.registry,
+        documents.registry,
+        general.registry,
+        groups.registry,
+        invitations.registry,
+        profile.registry,
+        settings.registry,
+        triage.registry,
+    )
 
 
 class _LotseAppService(AppService):
@@ -80,14 +135,14 @@ class LotseApp:
         )
         self.receiver.register_routes(self.az.app)
         add_operator_routes(self.az.app, self.health)
-        # The invitation page: routes must exist before the listener starts (bots/ on top).
-        from bots.invitation_page import add_invitation_routes
-
-        add_invitation_routes(self)
+        # The invitation, registration and reset pages: routed before the listener starts,
+        # given the assistant's services once it runs.
+        self.web_parts = PageParts(cfg)
+        add_invitation_routes(self.az.app, self.web_parts)
         self.scheduler = Scheduler()
         self.room_observers: list[RoomObserver] = []
-        self.mail_sender: Any = None
-        self.mail: Any = None
+        self.mail_sender: MailSender | None = None
+        self.mail: MailGateway | None = None
         if cfg.mail.enabled:
             # Before the device: a broken mail template refuses the start here, before
             # anything holds a connection that would have to be closed.
@@ -138,19 +193,25 @@ class LotseApp:
         await self._ensure_bot(self.steward_intent, self.cfg.bots.steward.displayname)
         await self.device.start()
         self.assistant = self._build_assistant()
-        from bots import deletion_routine  # the bots sit on top of the plumbing (see below)
-
-        deletion_routine.schedule(self.scheduler, self.assistant.services)
+        services = self.web_parts.services = self.assistant.services
+        deletion_routine.schedule(self.scheduler, services)
+        # Answered and overdue requests, the absence assistant: a room observer and a job.
+        lifecycle = RequestLifecycle(services, set(self.own_users))
+        self.room_observers.append(lifecycle.observe)
+        self.scheduler.every(OVERDUE_JOB, lifecycle.overdue, seconds=OVERDUE_EVERY_SECONDS)
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
         renew = self.assistant.service_rooms.renew_due
         self.scheduler.every("service_rooms", renew, seconds=3600, at_start=True)
         await self.assistant.directory.sync_config_admins()
-        await self.assistant.centre_rooms.ensure_all()
-        await self._check_admin()
+        await self.centre_rooms.ensure_all()
+        await self._check_admin(services.admin)
         await Inbox.prune()
         if self.mail is not None:
-            # After the assistant: its failure and bounce hooks tell admins through it.
-            await self.mail.start()
+            # After the assistant: a failed or bouncing mail is told to admins through it.
+            alerts = MailAlerts(services)
+            await self.mail.start(
+                on_permanent_failure=alerts.mail_failed, on_bouncing=alerts.address_bouncing
+            )
             self.mail_sender = self.mail.sender
         self.receiver.start()
         self.scheduler.start()
@@ -164,20 +225,11 @@ class LotseApp:
             self.cfg.appservice.port,
         )
 
-    def _build_mail(self) -> Any:
+    def _build_mail(self) -> MailGateway:
         """The mail gateway: sender, `notify`, new-message digests, confirmation page, IMAP."""
-        from mailgateway import metrics as mail_metrics
-        from mailgateway.gateway import MailGateway
-        from mailgateway.render import TemplateProblem
-
         mail_metrics.register(REGISTRY)
         try:
-            gateway = MailGateway(
-                self.cfg,
-                self.state_store,
-                on_permanent_failure=self._mail_failed,
-                on_bouncing=self._address_bouncing,
-            )
+            gateway = MailGateway(self.cfg, self.state_store)
         except TemplateProblem as e:
             raise StartError(f"broken mail template (mail.templates_dir): {_one_line(e)}") from e
         gateway.add_routes(self.az.app)
@@ -188,73 +240,26 @@ class LotseApp:
         self.scheduler.every("mail-confirmations", gateway.prune, seconds=3600)
         return gateway
 
-    async def _mail_failed(self, recipient: str, kind: str) -> None:
-        """A mail failed for good: the person's centre admins hear which person and kind."""
-        log.warning("a %s notification could not be delivered (permanent SMTP failure)", kind)
-        await self._tell_admins_about(recipient, "mail_failed_admin", kind=kind)
-
-    async def _address_bouncing(self, address: str) -> None:
-        await self._tell_admins_about(address, "mail_bouncing_admin")
-
-    async def _tell_admins_about(self, address: str, template: str, **variables: Any) -> None:
-        """The transaction key names person, kind and day: a repeated hook posts once."""
-        from mailgateway.preferences import Preferences
-
-        day = time.strftime("%Y-%m-%d", time.gmtime())
-        for user_id in await Preferences.people_with_address(address):
-            person = await Person.get(user_id)
-            if person is not None:
-                cause = f"{template}-{variables.get('kind', '')}-{user_id}-{day}"
-                await self.assistant.services.tell_admins(
-                    person.centre_id, template, cause=cause, who=person.name, **variables
-                )
-
-    def _build_assistant(self) -> Any:
-        # Imported here: appservice/ is the plumbing; the bots sit on top of it.
-        from bots import (  # noqa: F401  (modules declare their commands on import)
-            absences,
-            audit,
-            availability,
-            centre_messages,
-            client_admin,
-            clients,
-            counsellors,
-            documents,
-            general,
-            groups,
-            invitations,
-            mail_settings,
-            notes,
-            profile,
-            requests,
-            settings,
-            transfer,
-            triage,
+    def _build_assistant(self) -> Assistant:
+        """The bridge parts the bots act through, and the assistant that holds them."""
+        self.centre_rooms = CentreRooms(
+            self.assistant_intent,
+            self.steward_intent,
+            self.cfg,
+            self.renderer,
+            identity=self.device.identity,
         )
-        from bots.assistant import Assistant
-        from bots.lifecycle import install as install_request_lifecycle
-        from bots.registry import registry
-        from bridge.centre_rooms import CentreRooms
-        from bridge.counselling_rooms import CounsellingRooms
-        from bridge.people import Directory
-        from bridge.service_rooms import ServiceRooms
-
-        assistant = Assistant(
+        return Assistant(
             intent=self.assistant_intent,
             device=self.device,
             directory=Directory(self.cfg),
             service_rooms=ServiceRooms(self.assistant_intent, self.cfg.bots.assistant.displayname),
-            registry=registry,
+            registry=command_registry(),
             renderer=self.renderer,
             own_users=self.own_users,
             counselling_rooms=CounsellingRooms(self.steward_intent),
-            centre_rooms=CentreRooms(
-                self.assistant_intent,
-                self.steward_intent,
-                self.cfg,
-                self.renderer,
-                identity=self.device.identity,
-            ),
+            centre_rooms=self.centre_rooms,
+            mail=self.mail.notices if self.mail is not None else None,
             admin=SynapseAdmin(
                 self.az.http_session,
                 self.cfg.homeserver.address,
@@ -262,9 +267,6 @@ class LotseApp:
                 self.cfg.assistant_mxid,
             ),
         )
-        # Answered/overdue requests and the absence assistant (room observer + job).
-        install_request_lifecycle(self, assistant.services)
-        return assistant
 
     async def stop(self) -> None:
         """Stop every part in turn; none may hold up the shutdown for long.
@@ -339,19 +341,13 @@ class LotseApp:
                 type(e).__name__ if isinstance(e, TimeoutError) else e,
             )
 
-    async def _check_admin(self) -> None:
+    async def _check_admin(self, admin: SynapseAdmin) -> None:
         """The admin API needs the assistant to be a server admin: say so early if not."""
-        url = (
-            f"{self.cfg.homeserver.address}/_synapse/admin/v1/users/{self.cfg.assistant_mxid}/admin"
-        )
-        headers = {"Authorization": f"Bearer {self.cfg.appservice.as_token}"}
-        params = {"user_id": self.cfg.assistant_mxid}
         try:
-            async with self.az.http_session.get(url, headers=headers, params=params) as resp:
-                admin = resp.status == 200 and (await resp.json()).get("admin") is True
-        except aiohttp.ClientError:
-            admin = False
-        if not admin:
+            is_admin = await admin.is_admin(self.cfg.assistant_mxid)
+        except (AdminApiError, aiohttp.ClientError):
+            is_admin = False
+        if not is_admin:
             log.warning(
                 "%s is not a Synapse server admin; account management will fail. "
                 "See the README, section 'Deploying against your Synapse'.",

@@ -6,9 +6,6 @@ Exit codes: 0 success, 1 refused or failed, 2 configuration error (one line on s
 from __future__ import annotations
 
 import argparse
-import json
-import re
-import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +13,10 @@ from pathlib import Path
 from appservice.config import (
     Config,
     ConfigError,
-    example_path,
     load_config,
     load_config_text,
 )
+from appservice.config_render import render_initial_config
 from appservice.registration import registration_yaml
 
 EXIT_OK = 0
@@ -28,41 +25,6 @@ EXIT_CONFIG = 2
 
 DEFAULT_CONFIG = "config.yaml"
 DEFAULT_REGISTRATION = "registration.yaml"
-
-# Keys whose "generate" placeholder `lotse init` replaces with a fresh secret.
-SECRET_KEYS = (
-    ("appservice", "as_token"),
-    ("appservice", "hs_token"),
-    ("encryption", "pickle_key"),
-)
-
-
-def set_scalar(text: str, section: str, key: str, value: str | int | bool) -> str:
-    """Replace ``key``'s value inside top-level ``section`` of YAML text, keeping comments."""
-    lines = text.splitlines(keepends=True)
-    in_section = False
-    for index, line in enumerate(lines):
-        if re.match(r"[A-Za-z_]", line):
-            in_section = line.startswith(f"{section}:")
-            continue
-        match = re.match(rf"(\s+{re.escape(key)}:)[ \t]*[^#\n]*?([ \t]+#.*)?(\r?\n)?$", line)
-        if in_section and match:
-            ending = match.group(3) or ""
-            lines[index] = f"{match.group(1)} {json.dumps(value)}{match.group(2) or ''}{ending}"
-            return "".join(lines)
-    raise ValueError(f"{section}.{key} not found in the example config")
-
-
-def render_initial_config(domain: str | None = None, homeserver: str | None = None) -> str:
-    """The example config with fresh secrets (and optionally domain and homeserver URL)."""
-    text = example_path().read_text(encoding="utf-8")
-    for section, key in SECRET_KEYS:
-        text = set_scalar(text, section, key, secrets.token_urlsafe(32))
-    if domain is not None:
-        text = set_scalar(text, "homeserver", "domain", domain)
-    if homeserver is not None:
-        text = set_scalar(text, "homeserver", "address", homeserver)
-    return text
 
 
 def _config_error(err: ConfigError) -> int:
@@ -128,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from appservice.dev import main as dev_main
+    from appservice.dev.main import main as dev_main
 
     sys.exit(dev_main(args.dir, demo=args.demo))
 

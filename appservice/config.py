@@ -129,7 +129,7 @@ class SelfRegistrationConfig:
 
 @dataclass(frozen=True)
 class PasswordPolicyConfig:
-    """The ``password_policy`` section; bots.password_policy applies it."""
+    """The ``password_policy`` section; bots.accounts.password_policy applies it."""
 
     min_length: int = 8
     require_upper: bool = True

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from appservice.app import LotseApp, setup_logging
-from appservice.devclient import Human
-from appservice.devstack import start_synapse, write_stack_config
-from appservice.synapse_runner import free_port
+from appservice.dev.client import Human
+from appservice.dev.stack import start_synapse, write_stack_config
+from appservice.dev.synapse_runner import free_port
 
 CENTRES = """centres:
     - id: bench

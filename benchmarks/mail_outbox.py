@@ -25,7 +25,7 @@ from aiosmtpd.smtp import Envelope, Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from appservice.db import LotseDatabase  # noqa: E402
-from appservice.synapse_runner import free_port  # noqa: E402
+from appservice.dev.synapse_runner import free_port  # noqa: E402
 from mailgateway.outbox import SENT, Outbox  # noqa: E402
 from mailgateway.render import MailTemplates, build_message  # noqa: E402
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings  # noqa: E402

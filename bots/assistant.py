@@ -4,7 +4,9 @@ It talks only in rooms it created and manages itself (bridge/private_rooms.py): 
 person opens with it is answered with an invitation to their own service room, strangers are
 politely refused. It greets each person once and turns decrypted messages of a room's owner
 (or, in the admin control room, of the centre's admins) into command replies (m.notice,
-encrypted); nobody else's message is ever decrypted.
+encrypted); nobody else's message is ever decrypted. Which rooms it joins, leaves and answers
+in is decided by bridge/service_room_policy.py; here messages are routed to the commands and
+the replies, greetings and refusals are worded and sent.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from mautrix.types import (
     Format,
     InReplyTo,
     Membership,
-    MemberStateEventContent,
     MessageEvent,
     MessageEventContent,
     MessageType,
@@ -44,22 +45,30 @@ from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
 from appservice.once import Outgoing, Scope, run_once
 from appservice.sealing import sealer
+from bots.centre.control_room import addressed_to_bot
+from bots.framework.commands import CommandRegistry
+from bots.framework.dispatch import ROLE_BY_NAME, CommandContext, run_command
+from bots.framework.formatting import markdown_to_html
+from bots.framework.services import BotServices
+from bots.records.documents import FILE_TYPES, receive_file
+from bots.requests.poll_events import RESPONSE_TYPES
+from bots.requests.requests import POOL_ROOM, pool_room
+from bots.requests.triage import triage_vote
+from bots.requests.triage_polls import POLL_SENT, poll_sent
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
-from bridge.private_rooms import PRESENT, PrivateRooms
+from bridge.private_rooms import PrivateRooms
+from bridge.service_room_policy import (
+    ADMIN_JOINED_CONTROL_ROOM,
+    GO_TO_SERVICE_ROOM,
+    OWNER_JOINED,
+    STRANGER,
+    Invited,
+    ServiceRoomPolicy,
+)
 from bridge.service_rooms import ServiceRooms
-
-from .commands import CommandRegistry
-from .control_room import addressed_to_bot
-from .dispatch import ROLE_BY_NAME, CommandContext, run_command
-from .documents import FILE_TYPES, receive_file
-from .formatting import markdown_to_html
-from .poll_events import RESPONSE_TYPES
-from .requests import POOL_ROOM, pool_room
-from .services import BotServices
-from .triage import triage_vote
-from .triage_polls import POLL_SENT, poll_sent
+from mailgateway.notices import MailNotices
 
 # A step run once its command is committed (see appservice/once.py ``Outgoing.hook``).
 Step = Callable[[BotServices, dict[str, str]], Awaitable[None]]
@@ -83,6 +92,7 @@ class Assistant:
         counselling_rooms: CounsellingRooms,
         admin: SynapseAdmin,
         centre_rooms: CentreRooms | None = None,
+        mail: MailNotices | None = None,
     ) -> None:
         self.intent = intent
         self.device = device
@@ -93,6 +103,9 @@ class Assistant:
         self.own_users = own_users
         self.centre_rooms = centre_rooms
         self.private_rooms = PrivateRooms(intent, service_rooms)
+        self.policy = ServiceRoomPolicy(
+            self.user_id, own_users, directory, service_rooms, self.private_rooms
+        )
         self._outcome_sealer = sealer(directory.cfg.encryption.pickle_key, "command outcomes")
         # Steps that run after a command is committed (see send_event and run_step).
         self.steps: dict[str, Step] = {POLL_SENT: poll_sent, POOL_ROOM: pool_room}
@@ -109,6 +122,7 @@ class Assistant:
             send_event=self.send_event,
             run_step=self.run_step,
             identity=device.identity,
+            mail=mail,
         )
 
     @property
@@ -131,66 +145,33 @@ class Assistant:
     # --- membership ---------------------------------------------------------------------
 
     async def _on_member(self, evt: StateEvent) -> None:
+        """The room side is the policy's (bridge/service_room_policy.py); here it is worded."""
         await self.device.handle_member_event(evt)
-        assert isinstance(evt.content, MemberStateEventContent)
-        membership = evt.content.membership
-        if evt.state_key == self.user_id:
-            if membership == Membership.INVITE and evt.sender not in self.own_users:
-                await self._on_invite(evt)
-            return
-        if membership in PRESENT:
-            allowed = await self.private_rooms.allowed(evt.room_id)
-            if allowed is not None and evt.state_key not in allowed:
-                # However it happened (a creator of an old room, a server admin): at once.
-                log.warning("%s appeared in %s; securing the room", evt.state_key, evt.room_id)
-                await self.private_rooms.secure(evt.room_id)
-                return
-        person = await Person.by_service_room(evt.room_id)
-        if person is None and membership == Membership.JOIN:
-            await self._welcome_to_control_room(evt)
-        if person is None or evt.state_key != person.user_id:
-            return
-        if membership == Membership.JOIN:
-            await self._tell_why_moved(person, evt)
-            await self._welcome(person)
-        elif membership in (Membership.LEAVE, Membership.BAN):
-            log.info("%s left their service room %s", person.user_id, evt.room_id)
-            await self.service_rooms.forget(person)
+        outcome = await self.policy.member_changed(evt)
+        if isinstance(outcome, Invited):
+            await self._answer_invite(evt, outcome)
+        elif outcome is not None and outcome.kind == OWNER_JOINED:
+            await self._tell_why_moved(outcome.person, evt)
+            await self._welcome(outcome.person)
+        elif outcome is not None and outcome.kind == ADMIN_JOINED_CONTROL_ROOM:
+            await self._welcome_to_control_room(evt, outcome.person)
 
-    async def _on_invite(self, evt: StateEvent) -> None:
-        """Somebody opened a chat with the assistant. It never becomes a service room: whoever
-        creates a room can invite others into it (and in room version 12 a creator can never
-        be demoted). A person of a centre is invited to their own service room instead."""
-        assert isinstance(evt.content, MemberStateEventContent)
-        if not evt.content.is_direct:
-            # Never join a room that is not a direct chat: it could be a counselling room,
-            # and the assistant's device must not receive keys there (privacy model).
-            log.info("rejected a non-direct invite to %s", evt.room_id)
-            await self.service_rooms.leave(evt.room_id, reason="Lotse works in direct chats only")
-            return
-        person = await self.directory.lookup(evt.sender)
-        if person is None:
+    async def _answer_invite(self, evt: StateEvent, invited: Invited) -> None:
+        """Somebody opened a chat with the assistant: a stranger hears why not, a person of a
+        centre where their own service room is (the policy has just made sure it exists)."""
+        if invited.kind == STRANGER:
             lang = self.directory.cfg.centres[0].language
             await self._explain_and_leave(evt, self.renderer.render(lang, "not_a_member"))
-            log.info("refused invite to %s from a user of no centre", evt.room_id)
-            return
-        await self.service_rooms.ensure_for(person)
-        text = self.renderer.render(
-            self.directory.language_of(person), "dm_refused", room_name=self.service_rooms.room_name
-        )
-        await self._explain_and_leave(evt, text)
-        log.info("sent %s from their chat %s to their service room", person.user_id, evt.room_id)
+        elif invited.kind == GO_TO_SERVICE_ROOM and invited.person is not None:
+            text = self.renderer.render(
+                self.directory.language_of(invited.person),
+                "dm_refused",
+                room_name=self.service_rooms.room_name,
+            )
+            await self._explain_and_leave(evt, text)
 
-    async def _welcome_to_control_room(self, evt: StateEvent) -> None:
+    async def _welcome_to_control_room(self, evt: StateEvent, person: Person) -> None:
         """An admin who joins their centre's admin control room learns what it is for."""
-        if getattr(evt.prev_content, "membership", None) == Membership.JOIN:
-            return  # a profile change, not a join
-        centre_id = await CentreRooms.admin_room_centre(evt.room_id)
-        if centre_id is None:
-            return
-        person = await self.directory.lookup(evt.state_key)
-        if person is None or person.centre_id != centre_id or person.role != "admin":
-            return
         text = self.renderer.render(
             self.directory.language_of(person),
             "control_room_welcome",
@@ -246,42 +227,11 @@ class Assistant:
 
     # --- messages -----------------------------------------------------------------------
 
-    async def _speaker(self, evt: EncryptedEvent) -> tuple[Person, bool] | None:
-        """Who speaks to us: the owner of a service room, or an admin of the centre in its
-        admin control room (then True: commands there act as that admin). Anybody else, or
-        anybody in a room that holds somebody who does not belong there, is not answered and
-        their message never decrypted."""
-        person = await Person.by_service_room(evt.room_id)
-        if person is not None:
-            if evt.sender != person.user_id:
-                log.info("ignored %s in %s: not the room's owner", evt.event_id, evt.room_id)
-                return None
-            speaker = person, False
-        else:
-            centre_id = await CentreRooms.admin_room_centre(evt.room_id)
-            if centre_id is None:
-                return None
-            sender = await self.directory.lookup(evt.sender)
-            if (
-                sender is None
-                or sender.centre_id != centre_id
-                or sender.role != "admin"
-                or sender.deleted_at is not None
-                or sender.locked_at is not None
-            ):
-                log.info("ignored %s in the admin room of %s: no admin", evt.event_id, centre_id)
-                return None
-            speaker = sender, True
-        if not await self.private_rooms.is_private(evt.room_id):
-            log.info("ignored %s: %s holds somebody who does not belong", evt.event_id, evt.room_id)
-            return None
-        return speaker
-
     async def _on_encrypted(self, evt: EncryptedEvent) -> None:
-        speaker = await self._speaker(evt)
+        speaker = await self.policy.speaker(evt)
         if speaker is None:
             return
-        person, control_room = speaker
+        person, control_room = speaker.person, speaker.control_room
         lang = self.directory.language_of(person)
         try:
             decrypted = await self.device.decrypt(evt)

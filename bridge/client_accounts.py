@@ -2,7 +2,8 @@
 
 Lotse makes the account through the admin API without a password (the invitation page sets
 one later), records the person with their pseudonym, and opens their service room so they
-find it in Element on first login.
+find it in Element on first login. :func:`create_account` is the one way Lotse creates a
+Synapse account (``client new`` here, self-registration in bots/web/registration_page.py).
 """
 
 from __future__ import annotations
@@ -30,25 +31,6 @@ class ClientAccounts:
         self.service_rooms = service_rooms
         self.domain = domain
 
-    async def _new_account(self, logins: Sequence[str], displayname: str) -> str:
-        """Create the account under the first free login; one taken meanwhile is skipped."""
-        for login in logins:
-            user_id = f"@{login}:{self.domain}"
-            if await Person.get(user_id) is not None or await self.admin.get_user(user_id):
-                continue
-            try:
-                _, created = await self.admin.create_or_update_user(
-                    user_id, displayname=displayname
-                )
-            except AdminApiError as e:
-                if e.errcode != "M_USER_IN_USE":
-                    raise
-                created = False  # Synapse's answer to a simultaneous create of the same id
-            if created:
-                return user_id
-            # Someone got this login between our check and the create: try the next one.
-        raise RuntimeError("no free login found")
-
     async def create(
         self,
         centre_id: str,
@@ -61,7 +43,7 @@ class ClientAccounts:
         Raises :class:`PseudonymTaken` (nothing is left behind) if another client of the
         centre got the pseudonym first.
         """
-        user_id = await self._new_account(logins, pseudonym)
+        user_id = await create_account(self.admin, self.domain, logins, pseudonym)
         person = await Person.upsert(user_id, centre_id, "client")
         if not await person.set_display_name(pseudonym):
             await person_rollback(self.admin, person)
@@ -78,6 +60,31 @@ class ClientAccounts:
                 log.exception("could not create the service room of %s", user_id)
         log.info("created client account %s in centre %s", user_id, centre_id)
         return person, room_created
+
+
+async def create_account(
+    admin: SynapseAdmin, domain: str, logins: Sequence[str], displayname: str
+) -> str:
+    """Create a Synapse account (no password) under the first free login of ``logins``.
+
+    A login Lotse or Synapse knows is skipped, and so is one somebody takes between the
+    check and the create (Synapse answers M_USER_IN_USE, or updates instead of creating).
+    Raises AdminApiError (409, M_USER_IN_USE) when none is left.
+    """
+    for login in logins:
+        user_id = f"@{login}:{domain}"
+        if await Person.get(user_id) is not None or await admin.get_user(user_id):
+            continue
+        try:
+            _, created = await admin.create_or_update_user(user_id, displayname=displayname)
+        except AdminApiError as e:
+            if e.errcode != "M_USER_IN_USE":
+                raise
+            created = False  # Synapse's answer to a simultaneous create of the same id
+        if created:
+            return user_id
+        # Someone got this login between our check and the create: try the next one.
+    raise AdminApiError(409, "M_USER_IN_USE", "no free login found")
 
 
 async def person_rollback(admin: SynapseAdmin, person: Person) -> None:

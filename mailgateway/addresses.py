@@ -12,8 +12,7 @@ from typing import Any, ClassVar
 from mautrix.util.async_db import Connection, Database
 
 from appservice.clock import now_ms
-from appservice.db import register_rows
-from appservice.db.person import _rows_changed
+from appservice.db import register_rows, rows_changed
 
 OK = "ok"
 BOUNCING = "bouncing"
@@ -84,7 +83,7 @@ class MailAddress:
                 OK,
                 threshold,
             )
-            return _rows_changed(result) > 0
+            return rows_changed(result) > 0
 
     @classmethod
     async def is_bouncing(cls, address: str) -> bool:
@@ -108,7 +107,7 @@ class MailAddress:
             now,
             now - min_interval,
         )
-        return _rows_changed(result) > 0
+        return rows_changed(result) > 0
 
     @classmethod
     async def reset(cls, address: str) -> None:

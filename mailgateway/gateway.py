@@ -1,10 +1,11 @@
 """The mail gateway as one piece for the composition root: sender, notices, digests, IMAP.
 
 Built only when ``mail.enabled``, checking the templates (a broken one refuses to start);
-:meth:`MailGateway.start` starts the SMTP worker, makes :func:`mailgateway.notices.notify`
-live, and starts the IMAP poller when ``imap.enabled``. The composition root hands in two
-hooks that tell a centre's admins (metadata only): a permanent SMTP failure and an address
-that turned bouncing.
+:meth:`MailGateway.start` starts the SMTP worker and, when ``imap.enabled``, the IMAP
+poller. The composition root hands two hooks to ``start`` that tell a centre's admins
+(metadata only): a permanent SMTP failure and an address that turned bouncing (the gateway
+is built before the assistant that tells them). The bots send mail through
+``gateway.notices``, which the root hands them.
 """
 
 from __future__ import annotations
@@ -40,9 +41,6 @@ class MailGateway:
         self,
         cfg: Config,
         members: MemberSource,
-        *,
-        on_permanent_failure: FailureHook,
-        on_bouncing: AddressHook,
     ) -> None:
         self.cfg = cfg
         mail = cfg.mail
@@ -67,7 +65,6 @@ class MailGateway:
                 max_delay=mail.retry_max_delay,
                 max_attempts=mail.retry_max_attempts,
             ),
-            on_permanent_failure=on_permanent_failure,
             sealer=outbox_sealer(cfg.encryption.pickle_key),
         )
         self.notices = notices.MailNotices(cfg, wake=self.sender.wake)
@@ -85,7 +82,6 @@ class MailGateway:
         check_mail_templates(self.templates)
         self.pages.check()
         self.unsubscribe.check()
-        self.on_bouncing = on_bouncing
         self.poller: ImapPoller | None = None
         self._poller_task: asyncio.Task[None] | None = None
 
@@ -94,14 +90,14 @@ class MailGateway:
         self.pages.add_routes(app)
         self.unsubscribe.add_routes(app)
 
-    async def start(self) -> None:
+    async def start(self, *, on_permanent_failure: FailureHook, on_bouncing: AddressHook) -> None:
+        self.sender.on_permanent_failure = on_permanent_failure
         await self.sender.start()
-        notices.configure(self.notices)
         if self.cfg.imap.enabled:
             self.poller = ImapPoller(
                 imap_settings(self.cfg),
                 send_auto_answer=self.send_auto_answer,
-                on_bouncing=self.on_bouncing,
+                on_bouncing=on_bouncing,
                 is_our_message_id=Outbox.has_message_id,
                 is_known_address=Preferences.is_confirmed_address,
             )
@@ -116,7 +112,6 @@ class MailGateway:
             except TimeoutError:
                 self._poller_task.cancel()
             self.poller = self._poller_task = None
-        notices.configure(None)
         await self.sender.stop()
 
     async def send_auto_answer(self, address: str) -> None:

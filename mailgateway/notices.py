@@ -1,6 +1,8 @@
 """The one way other modules send a person a notification mail: :func:`notify`.
 
-``await notify(person, "new_request", request_id=12)`` applies every rule, fills in what
+``await notify(notices, person, "new_request", request_id=12)`` (the bots call it as
+``services.notify(person, …)``; ``notices`` is the running app's :class:`MailNotices`, handed
+to them by the composition root, None when mail is off) applies every rule, fills in what
 the gateway knows (centre name, the person's language, the app link) and queues the mail;
 it returns what happened as a word (``queued`` or why not), so callers can log it. Callers
 pass metadata only: the variables each kind may have are fixed in
@@ -91,7 +93,7 @@ async def facts_of(person: Person) -> RecipientFacts:
 
 
 class MailNotices:
-    """Bound to the running app's config; one instance per app (see :func:`configure`)."""
+    """Bound to the running app's config; one instance per app, passed to what sends mail."""
 
     def __init__(self, cfg: Config, wake: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
@@ -166,28 +168,24 @@ def _check_variables(kind: str, variables: dict[str, Any]) -> None:
         raise ValueError(f"{kind}: expected variables {sorted(expected)}, got {sorted(given)}")
 
 
-_current: MailNotices | None = None
-
-
-def configure(notices: MailNotices | None) -> None:
-    """Called by the composition root at start (and with None at stop)."""
-    global _current
-    _current = notices
-
-
-async def notify(person: Person, kind: str, *, to: str | None = None, **variables: Any) -> str:
-    """Notify ``person`` by mail if the rules allow (see the module docstring).
+async def notify(
+    notices: MailNotices | None,
+    person: Person,
+    kind: str,
+    /,
+    *,
+    to: str | None = None,
+    **variables: Any,
+) -> str:
+    """Notify ``person`` by mail through ``notices`` if the rules allow (see the module
+    docstring); ``notices`` is the running app's, None when mail is off.
 
     Notification kinds carry a ``List-Unsubscribe`` link that switches them off.
     Returns ``queued``, or ``mail_disabled``, ``no_address``, ``bouncing``, ``inactive``,
     ``unconfirmed``, ``notifications_off``. Never raises for a recipient's state; raises
     ValueError for an unknown kind or wrong variables (a programming error).
     """
-    if _current is None:
+    if notices is None:
         _check_variables(kind, variables)
         return "mail_disabled"
-    return await _current.notify(person, kind, to=to, **variables)
-
-
-def current() -> MailNotices | None:
-    return _current
+    return await notices.notify(person, kind, to=to, **variables)

@@ -35,7 +35,7 @@ from mautrix.util.async_db import Database
 
 from appservice import sealing
 from appservice.clock import now_ms
-from appservice.db import register_rows
+from appservice.db import register_rows, rows_changed
 from appservice.sealing import Sealer, SealError
 
 QUEUED = "queued"
@@ -83,13 +83,6 @@ def outbox_sealer(secret: str) -> Sealer:
 
 def _seal_context(recipient: str, kind: str, lang: str, created_at: int) -> str:
     return f"mail_outbox|{recipient}|{kind}|{lang}|{created_at}"
-
-
-def _rows_changed(result: Any) -> int:
-    """Rows touched by an UPDATE on asyncpg ("UPDATE 1") or aiosqlite (a cursor)."""
-    if isinstance(result, str):
-        return int(result.rsplit(" ", 1)[-1])
-    return int(getattr(result, "rowcount", 0))
 
 
 @dataclass
@@ -211,7 +204,7 @@ class Outbox:
     async def mark_sending(cls, mail_id: int, message_id: str) -> bool:
         """Record the Message-ID before the send; False if the row was not queued."""
         q = "UPDATE mail_outbox SET state=$2, message_id=$3 WHERE id=$1 AND state=$4"
-        return _rows_changed(await cls.db.execute(q, mail_id, SENDING, message_id, QUEUED)) > 0
+        return rows_changed(await cls.db.execute(q, mail_id, SENDING, message_id, QUEUED)) > 0
 
     @classmethod
     async def mark_sent(cls, mail_id: int) -> None:
@@ -254,7 +247,7 @@ class Outbox:
             now_ms(),
             SENDING,
         )
-        return _rows_changed(requeued), _rows_changed(assumed)
+        return rows_changed(requeued), rows_changed(assumed)
 
     @classmethod
     async def has_message_id(cls, message_id: str) -> bool:

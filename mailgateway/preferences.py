@@ -17,8 +17,7 @@ from typing import Any, ClassVar
 from mautrix.util.async_db import Connection, Database
 
 from appservice.clock import now_ms
-from appservice.db import register_rows
-from appservice.db.person import _rows_changed
+from appservice.db import register_rows, rows_changed
 
 from .addresses import normalize
 
@@ -187,7 +186,7 @@ class Preferences:
             digest,
             at,
         )
-        if _rows_changed(result) == 0:
+        if rows_changed(result) == 0:
             return None
         row = await cls.db.fetchrow(
             "SELECT user_id, address FROM mail_confirmation WHERE token_hash=$1", digest

@@ -20,8 +20,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database, Scheme
 
-from appservice.db import register_rows
-from appservice.db.person import _rows_changed
+from appservice.db import register_rows, rows_changed
 
 from .preferences import DEFAULT_DELAY_MINUTES
 
@@ -127,7 +126,7 @@ class RoomNotices:
         result = await cls.db.execute(
             q, notice.user_id, notice.room_id, notice.pending_since, mailed, now
         )
-        return _rows_changed(result) > 0
+        return rows_changed(result) > 0
 
     @classmethod
     async def pending_for(cls, user_id: str) -> list[str]:

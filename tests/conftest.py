@@ -27,10 +27,10 @@ from yarl import URL
 from appservice.app import LotseApp
 from appservice.config import Config
 from appservice.db import LotseDatabase
-from appservice.devclient import Human
-from appservice.devstack import start_synapse, write_stack_config
-from appservice.synapse_runner import SynapseProcess, free_port, make_server_admins
-from appservice.synapse_workers import WorkerDeployment, write_worker_configs
+from appservice.dev.client import Human
+from appservice.dev.stack import start_synapse, write_stack_config
+from appservice.dev.synapse_runner import SynapseProcess, free_port, make_server_admins
+from appservice.dev.synapse_workers import WorkerDeployment, write_worker_configs
 
 DOMAIN = "lotse.test"
 TEST_CENTRES = f"""centres:

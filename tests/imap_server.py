@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 
 import aioimaplib
 
-from appservice.synapse_runner import free_port
+from appservice.dev.synapse_runner import free_port
 
 PYMAP = "import sys; from pymap.main import main; sys.argv[0] = 'pymap'; main()"
 

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from types import SimpleNamespace
 from typing import Any
 
 from aiohttp import web
@@ -21,9 +20,10 @@ from aiohttp.test_utils import TestServer
 from appservice.app import LotseApp
 from appservice.config import WebConfig
 from appservice.db import Invitation, Person
-from appservice.synapse_runner import free_port
-from bots.invitation_page import add_invitation_routes
-from bots.invitation_rules import hash_token, new_token
+from appservice.dev.synapse_runner import free_port
+from bots.accounts.invitation_rules import hash_token, new_token
+from bots.framework.services import PageParts
+from bots.web.invitation_page import add_invitation_routes
 from tests.conftest import DOMAIN, MailSink
 
 LINK_RE = re.compile(r"https?://[^\s<>\"]+/invite/[A-Za-z0-9_-]{43}")
@@ -94,13 +94,7 @@ async def second_listener(running: LotseApp, **changes: Any) -> AsyncIterator[st
     base = f"http://127.0.0.1:{port}"
     cfg = dataclasses.replace(running.cfg, web=WebConfig(public_url=base), **changes)
     app = web.Application()
-    host = SimpleNamespace(
-        cfg=cfg,
-        az=SimpleNamespace(http_session=running.az.http_session, app=app),
-        mail_sender=running.mail_sender,
-        assistant=running.assistant,
-    )
-    add_invitation_routes(host)
+    add_invitation_routes(app, PageParts(cfg, running.assistant.services))
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:

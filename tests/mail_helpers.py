@@ -10,9 +10,9 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import cast
 
+from appservice.app import LotseApp
 from appservice.db import Person
-from appservice.devclient import Human
-from mailgateway.notices import notify
+from appservice.dev.client import Human
 from mailgateway.preferences import Preferences
 from tests.conftest import MailSink
 
@@ -39,7 +39,7 @@ MARKER_SUBJECTS = ("Nachricht von ", "Message from ")  # templates/mail/*/centre
 
 
 async def mails_before_marker(
-    sink: MailSink, user_id: str, address: str, timeout: float = 20
+    app: LotseApp, sink: MailSink, user_id: str, address: str, timeout: float = 20
 ) -> list[EmailMessage]:
     """The mails that reached ``address`` from now until a marker notice to ``user_id`` (whose
     confirmed address it is) did.
@@ -50,7 +50,7 @@ async def mails_before_marker(
     count = len(mails_to(sink, address))
     person = await Person.get(user_id)
     assert person is not None
-    assert await notify(person, "centre_message") == "queued"
+    assert await app.assistant.services.notify(person, "centre_message") == "queued"
     deadline = time.monotonic() + timeout
     while True:
         new = mails_to(sink, address)[count:]

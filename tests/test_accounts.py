@@ -18,9 +18,9 @@ from mautrix.types import Membership, RoomID, RoomType
 
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, CentreMessage, CentreRoom, Person
-from appservice.devclient import Human, ask
-from bots.commands import Role
-from bots.dispatch import CommandContext, run_command
+from appservice.dev.client import Human, ask
+from bots.framework.commands import Role
+from bots.framework.dispatch import CommandContext, run_command
 from tests.conftest import MakeHuman, opened
 from tests.test_privacy import _database_dump
 

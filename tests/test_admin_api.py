@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from appservice.admin_api import AdminApiError, SynapseAdmin
-from appservice.synapse_runner import password_login
+from appservice.dev.synapse_runner import password_login
 from tests.conftest import DOMAIN, Stack
 
 pytestmark = pytest.mark.synapse

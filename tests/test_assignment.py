@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from appservice.db import Person
-from bots.assignment import (
+from bots.requests.assignment import (
     CentreSettings,
     CounsellorState,
     Decision,
@@ -17,7 +17,7 @@ from bots.assignment import (
     decide,
     on_duty,
 )
-from bots.requests import _state, account_of
+from bots.requests.requests import _state, account_of
 
 A, B, C, D = "@anna:lotse.test", "@ben:lotse.test", "@cem:lotse.test", "@dora:lotse.test"
 FB = "@fallback:lotse.test"
@@ -315,7 +315,7 @@ def test_module_is_pure() -> None:
     import pathlib
     import sys
 
-    import bots.assignment as module
+    import bots.requests.assignment as module
 
     tree = ast.parse(pathlib.Path(module.__file__).read_text())
     roots = set()
@@ -346,7 +346,7 @@ def test_counsellor_profile(
     )
 
 
-# --- the snapshot the request flow builds from people (bots/requests.py) -----------------
+# --- the snapshot the request flow builds from people (bots/requests/requests.py) -----------------
 
 DAY = 86_400_000
 

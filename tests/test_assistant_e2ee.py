@@ -6,7 +6,7 @@ import pytest
 from nio.event_builders import EnableEncryptionBuilder
 
 from appservice.app import LotseApp
-from appservice.devclient import ask
+from appservice.dev.client import ask
 from tests.conftest import Lotse, MakeHuman
 
 pytestmark = pytest.mark.synapse

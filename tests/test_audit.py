@@ -6,7 +6,7 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import AuditEntry
-from appservice.devclient import ask
+from appservice.dev.client import ask
 from tests.conftest import MakeHuman
 from tests.test_requests import _service_room
 

@@ -21,10 +21,10 @@ from appservice.db import (
     MasterDataValue,
     Person,
 )
-from appservice.devclient import Human, ask, notices_before_marker
-from appservice.synapse_runner import password_login
-from bots import documents
-from bots.client_rules import DAY_MS
+from appservice.dev.client import Human, ask, notices_before_marker
+from appservice.dev.synapse_runner import password_login
+from bots.records import documents
+from bots.records.client_rules import DAY_MS
 from tests.conftest import MakeHuman, join_control_room
 from tests.test_clients import PASSWORD, created, staff, unique
 from tests.test_documents import PDF, send_file

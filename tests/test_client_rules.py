@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bots import client_rules as rules
-from bots.client_rules import (
+from bots.records import client_rules as rules
+from bots.records.client_rules import (
     MAX_LOGIN,
     ClientFacts,
     ClientQuery,

@@ -11,9 +11,9 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, Bookmark, MasterDataValue, Person
-from appservice.devclient import Human, ask
-from appservice.synapse_runner import password_login
-from bots import client_rules as rules
+from appservice.dev.client import Human, ask
+from appservice.dev.synapse_runner import password_login
+from bots.records import client_rules as rules
 from bridge.client_accounts import ClientAccounts, PseudonymTaken
 from tests.conftest import MakeHuman
 from tests.test_requests import _service_room

@@ -9,7 +9,7 @@ import pytest
 from mautrix.types import UserID
 
 from appservice.app import LotseApp
-from appservice.devclient import Human
+from appservice.dev.client import Human
 from bridge.counselling_rooms import CounsellingRooms
 from tests.conftest import MakeHuman
 from tests.test_privacy import _database_dump

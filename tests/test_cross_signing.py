@@ -27,7 +27,7 @@ from mautrix.types import RoomID
 from appservice.app import LotseApp
 from appservice.cross_signing import fingerprint, open_seeds, seal_seeds
 from appservice.db import CentreRoom
-from appservice.devclient import PASSWORD, Human, ask
+from appservice.dev.client import PASSWORD, Human, ask
 from appservice.sealing import Sealer, SealError
 from tests.conftest import Lotse, MakeHuman, join_control_room
 

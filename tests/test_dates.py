@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bots.dates import DEFAULT_TZ, day_range, local_time
+from bots.framework.dates import DEFAULT_TZ, day_range, local_time
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -11,8 +11,8 @@ from mautrix.types import RoomID
 
 from appservice.app import LotseApp
 from appservice.db import CounsellingRequest, ErasedPerson, Person, Transfer
-from appservice.devclient import Human, ask
-from bots.client_rules import DAY_MS
+from appservice.dev.client import Human, ask
+from bots.records.client_rules import DAY_MS
 from tests.conftest import MakeHuman, join_control_room
 from tests.test_clients import staff
 from tests.test_requests import _request, _service_room

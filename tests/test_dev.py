@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 import yaml
 
-from appservice.dev import DEMO_CENTRES_YAML, _service_room_of
-from appservice.devclient import Human, ask
-from appservice.devstack import write_stack_config
-from appservice.synapse_runner import free_port, password_login
+from appservice.dev.client import Human, ask
+from appservice.dev.main import DEMO_CENTRES_YAML, _service_room_of
+from appservice.dev.stack import write_stack_config
+from appservice.dev.synapse_runner import free_port, password_login
 
 pytestmark = pytest.mark.synapse
 

@@ -18,8 +18,8 @@ from nio.crypto.attachments import decrypt_attachment
 from appservice.app import LotseApp
 from appservice.clock import now_ms
 from appservice.db import ClientDocument, Person
-from appservice.devclient import Human, Seen, ask
-from bots import documents
+from appservice.dev.client import Human, Seen, ask
+from bots.records import documents
 from tests.conftest import Lotse, MakeHuman, join_control_room
 from tests.test_notes import make_client
 from tests.test_requests import _service_room

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -29,11 +28,12 @@ from aiohttp.test_utils import TestServer
 from appservice.app import LotseApp
 from appservice.config import WebConfig
 from appservice.db import ClientDocument, CounsellingRequest, ErasedPerson, Person
-from appservice.devclient import Human, ask
-from appservice.devstack import start_synapse, write_stack_config
-from appservice.synapse_runner import SynapseProcess, free_port
-from bots.client_rules import DAY_MS
-from bots.invitation_page import add_invitation_routes
+from appservice.dev.client import Human, ask
+from appservice.dev.stack import start_synapse, write_stack_config
+from appservice.dev.synapse_runner import SynapseProcess, free_port
+from bots.framework.services import PageParts
+from bots.records.client_rules import DAY_MS
+from bots.web.invitation_page import add_invitation_routes
 from mailgateway.addresses import MailAddress
 from mailgateway.outbox import Outbox
 from tests.conftest import DOMAIN, TEST_CENTRES, Lotse, MailSink, Stack, fresh_postgres
@@ -117,13 +117,7 @@ async def registration_site(app: LotseApp, centre: str) -> AsyncIterator[str]:
         app.cfg, self_registration_centre=centre, web=WebConfig(public_url=base)
     )
     web_app = web.Application()
-    host = SimpleNamespace(
-        cfg=cfg,
-        az=SimpleNamespace(http_session=app.az.http_session, app=web_app),
-        mail_sender=app.mail_sender,
-        assistant=app.assistant,
-    )
-    add_invitation_routes(host)
+    add_invitation_routes(web_app, PageParts(cfg, app.assistant.services))
     server = TestServer(web_app, host="127.0.0.1", port=port)
     await server.start_server()
     try:

@@ -253,8 +253,8 @@ async def test_erasure_leaves_only_the_tombstone(database_url: str) -> None:
 
 async def test_open_work_of_an_erased_counsellor_is_not_left_assigned(database_url: str) -> None:
     """Should a counsellor be erased with work still open (the routine places it anew first,
-    bots/departure.py), their open request waits in the pool and their transfer proposals are
-    withdrawn, instead of staying with nobody."""
+    bots/accounts/departure.py), their open request waits in the pool and their transfer
+    proposals are withdrawn, instead of staying with nobody."""
     async with opened(database_url):
         await _people()
         request = await CounsellingRequest.create(CENTRE, STAYS)

@@ -18,9 +18,9 @@ from nio import MegolmEvent, RoomMessageNotice, RoomMessagesResponse
 
 from appservice.app import LotseApp
 from appservice.db import ClientNote
-from appservice.devclient import Human, Seen, ask
+from appservice.dev.client import Human, Seen, ask
 from appservice.sealing import sealer
-from bots.notes import _context as note_context
+from bots.records.notes import _context as note_context
 from tests.conftest import Lotse, MakeHuman, Stack
 from tests.test_requests import _service_room
 

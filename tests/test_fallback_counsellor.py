@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from appservice.app import LotseApp
-from appservice.devclient import ask
+from appservice.dev.client import ask
 from tests.conftest import MakeHuman
 from tests.test_clients import staff
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.formatting import markdown_to_html
+from bots.framework.formatting import markdown_to_html
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from nio import JoinedRoomsResponse
 
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, ClientGroup
-from appservice.devclient import ask
-from bots.groups import remove_client_from_groups
+from appservice.dev.client import ask
+from bots.groups.groups import remove_client_from_groups
 from tests.conftest import MakeHuman
 from tests.test_notes import make_client
 from tests.test_requests import _service_room

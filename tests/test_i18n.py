@@ -11,7 +11,7 @@ import pytest
 
 from appservice.i18n import LANGUAGES, Renderer
 from appservice.resources import data_path
-from bots.formatting import markdown_to_html
+from bots.framework.formatting import markdown_to_html
 
 SHIPPED = data_path("templates")
 
@@ -178,7 +178,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "invite_in_use": {"who": "Wolke", "outcome": "queued", "reset_url": "https://x/reset"},
     "password_reset_done": {"at": "01.02.2027 10:00"},
     "email_changed_by_staff": {"address": "neu@example.org"},
-    # Clients (bots/clients.py, bots/client_admin.py, bots/deletion_routine.py).
+    # Clients (bots/records/clients.py, bots/records/client_admin.py,
+    # bots/accounts/deletion_routine.py).
     "client_problem": {
         "problem": "unknown_keys",
         "given": "x",

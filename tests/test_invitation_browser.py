@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from appservice.app import LotseApp
-from appservice.devclient import ask
-from appservice.synapse_runner import password_login
+from appservice.dev.client import ask
+from appservice.dev.synapse_runner import password_login
 from tests.conftest import MailSink, MakeHuman
 from tests.invitation_support import direct_link, link_in, mail_to, new_person, text_of
 from tests.test_requests import _service_room

@@ -7,7 +7,7 @@ import time
 
 from appservice.db import Invitation, Registration
 from appservice.db.invitation import EXPIRED, REVOKED, USED, VALID
-from bots.invitation_rules import hash_token, new_token
+from bots.accounts.invitation_rules import hash_token, new_token
 from tests.conftest import opened
 
 HOUR = 3600 * 1000

@@ -15,10 +15,10 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, Invitation, Person
-from appservice.devclient import ask
-from appservice.synapse_runner import password_login
+from appservice.dev.client import ask
+from appservice.dev.synapse_runner import password_login
 from appservice.web_pages import WebPages
-from bots.invitation_rules import MAX_FAILED_ATTEMPTS, hash_token, new_token
+from bots.accounts.invitation_rules import MAX_FAILED_ATTEMPTS, hash_token, new_token
 from mailgateway.preferences import Preferences
 from tests.conftest import MailSink, MakeHuman
 from tests.invitation_support import direct_link, link_in, mail_to, new_person, text_of

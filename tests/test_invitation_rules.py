@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appservice.config import PasswordPolicyConfig
-from bots.invitation_rules import (
+from bots.accounts.invitation_rules import (
     DAY_MS,
     account_in_use,
     expiry,
@@ -18,9 +18,9 @@ from bots.invitation_rules import (
     policy_of,
     why_not_invitable,
 )
-from bots.invitations import delivery_of
-from bots.password_policy import PasswordPolicy
-from bots.registration_rules import (
+from bots.accounts.invitations import delivery_of
+from bots.accounts.password_policy import PasswordPolicy
+from bots.accounts.registration_rules import (
     BAD_CHARS,
     TOO_LONG,
     TOO_SHORT,

@@ -9,8 +9,7 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import Person
-from appservice.devclient import ask
-from mailgateway.notices import notify
+from appservice.dev.client import ask
 from mailgateway.preferences import Preferences
 from tests.conftest import MailSink, MakeHuman
 from tests.mail_helpers import link_in, mails_to, wait_for_mails
@@ -25,6 +24,7 @@ async def test_email_double_opt_in(
     """Only the confirmation goes to a new address until its link is used; then it is the
     person's address; the link works once; `email off` removes it."""
     bot = running.cfg.assistant_mxid
+    notify = running.assistant.services.notify
     human = await make_human("beraterin", centre="nord", role="counsellor")
     room = await _service_room(human, bot)
     address = f"beraterin-{secrets.token_hex(4)}@example.net"

@@ -12,7 +12,7 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import CentreRoom, CounsellingRequest, Inbox, Person
-from appservice.devclient import Human, ask
+from appservice.dev.client import Human, ask
 from mailgateway.preferences import Preferences
 from mailgateway.room_notices import RoomNotices
 from tests.conftest import Lotse, MailSink, MakeHuman
@@ -95,7 +95,7 @@ async def test_unread_messages_give_one_mail_without_content(
     await home.client.room_read_markers(room_id, first, first)
     await _observed(home.user_id, room_id, first, pending=False)
     await running.scheduler.run_now("mail-notices")
-    assert await mails_before_marker(mail_sink, home.user_id, address) == []
+    assert await mails_before_marker(running, mail_sink, home.user_id, address) == []
 
     # 2. Several unread messages before the delay (15 minutes) has passed: nothing yet.
     await ask(home, home_room, bot, "notifications delay 15")
@@ -103,20 +103,20 @@ async def test_unread_messages_give_one_mail_without_content(
         last = await say(client)
     await _observed(home.user_id, room_id, last, pending=True)
     await running.scheduler.run_now("mail-notices")
-    assert await mails_before_marker(mail_sink, home.user_id, address) == []
+    assert await mails_before_marker(running, mail_sink, home.user_id, address) == []
 
     # 3. A restart loses nothing; once the delay has passed: exactly one mail for the three.
     running = await lotse.restart()
     await ask(home, home_room, bot, "notifications delay 0")
     await running.scheduler.run_now("mail-notices")
-    [mail] = await mails_before_marker(mail_sink, home.user_id, address)
+    [mail] = await mails_before_marker(running, mail_sink, home.user_id, address)
     assert "Neue Nachricht" in str(mail["Subject"]) and "Ihr Beratungsraum" in readable(mail)
 
     # 4. More messages inside the digest window: still that one mail.
     later = await say(client)
     await _observed(home.user_id, room_id, later, pending=True)
     await running.scheduler.run_now("mail-notices")
-    assert await mails_before_marker(mail_sink, home.user_id, address) == []
+    assert await mails_before_marker(running, mail_sink, home.user_id, address) == []
 
     # The writer is never notified of their own messages; the counsellor's answer is
     # unread for the client (default delay 15 minutes: not yet due).
@@ -124,7 +124,7 @@ async def test_unread_messages_give_one_mail_without_content(
     await _observed(client.user_id, room_id, answer, pending=True)
     await _observed(home.user_id, room_id, answer, pending=False, column="read_event_id")
     await running.scheduler.run_now("mail-notices")
-    assert await mails_before_marker(mail_sink, client.user_id, client_address) == []
+    assert await mails_before_marker(running, mail_sink, client.user_id, client_address) == []
 
     # Nothing said in the room is in any mail Lotse sent, to anyone.
     assert sent
@@ -152,7 +152,7 @@ async def test_service_rooms_do_not_count(
     await running.scheduler.run_now("mail-notices")
     assert await RoomNotices.pending_for(human.user_id) == []
     assert await _row(human.user_id, room) is None
-    assert await mails_before_marker(mail_sink, human.user_id, address) == []
+    assert await mails_before_marker(running, mail_sink, human.user_id, address) == []
 
 
 async def test_staff_room_does_not_count(
@@ -181,7 +181,7 @@ async def test_staff_room_does_not_count(
     await _until(lambda: _handled(said), "the team message to be handled")
     await running.scheduler.run_now("mail-notices")
     assert await _row(reader.user_id, staff_room) is None
-    assert await mails_before_marker(mail_sink, reader.user_id, address) == []
+    assert await mails_before_marker(running, mail_sink, reader.user_id, address) == []
 
 
 async def test_message_from_the_centre_mails_a_notice_without_subject_or_text(
@@ -223,5 +223,5 @@ async def test_new_request_mails_on_duty_staff(
     assert request is not None and f"no. {request.id}" in readable(mail)
     assert client.user_id not in readable(mail)
     # The mail to `off` would have been queued with the one to `on`, before this marker.
-    assert await mails_before_marker(mail_sink, on.user_id, on_address) == []
+    assert await mails_before_marker(running, mail_sink, on.user_id, on_address) == []
     assert mails_to(mail_sink, off_address) == []

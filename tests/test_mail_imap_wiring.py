@@ -11,9 +11,8 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.config import ImapConfig
-from appservice.devclient import ask, notices_before_marker
+from appservice.dev.client import ask, notices_before_marker
 from mailgateway.addresses import MailAddress
-from mailgateway.notices import notify
 from tests.conftest import Lotse, MailSink, MakeHuman, join_control_room
 from tests.imap_server import ImapServer
 from tests.mail_helpers import give_confirmed_address, mails_to, wait_for_mails
@@ -70,7 +69,7 @@ async def test_bounce_marks_address_and_tells_its_centres_admins(
     person, address = await give_confirmed_address(client)
 
     # A real mail of ours, so the report is about a Message-ID Lotse sent.
-    assert await notify(person, "centre_message") == "queued"
+    assert await app.assistant.services.notify(person, "centre_message") == "queued"
     [sent] = await wait_for_mails(mail_sink, address)
     before = len(admin.notices(admin_control, bot))
     other_before = len(other_admin.notices(other_control, bot))
@@ -82,7 +81,7 @@ async def test_bounce_marks_address_and_tells_its_centres_admins(
     # The person sees it next time they look; nothing more is mailed there.
     status = await ask(client, client_room, bot, "email")
     assert "nicht erreichbar" in status.body
-    assert await notify(person, "centre_message") == "bouncing"
+    assert await app.assistant.services.notify(person, "centre_message") == "bouncing"
     # The other centre hears nothing of it (its admin asks for help afterwards: whatever the
     # bounce had sent there would be in the room before the answer).
     heard = await notices_before_marker(other_admin, other_control, bot, other_before)
@@ -121,7 +120,7 @@ async def test_permanent_failure_tells_admins_which_person_and_kind(
     person, address = await give_confirmed_address(counsellor)
     mail_sink.refuse.add(address)
     before = len(admin.notices(control, bot))
-    assert await notify(person, "new_request", request_id=77) == "queued"
+    assert await running.assistant.services.notify(person, "new_request", request_id=77) == "queued"
     told = await admin.next_notice(control, bot, before, contains="could not be delivered")
     assert "new_request" in told.body and person.user_id in told.body
     # The request number is no business of the notice (the user id may contain digits).

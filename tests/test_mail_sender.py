@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 
-from appservice.synapse_runner import free_port
+from appservice.dev.synapse_runner import free_port
 from mailgateway.addresses import MailAddress
 from mailgateway.outbox import FAILED, QUEUED, SENT, UNCERTAIN, Outbox, outbox_sealer
 from mailgateway.render import MailTemplates

@@ -14,7 +14,7 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 
-from appservice.synapse_runner import free_port
+from appservice.dev.synapse_runner import free_port
 from mailgateway.outbox import QUEUED, SENT, Outbox
 from mailgateway.render import MailTemplates
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from appservice.i18n import Renderer
-from bots.dates import DEFAULT_TZ
+from bots.framework.dates import DEFAULT_TZ
 from bots.monitoring.forms import Field, Form, StatsSpec
 from bots.monitoring.stats import (
     Period,

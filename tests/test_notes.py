@@ -9,7 +9,7 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import ClientNote, Person
-from appservice.devclient import Human, ask
+from appservice.dev.client import Human, ask
 from tests.conftest import MakeHuman
 from tests.test_requests import _service_room
 

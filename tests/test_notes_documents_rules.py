@@ -13,8 +13,8 @@ from appservice.document_policy import (
     sniff,
 )
 from appservice.sealing import Sealer, SealError
-from bots.commands import Role
-from bots.groups import may_change, name_problem
+from bots.framework.commands import Role
+from bots.groups.groups import may_change, name_problem
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.parsing import ParseError, parse
+from bots.framework.parsing import ParseError, parse
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.password_policy import MAX_LENGTH, PasswordPolicy, check_password
+from bots.accounts.password_policy import MAX_LENGTH, PasswordPolicy, check_password
 
 DEFAULT = PasswordPolicy()
 

@@ -18,10 +18,9 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, Invitation, Person
-from appservice.devclient import PASSWORD, Human, ask
-from appservice.synapse_runner import password_login
-from bots.invitation_rules import RESETS_PER_PERSON_PER_HOUR
-from mailgateway.notices import notify
+from appservice.dev.client import PASSWORD, Human, ask
+from appservice.dev.synapse_runner import password_login
+from bots.accounts.invitation_rules import RESETS_PER_PERSON_PER_HOUR
 from mailgateway.preferences import Preferences
 from tests.conftest import MailSink, MakeHuman, join_control_room
 from tests.invitation_support import (
@@ -311,7 +310,9 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
     assert stored is not None and (stored.email, stored.phone) == (old, "040123")
     confirm = CONFIRM_RE.search(text_of(await mail_to(mail_sink, running, new)))
     assert confirm
-    assert await notify(stored, "centre_message") == "queued"  # still the confirmed address
+    assert (
+        await running.assistant.services.notify(stored, "centre_message") == "queued"
+    )  # still the confirmed address
     recipients = await running.db.main.fetch(
         "SELECT recipient, kind FROM mail_outbox WHERE recipient=$1 OR recipient=$2", new, old
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bots.poll_events import (
+from bots.requests.poll_events import (
     DISCLOSED,
     MAX_ANSWERS,
     POLL_END,
@@ -19,7 +19,7 @@ from bots.poll_events import (
     parse_vote,
     start_content,
 )
-from bots.triage_questions import Option, Question, TopicChoice, questions
+from bots.requests.triage_questions import Option, Question, TopicChoice, questions
 
 TOPICS = [
     TopicChoice("family", {"de": "Familie"}),

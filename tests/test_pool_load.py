@@ -10,7 +10,7 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import CounsellingRequest, Person
-from appservice.devclient import Human, ask
+from appservice.dev.client import Human, ask
 from tests.conftest import MakeHuman
 from tests.test_exactly_once import _history
 

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from appservice.app import LotseApp
-from appservice.devclient import ask
+from appservice.dev.client import ask
 from tests.conftest import MakeHuman
 
 pytestmark = pytest.mark.synapse

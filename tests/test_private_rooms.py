@@ -19,8 +19,8 @@ from mautrix.types import RoomCreatePreset, UserID
 
 from appservice.app import LotseApp
 from appservice.db import Person
-from appservice.devclient import Human, Seen, ask
-from appservice.synapse_runner import register_user
+from appservice.dev.client import Human, Seen, ask
+from appservice.dev.synapse_runner import register_user
 from bridge.service_rooms import ENCRYPTION_STATE
 from tests.conftest import Lotse, MakeHuman, Stack, join_control_room
 from tests.test_privacy import _database_dump

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.rate_limit import SlidingWindow
+from bots.framework.rate_limit import SlidingWindow
 
 
 class Clock:

@@ -18,9 +18,9 @@ import pytest
 from appservice.app import LotseApp
 from appservice.config import SelfRegistrationConfig
 from appservice.db import AuditEntry, Invitation, Person, Registration
-from appservice.devclient import Human
-from appservice.synapse_runner import password_login
-from bots.invitation_rules import new_token
+from appservice.dev.client import Human
+from appservice.dev.synapse_runner import password_login
+from bots.accounts.invitation_rules import new_token
 from mailgateway.preferences import Preferences
 from tests.conftest import MailSink
 from tests.invitation_support import LINK_RE, mail_to, second_listener, text_of

@@ -9,8 +9,8 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, CounsellingRequest
-from appservice.devclient import Human, ask
-from bots.lifecycle import OVERDUE_JOB
+from appservice.dev.client import Human, ask
+from bots.requests.lifecycle import OVERDUE_JOB
 from tests.conftest import MakeHuman, join_control_room
 from tests.test_privacy import _database_dump
 from tests.test_requests import _request, _service_room

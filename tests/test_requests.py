@@ -9,7 +9,7 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import CounsellingRequest, LotseDatabase
-from appservice.devclient import Human, Seen, ask
+from appservice.dev.client import Human, Seen, ask
 from tests.conftest import MakeHuman
 
 pytestmark = pytest.mark.synapse

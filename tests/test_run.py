@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 
 from appservice.app import LotseApp
-from appservice.cli import render_initial_config, set_scalar
+from appservice.config_render import render_initial_config, set_scalar
 from appservice.db import LotseDatabase
-from appservice.devstack import start_synapse, write_stack_config
-from appservice.synapse_runner import free_port
+from appservice.dev.stack import start_synapse, write_stack_config
+from appservice.dev.synapse_runner import free_port
 from tests.conftest import Lotse, Stack
 
 pytestmark = pytest.mark.synapse

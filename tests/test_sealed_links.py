@@ -16,10 +16,9 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.db import LotseDatabase, Person
-from appservice.synapse_runner import free_port
-from bots.commands import Role
-from bots.dispatch import CommandContext, run_command
-from mailgateway.notices import notify
+from appservice.dev.synapse_runner import free_port
+from bots.framework.commands import Role
+from bots.framework.dispatch import CommandContext, run_command
 from mailgateway.outbox import QUEUED, SENT, Outbox, outbox_sealer
 from mailgateway.render import MailTemplates
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings
@@ -112,7 +111,7 @@ async def test_links_waiting_for_smtp_are_in_no_table_and_work_once_sent(
             as_user = _ctx(running, user.user_id, Role.CLIENT)
             reply = await run_command(f"email neu-{tag}@example.org", as_user)
             assert reply is not None and "Bestätigungslink" in reply
-            assert await notify(person, "centre_message") == "queued"
+            assert await running.assistant.services.notify(person, "centre_message") == "queued"
             registered = await _post(
                 f"{site}/register",
                 {"pseudonym": f"Robbe {tag}", "email": f"robbe-{tag}@example.org"},

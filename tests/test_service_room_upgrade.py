@@ -22,9 +22,9 @@ from mautrix.util.async_db import Database, UpgradeTable
 
 from appservice.config import Config
 from appservice.db.upgrade import upgrade_table
-from appservice.devclient import Human, ask
-from appservice.devstack import start_synapse, write_stack_config
-from appservice.synapse_runner import free_port
+from appservice.dev.client import Human, ask
+from appservice.dev.stack import start_synapse, write_stack_config
+from appservice.dev.synapse_runner import free_port
 from bridge.service_rooms import ENCRYPTION_STATE
 from tests.conftest import DOMAIN, TEST_CENTRES
 from tests.test_private_rooms import _new_room_from

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bots.control_room import addressed_to_bot
-from bots.registry import registry
-from bots.staff_rules import (
+from appservice.app import command_registry
+from bots.accounts.staff_rules import (
     ProfileChanges,
     ProfileProblem,
     check_email,
@@ -19,6 +18,7 @@ from bots.staff_rules import (
     parse_yes_no,
     staff_status,
 )
+from bots.centre.control_room import addressed_to_bot
 from bridge.centre_rooms import wanted_kinds
 
 
@@ -195,8 +195,4 @@ def test_wanted_kinds(role: str, deleted: bool, kinds: set[str]) -> None:
     ],
 )
 def test_addressed_to_bot(text: str, addressed: bool) -> None:
-    import bots.centre_messages  # noqa: F401  (registers the commands)
-    import bots.counsellors  # noqa: F401
-    import bots.general  # noqa: F401
-
-    assert addressed_to_bot(text, registry) is addressed
+    assert addressed_to_bot(text, command_registry()) is addressed

@@ -1,4 +1,4 @@
-"""Tests for appservice.synapse_runner against a real SQLite Synapse."""
+"""Tests for appservice.dev.synapse_runner against a real SQLite Synapse."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from appservice.synapse_runner import (
+from appservice.dev.synapse_runner import (
     PortTaken,
     SynapseProcess,
     UserExists,

@@ -19,10 +19,10 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.config import Config
-from appservice.devclient import Human, ask
-from appservice.devstack import write_stack_config
-from appservice.synapse_runner import free_port
-from appservice.synapse_workers import WorkerDeployment
+from appservice.dev.client import Human, ask
+from appservice.dev.stack import write_stack_config
+from appservice.dev.synapse_runner import free_port
+from appservice.dev.synapse_workers import WorkerDeployment
 from tests.conftest import Lotse, fresh_postgres, worker_deployment
 
 pytestmark = pytest.mark.synapse

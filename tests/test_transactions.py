@@ -14,7 +14,7 @@ from mautrix.types import Event
 
 from appservice.app import LotseApp
 from appservice.db import Inbox
-from appservice.devclient import notices_before_marker
+from appservice.dev.client import notices_before_marker
 from tests.conftest import MakeHuman
 
 pytestmark = pytest.mark.synapse

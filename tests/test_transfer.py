@@ -11,7 +11,7 @@ from nio.exceptions import EncryptionError
 
 from appservice.app import LotseApp
 from appservice.db import CounsellingRequest, LotseDatabase, Person, Transfer
-from appservice.devclient import ask
+from appservice.dev.client import ask
 from tests.conftest import MakeHuman
 from tests.test_requests import _request, _service_room
 

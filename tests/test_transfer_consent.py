@@ -10,7 +10,7 @@ from mautrix.types import RoomID
 
 from appservice.app import LotseApp
 from appservice.db import CounsellingRequest, Person, Transfer
-from appservice.devclient import Human, ask
+from appservice.dev.client import Human, ask
 from tests.conftest import MakeHuman, opened
 from tests.test_requests import _request, _service_room
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from appservice.db import AuditEntry, CounsellingRequest, Person, TriageDialogue
-from appservice.devclient import ask
+from appservice.dev.client import ask
 from tests.conftest import Lotse, MakeHuman
 from tests.test_requests import _service_room
 

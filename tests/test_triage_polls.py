@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from appservice.db import CounsellingRequest, TriageDialogue
-from appservice.devclient import POLL_START, Human, Seen, ask
+from appservice.dev.client import POLL_START, Human, Seen, ask
 from tests.conftest import Lotse, MakeHuman
 from tests.test_privacy import _database_dump
 from tests.test_private_rooms import _new_room_from, room_as_main_made_it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.triage_questions import (
+from bots.requests.triage_questions import (
     DONE,
     TopicChoice,
     after,

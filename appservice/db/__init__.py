@@ -28,6 +28,7 @@ from .person import Person
 from .pool import open_database
 from .registration import Registration
 from .request import CounsellingRequest
+from .rows import rows_changed
 from .transfer import Transfer
 from .triage import TriageDialogue
 from .upgrade import upgrade_table
@@ -55,6 +56,7 @@ __all__ = [
     "Person",
     "Registration",
     "register_rows",
+    "rows_changed",
     "Transfer",
     "TriageDialogue",
     "upgrade_table",

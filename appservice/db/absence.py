@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
-from .person import _rows_changed
+from .rows import rows_changed
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Absence:
         result = await cls.db.execute(
             "DELETE FROM absence WHERE id=$1 AND user_id=$2", absence_id, user_id
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     @classmethod
     async def absent_now(cls, user_ids: list[str], now_ms: int) -> set[str]:
@@ -79,4 +79,4 @@ class AbsenceNotice:
             room_id,
             day,
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1

@@ -9,7 +9,8 @@ from mautrix.util.async_db import Database
 
 from appservice.clock import now_ms
 
-from .person import _rows_changed, savepoint
+from .person import savepoint
+from .rows import rows_changed
 
 
 @dataclass
@@ -104,7 +105,7 @@ class ClientGroup:
         async with self.db.acquire() as conn, conn.transaction():
             await conn.execute("DELETE FROM client_group_member WHERE group_id=$1", self.id)
             result = await conn.execute("DELETE FROM client_group WHERE id=$1", self.id)
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     # --- members ---
 
@@ -124,7 +125,7 @@ class ClientGroup:
             client_id,
             now_ms(),
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     async def remove_member(self, client_id: str) -> bool:
         result = await self.db.execute(
@@ -132,7 +133,7 @@ class ClientGroup:
             self.id,
             client_id,
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     @classmethod
     async def member_counts(cls, centre_id: str) -> dict[int, int]:
@@ -150,4 +151,4 @@ class ClientGroup:
         result = await cls.db.execute(
             "DELETE FROM client_group_member WHERE client_id=$1", client_id
         )
-        return _rows_changed(result)
+        return rows_changed(result)

@@ -13,7 +13,7 @@ from mautrix.util.async_db import Database
 
 from appservice.clock import now_ms
 
-from .person import _rows_changed
+from .rows import rows_changed
 
 
 @dataclass
@@ -68,20 +68,20 @@ class ClientNote:
             sealed,
             now_ms(),
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     @classmethod
     async def delete(cls, note_id: int, author_id: str) -> bool:
         result = await cls.db.execute(
             "DELETE FROM client_note WHERE id=$1 AND author_id=$2", note_id, author_id
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     @classmethod
     async def delete_for_client(cls, client_id: str) -> int:
         """For the deletion routine: a client erased for good takes their notes along."""
         result = await cls.db.execute("DELETE FROM client_note WHERE client_id=$1", client_id)
-        return _rows_changed(result)
+        return rows_changed(result)
 
 
 @dataclass
@@ -157,4 +157,4 @@ class ClientDocument:
         result = await cls.db.execute(
             "DELETE FROM client_document WHERE id=$1 AND uploader_id=$2", document_id, uploader_id
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1

@@ -1,6 +1,6 @@
 """Erasing people for good: claims, the rows removed, and the tombstone that stays.
 
-The deletion routine (bots/deletion_routine.py) claims a person whose grace period is over,
+The deletion routine (bots/accounts/deletion_routine.py) claims a person whose grace period is over,
 erases the Matrix account, then calls :meth:`ErasedPerson.finish`, which removes the rows in
 one transaction (appservice/db/scrub.py says which). A claim is a tombstone row with
 ``erased_at`` NULL: a restore refuses a claimed person, and a routine interrupted by a restart

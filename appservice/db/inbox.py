@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
 
-from .person import _rows_changed
+from .rows import rows_changed
 
 PENDING = "pending"
 HANDLED = "handled"
@@ -55,7 +55,7 @@ class Inbox:
                     continue
                 seq = cls._next_seq()
                 result = await conn.execute(q, event_id, room_id, seq, now, json.dumps(evt))
-                new += _rows_changed(result)
+                new += rows_changed(result)
         return new
 
     @classmethod

@@ -16,7 +16,7 @@ from mautrix.util.async_db import Connection, Database
 
 from appservice.clock import now_ms
 
-from .person import _rows_changed
+from .rows import rows_changed
 
 VALID = "valid"
 USED = "used"
@@ -145,7 +145,7 @@ class Invitation:
             self.id,
             now_ms,
         )
-        if _rows_changed(result) != 1:
+        if rows_changed(result) != 1:
             return False
         self.used_at = now_ms
         return True
@@ -194,7 +194,7 @@ class Invitation:
             user_id,
             now_ms(),
         )
-        return _rows_changed(result)
+        return rows_changed(result)
 
     @classmethod
     async def delete_for(cls, user_id: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
-from .person import _rows_changed
+from .rows import rows_changed
 
 
 @dataclass(frozen=True)
@@ -61,4 +61,4 @@ class PendingDocument:
             uploader_id,
             client_id,
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1

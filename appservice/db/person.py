@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
 
+from .rows import rows_changed
+
 ROLES = ("client", "counsellor", "admin")
 
 
@@ -207,7 +209,7 @@ class Person:
             room_id,
             reason,
         )
-        if _rows_changed(result) == 0:
+        if rows_changed(result) == 0:
             return False
         self.service_room_renew = reason
         return True
@@ -247,7 +249,7 @@ class Person:
         result = await cls.db.execute(
             "UPDATE person SET home_counsellor_id=NULL WHERE home_counsellor_id=$1", counsellor_id
         )
-        return _rows_changed(result)
+        return rows_changed(result)
 
     _ACCOUNT_FIELDS: ClassVar[tuple[str, ...]] = (
         "email",
@@ -295,14 +297,7 @@ class Person:
             "UPDATE person SET welcomed=true WHERE user_id=$1 AND welcomed=false", self.user_id
         )
         self.welcomed = True
-        return _rows_changed(result) > 0
-
-
-def _rows_changed(result: Any) -> int:
-    """Rows touched by an UPDATE on asyncpg ("UPDATE 1") or aiosqlite (a cursor)."""
-    if isinstance(result, str):
-        return int(result.rsplit(" ", 1)[-1])
-    return int(getattr(result, "rowcount", 0))
+        return rows_changed(result) > 0
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from mautrix.util.async_db import Database
 
 from appservice.clock import now_ms
 
-from .person import _rows_changed
+from .rows import rows_changed
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Registration:
             self.id,
             now_ms,
         )
-        if _rows_changed(result) != 1:
+        if rows_changed(result) != 1:
             return False
         self.confirmed_at = now_ms
         return True

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
-from .person import _rows_changed
+from .rows import rows_changed
 
 NEW = "new"
 ASSIGNED = "assigned"
@@ -74,7 +74,7 @@ class CounsellingRequest:
         )
         now = int(time.time() * 1000)
         result = await cls.db.execute(q, centre_id, client_id, NEW, now, topic, language, channel)
-        if _rows_changed(result) == 0:
+        if rows_changed(result) == 0:
             return None
         return await cls.open_for_client(client_id)
 
@@ -102,7 +102,7 @@ class CounsellingRequest:
         )
         now = int(time.time() * 1000)
         result = await cls.db.execute(q, request_id, centre_id, counsellor_id, ASSIGNED, now, NEW)
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     @classmethod
     async def open_load(cls, centre_id: str) -> dict[str, int]:
@@ -124,7 +124,7 @@ class CounsellingRequest:
         result = await cls.db.execute(
             q, request_id, centre_id, CLOSED, ASSIGNED, by, admin, ANSWERED
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     @classmethod
     async def withdraw(cls, client_id: str) -> CounsellingRequest | None:
@@ -189,7 +189,7 @@ class CounsellingRequest:
             room_id,
             NEW,
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     @classmethod
     async def set_room(cls, request_id: int, room_id: str) -> None:
@@ -235,7 +235,7 @@ class CounsellingRequest:
             "WHERE id=$1 AND overdue_at IS NULL AND status IN ($3, $4)"
         )
         result = await cls.db.execute(q, request_id, int(time.time() * 1000), NEW, ASSIGNED)
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     @classmethod
     async def rooms_with(cls, client_id: str, counsellor_id: str) -> list[str]:

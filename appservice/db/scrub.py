@@ -48,7 +48,7 @@ OWN_ROWS = (
     "DELETE FROM centre_setting WHERE value=$1",
     # A client whose home counsellor is gone gets a new one with their next request.
     "UPDATE person SET home_counsellor_id=NULL WHERE home_counsellor_id=$1",
-    # Open requests should have been handed back already (bots/departure.py); if one was
+    # Open requests should have been handed back already (bots/accounts/departure.py); if one was
     # not, it waits in the pool instead of staying assigned to nobody.
     "UPDATE counselling_request SET status='new', counsellor_id=NULL, assigned_at=NULL "
     "WHERE counsellor_id=$1 AND status IN ('assigned', 'answered')",

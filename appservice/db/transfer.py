@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from mautrix.util.async_db import Connection, Database
 
 from ..clock import now_ms
-from .person import _rows_changed
+from .rows import rows_changed
 
 PROPOSED = "proposed"
 CONSENTED = "consented"
@@ -77,7 +77,7 @@ class Transfer:
             "WHERE id=$1 AND client_id=$2 AND status=$5"
         )
         result = await cls.db.execute(q, transfer_id, client_id, status, now_ms(), PROPOSED)
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     @classmethod
     async def withdraw(cls, transfer_id: int) -> bool:
@@ -89,7 +89,7 @@ class Transfer:
             now_ms(),
             PROPOSED,
         )
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     @classmethod
     async def withdraw_involving(cls, counsellor_id: str) -> None:

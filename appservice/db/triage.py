@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from mautrix.util.async_db import Database
 
-from .person import _rows_changed
+from .rows import rows_changed
 
 
 @dataclass
@@ -46,7 +46,7 @@ class TriageDialogue:
             "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
         )
         result = await cls.db.execute(q, client_id, centre_id, step, int(time.time() * 1000))
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1
 
     async def answer(self, field: str, value: str, next_step: str) -> bool:
         """Record the answer to the current step and move on; False if the step moved already."""
@@ -57,7 +57,7 @@ class TriageDialogue:
             "WHERE client_id=$1 AND step=$2"
         )
         result = await self.db.execute(q, self.client_id, self.step, value, next_step)
-        if _rows_changed(result) != 1:
+        if rows_changed(result) != 1:
             return False
         setattr(self, field, value)
         self.step = next_step
@@ -68,7 +68,7 @@ class TriageDialogue:
         """Tie a poll to the current step; False if the dialogue moved on or ended meanwhile."""
         q = "UPDATE triage_dialogue SET poll_event_id=$3 WHERE client_id=$1 AND step=$2"
         result = await self.db.execute(q, self.client_id, self.step, poll_event_id)
-        if _rows_changed(result) != 1:
+        if rows_changed(result) != 1:
             return False
         self.poll_event_id = poll_event_id
         return True
@@ -77,4 +77,4 @@ class TriageDialogue:
     async def finish(cls, client_id: str) -> bool:
         """Remove the dialogue (done or cancelled); False if it was already gone."""
         result = await cls.db.execute("DELETE FROM triage_dialogue WHERE client_id=$1", client_id)
-        return _rows_changed(result) == 1
+        return rows_changed(result) == 1

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Literal, NamedTuple, get_args
 from zoneinfo import ZoneInfo
 
-from bots.dates import parse_day
+from bots.framework.dates import parse_day
 
 from .model import DEFAULT_TZ, Appointment, Blocked, GroupAppointment, Service, Slot
 from .slots import local_ms

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bots.dates import DEFAULT_TZ, parse_day
+from bots.framework.dates import DEFAULT_TZ, parse_day
 
 from .forms import DATE_KEY, Field, Form
 from .values import EARLIEST, Answer, Record, display, to_date

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from bots.dates import parse_day
+from bots.framework.dates import parse_day
 
 from .forms import Field
 

@@ -1,0 +1,1 @@
+"""The centre: settings, centre messages, the admin control room, its counsellors."""

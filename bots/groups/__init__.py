@@ -1,0 +1,1 @@
+"""Client groups: a counsellor's groups and their rooms."""

@@ -1,0 +1,1 @@
+"""Mail settings: a person's address, its confirmation and their notification choices."""

@@ -1,0 +1,1 @@
+"""Client records: clients and their admin actions, notes, documents, the audit log."""

@@ -1,0 +1,1 @@
+"""The web pages the bots serve: invitation (set a password), registration, password reset."""
