@@ -137,6 +137,11 @@ class LotseApp:
         await self._ensure_bot(self.assistant_intent, self.cfg.bots.assistant.displayname)
         await self._ensure_bot(self.steward_intent, self.cfg.bots.steward.displayname)
         await self.device.start()
+        # Pictures first: every room made from now on carries its centre's at creation.
+        from bridge.room_looks import RoomLooks
+
+        self.room_looks = RoomLooks(self.cfg, self.renderer, self.assistant_intent)
+        await self.room_looks.prepare()
         self.assistant = self._build_assistant()
         from bots import deletion_routine  # the bots sit on top of the plumbing (see below)
 
@@ -239,20 +244,21 @@ class LotseApp:
         from bridge.people import Directory
         from bridge.service_rooms import ServiceRooms
 
+        looks = self.room_looks
         assistant = Assistant(
             intent=self.assistant_intent,
             device=self.device,
             directory=Directory(self.cfg),
-            service_rooms=ServiceRooms(self.assistant_intent, self.cfg.bots.assistant.displayname),
+            service_rooms=ServiceRooms(self.assistant_intent, looks),
             registry=registry,
             renderer=self.renderer,
             own_users=self.own_users,
-            counselling_rooms=CounsellingRooms(self.steward_intent),
+            counselling_rooms=CounsellingRooms(self.steward_intent, looks),
             centre_rooms=CentreRooms(
                 self.assistant_intent,
                 self.steward_intent,
                 self.cfg,
-                self.renderer,
+                looks,
                 identity=self.device.identity,
             ),
             admin=SynapseAdmin(

@@ -176,7 +176,9 @@ class Assistant:
             return
         await self.service_rooms.ensure_for(person)
         text = self.renderer.render(
-            self.directory.language_of(person), "dm_refused", room_name=self.service_rooms.room_name
+            self.directory.language_of(person),
+            "dm_refused",
+            room_name=self.service_rooms.name_for(person),
         )
         await self._explain_and_leave(evt, text)
         log.info("sent %s from their chat %s to their service room", person.user_id, evt.room_id)

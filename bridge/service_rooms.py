@@ -21,6 +21,8 @@ from mautrix.types import EventType, RoomCreatePreset, RoomID, UserID
 
 from appservice.db import Person
 
+from .room_looks import RoomLooks
+
 log = logging.getLogger("lotse.service_rooms")
 
 ENCRYPTION_STATE = {
@@ -53,23 +55,30 @@ OTHERS = "others"  # somebody else appeared in it
 class ServiceRooms:
     """Creates, replaces and forgets service rooms on behalf of the assistant."""
 
-    def __init__(self, assistant: IntentAPI, room_name: str) -> None:
+    def __init__(self, assistant: IntentAPI, looks: RoomLooks) -> None:
         self.assistant = assistant
-        self.room_name = room_name
+        self.looks = looks
         # One replacement at a time: the start job and a room someone intruded into may meet.
         self._replacing = asyncio.Lock()
+
+    def name_for(self, person: Person) -> str:
+        """What the person's service room is called in their room list."""
+        return self.looks.service_room(person).name
 
     async def _create(self, person: Person) -> RoomID:
         """An encrypted room that only the assistant manages, with the person invited.
 
         The caller records it at once, before ``_cache``: the person may join within moments.
+        Name, topic and picture are set at creation, in the person's language.
         """
+        look = self.looks.service_room(person)
         return await self.assistant.create_room(
             preset=RoomCreatePreset.PRIVATE,
             is_direct=True,
             invitees=[UserID(person.user_id)],
-            name=self.room_name,
-            initial_state=[ENCRYPTION_STATE],
+            name=look.name,
+            topic=look.topic,
+            initial_state=[ENCRYPTION_STATE, *look.initial_state()],
             power_level_override=SERVICE_ROOM_POWER,
         )
 

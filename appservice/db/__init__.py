@@ -28,6 +28,7 @@ from .person import Person
 from .pool import open_database
 from .registration import Registration
 from .request import CounsellingRequest
+from .room_avatar import RoomAvatar
 from .transfer import Transfer
 from .triage import TriageDialogue
 from .upgrade import upgrade_table
@@ -54,6 +55,7 @@ __all__ = [
     "PendingDocument",
     "Person",
     "Registration",
+    "RoomAvatar",
     "register_rows",
     "Transfer",
     "TriageDialogue",
@@ -85,6 +87,7 @@ _row_classes: list[Any] = [
     CentreMessage,
     PendingDocument,
     CommandOutcome,
+    RoomAvatar,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
