@@ -182,6 +182,7 @@ class LotseApp:
                 self.state_store,
                 on_permanent_failure=self._mail_failed,
                 on_bouncing=self._address_bouncing,
+                identity=self._identity,
             )
         except TemplateProblem as e:
             raise StartError(f"broken mail template (mail.templates_dir): {_one_line(e)}") from e
@@ -192,6 +193,11 @@ class LotseApp:
         self.scheduler.every("mail-notices", gateway.notifier.run_due, seconds=interval)
         self.scheduler.every("mail-confirmations", gateway.prune, seconds=3600)
         return gateway
+
+    def _identity(self) -> str:
+        """The assistant's fingerprint for the web pages ("" until its device started)."""
+        device = getattr(self, "device", None)
+        return device.identity if device is not None else ""
 
     async def _mail_failed(self, recipient: str, kind: str) -> None:
         """A mail failed for good: the person's centre admins hear which person and kind."""

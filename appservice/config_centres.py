@@ -158,9 +158,9 @@ def avatar_type(data: bytes) -> str | None:
 def parse_avatar(raw: Any, key: str, base: Path) -> str:
     """An ``mxc://`` URI as given, or a PNG/JPEG file (checked now, so a start never fails on
     it) as an absolute path; empty or missing: the picture shipped in ``templates/``."""
-    value = as_str(raw if raw is not None else "", key).strip()
-    if not value:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return str(data_path("templates") / DEFAULT_AVATAR)
+    value = as_str(raw, key).strip()
     if value.startswith("mxc://"):
         if not _MXC_RE.fullmatch(value):
             raise ConfigError(key, f"'{value}' is not a media URI like mxc://server/id")

@@ -67,9 +67,14 @@ class InvitationPage:
     def __init__(self, host: Any) -> None:
         self.host = host
         self.cfg: Config = host.cfg
-        self.pages = WebPages()
+        self.pages = WebPages(identity=self._identity)
         self.directory = Directory(self.cfg)
         self.policy = policy_of(self.cfg.password_policy)
+
+    def _identity(self) -> str:
+        """The assistant's fingerprint for the pages, once it runs (the listener starts first)."""
+        assistant = getattr(self.host, "assistant", None)
+        return str(assistant.services.identity) if assistant is not None else ""
 
     def add_routes(self, app: web.Application) -> None:
         self.pages.add_stylesheet_route(app)

@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from appservice.config import Config
+from appservice.web_pages import IdentityOf
 
 from . import notices
 from .confirm_page import ConfirmationPages
@@ -43,6 +44,7 @@ class MailGateway:
         *,
         on_permanent_failure: FailureHook,
         on_bouncing: AddressHook,
+        identity: IdentityOf = lambda: "",
     ) -> None:
         self.cfg = cfg
         mail = cfg.mail
@@ -79,8 +81,10 @@ class MailGateway:
             notices=self.notices,
             window_minutes=mail.digest_window_minutes,
         )
-        self.pages = ConfirmationPages(self.notices.language_of, self.notices.centre_name)
-        self.unsubscribe = UnsubscribePages(cfg.encryption.pickle_key, self.notices.language_of)
+        self.pages = ConfirmationPages(self.notices.language_of, self.notices.centre_name, identity)
+        self.unsubscribe = UnsubscribePages(
+            cfg.encryption.pickle_key, self.notices.language_of, identity
+        )
         # Checked when built, i.e. before anything starts: a broken template refuses to start.
         check_mail_templates(self.templates)
         self.pages.check()
