@@ -32,6 +32,8 @@ STOP_SECONDS = 30.0
 PING_SECONDS = 10.0
 # How long the first look at the homeserver may take before the start gives up.
 HOMESERVER_SECONDS = 10.0
+# bot_state key: the look (bridge/room_looks.py) every service room was last given.
+SERVICE_ROOM_LOOKS = "service_room_looks"
 
 
 class StartError(Exception):
@@ -149,6 +151,9 @@ class LotseApp:
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
         renew = self.assistant.service_rooms.renew_due
         self.scheduler.every("service_rooms", renew, seconds=3600, at_start=True)
+        # Rooms from before they were named, or a new centre name or logo: in the background.
+        looks = self._refresh_service_room_looks
+        self.scheduler.every("service_room_looks", looks, seconds=3600, at_start=True)
         await self.assistant.directory.sync_config_admins()
         await self.assistant.centre_rooms.ensure_all()
         await self._check_admin()
@@ -193,6 +198,15 @@ class LotseApp:
         self.scheduler.every("mail-notices", gateway.notifier.run_due, seconds=interval)
         self.scheduler.every("mail-confirmations", gateway.prune, seconds=3600)
         return gateway
+
+    async def _refresh_service_room_looks(self) -> None:
+        """Walk the service rooms only when their look changed since the last complete walk."""
+        signature = self.room_looks.service_rooms_signature()
+        if await self.db.get_state(SERVICE_ROOM_LOOKS) == signature:
+            return
+        if await self.assistant.service_rooms.refresh_looks():
+            await self.db.set_state(SERVICE_ROOM_LOOKS, signature)
+            log.info("every service room has its current name, topic and picture")
 
     def _identity(self) -> str:
         """The assistant's fingerprint for the web pages ("" until its device started)."""

@@ -11,6 +11,7 @@ initial state, so the room never shows up without it.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from mautrix.types import EventType, RoomID
 from appservice.config import CentreConfig, Config
 from appservice.config_centres import avatar_type
 from appservice.db import Person, RoomAvatar
-from appservice.i18n import Renderer
+from appservice.i18n import LANGUAGES, Renderer
 
 log = logging.getLogger("lotse.room_looks")
 
@@ -99,6 +100,18 @@ class RoomLooks:
         """ "Mein Zugang – <centre>": the person's own room with the assistant."""
         centre = self._centre(person.centre_id)
         return self._look(self.language_of(person), centre, "service", role=person.role)
+
+    def service_rooms_signature(self) -> str:
+        """Changes whenever any service room's look would: a centre's name, language or
+        picture, or the templates. Stored after all rooms were given their look."""
+        looks = [
+            self.service_room(Person(user_id="", centre_id=centre.id, role=role, language=lang))
+            for centre in self.cfg.centres
+            for lang in LANGUAGES
+            for role in ("client", "counsellor", "admin")
+        ]
+        text = json.dumps([[look.name, look.topic, look.avatar] for look in looks])
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def counselling_room(self, client: Person, request_id: int) -> Look:
         """Named for the client (stable across transfers) in the client's language."""

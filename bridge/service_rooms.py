@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from mautrix.appservice import IntentAPI
-from mautrix.errors import MatrixError
+from mautrix.errors import MatrixError, MatrixRequestError
 from mautrix.types import EventType, RoomCreatePreset, RoomID, UserID
 
 from appservice.db import Person
@@ -149,6 +149,32 @@ class ServiceRooms:
                 )
             except MatrixError as e:
                 log.warning("service room of %s not replaced yet: %s", person.user_id, e)
+
+    async def refresh_looks(self) -> bool:
+        """Give every service room today's name, topic and picture (rooms made before Lotse
+        named them, or before a centre changed its name or logo); True when none failed.
+
+        The assistant created each room and alone changes its state; a room where it may not
+        (Synapse says 403) is skipped for good, a room due for replacement gets a new one.
+        """
+        complete = True
+        for centre in self.looks.cfg.centres:
+            for person in await Person.all_in_centre(centre.id):
+                room_id = person.service_room_id
+                if room_id is None or person.deleted_at is not None or person.service_room_renew:
+                    continue
+                try:
+                    await self.looks.apply(
+                        self.assistant, RoomID(room_id), self.looks.service_room(person)
+                    )
+                except MatrixRequestError as e:
+                    if e.http_status != 403:
+                        log.info("service room %s keeps its old look for now: %s", room_id, e)
+                        complete = False
+                except MatrixError as e:
+                    log.info("service room %s keeps its old look for now: %s", room_id, e)
+                    complete = False
+        return complete
 
     async def forget(self, person: Person) -> None:
         """The person left their service room: leave too; they get a new one when they ask."""

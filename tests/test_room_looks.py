@@ -247,3 +247,32 @@ async def test_web_pages_show_the_identity_key(
         html = await resp.text()
     assert resp.content_type == "text/html"
     assert f"<code>{shown}</code>" in html and words in html
+
+
+async def test_service_rooms_from_before_get_their_look_once(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """A service room made before rooms were named (the assistant's display name, no topic,
+    no picture) is given its look by the background job; once every room has it, the job
+    leaves rooms alone until a centre's name, logo or the texts change."""
+    bot = running.cfg.assistant_mxid
+    human = await make_human("alt", centre="nord", role="client")
+    room_id = await human.service_room(bot)
+    name = "Mein Zugang – Beratungsstelle Nord"
+    await seen(human, room_id, name)
+    assistant = running.assistant_intent
+    await assistant.send_state_event(RoomID(room_id), EventType.ROOM_AVATAR, {})
+    await assistant.send_state_event(RoomID(room_id), EventType.ROOM_TOPIC, {"topic": ""})
+    await assistant.set_room_name(RoomID(room_id), "Lotse")
+    await seen(human, room_id, "Lotse")
+    await running.db.main.execute("DELETE FROM bot_state WHERE key='service_room_looks'")
+
+    await running.scheduler.run_now("service_room_looks")
+    _, topic, avatar = await seen(human, room_id, name)
+    assert "Ihr persönlicher Raum" in topic
+    assert await picture(human, avatar) == COMPASS.read_bytes()
+
+    # Done once: the next run finds the stored signature and touches no room.
+    await assistant.set_room_name(RoomID(room_id), "Lotse")
+    await running.scheduler.run_now("service_room_looks")
+    assert await state_of(human, room_id, "m.room.name") == {"name": "Lotse"}
