@@ -47,6 +47,7 @@ from bots.web.invitation_page import add_invitation_routes
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
+from bridge.room_looks import RoomLooks
 from bridge.service_rooms import ServiceRooms
 from mailgateway import metrics as mail_metrics
 from mailgateway.gateway import MailGateway
@@ -59,6 +60,8 @@ STOP_SECONDS = 30.0
 PING_SECONDS = 10.0
 # How long the first look at the homeserver may take before the start gives up.
 HOMESERVER_SECONDS = 10.0
+# bot_state key: the look (bridge/room_looks.py) every service room was last given.
+SERVICE_ROOM_LOOKS = "service_room_looks"
 
 
 class StartError(Exception):
@@ -192,6 +195,9 @@ class LotseApp:
         await self._ensure_bot(self.assistant_intent, self.cfg.bots.assistant.displayname)
         await self._ensure_bot(self.steward_intent, self.cfg.bots.steward.displayname)
         await self.device.start()
+        # Pictures first: every room made from now on carries its centre's at creation.
+        self.room_looks = RoomLooks(self.cfg, self.renderer, self.assistant_intent)
+        await self.room_looks.prepare()
         self.assistant = self._build_assistant()
         services = self.web_parts.services = self.assistant.services
         deletion_routine.schedule(self.scheduler, services)
@@ -202,6 +208,9 @@ class LotseApp:
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
         renew = self.assistant.service_rooms.renew_due
         self.scheduler.every("service_rooms", renew, seconds=3600, at_start=True)
+        # Rooms from before they were named, or a new centre name or logo: in the background.
+        looks = self._refresh_service_room_looks
+        self.scheduler.every("service_room_looks", looks, seconds=3600, at_start=True)
         await self.assistant.directory.sync_config_admins()
         await self.centre_rooms.ensure_all()
         await self._check_admin(services.admin)
@@ -229,7 +238,7 @@ class LotseApp:
         """The mail gateway: sender, `notify`, new-message digests, confirmation page, IMAP."""
         mail_metrics.register(REGISTRY)
         try:
-            gateway = MailGateway(self.cfg, self.state_store)
+            gateway = MailGateway(self.cfg, self.state_store, identity=self._identity)
         except TemplateProblem as e:
             raise StartError(f"broken mail template (mail.templates_dir): {_one_line(e)}") from e
         gateway.add_routes(self.az.app)
@@ -240,24 +249,38 @@ class LotseApp:
         self.scheduler.every("mail-confirmations", gateway.prune, seconds=3600)
         return gateway
 
+    async def _refresh_service_room_looks(self) -> None:
+        """Walk the service rooms only when their look changed since the last complete walk."""
+        signature = self.room_looks.service_rooms_signature()
+        if await self.db.get_state(SERVICE_ROOM_LOOKS) == signature:
+            return
+        if await self.assistant.service_rooms.refresh_looks():
+            await self.db.set_state(SERVICE_ROOM_LOOKS, signature)
+            log.info("every service room has its current name, topic and picture")
+
+    def _identity(self) -> str:
+        """The assistant's fingerprint for the web pages ("" until its device started)."""
+        device = getattr(self, "device", None)
+        return device.identity if device is not None else ""
+
     def _build_assistant(self) -> Assistant:
         """The bridge parts the bots act through, and the assistant that holds them."""
         self.centre_rooms = CentreRooms(
             self.assistant_intent,
             self.steward_intent,
             self.cfg,
-            self.renderer,
+            self.room_looks,
             identity=self.device.identity,
         )
         return Assistant(
             intent=self.assistant_intent,
             device=self.device,
             directory=Directory(self.cfg),
-            service_rooms=ServiceRooms(self.assistant_intent, self.cfg.bots.assistant.displayname),
+            service_rooms=ServiceRooms(self.assistant_intent, self.room_looks),
             registry=command_registry(),
             renderer=self.renderer,
             own_users=self.own_users,
-            counselling_rooms=CounsellingRooms(self.steward_intent),
+            counselling_rooms=CounsellingRooms(self.steward_intent, self.room_looks),
             centre_rooms=self.centre_rooms,
             mail=self.mail.notices if self.mail is not None else None,
             admin=SynapseAdmin(

@@ -405,7 +405,7 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
     logging = LoggingConfig(level=r.choice("logging.level", LOG_LEVELS, str.upper))
     invitations, password_policy = _invitations(r)
 
-    centres = parse_centres(r.get("centres"), domain)
+    centres = parse_centres(r.get("centres"), domain, path.parent)
     self_registration = r.text("self_registration.centre", empty=True) or None
     if self_registration is not None and not any(c.id == self_registration for c in centres):
         declared = ", ".join(c.id for c in centres)

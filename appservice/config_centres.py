@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appservice.centre_settings import CentreSettings, SettingError, parse_setting
 from appservice.document_policy import DocumentPolicy, PolicyError, parse_policy
 from appservice.master_data import MasterDataError, MasterDataField, parse_master_data
+from appservice.resources import data_path
 
 from .config_values import DOMAIN_RE, MXID_RE, ConfigError, as_str
 
@@ -24,10 +26,17 @@ CENTRE_KEYS = (
     "documents",
     "master_data",
     "topics",
+    "avatar",
 )
 LANGUAGES = ("de", "en")
 DEFAULT_TIMEZONE = "Europe/Berlin"
 _CENTRE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+# The picture rooms carry when a centre names none (a Matrix avatar must be a bitmap).
+DEFAULT_AVATAR = "avatar.png"
+AVATAR_MAX_BYTES = 1024 * 1024
+_MXC_RE = re.compile(r"mxc://[A-Za-z0-9.:-]+/[A-Za-z0-9_-]+")
+# Element shows PNG and JPEG avatars everywhere; their first bytes say which a file is.
+_AVATAR_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 
 
 @dataclass(frozen=True)
@@ -57,13 +66,16 @@ class CentreConfig:
     topics: tuple[Topic, ...] = ()
     # IANA time zone in which times are shown to the centre's people.
     timezone: str = DEFAULT_TIMEZONE
+    # The rooms' picture: an absolute PNG/JPEG file (uploaded once) or an mxc:// URI.
+    avatar: str = ""
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
 
-def parse_centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
+def parse_centres(raw: Any, domain: str, base: Path) -> tuple[CentreConfig, ...]:
+    """The centres; relative file names (``avatar``) are read from ``base``, the config's folder."""
     if not isinstance(raw, list) or not raw:
         raise ConfigError("centres", "expected a list with at least one centre")
     centres: list[CentreConfig] = []
@@ -120,6 +132,7 @@ def parse_centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
         except MasterDataError as err:
             raise ConfigError(f"{prefix}.master_data{err.where}", err.message) from None
         topics = _topics(entry.get("topics"), f"{prefix}.topics")
+        avatar = parse_avatar(entry.get("avatar"), f"{prefix}.avatar", base)
         centres.append(
             CentreConfig(
                 centre_id,
@@ -131,9 +144,39 @@ def parse_centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
                 master_data=master_data,
                 topics=topics,
                 timezone=timezone,
+                avatar=avatar,
             )
         )
     return tuple(centres)
+
+
+def avatar_type(data: bytes) -> str | None:
+    """The MIME type of a PNG or JPEG picture, else None."""
+    return next((kind for magic, kind in _AVATAR_TYPES.items() if data.startswith(magic)), None)
+
+
+def parse_avatar(raw: Any, key: str, base: Path) -> str:
+    """An ``mxc://`` URI as given, or a PNG/JPEG file (checked now, so a start never fails on
+    it) as an absolute path; empty or missing: the picture shipped in ``templates/``."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return str(data_path("templates") / DEFAULT_AVATAR)
+    value = as_str(raw, key).strip()
+    if value.startswith("mxc://"):
+        if not _MXC_RE.fullmatch(value):
+            raise ConfigError(key, f"'{value}' is not a media URI like mxc://server/id")
+        return value
+    file = Path(value).expanduser()
+    file = file if file.is_absolute() else base / file
+    try:
+        with file.open("rb") as handle:
+            data = handle.read(AVATAR_MAX_BYTES + 1)
+    except OSError as err:
+        raise ConfigError(key, f"cannot read '{value}': {err.strerror or err}") from None
+    if len(data) > AVATAR_MAX_BYTES:
+        raise ConfigError(key, f"'{value}' is larger than 1 MB; a room picture needs far less")
+    if avatar_type(data) is None:
+        raise ConfigError(key, f"'{value}' is no PNG or JPEG picture (SVG is not shown by Matrix)")
+    return str(file.resolve())
 
 
 def _timezone(raw: Any, key: str) -> str:

@@ -8,6 +8,7 @@ stylesheet served here, so the pages work without JavaScript or anything from el
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jinja2
@@ -32,10 +33,23 @@ SECURITY_HEADERS = {
 }
 
 
-class WebPages:
-    """Renders ``web/<lang>/<name>.html.j2`` (German fallback) into complete responses."""
+# The assistant's master-key fingerprint as the pages show it ("" while unknown: not shown).
+IdentityOf = Callable[[], str]
 
-    def __init__(self) -> None:
+
+def _unknown() -> str:
+    return ""
+
+
+class WebPages:
+    """Renders ``web/<lang>/<name>.html.j2`` (German fallback) into complete responses.
+
+    Every page names the assistant's identity (``identity``, asked at each request: it is
+    known only once the device started), so a person can compare it with `help` and Element.
+    """
+
+    def __init__(self, identity: IdentityOf = _unknown) -> None:
+        self.identity = identity
         root = data_path("templates")
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(root)),
@@ -49,6 +63,7 @@ class WebPages:
     def render(self, lang: str, name: str, /, **variables: Any) -> str:
         lang = Renderer.language(lang)
         template = self.env.get_template(f"web/{lang}/{name}.html.j2")
+        variables.setdefault("identity", self.identity())
         return template.render(lang=lang, stylesheet=STYLESHEET_PATH, **variables)
 
     def response(

@@ -166,7 +166,7 @@ class Assistant:
             text = self.renderer.render(
                 self.directory.language_of(invited.person),
                 "dm_refused",
-                room_name=self.service_rooms.room_name,
+                room_name=self.service_rooms.name_for(invited.person),
             )
             await self._explain_and_leave(evt, text)
 

@@ -27,9 +27,9 @@ from mautrix.types import (
 
 from appservice.config import CentreConfig, Config
 from appservice.db import CentreRoom, Person
-from appservice.i18n import Renderer
 
 from .counselling_rooms import HISTORY_JOINED
+from .room_looks import Look, RoomLooks
 from .service_rooms import ENCRYPTION_STATE
 
 log = logging.getLogger("lotse.centre_rooms")
@@ -66,30 +66,28 @@ class CentreRooms:
         assistant: IntentAPI,
         steward: IntentAPI,
         cfg: Config,
-        renderer: Renderer,
+        looks: RoomLooks,
         identity: str = "",
     ) -> None:
         self.assistant = assistant
         self.steward = steward
         self.cfg = cfg
-        self.renderer = renderer
+        self.looks = looks
         # The assistant's master-key fingerprint, named in the topics so people can compare it.
         self.identity = identity
 
     def _owner(self, kind: str) -> IntentAPI:
         return self.assistant if kind == "admin" else self.steward
 
-    def _text(self, centre: CentreConfig, kind: str, template: str) -> str:
-        return self.renderer.render(
-            centre.language, template, kind=kind, centre_name=centre.name, identity=self.identity
-        )
+    def _look(self, centre: CentreConfig, kind: str) -> Look:
+        return self.looks.centre_room(centre, kind, self.identity)
 
     async def ensure_all(self) -> None:
         """Create missing rooms of every configured centre; config admins are invited."""
         for centre in self.cfg.centres:
             try:
                 await self.ensure(centre)
-                await self.refresh_topics(centre)
+                await self.refresh_looks(centre)
                 for user_id in centre.admins:
                     person = await Person.get(user_id)
                     if person is not None:
@@ -126,21 +124,15 @@ class CentreRooms:
             rooms[kind] = RoomID(existing)
         return rooms
 
-    async def refresh_topics(self, centre: CentreConfig) -> None:
-        """Rooms made before (or with another identity key) get today's topic."""
-        for kind in ("admin", "staff"):
+    async def refresh_looks(self, centre: CentreConfig) -> None:
+        """Rooms made before (or with another identity key, name or logo) get today's name,
+        topic and picture. Their owner holds the power to set them; three rooms per centre."""
+        for kind in ("space", "admin", "staff"):
             room = await CentreRoom.get(centre.id, kind)
             if room is None:
                 continue
-            topic = self._text(centre, kind, "centre_room_topic")
-            owner = self._owner(kind)
-            try:
-                current = await owner.get_state_event(RoomID(room), EventType.ROOM_TOPIC)
-            except MNotFound:
-                current = None
-            if getattr(current, "topic", None) != topic:
-                await owner.set_room_topic(RoomID(room), topic)
-                log.info("updated the topic of the %s room of centre %s", kind, centre.id)
+            if await self.looks.apply(self._owner(kind), RoomID(room), self._look(centre, kind)):
+                log.info("updated the look of the %s room of centre %s", kind, centre.id)
 
     async def _create(
         self, centre: CentreConfig, kind: str, staff: list[Person], space: RoomID | None
@@ -166,10 +158,12 @@ class CentreRooms:
                 }
             )
         owner = self._owner(kind)
+        look = self._look(centre, kind)
+        initial += look.initial_state()
         room_id = await owner.create_room(
             preset=RoomCreatePreset.PRIVATE,
-            name=self._text(centre, kind, "centre_room_name"),
-            topic=self._text(centre, kind, "centre_room_topic"),
+            name=look.name,
+            topic=look.topic,
             invitees=invitees,
             initial_state=initial,
             creation_content=creation,

@@ -14,6 +14,9 @@ from mautrix.appservice import IntentAPI
 from mautrix.errors import MatrixRequestError
 from mautrix.types import EventType, Membership, RoomCreatePreset, RoomID, UserID
 
+from appservice.db import Person
+
+from .room_looks import Look, RoomLooks
 from .service_rooms import ENCRYPTION_STATE
 
 log = logging.getLogger("lotse.counselling_rooms")
@@ -45,16 +48,33 @@ POWER_LEVELS: dict[str, Any] = {
 
 
 class CounsellingRooms:
-    def __init__(self, steward: IntentAPI) -> None:
+    def __init__(self, steward: IntentAPI, looks: RoomLooks) -> None:
         self.steward = steward
+        self.looks = looks
 
-    async def create(self, name: str, members: list[UserID]) -> RoomID:
-        """An encrypted room, encrypted from its first event, with ``members`` invited."""
+    def name_for(self, client: Person, request_id: int) -> str:
+        """The room name of a request: the client's pseudonym and centre, their language."""
+        return self.looks.counselling_room(client, request_id).name
+
+    async def create(
+        self, name: str, members: list[UserID], client: Person | None = None, request_id: int = 0
+    ) -> RoomID:
+        """An encrypted room, encrypted from its first event, with ``members`` invited; a
+        request's room (``client``) also gets its topic and the centre's picture."""
+        look = Look(name)
+        if client is not None:
+            made = self.looks.counselling_room(client, request_id)
+            look = Look(name, made.topic, made.avatar)
+        return await self.create_with(look, members)
+
+    async def create_with(self, look: Look, members: list[UserID]) -> RoomID:
+        """The room with ``look`` from its creation (the steward sets state, not a device)."""
         room_id = await self.steward.create_room(
             preset=RoomCreatePreset.PRIVATE,
-            name=name,
+            name=look.name,
+            topic=look.topic or None,
             invitees=members,
-            initial_state=[ENCRYPTION_STATE, HISTORY_JOINED],
+            initial_state=[ENCRYPTION_STATE, HISTORY_JOINED, *look.initial_state()],
             power_level_override=POWER_LEVELS,
         )
         log.info("steward created counselling room %s", room_id)

@@ -2,7 +2,8 @@
 
 They are counselling rooms (same creation, power levels and ``joined`` history, so the
 assistant never holds a key) that carry the group's name and description as room name
-and topic — that is where clients see them — and that close when the group is deleted.
+and topic (a default topic without a description) and the centre's picture — that is where
+clients see them — and that close when the group is deleted.
 """
 
 from __future__ import annotations
@@ -22,16 +23,16 @@ class GroupRooms:
         self.rooms = rooms
         self.steward = rooms.steward
 
-    async def create(self, name: str, description: str, creator: UserID) -> RoomID:
-        room_id = await self.rooms.create(name, [creator])
-        if description:
-            await self.steward.set_room_topic(room_id, description)
+    async def create(self, name: str, description: str, creator: UserID, centre_id: str) -> RoomID:
+        look = self.rooms.looks.group_room(centre_id, name, description)
+        room_id = await self.rooms.create_with(look, [creator])
         log.info("steward created group room %s", room_id)
         return room_id
 
-    async def describe(self, room_id: RoomID, name: str, description: str) -> None:
-        await self.steward.set_room_name(room_id, name)
-        await self.steward.set_room_topic(room_id, description)
+    async def describe(self, room_id: RoomID, name: str, description: str, centre_id: str) -> None:
+        look = self.rooms.looks.group_room(centre_id, name, description)
+        await self.steward.set_room_name(room_id, look.name)
+        await self.steward.set_room_topic(room_id, look.topic)
 
     async def invite(self, room_id: RoomID, user_id: UserID) -> None:
         await self.rooms.invite(room_id, user_id)

@@ -16,10 +16,12 @@ import logging
 from typing import Any
 
 from mautrix.appservice import IntentAPI
-from mautrix.errors import MatrixError
+from mautrix.errors import MatrixError, MatrixRequestError
 from mautrix.types import EventType, RoomCreatePreset, RoomID, UserID
 
 from appservice.db import Person
+
+from .room_looks import RoomLooks
 
 log = logging.getLogger("lotse.service_rooms")
 
@@ -53,23 +55,30 @@ OTHERS = "others"  # somebody else appeared in it
 class ServiceRooms:
     """Creates, replaces and forgets service rooms on behalf of the assistant."""
 
-    def __init__(self, assistant: IntentAPI, room_name: str) -> None:
+    def __init__(self, assistant: IntentAPI, looks: RoomLooks) -> None:
         self.assistant = assistant
-        self.room_name = room_name
+        self.looks = looks
         # One replacement at a time: the start job and a room someone intruded into may meet.
         self._replacing = asyncio.Lock()
+
+    def name_for(self, person: Person) -> str:
+        """What the person's service room is called in their room list."""
+        return self.looks.service_room(person).name
 
     async def _create(self, person: Person) -> RoomID:
         """An encrypted room that only the assistant manages, with the person invited.
 
         The caller records it at once, before ``_cache``: the person may join within moments.
+        Name, topic and picture are set at creation, in the person's language.
         """
+        look = self.looks.service_room(person)
         return await self.assistant.create_room(
             preset=RoomCreatePreset.PRIVATE,
             is_direct=True,
             invitees=[UserID(person.user_id)],
-            name=self.room_name,
-            initial_state=[ENCRYPTION_STATE],
+            name=look.name,
+            topic=look.topic,
+            initial_state=[ENCRYPTION_STATE, *look.initial_state()],
             power_level_override=SERVICE_ROOM_POWER,
         )
 
@@ -140,6 +149,32 @@ class ServiceRooms:
                 )
             except MatrixError as e:
                 log.warning("service room of %s not replaced yet: %s", person.user_id, e)
+
+    async def refresh_looks(self) -> bool:
+        """Give every service room today's name, topic and picture (rooms made before Lotse
+        named them, or before a centre changed its name or logo); True when none failed.
+
+        The assistant created each room and alone changes its state; a room where it may not
+        (Synapse says 403) is skipped for good, a room due for replacement gets a new one.
+        """
+        complete = True
+        for centre in self.looks.cfg.centres:
+            for person in await Person.all_in_centre(centre.id):
+                room_id = person.service_room_id
+                if room_id is None or person.deleted_at is not None or person.service_room_renew:
+                    continue
+                try:
+                    await self.looks.apply(
+                        self.assistant, RoomID(room_id), self.looks.service_room(person)
+                    )
+                except MatrixRequestError as e:
+                    if e.http_status != 403:
+                        log.info("service room %s keeps its old look for now: %s", room_id, e)
+                        complete = False
+                except MatrixError as e:
+                    log.info("service room %s keeps its old look for now: %s", room_id, e)
+                    complete = False
+        return complete
 
     async def forget(self, person: Person) -> None:
         """The person left their service room: leave too; they get a new one when they ask."""

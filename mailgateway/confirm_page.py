@@ -15,7 +15,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from appservice.db import Person
-from appservice.web_pages import WebPages
+from appservice.web_pages import IdentityOf, WebPages
 
 from .addresses import MailAddress
 from .preferences import Preferences
@@ -54,12 +54,14 @@ async def confirm_token(token: str) -> Person | None:
 
 
 class ConfirmationPages:
-    def __init__(self, language_of: LanguageOf, centre_name_of: CentreNameOf) -> None:
+    def __init__(
+        self, language_of: LanguageOf, centre_name_of: CentreNameOf, identity: IdentityOf
+    ) -> None:
         self.language_of = language_of
         self.centre_name_of = centre_name_of
         # The same layout, stylesheet and headers (no-store, no-referrer: the token is in the
         # URL) as every page of the web listener.
-        self.pages = WebPages()
+        self.pages = WebPages(identity)
 
     def check(self) -> None:
         """Load the pages at start, so a broken one refuses to start."""

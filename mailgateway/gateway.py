@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from appservice.config import Config
+from appservice.web_pages import IdentityOf
 
 from . import notices
 from .confirm_page import ConfirmationPages
@@ -41,6 +42,8 @@ class MailGateway:
         self,
         cfg: Config,
         members: MemberSource,
+        *,
+        identity: IdentityOf = lambda: "",
     ) -> None:
         self.cfg = cfg
         mail = cfg.mail
@@ -76,8 +79,10 @@ class MailGateway:
             notices=self.notices,
             window_minutes=mail.digest_window_minutes,
         )
-        self.pages = ConfirmationPages(self.notices.language_of, self.notices.centre_name)
-        self.unsubscribe = UnsubscribePages(cfg.encryption.pickle_key, self.notices.language_of)
+        self.pages = ConfirmationPages(self.notices.language_of, self.notices.centre_name, identity)
+        self.unsubscribe = UnsubscribePages(
+            cfg.encryption.pickle_key, self.notices.language_of, identity
+        )
         # Checked when built, i.e. before anything starts: a broken template refuses to start.
         check_mail_templates(self.templates)
         self.pages.check()

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from appservice.db import Person
-from appservice.web_pages import WebPages
+from appservice.web_pages import IdentityOf, WebPages
 
 from .confirm_page import LANGUAGES, browser_language
 from .preferences import Preferences
@@ -52,10 +52,10 @@ def user_of(token: str, secret: str) -> str | None:
 
 
 class UnsubscribePages:
-    def __init__(self, secret: str, language_of: LanguageOf) -> None:
+    def __init__(self, secret: str, language_of: LanguageOf, identity: IdentityOf) -> None:
         self.secret = secret
         self.language_of = language_of
-        self.pages = WebPages()
+        self.pages = WebPages(identity)
 
     def check(self) -> None:
         for lang in LANGUAGES:

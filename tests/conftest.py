@@ -33,6 +33,8 @@ from appservice.dev.synapse_runner import SynapseProcess, free_port, make_server
 from appservice.dev.synapse_workers import WorkerDeployment, write_worker_configs
 
 DOMAIN = "lotse.test"
+# Centre "south" has its own logo; the others show the compass shipped in templates/.
+SOUTH_LOGO = Path(__file__).parent / "logo_south.png"
 TEST_CENTRES = f"""centres:
     - id: nord
       name: Beratungsstelle Nord
@@ -45,6 +47,7 @@ TEST_CENTRES = f"""centres:
       name: Counselling Centre South
       language: en
       admins: []
+      avatar: {SOUTH_LOGO}
     - id: west
       name: Beratungsstelle West
       language: de

@@ -127,3 +127,16 @@ def test_help_lists_subcommands(tmp_path: Path) -> None:
     assert result.returncode == 0
     for command in ("init", "run", "check-config", "dev", "registration"):
         assert command in result.stdout
+
+
+def test_check_config_bad_avatar_is_one_line(tmp_path: Path) -> None:
+    """A centre logo that is not there: exit 2 and one line naming the key and the file."""
+    assert lotse(tmp_path, "init").returncode == 0
+    path = tmp_path / "config.yaml"
+    path.write_text(path.read_text().replace('avatar: ""', "avatar: logos/missing.png", 1))
+    result = lotse(tmp_path, "check-config", "-c", "config.yaml")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("config error: centres[0].avatar: ")
+    assert "logos/missing.png" in lines[0]

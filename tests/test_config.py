@@ -402,6 +402,26 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         ),
         "centres[0].topics[0].fr",
     ),
+    (
+        "avatar-missing-file",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "avatar": "no-logo.png"}]})),
+        "centres[0].avatar",
+    ),
+    (
+        # The config file itself: there, but no picture.
+        "avatar-not-a-picture",
+        dump(
+            merged(
+                SECRETS, {"centres": [TWO_CENTRES[0], {**TWO_CENTRES[1], "avatar": "config.yaml"}]}
+            )
+        ),
+        "centres[1].avatar",
+    ),
+    (
+        "avatar-bad-mxc",
+        dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "avatar": "mxc://only-server"}]})),
+        "centres[0].avatar",
+    ),
 ]
 
 
@@ -639,3 +659,44 @@ def test_topics_are_read_with_labels(tmp_path: Path) -> None:
     read = cfg.centres[0].topics
     assert [t.id for t in read] == ["family", "addiction"]
     assert read[0].label("en") == "Family" and read[1].label("en") == "Sucht"
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, "default"),
+        ("", "default"),
+        ("logo.png", "file"),
+        ("sub/../logo.png", "file"),
+        ("mxc://example.org/AbC_12-x", "mxc://example.org/AbC_12-x"),
+    ],
+)
+def test_avatar_option(tmp_path: Path, given: str | None, expected: str) -> None:
+    """A centre's avatar: the shipped compass by default, a picture beside the config as an
+    absolute path, an mxc:// URI as given."""
+    (tmp_path / "logo.png").write_bytes(PNG)
+    (tmp_path / "sub").mkdir()
+    centre = dict(TWO_CENTRES[0]) if given is None else {**TWO_CENTRES[0], "avatar": given}
+    cfg = load_config(write(tmp_path, dump(merged(SECRETS, {"centres": [centre]}))), env={})
+    wanted = {
+        "default": str(data_path("templates") / "avatar.png"),
+        "file": str((tmp_path / "logo.png").resolve()),
+    }.get(expected, expected)
+    assert cfg.centres[0].avatar == wanted
+
+
+def test_avatar_too_large_is_refused(tmp_path: Path) -> None:
+    """A picture over 1 MB is refused with the key named (Matrix clients show a tiny icon)."""
+    (tmp_path / "big.png").write_bytes(PNG + bytes(1024 * 1024))
+    text = dump(merged(SECRETS, {"centres": [{**TWO_CENTRES[0], "avatar": "big.png"}]}))
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    assert info.value.key == "centres[0].avatar" and "1 MB" in info.value.message
+
+
+def test_shipped_avatar_is_a_png() -> None:
+    """The default picture is a bitmap Element shows (Matrix avatars cannot be SVG)."""
+    assert (data_path("templates") / "avatar.png").read_bytes().startswith(PNG[:8])

@@ -10,7 +10,6 @@ from mautrix.types import UserID
 
 from appservice.app import LotseApp
 from appservice.dev.client import Human
-from bridge.counselling_rooms import CounsellingRooms
 from tests.conftest import MakeHuman
 from tests.test_privacy import _database_dump
 
@@ -32,7 +31,7 @@ async def test_client_and_counsellor_read_each_other_but_the_platform_cannot(
     """E2EE both ways; the steward has no device; no room key and no text in Lotse's database."""
     client = await make_human("klientin", centre="nord", role="client")
     counsellor = await make_human("berater", centre="nord", role="counsellor")
-    rooms = CounsellingRooms(running.steward_intent)
+    rooms = running.assistant.services.counselling_rooms
     room_id = await rooms.create("Beratung", [UserID(client.user_id), UserID(counsellor.user_id)])
 
     for human in (client, counsellor):
@@ -68,7 +67,7 @@ async def test_only_the_steward_manages_membership(
     client = await make_human("kl2", centre="nord", role="client")
     counsellor = await make_human("be2", centre="nord", role="counsellor")
     other = await make_human("be3", centre="nord", role="counsellor")
-    rooms = CounsellingRooms(running.steward_intent)
+    rooms = running.assistant.services.counselling_rooms
     room_id = await rooms.create("Beratung", [UserID(client.user_id), UserID(counsellor.user_id)])
     await client.join_invite()
     await counsellor.join_invite()

@@ -67,7 +67,7 @@ async def test_service_room_is_managed_by_the_assistant_alone(
     room = await anna.service_room(bot)
     assert room != chat
     explained = await anna.next_notice(chat, bot, 0)
-    assert "„Lotse“" in explained.body and explained.encrypted
+    assert "„Mein Zugang – Beratungsstelle Nord“" in explained.body and explained.encrypted
     await anna.wait_left(chat, bot)
     welcome = await anna.next_notice(room, bot, 0)
     assert "Willkommen" in welcome.body and welcome.encrypted
@@ -100,7 +100,7 @@ async def test_service_room_is_managed_by_the_assistant_alone(
     # A second chat changes nothing: the same room, no second invitation.
     second = await anna.open_dm(bot)
     again = await anna.next_notice(second, bot, 0)
-    assert "„Lotse“" in again.body
+    assert "„Mein Zugang – Beratungsstelle Nord“" in again.body
     await anna.wait_left(second, bot)
     person = await Person.get(anna.user_id)
     assert person is not None and person.service_room_id == room

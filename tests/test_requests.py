@@ -6,9 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from mautrix.types import EventType, RoomID
 
 from appservice.app import LotseApp
-from appservice.db import CounsellingRequest, LotseDatabase
+from appservice.db import CounsellingRequest, LotseDatabase, Person
 from appservice.dev.client import Human, Seen, ask
 from tests.conftest import MakeHuman
 
@@ -74,6 +75,13 @@ async def test_request_accept_creates_encrypted_counselling_room(
     assert await client.join_invite() == room_id
     assert client.client.rooms[room_id].encrypted
     assert running.cfg.steward_mxid in client.members(room_id)
+    # Named for the client in their language, with the request and the centre's picture.
+    person = await Person.get(client.user_id)
+    assert person is not None
+    shown = client.client.rooms[room_id]
+    assert shown.name == f"Beratung für {person.name} – Beratungsstelle Nord"
+    assert f"Anfrage Nr. {request.id} bei Beratungsstelle Nord" in (shown.topic or "")
+    assert shown.room_avatar_url == running.room_looks.avatar("nord")
 
     accepted = await ask(first, rooms[first.user_id], bot, f"annehmen {request.id}")
     assert "angenommen" in accepted.body
@@ -148,6 +156,12 @@ async def test_home_counsellor_gets_the_next_request_unless_unavailable(
     assert second is not None and second.id != first.id
     assert home.user_id in reply.body
     assert second.counsellor_id == home.user_id and second.room_id
+    # A room made for a counsellor directly is named for the client as well.
+    steward, made = running.steward_intent, RoomID(second.room_id)
+    name = await steward.get_state_event(made, EventType.ROOM_NAME)
+    assert getattr(name, "name", "").startswith("Beratung für ")
+    avatar = await steward.get_state_event(made, EventType.ROOM_AVATAR)
+    assert getattr(avatar, "url", None) == running.room_looks.avatar("nord")
     await ask(home, home_room, bot, f"close {second.id}")
 
     # Unavailable: the request waits in the pool instead.

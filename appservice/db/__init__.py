@@ -28,6 +28,7 @@ from .person import Person
 from .pool import open_database
 from .registration import Registration
 from .request import CounsellingRequest
+from .room_avatar import RoomAvatar
 from .rows import rows_changed
 from .transfer import Transfer
 from .triage import TriageDialogue
@@ -55,6 +56,7 @@ __all__ = [
     "PendingDocument",
     "Person",
     "Registration",
+    "RoomAvatar",
     "register_rows",
     "rows_changed",
     "Transfer",
@@ -87,6 +89,7 @@ _row_classes: list[Any] = [
     CentreMessage,
     PendingDocument,
     CommandOutcome,
+    RoomAvatar,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

@@ -1,6 +1,6 @@
 """A Synapse scaled out with workers, for the test that Lotse works behind one unchanged.
 
-Turns a config from :func:`~appservice.synapse_runner.write_synapse_config` into the shared
+Turns a config from :func:`~appservice.dev.synapse_runner.write_synapse_config` into the shared
 config of a worker deployment (PostgreSQL, Redis replication, an HTTP replication listener,
 ``instance_map``), adds one generic worker that also sends the appservice transactions
 (``notify_appservices_from_worker``), and runs a small routing reverse proxy on the public

@@ -51,9 +51,7 @@ async def hand_back(services: BotServices, departed: Person) -> list[HandedBack]
             continue  # closed or taken a moment ago
         if waiting.room_id:
             await _leave(services, waiting.room_id, departed.user_id)
-        room_name = services.renderer.render(
-            services.directory.language_of(client), "counselling_room_name", id=waiting.id
-        )
+        room_name = services.counselling_rooms.name_for(client, waiting.id)
         counsellor = await place_request(services, waiting, client, room_name)
         name = counsellor.name if counsellor is not None else None
         await services.tell(

@@ -102,7 +102,9 @@ async def group_new(ctx: CommandContext, name: str, description: str = "") -> st
     if group is None:
         return ctx.render("group_exists", title=name)
     try:
-        room_id = await _rooms(ctx).create(name, group.description, UserID(ctx.user_id))
+        room_id = await _rooms(ctx).create(
+            name, group.description, UserID(ctx.user_id), ctx.centre_id
+        )
     except MatrixError as e:
         log.warning("group room for group %d not created: %s", group.id, type(e).__name__)
         await group.delete()
@@ -245,7 +247,9 @@ async def group_edit(
         return ctx.render("group_exists", title=new_name)
     if found.room_id:
         try:
-            await _rooms(ctx).describe(RoomID(found.room_id), new_name, new_description)
+            await _rooms(ctx).describe(
+                RoomID(found.room_id), new_name, new_description, ctx.centre_id
+            )
         except MatrixError as e:
             log.warning("group room %d not renamed: %s", found.id, type(e).__name__)
             await found.update(*old)

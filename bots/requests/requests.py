@@ -57,7 +57,7 @@ async def open_request(
         return ctx.render("request_exists", id=existing.id, status=existing.status)
     client = await Person.get(ctx.user_id)
     assert client is not None
-    room_name = ctx.render("counselling_room_name", id=created.id)
+    room_name = services_of(ctx).counselling_rooms.name_for(client, created.id)
     counsellor = await place_request(services_of(ctx), created, client, room_name)
     if counsellor is not None:
         return ctx.render("request_assigned_client", id=created.id, counsellor=counsellor.name)
@@ -135,7 +135,8 @@ async def pool_room(services: BotServices, step: dict[str, str]) -> None:
     client, *staff = (UserID(u) for u in step["people"].split())
     rooms = services.counselling_rooms
     try:
-        room_id = await rooms.create(step["name"], [client])
+        person = await Person.get(client)
+        room_id = await rooms.create(step["name"], [client], person, request.id)
     except MatrixRequestError as e:
         log.warning("pool room for request %d not created: %s", request.id, e.errcode)
         return
@@ -232,7 +233,7 @@ async def assign_request(
     ctx: CommandContext, request: CounsellingRequest, client: Person, counsellor: Person
 ) -> bool:
     """:func:`seat` for a command (accept, assign): the room is named in the asker's language."""
-    room_name = ctx.render("counselling_room_name", id=request.id)
+    room_name = services_of(ctx).counselling_rooms.name_for(client, request.id)
     return await seat(services_of(ctx), request, client, counsellor, room_name)
 
 
@@ -267,7 +268,7 @@ async def seat(
     else:
         try:
             room_id = await rooms.create(
-                room_name, [UserID(client.user_id), UserID(counsellor.user_id)]
+                room_name, [UserID(client.user_id), UserID(counsellor.user_id)], client, request.id
             )
         except Exception:
             await CounsellingRequest.release(request.id)

@@ -68,9 +68,14 @@ class InvitationPage:
     def __init__(self, parts: PageParts) -> None:
         self.parts = parts
         self.cfg: Config = parts.cfg
-        self.pages = WebPages()
+        self.pages = WebPages(identity=self._identity)
         self.directory = Directory(self.cfg)
         self.policy = policy_of(self.cfg.password_policy)
+
+    def _identity(self) -> str:
+        """The assistant's fingerprint for the pages, once it runs (the listener starts first)."""
+        services = self.parts.services
+        return str(services.identity) if services is not None else ""
 
     def add_routes(self, app: web.Application) -> None:
         self.pages.add_stylesheet_route(app)
