@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from mautrix.types import Event, EventType, SerializerError
+from mautrix.types import Event, EventType
 
 from .db import Inbox, InboxEvent
 from .metrics import EVENTS_FAILED, EVENTS_HANDLED, EVENTS_RECEIVED, TRANSACTIONS
@@ -63,6 +63,25 @@ def _ephemeral_of(body: dict[str, Any]) -> list[Any]:
         if isinstance(value, list) and value:
             return value
     return []
+
+
+# Fields every handler relies on, with the type they must have (mautrix does not check).
+REQUIRED_FIELDS: dict[str, type] = {"event_id": str, "room_id": str, "sender": str, "type": str}
+OPTIONAL_FIELDS: dict[str, type] = {"state_key": str, "content": dict, "unsigned": dict}
+
+
+def well_formed(raw: dict[str, Any]) -> bool:
+    """An event the handlers can rely on: the fields they read have the types they expect.
+
+    A homeserver sends no other, but a broken or hostile one could; such an event is
+    skipped, not handed to every observer to fail in each.
+    """
+    if not all(isinstance(raw.get(k), t) for k, t in REQUIRED_FIELDS.items()):
+        return False
+    if not all(k not in raw or isinstance(raw[k], t) for k, t in OPTIONAL_FIELDS.items()):
+        return False
+    ts = raw.get("origin_server_ts")
+    return ts is None or (isinstance(ts, int) and not isinstance(ts, bool))
 
 
 class TransactionReceiver:
@@ -311,12 +330,15 @@ class TransactionReceiver:
             raw = dict(item.payload)
             if raw.get("unsigned") is None:
                 raw.pop("unsigned", None)
+            if not well_formed(raw):
+                raise ValueError("a field of the wrong type")
             evt = Event.deserialize(raw)
             if getattr(evt, "state_key", None) is not None:
                 evt.type = evt.type.with_class(EventType.Class.STATE)
             else:
                 evt.type = evt.type.with_class(EventType.Class.MESSAGE)
-        except (SerializerError, KeyError, ValueError):
+        except Exception:  # SerializerError, or whatever a field of the wrong type raises
+            # Skipped for good: retried, it would fail again and hold up its room for ever.
             log.warning("event %s cannot be parsed; skipped", item.event_id)
             await Inbox.mark_attempt_failed(item.event_id, 1)
             EVENTS_FAILED.inc()
