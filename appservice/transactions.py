@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from mautrix.errors import MatrixConnectionError, MatrixRequestError
 from mautrix.types import Event, EventType
 
 from .db import Inbox, InboxEvent
@@ -32,6 +33,9 @@ EventHandler = Callable[[Event], Awaitable[None]]
 EphemeralHandler = Callable[[list[Any]], Awaitable[None]]
 EPHEMERAL_KEYS = ("ephemeral", "de.sorunome.msc2409.ephemeral")
 MAX_ATTEMPTS = 3
+# While the homeserver cannot be reached, a room's next event is tried again this often.
+AWAY_RETRY_SECONDS = 1.0
+AWAY_STATUSES = (502, 503, 504)
 # Rooms handled at the same time; each room's events stay in order.
 ROOM_CONCURRENCY = 16
 # Handled events are marked in the inbox together: after this many, or this long, or
@@ -82,6 +86,18 @@ def well_formed(raw: dict[str, Any]) -> bool:
         return False
     ts = raw.get("origin_server_ts")
     return ts is None or (isinstance(ts, int) and not isinstance(ts, bool))
+
+
+def homeserver_away(exc: BaseException) -> bool:
+    """True if ``exc`` (or what caused it) says the homeserver could not be reached."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, MatrixConnectionError):
+            return True
+        if isinstance(seen, MatrixRequestError) and seen.http_status in AWAY_STATUSES:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class TransactionReceiver:
@@ -345,7 +361,13 @@ class TransactionReceiver:
             return True
         try:
             await self.handler(evt)
-        except Exception:
+        except Exception as e:
+            if homeserver_away(e):
+                # Not the event's fault (Synapse restarting, a proxy in between): no attempt
+                # is counted, or a restart longer than the attempts would drop answers.
+                log.warning("homeserver unreachable; %s waits for it", item.event_id)
+                await asyncio.sleep(AWAY_RETRY_SECONDS)
+                return False
             gave_up = await Inbox.mark_attempt_failed(item.event_id, MAX_ATTEMPTS)
             log.exception(
                 "handling event %s failed (%s)",

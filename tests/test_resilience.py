@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,25 @@ from yarl import URL
 
 from appservice.app import LotseApp
 from appservice.db import Inbox
+from appservice.devclient import notices_before_marker
 from appservice.devstack import start_synapse, write_stack_config
-from appservice.synapse_runner import free_port
+from appservice.synapse_runner import SynapseProcess, free_port
 from mailgateway.outbox import SENT, Outbox
 from mailgateway.sender import RetryPolicy
-from tests.conftest import DOMAIN, TEST_CENTRES, Lotse, MailSink, fresh_postgres
+from tests.conftest import (
+    DOMAIN,
+    TEST_CENTRES,
+    Lotse,
+    MailSink,
+    MakeHuman,
+    Stack,
+    fresh_postgres,
+)
 from tests.test_mail_outbox import opened
-from tests.test_mail_sender import NEW_MESSAGE, Recorder, make_sender, running, smtp_server
+from tests.test_mail_sender import NEW_MESSAGE, Recorder, make_sender, smtp_server
+from tests.test_mail_sender import running as sending
+
+BURST = 8
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
@@ -144,7 +157,7 @@ async def test_smtp_down_for_a_while_mails_wait_and_go_out_once_in_order(
             for address in recipients
         ]
         sender = make_sender(port, retry=RetryPolicy(base_delay=0.1, max_delay=0.4))
-        async with running(sender):
+        async with sending(sender):
 
             async def all_retried() -> bool:
                 rows = [await Outbox.get(i) for i in ids]
@@ -170,3 +183,26 @@ async def test_smtp_down_for_a_while_mails_wait_and_go_out_once_in_order(
 async def _sent(mail_id: int) -> bool:
     row = await Outbox.get(mail_id)
     return row is not None and row.state == SENT
+
+
+@pytest.mark.synapse
+async def test_synapse_restarted_mid_burst_every_command_answered_once(
+    stack: Stack, make_human: MakeHuman, running: LotseApp
+) -> None:
+    """A burst of commands, and Synapse (SQLite: its transaction ids start again) is stopped
+    while Lotse is still answering, then started again: every command gets exactly one
+    answer, none is lost in the gap and none answered twice."""
+    bot = running.cfg.assistant_mxid
+    sina = await make_human("sina", centre="nord", role="client")
+    room = await sina.service_room(bot)
+    await sina.next_notice(room, bot, 0)
+    before = len(sina.notices(room, bot))
+    asked = [await sina.send(room, "hilfe") for _ in range(BURST)]
+    assert isinstance(stack.synapse, SynapseProcess)
+    await stack.synapse.stop()
+    await stack.synapse.start()
+    # The marker's answer comes after whatever was still due in the room.
+    later = await notices_before_marker(sina, room, bot, before, "hilfe")
+    answers = Counter(n.reply_to for n in later)
+    assert {e: answers[e] for e in asked} == dict.fromkeys(asked, 1), answers
+    assert sum(answers.values()) == BURST, [n.body[:40] for n in later]
