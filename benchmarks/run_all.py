@@ -32,6 +32,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("mail_outbox", ["10000"]),
     ("mail_notifier", ["2000"]),
     ("booking_slots", []),
+    ("fuzz_commands", ["100000"]),
 ]
 TIMEOUT_SECONDS = 1200
 
