@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from mautrix.util.async_db import Connection, Database
 
@@ -14,6 +14,15 @@ from .rows import rows_changed
 PENDING = "pending"
 HANDLED = "handled"
 FAILED = "failed"
+# Rows per statement: far below SQLite's 32,766 and asyncpg's 32,767 parameters.
+INSERT_CHUNK = 500
+SETTLE_CHUNK = 1000
+
+T = TypeVar("T")
+
+
+def _chunks(items: list[T], size: int) -> list[list[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 @dataclass
@@ -22,6 +31,7 @@ class InboxEvent:
     room_id: str
     payload: dict[str, Any]
     attempts: int
+    seq: int = 0
 
 
 class Inbox:
@@ -38,39 +48,59 @@ class Inbox:
         return cls._last_seq
 
     @classmethod
+    def next_seq_floor(cls) -> int:
+        """Every event stored from now on gets a higher seq than this."""
+        return cls._last_seq
+
+    @classmethod
     async def add_many(cls, events: list[dict[str, Any]]) -> int:
-        """Store new events in one database transaction; return how many were new."""
+        """Store new events in one database transaction; return how many were new.
+
+        One multi-row INSERT per chunk instead of one per event: the transaction endpoint
+        answers Synapse only after this, so its cost is the accept rate (issue 13).
+        """
         now = int(time.time() * 1000)
+        rows: dict[str, tuple[str, str, int, int, str]] = {}
+        for evt in events:
+            event_id = evt.get("event_id")
+            room_id = evt.get("room_id")
+            if not isinstance(event_id, str) or not isinstance(room_id, str):
+                continue
+            if event_id not in rows:  # the first copy wins, as with ON CONFLICT
+                rows[event_id] = (event_id, room_id, cls._next_seq(), now, json.dumps(evt))
+        if not rows:
+            return 0
         new = 0
-        q = (
-            "INSERT INTO event_inbox (event_id, room_id, seq, received_at, payload) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"
-        )
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
-            for evt in events:
-                event_id = evt.get("event_id")
-                room_id = evt.get("room_id")
-                if not isinstance(event_id, str) or not isinstance(room_id, str):
-                    continue
-                seq = cls._next_seq()
-                result = await conn.execute(q, event_id, room_id, seq, now, json.dumps(evt))
+            for chunk in _chunks(list(rows.values()), INSERT_CHUNK):
+                values = ", ".join(
+                    f"(${i * 5 + 1}, ${i * 5 + 2}, ${i * 5 + 3}, ${i * 5 + 4}, ${i * 5 + 5})"
+                    for i in range(len(chunk))
+                )
+                q = (
+                    "INSERT INTO event_inbox (event_id, room_id, seq, received_at, payload) "
+                    f"VALUES {values} ON CONFLICT (event_id) DO NOTHING"
+                )
+                result = await conn.execute(q, *(v for row in chunk for v in row))
                 new += rows_changed(result)
         return new
 
     @classmethod
-    async def pending(cls, limit: int = 100) -> list[InboxEvent]:
+    async def pending(cls, limit: int = 100, after_seq: int = 0) -> list[InboxEvent]:
+        """The oldest pending events after ``after_seq``, in the order Synapse sent them."""
         q = (
-            "SELECT event_id, room_id, payload, attempts FROM event_inbox "
-            "WHERE state=$1 ORDER BY seq LIMIT $2"
+            "SELECT event_id, room_id, payload, attempts, seq FROM event_inbox "
+            "WHERE state=$1 AND seq>$2 ORDER BY seq LIMIT $3"
         )
-        rows = await cls.db.fetch(q, PENDING, limit)
+        rows = await cls.db.fetch(q, PENDING, after_seq, limit)
         return [
             InboxEvent(
                 event_id=row["event_id"],
                 room_id=row["room_id"],
                 payload=json.loads(row["payload"]),
                 attempts=row["attempts"],
+                seq=row["seq"],
             )
             for row in rows
         ]
@@ -78,20 +108,38 @@ class Inbox:
     @classmethod
     async def mark_handled(cls, event_id: str) -> None:
         """Drop the payload (it may hold ciphertext or metadata we need no longer)."""
-        await cls._settle(event_id, HANDLED)
+        await cls.mark_handled_many([event_id])
 
     @classmethod
-    async def _settle(cls, event_id: str, state: str) -> None:
-        """The event is done for good: its payload and its command's outcome go with it.
+    async def mark_handled_many(cls, event_ids: list[str]) -> None:
+        """:meth:`mark_handled` for a whole drain, in one database transaction."""
+        await cls._settle(event_ids, HANDLED)
 
-        In one transaction: the outcome (sealed replies) is only needed while the event may
+    @classmethod
+    async def _settle(cls, event_ids: list[str], state: str) -> None:
+        """The events are done for good: their payloads and commands' outcomes go with them.
+
+        In one transaction: an outcome (sealed replies) is only needed while its event may
         still be handled again.
         """
-        q = "UPDATE event_inbox SET state=$2, payload=NULL, handled_at=$3 WHERE event_id=$1"
+        if not event_ids:
+            return
+        now = int(time.time() * 1000)
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
-            await conn.execute(q, event_id, state, int(time.time() * 1000))
-            await conn.execute("DELETE FROM command_outcome WHERE event_id=$1", event_id)
+            for chunk in _chunks(event_ids, SETTLE_CHUNK):
+                marks = ", ".join(f"${i + 3}" for i in range(len(chunk)))
+                await conn.execute(
+                    "UPDATE event_inbox SET state=$1, payload=NULL, handled_at=$2 "
+                    f"WHERE event_id IN ({marks})",
+                    state,
+                    now,
+                    *chunk,
+                )
+                marks = ", ".join(f"${i + 1}" for i in range(len(chunk)))
+                await conn.execute(
+                    f"DELETE FROM command_outcome WHERE event_id IN ({marks})", *chunk
+                )
 
     @classmethod
     async def mark_attempt_failed(cls, event_id: str, max_attempts: int) -> bool:
@@ -102,7 +150,7 @@ class Inbox:
         )
         attempts = row["attempts"] if row else max_attempts
         if attempts >= max_attempts:
-            await cls._settle(event_id, FAILED)
+            await cls._settle([event_id], FAILED)
             return True
         return False
 

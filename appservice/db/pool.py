@@ -23,12 +23,15 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import asyncpg
 from mautrix.util.async_db import Database, UpgradeTable
 from mautrix.util.async_db.asyncpg import PostgresDatabase
 from mautrix.util.async_db.connection import LoggingConnection
 from yarl import URL
 
 Held = tuple[LoggingConnection, "asyncio.Task[Any] | None"]
+# What a connection that can no longer be used raises.
+BROKEN = (asyncpg.InternalClientError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
 
 
 class TaskBoundPostgres(PostgresDatabase):
@@ -50,6 +53,10 @@ class TaskBoundPostgres(PostgresDatabase):
             token = self._held.set((conn, task))
             try:
                 yield conn
+            except (*BROKEN, ConnectionError):
+                # The pool opens a new one in its place at the next acquire.
+                conn.wrapped.terminate()
+                raise
             finally:
                 self._held.reset(token)
 
@@ -68,7 +75,12 @@ def open_database(
         return TaskBoundPostgres(
             URL(url),
             upgrade_table=upgrade_table,
-            db_args={"min_size": 1, "max_size": max_connections, **(db_args or {})},
+            db_args={
+                "min_size": 1,
+                "max_size": max_connections,
+                "meow_exit_on_ice": False,
+                **(db_args or {}),
+            },
             log=log,
             owner_name=owner_name,
         )

@@ -1,0 +1,208 @@
+"""Faults from outside (issue 13): the database and the mail server going away and coming back.
+
+What the exactly-once work already proves is not repeated here: Lotse killed with SIGKILL in
+a burst of commands (tests/test_exactly_once.py), a stuck mail row after a crash
+(tests/test_mail_sender.py), transaction ids that repeat after a Synapse restart
+(tests/test_transactions.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from yarl import URL
+
+from appservice.app import LotseApp
+from appservice.db import Inbox
+from appservice.dev.client import notices_before_marker
+from appservice.dev.stack import start_synapse, write_stack_config
+from appservice.dev.synapse_runner import SynapseProcess, free_port
+from mailgateway.outbox import SENT, Outbox
+from mailgateway.sender import RetryPolicy
+from tests.conftest import (
+    DOMAIN,
+    TEST_CENTRES,
+    Lotse,
+    MailSink,
+    MakeHuman,
+    Stack,
+    fresh_postgres,
+)
+from tests.test_mail_outbox import opened
+from tests.test_mail_sender import NEW_MESSAGE, Recorder, make_sender, smtp_server
+from tests.test_mail_sender import running as sending
+
+BURST = 8
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def _health(port: int) -> int:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/health") as resp:
+            return resp.status
+
+
+async def _put(app: LotseApp, events: list[dict[str, Any]]) -> int:
+    url = (
+        f"http://127.0.0.1:{app.cfg.appservice.port}/_matrix/app/v1/transactions/"
+        f"t-{secrets.token_hex(4)}"
+    )
+    headers = {"Authorization": f"Bearer {app.cfg.appservice.hs_token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.put(url, json={"events": events}, headers=headers) as resp:
+            return resp.status
+
+
+def _event() -> dict[str, Any]:
+    return {
+        "event_id": f"$resilience-{secrets.token_hex(8)}",
+        "room_id": f"!nowhere-{secrets.token_hex(4)}:{DOMAIN}",
+        "type": "m.room.message",
+        "sender": f"@someone:{DOMAIN}",
+        "origin_server_ts": int(time.time() * 1000),
+        "content": {},
+    }
+
+
+@pytest.mark.synapse
+async def test_postgres_connections_dropped_health_503_then_200_without_restart(
+    lotse: Lotse, mail_sink: MailSink, tmp_path: Path
+) -> None:
+    """Lotse's PostgreSQL backends are terminated and new connections refused for a while:
+    /health says 503 and a transaction gets no 200 (Synapse keeps it); once the database
+    takes connections again, /health says 200 and the held-back transaction is handled, all
+    in the same process (the session's Lotse pauses: row classes bind to one database)."""
+    async with fresh_postgres() as url:
+        name = URL(url).path.lstrip("/")
+        directory = tmp_path / "pgstack"
+        cfg = write_stack_config(
+            directory,
+            hs_port=free_port(),
+            as_port=free_port(),
+            domain=DOMAIN,
+            database_url=url,
+            centres_yaml=TEST_CENTRES,
+            mail_port=mail_sink.port,
+        )
+        synapse = await start_synapse(directory, cfg)
+        await lotse.stop()
+        app = LotseApp(cfg)
+        admin = await asyncpg.connect(str(URL(url).with_path("/postgres")))
+        try:
+            await app.start()
+            port = cfg.appservice.port
+            assert await _health(port) == 200
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname=$1 AND pid<>pg_backend_pid()",
+                name,
+            )
+
+            async def unhealthy() -> bool:
+                return await _health(port) == 503
+
+            await until(unhealthy, "/health 503")
+            held_back = [_event()]
+            assert await _put(app, held_back) == 500
+            assert await _health(port) == 503
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+            async def healthy() -> bool:
+                return await _health(port) == 200
+
+            await until(healthy, "/health 200 again")
+            # Synapse sends the refused transaction again: now it is stored and handled.
+            assert await _put(app, held_back) == 200
+
+            async def handled() -> bool:
+                return await Inbox.state_of(held_back[0]["event_id"]) == "handled"
+
+            await until(handled, "the held-back event handled")
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            await admin.close()
+            if app.started:
+                await app.stop()
+            await synapse.stop()
+            await lotse.start()
+
+
+async def test_smtp_down_for_a_while_mails_wait_and_go_out_once_in_order(
+    tmp_path: Path,
+) -> None:
+    """Twenty notifications queued while no mail server listens are retried with backoff;
+    once the server is up every one is delivered exactly once, in the order queued."""
+    port = free_port()
+    handler = Recorder()
+    recipients = [f"person{i:02d}@beratung.de" for i in range(20)]
+    async with opened(f"sqlite:{tmp_path / 'l.db'}"):
+        ids = [
+            await Outbox.enqueue(address, "new_message", "de", NEW_MESSAGE)
+            for address in recipients
+        ]
+        sender = make_sender(port, retry=RetryPolicy(base_delay=0.1, max_delay=0.4))
+        async with sending(sender):
+
+            async def all_retried() -> bool:
+                rows = [await Outbox.get(i) for i in ids]
+                return all(r is not None and r.attempts >= 2 for r in rows)
+
+            await until(all_retried, "every mail tried twice while the server is down")
+            with smtp_server(handler, port=port):
+
+                async def all_sent() -> bool:
+                    rows = [await Outbox.get(i) for i in ids]
+                    return all(r is not None and r.state == SENT for r in rows)
+
+                await until(all_sent, "every mail sent")
+                # Nothing more is on its way: a later mail arrives after all of them.
+                marker = await Outbox.enqueue(
+                    "marker@beratung.de", "new_message", "de", NEW_MESSAGE
+                )
+                await until(lambda: _sent(marker), "the marker sent")
+    delivered = [str(msg["To"]) for msg in handler.messages]
+    assert delivered == [*recipients, "marker@beratung.de"]
+
+
+async def _sent(mail_id: int) -> bool:
+    row = await Outbox.get(mail_id)
+    return row is not None and row.state == SENT
+
+
+@pytest.mark.synapse
+async def test_synapse_restarted_mid_burst_every_command_answered_once(
+    stack: Stack, make_human: MakeHuman, running: LotseApp
+) -> None:
+    """A burst of commands, and Synapse (SQLite: its transaction ids start again) is stopped
+    while Lotse is still answering, then started again: every command gets exactly one
+    answer, none is lost in the gap and none answered twice."""
+    bot = running.cfg.assistant_mxid
+    sina = await make_human("sina", centre="nord", role="client")
+    room = await sina.service_room(bot)
+    await sina.next_notice(room, bot, 0)
+    before = len(sina.notices(room, bot))
+    asked = [await sina.send(room, "hilfe") for _ in range(BURST)]
+    assert isinstance(stack.synapse, SynapseProcess)
+    await stack.synapse.stop()
+    await stack.synapse.start()
+    # The marker's answer comes after whatever was still due in the room.
+    later = await notices_before_marker(sina, room, bot, before, "hilfe")
+    answers = Counter(n.reply_to for n in later)
+    assert {e: answers[e] for e in asked} == dict.fromkeys(asked, 1), answers
+    assert sum(answers.values()) == BURST, [n.body[:40] for n in later]
