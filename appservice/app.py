@@ -138,9 +138,10 @@ class LotseApp:
         await self._ensure_bot(self.steward_intent, self.cfg.bots.steward.displayname)
         await self.device.start()
         self.assistant = self._build_assistant()
-        from bots import deletion_routine  # the bots sit on top of the plumbing (see below)
+        from bots import deletion_routine, self_service  # the bots sit on the plumbing
 
         deletion_routine.schedule(self.scheduler, self.assistant.services)
+        self.assistant.steps.update(self_service.STEPS)
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
         renew = self.assistant.service_rooms.renew_due
         self.scheduler.every("service_rooms", renew, seconds=3600, at_start=True)
@@ -227,6 +228,7 @@ class LotseApp:
             notes,
             profile,
             requests,
+            self_service,
             settings,
             transfer,
             triage,

@@ -29,6 +29,7 @@ from mautrix.util.async_db import Database, UpgradeTable
 
 from appservice.db import (
     Absence,
+    AccountCode,
     AuditEntry,
     Bookmark,
     CentreMessage,
@@ -110,6 +111,7 @@ async def _client_rows() -> None:
     await Outbox.mark_sent(sent)
     await MailAddress.record_hard_bounce(ADDRESS)
     await MasterDataValue.apply(CLIENT, {"postcode": "20095"})
+    await AccountCode.issue(b"k", CLIENT, "delete-account", "ABC234", 10**13)
     await TriageDialogue.start(CLIENT, CENTRE, "channel")
     request = await CounsellingRequest.create(CENTRE, CLIENT)
     assert request is not None

@@ -14,6 +14,7 @@ from mautrix.crypto import PgCryptoStore
 from mautrix.util.async_db import Database
 
 from .absence import Absence, AbsenceNotice
+from .account_code import AccountCode
 from .centre import AuditEntry, CentreSettingRow
 from .centre_room import CentreMessage, CentreRoom
 from .client_data import Bookmark, MasterDataValue
@@ -35,6 +36,7 @@ from .upgrade import upgrade_table
 __all__ = [
     "Absence",
     "AbsenceNotice",
+    "AccountCode",
     "AuditEntry",
     "Bookmark",
     "CentreMessage",
@@ -85,6 +87,7 @@ _row_classes: list[Any] = [
     CentreMessage,
     PendingDocument,
     CommandOutcome,
+    AccountCode,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

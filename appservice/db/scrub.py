@@ -56,6 +56,9 @@ OWN_ROWS = (
     "DELETE FROM person WHERE user_id=$1",
 )
 
+# Like OWN_ROWS, for tables added after v16 (which runs this scrub before they exist).
+LATER_ROWS = (("account_code", "DELETE FROM account_code WHERE user_id=$1"),)
+
 # $1 = the Matrix id, $2 = the tombstone's reference.
 REFERENCES = (
     "UPDATE counselling_request SET counsellor_id=$2 WHERE counsellor_id=$1",
@@ -168,6 +171,10 @@ async def scrub(conn: Connection, scheme: Scheme, user_id: str, ref: str) -> Non
         keys = [row["identity_key"] for row in rows]
     for statement in OWN_ROWS:
         await conn.execute(statement, user_id)
+    # Tables newer than v16, whose upgrade scrubs older erasures with this very function.
+    for table, statement in LATER_ROWS:
+        if await _has_table(conn, scheme, table):
+            await conn.execute(statement, user_id)
     for statement in REFERENCES:
         await conn.execute(statement, user_id, ref)
     await conn.execute(
