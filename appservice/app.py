@@ -220,6 +220,7 @@ class LotseApp:
             client_admin,
             clients,
             counsellors,
+            data_export,
             documents,
             general,
             groups,

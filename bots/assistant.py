@@ -17,6 +17,7 @@ from typing import Any
 from mautrix.appservice import IntentAPI
 from mautrix.errors import DecryptionError, MatrixError, MatrixRequestError
 from mautrix.types import (
+    ContentURI,
     EncryptedEvent,
     Event,
     EventID,
@@ -104,12 +105,16 @@ class Assistant:
             admin=admin,
             send_content=self.send_content,
             download_media=self.intent.download_media,
+            upload_media=self._upload_media,
             centre_rooms=centre_rooms,
             service_rooms=service_rooms,
             send_event=self.send_event,
             run_step=self.run_step,
             identity=device.identity,
         )
+
+    async def _upload_media(self, data: bytes, mime_type: str, filename: str) -> ContentURI:
+        return await self.intent.upload_media(data, mime_type=mime_type, filename=filename)
 
     @property
     def user_id(self) -> str:

@@ -202,10 +202,38 @@ async def _counselling(
     return request.room_id
 
 
+@dataclass
+class Used:
+    """A client and a counsellor who used every feature, logged in, with their rooms; the
+    client who stays; the admin with their room."""
+
+    client: Departed
+    counsellor: Departed
+    stays: str
+    admin: Human
+    admin_room: str
+    client_human: Human
+    client_room: str
+    counsellor_human: Human
+    counsellor_room: str
+
+
 async def use_everything(env: Env) -> tuple[Departed, Departed, str, Human, str]:
     """A client and a counsellor who used every feature, both deleted by an admin.
 
     Returns them, the client who stays, and the admin with their room."""
+    used = await used_everything(env)
+    admin, admin_room, bot = used.admin, used.admin_room, env.bot
+    deleted = await ask(admin, admin_room, bot, f"client delete {used.client.name}")
+    assert "gelöscht" in deleted.body, deleted.body
+    dora_login = used.counsellor.user_id[1:].split(":")[0]
+    gone = await ask(admin, admin_room, bot, f"berater loeschen {dora_login}")
+    assert "Löschen vorgemerkt" in gone.body, gone.body
+    return used.client, used.counsellor, used.stays, admin, admin_room
+
+
+async def used_everything(env: Env) -> Used:
+    """A client and a counsellor who used every feature (nobody deleted yet)."""
     bot = env.bot
     admin, admin_room = await env.human("leitung", "admin")
     colleague, colleague_room = await env.human("kollegin", "counsellor")
@@ -284,12 +312,9 @@ async def use_everything(env: Env) -> tuple[Departed, Departed, str, Human, str]
     later = int(time.time() * 1000) + DAY_MS
     await Outbox.enqueue(moewe.addresses[0], "new_request", "de", {"request_id": 1}, later)
     await mail_to(env.sink, env.app, second)  # its confirmation went out
-
-    deleted = await ask(admin, admin_room, bot, f"client delete {moewe.name}")
-    assert "gelöscht" in deleted.body, deleted.body
-    gone = await ask(admin, admin_room, bot, f"berater loeschen {dora_login}")
-    assert "Löschen vorgemerkt" in gone.body, gone.body
-    return moewe, dora, stays, admin, admin_room
+    return Used(
+        moewe, dora, stays, admin, admin_room, client, client_room, counsellor, counsellor_room
+    )
 
 
 async def _erase_now(app: LotseApp, *people: Departed) -> None:

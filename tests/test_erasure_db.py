@@ -174,6 +174,14 @@ async def _store_rows(db: LotseDatabase) -> None:
         )
 
 
+async def fill_every_table(db: LotseDatabase) -> None:
+    """The client and the counsellor with rows in every table (also for the export test)."""
+    await _people()
+    await _client_rows()
+    await _counsellor_rows()
+    await _store_rows(db)
+
+
 async def _erase(user_id: str) -> ErasedPerson:
     person = await Person.get(user_id)
     assert person is not None
@@ -189,10 +197,7 @@ async def test_erasure_leaves_only_the_tombstone(database_url: str) -> None:
     every text/bytes column finds them only in the tombstone; what stays names them by the
     tombstone; an address a colleague still uses stays with the colleague."""
     async with opened(database_url) as db:
-        await _people()
-        await _client_rows()
-        await _counsellor_rows()
-        await _store_rows(db)
+        await fill_every_table(db)
         client = needles_of(CLIENT, PSEUDONYM, [ADDRESS, NEW_ADDRESS], PHONE)
         counsellor = needles_of(COUNSELLOR, COUNSELLOR_NAME, [])
         both = {f"client {k}": v for k, v in client.items()} | {

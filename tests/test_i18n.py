@@ -303,6 +303,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "self_delete_code": {"problem": "wrong"},
     "self_deleted": {"until": "01.01.2027", "days": 30, "request": 4},
     "self_deleted_admin": {"client": "Anna", "until": "01.01.2027"},
+    "export_own_only": {},
+    "export_sent": {"filename": "lotse-daten-anna.json", "tables": 4},
     "mail_failed_admin": {"who": "Anna", "kind": "new_message"},
     "mail_bouncing_admin": {"who": "Anna"},
     # accounts: centre rooms, counsellors, profiles, team, messages from the centre

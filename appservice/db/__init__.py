@@ -26,6 +26,7 @@ from .invitation import Invitation
 from .outcome import CommandOutcome
 from .pending_document import PendingDocument
 from .person import Person
+from .personal_data import PersonalData
 from .pool import open_database
 from .registration import Registration
 from .request import CounsellingRequest
@@ -54,6 +55,7 @@ __all__ = [
     "Invitation",
     "MasterDataValue",
     "PendingDocument",
+    "PersonalData",
     "Person",
     "Registration",
     "register_rows",
@@ -88,6 +90,7 @@ _row_classes: list[Any] = [
     PendingDocument,
     CommandOutcome,
     AccountCode,
+    PersonalData,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
