@@ -15,6 +15,7 @@ from mautrix.errors import MatrixError, MatrixRequestError
 from mautrix.types import Event, EventType, StateEvent, UserID
 from mautrix.util.async_db import UnsupportedDatabaseVersion
 
+from . import contact_data
 from .admin_api import SynapseAdmin
 from .config import Config
 from .db import Inbox, LotseDatabase, Person
@@ -114,6 +115,8 @@ class LotseApp:
             raise StartError("broken templates: " + "; ".join(problems))
         await self._check_homeserver()
         try:
+            # Contact data is sealed with this key, also by the upgrade that seals old rows.
+            contact_data.configure(self.cfg.encryption.pickle_key)
             await self.db.start()
         except UnsupportedDatabaseVersion as e:
             raise StartError(

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
-from appservice import sealing
+from appservice import contact_data, sealing
 from appservice.clock import now_ms
 from appservice.db import register_rows
 from appservice.sealing import Sealer, SealError
@@ -134,14 +134,19 @@ class Outbox:
     db: ClassVar[Database]
     _columns: ClassVar[str] = (
         "id, recipient, kind, lang, variables, not_before, attempts, state, message_id, "
-        "last_error, created_at, sent_at"
+        "last_error, created_at, sent_at, recipient_hash"
     )
 
     @staticmethod
     def _from_row(row: Any) -> OutboxMail:
         return OutboxMail(
             id=int(row["id"]),
-            recipient=row["recipient"],
+            # Sealed at rest (appservice/contact_data.py), bound to the address's hash.
+            recipient=str(
+                contact_data.open_value(
+                    row["recipient"], contact_data.outbox_context(row["recipient_hash"] or "")
+                )
+            ),
             kind=row["kind"],
             lang=row["lang"],
             variables=json.loads(row["variables"]),
@@ -184,11 +189,13 @@ class Outbox:
             sealed = sealer.seal(payload, _seal_context(recipient, kind, lang, now))
             payload = json.dumps({_SEALED: sealed})
         q = (
-            "INSERT INTO mail_outbox (recipient, kind, lang, variables, not_before, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+            "INSERT INTO mail_outbox (recipient, kind, lang, variables, not_before, created_at, "
+            "recipient_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
         )
+        digest = contact_data.lookup(recipient) or ""
+        stored = contact_data.seal(recipient, contact_data.outbox_context(digest))
         mail_id = await cls.db.fetchval(
-            q, recipient, kind, lang, payload, now if not_before is None else not_before, now
+            q, stored, kind, lang, payload, now if not_before is None else not_before, now, digest
         )
         return int(mail_id)
 

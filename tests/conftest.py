@@ -24,6 +24,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from yarl import URL
 
+from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import Config
 from appservice.db import LotseDatabase
@@ -31,6 +32,9 @@ from appservice.devclient import Human
 from appservice.devstack import start_synapse, write_stack_config
 from appservice.synapse_runner import SynapseProcess, free_port, make_server_admins
 from appservice.synapse_workers import WorkerDeployment, write_worker_configs
+
+# Databases a test opens beside the app seal contact data too (the app sets its own key).
+contact_data.configure("lotse test contact key")
 
 DOMAIN = "lotse.test"
 TEST_CENTRES = f"""centres:

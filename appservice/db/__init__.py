@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.crypto import PgCryptoStore
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Database, Scheme
 
 from .absence import Absence, AbsenceNotice
 from .account_code import AccountCode
@@ -145,6 +145,10 @@ class LotseDatabase:
             self.state_db.override_pool(self.main)
             await self.crypto_db.start()
             await self.state_db.start()
+            if self.main.scheme == Scheme.SQLITE:
+                # Older page versions (e.g. contact data before the v21 upgrade sealed it)
+                # leave the write-ahead log.
+                await self.main.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except BaseException:
             await self.main.stop()
             raise

@@ -16,7 +16,9 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database, Scheme
 
-from .scrub import _addresses
+from appservice import contact_data as cd
+
+from .scrub import addresses_of
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,14 @@ SECTIONS = (
     Section("bookmark", "SELECT client_id, created_at FROM bookmark WHERE counsellor_id=$1"),
     Section(
         "invitation",
-        "SELECT purpose, created_by, created_at, expires_at, sent_to, used_at, revoked_at "
+        "SELECT purpose, created_by, created_at, expires_at, sent_to, used_at, revoked_at, "
+        "token_hash "
         "FROM invitation WHERE user_id=$1 ORDER BY created_at",
     ),
     Section(
         "registration",
-        "SELECT pseudonym, email, created_at, expires_at, confirmed_at FROM registration "
+        "SELECT pseudonym, email, created_at, expires_at, confirmed_at, token_hash "
+        "FROM registration "
         "WHERE user_id=$1",
     ),
     Section(
@@ -84,7 +88,7 @@ SECTIONS = (
     ),
     Section(
         "mail_confirmation",
-        "SELECT address, created_at, expires_at, used_at FROM mail_confirmation "
+        "SELECT address, created_at, expires_at, used_at, token_hash FROM mail_confirmation "
         "WHERE user_id=$1 ORDER BY created_at",
     ),
     Section(
@@ -98,20 +102,45 @@ SECTIONS = (
     ),
 )
 
-# Per address the person had ($1 = the address, trimmed and lower-cased).
+# Per address the person had ($1 = its keyed hash, see appservice/contact_data.py).
 ADDRESS_SECTIONS = (
     Section(
         "mail_address",
-        "SELECT address, hard_bounces, status, last_bounce_at, auto_answered_at "
+        "SELECT hard_bounces, status, last_bounce_at, auto_answered_at "
         "FROM mail_address WHERE address=$1",
     ),
     # Which notices went to the address and when; their variables (links) stay out.
     Section(
         "mail_outbox",
-        "SELECT kind, state, created_at, sent_at FROM mail_outbox "
-        "WHERE lower(trim(recipient))=$1 ORDER BY created_at",
+        "SELECT recipient, recipient_hash, kind, state, created_at, sent_at FROM mail_outbox "
+        "WHERE recipient_hash=$1 ORDER BY created_at",
     ),
 )
+
+# Sealed columns: how to open them (row, the person's id) → the value's context.
+_SEALED: dict[tuple[str, str], Any] = {
+    ("person", "email"): lambda r, u: cd.person_context(u, "email"),
+    ("person", "phone"): lambda r, u: cd.person_context(u, "phone"),
+    ("client_master_data", "value"): lambda r, u: cd.master_context(u, r["key"]),
+    ("mail_preference", "confirmed_address"): lambda r, u: cd.preference_context(u),
+    ("invitation", "sent_to"): lambda r, u: cd.token_context("invitation", r["token_hash"]),
+    ("registration", "email"): lambda r, u: cd.token_context("registration", r["token_hash"]),
+    ("mail_confirmation", "address"): lambda r, u: cd.token_context(
+        "mail_confirmation", r["token_hash"]
+    ),
+    ("mail_outbox", "recipient"): lambda r, u: cd.outbox_context(r["recipient_hash"]),
+}
+# Read only to open a sealed value; not part of the file.
+_HELPERS = ("token_hash", "recipient_hash")
+
+
+def _opened(table: str, row: Any, user_id: str) -> dict[str, Any]:
+    values = dict(row)
+    for column, value in values.items():
+        context = _SEALED.get((table, column))
+        if context is not None:
+            values[column] = cd.open_value(value, context(values, user_id))
+    return {c: v for c, v in values.items() if c not in _HELPERS}
 
 
 @dataclass(frozen=True)
@@ -187,14 +216,16 @@ class PersonalData:
         for section in SECTIONS:
             rows = await cls.db.fetch(section.query, user_id)
             if rows:
-                data[section.table] = [dict(row) for row in rows]
+                data[section.table] = [_opened(section.table, row, user_id) for row in rows]
         conn: Connection
         async with cls.db.acquire() as conn:
-            addresses = await _addresses(conn, user_id)
+            addresses = await addresses_of(conn, cls.db.scheme, user_id)
         for address in sorted(addresses):
             for section in ADDRESS_SECTIONS:
                 rows = await cls.db.fetch(section.query, address)
-                data.setdefault(section.table, []).extend(dict(row) for row in rows)
+                data.setdefault(section.table, []).extend(
+                    _opened(section.table, row, user_id) for row in rows
+                )
         audit = await cls.db.fetch(
             "SELECT actor_id, action, target, detail, created_at FROM audit_log "
             f"WHERE actor_id=$1 OR target=$1 OR {_contains(cls.db.scheme)} ORDER BY id",
