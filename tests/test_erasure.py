@@ -26,6 +26,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import WebConfig
 from appservice.db import ClientDocument, CounsellingRequest, ErasedPerson, Person
@@ -341,13 +342,26 @@ async def _settled(env: Env, admin: Human, admin_room: str) -> None:
         await admin.sync(timeout_ms=200)
 
 
+async def _address_rows(env: Env, departed: Departed) -> int:
+    """Rows found by the keyed hash of one of the person's addresses."""
+    count = 0
+    for address in departed.addresses:
+        key = contact_data.lookup(address)
+        for table, column in (("mail_address", "address"), ("mail_outbox", "recipient_hash")):
+            q = f"SELECT COUNT(*) FROM {table} WHERE {column}=$1"
+            count += int(await env.app.db.main.fetchval(q, key))
+    return count
+
+
 async def check_erasure(env: Env) -> None:
     client, counsellor, stays, admin, admin_room = await use_everything(env)
     db = env.app.db.main
     # The search sees them everywhere they left traces — in both mautrix stores too.
     before = {t.table for t in await traces(db, client.needles)}
+    # Addresses are sealed, and found only by their keyed hash (mail_address, mail_outbox).
+    assert await _address_rows(env, client) > 0
     assert {
-        "person", "registration", "invitation", "mail_outbox", "mail_address",
+        "person", "registration", "invitation",
         "mail_preference", "mail_confirmation", "triage_dialogue", "transfer",
         "centre_message", "client_note", "client_document", "client_group_member",
         "client_master_data", "bookmark", "pending_document", "counselling_request",
@@ -364,6 +378,7 @@ async def check_erasure(env: Env) -> None:
     for departed in (client, counsellor):
         left = beyond_tombstone(await traces(db, departed.needles))
         assert left == [], f"{departed.user_id} still in {left}"
+        assert await _address_rows(env, departed) == 0
 
     # What stays reads without the Matrix id: the audit, the notes, the groups.
     tomb = await ErasedPerson.get(counsellor.user_id)
