@@ -39,6 +39,7 @@ from appservice.db import (
     ClientNote,
     CounsellingRequest,
     ErasedPerson,
+    InactivityNotice,
     Inbox,
     Invitation,
     LotseDatabase,
@@ -112,6 +113,7 @@ async def _client_rows() -> None:
     await MailAddress.record_hard_bounce(ADDRESS)
     await MasterDataValue.apply(CLIENT, {"postcode": "20095"})
     await AccountCode.issue(b"k", CLIENT, "delete-account", "ABC234", 10**13)
+    await InactivityNotice.record(CLIENT, 1, 2)
     await TriageDialogue.start(CLIENT, CENTRE, "channel")
     request = await CounsellingRequest.create(CENTRE, CLIENT)
     assert request is not None

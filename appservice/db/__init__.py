@@ -21,6 +21,7 @@ from .client_data import Bookmark, MasterDataValue
 from .client_groups import ClientGroup
 from .client_records import ClientDocument, ClientNote
 from .erasure import ErasedPerson
+from .inactivity import InactivityNotice
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
 from .outcome import CommandOutcome
@@ -49,6 +50,7 @@ __all__ = [
     "CommandOutcome",
     "CounsellingRequest",
     "ErasedPerson",
+    "InactivityNotice",
     "LotseDatabase",
     "Inbox",
     "InboxEvent",
@@ -91,6 +93,7 @@ _row_classes: list[Any] = [
     CommandOutcome,
     AccountCode,
     PersonalData,
+    InactivityNotice,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

@@ -97,6 +97,10 @@ SECTIONS = (
         "WHERE user_id=$1",
     ),
     Section(
+        "inactivity_notice",
+        "SELECT last_active, notified_at FROM inactivity_notice WHERE user_id=$1",
+    ),
+    Section(
         "centre_setting",
         "SELECT key, value, changed_at FROM centre_setting WHERE changed_by=$1 OR value=$1",
     ),

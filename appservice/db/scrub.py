@@ -57,7 +57,10 @@ OWN_ROWS = (
 )
 
 # Like OWN_ROWS, for tables added after v16 (which runs this scrub before they exist).
-LATER_ROWS = (("account_code", "DELETE FROM account_code WHERE user_id=$1"),)
+LATER_ROWS = (
+    ("account_code", "DELETE FROM account_code WHERE user_id=$1"),
+    ("inactivity_notice", "DELETE FROM inactivity_notice WHERE user_id=$1"),
+)
 
 # $1 = the Matrix id, $2 = the tombstone's reference.
 REFERENCES = (
