@@ -141,10 +141,11 @@ class LotseApp:
         await self._ensure_bot(self.steward_intent, self.cfg.bots.steward.displayname)
         await self.device.start()
         self.assistant = self._build_assistant()
-        from bots import deletion_routine, inactive_accounts, self_service  # on the plumbing
+        from bots import deletion_routine, inactive_accounts, retention, self_service
 
         deletion_routine.schedule(self.scheduler, self.assistant.services)
         inactive_accounts.schedule(self.scheduler, self.assistant.services)
+        retention.schedule(self.scheduler, self.cfg.retention)
         self.assistant.steps.update(self_service.STEPS)
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
         renew = self.assistant.service_rooms.renew_due

@@ -270,5 +270,16 @@ class Outbox:
         return await cls.db.fetchval(q, message_id.strip()) is not None
 
     @classmethod
+    async def prune_log(cls, before: int) -> int:
+        """Drop sent and failed mails created before ``before`` (ms); queued ones stay."""
+        result = await cls.db.execute(
+            "DELETE FROM mail_outbox WHERE state IN ($1, $2) AND created_at < $3",
+            SENT,
+            FAILED,
+            before,
+        )
+        return _rows_changed(result)
+
+    @classmethod
     async def count(cls, state: str) -> int:
         return int(await cls.db.fetchval("SELECT COUNT(*) FROM mail_outbox WHERE state=$1", state))
