@@ -410,11 +410,10 @@ async def test_erasure_leaves_no_trace_sqlite(
         await env.close()
 
 
-async def test_erasure_leaves_no_trace_postgres(
-    lotse: Lotse, running: LotseApp, mail_sink: MailSink, tmp_path: Path
-) -> None:
-    """The same on PostgreSQL: a second Synapse and a Lotse on a fresh PostgreSQL database
-    (the session's Lotse pauses meanwhile: row classes bind to one database per process)."""
+@asynccontextmanager
+async def postgres_env(lotse: Lotse, mail_sink: MailSink, tmp_path: Path) -> AsyncIterator[Env]:
+    """A second Synapse and a Lotse on a fresh PostgreSQL database (the session's Lotse pauses
+    meanwhile: row classes bind to one database per process)."""
     async with fresh_postgres() as url:
         directory = tmp_path / "pgstack"
         cfg = write_stack_config(
@@ -432,10 +431,17 @@ async def test_erasure_leaves_no_trace_postgres(
         env = Env(app, synapse, mail_sink, tmp_path)
         try:
             await app.start()
-            await check_erasure(env)
+            yield env
         finally:
             await env.close()
             if app.started:
                 await app.stop()
             await synapse.stop()
-            await lotse.start()
+
+
+async def test_erasure_leaves_no_trace_postgres(
+    lotse: Lotse, running: LotseApp, mail_sink: MailSink, tmp_path: Path
+) -> None:
+    """The same on PostgreSQL: a second Synapse and a Lotse on a fresh PostgreSQL database."""
+    async with postgres_env(lotse, mail_sink, tmp_path) as env:
+        await check_erasure(env)

@@ -9,6 +9,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from nio import SyncError
@@ -19,9 +20,9 @@ from appservice.devclient import PASSWORD, ask
 from appservice.synapse_runner import password_login
 from bots import self_service
 from bots.client_rules import DAY_MS
-from tests.conftest import MakeHuman
-from tests.test_clients import staff
-from tests.test_requests import _request, _service_room
+from tests.conftest import Lotse, MailSink, Stack
+from tests.test_erasure import Env, postgres_env
+from tests.test_requests import _request
 
 pytestmark = pytest.mark.synapse
 
@@ -41,15 +42,32 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float 
         await asyncio.sleep(0.2)
 
 
-async def test_client_deletes_own_access_to_erasure(
-    make_human: MakeHuman, running: LotseApp
+async def test_client_deletes_own_access_to_erasure_sqlite(
+    stack: Stack, running: LotseApp, mail_sink: MailSink, tmp_path: Path
 ) -> None:
-    bot = running.cfg.assistant_mxid
+    """On the session's Synapse and Lotse (SQLite)."""
+    env = Env(running, stack.synapse, mail_sink, tmp_path)
+    try:
+        await check_self_deletion(env)
+    finally:
+        await env.close()
+
+
+async def test_client_deletes_own_access_to_erasure_postgres(
+    lotse: Lotse, running: LotseApp, mail_sink: MailSink, tmp_path: Path
+) -> None:
+    """On a second Synapse with a Lotse on a fresh PostgreSQL database."""
+    async with postgres_env(lotse, mail_sink, tmp_path) as env:
+        await check_self_deletion(env)
+
+
+async def check_self_deletion(env: Env) -> None:
+    running = env.app
+    bot = env.bot
     services = running.assistant.services
-    admin, admin_room = await staff(make_human, bot, "selbstadmin", "admin")
-    counsellor, counsellor_room = await staff(make_human, bot, "selbstberater", "counsellor")
-    client = await make_human("selbstweg", centre="nord", role="client")
-    room = await _service_room(client, bot)
+    admin, admin_room = await env.human("selbstadmin", "admin")
+    counsellor, counsellor_room = await env.human("selbstberater", "counsellor")
+    client, room = await env.human("selbstweg", "client")
     await _request(client, room, bot)
     assert await login_status(running, client.user_id) == (200, "")
 
