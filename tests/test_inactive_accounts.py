@@ -20,10 +20,10 @@ from appservice.db import AuditEntry, CentreSettingRow, InactivityNotice, Person
 from appservice.devclient import PASSWORD, Human, notices_before_marker
 from appservice.synapse_runner import password_login
 from bots.inactivity_rules import DAY_MS
-from tests.conftest import MailSink, MakeHuman, join_control_room
+from tests.conftest import Lotse, MailSink, Stack, join_control_room
 from tests.invitation_support import mail_to
 from tests.mail_helpers import give_confirmed_address, mails_to
-from tests.test_requests import _service_room
+from tests.test_erasure import Env, postgres_env
 
 pytestmark = pytest.mark.synapse
 
@@ -66,15 +66,35 @@ async def _seen_after(running: LotseApp, user_id: str, after: int) -> int:
     return seen
 
 
-async def test_inactive_client_warned_then_deleted_staff_listed(
-    make_human: MakeHuman, running: LotseApp, mail_sink: MailSink, tmp_path: Path, only_ost: None
+async def test_inactive_accounts_sqlite(
+    stack: Stack, running: LotseApp, mail_sink: MailSink, tmp_path: Path, only_ost: None
 ) -> None:
+    """On the session's Synapse and Lotse (SQLite), centre ``ost`` alone."""
+    env = Env(running, stack.synapse, mail_sink, tmp_path)
+    try:
+        await check_inactivity(env)
+    finally:
+        await env.close()
+
+
+async def test_inactive_accounts_postgres(
+    lotse: Lotse, running: LotseApp, mail_sink: MailSink, tmp_path: Path
+) -> None:
+    """On a second Synapse with a Lotse on a fresh PostgreSQL database."""
+    try:
+        async with postgres_env(lotse, mail_sink, tmp_path) as env:
+            await check_inactivity(env)
+    finally:
+        clock.reset()
+
+
+async def check_inactivity(env: Env) -> None:
+    running, mail_sink, tmp_path = env.app, env.sink, env.tmp
     bot = running.cfg.assistant_mxid
-    admin = await make_human("ostadmin", centre=CENTRE, role="admin")
+    admin, _ = await env.human("ostadmin", "admin", CENTRE)
     control = await join_control_room(running, admin)
-    counsellor = await make_human("ostberater", centre=CENTRE, role="counsellor")
-    client = await make_human("ostklient", centre=CENTRE, role="client")
-    room = await _service_room(client, bot)
+    counsellor, _ = await env.human("ostberater", "counsellor", CENTRE)
+    client, room = await env.human("ostklient", "client", CENTRE)
     _, address = await give_confirmed_address(client)
     seen = await _seen_after(running, client.user_id, 0)
 
