@@ -3,7 +3,7 @@
 A client and a counsellor with rows in every table: the raw SQLite file (and its write-ahead
 log) and every text or bytes column of every PostgreSQL table hold no address, phone number or
 master-data value, yet Lotse reads them all back and finds rows by address. A database from
-before the sealing (v20) is sealed by the upgrade without losing a value.
+before the sealing (v22) is sealed by the upgrade without losing a value.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from appservice.db import (
     Registration,
     upgrade_table,
 )
+from appservice.db.upgrade.v22_sealed_contact_data import upgrade_v22
 from mailgateway.addresses import MailAddress
 from mailgateway.outbox import Outbox
 from mailgateway.preferences import Preferences
@@ -95,14 +96,14 @@ async def test_nothing_in_the_clear(database_url: str) -> None:
 
 
 def _before_sealing() -> UpgradeTable:
-    """Lotse's migrations up to v20, before contact data was sealed."""
+    """Lotse's migrations up to the one before contact data was sealed (v22)."""
     table = UpgradeTable(version_table_name="lotse_version", database_name="Lotse")
-    table.upgrades = upgrade_table.upgrades[:20]
+    table.upgrades = upgrade_table.upgrades[: upgrade_table.upgrades.index(upgrade_v22)]
     return table
 
 
 async def test_upgrade_seals_existing_rows(database_url: str) -> None:
-    """Rows written in the clear by v20 are sealed by the upgrade; every value reads back."""
+    """Rows written in the clear before v22 are sealed by the upgrade; every value reads back."""
     old = LotseDatabase(database_url)
     old.main = Database.create(database_url, upgrade_table=_before_sealing(), owner_name="lotse")
     await old.start()

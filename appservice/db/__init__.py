@@ -149,7 +149,7 @@ class LotseDatabase:
             await self.crypto_db.start()
             await self.state_db.start()
             if self.main.scheme == Scheme.SQLITE:
-                # Older page versions (e.g. contact data before the v21 upgrade sealed it)
+                # Older page versions (e.g. contact data before the v22 upgrade sealed it)
                 # leave the write-ahead log.
                 await self.main.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except BaseException:

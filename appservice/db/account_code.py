@@ -1,4 +1,4 @@
-"""Rows of ``account_code``: a confirmation code a person must type back (v20).
+"""Rows of ``account_code``: a confirmation code a person must type back (v21).
 
 Only a keyed hash of the code is stored; the caller gives the key (a secret from the config),
 so a dump of the table does not reveal which short code would match.

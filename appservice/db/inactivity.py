@@ -1,4 +1,4 @@
-"""Rows of ``inactivity_notice`` (v22): who was warned or listed for inactivity, and when."""
+"""Rows of ``inactivity_notice`` (v23): who was warned or listed for inactivity, and when."""
 
 from __future__ import annotations
 

@@ -136,7 +136,7 @@ async def _has_column(conn: Connection, scheme: Scheme, table: str, column: str)
     return bool(await conn.fetchval(q, table, column))
 
 
-# From v21 on, addresses are sealed and rows are found by their keyed hash (contact_data.py);
+# From v22 on, addresses are sealed and rows are found by their keyed hash (contact_data.py);
 # the v16 upgrade runs this scrub on the older schema, which held them in the clear.
 _HASHED_ADDRESSES = (
     "SELECT email_hash AS a FROM person WHERE user_id=$1 "
@@ -168,7 +168,7 @@ async def _hashed(conn: Connection, scheme: Scheme) -> bool:
 
 async def addresses_of(conn: Connection, scheme: Scheme, user_id: str) -> set[str]:
     """Every address the person had, as ``mail_address`` keys them (the keyed hash; before
-    v21 the address trimmed and lower-cased)."""
+    v22 the address trimmed and lower-cased)."""
     if await _hashed(conn, scheme):
         return {row["a"] for row in await conn.fetch(_HASHED_ADDRESSES, user_id) if row["a"]}
     rows = await conn.fetch(

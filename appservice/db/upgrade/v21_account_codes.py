@@ -1,4 +1,4 @@
-"""v20: confirmation codes a person types back before a step that cannot be taken back.
+"""v21: confirmation codes a person types back before a step that cannot be taken back.
 
 ``konto löschen`` answers with a fresh code; only ``konto löschen CODE`` within the code's
 lifetime marks the account. The code is kept as a hash (a database dump shows no code that
@@ -14,7 +14,7 @@ from . import upgrade_table
 
 # mautrix types register() as a union of decorator and result, which mypy cannot call.
 @upgrade_table.register(description="Confirmation codes")  # type: ignore[call-arg,arg-type,has-type]
-async def upgrade_v20(conn: Connection, scheme: Scheme) -> None:
+async def upgrade_v21(conn: Connection, scheme: Scheme) -> None:
     await conn.execute(
         """CREATE TABLE account_code (
             user_id     TEXT NOT NULL,

@@ -1,4 +1,4 @@
-"""v21: contact data sealed at rest, found by keyed hashes (appservice/contact_data.py).
+"""v22: contact data sealed at rest, found by keyed hashes (appservice/contact_data.py).
 
 Adds a hash column beside every address column and seals what was stored in the clear:
 ``person.email``/``phone``, ``client_master_data.value``, ``mail_preference``'s confirmed
@@ -38,7 +38,7 @@ def _context(table: str, key: str, hashed: str | None) -> str:
 
 # mautrix types register() as a union of decorator and result, which mypy cannot call.
 @upgrade_table.register(description="Contact data sealed at rest")  # type: ignore[call-arg,arg-type,has-type]
-async def upgrade_v21(conn: Connection, scheme: Scheme) -> None:
+async def upgrade_v22(conn: Connection, scheme: Scheme) -> None:
     for table, _, hashed, _ in _ADDRESS_COLUMNS:
         await conn.execute(f"ALTER TABLE {table} ADD COLUMN {hashed} TEXT")
         await conn.execute(f"CREATE INDEX {table}_{hashed}_idx ON {table} ({hashed})")

@@ -1,4 +1,4 @@
-"""v22: the notices given to inactive accounts (bots/inactive_accounts.py).
+"""v23: the notices given to inactive accounts (bots/inactive_accounts.py).
 
 One row per person warned (a client) or listed to the admins (staff): the last activity it
 was about and when. A later login makes the row obsolete; it is removed at the next run.
@@ -13,7 +13,7 @@ from . import upgrade_table
 
 # mautrix types register() as a union of decorator and result, which mypy cannot call.
 @upgrade_table.register(description="Inactivity notices")  # type: ignore[call-arg,arg-type,has-type]
-async def upgrade_v22(conn: Connection, scheme: Scheme) -> None:
+async def upgrade_v23(conn: Connection, scheme: Scheme) -> None:
     await conn.execute(
         """CREATE TABLE inactivity_notice (
             user_id      TEXT PRIMARY KEY,
