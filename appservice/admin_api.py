@@ -203,6 +203,22 @@ class SynapseAdmin:
             raise
         return int(data.get("total", len(data.get("devices", []))))
 
+    async def logout_everywhere(self, user_id: str) -> int:
+        """Delete every device (login session) of the user; returns how many there were.
+
+        Their access tokens die with the devices, so every client of theirs is logged out.
+        """
+        path = f"/_synapse/admin/v2/users/{_q(user_id)}/devices"
+        _, data = await self._request("GET", path)
+        devices = [str(d["device_id"]) for d in data.get("devices", []) if "device_id" in d]
+        if devices:
+            await self._request(
+                "POST",
+                f"/_synapse/admin/v2/users/{_q(user_id)}/delete_devices",
+                body={"devices": devices},
+            )
+        return len(devices)
+
     async def list_users(
         self,
         name: str,

@@ -21,6 +21,7 @@ from mautrix.errors import MatrixError, MatrixRequestError
 from mautrix.types import Event, EventType, StateEvent, UserID
 from mautrix.util.async_db import UnsupportedDatabaseVersion
 
+from appservice import contact_data
 from appservice.admin_api import AdminApiError, SynapseAdmin
 from appservice.config import Config
 from appservice.db import Inbox, LotseDatabase
@@ -31,7 +32,14 @@ from appservice.scheduler import Scheduler
 from appservice.state_store import LotseStateStore
 from appservice.transactions import TransactionReceiver
 from appservice.web import add_operator_routes
-from bots.accounts import deletion_routine, invitations, profile
+from bots.accounts import (
+    data_export,
+    deletion_routine,
+    inactive_accounts,
+    invitations,
+    profile,
+    self_service,
+)
 from bots.assistant import Assistant
 from bots.centre import centre_messages, counsellors, settings
 from bots.framework import general
@@ -40,7 +48,7 @@ from bots.framework.services import PageParts
 from bots.groups import groups
 from bots.mail import mail_settings
 from bots.mail.alerts import MailAlerts
-from bots.records import audit, client_admin, clients, documents, notes
+from bots.records import audit, client_admin, clients, documents, notes, retention
 from bots.requests import absences, availability, requests, transfer, triage
 from bots.requests.lifecycle import OVERDUE_EVERY_SECONDS, OVERDUE_JOB, RequestLifecycle
 from bots.web.invitation_page import add_invitation_routes
@@ -102,6 +110,8 @@ def command_registry() -> CommandRegistry:
         profile.registry,
         settings.registry,
         triage.registry,
+        data_export.registry,
+        self_service.registry,
     )
 
 
@@ -172,6 +182,8 @@ class LotseApp:
             raise StartError("broken templates: " + "; ".join(problems))
         await self._check_homeserver()
         try:
+            # Contact data is sealed with this key, also by the upgrade that seals old rows.
+            contact_data.configure(self.cfg.encryption.pickle_key)
             await self.db.start()
         except UnsupportedDatabaseVersion as e:
             raise StartError(
@@ -205,6 +217,9 @@ class LotseApp:
         lifecycle = RequestLifecycle(services, set(self.own_users))
         self.room_observers.append(lifecycle.observe)
         self.scheduler.every(OVERDUE_JOB, lifecycle.overdue, seconds=OVERDUE_EVERY_SECONDS)
+        inactive_accounts.schedule(self.scheduler, services)
+        retention.schedule(self.scheduler, self.cfg.retention)
+        self.assistant.steps.update(self_service.STEPS)
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
         renew = self.assistant.service_rooms.renew_due
         self.scheduler.every("service_rooms", renew, seconds=3600, at_start=True)

@@ -39,8 +39,9 @@ class CentreSettings:
     overdue_hours: int = 48
     # Days between marking an account for deletion and erasing it (restore possible until then).
     deletion_grace_days: int = 30
-    # Accounts without login for this many months are marked for deletion; 0 = never.
-    inactive_account_months: int = 0
+    # Clients without login for this many months are marked for deletion (warned 7 days
+    # before); staff are listed to the admins instead; 0 = never.
+    inactive_account_months: int = 3
     # Public holidays of this region have no bookable slots, e.g. DE or DE-BY; empty = none.
     holiday_region: str = ""
     # Languages counselling is offered in (two-letter codes), asked during triage.

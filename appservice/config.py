@@ -139,6 +139,14 @@ class PasswordPolicyConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long the audit log and the mail log keep an entry (bots/records/retention.py)."""
+
+    audit_months: int = 12
+    mail_log_months: int = 12
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str
 
@@ -160,6 +168,7 @@ class Config:
     invitations: InvitationsConfig = InvitationsConfig(valid_days=7)
     password_policy: PasswordPolicyConfig = PasswordPolicyConfig()
     self_registration: SelfRegistrationConfig = SelfRegistrationConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     def _mxid(self, localpart: str) -> str:
         return f"@{localpart}:{self.homeserver.domain}"
@@ -430,4 +439,8 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
         invitations=invitations,
         password_policy=password_policy,
         self_registration=_self_registration(r),
+        retention=RetentionConfig(
+            audit_months=whole_number(r, "retention.audit_months", 1, 1200),
+            mail_log_months=whole_number(r, "retention.mail_log_months", 1, 1200),
+        ),
     )

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mautrix.appservice.state_store.asyncpg import PgASStateStore  # noqa: E402
 from mautrix.types import Event, EventType, Membership, RoomID, UserID  # noqa: E402
 
+from appservice import contact_data
 from appservice.config import load_config_text  # noqa: E402
 from appservice.db import Inbox, LotseDatabase  # noqa: E402
 from mailgateway.digest import RoomNotifier  # noqa: E402
@@ -72,6 +73,7 @@ async def timed(items: list[Any], step: Callable[[Any], Awaitable[Any]]) -> list
 
 
 async def run(url: str, n: int) -> list[tuple[str, list[float]]]:
+    contact_data.configure("lotse benchmark contact key")
     db = LotseDatabase(url)
     await db.start()
     try:

@@ -24,6 +24,7 @@ from aiosmtpd.smtp import Envelope, Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from appservice import contact_data
 from appservice.db import LotseDatabase  # noqa: E402
 from appservice.dev.synapse_runner import free_port  # noqa: E402
 from mailgateway.outbox import SENT, Outbox  # noqa: E402
@@ -81,6 +82,7 @@ async def baseline(port: int, n: int) -> float:
 
 async def lotse(port: int, n: int, directory: Path) -> tuple[float, float]:
     """Enqueue n rows on SQLite, then let the sender deliver them; (enqueue s, deliver s)."""
+    contact_data.configure("lotse benchmark contact key")
     db = LotseDatabase(f"sqlite:{directory / 'bench.db'}")
     await db.start()
     try:

@@ -19,6 +19,7 @@ from typing import Any
 from mautrix.appservice import IntentAPI
 from mautrix.errors import DecryptionError, MatrixError, MatrixRequestError
 from mautrix.types import (
+    ContentURI,
     EncryptedEvent,
     Event,
     EventID,
@@ -117,6 +118,7 @@ class Assistant:
             admin=admin,
             send_content=self.send_content,
             download_media=self.intent.download_media,
+            upload_media=self._upload_media,
             centre_rooms=centre_rooms,
             service_rooms=service_rooms,
             send_event=self.send_event,
@@ -124,6 +126,9 @@ class Assistant:
             identity=device.identity,
             mail=mail,
         )
+
+    async def _upload_media(self, data: bytes, mime_type: str, filename: str) -> ContentURI:
+        return await self.intent.upload_media(data, mime_type=mime_type, filename=filename)
 
     @property
     def user_id(self) -> str:

@@ -1,7 +1,8 @@
 """Rows of ``mail_address``: bounce count and auto-answer time per address, nothing else.
 
-All times are milliseconds since the epoch, like the other Lotse tables. Addresses are
-stored lower-cased so that ``Anna@Example.org`` and ``anna@example.org`` share one row.
+All times are milliseconds since the epoch, like the other Lotse tables. The row's key is
+the address's keyed hash (appservice/contact_data.py), never the address: ``Anna@Example.org``
+and ``anna@example.org`` share one row, and a dump shows no address.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
 
+from appservice import contact_data
 from appservice.clock import now_ms
 from appservice.db import register_rows, rows_changed
 
@@ -19,8 +21,13 @@ BOUNCING = "bouncing"
 
 
 def normalize(address: str) -> str:
-    """The key of an address: trimmed and lower-cased."""
-    return address.strip().lower()
+    """An address as compared: trimmed and lower-cased."""
+    return contact_data.normalize(address)
+
+
+def _key(address: str) -> str:
+    """The row's key: the keyed hash of the normalised address."""
+    return contact_data.lookup(address) or ""
 
 
 @dataclass
@@ -52,7 +59,7 @@ class MailAddress:
     @classmethod
     async def get(cls, address: str) -> MailAddress | None:
         q = f"SELECT {cls._columns} FROM mail_address WHERE address=$1"
-        return cls._from_row(await cls.db.fetchrow(q, normalize(address)))
+        return cls._from_row(await cls.db.fetchrow(q, _key(address)))
 
     @classmethod
     async def record_hard_bounce(
@@ -63,7 +70,7 @@ class MailAddress:
         The status switch is a conditional UPDATE, so two pollers racing on the same
         address still report the transition once (the admin room is told once).
         """
-        key = normalize(address)
+        key = _key(address)
         at = now_ms() if now is None else now
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
@@ -88,7 +95,7 @@ class MailAddress:
     @classmethod
     async def is_bouncing(cls, address: str) -> bool:
         status = await cls.db.fetchval(
-            "SELECT status FROM mail_address WHERE address=$1", normalize(address)
+            "SELECT status FROM mail_address WHERE address=$1", _key(address)
         )
         return status == BOUNCING
 
@@ -102,7 +109,7 @@ class MailAddress:
             "auto_answered_at=excluded.auto_answered_at "
             "WHERE mail_address.auto_answered_at IS NULL "
             "OR mail_address.auto_answered_at <= $4",
-            normalize(address),
+            _key(address),
             OK,
             now,
             now - min_interval,
@@ -118,6 +125,6 @@ class MailAddress:
         await cls.db.execute(
             "UPDATE mail_address SET hard_bounces=0, status=$2, last_bounce_at=NULL "
             "WHERE address=$1",
-            normalize(address),
+            _key(address),
             OK,
         )

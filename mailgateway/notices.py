@@ -40,7 +40,7 @@ log = logging.getLogger("lotse.mail.notices")
 # how an address gets confirmed or an account gets its password.
 TRANSACTIONAL = frozenset({"invitation", "address_confirmation"})
 # About the account itself: only to the confirmed address, never switched off, no unsubscribe.
-ACCOUNT = frozenset({"password_reset"})
+ACCOUNT = frozenset({"password_reset", "inactive_account"})
 # Filled in by the gateway, never by callers.
 GATEWAY_VARIABLES = frozenset({"centre_name", "app_url"})
 

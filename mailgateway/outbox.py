@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
-from appservice import sealing
+from appservice import contact_data, sealing
 from appservice.clock import now_ms
 from appservice.db import register_rows, rows_changed
 from appservice.sealing import Sealer, SealError
@@ -127,14 +127,19 @@ class Outbox:
     db: ClassVar[Database]
     _columns: ClassVar[str] = (
         "id, recipient, kind, lang, variables, not_before, attempts, state, message_id, "
-        "last_error, created_at, sent_at"
+        "last_error, created_at, sent_at, recipient_hash"
     )
 
     @staticmethod
     def _from_row(row: Any) -> OutboxMail:
         return OutboxMail(
             id=int(row["id"]),
-            recipient=row["recipient"],
+            # Sealed at rest (appservice/contact_data.py), bound to the address's hash.
+            recipient=str(
+                contact_data.open_value(
+                    row["recipient"], contact_data.outbox_context(row["recipient_hash"] or "")
+                )
+            ),
             kind=row["kind"],
             lang=row["lang"],
             variables=json.loads(row["variables"]),
@@ -177,11 +182,13 @@ class Outbox:
             sealed = sealer.seal(payload, _seal_context(recipient, kind, lang, now))
             payload = json.dumps({_SEALED: sealed})
         q = (
-            "INSERT INTO mail_outbox (recipient, kind, lang, variables, not_before, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+            "INSERT INTO mail_outbox (recipient, kind, lang, variables, not_before, created_at, "
+            "recipient_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
         )
+        digest = contact_data.lookup(recipient) or ""
+        stored = contact_data.seal(recipient, contact_data.outbox_context(digest))
         mail_id = await cls.db.fetchval(
-            q, recipient, kind, lang, payload, now if not_before is None else not_before, now
+            q, stored, kind, lang, payload, now if not_before is None else not_before, now, digest
         )
         return int(mail_id)
 
@@ -254,6 +261,17 @@ class Outbox:
         """Whether Lotse sent a mail with this Message-ID (so a bounce report is about us)."""
         q = "SELECT 1 FROM mail_outbox WHERE message_id=$1 LIMIT 1"
         return await cls.db.fetchval(q, message_id.strip()) is not None
+
+    @classmethod
+    async def prune_log(cls, before: int) -> int:
+        """Drop sent and failed mails created before ``before`` (ms); queued ones stay."""
+        result = await cls.db.execute(
+            "DELETE FROM mail_outbox WHERE state IN ($1, $2) AND created_at < $3",
+            SENT,
+            FAILED,
+            before,
+        )
+        return rows_changed(result)
 
     @classmethod
     async def count(cls, state: str) -> int:

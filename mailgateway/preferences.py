@@ -4,7 +4,8 @@ double opt-in that must succeed before an address gets anything but its confirma
 The address itself lives in ``person.email`` (one place for staff, the invitation and this
 module). An address is confirmed while ``person.email`` equals ``confirmed_address``: if
 anyone changes ``person.email``, it is unconfirmed again without further bookkeeping.
-Confirmation tokens are stored as SHA-256 hashes only, expire, and work once.
+Confirmation tokens are stored as SHA-256 hashes only, expire, and work once. Addresses are
+sealed at rest and found by their keyed hash (appservice/contact_data.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
 
+from appservice import contact_data as cd
 from appservice.clock import now_ms
 from appservice.db import register_rows, rows_changed
 
@@ -70,7 +72,9 @@ class Preferences:
     def _from_row(row: Any) -> MailPreference:
         return MailPreference(
             user_id=row["user_id"],
-            confirmed_address=row["confirmed_address"],
+            confirmed_address=cd.open_value(
+                row["confirmed_address"], cd.preference_context(row["user_id"])
+            ),
             confirmed_at=row["confirmed_at"],
             notifications=bool(row["notifications"]),
             delay_minutes=int(row["delay_minutes"]),
@@ -102,12 +106,14 @@ class Preferences:
         person who completed an invitation sent to this address has proven they read it).
         The caller sets ``person.email`` to the same address."""
         await cls.db.execute(
-            "INSERT INTO mail_preference (user_id, confirmed_address, confirmed_at) "
-            "VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET "
-            "confirmed_address=excluded.confirmed_address, confirmed_at=excluded.confirmed_at",
+            "INSERT INTO mail_preference (user_id, confirmed_address, confirmed_at, "
+            "confirmed_hash) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET "
+            "confirmed_address=excluded.confirmed_address, confirmed_at=excluded.confirmed_at, "
+            "confirmed_hash=excluded.confirmed_hash",
             user_id,
-            normalize(address),
+            cd.seal(normalize(address), cd.preference_context(user_id)),
             now_ms() if now is None else now,
+            cd.lookup(address),
         )
 
     @classmethod
@@ -116,8 +122,8 @@ class Preferences:
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
             await conn.execute(
-                "UPDATE mail_preference SET confirmed_address=NULL, confirmed_at=NULL "
-                "WHERE user_id=$1",
+                "UPDATE mail_preference SET confirmed_address=NULL, confirmed_at=NULL, "
+                "confirmed_hash=NULL WHERE user_id=$1",
                 user_id,
             )
             await conn.execute("DELETE FROM mail_confirmation WHERE user_id=$1", user_id)
@@ -138,6 +144,7 @@ class Preferences:
     ) -> str:
         """A new one-time token for ``address``; earlier open links of the person stop working."""
         token = secrets.token_urlsafe(32)
+        digest = hash_token(token)
         at = now_ms() if now is None else now
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
@@ -150,19 +157,20 @@ class Preferences:
             )
             await conn.execute(
                 "INSERT INTO mail_confirmation (token_hash, user_id, address, created_at, "
-                "expires_at) VALUES ($1, $2, $3, $4, $5)",
-                hash_token(token),
+                "expires_at, address_hash) VALUES ($1, $2, $3, $4, $5, $6)",
+                digest,
                 user_id,
-                normalize(address),
+                cd.seal(normalize(address), cd.token_context("mail_confirmation", digest)),
                 at,
                 at + hours * 3600 * 1000,
+                cd.lookup(address),
             )
         return token
 
     @classmethod
     async def pending(cls, user_id: str, now: int | None = None) -> PendingConfirmation | None:
         row = await cls.db.fetchrow(
-            "SELECT address, expires_at FROM mail_confirmation "
+            "SELECT address, expires_at, token_hash FROM mail_confirmation "
             "WHERE user_id=$1 AND used_at IS NULL AND expires_at>$2 "
             "ORDER BY created_at DESC LIMIT 1",
             user_id,
@@ -170,7 +178,7 @@ class Preferences:
         )
         if row is None:
             return None
-        return PendingConfirmation(address=row["address"], expires_at=int(row["expires_at"]))
+        return PendingConfirmation(address=_address_of(row), expires_at=int(row["expires_at"]))
 
     @classmethod
     async def redeem(cls, token: str, now: int | None = None) -> tuple[str, str] | None:
@@ -189,10 +197,11 @@ class Preferences:
         if rows_changed(result) == 0:
             return None
         row = await cls.db.fetchrow(
-            "SELECT user_id, address FROM mail_confirmation WHERE token_hash=$1", digest
+            "SELECT user_id, address, token_hash FROM mail_confirmation WHERE token_hash=$1",
+            digest,
         )
         assert row is not None
-        return row["user_id"], row["address"]
+        return row["user_id"], _address_of(row)
 
     @classmethod
     async def peek(cls, token: str, now: int | None = None) -> str | None:
@@ -207,11 +216,10 @@ class Preferences:
     @classmethod
     async def people_with_address(cls, address: str) -> list[str]:
         """Who uses ``address`` or waits to confirm it (for the admins' bounce notices)."""
-        key = normalize(address)
         rows = await cls.db.fetch(
-            "SELECT user_id FROM person WHERE lower(email)=$1 "
-            "UNION SELECT user_id FROM mail_confirmation WHERE address=$1",
-            key,
+            "SELECT user_id FROM person WHERE email_hash=$1 "
+            "UNION SELECT user_id FROM mail_confirmation WHERE address_hash=$1",
+            cd.lookup(address),
         )
         return sorted(row["user_id"] for row in rows)
 
@@ -226,9 +234,9 @@ class Preferences:
         """The people whose confirmed address ``address`` is (where a reset link may go)."""
         rows = await cls.db.fetch(
             "SELECT p.user_id FROM mail_preference p JOIN person ON person.user_id=p.user_id "
-            "WHERE p.confirmed_address=$1 AND lower(person.email)=$1 "
+            "WHERE p.confirmed_hash=$1 AND person.email_hash=$1 "
             "AND person.deleted_at IS NULL ORDER BY p.user_id",
-            normalize(address),
+            cd.lookup(address),
         )
         return [row["user_id"] for row in rows]
 
@@ -250,3 +258,9 @@ class Preferences:
         await cls.db.execute(
             "DELETE FROM mail_confirmation WHERE expires_at<=$1 OR used_at<=$1", day_ago
         )
+
+
+def _address_of(row: Any) -> str:
+    """The sealed address of a ``mail_confirmation`` row, opened."""
+    context = cd.token_context("mail_confirmation", row["token_hash"])
+    return str(cd.open_value(row["address"], context))

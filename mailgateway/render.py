@@ -75,6 +75,13 @@ SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
         "centre_name": "Beratungsstelle Nord",
         "app_url": "https://app.element.io",
     },
+    # A client who has not logged in for the centre's period: 7 days before the deletion.
+    "inactive_account": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+        "months": 3,
+        "day": "01.03.2027",
+    },
     # The answer to a human reply to the notification mailbox (no person, no centre).
     "auto_answer": {
         "centre_name": "",

@@ -24,6 +24,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from yarl import URL
 
+from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import Config
 from appservice.db import LotseDatabase
@@ -31,6 +32,9 @@ from appservice.dev.client import Human
 from appservice.dev.stack import start_synapse, write_stack_config
 from appservice.dev.synapse_runner import SynapseProcess, free_port, make_server_admins
 from appservice.dev.synapse_workers import WorkerDeployment, write_worker_configs
+
+# Databases a test opens beside the app seal contact data too (the app sets its own key).
+contact_data.configure("lotse test contact key")
 
 DOMAIN = "lotse.test"
 # Centre "south" has its own logo; the others show the compass shipped in templates/.

@@ -570,6 +570,19 @@ def test_password_policy_from_file(tmp_path: Path) -> None:
     assert (policy.min_length, policy.require_special, policy.require_upper) == (12, False, True)
 
 
+def test_retention_periods(tmp_path: Path) -> None:
+    """Twelve months by default; the operator's months replace them; 0 is refused by key."""
+    cfg = load_config(write(tmp_path, dump(merged(SECRETS, {}))), env={})
+    assert (cfg.retention.audit_months, cfg.retention.mail_log_months) == (12, 12)
+    changes = {"retention": {"audit_months": 24, "mail_log_months": 3}}
+    cfg = load_config(write(tmp_path, dump(merged(SECRETS, changes))), env={})
+    assert (cfg.retention.audit_months, cfg.retention.mail_log_months) == (24, 3)
+    with pytest.raises(ConfigError) as info:
+        bad = {"retention": {"audit_months": 0}}
+        load_config(write(tmp_path, dump(merged(SECRETS, bad))), env={})
+    assert info.value.key == "retention.audit_months"
+
+
 def test_defaults_fill_partial_file_and_properties(tmp_path: Path) -> None:
     """Missing keys come from the example; derived ids and URLs follow the config."""
     text = dump(

@@ -25,6 +25,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import WebConfig
 from appservice.db import ClientDocument, CounsellingRequest, ErasedPerson, Person
@@ -196,10 +197,38 @@ async def _counselling(
     return request.room_id
 
 
+@dataclass
+class Used:
+    """A client and a counsellor who used every feature, logged in, with their rooms; the
+    client who stays; the admin with their room."""
+
+    client: Departed
+    counsellor: Departed
+    stays: str
+    admin: Human
+    admin_room: str
+    client_human: Human
+    client_room: str
+    counsellor_human: Human
+    counsellor_room: str
+
+
 async def use_everything(env: Env) -> tuple[Departed, Departed, str, Human, str]:
     """A client and a counsellor who used every feature, both deleted by an admin.
 
     Returns them, the client who stays, and the admin with their room."""
+    used = await used_everything(env)
+    admin, admin_room, bot = used.admin, used.admin_room, env.bot
+    deleted = await ask(admin, admin_room, bot, f"client delete {used.client.name}")
+    assert "gelöscht" in deleted.body, deleted.body
+    dora_login = used.counsellor.user_id[1:].split(":")[0]
+    gone = await ask(admin, admin_room, bot, f"berater loeschen {dora_login}")
+    assert "Löschen vorgemerkt" in gone.body, gone.body
+    return used.client, used.counsellor, used.stays, admin, admin_room
+
+
+async def used_everything(env: Env) -> Used:
+    """A client and a counsellor who used every feature (nobody deleted yet)."""
     bot = env.bot
     admin, admin_room = await env.human("leitung", "admin")
     colleague, colleague_room = await env.human("kollegin", "counsellor")
@@ -278,12 +307,9 @@ async def use_everything(env: Env) -> tuple[Departed, Departed, str, Human, str]
     later = int(time.time() * 1000) + DAY_MS
     await Outbox.enqueue(moewe.addresses[0], "new_request", "de", {"request_id": 1}, later)
     await mail_to(env.sink, env.app, second)  # its confirmation went out
-
-    deleted = await ask(admin, admin_room, bot, f"client delete {moewe.name}")
-    assert "gelöscht" in deleted.body, deleted.body
-    gone = await ask(admin, admin_room, bot, f"berater loeschen {dora_login}")
-    assert "Löschen vorgemerkt" in gone.body, gone.body
-    return moewe, dora, stays, admin, admin_room
+    return Used(
+        moewe, dora, stays, admin, admin_room, client, client_room, counsellor, counsellor_room
+    )
 
 
 async def _erase_now(app: LotseApp, *people: Departed) -> None:
@@ -310,13 +336,26 @@ async def _settled(env: Env, admin: Human, admin_room: str) -> None:
         await admin.sync(timeout_ms=200)
 
 
+async def _address_rows(env: Env, departed: Departed) -> int:
+    """Rows found by the keyed hash of one of the person's addresses."""
+    count = 0
+    for address in departed.addresses:
+        key = contact_data.lookup(address)
+        for table, column in (("mail_address", "address"), ("mail_outbox", "recipient_hash")):
+            q = f"SELECT COUNT(*) FROM {table} WHERE {column}=$1"
+            count += int(await env.app.db.main.fetchval(q, key))
+    return count
+
+
 async def check_erasure(env: Env) -> None:
     client, counsellor, stays, admin, admin_room = await use_everything(env)
     db = env.app.db.main
     # The search sees them everywhere they left traces — in both mautrix stores too.
     before = {t.table for t in await traces(db, client.needles)}
+    # Addresses are sealed, and found only by their keyed hash (mail_address, mail_outbox).
+    assert await _address_rows(env, client) > 0
     assert {
-        "person", "registration", "invitation", "mail_outbox", "mail_address",
+        "person", "registration", "invitation",
         "mail_preference", "mail_confirmation", "triage_dialogue", "transfer",
         "centre_message", "client_note", "client_document", "client_group_member",
         "client_master_data", "bookmark", "pending_document", "counselling_request",
@@ -333,6 +372,7 @@ async def check_erasure(env: Env) -> None:
     for departed in (client, counsellor):
         left = beyond_tombstone(await traces(db, departed.needles))
         assert left == [], f"{departed.user_id} still in {left}"
+        assert await _address_rows(env, departed) == 0
 
     # What stays reads without the Matrix id: the audit, the notes, the groups.
     tomb = await ErasedPerson.get(counsellor.user_id)
@@ -364,11 +404,10 @@ async def test_erasure_leaves_no_trace_sqlite(
         await env.close()
 
 
-async def test_erasure_leaves_no_trace_postgres(
-    lotse: Lotse, running: LotseApp, mail_sink: MailSink, tmp_path: Path
-) -> None:
-    """The same on PostgreSQL: a second Synapse and a Lotse on a fresh PostgreSQL database
-    (the session's Lotse pauses meanwhile: row classes bind to one database per process)."""
+@asynccontextmanager
+async def postgres_env(lotse: Lotse, mail_sink: MailSink, tmp_path: Path) -> AsyncIterator[Env]:
+    """A second Synapse and a Lotse on a fresh PostgreSQL database (the session's Lotse pauses
+    meanwhile: row classes bind to one database per process)."""
     async with fresh_postgres() as url:
         directory = tmp_path / "pgstack"
         cfg = write_stack_config(
@@ -386,10 +425,17 @@ async def test_erasure_leaves_no_trace_postgres(
         env = Env(app, synapse, mail_sink, tmp_path)
         try:
             await app.start()
-            await check_erasure(env)
+            yield env
         finally:
             await env.close()
             if app.started:
                 await app.stop()
             await synapse.stop()
-            await lotse.start()
+
+
+async def test_erasure_leaves_no_trace_postgres(
+    lotse: Lotse, running: LotseApp, mail_sink: MailSink, tmp_path: Path
+) -> None:
+    """The same on PostgreSQL: a second Synapse and a Lotse on a fresh PostgreSQL database."""
+    async with postgres_env(lotse, mail_sink, tmp_path) as env:
+        await check_erasure(env)

@@ -302,6 +302,20 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "notifications_set": {"on": True, "has_address": False},
     "notifications_delay_set": {"minutes": 30},
     "notifications_bad": {"given": "later", "low": 0, "high": 1440},
+    # self-service: deleting one's own access, the data export
+    "self_delete_refused": {"last_admin": True},
+    "self_delete_confirm": {"code": "ABC234", "minutes": 10, "until": "01.01.2027", "days": 30},
+    "self_delete_code": {"problem": "wrong"},
+    "self_deleted": {"until": "01.01.2027", "days": 30, "request": 4},
+    "self_deleted_admin": {"client": "Anna", "until": "01.01.2027"},
+    "export_own_only": {},
+    "inactive_notice": {"months": 3, "day": "01.03.2027"},
+    "inactive_deleted_admin": {"client": "Anna", "months": 3, "until": "01.04.2027"},
+    "inactive_staff_admin": {
+        "months": 3,
+        "people": [{"name": "Berta", "user_id": "@berta:x", "seen": "01.12.2026"}],
+    },
+    "export_sent": {"filename": "lotse-daten-anna.json", "tables": 4},
     "mail_failed_admin": {"who": "Anna", "kind": "new_message"},
     "mail_bouncing_admin": {"who": "Anna"},
     # accounts: centre rooms, counsellors, profiles, team, messages from the centre

@@ -28,6 +28,7 @@ def test_shipped_templates_pass_the_start_check() -> None:
         "new_request",
         "request_overdue",
         "transfer_request",
+        "inactive_account",
         "centre_message",
         "auto_answer",
         "password_reset",

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.db import AuditEntry, Invitation, Person
 from appservice.dev.client import PASSWORD, Human, ask
@@ -93,7 +94,8 @@ async def test_staff_get_no_password_link_for_an_account_in_use(
     assert "/invite/" not in reply.body and "/reset/" not in reply.body
     assert await Invitation.latest_for(client.user_id) is None
     assert not await running.db.main.fetchval(
-        "SELECT COUNT(*) FROM mail_outbox WHERE recipient=$1", staff_mailbox
+        "SELECT COUNT(*) FROM mail_outbox WHERE recipient_hash=$1",
+        contact_data.lookup(staff_mailbox),
     )
 
     _, address = await give_confirmed_address(client)
@@ -297,7 +299,7 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
     stored = await Person.get(client.user_id)
     assert stored is not None and stored.email == old
     assert not await running.db.main.fetchval(
-        "SELECT COUNT(*) FROM mail_outbox WHERE recipient=$1", evil
+        "SELECT COUNT(*) FROM mail_outbox WHERE recipient_hash=$1", contact_data.lookup(evil)
     )
 
     new = f"neu-{secrets.token_hex(3)}@example.org"
@@ -314,10 +316,15 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
         await running.assistant.services.notify(stored, "centre_message") == "queued"
     )  # still the confirmed address
     recipients = await running.db.main.fetch(
-        "SELECT recipient, kind FROM mail_outbox WHERE recipient=$1 OR recipient=$2", new, old
+        "SELECT recipient_hash, kind FROM mail_outbox WHERE recipient_hash IN ($1, $2)",
+        contact_data.lookup(new),
+        contact_data.lookup(old),
     )
-    assert sorted((r["recipient"], r["kind"]) for r in recipients) == sorted(
-        [(new, "address_confirmation"), (old, "centre_message")]
+    assert sorted((r["recipient_hash"], r["kind"]) for r in recipients) == sorted(
+        [
+            (contact_data.lookup(new), "address_confirmation"),
+            (contact_data.lookup(old), "centre_message"),
+        ]
     )
 
     status, html, _ = await _post(confirm.group(0), {})
@@ -334,5 +341,7 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
     admin_room = await _service_room(admin, bot)
     reply = await ask(admin, admin_room, bot, f"client invite {fresh.user_id}")
     assert pending not in reply.body and fresh.email in reply.body
-    rows = await running.db.main.fetch("SELECT kind FROM mail_outbox WHERE recipient=$1", pending)
+    rows = await running.db.main.fetch(
+        "SELECT kind FROM mail_outbox WHERE recipient_hash=$1", contact_data.lookup(pending)
+    )
     assert [r["kind"] for r in rows] == ["address_confirmation"]

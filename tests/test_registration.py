@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import SelfRegistrationConfig
 from appservice.db import AuditEntry, Invitation, Person, Registration
@@ -173,5 +174,6 @@ async def test_registration_limits_per_normalised_address_and_for_everyone(
         assert int(headers["Retry-After"]) > 0
         assert await Registration.count_since(late, 0) == 0
         assert not await running.db.main.fetchval(
-            "SELECT COUNT(*) FROM mail_outbox WHERE recipient=$1", late
+            "SELECT COUNT(*) FROM mail_outbox WHERE recipient_hash=$1",
+            contact_data.lookup(late),
         )

@@ -11,20 +11,23 @@ from typing import Any, TypeVar
 
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.crypto import PgCryptoStore
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Database, Scheme
 
 from .absence import Absence, AbsenceNotice
+from .account_code import AccountCode
 from .centre import AuditEntry, CentreSettingRow
 from .centre_room import CentreMessage, CentreRoom
 from .client_data import Bookmark, MasterDataValue
 from .client_groups import ClientGroup
 from .client_records import ClientDocument, ClientNote
 from .erasure import ErasedPerson
+from .inactivity import InactivityNotice
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
 from .outcome import CommandOutcome
 from .pending_document import PendingDocument
 from .person import Person
+from .personal_data import PersonalData
 from .pool import open_database
 from .registration import Registration
 from .request import CounsellingRequest
@@ -37,6 +40,7 @@ from .upgrade import upgrade_table
 __all__ = [
     "Absence",
     "AbsenceNotice",
+    "AccountCode",
     "AuditEntry",
     "Bookmark",
     "CentreMessage",
@@ -48,12 +52,14 @@ __all__ = [
     "CommandOutcome",
     "CounsellingRequest",
     "ErasedPerson",
+    "InactivityNotice",
     "LotseDatabase",
     "Inbox",
     "InboxEvent",
     "Invitation",
     "MasterDataValue",
     "PendingDocument",
+    "PersonalData",
     "Person",
     "Registration",
     "RoomAvatar",
@@ -90,6 +96,9 @@ _row_classes: list[Any] = [
     PendingDocument,
     CommandOutcome,
     RoomAvatar,
+    AccountCode,
+    PersonalData,
+    InactivityNotice,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
@@ -144,6 +153,10 @@ class LotseDatabase:
             self.state_db.override_pool(self.main)
             await self.crypto_db.start()
             await self.state_db.start()
+            if self.main.scheme == Scheme.SQLITE:
+                # Older page versions (e.g. contact data before the v22 upgrade sealed it)
+                # leave the write-ahead log.
+                await self.main.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except BaseException:
             await self.main.stop()
             raise

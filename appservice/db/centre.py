@@ -9,6 +9,8 @@ from mautrix.util.async_db import Connection, Database
 
 from appservice.clock import now_ms
 
+from .person import rows_changed
+
 
 class CentreSettingRow:
     """The text an admin typed per key; parsing and defaults live in appservice.centre_settings."""
@@ -94,6 +96,12 @@ class AuditEntry:
             detail,
             now_ms(),
         )
+
+    @classmethod
+    async def prune(cls, before: int) -> int:
+        """Drop entries older than ``before`` (ms): the retention period is over."""
+        result = await cls.db.execute("DELETE FROM audit_log WHERE created_at < $1", before)
+        return rows_changed(result)
 
     @classmethod
     async def recent(cls, centre_id: str, limit: int) -> list[AuditEntry]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
+
+from appservice import contact_data as cd
 
 
 class MasterDataValue:
@@ -20,7 +22,7 @@ class MasterDataValue:
         rows = await cls.db.fetch(
             "SELECT key, value FROM client_master_data WHERE user_id=$1 ORDER BY key", user_id
         )
-        return {row["key"]: row["value"] for row in rows}
+        return {row["key"]: _opened(user_id, row) for row in rows}
 
     @classmethod
     async def of_many(cls, user_ids: list[str]) -> dict[str, dict[str, str]]:
@@ -31,7 +33,7 @@ class MasterDataValue:
         marks = ", ".join(f"${i + 1}" for i in range(len(user_ids)))
         q = f"SELECT user_id, key, value FROM client_master_data WHERE user_id IN ({marks})"
         for row in await cls.db.fetch(q, *user_ids):
-            found[row["user_id"]][row["key"]] = row["value"]
+            found[row["user_id"]][row["key"]] = _opened(row["user_id"], row)
         return found
 
     @classmethod
@@ -48,8 +50,13 @@ class MasterDataValue:
                         "INSERT INTO client_master_data (user_id, key, value) VALUES ($1, $2, $3)",
                         user_id,
                         key,
-                        value,
+                        cd.seal(value, cd.master_context(user_id, key)),
                     )
+
+
+def _opened(user_id: str, row: Any) -> str:
+    """A master-data value is sealed at rest, bound to its client and field."""
+    return str(cd.open_value(row["value"], cd.master_context(user_id, row["key"])))
 
 
 @dataclass(frozen=True)

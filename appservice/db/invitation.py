@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
 
+from appservice import contact_data as cd
 from appservice.clock import now_ms
 
 from .rows import rows_changed
@@ -72,7 +73,7 @@ class Invitation:
             created_by=row["created_by"],
             created_at=int(row["created_at"]),
             expires_at=int(row["expires_at"]),
-            sent_to=row["sent_to"],
+            sent_to=_sent_to(row),
             used_at=row["used_at"],
             revoked_at=row["revoked_at"],
             failed_attempts=int(row["failed_attempts"]),
@@ -104,7 +105,8 @@ class Invitation:
             )
             row = await conn.fetchrow(
                 "INSERT INTO invitation (token_hash, user_id, centre_id, created_by, created_at, "
-                "expires_at, sent_to, purpose) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                "expires_at, sent_to, purpose, sent_to_hash) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
                 f"RETURNING {cls._columns}",
                 token_hash,
                 user_id,
@@ -112,8 +114,9 @@ class Invitation:
                 created_by,
                 now,
                 expires_at,
-                sent_to,
+                cd.seal(sent_to, cd.token_context("invitation", token_hash)),
                 purpose,
+                cd.lookup(sent_to),
             )
         invitation = cls._from_row(row)
         assert invitation is not None
@@ -179,11 +182,11 @@ class Invitation:
     async def proven_address(cls, user_id: str) -> str | None:
         """The address of the person's newest *used* mailed link: they read that mailbox."""
         q = (
-            "SELECT sent_to FROM invitation WHERE user_id=$1 AND used_at IS NOT NULL "
+            "SELECT sent_to, token_hash FROM invitation WHERE user_id=$1 AND used_at IS NOT NULL "
             "AND sent_to IS NOT NULL ORDER BY used_at DESC, id DESC LIMIT 1"
         )
-        value = await cls.db.fetchval(q, user_id)
-        return None if value is None else str(value)
+        row = await cls.db.fetchrow(q, user_id)
+        return None if row is None else _sent_to(row)
 
     @classmethod
     async def revoke_for(cls, user_id: str) -> int:
@@ -200,3 +203,8 @@ class Invitation:
     async def delete_for(cls, user_id: str) -> None:
         """Forget a person's invitations (the deletion routine erases the person)."""
         await cls.db.execute("DELETE FROM invitation WHERE user_id=$1", user_id)
+
+
+def _sent_to(row: Any) -> str | None:
+    """The address a link went to: sealed at rest, bound to the link (contact_data.py)."""
+    return cd.open_value(row["sent_to"], cd.token_context("invitation", row["token_hash"]))

@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database
 
+from appservice import contact_data as cd
+
 from .rows import rows_changed
 
 ROLES = ("client", "counsellor", "admin")
@@ -89,8 +91,9 @@ class Person:
             capacity=row["capacity"],
             home_counsellor_id=row["home_counsellor_id"],
             display_name=row["display_name"],
-            email=row["email"],
-            phone=row["phone"],
+            # Sealed at rest (appservice/contact_data.py).
+            email=cd.open_value(row["email"], cd.person_context(row["user_id"], "email")),
+            phone=cd.open_value(row["phone"], cd.person_context(row["user_id"], "phone")),
             invited_at=row["invited_at"],
             activated_at=row["activated_at"],
             locked_at=row["locked_at"],
@@ -280,11 +283,17 @@ class Person:
         unknown = set(values) - set(allowed)
         if unknown or not values:
             raise ValueError(f"not allowed here: {sorted(unknown) or 'nothing given'}")
-        names = list(values)
+        stored = dict(values)
+        for name in ("email", "phone"):
+            if name in values:
+                stored[name] = cd.seal(values[name], cd.person_context(self.user_id, name))
+        if "email" in values:
+            stored["email_hash"] = cd.lookup(values["email"])
+        names = list(stored)
         assignments = ", ".join(f"{name}=${i + 2}" for i, name in enumerate(names))
         q = f"UPDATE person SET {assignments} WHERE user_id=$1"
-        await self.db.execute(q, self.user_id, *(values[n] for n in names))
-        for name in names:
+        await self.db.execute(q, self.user_id, *(stored[n] for n in names))
+        for name in values:
             setattr(self, name, values[name])
 
     async def delete(self) -> None:

@@ -84,6 +84,9 @@ def open_database(
             log=log,
             owner_name=owner_name,
         )
+    # Deleted and overwritten rows are zeroed in the file, not left in free pages (contact
+    # data sealed by the v22 upgrade, erased people).
+    sqlite_args = {"init_commands": ["PRAGMA secure_delete = ON"], **(db_args or {})}
     return Database.create(
-        url, upgrade_table=upgrade_table, db_args=db_args, log=log, owner_name=owner_name
+        url, upgrade_table=upgrade_table, db_args=sqlite_args, log=log, owner_name=owner_name
     )

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Database
 
+from appservice import contact_data as cd
 from appservice.clock import now_ms
 
 from .rows import rows_changed
@@ -46,7 +47,9 @@ class Registration:
             token_hash=row["token_hash"],
             centre_id=row["centre_id"],
             pseudonym=row["pseudonym"],
-            email=row["email"],
+            email=str(
+                cd.open_value(row["email"], cd.token_context("registration", row["token_hash"]))
+            ),
             created_at=int(row["created_at"]),
             expires_at=int(row["expires_at"]),
             confirmed_at=row["confirmed_at"],
@@ -59,11 +62,15 @@ class Registration:
     ) -> int:
         q = (
             "INSERT INTO registration (token_hash, centre_id, pseudonym, email, created_at, "
-            "expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+            "expires_at, email_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
         )
         now = now_ms()
+        sealed = cd.seal(email, cd.token_context("registration", token_hash))
+        digest = cd.lookup(email)
         return int(
-            await cls.db.fetchval(q, token_hash, centre_id, pseudonym, email, now, expires_at)
+            await cls.db.fetchval(
+                q, token_hash, centre_id, pseudonym, sealed, now, expires_at, digest
+            )
         )
 
     @classmethod
@@ -78,8 +85,8 @@ class Registration:
         ``address_key`` is the normalised address (trimmed, lower-case): ``Anna@X.org`` and
         ``anna@x.org`` are one mailbox and share one limit.
         """
-        q = "SELECT COUNT(*) FROM registration WHERE lower(email)=$1 AND created_at >= $2"
-        return int(await cls.db.fetchval(q, address_key, since_ms))
+        q = "SELECT COUNT(*) FROM registration WHERE email_hash=$1 AND created_at >= $2"
+        return int(await cls.db.fetchval(q, cd.lookup(address_key), since_ms))
 
     async def confirm(self, now_ms: int) -> bool:
         """Mark confirmed if still open; False when another click got there first."""

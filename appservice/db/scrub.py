@@ -56,6 +56,12 @@ OWN_ROWS = (
     "DELETE FROM person WHERE user_id=$1",
 )
 
+# Like OWN_ROWS, for tables added after v16 (which runs this scrub before they exist).
+LATER_ROWS = (
+    ("account_code", "DELETE FROM account_code WHERE user_id=$1"),
+    ("inactivity_notice", "DELETE FROM inactivity_notice WHERE user_id=$1"),
+)
+
 # $1 = the Matrix id, $2 = the tombstone's reference.
 REFERENCES = (
     "UPDATE counselling_request SET counsellor_id=$2 WHERE counsellor_id=$1",
@@ -122,8 +128,49 @@ async def _has_table(conn: Connection, scheme: Scheme, name: str) -> bool:
     return bool(await conn.fetchval(q, name))
 
 
-async def _addresses(conn: Connection, user_id: str) -> set[str]:
-    """Every address the person had, trimmed and lower-cased as ``mail_address`` keys them."""
+async def _has_column(conn: Connection, scheme: Scheme, table: str, column: str) -> bool:
+    if scheme == Scheme.SQLITE:
+        q = "SELECT 1 FROM pragma_table_info($1) WHERE name=$2"
+    else:
+        q = "SELECT 1 FROM information_schema.columns WHERE table_name=$1 AND column_name=$2"
+    return bool(await conn.fetchval(q, table, column))
+
+
+# From v22 on, addresses are sealed and rows are found by their keyed hash (contact_data.py);
+# the v16 upgrade runs this scrub on the older schema, which held them in the clear.
+_HASHED_ADDRESSES = (
+    "SELECT email_hash AS a FROM person WHERE user_id=$1 "
+    "UNION SELECT confirmed_hash FROM mail_preference WHERE user_id=$1 "
+    "UNION SELECT address_hash FROM mail_confirmation WHERE user_id=$1 "
+    "UNION SELECT sent_to_hash FROM invitation WHERE user_id=$1 "
+    "UNION SELECT email_hash FROM registration WHERE user_id=$1"
+)
+_HASHED_USED_BY_OTHERS = (
+    "SELECT 1 FROM person WHERE user_id<>$2 AND email_hash=$1 "
+    "UNION ALL SELECT 1 FROM mail_preference WHERE user_id<>$2 AND confirmed_hash=$1 "
+    "UNION ALL SELECT 1 FROM mail_confirmation WHERE user_id<>$2 AND address_hash=$1"
+)
+_HASHED_ADDRESS_ROWS = (
+    "DELETE FROM mail_address WHERE address=$1",
+    "DELETE FROM mail_outbox WHERE recipient_hash=$1",
+    "DELETE FROM registration WHERE email_hash=$1",
+)
+_PLAIN_ADDRESS_ROWS = (
+    "DELETE FROM mail_address WHERE address=$1",
+    "DELETE FROM mail_outbox WHERE lower(trim(recipient))=$1",
+    "DELETE FROM registration WHERE lower(trim(email))=$1",
+)
+
+
+async def _hashed(conn: Connection, scheme: Scheme) -> bool:
+    return await _has_column(conn, scheme, "person", "email_hash")
+
+
+async def addresses_of(conn: Connection, scheme: Scheme, user_id: str) -> set[str]:
+    """Every address the person had, as ``mail_address`` keys them (the keyed hash; before
+    v22 the address trimmed and lower-cased)."""
+    if await _hashed(conn, scheme):
+        return {row["a"] for row in await conn.fetch(_HASHED_ADDRESSES, user_id) if row["a"]}
     rows = await conn.fetch(
         "SELECT email AS a FROM person WHERE user_id=$1 "
         "UNION SELECT confirmed_address FROM mail_preference WHERE user_id=$1 "
@@ -135,7 +182,9 @@ async def _addresses(conn: Connection, user_id: str) -> set[str]:
     return {row["a"].strip().lower() for row in rows if row["a"] and row["a"].strip()}
 
 
-async def _used_by_others(conn: Connection, address: str, user_id: str) -> bool:
+async def _used_by_others(conn: Connection, hashed: bool, address: str, user_id: str) -> bool:
+    if hashed:
+        return bool(await conn.fetchval(_HASHED_USED_BY_OTHERS, address, user_id))
     used = await conn.fetchval(
         "SELECT 1 FROM person WHERE user_id<>$2 AND lower(trim(email))=$1 "
         "UNION ALL SELECT 1 FROM mail_preference WHERE user_id<>$2 AND confirmed_address=$1 "
@@ -161,13 +210,18 @@ async def scrub(conn: Connection, scheme: Scheme, user_id: str, ref: str) -> Non
             me["centre_id"],
             me["display_name"],
         )
-    addresses = await _addresses(conn, user_id)
+    hashed = await _hashed(conn, scheme)
+    addresses = await addresses_of(conn, scheme, user_id)
     keys: list[str] = []
     if stores:
         rows = await conn.fetch("SELECT identity_key FROM crypto_device WHERE user_id=$1", user_id)
         keys = [row["identity_key"] for row in rows]
     for statement in OWN_ROWS:
         await conn.execute(statement, user_id)
+    # Tables newer than v16, whose upgrade scrubs older erasures with this very function.
+    for table, statement in LATER_ROWS:
+        if await _has_table(conn, scheme, table):
+            await conn.execute(statement, user_id)
     for statement in REFERENCES:
         await conn.execute(statement, user_id, ref)
     await conn.execute(
@@ -178,11 +232,10 @@ async def scrub(conn: Connection, scheme: Scheme, user_id: str, ref: str) -> Non
     # An event not yet handled may carry their id (a handled one keeps no payload).
     await conn.execute(f"DELETE FROM event_inbox WHERE {_contains(scheme, 'payload')}", user_id)
     for address in sorted(addresses):
-        if await _used_by_others(conn, address, user_id):
+        if await _used_by_others(conn, hashed, address, user_id):
             continue
-        await conn.execute("DELETE FROM mail_address WHERE address=$1", address)
-        await conn.execute("DELETE FROM mail_outbox WHERE lower(trim(recipient))=$1", address)
-        await conn.execute("DELETE FROM registration WHERE lower(trim(email))=$1", address)
+        for statement in _HASHED_ADDRESS_ROWS if hashed else _PLAIN_ADDRESS_ROWS:
+            await conn.execute(statement, address)
     if room:
         await conn.execute("DELETE FROM event_inbox WHERE room_id=$1", room)
     if not stores:

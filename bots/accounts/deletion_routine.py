@@ -24,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
 from appservice.admin_api import AdminApiError
+from appservice.clock import now_ms
 from appservice.db import ClientNote, ErasedPerson, Person
 from appservice.scheduler import Scheduler
 from bots.framework.services import BotServices
@@ -62,7 +62,7 @@ def schedule(scheduler: Scheduler, services: BotServices) -> None:
 
 async def run(services: BotServices, now: int | None = None) -> None:
     """One run: claim everyone due, finish every claim, report per centre."""
-    now = now if now is not None else int(time.time() * 1000)
+    now = now if now is not None else now_ms()
     for user_id, centre_id, deleted_at in await ErasedPerson.marked():
         grace = (await services.settings(centre_id)).deletion_grace_days
         if not rules.restorable(deleted_at, grace, now):

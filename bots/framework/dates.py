@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 # configuration code).
 DEFAULT_TZ = ZoneInfo("Europe/Berlin")
 MAX_RANGE_DAYS = 366
+DAY_MS = 24 * 60 * 60 * 1000
+# A "month" of an inactivity or retention period: 30 days, whatever the calendar says.
+MONTH_DAYS = 30
 
 
 def local_time(ms: int, tz: ZoneInfo = DEFAULT_TZ) -> str:

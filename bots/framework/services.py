@@ -56,6 +56,7 @@ class SendEvent(Protocol):
 SendContent = Callable[[RoomID, MessageEventContent, str], Awaitable[None]]
 RunStep = Callable[[str, dict[str, str]], Awaitable[None]]
 DownloadMedia = Callable[[ContentURI], Awaitable[bytes]]
+UploadMedia = Callable[[bytes, str, str], Awaitable[ContentURI]]
 
 log = logging.getLogger("lotse.services")
 
@@ -72,6 +73,9 @@ class BotServices:
     # the room is, and fetch a file from the media repository.
     send_content: SendContent | None = None
     download_media: DownloadMedia | None = None
+    # As the assistant: put (already encrypted) bytes into the media repository: data, mime
+    # type, file name.
+    upload_media: UploadMedia | None = None
     # Each centre's Space, admin control room and staff room (membership follows roles).
     centre_rooms: CentreRooms | None = None
     # Service rooms: a person created by a command is invited to theirs at once.

@@ -34,3 +34,6 @@ from .v17_account_links import upgrade_v17  # noqa: E402,F401
 from .v18_private_service_rooms import upgrade_v18  # noqa: E402,F401
 from .v19_command_outcomes import upgrade_v19  # noqa: E402,F401
 from .v20_room_avatars import upgrade_v20  # noqa: E402,F401
+from .v21_account_codes import upgrade_v21  # noqa: E402,F401
+from .v22_sealed_contact_data import upgrade_v22  # noqa: E402,F401
+from .v23_inactivity_notices import upgrade_v23  # noqa: E402,F401

@@ -1,0 +1,102 @@
+"""Contact data sealed at rest: addresses, phone numbers and clients' master data.
+
+A database dump (backup, support case, stolen disk) must not show how to reach a client, nor
+what the centre recorded about them (age group, postcode …). These values are sealed like
+notes (AES-GCM, the row's context bound in: a value copied onto another row does not open).
+Finding a row by address (bounces, "who uses this address", at most N mails a day to one
+address) uses a keyed hash of the normalised address instead (HMAC-SHA256): equal addresses
+give equal hashes, and without the key a guessed address cannot be tested.
+
+Both keys come from the secret given to :func:`configure` at start (today the pickle key,
+see appservice/sealing.py), never from the database. The row classes call :func:`seal`,
+:func:`open_value` and :func:`lookup`; one process has one configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .sealing import PREFIX, Sealer
+
+__all__ = ["HASH_PREFIX", "configure", "is_sealed", "lookup", "normalize", "open_value", "seal"]
+
+HASH_PREFIX = "h1:"
+_PURPOSE = "contact data"
+
+
+class _Keys:
+    sealer: Sealer | None = None
+    lookup_key: bytes = b""
+
+
+def configure(secret: str) -> None:
+    """Use ``secret`` for every contact value sealed or looked up from now on."""
+    _Keys.sealer = Sealer(secret, _PURPOSE)
+    _Keys.lookup_key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"lotse contact lookup v1"
+    ).derive(secret.encode())
+
+
+def _sealer() -> Sealer:
+    if _Keys.sealer is None:
+        raise RuntimeError("contact data: no key configured (contact_data.configure)")
+    return _Keys.sealer
+
+
+def normalize(address: str) -> str:
+    """The key of an address: trimmed and lower-cased."""
+    return address.strip().lower()
+
+
+def is_sealed(stored: str | None) -> bool:
+    return stored is not None and stored.startswith(PREFIX)
+
+
+def seal(value: str | None, context: str) -> str | None:
+    """The stored form of ``value`` (None and "" stay as they are: nothing to hide)."""
+    if not value:
+        return value
+    return _sealer().seal(value, context)
+
+
+def open_value(stored: str | None, context: str) -> str | None:
+    """The value of a stored (sealed) form; raises SealError if it was moved or the key changed."""
+    if not stored:
+        return stored
+    return _sealer().open(stored, context)
+
+
+def lookup(address: str | None) -> str | None:
+    """The keyed hash rows are found by; None for no address."""
+    if address is None or not address.strip():
+        return None
+    if not _Keys.lookup_key:
+        raise RuntimeError("contact data: no key configured (contact_data.configure)")
+    digest = hmac.new(_Keys.lookup_key, normalize(address).encode(), hashlib.sha256).hexdigest()
+    return HASH_PREFIX + digest
+
+
+# The context each sealed value is bound to: the row it belongs in.
+def person_context(user_id: str, field: str) -> str:
+    return f"person:{user_id}:{field}"
+
+
+def master_context(user_id: str, key: str) -> str:
+    return f"master:{user_id}:{key}"
+
+
+def preference_context(user_id: str) -> str:
+    return f"preference:{user_id}"
+
+
+def token_context(table: str, token_hash: str) -> str:
+    """For rows keyed by a link's hash (confirmations, invitations, registrations)."""
+    return f"{table}:{token_hash}"
+
+
+def outbox_context(recipient_hash: str) -> str:
+    return f"outbox:{recipient_hash}"
