@@ -71,8 +71,12 @@ def _config_error(err: ConfigError) -> int:
 
 
 def _with_config(args: argparse.Namespace, action: Callable[[Config], int]) -> int:
+    # The composition root: the monitoring forms the centres choose are part of the config.
+    from bots.monitoring.setup import check_forms
+
     try:
         cfg = load_config(args.config)
+        check_forms(cfg)
     except ConfigError as err:
         return _config_error(err)
     return action(cfg)

@@ -24,9 +24,12 @@ CENTRE_KEYS = (
     "documents",
     "master_data",
     "topics",
+    "monitoring_form",
 )
 LANGUAGES = ("de", "en")
 DEFAULT_TIMEZONE = "Europe/Berlin"
+DEFAULT_MONITORING_FORM = "default"
+_FORM_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CENTRE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -57,6 +60,8 @@ class CentreConfig:
     topics: tuple[Topic, ...] = ()
     # IANA time zone in which times are shown to the centre's people.
     timezone: str = DEFAULT_TIMEZONE
+    # The monitoring form counsellors fill in: templates/forms/<name>.yaml (checked at start).
+    monitoring_form: str = DEFAULT_MONITORING_FORM
 
     @property
     def zone(self) -> ZoneInfo:
@@ -120,6 +125,14 @@ def parse_centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
         except MasterDataError as err:
             raise ConfigError(f"{prefix}.master_data{err.where}", err.message) from None
         topics = _topics(entry.get("topics"), f"{prefix}.topics")
+        form = as_str(
+            entry.get("monitoring_form", DEFAULT_MONITORING_FORM), f"{prefix}.monitoring_form"
+        )
+        if not _FORM_NAME_RE.fullmatch(form):
+            raise ConfigError(
+                f"{prefix}.monitoring_form",
+                f"'{form}' is not a form name: lower-case letters, digits, - and _",
+            )
         centres.append(
             CentreConfig(
                 centre_id,
@@ -131,6 +144,7 @@ def parse_centres(raw: Any, domain: str) -> tuple[CentreConfig, ...]:
                 master_data=master_data,
                 topics=topics,
                 timezone=timezone,
+                monitoring_form=form,
             )
         )
     return tuple(centres)
