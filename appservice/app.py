@@ -233,6 +233,7 @@ class LotseApp:
         )
         from bots.assistant import Assistant
         from bots.lifecycle import install as install_request_lifecycle
+        from bots.monitoring import commands as monitoring  # noqa: F401
         from bots.registry import registry
         from bridge.centre_rooms import CentreRooms
         from bridge.counselling_rooms import CounsellingRooms

@@ -104,6 +104,7 @@ class Assistant:
             admin=admin,
             send_content=self.send_content,
             download_media=self.intent.download_media,
+            upload_media=self.intent.upload_media,
             centre_rooms=centre_rooms,
             service_rooms=service_rooms,
             send_event=self.send_event,

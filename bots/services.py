@@ -54,6 +54,8 @@ class SendEvent(Protocol):
 SendContent = Callable[[RoomID, MessageEventContent, str], Awaitable[None]]
 RunStep = Callable[[str, dict[str, str]], Awaitable[None]]
 DownloadMedia = Callable[[ContentURI], Awaitable[bytes]]
+# Upload bytes (already encrypted) to the media repository: data, mime type, file name.
+UploadMedia = Callable[..., Awaitable[ContentURI]]
 
 log = logging.getLogger("lotse.services")
 
@@ -78,6 +80,8 @@ class BotServices:
     send_event: SendEvent | None = None
     # As the assistant: run a named step once the running command is committed (now if none).
     run_step: RunStep | None = None
+    # As the assistant: put a file (encrypted by the caller) into the media repository.
+    upload_media: UploadMedia | None = None
     # The assistant's master-key fingerprint, shown in `help` so people can compare it.
     identity: str = ""
 

@@ -22,6 +22,7 @@ from .client_records import ClientDocument, ClientNote
 from .erasure import ErasedPerson
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
+from .monitoring import Monitoring, MonitoringDialogue
 from .outcome import CommandOutcome
 from .pending_document import PendingDocument
 from .person import Person
@@ -51,6 +52,8 @@ __all__ = [
     "InboxEvent",
     "Invitation",
     "MasterDataValue",
+    "Monitoring",
+    "MonitoringDialogue",
     "PendingDocument",
     "Person",
     "Registration",
@@ -85,6 +88,8 @@ _row_classes: list[Any] = [
     CentreMessage,
     PendingDocument,
     CommandOutcome,
+    Monitoring,
+    MonitoringDialogue,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
