@@ -55,6 +55,9 @@ from .control_room import addressed_to_bot
 from .dispatch import ROLE_BY_NAME, CommandContext, run_command
 from .documents import FILE_TYPES, receive_file
 from .formatting import markdown_to_html
+from .monitoring.commands import monitoring_vote
+from .monitoring.polls import POLL_SENT as MONITORING_POLL_SENT
+from .monitoring.polls import poll_sent as monitoring_poll_sent
 from .poll_events import RESPONSE_TYPES
 from .requests import POOL_ROOM, pool_room
 from .services import BotServices
@@ -95,7 +98,11 @@ class Assistant:
         self.private_rooms = PrivateRooms(intent, service_rooms)
         self._outcome_sealer = sealer(directory.cfg.encryption.pickle_key, "command outcomes")
         # Steps that run after a command is committed (see send_event and run_step).
-        self.steps: dict[str, Step] = {POLL_SENT: poll_sent, POOL_ROOM: pool_room}
+        self.steps: dict[str, Step] = {
+            POLL_SENT: poll_sent,
+            POOL_ROOM: pool_room,
+            MONITORING_POLL_SENT: monitoring_poll_sent,
+        }
         self.services = BotServices(
             directory=directory,
             counselling_rooms=counselling_rooms,
@@ -296,10 +303,12 @@ class Assistant:
             )
             return
         if decrypted.type.t in RESPONSE_TYPES and not control_room:
-            # A vote on a triage poll (MSC3381) in the person's own service room.
+            # A vote on a triage (client) or monitoring (staff) poll (MSC3381) in the
+            # person's own service room.
             ctx = self._context(person, lang, evt, control_room)
             vote = decrypted.content.serialize()
-            await self._exactly_once(evt, lambda: triage_vote(ctx, vote))
+            on_vote = triage_vote if person.role == "client" else monitoring_vote
+            await self._exactly_once(evt, lambda: on_vote(ctx, vote))
             return
         if not isinstance(decrypted, MessageEvent) or decrypted.type != EventType.ROOM_MESSAGE:
             return

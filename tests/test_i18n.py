@@ -470,6 +470,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "monitoring_edit_nothing": {"id": 4, "fields": [{"key": "duration", "label": "Dauer"}]},
     "monitoring_unreadable": {"id": 4},
+    "monitoring_poll_stale": {"running": True},
     "monitoring_edited": {"id": 4},
     "monitoring_deleted": {"id": 4},
     "monitoring_exported": {

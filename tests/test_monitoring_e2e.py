@@ -247,3 +247,41 @@ async def test_export_csv_and_statistics_chart(make_human: MakeHuman, running: L
     assert isinstance(event, RoomEncryptedImage)
     assert _png_size(png) == (1200, 1200)
     assert "ganze Beratungsstelle" in await say(admin, "statistics 3.2026 3.2026")
+
+
+async def test_choices_come_as_polls_and_a_vote_answers(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """A choice field and a yes/no field are also polls: a vote answers like the number, the
+    answered poll is ended, a vote on it afterwards changes nothing."""
+    from tests.test_triage_polls import _ended, _poll, _vote
+
+    bot = running.cfg.assistant_mxid
+    _, anna = await make_client(make_human)
+    counsellor = await make_human("moniumfrage", centre="nord", role="counsellor")
+    room = await _service_room(counsellor, bot)
+    for text in (f"monitoring new {anna}", "heute", "50"):
+        await ask(counsellor, room, bot, text)
+    step = await ask(counsellor, room, bot, "Gruppe")
+    assert "4/6 Kanal" in step.body
+    channel = await _poll(counsellor, room, bot, 1)
+    answers = channel.content["org.matrix.msc3381.poll.start"]["answers"]
+    assert [a["org.matrix.msc1767.text"] for a in answers][:3] == [
+        "Chat",
+        "Nachricht/Mail",
+        "Video",
+    ]
+    voted = await _vote(counsellor, room, bot, channel, "3")
+    assert "5/6 Anzahl Personen" in voted.body
+    await _ended(counsellor, room, bot, channel)
+    stale = await _vote(counsellor, room, bot, channel, "1")
+    assert "gilt nicht mehr" in stale.body
+    step = await ask(counsellor, room, bot, "weiter")
+    assert "6/6 Folgetermin" in step.body  # the stale vote did not move the form on
+    follow_up = await _poll(counsellor, room, bot, 2)
+    voted = await _vote(counsellor, room, bot, follow_up, "2")
+    assert "gespeichert" in voted.body
+    await _ended(counsellor, room, bot, follow_up)
+    (row,) = await Monitoring.find("nord", counsellor.user_id)
+    shown = await ask(counsellor, room, bot, f"monitoring show {row.id}")
+    assert "(`channel`): Video" in shown.body and "(`follow_up`): nein" in shown.body

@@ -140,7 +140,8 @@ class MonitoringDialogue:
 
     db: ClassVar[Database]
     _columns: ClassVar[str] = (
-        "counsellor_id, centre_id, client_id, request_id, sealed_state, started_at"
+        "counsellor_id, centre_id, client_id, request_id, sealed_state, step, poll_event_id, "
+        "started_at"
     )
 
     counsellor_id: str
@@ -148,6 +149,9 @@ class MonitoringDialogue:
     client_id: str
     request_id: int | None
     sealed_state: str
+    # The key of the field being asked, and the poll offering it (if one is out).
+    step: str
+    poll_event_id: str | None = None
     started_at: int = 0
 
     @classmethod
@@ -164,26 +168,42 @@ class MonitoringDialogue:
         client_id: str,
         request_id: int | None,
         sealed: str,
+        step: str,
     ) -> bool:
         """Start one; False if the counsellor has one running already (races too)."""
         q = (
             "INSERT INTO monitoring_dialogue (counsellor_id, centre_id, client_id, request_id, "
-            "sealed_state, started_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+            "sealed_state, step, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT DO NOTHING"
         )
         result = await cls.db.execute(
-            q, counsellor_id, centre_id, client_id, request_id, sealed, now_ms()
+            q, counsellor_id, centre_id, client_id, request_id, sealed, step, now_ms()
         )
         return _rows_changed(result) == 1
 
     @classmethod
-    async def save(cls, counsellor_id: str, old: str, sealed: str) -> bool:
-        """Move on from state ``old``; False if a simultaneous answer moved it already."""
+    async def save(cls, counsellor_id: str, old: str, sealed: str, step: str) -> bool:
+        """Move on from state ``old`` to ``step`` (its poll is no longer current); False if a
+        simultaneous answer moved it already."""
         result = await cls.db.execute(
-            "UPDATE monitoring_dialogue SET sealed_state=$3 "
+            "UPDATE monitoring_dialogue SET sealed_state=$3, step=$4, poll_event_id=NULL "
             "WHERE counsellor_id=$1 AND sealed_state=$2",
             counsellor_id,
             old,
             sealed,
+            step,
+        )
+        return _rows_changed(result) == 1
+
+    @classmethod
+    async def set_poll(cls, counsellor_id: str, step: str, poll_event_id: str) -> bool:
+        """Tie a poll to the field asked; False if the dialogue moved on or ended meanwhile."""
+        result = await cls.db.execute(
+            "UPDATE monitoring_dialogue SET poll_event_id=$3 "
+            "WHERE counsellor_id=$1 AND step=$2 AND poll_event_id IS NULL",
+            counsellor_id,
+            step,
+            poll_event_id,
         )
         return _rows_changed(result) == 1
 

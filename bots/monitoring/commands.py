@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from mautrix.crypto.attachments import encrypt_attachment
 from mautrix.types import (
+    EventID,
     FileInfo,
     ImageInfo,
     MediaMessageEventContent,
@@ -32,8 +33,10 @@ from bots.commands import STAFF, Argument, Role
 from bots.dispatch import CommandContext
 from bots.names import Names
 from bots.parsing import ParsedCommand
+from bots.poll_events import chosen, parse_vote
 from bots.registry import registry
 from bots.services import BotServices, services_of
+from bots.triage_questions import Option, Question
 
 from . import chart as charts
 from .dialogue import (
@@ -54,6 +57,7 @@ from .dialogue import (
 )
 from .export import csv_filename, export_csv
 from .forms import DATE_KEY, Form
+from .polls import end_poll, offer_poll
 from .setup import forms_of
 from .stats import (
     Period,
@@ -248,9 +252,10 @@ async def monitoring_new(
     step = start(form, prefilled)
     sealed = _sealer(services_of(ctx)).seal(step.state.to_json(), _dialogue_context(ctx.user_id))
     if not await MonitoringDialogue.begin(
-        ctx.user_id, ctx.centre_id, person.user_id, request_id, sealed
+        ctx.user_id, ctx.centre_id, person.user_id, request_id, sealed, step.field.key
     ):
         return ctx.render("monitoring_running", client=person.name)  # a race: that one runs
+    await offer_poll(ctx, step, _yes_no(ctx))
     return _ask_text(ctx, form, step, first=True, client=person.name)
 
 
@@ -279,11 +284,10 @@ async def _repeat(ctx: CommandContext, row: MonitoringDialogue) -> str:
     form = _form(ctx)
     person = await Person.get(row.client_id)
     name = person.name if person is not None else ""
-    return (
-        ctx.render("monitoring_running", client=name)
-        + "\n\n"
-        + _ask_text(ctx, form, resume(form, state))
-    )
+    step = resume(form, state)
+    if row.poll_event_id is None and row.step == step.field.key:
+        await offer_poll(ctx, step, _yes_no(ctx))  # only if none is out (or it failed)
+    return ctx.render("monitoring_running", client=name) + "\n\n" + _ask_text(ctx, form, step)
 
 
 async def monitoring_answer(ctx: CommandContext, parsed: ParsedCommand) -> str | None:
@@ -302,6 +306,12 @@ async def monitoring_answer(ctx: CommandContext, parsed: ParsedCommand) -> str |
         usable, _, _ = ctx.registry.find(parsed.name, parsed.words, ctx.role)
         if usable is not None:
             return None
+    return await _advance(ctx, row, text)
+
+
+async def _advance(ctx: CommandContext, row: MonitoringDialogue, text: str) -> str:
+    """What ``text`` typed (or voted) for the field asked does: the next question, the
+    saved monitoring, or the cancellation; the answered field's poll is ended."""
     state = await _state(ctx, row)
     if state is None:
         return ctx.render("monitoring_cancelled")
@@ -309,20 +319,55 @@ async def monitoring_answer(ctx: CommandContext, parsed: ParsedCommand) -> str |
     step = answer(form, state, text, _today(ctx))
     if isinstance(step, Cancelled):
         await MonitoringDialogue.finish(ctx.user_id)
+        await end_poll(ctx, row.poll_event_id)
         return ctx.render("monitoring_cancelled")
     if isinstance(step, Ask):
         sealed = _sealer(services_of(ctx)).seal(
             step.state.to_json(), _dialogue_context(ctx.user_id)
         )
-        if not await MonitoringDialogue.save(ctx.user_id, row.sealed_state, sealed):
+        if not await MonitoringDialogue.save(ctx.user_id, row.sealed_state, sealed, step.field.key):
             return ""
+        if step.field.key == row.step and row.poll_event_id is not None:
+            # The same field asked again (a bad answer): its poll stays current.
+            await MonitoringDialogue.set_poll(ctx.user_id, step.field.key, row.poll_event_id)
+        else:
+            await end_poll(ctx, row.poll_event_id)
+            await offer_poll(ctx, step, _yes_no(ctx))
         return _ask_text(ctx, form, step)
     if not await MonitoringDialogue.finish(ctx.user_id):
         return ""
+    await end_poll(ctx, row.poll_event_id)
     person = await Person.get(row.client_id)
     if person is None or person.centre_id != ctx.centre_id:
         return ctx.render("client_unknown_here", given=row.client_id)
     return await _save(ctx, form, person, row.request_id, step.values)
+
+
+async def monitoring_vote(
+    ctx: CommandContext, content: dict[str, Any]
+) -> tuple[str, EventID | None]:
+    """A vote on a monitoring poll in the asker's service room: the reply and its poll.
+
+    A vote on the poll of the field being asked answers exactly as typing the option's
+    number would; a vote on any other poll, or with no valid answer, changes nothing.
+    """
+    vote = parse_vote(content)
+    if vote is None:
+        log.info("ignored a malformed poll response %s", ctx.event_id)
+        return "", None
+    poll = EventID(vote.poll_event_id)
+    row = await MonitoringDialogue.get(ctx.user_id)
+    if row is None or row.poll_event_id != vote.poll_event_id:
+        log.info("vote %s on poll %s: not the field being asked", ctx.event_id, poll)
+        return ctx.render("monitoring_poll_stale", running=row is not None), poll
+    f = _form(ctx).field(row.step)
+    labels = option_labels(f, ctx.lang, _yes_no(ctx)) if f is not None else []
+    options = tuple(Option(str(i), label) for i, label in enumerate(labels, 1))
+    picked = chosen(Question(row.step, options), vote.answers)
+    if picked is None:
+        log.info("vote %s on poll %s: no such answer", ctx.event_id, poll)
+        return ctx.render("triage_poll_unknown", count=len(options)), poll
+    return await _advance(ctx, row, picked.id), poll
 
 
 registry.on_dialogue(Role.COUNSELLOR)(monitoring_answer)

@@ -30,7 +30,9 @@ async def upgrade_v20(conn: Connection, scheme: Scheme) -> None:
     )
     await conn.execute("CREATE INDEX monitoring_centre_idx ON monitoring (centre_id, contact_date)")
     # One half-filled form per counsellor, so a restart asks the same question again; the
-    # state holds what was typed so far, so it is sealed too.
+    # state holds what was typed so far, so it is sealed too. ``step`` is the key of the field
+    # asked (no content) and ``poll_event_id`` the poll offering it: only a vote on that poll
+    # answers it.
     await conn.execute(
         """CREATE TABLE monitoring_dialogue (
             counsellor_id  TEXT PRIMARY KEY,
@@ -38,6 +40,8 @@ async def upgrade_v20(conn: Connection, scheme: Scheme) -> None:
             client_id      TEXT NOT NULL,
             request_id     BIGINT,
             sealed_state   TEXT NOT NULL,
+            step           TEXT NOT NULL,
+            poll_event_id  TEXT,
             started_at     BIGINT NOT NULL
         )"""
     )
