@@ -160,7 +160,7 @@ async def test_one_line_access_rule_edit_delete(make_human: MakeHuman, running: 
         assert "gibt es für Sie nicht" in await say(colleague, command)
         assert "no monitoring" in await say(outsider, command)
     assert "no client" in await say(outsider, f"monitorings {anna}")
-    centre = await say(admin, f"monitorings {anna}")
+    centre = await say(admin, f"monitoring {anna}")
     assert centre.index(f"Nr. {theirs.id}") < centre.index(f"Nr. {mine.id}")  # newest first
     assert "Kurz am Telefon" in await say(admin, f"monitoring show {mine.id}")
 
@@ -285,3 +285,42 @@ async def test_choices_come_as_polls_and_a_vote_answers(
     (row,) = await Monitoring.find("nord", counsellor.user_id)
     shown = await ask(counsellor, room, bot, f"monitoring show {row.id}")
     assert "(`channel`): Video" in shown.body and "(`follow_up`): nein" in shown.body
+
+
+async def test_prefilled_from_the_clients_request(make_human: MakeHuman, running: LotseApp) -> None:
+    """The client's request proposes date and channel (in the dialogue and on one line);
+    a request number that is not the client's is refused and starts nothing."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from appservice.db import CounsellingRequest
+    from tests.test_requests import _request
+
+    bot = running.cfg.assistant_mxid
+    client, anna = await make_client(make_human)
+    counsellor = await make_human("monivorschlag", centre="nord", role="counsellor")
+    room = await _service_room(counsellor, bot)
+    await _request(client, await _service_room(client, bot), bot)  # 2 = by message
+    request = await CounsellingRequest.open_for_client(client.user_id)
+    assert request is not None and request.channel == "async"
+
+    refused = await ask(counsellor, room, bot, f"monitoring new {anna} 99999999")
+    assert "Anfrage Nr. 99999999" in refused.body
+    assert await MonitoringDialogue.get(counsellor.user_id) is None
+
+    today = datetime.now(ZoneInfo("Europe/Berlin")).strftime("%d.%m.%Y")
+    first = await ask(counsellor, room, bot, f"monitoring new {anna} {request.id}")
+    assert f"Vorschlag: **{today}**" in first.body
+    for text in ("weiter", "30"):
+        await ask(counsellor, room, bot, text)
+    step = await ask(counsellor, room, bot, "Mail an die Mutter")
+    assert "4/6 Kanal" in step.body and "Vorschlag: **Nachricht/Mail**" in step.body
+    assert "nichts gespeichert" in (await ask(counsellor, room, bot, "cancel")).body
+
+    saved = await ask(counsellor, room, bot, f"monitoring new {anna} dauer=30 betreff=Antwort")
+    assert "gespeichert" in saved.body
+    (row,) = await Monitoring.find("nord", counsellor.user_id)
+    assert row.request_id == request.id
+    shown = await ask(counsellor, room, bot, f"monitoring show {row.id}")
+    assert f"Anfrage Nr. {request.id}" in shown.body
+    assert "(`channel`): Nachricht/Mail" in shown.body and f"(`date`): {today}" in shown.body

@@ -390,7 +390,7 @@ def _split_filters(words: list[str], today: date) -> tuple[str | None, Period | 
 
 @registry.command(
     "monitorings",
-    aliases=("monitoring list", "monitoring liste"),
+    aliases=("monitoring", "monitoring list", "monitoring liste"),
     roles=STAFF,
     section="monitoring",
     args=(FILTER_ARG,),
