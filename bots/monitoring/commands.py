@@ -211,6 +211,7 @@ async def _save(
     section="monitoring",
     args=(CLIENT_ARG, REQUEST_ARG),
     free_options=True,
+    private=True,
     help={
         "de": "Legt ein Monitoring zu einem Kontakt an: Frage für Frage, oder alle "
         "Pflichtfelder auf einer Zeile als feld=wert",
@@ -296,6 +297,8 @@ async def monitoring_answer(ctx: CommandContext, parsed: ParsedCommand) -> str |
     The dialogue's own words (weiter, zurück, abbrechen …) are answers even where a command
     of that name exists. "" (no reply) when a simultaneous answer moved the form on.
     """
+    if ctx.shared_room:
+        return None  # the form is filled in the asker's own room, never the control room
     row = await MonitoringDialogue.get(ctx.user_id)
     if row is None:
         return None
