@@ -452,9 +452,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "client": "Anna",
                 "counsellor": "Berta",
                 "summary": "45, Erstgespräch",
-                "subject": "Erstgespräch",
             }
         ],
+        "more": 3,
         "scope": "centre",
         "client": "Anna",
         "first": "01.01.2026",

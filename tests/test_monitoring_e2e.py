@@ -152,6 +152,10 @@ async def test_one_line_access_rule_edit_delete(make_human: MakeHuman, running: 
     assert f"Nr. {mine.id}" in own and f"Nr. {theirs.id}" not in own
     assert f"Nr. {mine.id}" in await say(author, f"monitorings {anna} 2.2026")
     assert "keine" in await say(author, f"monitorings {anna} 2020 2020")
+    last_year = await say(author, f"monitoring new {anna} dauer=10 betreff=Alt datum=15.12.2025")
+    assert "gespeichert" in last_year
+    assert "15.12.2025" in await say(author, f"monitorings {anna}")  # a client: every date
+    assert "15.12.2025" not in await say(author, f"monitorings {anna} 2026")
     for command in (
         f"monitoring show {mine.id}",
         f"monitoring edit {mine.id} dauer=5",

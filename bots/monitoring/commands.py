@@ -63,7 +63,6 @@ from .stats import (
     Period,
     PeriodProblem,
     RequestTimes,
-    default_period,
     monitoring_stats,
     parse_period,
     request_stats,
@@ -73,6 +72,9 @@ from .stats import (
 from .values import Answer, Problem, Record, display, to_date
 
 log = logging.getLogger("lotse.monitoring")
+
+# A chat message, not a report: longer lists are narrowed by period (or exported).
+MAX_LISTED = 50
 
 CLIENT_ARG = Argument(
     "client",
@@ -380,15 +382,17 @@ registry.on_dialogue(Role.ADMIN)(monitoring_answer)
 # ------------------------------------------------------------------ list, show, edit, delete
 
 
-def _split_filters(words: list[str], today: date) -> tuple[str | None, Period | PeriodProblem]:
+def _split_filters(
+    words: list[str], today: date
+) -> tuple[str | None, Period | PeriodProblem | None]:
     """``[CLIENT] [FROM] [TO]``: words that read as a period are one; the first that does
-    not is the client."""
+    not is the client. No period words: no period (every date)."""
     if not words:
-        return None, default_period(today)
+        return None, None
     whole = parse_period(words, today)
     if isinstance(whole, Period):
         return None, whole
-    return words[0], parse_period(words[1:], today)
+    return words[0], parse_period(words[1:], today) if words[1:] else None
 
 
 @registry.command(
@@ -421,13 +425,12 @@ async def monitoring_list(ctx: CommandContext, filters: str | None = None) -> st
         ctx.centre_id,
         _scope(ctx),
         person.user_id if person else None,
-        period.first.isoformat() if words else None,
-        period.last.isoformat() if words else None,
+        period.first.isoformat() if period else None,
+        period.last.isoformat() if period else None,
     )
     form, services, names = _form(ctx), services_of(ctx), Names(ctx)
-    subject = form.field("subject")
     listed = []
-    for row in rows:
+    for row in rows[:MAX_LISTED]:
         values = _open_values(services, row)
         listed.append(
             {
@@ -436,16 +439,16 @@ async def monitoring_list(ctx: CommandContext, filters: str | None = None) -> st
                 "client": await names.of(row.client_id),
                 "counsellor": await names.of(row.counsellor_id),
                 "summary": _summary(ctx, form, values) if values is not None else None,
-                "subject": str(values.get(subject.key, "")) if values and subject else "",
             }
         )
     return ctx.render(
         "monitoring_list",
         rows=listed,
+        more=max(len(rows) - MAX_LISTED, 0),
         scope="own" if _scope(ctx) else "centre",
         client=person.name if person else "",
-        first=period.first.strftime("%d.%m.%Y") if words else "",
-        last=period.last.strftime("%d.%m.%Y") if words else "",
+        first=period.first.strftime("%d.%m.%Y") if period else "",
+        last=period.last.strftime("%d.%m.%Y") if period else "",
     )
 
 
