@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from mautrix.crypto.attachments import encrypt_attachment
 from mautrix.types import (
@@ -30,6 +31,7 @@ from mautrix.types import (
 from appservice.db import CounsellingRequest, Monitoring, MonitoringDialogue, Person
 from appservice.sealing import Sealer, SealError, sealer
 from bots.commands import STAFF, Argument, Role
+from bots.dates import DEFAULT_TZ
 from bots.dispatch import CommandContext
 from bots.names import Names
 from bots.parsing import ParsedCommand
@@ -113,10 +115,14 @@ def _form(ctx: CommandContext) -> Form:
     return forms_of(services_of(ctx).directory.cfg)[ctx.centre_id]
 
 
-def _today(ctx: CommandContext) -> date:
+def _zone(ctx: CommandContext) -> ZoneInfo:
+    """The centre's time zone: its "today", and the days requests were made on."""
     centre = services_of(ctx).directory.cfg.centre(ctx.centre_id)
-    zone = centre.zone if centre is not None else None
-    return datetime.now(zone).date()
+    return centre.zone if centre is not None else DEFAULT_TZ
+
+
+def _today(ctx: CommandContext) -> date:
+    return datetime.now(_zone(ctx)).date()
 
 
 def _scope(ctx: CommandContext) -> str | None:
@@ -263,9 +269,7 @@ async def monitoring_new(
 
 
 def _facts(ctx: CommandContext, request: CounsellingRequest) -> RequestFacts:
-    centre = services_of(ctx).directory.cfg.centre(ctx.centre_id)
-    zone = centre.zone if centre is not None else None
-    created = datetime.fromtimestamp(request.created_at / 1000, zone).date()
+    created = datetime.fromtimestamp(request.created_at / 1000, _zone(ctx)).date()
     return RequestFacts(request.channel, request.topic, created)
 
 
@@ -680,15 +684,14 @@ async def statistics_command(
     if isinstance(period, str):
         return period
     form, records = _form(ctx), await _records(ctx, period)
-    centre = services_of(ctx).directory.cfg.centre(ctx.centre_id)
-    zone = centre.zone if centre is not None else None
-    start_ms, end_ms = period.bounds_ms(zone) if zone else period.bounds_ms()
+    zone = _zone(ctx)
+    start_ms, end_ms = period.bounds_ms(zone)
     requests = [
         RequestTimes(r["status"], r["created_at"], r["answered_at"])
         for r in await Monitoring.request_times(ctx.centre_id, _scope(ctx), start_ms, end_ms)
     ]
     found = monitoring_stats(form, records, period)
-    asked = request_stats(requests, period, zone) if zone else request_stats(requests, period)
+    asked = request_stats(requests, period, zone)
     not_given = ctx.render("monitoring_chart_label", part="not_given", subject="")
     shown = tables(form, found, ctx.lang, _yes_no(ctx), not_given)
     dates = f"{period.first.strftime('%d.%m.%Y')} – {period.last.strftime('%d.%m.%Y')}"
