@@ -164,6 +164,14 @@ async def test_one_line_access_rule_edit_delete(make_human: MakeHuman, running: 
         assert "gibt es für Sie nicht" in await say(colleague, command)
         assert "no monitoring" in await say(outsider, command)
     assert "no client" in await say(outsider, f"monitorings {anna}")
+    _, bob = await make_client(make_human, centre="south")
+    english = await say(outsider, f"monitoring new {bob} duration=20 subject=Hello")
+    assert "Monitoring no." in english and "saved" in english
+    english = await say(outsider, "statistics")
+    assert "Monitoring statistics" in english and "your own monitorings" in english
+    assert "In total: 1 contact, 1 person, 20 minutes." in english
+    centre_stats = await say(admin, "statistik 2020 2026")
+    assert author.user_id in centre_stats and outsider.user_id not in centre_stats
     centre = await say(admin, f"monitoring {anna}")
     assert centre.index(f"Nr. {theirs.id}") < centre.index(f"Nr. {mine.id}")  # newest first
     assert "Kurz am Telefon" in await say(admin, f"monitoring show {mine.id}")
