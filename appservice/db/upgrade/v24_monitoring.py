@@ -1,4 +1,4 @@
-"""v20: monitorings (the documentation record of a contact) and the dialogue filling one in.
+"""v24: monitorings (the documentation record of a contact) and the dialogue filling one in.
 
 What was typed into a monitoring (subject, minutes, choices) is sealed at rest as one JSON
 value, like notes; only what the lists need to choose rows stays in clear: centre, client,
@@ -14,7 +14,7 @@ from . import serial_key, upgrade_table
 
 # mautrix types register() as a union of decorator and result, which mypy cannot call.
 @upgrade_table.register(description="Monitorings")  # type: ignore[call-arg,arg-type,has-type]
-async def upgrade_v20(conn: Connection, scheme: Scheme) -> None:
+async def upgrade_v24(conn: Connection, scheme: Scheme) -> None:
     await conn.execute(
         f"""CREATE TABLE monitoring (
             id             {serial_key(scheme)},
