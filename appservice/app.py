@@ -48,6 +48,8 @@ from bots.framework.services import PageParts
 from bots.groups import groups
 from bots.mail import mail_settings
 from bots.mail.alerts import MailAlerts
+from bots.monitoring import commands as monitoring
+from bots.monitoring.setup import check_forms
 from bots.records import audit, client_admin, clients, documents, notes, retention
 from bots.requests import absences, availability, requests, transfer, triage
 from bots.requests.lifecycle import OVERDUE_EVERY_SECONDS, OVERDUE_JOB, RequestLifecycle
@@ -85,6 +87,12 @@ class ListenFailed(StartError):
 RoomObserver = Callable[[Event], Awaitable[None]]
 
 
+def check_config_parts(cfg: Config) -> None:
+    """What a config names beyond itself, checked before anything starts: the monitoring
+    form of each centre (a broken one raises the one-line ConfigError)."""
+    check_forms(cfg)
+
+
 def command_registry() -> CommandRegistry:
     """Every command the assistant answers, each capability module's own registry.
 
@@ -112,6 +120,7 @@ def command_registry() -> CommandRegistry:
         triage.registry,
         data_export.registry,
         self_service.registry,
+        monitoring.registry,
     )
 
 

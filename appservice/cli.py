@@ -33,8 +33,12 @@ def _config_error(err: ConfigError) -> int:
 
 
 def _with_config(args: argparse.Namespace, action: Callable[[Config], int]) -> int:
+    # The composition root knows what else a config names (the centres' monitoring forms).
+    from appservice.app import check_config_parts
+
     try:
         cfg = load_config(args.config)
+        check_config_parts(cfg)
     except ConfigError as err:
         return _config_error(err)
     return action(cfg)

@@ -27,9 +27,12 @@ CENTRE_KEYS = (
     "master_data",
     "topics",
     "avatar",
+    "monitoring_form",
 )
 LANGUAGES = ("de", "en")
 DEFAULT_TIMEZONE = "Europe/Berlin"
+DEFAULT_MONITORING_FORM = "default"
+_FORM_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CENTRE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 # The picture rooms carry when a centre names none (a Matrix avatar must be a bitmap).
 DEFAULT_AVATAR = "avatar.png"
@@ -68,6 +71,8 @@ class CentreConfig:
     timezone: str = DEFAULT_TIMEZONE
     # The rooms' picture: an absolute PNG/JPEG file (uploaded once) or an mxc:// URI.
     avatar: str = ""
+    # The monitoring form counsellors fill in: templates/forms/<name>.yaml (checked at start).
+    monitoring_form: str = DEFAULT_MONITORING_FORM
 
     @property
     def zone(self) -> ZoneInfo:
@@ -133,6 +138,14 @@ def parse_centres(raw: Any, domain: str, base: Path) -> tuple[CentreConfig, ...]
             raise ConfigError(f"{prefix}.master_data{err.where}", err.message) from None
         topics = _topics(entry.get("topics"), f"{prefix}.topics")
         avatar = parse_avatar(entry.get("avatar"), f"{prefix}.avatar", base)
+        form = as_str(
+            entry.get("monitoring_form", DEFAULT_MONITORING_FORM), f"{prefix}.monitoring_form"
+        )
+        if not _FORM_NAME_RE.fullmatch(form):
+            raise ConfigError(
+                f"{prefix}.monitoring_form",
+                f"'{form}' is not a form name: lower-case letters, digits, - and _",
+            )
         centres.append(
             CentreConfig(
                 centre_id,
@@ -145,6 +158,7 @@ def parse_centres(raw: Any, domain: str, base: Path) -> tuple[CentreConfig, ...]
                 topics=topics,
                 timezone=timezone,
                 avatar=avatar,
+                monitoring_form=form,
             )
         )
     return tuple(centres)

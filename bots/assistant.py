@@ -51,6 +51,9 @@ from bots.framework.commands import CommandRegistry
 from bots.framework.dispatch import ROLE_BY_NAME, CommandContext, run_command
 from bots.framework.formatting import markdown_to_html
 from bots.framework.services import BotServices
+from bots.monitoring.commands import monitoring_vote
+from bots.monitoring.polls import POLL_SENT as MONITORING_POLL_SENT
+from bots.monitoring.polls import poll_sent as monitoring_poll_sent
 from bots.records.documents import FILE_TYPES, receive_file
 from bots.requests.poll_events import RESPONSE_TYPES
 from bots.requests.requests import POOL_ROOM, pool_room
@@ -109,7 +112,11 @@ class Assistant:
         )
         self._outcome_sealer = sealer(directory.cfg.encryption.pickle_key, "command outcomes")
         # Steps that run after a command is committed (see send_event and run_step).
-        self.steps: dict[str, Step] = {POLL_SENT: poll_sent, POOL_ROOM: pool_room}
+        self.steps: dict[str, Step] = {
+            POLL_SENT: poll_sent,
+            POOL_ROOM: pool_room,
+            MONITORING_POLL_SENT: monitoring_poll_sent,
+        }
         self.services = BotServices(
             directory=directory,
             counselling_rooms=counselling_rooms,
@@ -250,10 +257,12 @@ class Assistant:
             )
             return
         if decrypted.type.t in RESPONSE_TYPES and not control_room:
-            # A vote on a triage poll (MSC3381) in the person's own service room.
+            # A vote on a triage (client) or monitoring (staff) poll (MSC3381) in the
+            # person's own service room.
             ctx = self._context(person, lang, evt, control_room)
             vote = decrypted.content.serialize()
-            await self._exactly_once(evt, lambda: triage_vote(ctx, vote))
+            on_vote = triage_vote if person.role == "client" else monitoring_vote
+            await self._exactly_once(evt, lambda: on_vote(ctx, vote))
             return
         if not isinstance(decrypted, MessageEvent) or decrypted.type != EventType.ROOM_MESSAGE:
             return

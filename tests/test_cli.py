@@ -140,3 +140,31 @@ def test_check_config_bad_avatar_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert lines[0].startswith("config error: centres[0].avatar: ")
     assert "logos/missing.png" in lines[0]
+
+
+def test_broken_monitoring_form_stops_start_with_one_line(tmp_path: Path) -> None:
+    """A form file beside the config with a bad field: `check-config` and `run` exit 2 with
+    one line naming the file, the field and the problem; an unknown form name names the key."""
+    assert lotse(tmp_path, "init").returncode == 0
+    path = tmp_path / "config.yaml"
+    path.write_text(path.read_text().replace("monitoring_form: default", "monitoring_form: mine"))
+    (tmp_path / "forms").mkdir()
+    form = tmp_path / "forms" / "mine.yaml"
+    form.write_text(
+        "fields:\n"
+        "  - {key: date, label: Datum, type: date, required: true}\n"
+        "  - {key: duration, label: Dauer, type: minuten}\n"
+    )
+    for command in ("check-config", "run"):
+        result = lotse(tmp_path, command, "-c", "config.yaml")
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr
+        assert str(form) in lines[0] and "fields[1].type" in lines[0] and "'duration'" in lines[0]
+        assert "minuten" in lines[0]
+    form.unlink()
+    result = lotse(tmp_path, "check-config", "-c", "config.yaml")
+    assert result.returncode == 2
+    assert result.stderr.startswith("config error: centres[0].monitoring_form: no form 'mine'")
+    form.write_text((Path(__file__).parent.parent / "templates/forms/default.yaml").read_text())
+    assert lotse(tmp_path, "check-config", "-c", "config.yaml").returncode == 0

@@ -459,6 +459,46 @@ SAMPLES: dict[str, dict[str, Any]] = {
         },
         "command": "stats",
     },
+    "monitoring_saved": {"id": 4, "client": "Anna"},
+    "monitoring_running": {"client": "Anna"},
+    "monitoring_request_unknown": {"given": "9", "client": "Anna"},
+    "monitoring_not_found": {"id": "9"},
+    "monitoring_list": {
+        "rows": [
+            {
+                "id": 4,
+                "date": "01.03.2026",
+                "client": "Anna",
+                "counsellor": "Berta",
+                "summary": "45, Erstgespräch",
+            }
+        ],
+        "more": 3,
+        "scope": "centre",
+        "client": "Anna",
+        "first": "01.01.2026",
+        "last": "31.03.2026",
+    },
+    "monitoring_show": {
+        "id": 4,
+        "client": "Anna",
+        "counsellor": "Berta",
+        "request": 2,
+        "fields": [{"key": "duration", "label": "Dauer", "value": "45"}],
+        "unreadable": False,
+    },
+    "monitoring_edit_nothing": {"id": 4, "fields": [{"key": "duration", "label": "Dauer"}]},
+    "monitoring_unreadable": {"id": 4},
+    "monitoring_poll_stale": {"running": True},
+    "monitoring_edited": {"id": 4},
+    "monitoring_deleted": {"id": 4},
+    "monitoring_exported": {
+        "count": 2,
+        "filename": "monitoring_2026-01-01_2026-03-31.csv",
+        "first": "01.01.2026",
+        "last": "31.03.2026",
+        "scope": "own",
+    },
     "messages_list": {
         "messages": [
             {"id": 3, "when": "a", "client": "Wolke", "sender": "Anna", "subject": "Termin"}
@@ -503,7 +543,7 @@ def test_languages_differ(renderer: Renderer, name: str, variables: dict[str, An
 
 
 # Lists a template writes into one sentence on purpose (``a, b, c``), not one item a line.
-INLINE_LISTS = {("monitoring_line_problems", "fields")}
+INLINE_LISTS = {("monitoring_line_problems", "fields"), ("monitoring_edit_nothing", "fields")}
 
 
 def _item_lists() -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from .erasure import ErasedPerson
 from .inactivity import InactivityNotice
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
+from .monitoring import Monitoring, MonitoringDialogue
 from .outcome import CommandOutcome
 from .pending_document import PendingDocument
 from .person import Person
@@ -58,6 +59,8 @@ __all__ = [
     "InboxEvent",
     "Invitation",
     "MasterDataValue",
+    "Monitoring",
+    "MonitoringDialogue",
     "PendingDocument",
     "PersonalData",
     "Person",
@@ -99,6 +102,8 @@ _row_classes: list[Any] = [
     AccountCode,
     PersonalData,
     InactivityNotice,
+    Monitoring,
+    MonitoringDialogue,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).
