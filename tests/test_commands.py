@@ -472,7 +472,8 @@ async def test_private_command_is_refused_in_a_shared_room_and_runs_in_ones_own(
 def test_commands_for_the_asker_alone_are_declared_private() -> None:
     """Documents (uploader only), bookmarks, one's own address and notification settings, and
     invitation links (a password link for one person), and a monitoring's questions, export
-    and chart (the asker's own room) are never answered where others read."""
+    and chart, one's data export and account deletion (the asker's own room) are never
+    answered where others read."""
     from appservice.app import command_registry
 
     private = {spec.name for spec in command_registry().specs if spec.private}
@@ -490,4 +491,6 @@ def test_commands_for_the_asker_alone_are_declared_private() -> None:
         "monitoring new",
         "monitoring export",
         "statistik",
+        "export",
+        "delete account",
     }
