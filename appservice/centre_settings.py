@@ -43,6 +43,12 @@ class CentreSettings:
     inactive_account_months: int = 0
     # Public holidays of this region have no bookable slots, e.g. DE or DE-BY; empty = none.
     holiday_region: str = ""
+    # Slots start at least this many minutes after the client books (minimum lead time).
+    booking_lead_minutes: int = 60
+    # A held slot is hidden from other clients for this many minutes.
+    booking_hold_minutes: int = 10
+    # Clients cancel their appointments up to this many hours before the start.
+    booking_cancel_hours: int = 24
     # Languages counselling is offered in (two-letter codes), asked during triage.
     languages: tuple[str, ...] = ("de",)
 
@@ -119,6 +125,9 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "deletion_grace_days": _whole(0, 3650),
     "inactive_account_months": _whole(0, 120),
     "holiday_region": _region,
+    "booking_lead_minutes": _whole(0, 60 * 24 * 14),
+    "booking_hold_minutes": _whole(1, 60),
+    "booking_cancel_hours": _whole(0, 24 * 14),
     "languages": _languages,
 }
 assert set(_PARSERS) == set(SETTING_KEYS)

@@ -30,6 +30,9 @@ GOOD: list[tuple[str, Any, Any]] = [
     ("holiday_region", "de-by", "DE-BY"),
     ("holiday_region", "AT", "AT"),
     ("holiday_region", "-", ""),
+    ("booking_lead_minutes", "0", 0),
+    ("booking_hold_minutes", "15", 15),
+    ("booking_cancel_hours", "48", 48),
     ("languages", "de, en,de", ("de", "en")),
     ("languages", ["tr", "ar"], ("tr", "ar")),
 ]
@@ -43,6 +46,8 @@ BAD: list[tuple[str, Any, str]] = [
     ("overdue_hours", True, "bad_value"),
     ("deletion_grace_days", "-1", "bad_value"),
     ("holiday_region", "Bavaria", "bad_value"),
+    ("booking_hold_minutes", "0", "bad_value"),
+    ("booking_cancel_hours", "-1", "bad_value"),
     ("languages", "", "bad_value"),
     ("languages", "deutsch", "bad_value"),
 ]

@@ -14,6 +14,13 @@ from mautrix.crypto import PgCryptoStore
 from mautrix.util.async_db import Database
 
 from .absence import Absence, AbsenceNotice
+from .booking import (
+    Appointment,
+    AppointmentNotice,
+    BookingService,
+    BookingWindowRow,
+    CalendarFeed,
+)
 from .centre import AuditEntry, CentreSettingRow
 from .centre_room import CentreMessage, CentreRoom
 from .client_data import Bookmark, MasterDataValue
@@ -35,6 +42,11 @@ from .upgrade import upgrade_table
 __all__ = [
     "Absence",
     "AbsenceNotice",
+    "Appointment",
+    "AppointmentNotice",
+    "BookingService",
+    "BookingWindowRow",
+    "CalendarFeed",
     "AuditEntry",
     "Bookmark",
     "CentreMessage",
@@ -85,6 +97,11 @@ _row_classes: list[Any] = [
     CentreMessage,
     PendingDocument,
     CommandOutcome,
+    BookingService,
+    BookingWindowRow,
+    Appointment,
+    CalendarFeed,
+    AppointmentNotice,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

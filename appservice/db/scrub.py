@@ -32,6 +32,12 @@ OWN_ROWS = (
     "DELETE FROM bookmark WHERE counsellor_id=$1 OR client_id=$1",
     "DELETE FROM counselling_request WHERE client_id=$1",
     "DELETE FROM absence WHERE user_id=$1",
+    "DELETE FROM appointment_notice WHERE appointment_id IN "
+    "(SELECT id FROM appointment WHERE client=$1)",
+    "DELETE FROM appointment WHERE client=$1",
+    "DELETE FROM booking_window WHERE counsellor=$1",
+    "DELETE FROM booking_lock WHERE counsellor=$1",
+    "DELETE FROM calendar_feed WHERE counsellor=$1",
     "DELETE FROM pending_document WHERE uploader_id=$1 OR client_id=$1",
     "DELETE FROM client_document WHERE uploader_id=$1 OR client_id=$1",
     "DELETE FROM client_note WHERE client_id=$1",
@@ -69,6 +75,8 @@ REFERENCES = (
     "UPDATE centre_setting SET changed_by=$2 WHERE changed_by=$1",
     "UPDATE audit_log SET actor_id=$2 WHERE actor_id=$1",
     "UPDATE audit_log SET target=$2 WHERE target=$1",
+    "UPDATE appointment SET counsellor=$2 WHERE counsellor=$1",
+    "UPDATE booking_service SET created_by=$2 WHERE created_by=$1",
 )
 
 # mautrix's state store (mx_*) and crypto store (crypto_*), $1 = the Matrix id.
