@@ -232,6 +232,7 @@ class LotseApp:
             triage,
         )
         from bots.assistant import Assistant
+        from bots.booking.shell import commands as booking_commands  # noqa: F401
         from bots.lifecycle import install as install_request_lifecycle
         from bots.registry import registry
         from bridge.centre_rooms import CentreRooms

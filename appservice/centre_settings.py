@@ -45,8 +45,6 @@ class CentreSettings:
     holiday_region: str = ""
     # Slots start at least this many minutes after the client books (minimum lead time).
     booking_lead_minutes: int = 60
-    # A held slot is hidden from other clients for this many minutes.
-    booking_hold_minutes: int = 10
     # Clients cancel their appointments up to this many hours before the start.
     booking_cancel_hours: int = 24
     # Languages counselling is offered in (two-letter codes), asked during triage.
@@ -126,7 +124,6 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "inactive_account_months": _whole(0, 120),
     "holiday_region": _region,
     "booking_lead_minutes": _whole(0, 60 * 24 * 14),
-    "booking_hold_minutes": _whole(1, 60),
     "booking_cancel_hours": _whole(0, 24 * 14),
     "languages": _languages,
 }

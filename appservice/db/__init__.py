@@ -17,6 +17,7 @@ from .absence import Absence, AbsenceNotice
 from .booking import (
     Appointment,
     AppointmentNotice,
+    BookingOffer,
     BookingService,
     BookingWindowRow,
     CalendarFeed,
@@ -44,6 +45,7 @@ __all__ = [
     "AbsenceNotice",
     "Appointment",
     "AppointmentNotice",
+    "BookingOffer",
     "BookingService",
     "BookingWindowRow",
     "CalendarFeed",
@@ -102,6 +104,7 @@ _row_classes: list[Any] = [
     Appointment,
     CalendarFeed,
     AppointmentNotice,
+    BookingOffer,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

@@ -376,3 +376,27 @@ class AppointmentNotice:
             now,
         )
         return _rows_changed(result) == 1
+
+
+class BookingOffer:
+    """The slots a client was last shown, by number: ``book N`` books what they saw."""
+
+    db: ClassVar[Database]
+
+    @classmethod
+    async def replace(cls, client: str, keys: list[str], now: int) -> None:
+        await cls.db.execute("DELETE FROM booking_offer WHERE client=$1", client)
+        for number, key in enumerate(keys, 1):
+            await cls.db.execute(
+                "INSERT INTO booking_offer (client, number, slot_key, created_at) "
+                "VALUES ($1, $2, $3, $4)",
+                client,
+                number,
+                key,
+                now,
+            )
+
+    @classmethod
+    async def key(cls, client: str, number: int) -> str | None:
+        q = "SELECT slot_key FROM booking_offer WHERE client=$1 AND number=$2"
+        return await cls.db.fetchval(q, client, number)  # type: ignore[no-any-return]

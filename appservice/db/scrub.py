@@ -35,6 +35,7 @@ OWN_ROWS = (
     "DELETE FROM appointment_notice WHERE appointment_id IN "
     "(SELECT id FROM appointment WHERE client=$1)",
     "DELETE FROM appointment WHERE client=$1",
+    "DELETE FROM booking_offer WHERE client=$1",
     "DELETE FROM booking_window WHERE counsellor=$1",
     "DELETE FROM booking_lock WHERE counsellor=$1",
     "DELETE FROM calendar_feed WHERE counsellor=$1",

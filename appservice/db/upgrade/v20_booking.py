@@ -101,6 +101,17 @@ async def upgrade_v20(conn: Connection, scheme: Scheme) -> None:
             created_at  BIGINT NOT NULL
         )"""
     )
+    # The slots a client was last shown, by number, so `book N` means what they saw even
+    # when others booked meanwhile (bots/booking/offering.py).
+    await conn.execute(
+        """CREATE TABLE booking_offer (
+            client      TEXT NOT NULL,
+            number      INTEGER NOT NULL,
+            slot_key    TEXT NOT NULL,
+            created_at  BIGINT NOT NULL,
+            PRIMARY KEY (client, number)
+        )"""
+    )
     # Reminders and video links sent, one row each: none goes out twice.
     await conn.execute(
         """CREATE TABLE appointment_notice (
