@@ -65,8 +65,16 @@ def _tz(ctx: CommandContext) -> Any:
     return centre.zone
 
 
-def _when(ms: int, tz: Any) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz).strftime("%a %d.%m.%Y %H:%M")
+def _when(ctx: CommandContext, ms: int, tz: Any, lang: str | None = None) -> str:
+    """A start in the centre's time zone, in ``lang`` (the asker's unless another's)."""
+    at = datetime.fromtimestamp(ms / 1000, tz)
+    return ctx.renderer.render(
+        lang or ctx.lang,
+        "booking_when",
+        weekday=at.weekday(),
+        day=at.strftime("%d.%m.%Y"),
+        clock=at.strftime("%H:%M"),
+    )
 
 
 def _number(text: str | None) -> int | None:
@@ -328,7 +336,7 @@ async def slots_list(ctx: CommandContext, filter: str = "") -> str:
     rows = [
         {
             "number": n,
-            "when": _when(s.starts_at, tz),
+            "when": _when(ctx, s.starts_at, tz),
             "minutes": (s.ends_at - s.starts_at) // MINUTE_MS,
             "channel": centre.services[s.service_id].channel,
             "description": centre.services[s.service_id].description,
@@ -394,7 +402,7 @@ async def book(ctx: CommandContext, number: str) -> str:
         staff,
         "appointment_requested_staff",
         id=appointment_id,
-        when=_when(slot.starts_at, tz),
+        when=_when(ctx, slot.starts_at, tz, services_of(ctx).directory.language_of(staff)),
         client=me.name,
         title=service.title,
     )
@@ -402,7 +410,7 @@ async def book(ctx: CommandContext, number: str) -> str:
     return ctx.render(
         "appointment_requested",
         id=appointment_id,
-        when=_when(slot.starts_at, tz),
+        when=_when(ctx, slot.starts_at, tz),
         counsellor=staff.name,
         channel=service.channel,
     )
@@ -432,7 +440,7 @@ async def _decide(ctx: CommandContext, id: str, action: str, reason: str = "") -
             "appointment_decided_client",
             id=row.id,
             confirmed=action == "confirm",
-            when=_when(row.starts_at, tz),
+            when=_when(ctx, row.starts_at, tz, services_of(ctx).directory.language_of(client)),
             reason=reason.strip(),
         )
         await notify(client, "appointment_decided")
@@ -440,7 +448,7 @@ async def _decide(ctx: CommandContext, id: str, action: str, reason: str = "") -
         "appointment_decided_staff",
         id=row.id,
         confirmed=action == "confirm",
-        when=_when(row.starts_at, tz),
+        when=_when(ctx, row.starts_at, tz),
         client=client.name if client is not None else "",
     )
 
@@ -488,7 +496,7 @@ async def appointments_list(ctx: CommandContext) -> str:
     rows = [
         {
             "id": a.id,
-            "when": _when(a.starts_at, tz),
+            "when": _when(ctx, a.starts_at, tz),
             "state": a.state,
             "channel": a.channel,
             "title": a.title if ctx.role is not Role.CLIENT else "",

@@ -1,0 +1,122 @@
+"""Booking through real E2EE clients against real Synapse.
+
+A counsellor sets up a service and booking times (bad input answered, nothing changed), two
+clients see the same numbered slots, one books, the other is told it is taken, the
+counsellor is told in their service room and by a content-free mail, confirms, and the client
+is told both ways. A counsellor of another centre cannot touch the service.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appservice.app import LotseApp
+from appservice.db import Appointment, BookingService, BookingWindowRow
+from appservice.devclient import ask
+from tests.conftest import MailSink, MakeHuman
+from tests.mail_helpers import give_confirmed_address, readable, wait_for_mails
+from tests.test_requests import _service_room
+
+pytestmark = pytest.mark.synapse
+
+DAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
+
+
+def _number(text: str) -> str:
+    match = re.search(r"Nr\. (\d+)", text)
+    assert match, text
+    return match.group(1)
+
+
+async def test_client_books_counsellor_confirms_both_told(
+    make_human: MakeHuman, running: LotseApp, mail_sink: MailSink
+) -> None:
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("terminberatung", centre="nord", role="counsellor")
+    client = await make_human("terminklient", centre="nord", role="client")
+    rival = await make_human("terminrivale", centre="nord", role="client")
+    outsider = await make_human("terminsued", centre="south", role="counsellor")
+    rooms = {h.user_id: await _service_room(h, bot) for h in (counsellor, client, rival, outsider)}
+    c_room, k_room, r_room = (rooms[h.user_id] for h in (counsellor, client, rival))
+    _, c_address = await give_confirmed_address(counsellor)
+    _, k_address = await give_confirmed_address(client)
+
+    # Bad input: a clear answer, and nothing is stored.
+    services_before = len(await BookingService.of_centre("nord"))
+    fax = await ask(counsellor, c_room, bot, "service new Erstgespräch duration=30 channel=fax")
+    assert "Kanal" in fax.body and "nichts geändert" in fax.body
+    no_duration = await ask(counsellor, c_room, bot, "service new Erstgespräch channel=chat")
+    assert "Dauer" in no_duration.body
+    assert len(await BookingService.of_centre("nord")) == services_before
+
+    created = await ask(
+        counsellor,
+        c_room,
+        bot,
+        'service new Erstgespräch duration=30 channel=chat description="Kennenlernen"',
+    )
+    sid = _number(created.body)
+    day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=2)
+    weekday = DAYS[day.weekday()]
+    for text, expected in (
+        (f"hours add {weekday} 12:00 9:00 {sid}", "nicht nach dem Anfang"),
+        (f"hours add {weekday} 9:00 12:00 {sid} weeks=3", "1, 2, 4 oder 8"),
+        (f"hours add {weekday} 9:00 12:00 999999", "gibt es nicht"),
+    ):
+        refused = await ask(counsellor, c_room, bot, text)
+        assert expected in refused.body and "nichts geändert" in refused.body, refused.body
+    assert await BookingWindowRow.of_counsellor(counsellor.user_id) == []
+    added = await ask(counsellor, c_room, bot, f"hours add {weekday} 9:00 12:00 {sid} weeks=1")
+    assert "angelegt" in added.body
+    overlap = await ask(counsellor, c_room, bot, f"hours add {weekday} 10:00 11:00 {sid}")
+    assert "überschneidet" in overlap.body
+    assert len(await BookingWindowRow.of_counsellor(counsellor.user_id)) == 1
+    foreign = await ask(outsider, rooms[outsider.user_id], bot, f"service edit {sid} duration=45")
+    assert "Your centre has no service" in foreign.body  # south speaks English
+
+    # Both clients see the same first slot (09:00 on that day).
+    shown = await ask(client, k_room, bot, "termine")
+    first = f"1. {DAYS[day.weekday()]} {day:%d.%m.%Y} 09:00 Uhr"
+    assert first in shown.body and "6." in shown.body and "7." not in shown.body, shown.body
+    assert "Erstgespräch" not in shown.body  # the internal title is for staff only
+    rival_shown = await ask(rival, r_room, bot, "termine")
+    assert first in rival_shown.body
+    unknown = await ask(client, k_room, bot, "buchen 99")
+    assert "nicht angeboten" in unknown.body
+
+    before = len(counsellor.notices(c_room, bot))
+    booked = await ask(client, k_room, bot, "buchen 1")
+    assert "angefragt" in booked.body, booked.body
+    appointment_id = _number(booked.body)
+    taken = await ask(rival, r_room, bot, "buchen 1")
+    assert "schon vergeben" in taken.body
+    told = await counsellor.next_notice(c_room, bot, before, contains="Terminanfrage")
+    assert f"confirm {appointment_id}" in told.body and "terminklient" in told.body.lower()
+    [request_mail] = await wait_for_mails(mail_sink, c_address)
+    assert "terminklient" not in readable(request_mail).lower()
+    assert "09:00" not in readable(request_mail)
+
+    # The slot is gone for everyone else.
+    again = await ask(rival, r_room, bot, "termine")
+    assert first not in again.body
+
+    before = len(client.notices(k_room, bot))
+    confirmed = await ask(counsellor, c_room, bot, f"confirm {appointment_id}")
+    assert "bestätigt" in confirmed.body
+    told_client = await client.next_notice(k_room, bot, before, contains="bestätigt")
+    assert f"Nr. {appointment_id}" in told_client.body
+    [decided_mail] = await wait_for_mails(mail_sink, k_address)
+    assert "09:00" not in readable(decided_mail)
+    twice = await ask(counsellor, c_room, bot, f"confirm {appointment_id}")
+    assert "wartet nicht auf eine Entscheidung" in twice.body
+    foreign_confirm = await ask(outsider, rooms[outsider.user_id], bot, f"confirm {appointment_id}")
+    assert "You have no appointment" in foreign_confirm.body
+    row = await Appointment.get(int(appointment_id))
+    assert row is not None and row.state == "confirmed" and row.client == client.user_id
+    listed = await ask(client, k_room, bot, "meine-termine")
+    assert "bestätigt" in listed.body and f"Nr. {appointment_id}" in listed.body
+    assert isinstance(day, date)
