@@ -84,6 +84,9 @@ class LotseApp:
         from bots.invitation_page import add_invitation_routes
 
         add_invitation_routes(self)
+        from bots.booking.shell.ical import add_calendar_routes
+
+        add_calendar_routes(self.az.app, self.cfg.homeserver.domain)
         self.scheduler = Scheduler()
         self.room_observers: list[RoomObserver] = []
         self.mail_sender: Any = None
@@ -233,6 +236,7 @@ class LotseApp:
         )
         from bots.assistant import Assistant
         from bots.booking.shell import commands as booking_commands  # noqa: F401
+        from bots.booking.shell import ical  # noqa: F401
         from bots.lifecycle import install as install_request_lifecycle
         from bots.registry import registry
         from bridge.centre_rooms import CentreRooms

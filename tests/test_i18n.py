@@ -109,6 +109,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "last": "8",
     },
     "services_list": {"services": [_BOOK_SERVICE]},
+    "ical_link": {"url": "https://lotse.example/calendar/T.ics", "replaced": False, "fresh": True},
     "booking_when": {"weekday": 0, "day": "01.06.2026", "clock": "09:00"},
     "service_saved": {"action": "created", "id": 3, "service": _BOOK_SERVICE},
     "hours_list": {"hours": [{"window": _BOOK_WINDOW, "service": _BOOK_SERVICE}]},

@@ -12,7 +12,9 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
+from icalendar import Calendar
 
 from appservice.app import LotseApp
 from appservice.db import Appointment, BookingService, BookingWindowRow
@@ -120,3 +122,34 @@ async def test_client_books_counsellor_confirms_both_told(
     listed = await ask(client, k_room, bot, "meine-termine")
     assert "bestätigt" in listed.body and f"Nr. {appointment_id}" in listed.body
     assert isinstance(day, date)
+
+    # The counsellor's calendar: a secret URL, valid iCalendar, no client name; revocable.
+    shown_link = await ask(counsellor, c_room, bot, "ical")
+    url = _calendar_url(shown_link.body)
+    same = _calendar_url((await ask(counsellor, c_room, bot, "ical")).body)
+    assert same == url
+    status, body = await _get(url)
+    assert status == 200
+    calendar = Calendar.from_ical(body)
+    [event] = [c for c in calendar.walk("VEVENT")]
+    assert event["UID"].startswith(f"appointment-{appointment_id}@")
+    assert str(event["STATUS"]) == "CONFIRMED"
+    starts = event.decoded("DTSTART").astimezone(ZoneInfo("Europe/Berlin"))
+    assert (starts.date(), starts.hour, starts.minute) == (day, 9, 0)
+    assert "terminklient" not in body.decode().lower()
+    renewed = _calendar_url((await ask(counsellor, c_room, bot, "ical new")).body)
+    assert renewed != url
+    assert (await _get(url))[0] == 404
+    assert (await _get(renewed))[0] == 200
+    assert (await _get(url.replace(".ics", "x.ics")))[0] == 404
+
+
+def _calendar_url(text: str) -> str:
+    match = re.search(r"https?://\S+/calendar/[A-Za-z0-9_-]+\.ics", text)
+    assert match, text
+    return match.group(0)
+
+
+async def _get(url: str) -> tuple[int, bytes]:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        return resp.status, await resp.read()
