@@ -144,6 +144,9 @@ class LotseApp:
         from bots import deletion_routine  # the bots sit on top of the plumbing (see below)
 
         deletion_routine.schedule(self.scheduler, self.assistant.services)
+        from bots.booking.shell import jobs as booking_jobs
+
+        booking_jobs.schedule(self.scheduler, self.assistant.services)
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
         renew = self.assistant.service_rooms.renew_due
         self.scheduler.every("service_rooms", renew, seconds=3600, at_start=True)

@@ -109,6 +109,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "last": "8",
     },
     "services_list": {"services": [_BOOK_SERVICE]},
+    "appointment_reminder": {"id": 5, "when": "Mo 09:00", "channel": "video"},
+    "appointment_video_link": {"id": 5, "when": "Mo 09:00", "url": "https://meet.example/x"},
     "ical_link": {"url": "https://lotse.example/calendar/T.ics", "replaced": False, "fresh": True},
     "booking_when": {"weekday": 0, "day": "01.06.2026", "clock": "09:00"},
     "service_saved": {"action": "created", "id": 3, "service": _BOOK_SERVICE},

@@ -16,7 +16,7 @@ from mautrix.util.async_db import Database
 from .absence import Absence, AbsenceNotice
 from .booking import (
     Appointment,
-    AppointmentNotice,
+    BookingJob,
     BookingOffer,
     BookingService,
     BookingWindowRow,
@@ -44,7 +44,7 @@ __all__ = [
     "Absence",
     "AbsenceNotice",
     "Appointment",
-    "AppointmentNotice",
+    "BookingJob",
     "BookingOffer",
     "BookingService",
     "BookingWindowRow",
@@ -103,7 +103,7 @@ _row_classes: list[Any] = [
     BookingWindowRow,
     Appointment,
     CalendarFeed,
-    AppointmentNotice,
+    BookingJob,
     BookingOffer,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back

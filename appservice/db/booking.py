@@ -22,7 +22,7 @@ from .person import _rows_changed
 __all__ = [
     "ACTIVE",
     "Appointment",
-    "AppointmentNotice",
+    "BookingJob",
     "BookingService",
     "BookingWindowRow",
     "CalendarFeed",
@@ -283,6 +283,10 @@ class Appointment:
             return None
 
     @classmethod
+    async def set_video_url(cls, appointment_id: int, url: str | None) -> None:
+        await cls.db.execute("UPDATE appointment SET video_url=$2 WHERE id=$1", appointment_id, url)
+
+    @classmethod
     async def get(cls, appointment_id: int) -> Appointment | None:
         q = f"SELECT {cls._columns} FROM appointment WHERE id=$1"
         row = await cls.db.fetchrow(q, appointment_id)
@@ -360,20 +364,38 @@ class CalendarFeed:
         return await cls.db.fetchval(q, token)  # type: ignore[no-any-return]
 
 
-class AppointmentNotice:
-    """Reminders and video links sent: each (appointment, kind) at most once."""
+class BookingJob:
+    """Reminders and video links waiting to go out; each is claimed by exactly one run."""
 
     db: ClassVar[Database]
+    _columns: ClassVar[str] = "key, kind, subject, subject_id, starts_at, due_at"
 
     @classmethod
-    async def first(cls, appointment_id: int, kind: str, now: int) -> bool:
-        """True exactly once per appointment and kind, whoever asks first."""
+    async def plan(cls, jobs: list[tuple[str, str, str, int, int, int]]) -> None:
+        """Adds (key, kind, subject, subject_id, starts_at, due_at); known keys stay as they are."""
+        for job in jobs:
+            await cls.db.execute(
+                f"INSERT INTO booking_job ({cls._columns}) VALUES ($1, $2, $3, $4, $5, $6) "
+                "ON CONFLICT (key) DO NOTHING",
+                *job,
+            )
+
+    @classmethod
+    async def due(cls, now: int) -> list[tuple[str, str, str, int, int, int]]:
+        q = (
+            f"SELECT {cls._columns} FROM booking_job WHERE sent_at IS NULL AND due_at <= $1 "
+            "ORDER BY due_at, key"
+        )
+        return [
+            (r["key"], r["kind"], r["subject"], r["subject_id"], r["starts_at"], r["due_at"])
+            for r in await cls.db.fetch(q, now)
+        ]
+
+    @classmethod
+    async def claim(cls, key: str, now: int) -> bool:
+        """True for the one caller that marks the job sent (two runs never both send)."""
         result = await cls.db.execute(
-            "INSERT INTO appointment_notice (appointment_id, kind, sent_at) VALUES ($1, $2, $3) "
-            "ON CONFLICT DO NOTHING",
-            appointment_id,
-            kind,
-            now,
+            "UPDATE booking_job SET sent_at=$2 WHERE key=$1 AND sent_at IS NULL", key, now
         )
         return _rows_changed(result) == 1
 

@@ -32,7 +32,7 @@ OWN_ROWS = (
     "DELETE FROM bookmark WHERE counsellor_id=$1 OR client_id=$1",
     "DELETE FROM counselling_request WHERE client_id=$1",
     "DELETE FROM absence WHERE user_id=$1",
-    "DELETE FROM appointment_notice WHERE appointment_id IN "
+    "DELETE FROM booking_job WHERE subject='appointment' AND subject_id IN "
     "(SELECT id FROM appointment WHERE client=$1)",
     "DELETE FROM appointment WHERE client=$1",
     "DELETE FROM booking_offer WHERE client=$1",

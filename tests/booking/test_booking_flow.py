@@ -19,6 +19,7 @@ from icalendar import Calendar
 from appservice.app import LotseApp
 from appservice.db import Appointment, BookingService, BookingWindowRow
 from appservice.devclient import ask
+from bots.booking.shell import jobs as booking_jobs
 from tests.conftest import MailSink, MakeHuman
 from tests.mail_helpers import give_confirmed_address, readable, wait_for_mails
 from tests.test_requests import _service_room
@@ -123,6 +124,31 @@ async def test_client_books_counsellor_confirms_both_told(
     assert "bestätigt" in listed.body and f"Nr. {appointment_id}" in listed.body
     assert isinstance(day, date)
 
+    # The rival books the next slot; the counsellor declines it with a reason.
+    await ask(rival, r_room, bot, "termine")
+    before = len(rival.notices(r_room, bot))
+    second = _number((await ask(rival, r_room, bot, "buchen 1")).body)
+    declined = await ask(counsellor, c_room, bot, f"decline {second} Fortbildung")
+    assert "abgelehnt" in declined.body
+    told_rival = await rival.next_notice(r_room, bot, before, contains="abgelehnt")
+    assert "Fortbildung" in told_rival.body
+
+    # Reminders: persisted jobs, sent once, none for the declined appointment.
+    services = running.assistant.services
+    start = row.starts_at
+    before = len(client.notices(k_room, bot))
+    rival_before = len(rival.notices(r_room, bot))
+    assert await booking_jobs.run(services, now=start - 23 * 3600_000) == 1  # the 24 h one
+    reminded = await client.next_notice(k_room, bot, before, contains="Erinnerung")
+    assert f"Nr. {appointment_id}" in reminded.body and "09:00" in reminded.body
+    await counsellor.next_notice(c_room, bot, 0, contains="Erinnerung")
+    assert await booking_jobs.run(services, now=start - 23 * 3600_000) == 0
+    assert await booking_jobs.run(services, now=start - 30 * 60_000) == 1  # the 1 h one
+    assert await booking_jobs.run(services, now=start - 10 * 60_000) == 0
+    marker = await ask(rival, r_room, bot, "meine-termine")
+    assert not any("Erinnerung" in n.body for n in rival.notices(r_room, bot)[rival_before:])
+    assert "abgelehnt" in marker.body or "keine" in marker.body
+
     # The counsellor's calendar: a secret URL, valid iCalendar, no client name; revocable.
     shown_link = await ask(counsellor, c_room, bot, "ical")
     url = _calendar_url(shown_link.body)
@@ -131,9 +157,11 @@ async def test_client_books_counsellor_confirms_both_told(
     status, body = await _get(url)
     assert status == 200
     calendar = Calendar.from_ical(body)
-    [event] = [c for c in calendar.walk("VEVENT")]
-    assert event["UID"].startswith(f"appointment-{appointment_id}@")
+    events = {str(c["UID"]).split("@")[0]: c for c in calendar.walk("VEVENT")}
+    assert set(events) == {f"appointment-{appointment_id}", f"appointment-{second}"}
+    event = events[f"appointment-{appointment_id}"]
     assert str(event["STATUS"]) == "CONFIRMED"
+    assert str(events[f"appointment-{second}"]["STATUS"]) == "CANCELLED"  # declined
     starts = event.decoded("DTSTART").astimezone(ZoneInfo("Europe/Berlin"))
     assert (starts.date(), starts.hour, starts.minute) == (day, 9, 0)
     assert "terminklient" not in body.decode().lower()

@@ -12,7 +12,7 @@ import random
 
 from appservice.db import (
     Appointment,
-    AppointmentNotice,
+    BookingJob,
     BookingService,
     BookingWindowRow,
     CalendarFeed,
@@ -116,8 +116,14 @@ async def test_services_windows_feeds_notices(database_url: str) -> None:
         assert await CalendarFeed.counsellor_of("old") is None
         assert await CalendarFeed.counsellor_of("new") == "@c:x"
 
-        results = await asyncio.gather(*(AppointmentNotice.first(1, "24h", T0) for _ in range(20)))
+        job = ("reminder:appointment:1:9:60", "reminder", "appointment", 1, T0, T0 - 60 * MIN)
+        await BookingJob.plan([job, job])
+        await BookingJob.plan([job])
+        assert await BookingJob.due(T0 - 61 * MIN) == []
+        assert await BookingJob.due(T0) == [job]
+        results = await asyncio.gather(*(BookingJob.claim(job[0], T0) for _ in range(20)))
         assert results.count(True) == 1
+        assert await BookingJob.due(T0) == []
 
 
 async def test_race_for_overlapping_parallel_slots(database_url: str) -> None:

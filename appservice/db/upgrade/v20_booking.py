@@ -112,12 +112,20 @@ async def upgrade_v20(conn: Connection, scheme: Scheme) -> None:
             PRIMARY KEY (client, number)
         )"""
     )
-    # Reminders and video links sent, one row each: none goes out twice.
+    # Reminders and video links as persisted jobs (bots/booking/reminders.py): the key holds
+    # the appointment's start, so planning twice adds nothing and a moved one gets new jobs;
+    # sent_at is set by the one run that claims the job, so none goes out twice.
     await conn.execute(
-        """CREATE TABLE appointment_notice (
-            appointment_id  BIGINT NOT NULL,
-            kind            TEXT NOT NULL,
-            sent_at         BIGINT NOT NULL,
-            PRIMARY KEY (appointment_id, kind)
+        """CREATE TABLE booking_job (
+            key         TEXT PRIMARY KEY,
+            kind        TEXT NOT NULL,
+            subject     TEXT NOT NULL,
+            subject_id  BIGINT NOT NULL,
+            starts_at   BIGINT NOT NULL,
+            due_at      BIGINT NOT NULL,
+            sent_at     BIGINT
         )"""
+    )
+    await conn.execute(
+        "CREATE INDEX booking_job_due_idx ON booking_job (due_at) WHERE sent_at IS NULL"
     )

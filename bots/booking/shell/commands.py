@@ -41,6 +41,8 @@ from ..rules import (
     parse_weekday,
 )
 from ..slots import free_slots, local_date
+from ..video import new_room_name, video_link
+from . import jobs
 from .store import core_appointment, core_service, core_window, load_centre
 
 PAGE = 20  # a poll holds at most 20 answers; the text list shows as many
@@ -432,6 +434,19 @@ async def _decide(ctx: CommandContext, id: str, action: str, reason: str = "") -
         return _problem(ctx, denial, given=id)
     if not await Appointment.change_state(row.id, ("requested",), next_state(act), now):
         return _problem(ctx, Denial.ALREADY_CLOSED, given=id)
+    if action == "confirm":
+        settings = await services_of(ctx).settings(ctx.centre_id)
+        url = video_link(
+            cast(Any, row.channel),
+            room=new_room_name(),
+            base_url=settings.video_base_url or None,
+            external_url=None,
+        )
+        if url is not None:
+            await Appointment.set_video_url(row.id, url)
+        confirmed = await Appointment.get(row.id)
+        assert confirmed is not None
+        await jobs.plan(confirmed, settings, now)
     tz = _tz(ctx)
     client = await Person.get(row.client) if row.client else None
     if client is not None:
