@@ -109,6 +109,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "last": "8",
     },
     "services_list": {"services": [_BOOK_SERVICE]},
+    "appointment_cancelled": {"id": 5, "when": "Mo 09:00", "reason": "krank", "mine": False},
     "appointment_reminder": {"id": 5, "when": "Mo 09:00", "channel": "video"},
     "appointment_video_link": {"id": 5, "when": "Mo 09:00", "url": "https://meet.example/x"},
     "ical_link": {"url": "https://lotse.example/calendar/T.ics", "replaced": False, "fresh": True},

@@ -149,6 +149,23 @@ async def test_client_books_counsellor_confirms_both_told(
     assert not any("Erinnerung" in n.body for n in rival.notices(r_room, bot)[rival_before:])
     assert "abgelehnt" in marker.body or "keine" in marker.body
 
+    # A confirmed appointment cancelled by the client sends no reminder; the counsellor needs
+    # a reason to cancel.
+    await ask(client, k_room, bot, "termine")
+    third = _number((await ask(client, k_room, bot, "buchen 1")).body)
+    await ask(counsellor, c_room, bot, f"confirm {third}")
+    no_reason = await ask(counsellor, c_room, bot, f"absagen {third}")
+    assert "Grund" in no_reason.body
+    before = len(counsellor.notices(c_room, bot))
+    cancelled = await ask(client, k_room, bot, f"absagen {third}")
+    assert "abgesagt" in cancelled.body
+    await counsellor.next_notice(c_room, bot, before, contains=f"Termin Nr. {third}")
+    third_row = await Appointment.get(int(third))
+    assert third_row is not None and third_row.state == "cancelled"
+    assert await booking_jobs.run(services, now=third_row.starts_at - 10 * 60_000) == 0
+    again_cancelled = await ask(client, k_room, bot, f"absagen {third}")
+    assert "schon entschieden" in again_cancelled.body
+
     # The counsellor's calendar: a secret URL, valid iCalendar, no client name; revocable.
     shown_link = await ask(counsellor, c_room, bot, "ical")
     url = _calendar_url(shown_link.body)
@@ -158,7 +175,7 @@ async def test_client_books_counsellor_confirms_both_told(
     assert status == 200
     calendar = Calendar.from_ical(body)
     events = {str(c["UID"]).split("@")[0]: c for c in calendar.walk("VEVENT")}
-    assert set(events) == {f"appointment-{appointment_id}", f"appointment-{second}"}
+    assert set(events) == {f"appointment-{n}" for n in (appointment_id, second, third)}
     event = events[f"appointment-{appointment_id}"]
     assert str(event["STATUS"]) == "CONFIRMED"
     assert str(events[f"appointment-{second}"]["STATUS"]) == "CANCELLED"  # declined

@@ -48,6 +48,7 @@ from .store import core_appointment, core_service, core_window, load_centre
 PAGE = 20  # a poll holds at most 20 answers; the text list shows as many
 _TITLE = Argument("title", rest=True, label={"de": "TITEL", "en": "TITLE"})
 _ID = Argument("id", label={"de": "NR", "en": "ID"})
+_REASON = Argument("reason", required=False, rest=True, label={"de": "GRUND", "en": "REASON"})
 _SERVICE_OPTIONS = (
     Argument("duration", required=False, keyword=True),
     Argument("followup", required=False, keyword=True),
@@ -487,7 +488,7 @@ async def confirm(ctx: CommandContext, id: str) -> str:
     section="booking",
     args=(
         _ID,
-        Argument("reason", required=False, rest=True, label={"de": "GRUND", "en": "REASON"}),
+        _REASON,
     ),
     help={
         "de": "Lehnt einen gebuchten Termin ab (der Grund geht an die ratsuchende Person)",
@@ -520,3 +521,63 @@ async def appointments_list(ctx: CommandContext) -> str:
         for a in await Appointment.of_person(ctx.user_id, now_ms())
     ]
     return ctx.render("appointments_list", appointments=rows)
+
+
+@registry.command(
+    "cancel",
+    aliases=("absagen",),
+    roles=CLIENTS | STAFF,
+    section="booking",
+    args=(
+        _ID,
+        _REASON,
+    ),
+    help={
+        "de": "Sagt einen Termin ab (Beratende mit Grund; Ratsuchende bis zur Frist der Stelle)",
+        "en": "Cancels an appointment (staff with a reason; clients up to the centre's cut-off)",
+    },
+)
+async def cancel(ctx: CommandContext, id: str, reason: str = "") -> str:
+    n = _number(id)
+    row = await Appointment.get(n) if n is not None else None
+    if row is None or row.centre_id != ctx.centre_id:
+        return _problem(ctx, Denial.NOT_FOUND, given=id)
+    now = now_ms()
+    role = {Role.CLIENT: "client", Role.ADMIN: "admin"}.get(ctx.role, "counsellor")
+    settings = await services_of(ctx).settings(ctx.centre_id)
+    denial = check_action(
+        "cancel",
+        Actor(ctx.user_id, cast(Any, role)),
+        core_appointment(row),
+        now=now,
+        cutoff_minutes=settings.booking_cancel_hours * 60,
+        reason=reason,
+    )
+    if denial is not None:
+        return _problem(ctx, denial, given=id, hours=settings.booking_cancel_hours)
+    if not await Appointment.change_state(
+        row.id, ("held", "requested", "confirmed"), "cancelled", now
+    ):
+        return _problem(ctx, Denial.ALREADY_CLOSED, given=id)
+    tz = _tz(ctx)
+    others = [u for u in (row.client, row.counsellor) if u and u != ctx.user_id]
+    for other in others:
+        person = await Person.get(other)
+        if person is None:
+            continue
+        lang = services_of(ctx).directory.language_of(person)
+        await services_of(ctx).tell(
+            person,
+            "appointment_cancelled",
+            id=row.id,
+            when=_when(ctx, row.starts_at, tz, lang),
+            reason=reason.strip(),
+            mine=False,
+        )
+    return ctx.render(
+        "appointment_cancelled",
+        id=row.id,
+        when=_when(ctx, row.starts_at, tz),
+        reason=reason.strip(),
+        mine=True,
+    )
