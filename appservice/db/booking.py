@@ -327,6 +327,14 @@ class Appointment:
         return [cls._from_row(r) for r in await cls.db.fetch(q, user_id, since)]
 
     @classmethod
+    async def of_centre_between(cls, centre_id: str, start: int, end: int) -> list[Appointment]:
+        q = (
+            f"SELECT {cls._columns} FROM appointment WHERE centre_id=$1 "
+            "AND starts_at < $3 AND busy_until > $2 ORDER BY starts_at, id"
+        )
+        return [cls._from_row(r) for r in await cls.db.fetch(q, centre_id, start, end)]
+
+    @classmethod
     async def of_counsellor_between(
         cls, counsellor: str, start: int, end: int
     ) -> list[Appointment]:

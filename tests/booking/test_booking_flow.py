@@ -166,6 +166,19 @@ async def test_client_books_counsellor_confirms_both_told(
     again_cancelled = await ask(client, k_room, bot, f"absagen {third}")
     assert "schon entschieden" in again_cancelled.body
 
+    # calendar day|week|month: the confirmed appointment with the client's pseudonym, free
+    # slots in the day view; bad words and another centre's counsellor are refused.
+    table = await ask(counsellor, c_room, bot, f"calendar day {day:%d.%m.%Y}")
+    assert "09:00–09:30" in table.body and "bestätigt" in table.body, table.body
+    assert f"Nr. {appointment_id}" in table.body and "terminklient" in table.body.lower()
+    assert "frei" in table.body  # 10:00 onwards is still free
+    month = await ask(counsellor, c_room, bot, f"kalender month {day:%d.%m.%Y} all")
+    assert f"Nr. {appointment_id}" in month.body and "frei" not in month.body
+    bad = await ask(counsellor, c_room, bot, "calendar gestern week")
+    assert "verstehe ich nicht" in bad.body
+    foreign_calendar = await ask(counsellor, c_room, bot, f"calendar week {outsider.user_id}")
+    assert "keine Beraterin" in foreign_calendar.body
+
     # The counsellor's calendar: a secret URL, valid iCalendar, no client name; revocable.
     shown_link = await ask(counsellor, c_room, bot, "ical")
     url = _calendar_url(shown_link.body)
