@@ -32,13 +32,6 @@ OWN_ROWS = (
     "DELETE FROM bookmark WHERE counsellor_id=$1 OR client_id=$1",
     "DELETE FROM counselling_request WHERE client_id=$1",
     "DELETE FROM absence WHERE user_id=$1",
-    "DELETE FROM booking_job WHERE subject='appointment' AND subject_id IN "
-    "(SELECT id FROM appointment WHERE client=$1)",
-    "DELETE FROM appointment WHERE client=$1",
-    "DELETE FROM booking_offer WHERE client=$1",
-    "DELETE FROM booking_window WHERE counsellor=$1",
-    "DELETE FROM booking_lock WHERE counsellor=$1",
-    "DELETE FROM calendar_feed WHERE counsellor=$1",
     "DELETE FROM pending_document WHERE uploader_id=$1 OR client_id=$1",
     "DELETE FROM client_document WHERE uploader_id=$1 OR client_id=$1",
     "DELETE FROM client_note WHERE client_id=$1",
@@ -76,6 +69,18 @@ REFERENCES = (
     "UPDATE centre_setting SET changed_by=$2 WHERE changed_by=$1",
     "UPDATE audit_log SET actor_id=$2 WHERE actor_id=$1",
     "UPDATE audit_log SET target=$2 WHERE target=$1",
+)
+
+# Booking (v20; the v16 upgrade runs this module before those tables exist): $1 = the
+# Matrix id; a client's appointments go, a counsellor's stay with the reference ($2).
+BOOKING_ROWS = (
+    "DELETE FROM booking_job WHERE subject='appointment' AND subject_id IN "
+    "(SELECT id FROM appointment WHERE client=$1)",
+    "DELETE FROM appointment WHERE client=$1",
+    "DELETE FROM booking_offer WHERE client=$1",
+    "DELETE FROM booking_window WHERE counsellor=$1",
+    "DELETE FROM booking_lock WHERE counsellor=$1",
+    "DELETE FROM calendar_feed WHERE counsellor=$1",
     "UPDATE appointment SET counsellor=$2 WHERE counsellor=$1",
     "UPDATE booking_service SET created_by=$2 WHERE created_by=$1",
 )
@@ -179,6 +184,9 @@ async def scrub(conn: Connection, scheme: Scheme, user_id: str, ref: str) -> Non
         await conn.execute(statement, user_id)
     for statement in REFERENCES:
         await conn.execute(statement, user_id, ref)
+    if await _has_table(conn, scheme, "appointment"):
+        for statement in BOOKING_ROWS:
+            await conn.execute(statement, *((user_id, ref) if "$2" in statement else (user_id,)))
     await conn.execute(
         f"UPDATE audit_log SET detail=replace(detail, $1, $2) WHERE {_contains(scheme, 'detail')}",
         user_id,

@@ -13,10 +13,12 @@ import random
 from appservice.db import (
     Appointment,
     BookingJob,
+    BookingOffer,
     BookingService,
     BookingWindowRow,
     CalendarFeed,
 )
+from appservice.db.scrub import scrub
 from tests.conftest import opened
 
 MIN = 60_000
@@ -136,3 +138,45 @@ async def test_race_for_overlapping_parallel_slots(database_url: str) -> None:
         results = await asyncio.gather(*(Appointment.reserve(**t) for t in tries))
         assert len([r for r in results if r is not None]) == 1
         assert await db.main.fetchval("SELECT COUNT(*) FROM appointment") == 1
+
+
+async def test_erasure_leaves_no_booking_row_naming_the_person(database_url: str) -> None:
+    """A client's appointments, offers and jobs go; a counsellor's stay under the reference."""
+    async with opened(database_url) as db:
+        sid = await BookingService.add(
+            "nord",
+            "@c:x",
+            title="t",
+            duration_min=30,
+            follow_up_min=0,
+            channel="chat",
+            topic=None,
+            description="",
+            now=T0,
+        )
+        await BookingWindowRow.add("@c:x", 0, 9 * 60, 12 * 60, sid, 4, T0)
+        kept = await Appointment.reserve(**_booking("@c:x", "@other:x", T0 + 60 * MIN))
+        gone = await Appointment.reserve(**_booking("@c:x", "@k:x", T0))
+        assert kept is not None and gone is not None
+        await BookingOffer.replace("@k:x", ["@c:x|1|1|1"], T0)
+        await BookingJob.plan(
+            [(f"reminder:appointment:{gone}:1:1", "reminder", "appointment", gone, T0, T0)]
+        )
+        await CalendarFeed.replace("@c:x", "tok", T0)
+        async with db.main.acquire() as conn, conn.transaction():
+            await scrub(conn, db.main.scheme, "@k:x", "erased:1")
+            await scrub(conn, db.main.scheme, "@c:x", "erased:2")
+        for table in (
+            "appointment",
+            "booking_offer",
+            "booking_job",
+            "booking_window",
+            "booking_lock",
+            "calendar_feed",
+            "booking_service",
+        ):
+            rows = await db.main.fetch(f"SELECT * FROM {table}")
+            text = " ".join(str(v) for r in rows for v in dict(r).values())
+            assert "@k:x" not in text and "@c:x" not in text, (table, text)
+        left = await Appointment.get(kept)
+        assert left is not None and left.counsellor == "erased:2"
