@@ -50,6 +50,8 @@ from bridge.people import Directory
 from bridge.private_rooms import PRESENT, PrivateRooms
 from bridge.service_rooms import ServiceRooms
 
+from .booking.shell.commands import book_key
+from .booking.shell.polls import is_slot_vote, slot_vote
 from .commands import CommandRegistry
 from .control_room import addressed_to_bot
 from .dispatch import ROLE_BY_NAME, CommandContext, run_command
@@ -298,7 +300,10 @@ class Assistant:
             # A vote on a triage poll (MSC3381) in the person's own service room.
             ctx = self._context(person, lang, evt, control_room)
             vote = decrypted.content.serialize()
-            await self._exactly_once(evt, lambda: triage_vote(ctx, vote))
+            if is_slot_vote(vote):  # a vote on the free slots (bots/booking)
+                await self._exactly_once(evt, lambda: slot_vote(ctx, vote, book_key))
+            else:
+                await self._exactly_once(evt, lambda: triage_vote(ctx, vote))
             return
         if not isinstance(decrypted, MessageEvent) or decrypted.type != EventType.ROOM_MESSAGE:
             return

@@ -109,6 +109,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "last": "8",
     },
     "services_list": {"services": [_BOOK_SERVICE]},
+    "slots_poll_question": {},
+    "slots_poll_label": {"number": 1, "when": "Mo 09:00", "channel": "phone", "counsellor": "B"},
     "appointment_cancelled": {"id": 5, "when": "Mo 09:00", "reason": "krank", "mine": False},
     "appointment_reminder": {"id": 5, "when": "Mo 09:00", "channel": "video"},
     "appointment_video_link": {"id": 5, "when": "Mo 09:00", "url": "https://meet.example/x"},

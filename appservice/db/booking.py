@@ -427,6 +427,11 @@ class BookingOffer:
             )
 
     @classmethod
+    async def keys(cls, client: str) -> list[str]:
+        q = "SELECT slot_key FROM booking_offer WHERE client=$1 ORDER BY number"
+        return [r["slot_key"] for r in await cls.db.fetch(q, client)]
+
+    @classmethod
     async def key(cls, client: str, number: int) -> str | None:
         q = "SELECT slot_key FROM booking_offer WHERE client=$1 AND number=$2"
         return await cls.db.fetchval(q, client, number)  # type: ignore[no-any-return]

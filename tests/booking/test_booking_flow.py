@@ -18,7 +18,7 @@ from icalendar import Calendar
 
 from appservice.app import LotseApp
 from appservice.db import Appointment, BookingService, BookingWindowRow
-from appservice.devclient import ask
+from appservice.devclient import Human, Seen, ask
 from bots.booking.shell import jobs as booking_jobs
 from tests.conftest import MailSink, MakeHuman
 from tests.mail_helpers import give_confirmed_address, readable, wait_for_mails
@@ -88,6 +88,11 @@ async def test_client_books_counsellor_confirms_both_told(
     assert "Erstgespräch" not in shown.body  # the internal title is for staff only
     rival_shown = await ask(rival, r_room, bot, "termine")
     assert first in rival_shown.body
+    first_poll = await rival.wait_until(
+        lambda: (rival.polls(r_room, bot) or [None])[0], what="the first slots poll"
+    )
+    old_answers = first_poll.content["org.matrix.msc3381.poll.start"]["answers"]
+    assert len(old_answers) == 6 and "09:00" in old_answers[0]["org.matrix.msc1767.text"]
     unknown = await ask(client, k_room, bot, "buchen 99")
     assert "nicht angeboten" in unknown.body
 
@@ -124,10 +129,22 @@ async def test_client_books_counsellor_confirms_both_told(
     assert "bestätigt" in listed.body and f"Nr. {appointment_id}" in listed.body
     assert isinstance(day, date)
 
-    # The rival books the next slot; the counsellor declines it with a reason.
+    # The rival books the next slot by voting in the poll beside the list (a vote on the
+    # first, older poll counts no more); the counsellor declines it with a reason.
+    old_poll = rival.polls(r_room, bot)[0]
+    polls_before = len(rival.polls(r_room, bot))
     await ask(rival, r_room, bot, "termine")
+    poll = await rival.wait_until(
+        lambda: (rival.polls(r_room, bot)[polls_before:] or [None])[0], what="the slots poll"
+    )
+    answers = poll.content["org.matrix.msc3381.poll.start"]["answers"]
+    assert "09:30" in answers[0]["org.matrix.msc1767.text"]
+    stale = await _vote(rival, r_room, bot, old_poll.event_id, old_answers[0]["id"])
+    assert "nicht angeboten" in stale.body
     before = len(rival.notices(r_room, bot))
-    second = _number((await ask(rival, r_room, bot, "buchen 1")).body)
+    voted = await _vote(rival, r_room, bot, poll.event_id, answers[0]["id"])
+    assert "angefragt" in voted.body, voted.body
+    second = _number(voted.body)
     declined = await ask(counsellor, c_room, bot, f"decline {second} Fortbildung")
     assert "abgelehnt" in declined.body
     told_rival = await rival.next_notice(r_room, bot, before, contains="abgelehnt")
@@ -200,6 +217,16 @@ async def test_client_books_counsellor_confirms_both_told(
     assert (await _get(url))[0] == 404
     assert (await _get(renewed))[0] == 200
     assert (await _get(url.replace(".ics", "x.ics")))[0] == 404
+
+
+async def _vote(human: Human, room: str, bot: str, poll: str, answer: str) -> Seen:
+    """Vote as Element does and return the assistant's answer (a reply to the poll)."""
+    before = len(human.notices(room, bot))
+    await human.vote(room, poll, answer)
+    return await human.wait_until(
+        lambda: next((s for s in human.notices(room, bot)[before:] if s.reply_to == poll), None),
+        what=f"the answer to the vote {answer}",
+    )
 
 
 def _calendar_url(text: str) -> str:

@@ -43,6 +43,7 @@ from ..rules import (
 from ..slots import free_slots, local_date
 from ..video import new_room_name, video_link
 from . import jobs
+from .polls import offer_poll
 from .store import core_appointment, core_service, core_window, load_centre
 
 PAGE = 20  # a poll holds at most 20 answers; the text list shows as many
@@ -348,6 +349,8 @@ async def slots_list(ctx: CommandContext, filter: str = "") -> str:
         }
         for n, s in enumerate(offers, 1)
     ]
+    labels = [ctx.render("slots_poll_label", **row) for row in rows]
+    await offer_poll(ctx, [(slot_key(s), label) for s, label in zip(offers, labels, strict=True)])
     return ctx.render("slots_list", slots=rows, tz=str(tz))
 
 
@@ -363,11 +366,16 @@ async def slots_list(ctx: CommandContext, filter: str = "") -> str:
     },
 )
 async def book(ctx: CommandContext, number: str) -> str:
-    now = now_ms()
     n = _number(number)
     key = await BookingOffer.key(ctx.user_id, n) if n is not None else None
     if key is None:
         return _problem(ctx, Denial.SLOT_UNKNOWN, given=number)
+    return await book_key(ctx, key, number)
+
+
+async def book_key(ctx: CommandContext, key: str, given: str) -> str:
+    """Book the offered slot ``key`` (typed by number or voted in the poll)."""
+    now = now_ms()
     me = await Person.get(ctx.user_id)
     if me is None or me.deleted_at is not None or me.locked_at is not None:
         return _problem(ctx, "not_allowed")
@@ -376,12 +384,12 @@ async def book(ctx: CommandContext, number: str) -> str:
     centre = await load_centre(ctx.centre_id, settings, tz, now)
     counsellor = key.split("|", 1)[0]
     if counsellor in centre.home_only and me.home_counsellor_id != counsellor:
-        return _problem(ctx, Denial.SLOT_UNKNOWN, given=number)
+        return _problem(ctx, Denial.SLOT_UNKNOWN, given=given)
     mine = [w for w in centre.windows if w.counsellor == counsellor]
     free = free_slots(mine, centre.services, now=now, policy=centre.policy, busy=centre.busy)
     slot = check_offered(key, free, now=now, lead_minutes=settings.booking_lead_minutes)
     if isinstance(slot, Denial):
-        return _problem(ctx, slot, given=number)
+        return _problem(ctx, slot, given=given)
     service = centre.services[slot.service_id]
     appointment_id = await Appointment.reserve(
         centre_id=ctx.centre_id,
@@ -399,7 +407,7 @@ async def book(ctx: CommandContext, number: str) -> str:
         now=now,
     )
     if appointment_id is None:
-        return _problem(ctx, Denial.SLOT_TAKEN, given=number)
+        return _problem(ctx, Denial.SLOT_TAKEN, given=given)
     staff = centre.staff[slot.counsellor]
     await services_of(ctx).tell(
         staff,
