@@ -8,6 +8,7 @@ is told both ways. A counsellor of another centre cannot touch the service.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -238,3 +239,29 @@ def _calendar_url(text: str) -> str:
 async def _get(url: str) -> tuple[int, bytes]:
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
         return resp.status, await resp.read()
+
+
+async def test_clients_racing_through_synapse_get_one_booking(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """Four clients type `buchen 1` for the same slot at once: one request, three "taken"."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("rennberatung", centre="nord", role="counsellor")
+    clients = [await make_human(f"renner{n}", centre="nord", role="client") for n in range(4)]
+    c_room = await _service_room(counsellor, bot)
+    rooms = [await _service_room(c, bot) for c in clients]
+    created = await ask(counsellor, c_room, bot, "service new Rennen duration=45 channel=video")
+    sid = _number(created.body)
+    day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=3)
+    await ask(counsellor, c_room, bot, f"hours add {DAYS[day.weekday()]} 7:00 7:45 {sid} weeks=1")
+    for client, room in zip(clients, rooms, strict=True):
+        shown = await ask(client, room, bot, "termine")
+        assert "07:00" in shown.body, shown.body
+    answers = await asyncio.gather(
+        *(ask(c, r, bot, "buchen 1") for c, r in zip(clients, rooms, strict=True))
+    )
+    won = [a for a in answers if "angefragt" in a.body]
+    assert len(won) == 1, [a.body for a in answers]
+    assert sum("schon vergeben" in a.body for a in answers) == 3
+    rows = await Appointment.of_person(counsellor.user_id, 0)
+    assert len(rows) == 1 and rows[0].state == "requested"
