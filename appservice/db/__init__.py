@@ -21,6 +21,7 @@ from .booking import (
     BookingService,
     BookingWindowRow,
     CalendarFeed,
+    GroupAppointmentRow,
 )
 from .centre import AuditEntry, CentreSettingRow
 from .centre_room import CentreMessage, CentreRoom
@@ -49,6 +50,7 @@ __all__ = [
     "BookingService",
     "BookingWindowRow",
     "CalendarFeed",
+    "GroupAppointmentRow",
     "AuditEntry",
     "Bookmark",
     "CentreMessage",
@@ -105,6 +107,7 @@ _row_classes: list[Any] = [
     CalendarFeed,
     BookingJob,
     BookingOffer,
+    GroupAppointmentRow,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

@@ -23,9 +23,11 @@ __all__ = [
     "ACTIVE",
     "Appointment",
     "BookingJob",
+    "BookingOffer",
     "BookingService",
     "BookingWindowRow",
     "CalendarFeed",
+    "GroupAppointmentRow",
 ]
 
 # States in which an appointment takes its counsellor's time (a hold until it lapses).
@@ -245,26 +247,8 @@ class Appointment:
         conn: Connection
         try:
             async with cls.db.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "INSERT INTO booking_lock (counsellor, version) VALUES ($1, 1) "
-                    "ON CONFLICT (counsellor) DO UPDATE SET version=booking_lock.version + 1",
-                    counsellor,
-                )
-                await conn.execute(
-                    "UPDATE appointment SET state='cancelled', updated_at=$2, "
-                    "sequence=sequence + 1 "
-                    "WHERE counsellor=$1 AND state='held' AND held_until <= $2",
-                    counsellor,
-                    now,
-                )
-                taken = await conn.fetchval(
-                    f"SELECT id FROM appointment WHERE counsellor=$1 AND state IN {ACTIVE} "
-                    "AND starts_at < $3 AND busy_until > $2 LIMIT 1",
-                    counsellor,
-                    starts_at,
-                    busy_until,
-                )
-                if taken is not None:
+                await _lock_counsellor(conn, counsellor)
+                if await _taken(conn, counsellor, starts_at, busy_until, now):
                     return None
                 q = (
                     "INSERT INTO appointment (centre_id, counsellor, client, service_id, title, "
@@ -343,6 +327,147 @@ class Appointment:
             "AND starts_at < $3 AND busy_until > $2 ORDER BY starts_at, id"
         )
         return [cls._from_row(r) for r in await cls.db.fetch(q, counsellor, start, end)]
+
+
+@dataclass
+class GroupAppointmentRow:
+    db: ClassVar[Database]
+    _columns: ClassVar[str] = (
+        "id, centre_id, counsellor, title, remarks, channel, starts_at, ends_at, busy_until, "
+        "max_participants, places_taken, bookable, cancelled_at, video_url, sequence"
+    )
+
+    id: int
+    centre_id: str
+    counsellor: str
+    title: str
+    remarks: str
+    channel: str
+    starts_at: int
+    ends_at: int
+    busy_until: int
+    max_participants: int
+    places_taken: int
+    bookable: bool
+    cancelled_at: int | None
+    video_url: str | None
+    sequence: int
+
+    @classmethod
+    def _from_row(cls, row: Any) -> GroupAppointmentRow:
+        values = {k: row[k] for k in cls._columns.split(", ")}
+        values["bookable"] = bool(values["bookable"])
+        return cls(**values)
+
+    @classmethod
+    async def create(
+        cls,
+        *,
+        centre_id: str,
+        counsellor: str,
+        title: str,
+        remarks: str,
+        channel: str,
+        starts_at: int,
+        ends_at: int,
+        busy_until: int,
+        max_participants: int,
+        bookable: bool,
+        now: int,
+    ) -> int | None:
+        """The new group appointment's id, or None when the counsellor's time is taken.
+
+        Locks the counsellor's row as ``Appointment.reserve`` does, so a client booking the
+        same time at the same moment and this never both succeed.
+        """
+        conn: Connection
+        async with cls.db.acquire() as conn, conn.transaction():
+            await _lock_counsellor(conn, counsellor)
+            if await _taken(conn, counsellor, starts_at, busy_until, now):
+                return None
+            q = (
+                "INSERT INTO group_appointment (centre_id, counsellor, title, remarks, channel, "
+                "starts_at, ends_at, busy_until, max_participants, bookable, created_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"
+            )
+            args = (channel, starts_at, ends_at, busy_until, max_participants, bookable, now)
+            return int(await conn.fetchval(q, centre_id, counsellor, title, remarks, *args))
+
+    @classmethod
+    async def get(cls, group_id: int) -> GroupAppointmentRow | None:
+        row = await cls.db.fetchrow(
+            f"SELECT {cls._columns} FROM group_appointment WHERE id=$1", group_id
+        )
+        return cls._from_row(row) if row is not None else None
+
+    @classmethod
+    async def join(cls, group_id: int, client: str, now: int) -> str:
+        """``joined``, ``full`` (no place left), ``already`` or ``closed``; decided in one
+        transaction: the place is taken by a conditional UPDATE before the row is added."""
+        conn: Connection
+        try:
+            async with cls.db.acquire() as conn, conn.transaction():
+                result = await conn.execute(
+                    "UPDATE group_appointment SET places_taken=places_taken + 1, "
+                    "sequence=sequence + 1 WHERE id=$1 AND cancelled_at IS NULL "
+                    "AND starts_at > $2 AND places_taken < max_participants",
+                    group_id,
+                    now,
+                )
+                if _rows_changed(result) != 1:
+                    open_ = await conn.fetchval(
+                        "SELECT 1 FROM group_appointment WHERE id=$1 AND cancelled_at IS NULL "
+                        "AND starts_at > $2",
+                        group_id,
+                        now,
+                    )
+                    return "full" if open_ else "closed"
+                await conn.execute(
+                    "INSERT INTO group_participant (group_appointment_id, client, joined_at) "
+                    "VALUES ($1, $2, $3)",
+                    group_id,
+                    client,
+                    now,
+                )
+        except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
+            return "already"
+        return "joined"
+
+    @classmethod
+    async def participants(cls, group_id: int) -> list[str]:
+        q = "SELECT client FROM group_participant WHERE group_appointment_id=$1 ORDER BY client"
+        return [r["client"] for r in await cls.db.fetch(q, group_id)]
+
+
+async def _lock_counsellor(conn: Connection, counsellor: str) -> None:
+    """Take the counsellor's booking row lock for this transaction (see the module)."""
+    await conn.execute(
+        "INSERT INTO booking_lock (counsellor, version) VALUES ($1, 1) "
+        "ON CONFLICT (counsellor) DO UPDATE SET version=booking_lock.version + 1",
+        counsellor,
+    )
+
+
+async def _taken(
+    conn: Connection, counsellor: str, starts_at: int, busy_until: int, now: int
+) -> bool:
+    """Whether an active appointment or group appointment meets [starts_at, busy_until)."""
+    await conn.execute(
+        "UPDATE appointment SET state='cancelled', updated_at=$2, sequence=sequence + 1 "
+        "WHERE counsellor=$1 AND state='held' AND held_until <= $2",
+        counsellor,
+        now,
+    )
+    found = await conn.fetchval(
+        f"SELECT id FROM appointment WHERE counsellor=$1 AND state IN {ACTIVE} "
+        "AND starts_at < $3 AND busy_until > $2 "
+        "UNION ALL SELECT id FROM group_appointment WHERE counsellor=$1 "
+        "AND cancelled_at IS NULL AND starts_at < $3 AND busy_until > $2 LIMIT 1",
+        counsellor,
+        starts_at,
+        busy_until,
+    )
+    return found is not None
 
 
 class CalendarFeed:

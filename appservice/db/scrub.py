@@ -78,10 +78,14 @@ BOOKING_ROWS = (
     "(SELECT id FROM appointment WHERE client=$1)",
     "DELETE FROM appointment WHERE client=$1",
     "DELETE FROM booking_offer WHERE client=$1",
+    "UPDATE group_appointment SET places_taken=places_taken - 1 WHERE id IN "
+    "(SELECT group_appointment_id FROM group_participant WHERE client=$1)",
+    "DELETE FROM group_participant WHERE client=$1",
     "DELETE FROM booking_window WHERE counsellor=$1",
     "DELETE FROM booking_lock WHERE counsellor=$1",
     "DELETE FROM calendar_feed WHERE counsellor=$1",
     "UPDATE appointment SET counsellor=$2 WHERE counsellor=$1",
+    "UPDATE group_appointment SET counsellor=$2 WHERE counsellor=$1",
     "UPDATE booking_service SET created_by=$2 WHERE created_by=$1",
 )
 

@@ -17,6 +17,7 @@ from appservice.db import (
     BookingService,
     BookingWindowRow,
     CalendarFeed,
+    GroupAppointmentRow,
 )
 from appservice.db.scrub import scrub
 from tests.conftest import opened
@@ -180,3 +181,52 @@ async def test_erasure_leaves_no_booking_row_naming_the_person(database_url: str
             assert "@k:x" not in text and "@c:x" not in text, (table, text)
         left = await Appointment.get(kept)
         assert left is not None and left.counsellor == "erased:2"
+
+
+async def test_race_for_the_last_places_of_a_group_appointment(database_url: str) -> None:
+    """50 clients race for a group appointment's last 3 places: exactly 3 join, nobody twice,
+    and the counsellor's time is taken for single bookings."""
+    async with opened(database_url):
+        gid = await GroupAppointmentRow.create(
+            centre_id="nord",
+            counsellor="@g:x",
+            title="Gruppe",
+            remarks="",
+            channel="chat",
+            starts_at=T0,
+            ends_at=T0 + 90 * MIN,
+            busy_until=T0 + 90 * MIN,
+            max_participants=5,
+            bookable=True,
+            now=T0 - 60 * MIN,
+        )
+        assert gid is not None
+        for early in ("@early1:x", "@early2:x"):
+            assert await GroupAppointmentRow.join(gid, early, T0 - 50 * MIN) == "joined"
+        assert await GroupAppointmentRow.join(gid, "@early1:x", T0 - 50 * MIN) == "already"
+        results = await asyncio.gather(
+            *(GroupAppointmentRow.join(gid, f"@late{n}:x", T0 - 40 * MIN) for n in range(50))
+        )
+        assert results.count("joined") == 3 and results.count("full") == 47
+        assert len(await GroupAppointmentRow.participants(gid)) == 5
+        row = await GroupAppointmentRow.get(gid)
+        assert row is not None and row.places_taken == 5
+        assert await GroupAppointmentRow.join(gid, "@late0:x", T0 + MIN) == "closed"
+        # The group's time is the counsellor's: a single booking over it is refused, and a
+        # second group appointment over a booked appointment too.
+        assert await Appointment.reserve(**_booking("@g:x", "@k:x", T0 + 30 * MIN)) is None
+        assert await Appointment.reserve(**_booking("@g:x", "@k:x", T0 + 120 * MIN)) is not None
+        clash = await GroupAppointmentRow.create(
+            centre_id="nord",
+            counsellor="@g:x",
+            title="Zwei",
+            remarks="",
+            channel="chat",
+            starts_at=T0 + 100 * MIN,
+            ends_at=T0 + 130 * MIN,
+            busy_until=T0 + 130 * MIN,
+            max_participants=5,
+            bookable=True,
+            now=T0 - 60 * MIN,
+        )
+        assert clash is None

@@ -85,6 +85,41 @@ async def upgrade_v20(conn: Connection, scheme: Scheme) -> None:
         "CREATE INDEX appointment_counsellor_idx ON appointment (counsellor, starts_at)"
     )
     await conn.execute("CREATE INDEX appointment_client_idx ON appointment (client, starts_at)")
+    # Group appointments: places_taken rises only by a conditional UPDATE below the maximum
+    # (and the CHECK), so racing clients never overfill one (appservice/db/booking.py).
+    await conn.execute(
+        f"""CREATE TABLE group_appointment (
+            id                {key},
+            centre_id         TEXT NOT NULL,
+            counsellor        TEXT NOT NULL,
+            title             TEXT NOT NULL,
+            remarks           TEXT NOT NULL DEFAULT '',
+            channel           TEXT NOT NULL DEFAULT 'chat',
+            starts_at         BIGINT NOT NULL,
+            ends_at           BIGINT NOT NULL,
+            busy_until        BIGINT NOT NULL,
+            max_participants  INTEGER NOT NULL CHECK (max_participants > 0),
+            places_taken      INTEGER NOT NULL DEFAULT 0,
+            bookable          BOOLEAN NOT NULL DEFAULT false,
+            cancelled_at      BIGINT,
+            video_url         TEXT,
+            sequence          INTEGER NOT NULL DEFAULT 0,
+            created_at        BIGINT NOT NULL,
+            CHECK (places_taken BETWEEN 0 AND max_participants),
+            CHECK (ends_at > starts_at AND busy_until >= ends_at)
+        )"""
+    )
+    await conn.execute(
+        "CREATE INDEX group_appointment_counsellor_idx ON group_appointment (counsellor, starts_at)"
+    )
+    await conn.execute(
+        """CREATE TABLE group_participant (
+            group_appointment_id  BIGINT NOT NULL REFERENCES group_appointment (id),
+            client                TEXT NOT NULL,
+            joined_at             BIGINT NOT NULL,
+            PRIMARY KEY (group_appointment_id, client)
+        )"""
+    )
     # One row per counsellor that bookings lock (an upsert), so two bookings of the same
     # counsellor never check for overlaps at the same time.
     await conn.execute(
