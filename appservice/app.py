@@ -240,6 +240,7 @@ class LotseApp:
         from bots.assistant import Assistant
         from bots.booking.shell import calendar as booking_calendar  # noqa: F401
         from bots.booking.shell import commands as booking_commands  # noqa: F401
+        from bots.booking.shell import groups as booking_groups  # noqa: F401
         from bots.booking.shell import ical  # noqa: F401
         from bots.lifecycle import install as install_request_lifecycle
         from bots.registry import registry

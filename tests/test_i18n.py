@@ -109,6 +109,33 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "last": "8",
     },
     "services_list": {"services": [_BOOK_SERVICE]},
+    "group_appointment_saved": {
+        "id": 2,
+        "title": "Elternabend",
+        "when": "Mo 18:00",
+        "places": 8,
+        "bookable": True,
+    },
+    "group_appointments_list": {
+        "groups": [
+            {
+                "id": 2,
+                "title": "Elternabend",
+                "when": "Mo",
+                "left": 3,
+                "places": 8,
+                "remarks": "Bitte pünktlich",
+            }
+        ],
+        "client": True,
+    },
+    "group_appointment_joined": {
+        "id": 2,
+        "title": "Elternabend",
+        "when": "Mo 18:00",
+        "client": "Wolke",
+        "mine": False,
+    },
     "slots_poll_question": {},
     "slots_poll_label": {"number": 1, "when": "Mo 09:00", "channel": "phone", "counsellor": "B"},
     "appointment_cancelled": {"id": 5, "when": "Mo 09:00", "reason": "krank", "mine": False},

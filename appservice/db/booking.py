@@ -429,9 +429,30 @@ class GroupAppointmentRow:
                     client,
                     now,
                 )
-        except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
+        except (asyncpg.UniqueViolationError, sqlite3.IntegrityError) as e:
+            if isinstance(e, sqlite3.IntegrityError) and "UNIQUE" not in str(e):
+                raise  # a CHECK: a bug, not a second join
             return "already"
         return "joined"
+
+    @classmethod
+    async def of_centre(cls, centre_id: str, since: int) -> list[GroupAppointmentRow]:
+        """The centre's group appointments not over before ``since``, by time."""
+        q = (
+            f"SELECT {cls._columns} FROM group_appointment WHERE centre_id=$1 "
+            "AND busy_until > $2 ORDER BY starts_at, id"
+        )
+        return [cls._from_row(r) for r in await cls.db.fetch(q, centre_id, since)]
+
+    @classmethod
+    async def cancel(cls, group_id: int, now: int) -> bool:
+        result = await cls.db.execute(
+            "UPDATE group_appointment SET cancelled_at=$2, sequence=sequence + 1 "
+            "WHERE id=$1 AND cancelled_at IS NULL",
+            group_id,
+            now,
+        )
+        return _rows_changed(result) == 1
 
     @classmethod
     async def participants(cls, group_id: int) -> list[str]:

@@ -18,7 +18,7 @@ import pytest
 from icalendar import Calendar
 
 from appservice.app import LotseApp
-from appservice.db import Appointment, BookingService, BookingWindowRow
+from appservice.db import Appointment, BookingService, BookingWindowRow, GroupAppointmentRow
 from appservice.devclient import Human, Seen, ask
 from bots.booking.shell import jobs as booking_jobs
 from tests.conftest import MailSink, MakeHuman
@@ -255,8 +255,8 @@ async def test_clients_racing_through_synapse_get_one_booking(
     day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=3)
     await ask(counsellor, c_room, bot, f"hours add {DAYS[day.weekday()]} 7:00 7:45 {sid} weeks=1")
     for client, room in zip(clients, rooms, strict=True):
-        shown = await ask(client, room, bot, "termine")
-        assert "07:00" in shown.body, shown.body
+        shown = await ask(client, room, bot, f"termine {sid}")  # only this service's slots
+        assert "1. " in shown.body and "07:00" in shown.body and "2. " not in shown.body
     answers = await asyncio.gather(
         *(ask(c, r, bot, "buchen 1") for c, r in zip(clients, rooms, strict=True))
     )
@@ -265,3 +265,53 @@ async def test_clients_racing_through_synapse_get_one_booking(
     assert sum("schon vergeben" in a.body for a in answers) == 3
     rows = await Appointment.of_person(counsellor.user_id, 0)
     assert len(rows) == 1 and rows[0].state == "requested"
+
+
+async def test_group_appointment_places_go_once(make_human: MakeHuman, running: LotseApp) -> None:
+    """A bookable group appointment with two places: two clients join, the third hears it is
+    full, nobody joins twice; bad input changes nothing; its time is no free slot."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("gruppenberatung", centre="nord", role="counsellor")
+    clients = [await make_human(f"gruppe{n}", centre="nord", role="client") for n in range(3)]
+    c_room = await _service_room(counsellor, bot)
+    rooms = [await _service_room(c, bot) for c in clients]
+    day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=4)
+    date_text = f"{day:%d.%m.%Y}"
+    for text, expected in (
+        (f"groupappointment new {date_text} 19:00 18:00 Elternabend max=2", "nicht nach"),
+        (f"groupappointment new {date_text} 18:00 19:00 Elternabend max=0", "Plätze"),
+        (f"groupappointment new {date_text} 18:00 19:00 Elternabend max=2 channel=fax", "Kanal"),
+    ):
+        refused = await ask(counsellor, c_room, bot, text)
+        assert expected in refused.body and "nichts geändert" in refused.body, refused.body
+    assert "keine Gruppentermine" in (await ask(counsellor, c_room, bot, "gruppentermine")).body
+    created = await ask(
+        counsellor,
+        c_room,
+        bot,
+        f"groupappointment new {date_text} 18:00 19:00 Elternabend max=2 bookable=ja",
+    )
+    gid = _number(created.body)
+    listed = await ask(clients[0], rooms[0], bot, "gruppentermine")
+    assert f"Nr. {gid}" in listed.body and "noch 2 von 2" in listed.body
+    before = len(counsellor.notices(c_room, bot))
+    first = await ask(clients[0], rooms[0], bot, f"join {gid}")
+    assert "dabei" in first.body
+    await counsellor.next_notice(c_room, bot, before, contains="nimmt am Gruppentermin")
+    twice = await ask(clients[0], rooms[0], bot, f"teilnehmen {gid}")
+    assert "schon dabei" in twice.body
+    answers = await asyncio.gather(
+        *(ask(c, r, bot, f"join {gid}") for c, r in zip(clients[1:], rooms[1:], strict=True))
+    )
+    assert sorted("dabei" in a.body for a in answers) == [False, True], [a.body for a in answers]
+    assert any("voll" in a.body for a in answers)
+    assert len(await GroupAppointmentRow.participants(int(gid))) == 2
+    unknown = await ask(clients[0], rooms[0], bot, "join 999999")
+    assert "gibt es nicht" in unknown.body
+    # The counsellor's group time is no bookable slot.
+    service = _number((await ask(counsellor, c_room, bot, "service new Abend duration=30")).body)
+    await ask(
+        counsellor, c_room, bot, f"hours add {DAYS[day.weekday()]} 17:00 20:00 {service} weeks=1"
+    )
+    slots = await ask(clients[2], rooms[2], bot, f"termine {service}")
+    assert "17:30" in slots.body and "18:00" not in slots.body and "19:00" in slots.body

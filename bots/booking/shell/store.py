@@ -12,14 +12,28 @@ from datetime import time, timedelta
 from typing import Literal, cast
 
 from appservice.centre_settings import CentreSettings
-from appservice.db import Absence, Appointment, BookingService, BookingWindowRow, Person
+from appservice.db import (
+    Absence,
+    Appointment,
+    BookingService,
+    BookingWindowRow,
+    GroupAppointmentRow,
+    Person,
+)
 
 from ..closed_days import holiday_names, years_between
-from ..model import MINUTE_MS, Blocked, BookingWindow, Channel, Service
+from ..model import MINUTE_MS, Blocked, BookingWindow, Channel, GroupAppointment, Service
 from ..model import Appointment as CoreAppointment
 from ..slots import SlotPolicy, Span, busy_spans, local_date
 
-__all__ = ["Centre", "core_appointment", "core_service", "core_window", "load_centre"]
+__all__ = [
+    "Centre",
+    "core_appointment",
+    "core_group",
+    "core_service",
+    "core_window",
+    "load_centre",
+]
 
 
 def core_service(row: BookingService) -> Service:
@@ -60,6 +74,24 @@ def core_appointment(row: Appointment) -> CoreAppointment:
         follow_up_min=(row.busy_until - row.ends_at) // MINUTE_MS,
         service_id=row.service_id,
         held_until=row.held_until,
+        sequence=row.sequence,
+    )
+
+
+def core_group(row: GroupAppointmentRow, participants: list[str]) -> GroupAppointment:
+    return GroupAppointment(
+        id=row.id,
+        counsellor=row.counsellor,
+        title=row.title,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        max_participants=row.max_participants,
+        bookable=row.bookable,
+        participants=frozenset(participants),
+        remarks=row.remarks,
+        channel=cast(Channel, row.channel),
+        follow_up_min=(row.busy_until - row.ends_at) // MINUTE_MS,
+        cancelled=row.cancelled_at is not None,
         sequence=row.sequence,
     )
 
@@ -107,11 +139,16 @@ async def load_centre(centre_id: str, settings: CentreSettings, tz: object, now:
         for a in await Absence.upcoming(who, now)
     ]
     appointments = [core_appointment(a) for a in await Appointment.active_of_centre(centre_id, now)]
+    groups = [
+        core_group(g, [])
+        for g in await GroupAppointmentRow.of_centre(centre_id, now)
+        if g.cancelled_at is None
+    ]
     return Centre(
         services=services,
         windows=windows,
         staff=staff,
         home_only={u for u, p in staff.items() if p.status == "home-only"},
         policy=policy,
-        busy=busy_spans(now, blocked, appointments),
+        busy=busy_spans(now, blocked, appointments, groups),
     )
