@@ -473,6 +473,7 @@ def test_commands_for_the_asker_alone_are_declared_private() -> None:
     """Documents (uploader only), bookmarks, one's own address and notification settings, and
     invitation links (a password link for one person) are never answered where others read."""
     from bots import clients, documents, invitations, mail_settings  # noqa: F401  (declare)
+    from bots.booking.shell import ical  # noqa: F401
     from bots.registry import registry
 
     private = {spec.name for spec in registry.specs if spec.private}
@@ -487,4 +488,6 @@ def test_commands_for_the_asker_alone_are_declared_private() -> None:
         "notifications",
         "client invite",
         "counsellor invite",
+        "ical",
+        "ical new",
     }
