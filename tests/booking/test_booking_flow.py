@@ -315,3 +315,23 @@ async def test_group_appointment_places_go_once(make_human: MakeHuman, running: 
     )
     slots = await ask(clients[2], rooms[2], bot, f"termine {service}")
     assert "17:30" in slots.body and "18:00" not in slots.body and "19:00" in slots.body
+
+    # A single appointment without booking times: refused over the group, confirmed otherwise.
+    target = clients[2]
+    unknown_client = await ask(
+        counsellor, c_room, bot, f"appointment new niemand {date_text} 10:00 {service}"
+    )
+    assert "finde keine" in unknown_client.body
+    over_group = await ask(
+        counsellor, c_room, bot, f"appointment new {target.user_id} {date_text} 18:30 {service}"
+    )
+    assert "schon einen Termin" in over_group.body
+    before = len(target.notices(rooms[2], bot))
+    single = await ask(
+        counsellor, c_room, bot, f"appointment new {target.user_id} {date_text} 17:00 {service}"
+    )
+    assert "bestätigt" in single.body, single.body
+    told = await target.next_notice(rooms[2], bot, before, contains="bestätigt")
+    assert "17:00" in told.body
+    again = await ask(clients[0], rooms[0], bot, f"termine {service}")
+    assert "17:00" not in again.body and "17:30" in again.body

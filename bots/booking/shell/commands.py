@@ -16,6 +16,7 @@ from appservice.db import Appointment, BookingOffer, BookingService, BookingWind
 from mailgateway.notices import notify
 
 from ...commands import CLIENTS, STAFF, Argument, Role
+from ...dates import parse_day
 from ...dispatch import CommandContext
 from ...registry import registry
 from ...services import services_of
@@ -32,6 +33,7 @@ from ..offering import (
 )
 from ..rules import (
     Problem,
+    check_appointment_time,
     check_service,
     check_window,
     parse_channel,
@@ -40,7 +42,7 @@ from ..rules import (
     parse_minutes,
     parse_weekday,
 )
-from ..slots import free_slots, local_date
+from ..slots import free_slots, local_date, local_ms
 from ..video import new_room_name, video_link
 from . import jobs
 from .polls import offer_poll
@@ -588,4 +590,86 @@ async def cancel(ctx: CommandContext, id: str, reason: str = "") -> str:
         when=_when(ctx, row.starts_at, tz),
         reason=reason.strip(),
         mine=True,
+    )
+
+
+@registry.command(
+    "appointment new",
+    roles=STAFF,
+    section="booking",
+    args=(
+        Argument("client", label={"de": "KLIENT", "en": "CLIENT"}),
+        Argument("day", label={"de": "DATUM", "en": "DATE"}),
+        Argument("first", label={"de": "VON", "en": "FROM"}),
+        Argument("service", label={"de": "LEISTUNG", "en": "SERVICE"}),
+    ),
+    help={
+        "de": "Trägt einen Termin für eine ratsuchende Person ein, ohne Buchungszeit "
+        "(bestätigt), z. B. `appointment new Wolke 8.6.2026 14:00 3`",
+        "en": "Enters a confirmed appointment for a client without booking times, e.g. "
+        "`appointment new Cloud 2026-06-08 14:00 3`",
+    },
+)
+async def appointment_new(
+    ctx: CommandContext, client: str, day: str, first: str, service: str
+) -> str:
+    who = await Person.find_in_centre(ctx.centre_id, client, roles=("client",))
+    if who is None or who.deleted_at is not None:
+        return ctx.render("client_problem", problem="not_found", given=client)
+    date_, starts, sid = parse_day(day), parse_clock(first), _number(service)
+    row = await BookingService.get(sid, ctx.centre_id) if sid is not None else None
+    if date_ is None or starts is None:
+        return _problem(ctx, "bad_clock", first=day, last=first)
+    if row is None:
+        return _problem(ctx, "service_not_found", given=service)
+    now, tz = now_ms(), _tz(ctx)
+    start = local_ms(date_, starts, tz)
+    end = start + row.duration_min * MINUTE_MS
+    busy_until = end + row.follow_up_min * MINUTE_MS
+    problems = check_appointment_time(start, end, now=now, follow_up_min=row.follow_up_min)
+    if problems:
+        return _problem(ctx, *problems, first=f"{day} {first}", last=first)
+    settings = await services_of(ctx).settings(ctx.centre_id)
+    url = video_link(
+        cast(Any, row.channel),
+        room=new_room_name(),
+        base_url=settings.video_base_url or None,
+        external_url=None,
+    )
+    appointment_id = await Appointment.reserve(
+        centre_id=ctx.centre_id,
+        counsellor=ctx.user_id,
+        client=who.user_id,
+        service_id=row.id,
+        title=row.title,
+        channel=row.channel,
+        starts_at=start,
+        ends_at=end,
+        busy_until=busy_until,
+        state="confirmed",
+        held_until=None,
+        video_url=url,
+        now=now,
+    )
+    if appointment_id is None:
+        return _problem(ctx, Problem.TIME_TAKEN)
+    created = await Appointment.get(appointment_id)
+    assert created is not None
+    await jobs.plan(created, settings, now)
+    lang = services_of(ctx).directory.language_of(who)
+    await services_of(ctx).tell(
+        who,
+        "appointment_decided_client",
+        id=appointment_id,
+        confirmed=True,
+        when=_when(ctx, start, tz, lang),
+        reason="",
+    )
+    await notify(who, "appointment_decided")
+    return ctx.render(
+        "appointment_decided_staff",
+        id=appointment_id,
+        confirmed=True,
+        when=_when(ctx, start, tz),
+        client=who.name,
     )
