@@ -51,6 +51,8 @@ from .store import core_appointment, core_service, core_window, load_centre
 PAGE = 20  # a poll holds at most 20 answers; the text list shows as many
 _TITLE = Argument("title", rest=True, label={"de": "TITEL", "en": "TITLE"})
 _ID = Argument("id", label={"de": "NR", "en": "ID"})
+FROM = Argument("first", label={"de": "VON", "en": "FROM"})
+TO = Argument("last", label={"de": "BIS", "en": "TO"})
 _REASON = Argument("reason", required=False, rest=True, label={"de": "GRUND", "en": "REASON"})
 _SERVICE_OPTIONS = (
     Argument("duration", required=False, keyword=True),
@@ -241,8 +243,8 @@ async def hours_list(ctx: CommandContext) -> str:
     section="booking",
     args=(
         Argument("weekday", label={"de": "WOCHENTAG", "en": "WEEKDAY"}),
-        Argument("first", label={"de": "VON", "en": "FROM"}),
-        Argument("last", label={"de": "BIS", "en": "TO"}),
+        FROM,
+        TO,
         Argument("service", label={"de": "LEISTUNG", "en": "SERVICE"}),
         Argument("weeks", required=False, keyword=True),
     ),
@@ -432,10 +434,16 @@ async def book_key(ctx: CommandContext, key: str, given: str) -> str:
 # --- counsellors: confirm and decline ---------------------------------------------------
 
 
-async def _decide(ctx: CommandContext, id: str, action: str, reason: str = "") -> str:
+async def _appointment_here(ctx: CommandContext, id: str) -> Appointment | None:
+    """The appointment numbered ``id`` if it is of the asker's centre (centres stay apart)."""
     n = _number(id)
     row = await Appointment.get(n) if n is not None else None
-    if row is None or row.centre_id != ctx.centre_id:
+    return row if row is not None and row.centre_id == ctx.centre_id else None
+
+
+async def _decide(ctx: CommandContext, id: str, action: str, reason: str = "") -> str:
+    row = await _appointment_here(ctx, id)
+    if row is None:
         return _problem(ctx, Denial.NOT_FOUND, given=id)
     now = now_ms()
     actor = Actor(ctx.user_id, "admin" if ctx.role is Role.ADMIN else "counsellor")
@@ -548,9 +556,8 @@ async def appointments_list(ctx: CommandContext) -> str:
     },
 )
 async def cancel(ctx: CommandContext, id: str, reason: str = "") -> str:
-    n = _number(id)
-    row = await Appointment.get(n) if n is not None else None
-    if row is None or row.centre_id != ctx.centre_id:
+    row = await _appointment_here(ctx, id)
+    if row is None:
         return _problem(ctx, Denial.NOT_FOUND, given=id)
     now = now_ms()
     role = {Role.CLIENT: "client", Role.ADMIN: "admin"}.get(ctx.role, "counsellor")
@@ -600,7 +607,7 @@ async def cancel(ctx: CommandContext, id: str, reason: str = "") -> str:
     args=(
         Argument("client", label={"de": "KLIENT", "en": "CLIENT"}),
         Argument("day", label={"de": "DATUM", "en": "DATE"}),
-        Argument("first", label={"de": "VON", "en": "FROM"}),
+        FROM,
         Argument("service", label={"de": "LEISTUNG", "en": "SERVICE"}),
     ),
     help={

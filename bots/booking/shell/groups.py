@@ -21,7 +21,7 @@ from ..group_appointments import GroupDenial, check_group, check_join
 from ..model import GroupAppointment
 from ..rules import Problem, parse_channel, parse_clock, parse_minutes
 from ..slots import local_ms
-from .commands import _number, _problem, _tz, _when
+from .commands import FROM, TO, _number, _problem, _tz, _when
 from .store import core_group
 
 _YES = ("yes", "ja", "true", "on", "1")
@@ -33,8 +33,8 @@ _YES = ("yes", "ja", "true", "on", "1")
     section="booking",
     args=(
         Argument("day", label={"de": "DATUM", "en": "DATE"}),
-        Argument("first", label={"de": "VON", "en": "FROM"}),
-        Argument("last", label={"de": "BIS", "en": "TO"}),
+        FROM,
+        TO,
         Argument("title", rest=True, label={"de": "TITEL", "en": "TITLE"}),
         Argument("max", keyword=True),
         Argument("bookable", required=False, keyword=True),
