@@ -5,7 +5,7 @@ transaction ``Appointment.reserve`` locks the counsellor's ``booking_lock`` row,
 holds go, looks for any active appointment overlapping the new one and only then inserts.
 Two clients racing for one slot (or for two overlapping parallel slots) therefore end with
 one appointment and one "already taken", on PostgreSQL (row lock) as on SQLite (one writer);
-the partial unique index of v20 backs this up for equal starts.
+the partial unique index of v25 backs this up for equal starts.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ REFERENCES = (
     "UPDATE audit_log SET target=$2 WHERE target=$1",
 )
 
-# Booking (v20; the v16 upgrade runs this module before those tables exist): $1 = the
+# Booking (v25; the v16 upgrade runs this module before those tables exist): $1 = the
 # Matrix id; a client's appointments go, a counsellor's stay with the reference ($2).
 BOOKING_ROWS = (
     "DELETE FROM booking_job WHERE subject='appointment' AND subject_id IN "

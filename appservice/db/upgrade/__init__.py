@@ -33,4 +33,4 @@ from .v16_erasure_references import upgrade_v16  # noqa: E402,F401
 from .v17_account_links import upgrade_v17  # noqa: E402,F401
 from .v18_private_service_rooms import upgrade_v18  # noqa: E402,F401
 from .v19_command_outcomes import upgrade_v19  # noqa: E402,F401
-from .v20_booking import upgrade_v20  # noqa: E402,F401
+from .v25_booking import upgrade_v25  # noqa: E402,F401

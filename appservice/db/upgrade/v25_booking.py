@@ -1,4 +1,4 @@
-"""v20: booking — services, booking windows, appointments, calendar feeds, sent notices.
+"""v25: booking — services, booking windows, appointments, calendar feeds, sent notices.
 
 The integrity of bookings lives here, not in the handler: a partial unique index allows one
 active appointment per counsellor and start, and ``booking_lock`` gives every booking of a
@@ -15,7 +15,7 @@ from . import serial_key, upgrade_table
 
 # mautrix types register() as a union of decorator and result, which mypy cannot call.
 @upgrade_table.register(description="Booking")  # type: ignore[call-arg,arg-type,has-type]
-async def upgrade_v20(conn: Connection, scheme: Scheme) -> None:
+async def upgrade_v25(conn: Connection, scheme: Scheme) -> None:
     key = serial_key(scheme)
     # A service is the centre's (any counsellor may offer it); deleting one keeps its row
     # (deleted_at) so booked appointments keep their number, and drops its windows.
