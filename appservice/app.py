@@ -41,6 +41,12 @@ from bots.accounts import (
     self_service,
 )
 from bots.assistant import Assistant
+from bots.booking.shell import calendar as booking_calendar
+from bots.booking.shell import commands as booking_commands
+from bots.booking.shell import groups as booking_groups
+from bots.booking.shell import ical as booking_ical
+from bots.booking.shell import jobs as booking_jobs
+from bots.booking.shell.ical import add_calendar_routes
 from bots.centre import centre_messages, counsellors, settings
 from bots.framework import general
 from bots.framework.commands import CommandRegistry
@@ -121,6 +127,10 @@ def command_registry() -> CommandRegistry:
         data_export.registry,
         self_service.registry,
         monitoring.registry,
+        booking_commands.registry,
+        booking_calendar.registry,
+        booking_groups.registry,
+        booking_ical.registry,
     )
 
 
@@ -161,6 +171,7 @@ class LotseApp:
         # given the assistant's services once it runs.
         self.web_parts = PageParts(cfg)
         add_invitation_routes(self.az.app, self.web_parts)
+        add_calendar_routes(self.az.app, self.cfg.homeserver.domain)
         self.scheduler = Scheduler()
         self.room_observers: list[RoomObserver] = []
         self.mail_sender: MailSender | None = None
@@ -229,6 +240,7 @@ class LotseApp:
         inactive_accounts.schedule(self.scheduler, services)
         retention.schedule(self.scheduler, self.cfg.retention)
         self.assistant.steps.update(self_service.STEPS)
+        booking_jobs.schedule(self.scheduler, services)
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
         renew = self.assistant.service_rooms.renew_due
         self.scheduler.every("service_rooms", renew, seconds=3600, at_start=True)

@@ -44,6 +44,16 @@ class CentreSettings:
     inactive_account_months: int = 3
     # Public holidays of this region have no bookable slots, e.g. DE or DE-BY; empty = none.
     holiday_region: str = ""
+    # Slots start at least this many minutes after the client books (minimum lead time).
+    booking_lead_minutes: int = 60
+    # Clients cancel their appointments up to this many hours before the start.
+    booking_cancel_hours: int = 24
+    # Reminders go to client and counsellor this many hours before a confirmed appointment.
+    booking_reminder_hours: tuple[int, ...] = (24, 1)
+    # A video appointment's link is posted this many minutes before it starts.
+    video_link_minutes: int = 10
+    # Jitsi server for video appointments (an unguessable room each); empty: no video links.
+    video_base_url: str = ""
     # Languages counselling is offered in (two-letter codes), asked during triage.
     languages: tuple[str, ...] = ("de",)
 
@@ -113,6 +123,25 @@ def _languages(key: str, value: Any) -> tuple[str, ...]:
     return langs
 
 
+def _hours_list(key: str, value: Any) -> tuple[int, ...]:
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    texts = [str(v).strip().lower().removesuffix("h") for v in items if str(v).strip()]
+    if texts in ([], ["-"], ["none"], ["keine"]):
+        return ()
+    if not all(t.isdigit() and 1 <= int(t) <= 24 * 14 for t in texts):
+        raise SettingError(key, "bad_value", "24,1 (hours, or -)")
+    return tuple(sorted({int(t) for t in texts}, reverse=True))
+
+
+def _https_url(key: str, value: Any) -> str:
+    text = str(value or "").strip()
+    if text in ("", "-"):
+        return ""
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(?::\d+)?(?:/[^\s?#]*)?", text):
+        raise SettingError(key, "bad_value", "https://meet.example.org")
+    return text.rstrip("/")
+
+
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "automatic_assignment": _bool,
     "fallback_counsellor": _counsellor,
@@ -120,6 +149,11 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "deletion_grace_days": _whole(0, 3650),
     "inactive_account_months": _whole(0, 120),
     "holiday_region": _region,
+    "booking_lead_minutes": _whole(0, 60 * 24 * 14),
+    "booking_cancel_hours": _whole(0, 24 * 14),
+    "booking_reminder_hours": _hours_list,
+    "video_link_minutes": _whole(1, 120),
+    "video_base_url": _https_url,
     "languages": _languages,
 }
 assert set(_PARSERS) == set(SETTING_KEYS)
@@ -149,5 +183,5 @@ def format_setting(value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, tuple):
-        return ",".join(value)
+        return ",".join(map(str, value)) if value else "-"
     return str(value) if value != "" else "-"

@@ -46,6 +46,8 @@ from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
 from appservice.once import Outgoing, Scope, run_once
 from appservice.sealing import sealer
+from bots.booking.shell.commands import book_key
+from bots.booking.shell.polls import is_slot_vote, slot_vote
 from bots.centre.control_room import addressed_to_bot
 from bots.framework.commands import CommandRegistry
 from bots.framework.dispatch import ROLE_BY_NAME, CommandContext, run_command
@@ -261,8 +263,11 @@ class Assistant:
             # person's own service room.
             ctx = self._context(person, lang, evt, control_room)
             vote = decrypted.content.serialize()
-            on_vote = triage_vote if person.role == "client" else monitoring_vote
-            await self._exactly_once(evt, lambda: on_vote(ctx, vote))
+            if is_slot_vote(vote):  # a vote on the free slots (bots/booking)
+                await self._exactly_once(evt, lambda: slot_vote(ctx, vote, book_key))
+            else:
+                on_vote = triage_vote if person.role == "client" else monitoring_vote
+                await self._exactly_once(evt, lambda: on_vote(ctx, vote))
             return
         if not isinstance(decrypted, MessageEvent) or decrypted.type != EventType.ROOM_MESSAGE:
             return

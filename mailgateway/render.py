@@ -82,6 +82,16 @@ SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
         "months": 3,
         "day": "01.03.2027",
     },
+    # Booking: a client booked a slot (to the counsellor); the counsellor decided (to the
+    # client). No time, no name: the service room says which appointment.
+    "appointment_requested": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+    },
+    "appointment_decided": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+    },
     # The answer to a human reply to the notification mailbox (no person, no centre).
     "auto_answer": {
         "centre_name": "",

@@ -30,6 +30,11 @@ GOOD: list[tuple[str, Any, Any]] = [
     ("holiday_region", "de-by", "DE-BY"),
     ("holiday_region", "AT", "AT"),
     ("holiday_region", "-", ""),
+    ("booking_lead_minutes", "0", 0),
+    ("booking_cancel_hours", "48", 48),
+    ("booking_reminder_hours", "1h, 24", (24, 1)),
+    ("booking_reminder_hours", "-", ()),
+    ("video_base_url", "https://meet.example.org/", "https://meet.example.org"),
     ("languages", "de, en,de", ("de", "en")),
     ("languages", ["tr", "ar"], ("tr", "ar")),
 ]
@@ -43,6 +48,9 @@ BAD: list[tuple[str, Any, str]] = [
     ("overdue_hours", True, "bad_value"),
     ("deletion_grace_days", "-1", "bad_value"),
     ("holiday_region", "Bavaria", "bad_value"),
+    ("booking_cancel_hours", "-1", "bad_value"),
+    ("booking_reminder_hours", "0", "bad_value"),
+    ("video_base_url", "http://meet.example.org", "bad_value"),
     ("languages", "", "bad_value"),
     ("languages", "deutsch", "bad_value"),
 ]

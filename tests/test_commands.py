@@ -493,4 +493,6 @@ def test_commands_for_the_asker_alone_are_declared_private() -> None:
         "statistik",
         "export",
         "delete account",
+        "ical",
+        "ical new",
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 
 from appservice.i18n import LANGUAGES, Renderer
 from appservice.resources import data_path
+from bots.booking.model import BookingWindow, Service
 from bots.framework.formatting import markdown_to_html
 
 SHIPPED = data_path("templates")
@@ -18,6 +19,9 @@ SHIPPED = data_path("templates")
 _CMD = {"name": "help", "usage": "help [TOPIC…]", "description": "Hilfe", "aliases": ["hilfe"]}
 
 #: Every shipped template with the variables its caller passes.
+_BOOK_SERVICE = Service(3, "Erstgespräch", 30, 10, "video", None, "Kennenlernen")
+_BOOK_WINDOW = BookingWindow(4, "@c:x", 0, time(9), time(12), 3, 4)
+
 SAMPLES: dict[str, dict[str, Any]] = {
     "help": {
         "sections": [{"key": "general", "commands": [_CMD]}],
@@ -100,6 +104,101 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "client": "Wolke",
             }
         ],
+    },
+    # Booking (bots/booking/shell/commands.py).
+    "booking_problem": {
+        "problems": ["slot_taken", "bad_horizon"],
+        "given": "7",
+        "first": "9",
+        "last": "8",
+    },
+    "services_list": {"services": [_BOOK_SERVICE]},
+    "group_appointment_saved": {
+        "id": 2,
+        "title": "Elternabend",
+        "when": "Mo 18:00",
+        "places": 8,
+        "bookable": True,
+    },
+    "group_appointments_list": {
+        "groups": [
+            {
+                "id": 2,
+                "title": "Elternabend",
+                "when": "Mo",
+                "left": 3,
+                "places": 8,
+                "remarks": "Bitte pünktlich",
+            }
+        ],
+        "client": True,
+    },
+    "group_appointment_joined": {
+        "id": 2,
+        "title": "Elternabend",
+        "when": "Mo 18:00",
+        "client": "Wolke",
+        "mine": False,
+    },
+    "slots_poll_question": {},
+    "slots_poll_label": {"number": 1, "when": "Mo 09:00", "channel": "phone", "counsellor": "B"},
+    "appointment_cancelled": {"id": 5, "when": "Mo 09:00", "reason": "krank", "mine": False},
+    "appointment_reminder": {"id": 5, "when": "Mo 09:00", "channel": "video"},
+    "appointment_video_link": {"id": 5, "when": "Mo 09:00", "url": "https://meet.example/x"},
+    "ical_link": {"url": "https://lotse.example/calendar/T.ics", "replaced": False, "fresh": True},
+    "booking_when": {"weekday": 0, "day": "01.06.2026", "clock": "09:00"},
+    "service_saved": {"action": "created", "id": 3, "service": _BOOK_SERVICE},
+    "hours_list": {"hours": [{"window": _BOOK_WINDOW, "service": _BOOK_SERVICE}]},
+    "hours_saved": {"action": "added", "id": 4, "window": _BOOK_WINDOW, "service": _BOOK_SERVICE},
+    "slots_list": {
+        "slots": [
+            {
+                "number": 1,
+                "when": "Mo 01.06.2026 09:00",
+                "minutes": 30,
+                "channel": "video",
+                "description": "Kennenlernen",
+                "counsellor": "Berta",
+                "home": True,
+            }
+        ],
+        "tz": "Europe/Berlin",
+    },
+    "appointment_requested": {
+        "id": 5,
+        "when": "Mo 09:00",
+        "counsellor": "Berta",
+        "channel": "chat",
+    },
+    "appointment_requested_staff": {
+        "id": 5,
+        "when": "Mo 09:00",
+        "client": "Wolke",
+        "title": "Erstgespräch",
+    },
+    "appointment_decided_client": {
+        "id": 5,
+        "confirmed": False,
+        "when": "Mo 09:00",
+        "reason": "krank",
+    },
+    "appointment_decided_staff": {
+        "id": 5,
+        "confirmed": True,
+        "when": "Mo 09:00",
+        "client": "Wolke",
+    },
+    "appointments_list": {
+        "appointments": [
+            {
+                "id": 5,
+                "when": "Mo 09:00",
+                "state": "requested",
+                "channel": "chat",
+                "title": "",
+                "other": "Berta",
+            }
+        ]
     },
     "absence_added": {"id": 3, "first": "24.12.2026", "last": "02.01.2027", "label": "Urlaub"},
     "absences_list": {"absences": [{"id": 3, "first": "a", "last": "b", "label": "Urlaub"}]},

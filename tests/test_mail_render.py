@@ -32,6 +32,8 @@ def test_shipped_templates_pass_the_start_check() -> None:
         "centre_message",
         "auto_answer",
         "password_reset",
+        "appointment_requested",
+        "appointment_decided",
     }
 
 

@@ -15,6 +15,15 @@ from mautrix.util.async_db import Database, Scheme
 
 from .absence import Absence, AbsenceNotice
 from .account_code import AccountCode
+from .booking import (
+    Appointment,
+    BookingJob,
+    BookingOffer,
+    BookingService,
+    BookingWindowRow,
+    CalendarFeed,
+    GroupAppointmentRow,
+)
 from .centre import AuditEntry, CentreSettingRow
 from .centre_room import CentreMessage, CentreRoom
 from .client_data import Bookmark, MasterDataValue
@@ -42,6 +51,13 @@ __all__ = [
     "Absence",
     "AbsenceNotice",
     "AccountCode",
+    "Appointment",
+    "BookingJob",
+    "BookingOffer",
+    "BookingService",
+    "BookingWindowRow",
+    "CalendarFeed",
+    "GroupAppointmentRow",
     "AuditEntry",
     "Bookmark",
     "CentreMessage",
@@ -104,6 +120,13 @@ _row_classes: list[Any] = [
     InactivityNotice,
     Monitoring,
     MonitoringDialogue,
+    BookingService,
+    BookingWindowRow,
+    Appointment,
+    CalendarFeed,
+    BookingJob,
+    BookingOffer,
+    GroupAppointmentRow,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

@@ -77,6 +77,24 @@ REFERENCES = (
     "UPDATE audit_log SET target=$2 WHERE target=$1",
 )
 
+# Booking (v25; the v16 upgrade runs this module before those tables exist): $1 = the
+# Matrix id; a client's appointments go, a counsellor's stay with the reference ($2).
+BOOKING_ROWS = (
+    "DELETE FROM booking_job WHERE subject='appointment' AND subject_id IN "
+    "(SELECT id FROM appointment WHERE client=$1)",
+    "DELETE FROM appointment WHERE client=$1",
+    "DELETE FROM booking_offer WHERE client=$1",
+    "UPDATE group_appointment SET places_taken=places_taken - 1 WHERE id IN "
+    "(SELECT group_appointment_id FROM group_participant WHERE client=$1)",
+    "DELETE FROM group_participant WHERE client=$1",
+    "DELETE FROM booking_window WHERE counsellor=$1",
+    "DELETE FROM booking_lock WHERE counsellor=$1",
+    "DELETE FROM calendar_feed WHERE counsellor=$1",
+    "UPDATE appointment SET counsellor=$2 WHERE counsellor=$1",
+    "UPDATE group_appointment SET counsellor=$2 WHERE counsellor=$1",
+    "UPDATE booking_service SET created_by=$2 WHERE created_by=$1",
+)
+
 # mautrix's state store (mx_*) and crypto store (crypto_*), $1 = the Matrix id.
 STORE_ROWS = (
     "DELETE FROM mx_user_profile WHERE user_id=$1",
@@ -224,6 +242,9 @@ async def scrub(conn: Connection, scheme: Scheme, user_id: str, ref: str) -> Non
             await conn.execute(statement, user_id)
     for statement in REFERENCES:
         await conn.execute(statement, user_id, ref)
+    if await _has_table(conn, scheme, "appointment"):
+        for statement in BOOKING_ROWS:
+            await conn.execute(statement, *((user_id, ref) if "$2" in statement else (user_id,)))
     await conn.execute(
         f"UPDATE audit_log SET detail=replace(detail, $1, $2) WHERE {_contains(scheme, 'detail')}",
         user_id,

@@ -13,4 +13,6 @@ a function tested from a table. The commands and the database rows call into the
 - ``video``: Jitsi room links and counsellors' own video links;
 - ``feed``: a counsellor's appointments as an iCalendar (RFC 5545) feed;
 - ``calendar_view``: the rows of ``calendar day|week|month``.
+
+The shell (commands, reading rows into these types) is the ``shell`` subpackage.
 """

@@ -38,3 +38,4 @@ from .v21_account_codes import upgrade_v21  # noqa: E402,F401
 from .v22_sealed_contact_data import upgrade_v22  # noqa: E402,F401
 from .v23_inactivity_notices import upgrade_v23  # noqa: E402,F401
 from .v24_monitoring import upgrade_v24  # noqa: E402,F401
+from .v25_booking import upgrade_v25  # noqa: E402,F401

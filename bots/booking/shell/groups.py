@@ -1,0 +1,208 @@
+"""Group appointments: counsellors create and cancel them, clients list and join them.
+
+The pure checks (``bots.booking.group_appointments``) answer bad input; the database hands
+out the places (``GroupAppointmentRow.join``), so the last places go to exactly as many
+clients as there are, however many try at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appservice.clock import now_ms
+from appservice.db import GroupAppointmentRow, Person
+from bots.framework.commands import CLIENTS, STAFF, Argument, CommandRegistry, Role
+from bots.framework.dates import parse_day
+from bots.framework.dispatch import CommandContext
+from bots.framework.services import services_of
+
+from ..group_appointments import GroupDenial, check_group, check_join
+from ..model import GroupAppointment
+from ..rules import Problem, parse_channel, parse_clock, parse_minutes
+from ..slots import local_ms
+from .commands import FROM, TO, _number, _problem, _tz, _when
+from .store import core_group
+
+_YES = ("yes", "ja", "true", "on", "1")
+
+
+registry = CommandRegistry()
+
+
+@registry.command(
+    "groupappointment new",
+    roles=STAFF,
+    section="booking",
+    args=(
+        Argument("day", label={"de": "DATUM", "en": "DATE"}),
+        FROM,
+        TO,
+        Argument("title", rest=True, label={"de": "TITEL", "en": "TITLE"}),
+        Argument("max", keyword=True),
+        Argument("bookable", required=False, keyword=True),
+        Argument("channel", required=False, keyword=True),
+        Argument("followup", required=False, keyword=True),
+        Argument("remarks", required=False, keyword=True),
+    ),
+    help={
+        "de": "Legt einen Gruppentermin an, z. B. `groupappointment new 8.6.2026 18:00 19:30 "
+        "Elternabend max=8 bookable=ja channel=video`",
+        "en": "Creates a group appointment, e.g. `groupappointment new 2026-06-08 18:00 19:30 "
+        "Parents' evening max=8 bookable=yes channel=video`",
+    },
+)
+async def group_new(
+    ctx: CommandContext,
+    day: str,
+    first: str,
+    last: str,
+    title: str,
+    max: str,
+    bookable: str = "no",
+    channel: str = "chat",
+    followup: str = "0",
+    remarks: str = "",
+) -> str:
+
+    date_, starts, ends = parse_day(day), parse_clock(first), parse_clock(last)
+    places, follow, chosen = (
+        _number(max),
+        parse_minutes(followup),
+        parse_channel(channel),
+    )
+    unread: list[str] = []
+    if date_ is None or starts is None or ends is None:
+        unread.append("bad_clock")
+    if places is None:
+        unread.append(Problem.BAD_PARTICIPANTS)
+    if follow is None:
+        unread.append(Problem.BAD_FOLLOW_UP)
+    if chosen is None:
+        unread.append(Problem.UNKNOWN_CHANNEL)
+    if unread or date_ is None or starts is None or ends is None:
+        return _problem(ctx, *unread, first=f"{day} {first}", last=last)
+    tz = _tz(ctx)
+    now = now_ms()
+    group = GroupAppointment(
+        id=0,
+        counsellor=ctx.user_id,
+        title=title.strip(),
+        starts_at=local_ms(date_, starts, tz),
+        ends_at=local_ms(date_, ends, tz),
+        max_participants=places or 0,
+        bookable=bookable.strip().lower() in _YES,
+        remarks=remarks.strip(),
+        channel=chosen or "chat",
+        follow_up_min=follow or 0,
+    )
+    problems = check_group(group, now=now)
+    if problems:
+        return _problem(ctx, *problems, first=f"{day} {first}", last=last)
+    gid = await GroupAppointmentRow.create(
+        centre_id=ctx.centre_id,
+        counsellor=ctx.user_id,
+        title=group.title,
+        remarks=group.remarks,
+        channel=group.channel,
+        starts_at=group.starts_at,
+        ends_at=group.ends_at,
+        busy_until=group.busy_until,
+        max_participants=group.max_participants,
+        bookable=group.bookable,
+        now=now,
+    )
+    if gid is None:
+        return _problem(ctx, Problem.TIME_TAKEN)
+    return ctx.render(
+        "group_appointment_saved",
+        id=gid,
+        title=group.title,
+        when=_when(ctx, group.starts_at, tz),
+        places=group.max_participants,
+        bookable=group.bookable,
+    )
+
+
+@registry.command(
+    "groupappointments",
+    aliases=("gruppentermine",),
+    roles=CLIENTS | STAFF,
+    section="booking",
+    help={
+        "de": "Zeigt die Gruppentermine (Ratsuchende: die buchbaren, mit `join NR`)",
+        "en": "Lists group appointments (clients: the bookable ones, with `join ID`)",
+    },
+)
+async def groups_list(ctx: CommandContext) -> str:
+    now = now_ms()
+    tz = _tz(ctx)
+    client = ctx.role is Role.CLIENT
+    rows: list[dict[str, Any]] = []
+    for row in await GroupAppointmentRow.of_centre(ctx.centre_id, now):
+        if row.cancelled_at is not None or row.starts_at <= now:
+            continue
+        if client and not row.bookable:
+            continue
+        if not client and row.counsellor != ctx.user_id:
+            continue
+        rows.append(
+            {
+                "id": row.id,
+                "title": row.title,
+                "remarks": row.remarks,
+                "when": _when(ctx, row.starts_at, tz),
+                "left": row.max_participants - row.places_taken,
+                "places": row.max_participants,
+            }
+        )
+    return ctx.render("group_appointments_list", groups=rows, client=client)
+
+
+@registry.command(
+    "join",
+    aliases=("teilnehmen",),
+    roles=CLIENTS,
+    section="booking",
+    args=(Argument("id", label={"de": "NR", "en": "ID"}),),
+    help={
+        "de": "Nimmt an einem buchbaren Gruppentermin teil (`gruppentermine` zeigt sie)",
+        "en": "Joins a bookable group appointment (`groupappointments` lists them)",
+    },
+)
+async def join(ctx: CommandContext, id: str) -> str:
+    n = _number(id)
+    row = await GroupAppointmentRow.get(n) if n is not None else None
+    if row is None or row.centre_id != ctx.centre_id:
+        return _problem(ctx, "group_not_found", given=id)
+    now = now_ms()
+    denial = check_join(
+        core_group(row, await GroupAppointmentRow.participants(row.id)), ctx.user_id, now=now
+    )
+    if denial is not None:
+        return _problem(ctx, denial, given=id)
+    outcome = await GroupAppointmentRow.join(row.id, ctx.user_id, now)
+    if outcome != "joined":
+        code = {"full": GroupDenial.FULL, "already": GroupDenial.ALREADY_JOINED}
+        return _problem(ctx, code.get(outcome, GroupDenial.CANCELLED), given=id)
+    tz = _tz(ctx)
+    counsellor = await Person.get(row.counsellor)
+    me = await Person.get(ctx.user_id)
+    if counsellor is not None and me is not None:
+        lang = services_of(ctx).directory.language_of(counsellor)
+        await services_of(ctx).tell(
+            counsellor,
+            "group_appointment_joined",
+            id=row.id,
+            title=row.title,
+            when=_when(ctx, row.starts_at, tz, lang),
+            client=me.name,
+            mine=False,
+        )
+    return ctx.render(
+        "group_appointment_joined",
+        id=row.id,
+        title=row.title,
+        when=_when(ctx, row.starts_at, tz),
+        client="",
+        mine=True,
+    )

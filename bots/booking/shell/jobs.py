@@ -1,0 +1,92 @@
+"""Reminders and video links before appointments, as persisted jobs the scheduler runs.
+
+Confirming an appointment plans its jobs (``plan``) in the same transaction; a scheduler
+job (``run``, every 30 seconds) sends what is due. A job is claimed in the database before
+its notices go out, so two runs, or a run after a restart, never send it twice; a job of an
+appointment cancelled, declined or moved meanwhile is dropped (``still_due``). The notices
+are keyed by the job, so a send repeated after a crash is one event in the room.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from appservice.centre_settings import CentreSettings
+from appservice.clock import now_ms
+from appservice.db import Appointment, BookingJob, Person
+from appservice.scheduler import Scheduler
+from bots.framework.services import BotServices
+
+from ..reminders import Job, appointment_jobs, still_due
+from .store import core_appointment
+
+log = logging.getLogger("lotse.booking.jobs")
+INTERVAL_SECONDS = 30
+
+
+async def plan(row: Appointment, settings: CentreSettings, now: int) -> None:
+    """The reminders (and video link) of a confirmed appointment, stored as jobs."""
+    jobs = appointment_jobs(
+        core_appointment(row),
+        now=now,
+        reminders_min=[h * 60 for h in settings.booking_reminder_hours],
+        video_link_min=settings.video_link_minutes,
+    )
+    await BookingJob.plan([tuple(j) for j in jobs])  # type: ignore[misc]
+
+
+def schedule(scheduler: Scheduler, services: BotServices) -> None:
+    async def job() -> None:
+        await run(services)
+
+    scheduler.every("booking-jobs", job, seconds=INTERVAL_SECONDS, at_start=True)
+
+
+async def run(services: BotServices, now: int | None = None) -> int:
+    """Send every due job once; returns how many were sent."""
+    now = now if now is not None else now_ms()
+    sent = 0
+    for fields in await BookingJob.due(now):
+        job = Job(*fields)  # type: ignore[arg-type]
+        if not await BookingJob.claim(job.key, now):
+            continue  # another run took it
+        row = await Appointment.get(job.subject_id) if job.subject == "appointment" else None
+        if row is None or not still_due(
+            job, starts_at=row.starts_at, active=row.state == "confirmed"
+        ):
+            continue
+        sent += await _send(services, job, row)
+    return sent
+
+
+async def _send(services: BotServices, job: Job, row: Appointment) -> int:
+    centre = services.directory.cfg.centre(row.centre_id)
+    if centre is None:
+        return 0
+    told = 0
+    for user_id in (row.client, row.counsellor):
+        person = await Person.get(user_id) if user_id else None
+        if person is None or person.deleted_at is not None:
+            continue
+        lang = services.directory.language_of(person)
+        at = _local(row.starts_at, centre.zone)
+        when = services.renderer.render(lang, "booking_when", **at)
+        if job.kind == "video_link":
+            if not row.video_url:
+                continue
+            template, extra = "appointment_video_link", {"url": row.video_url}
+        else:
+            template, extra = "appointment_reminder", {"channel": row.channel}
+        if await services.tell(person, template, cause=job.key, id=row.id, when=when, **extra):
+            told += 1
+    log.info("booking job %s: %d told", job.kind, told)
+    return 1
+
+
+def _local(ms: int, tz: object) -> dict[str, object]:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    assert isinstance(tz, ZoneInfo)
+    at = datetime.fromtimestamp(ms / 1000, tz)
+    return {"weekday": at.weekday(), "day": at.strftime("%d.%m.%Y"), "clock": at.strftime("%H:%M")}

@@ -1,0 +1,337 @@
+"""Booking through real E2EE clients against real Synapse.
+
+A counsellor sets up a service and booking times (bad input answered, nothing changed), two
+clients see the same numbered slots, one books, the other is told it is taken, the
+counsellor is told in their service room and by a content-free mail, confirms, and the client
+is told both ways. A counsellor of another centre cannot touch the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+from icalendar import Calendar
+
+from appservice.app import LotseApp
+from appservice.db import Appointment, BookingService, BookingWindowRow, GroupAppointmentRow
+from appservice.dev.client import Human, Seen, ask
+from bots.booking.shell import jobs as booking_jobs
+from tests.conftest import MailSink, MakeHuman
+from tests.mail_helpers import give_confirmed_address, readable, wait_for_mails
+from tests.test_requests import _service_room
+
+pytestmark = pytest.mark.synapse
+
+DAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
+
+
+def _number(text: str) -> str:
+    match = re.search(r"Nr\. (\d+)", text)
+    assert match, text
+    return match.group(1)
+
+
+async def test_client_books_counsellor_confirms_both_told(
+    make_human: MakeHuman, running: LotseApp, mail_sink: MailSink
+) -> None:
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("terminberatung", centre="nord", role="counsellor")
+    client = await make_human("terminklient", centre="nord", role="client")
+    rival = await make_human("terminrivale", centre="nord", role="client")
+    outsider = await make_human("terminsued", centre="south", role="counsellor")
+    rooms = {h.user_id: await _service_room(h, bot) for h in (counsellor, client, rival, outsider)}
+    c_room, k_room, r_room = (rooms[h.user_id] for h in (counsellor, client, rival))
+    _, c_address = await give_confirmed_address(counsellor)
+    _, k_address = await give_confirmed_address(client)
+
+    # Bad input: a clear answer, and nothing is stored.
+    services_before = len(await BookingService.of_centre("nord"))
+    fax = await ask(counsellor, c_room, bot, "service new Erstgespräch duration=30 channel=fax")
+    assert "Kanal" in fax.body and "nichts geändert" in fax.body
+    no_duration = await ask(counsellor, c_room, bot, "service new Erstgespräch channel=chat")
+    assert "Dauer" in no_duration.body
+    assert len(await BookingService.of_centre("nord")) == services_before
+
+    created = await ask(
+        counsellor,
+        c_room,
+        bot,
+        'service new Erstgespräch duration=30 channel=chat description="Kennenlernen"',
+    )
+    sid = _number(created.body)
+    day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=2)
+    weekday = DAYS[day.weekday()]
+    for text, expected in (
+        (f"hours add {weekday} 12:00 9:00 {sid}", "nicht nach dem Anfang"),
+        (f"hours add {weekday} 9:00 12:00 {sid} weeks=3", "1, 2, 4 oder 8"),
+        (f"hours add {weekday} 9:00 12:00 999999", "gibt es nicht"),
+    ):
+        refused = await ask(counsellor, c_room, bot, text)
+        assert expected in refused.body and "nichts geändert" in refused.body, refused.body
+    assert await BookingWindowRow.of_counsellor(counsellor.user_id) == []
+    added = await ask(counsellor, c_room, bot, f"hours add {weekday} 9:00 12:00 {sid} weeks=1")
+    assert "angelegt" in added.body
+    overlap = await ask(counsellor, c_room, bot, f"hours add {weekday} 10:00 11:00 {sid}")
+    assert "überschneidet" in overlap.body
+    assert len(await BookingWindowRow.of_counsellor(counsellor.user_id)) == 1
+    foreign = await ask(outsider, rooms[outsider.user_id], bot, f"service edit {sid} duration=45")
+    assert "Your centre has no service" in foreign.body  # south speaks English
+
+    # Both clients see the same first slot (09:00 on that day).
+    shown = await ask(client, k_room, bot, "termine")
+    first = f"1. {DAYS[day.weekday()]} {day:%d.%m.%Y} 09:00 Uhr"
+    assert first in shown.body and "6." in shown.body and "7." not in shown.body, shown.body
+    assert "Erstgespräch" not in shown.body  # the internal title is for staff only
+    rival_shown = await ask(rival, r_room, bot, "termine")
+    assert first in rival_shown.body
+    first_poll = await rival.wait_until(
+        lambda: (rival.polls(r_room, bot) or [None])[0], what="the first slots poll"
+    )
+    old_answers = first_poll.content["org.matrix.msc3381.poll.start"]["answers"]
+    assert len(old_answers) == 6 and "09:00" in old_answers[0]["org.matrix.msc1767.text"]
+    unknown = await ask(client, k_room, bot, "buchen 99")
+    assert "nicht angeboten" in unknown.body
+
+    before = len(counsellor.notices(c_room, bot))
+    booked = await ask(client, k_room, bot, "buchen 1")
+    assert "angefragt" in booked.body, booked.body
+    appointment_id = _number(booked.body)
+    taken = await ask(rival, r_room, bot, "buchen 1")
+    assert "schon vergeben" in taken.body
+    told = await counsellor.next_notice(c_room, bot, before, contains="Terminanfrage")
+    assert f"confirm {appointment_id}" in told.body and "terminklient" in told.body.lower()
+    [request_mail] = await wait_for_mails(mail_sink, c_address)
+    assert "terminklient" not in readable(request_mail).lower()
+    assert "09:00" not in readable(request_mail)
+
+    # The slot is gone for everyone else.
+    again = await ask(rival, r_room, bot, "termine")
+    assert first not in again.body
+
+    before = len(client.notices(k_room, bot))
+    confirmed = await ask(counsellor, c_room, bot, f"confirm {appointment_id}")
+    assert "bestätigt" in confirmed.body
+    told_client = await client.next_notice(k_room, bot, before, contains="bestätigt")
+    assert f"Nr. {appointment_id}" in told_client.body
+    [decided_mail] = await wait_for_mails(mail_sink, k_address)
+    assert "09:00" not in readable(decided_mail)
+    twice = await ask(counsellor, c_room, bot, f"confirm {appointment_id}")
+    assert "wartet nicht auf eine Entscheidung" in twice.body
+    foreign_confirm = await ask(outsider, rooms[outsider.user_id], bot, f"confirm {appointment_id}")
+    assert "You have no appointment" in foreign_confirm.body
+    row = await Appointment.get(int(appointment_id))
+    assert row is not None and row.state == "confirmed" and row.client == client.user_id
+    listed = await ask(client, k_room, bot, "meine-termine")
+    assert "bestätigt" in listed.body and f"Nr. {appointment_id}" in listed.body
+    assert isinstance(day, date)
+
+    # The rival books the next slot by voting in the poll beside the list (a vote on the
+    # first, older poll counts no more); the counsellor declines it with a reason.
+    old_poll = rival.polls(r_room, bot)[0]
+    polls_before = len(rival.polls(r_room, bot))
+    await ask(rival, r_room, bot, "termine")
+    poll = await rival.wait_until(
+        lambda: (rival.polls(r_room, bot)[polls_before:] or [None])[0], what="the slots poll"
+    )
+    answers = poll.content["org.matrix.msc3381.poll.start"]["answers"]
+    assert "09:30" in answers[0]["org.matrix.msc1767.text"]
+    stale = await _vote(rival, r_room, bot, old_poll.event_id, old_answers[0]["id"])
+    assert "nicht angeboten" in stale.body
+    before = len(rival.notices(r_room, bot))
+    voted = await _vote(rival, r_room, bot, poll.event_id, answers[0]["id"])
+    assert "angefragt" in voted.body, voted.body
+    second = _number(voted.body)
+    declined = await ask(counsellor, c_room, bot, f"decline {second} Fortbildung")
+    assert "abgelehnt" in declined.body
+    told_rival = await rival.next_notice(r_room, bot, before, contains="abgelehnt")
+    assert "Fortbildung" in told_rival.body
+
+    # Reminders: persisted jobs, sent once, none for the declined appointment.
+    services = running.assistant.services
+    start = row.starts_at
+    before = len(client.notices(k_room, bot))
+    rival_before = len(rival.notices(r_room, bot))
+    assert await booking_jobs.run(services, now=start - 23 * 3600_000) == 1  # the 24 h one
+    reminded = await client.next_notice(k_room, bot, before, contains="Erinnerung")
+    assert f"Nr. {appointment_id}" in reminded.body and "09:00" in reminded.body
+    await counsellor.next_notice(c_room, bot, 0, contains="Erinnerung")
+    assert await booking_jobs.run(services, now=start - 23 * 3600_000) == 0
+    assert await booking_jobs.run(services, now=start - 30 * 60_000) == 1  # the 1 h one
+    assert await booking_jobs.run(services, now=start - 10 * 60_000) == 0
+    marker = await ask(rival, r_room, bot, "meine-termine")
+    assert not any("Erinnerung" in n.body for n in rival.notices(r_room, bot)[rival_before:])
+    assert "abgelehnt" in marker.body or "keine" in marker.body
+
+    # A confirmed appointment cancelled by the client sends no reminder; the counsellor needs
+    # a reason to cancel.
+    await ask(client, k_room, bot, "termine")
+    third = _number((await ask(client, k_room, bot, "buchen 1")).body)
+    await ask(counsellor, c_room, bot, f"confirm {third}")
+    no_reason = await ask(counsellor, c_room, bot, f"absagen {third}")
+    assert "Grund" in no_reason.body
+    before = len(counsellor.notices(c_room, bot))
+    cancelled = await ask(client, k_room, bot, f"absagen {third}")
+    assert "abgesagt" in cancelled.body
+    await counsellor.next_notice(c_room, bot, before, contains=f"Termin Nr. {third}")
+    third_row = await Appointment.get(int(third))
+    assert third_row is not None and third_row.state == "cancelled"
+    assert await booking_jobs.run(services, now=third_row.starts_at - 10 * 60_000) == 0
+    again_cancelled = await ask(client, k_room, bot, f"absagen {third}")
+    assert "schon entschieden" in again_cancelled.body
+
+    # calendar day|week|month: the confirmed appointment with the client's pseudonym, free
+    # slots in the day view; bad words and another centre's counsellor are refused.
+    table = await ask(counsellor, c_room, bot, f"calendar day {day:%d.%m.%Y}")
+    assert "09:00–09:30" in table.body and "bestätigt" in table.body, table.body
+    assert f"Nr. {appointment_id}" in table.body and "terminklient" in table.body.lower()
+    assert "frei" in table.body  # 10:00 onwards is still free
+    month = await ask(counsellor, c_room, bot, f"kalender month {day:%d.%m.%Y} all")
+    assert f"Nr. {appointment_id}" in month.body and "frei" not in month.body
+    bad = await ask(counsellor, c_room, bot, "calendar gestern week")
+    assert "verstehe ich nicht" in bad.body
+    foreign_calendar = await ask(counsellor, c_room, bot, f"calendar week {outsider.user_id}")
+    assert "keine Beraterin" in foreign_calendar.body
+
+    # The counsellor's calendar: a secret URL, valid iCalendar, no client name; revocable.
+    shown_link = await ask(counsellor, c_room, bot, "ical")
+    url = _calendar_url(shown_link.body)
+    same = _calendar_url((await ask(counsellor, c_room, bot, "ical")).body)
+    assert same == url
+    status, body = await _get(url)
+    assert status == 200
+    calendar = Calendar.from_ical(body)
+    events = {str(c["UID"]).split("@")[0]: c for c in calendar.walk("VEVENT")}
+    assert set(events) == {f"appointment-{n}" for n in (appointment_id, second, third)}
+    event = events[f"appointment-{appointment_id}"]
+    assert str(event["STATUS"]) == "CONFIRMED"
+    assert str(events[f"appointment-{second}"]["STATUS"]) == "CANCELLED"  # declined
+    starts = event.decoded("DTSTART").astimezone(ZoneInfo("Europe/Berlin"))
+    assert (starts.date(), starts.hour, starts.minute) == (day, 9, 0)
+    assert "terminklient" not in body.decode().lower()
+    renewed = _calendar_url((await ask(counsellor, c_room, bot, "ical new")).body)
+    assert renewed != url
+    assert (await _get(url))[0] == 404
+    assert (await _get(renewed))[0] == 200
+    assert (await _get(url.replace(".ics", "x.ics")))[0] == 404
+
+
+async def _vote(human: Human, room: str, bot: str, poll: str, answer: str) -> Seen:
+    """Vote as Element does and return the assistant's answer (a reply to the poll)."""
+    before = len(human.notices(room, bot))
+    await human.vote(room, poll, answer)
+    return await human.wait_until(
+        lambda: next((s for s in human.notices(room, bot)[before:] if s.reply_to == poll), None),
+        what=f"the answer to the vote {answer}",
+    )
+
+
+def _calendar_url(text: str) -> str:
+    match = re.search(r"https?://\S+/calendar/[A-Za-z0-9_-]+\.ics", text)
+    assert match, text
+    return match.group(0)
+
+
+async def _get(url: str) -> tuple[int, bytes]:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        return resp.status, await resp.read()
+
+
+async def test_clients_racing_through_synapse_get_one_booking(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """Four clients type `buchen 1` for the same slot at once: one request, three "taken"."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("rennberatung", centre="nord", role="counsellor")
+    clients = [await make_human(f"renner{n}", centre="nord", role="client") for n in range(4)]
+    c_room = await _service_room(counsellor, bot)
+    rooms = [await _service_room(c, bot) for c in clients]
+    created = await ask(counsellor, c_room, bot, "service new Rennen duration=45 channel=video")
+    sid = _number(created.body)
+    day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=3)
+    await ask(counsellor, c_room, bot, f"hours add {DAYS[day.weekday()]} 7:00 7:45 {sid} weeks=1")
+    for client, room in zip(clients, rooms, strict=True):
+        shown = await ask(client, room, bot, f"termine {sid}")  # only this service's slots
+        assert "1. " in shown.body and "07:00" in shown.body and "2. " not in shown.body
+    answers = await asyncio.gather(
+        *(ask(c, r, bot, "buchen 1") for c, r in zip(clients, rooms, strict=True))
+    )
+    won = [a for a in answers if "angefragt" in a.body]
+    assert len(won) == 1, [a.body for a in answers]
+    assert sum("schon vergeben" in a.body for a in answers) == 3
+    rows = await Appointment.of_person(counsellor.user_id, 0)
+    assert len(rows) == 1 and rows[0].state == "requested"
+
+
+async def test_group_appointment_places_go_once(make_human: MakeHuman, running: LotseApp) -> None:
+    """A bookable group appointment with two places: two clients join, the third hears it is
+    full, nobody joins twice; bad input changes nothing; its time is no free slot."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("gruppenberatung", centre="nord", role="counsellor")
+    clients = [await make_human(f"gruppe{n}", centre="nord", role="client") for n in range(3)]
+    c_room = await _service_room(counsellor, bot)
+    rooms = [await _service_room(c, bot) for c in clients]
+    day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=4)
+    date_text = f"{day:%d.%m.%Y}"
+    for text, expected in (
+        (f"groupappointment new {date_text} 19:00 18:00 Elternabend max=2", "nicht nach"),
+        (f"groupappointment new {date_text} 18:00 19:00 Elternabend max=0", "Plätze"),
+        (f"groupappointment new {date_text} 18:00 19:00 Elternabend max=2 channel=fax", "Kanal"),
+    ):
+        refused = await ask(counsellor, c_room, bot, text)
+        assert expected in refused.body and "nichts geändert" in refused.body, refused.body
+    assert "keine Gruppentermine" in (await ask(counsellor, c_room, bot, "gruppentermine")).body
+    created = await ask(
+        counsellor,
+        c_room,
+        bot,
+        f"groupappointment new {date_text} 18:00 19:00 Elternabend max=2 bookable=ja",
+    )
+    gid = _number(created.body)
+    listed = await ask(clients[0], rooms[0], bot, "gruppentermine")
+    assert f"Nr. {gid}" in listed.body and "noch 2 von 2" in listed.body
+    before = len(counsellor.notices(c_room, bot))
+    first = await ask(clients[0], rooms[0], bot, f"join {gid}")
+    assert "dabei" in first.body
+    await counsellor.next_notice(c_room, bot, before, contains="nimmt am Gruppentermin")
+    twice = await ask(clients[0], rooms[0], bot, f"teilnehmen {gid}")
+    assert "schon dabei" in twice.body
+    answers = await asyncio.gather(
+        *(ask(c, r, bot, f"join {gid}") for c, r in zip(clients[1:], rooms[1:], strict=True))
+    )
+    assert sorted("dabei" in a.body for a in answers) == [False, True], [a.body for a in answers]
+    assert any("voll" in a.body for a in answers)
+    assert len(await GroupAppointmentRow.participants(int(gid))) == 2
+    unknown = await ask(clients[0], rooms[0], bot, "join 999999")
+    assert "gibt es nicht" in unknown.body
+    # The counsellor's group time is no bookable slot.
+    service = _number((await ask(counsellor, c_room, bot, "service new Abend duration=30")).body)
+    await ask(
+        counsellor, c_room, bot, f"hours add {DAYS[day.weekday()]} 17:00 20:00 {service} weeks=1"
+    )
+    slots = await ask(clients[2], rooms[2], bot, f"termine {service}")
+    assert "17:30" in slots.body and "18:00" not in slots.body and "19:00" in slots.body
+
+    # A single appointment without booking times: refused over the group, confirmed otherwise.
+    target = clients[2]
+    unknown_client = await ask(
+        counsellor, c_room, bot, f"appointment new niemand {date_text} 10:00 {service}"
+    )
+    assert "finde keine" in unknown_client.body
+    over_group = await ask(
+        counsellor, c_room, bot, f"appointment new {target.user_id} {date_text} 18:30 {service}"
+    )
+    assert "schon einen Termin" in over_group.body
+    before = len(target.notices(rooms[2], bot))
+    single = await ask(
+        counsellor, c_room, bot, f"appointment new {target.user_id} {date_text} 17:00 {service}"
+    )
+    assert "bestätigt" in single.body, single.body
+    told = await target.next_notice(rooms[2], bot, before, contains="bestätigt")
+    assert "17:00" in told.body
+    again = await ask(clients[0], rooms[0], bot, f"termine {service}")
+    assert "17:00" not in again.body and "17:30" in again.body
