@@ -4,10 +4,12 @@ Per row the Message-ID and state ``sending`` are written first, then the mail go
 ``sent``: a crash in between is settled by :meth:`Outbox.recover_after_crash` at start
 (never twice, see there). One SMTP connection serves a whole batch.
 
-Temporary (retried with exponential backoff up to ``max_attempts``): 4xx answers, refused
-or dropped connections, timeouts, other OS errors. Permanent (failed at once, and
-``on_permanent_failure(recipient, kind)`` is awaited): 5xx answers, template problems and
-sealed variables that do not open (another pickle key).
+Temporary (retried with exponential backoff up to ``max_attempts``): 4xx answers, dropped
+connections, timeouts, other OS errors. A server that cannot be reached at all is not the
+mail's fault: the whole sender backs off (the same exponential delays) and no try is counted,
+so mails wait as long as the outage lasts and then go out in the order they were queued.
+Permanent (failed at once, and ``on_permanent_failure(recipient, kind)`` is awaited): 5xx
+answers, template problems and sealed variables that do not open (another pickle key).
 Logs carry row ids, kinds and SMTP codes; never addresses, variables or bodies.
 """
 
@@ -65,6 +67,10 @@ class _ConnectionLost(Exception):
     """The connection is gone: stop the batch instead of failing every row on it."""
 
 
+class _ServerDown(Exception):
+    """No connection could be made: the server's fault, not the mail's (no try counted)."""
+
+
 def _classify(exc: BaseException) -> tuple[bool, str]:
     """(temporary?, error text): only the SMTP code or the error class, no server text."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
@@ -110,6 +116,11 @@ class MailSender:
         self._hook_tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
+        # The server could not be reached this many times in a row; until ``_down_until``
+        # the whole sender waits (queue order is kept: no mail is deferred on its own).
+        self.connect_failures = 0
+        self.last_connect_error = ""
+        self._down_until = 0.0
 
     async def start(self) -> None:
         """Settle rows a crash left behind, then start delivering."""
@@ -146,24 +157,45 @@ class MailSender:
             if handled >= self.batch_size:
                 continue  # more may be due right away
             self._wake.clear()
+            wait = self.poll_interval
+            if self._down_until:
+                # Try the server again as soon as its backoff is over.
+                wait = max(0.01, min(wait, self._down_until - time.monotonic()))
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), wait)
             except TimeoutError:
                 pass
 
     async def run_once(self) -> int:
         """Deliver one batch of due rows; return how many rows were handled."""
+        if time.monotonic() < self._down_until:
+            return 0
         rows = await Outbox.due(limit=self.batch_size)
         handled = 0
         try:
             for row in rows:
                 if self._stopping:
                     break
-                handled += 1
                 try:
                     await self._deliver(row)
-                except _ConnectionLost:
+                except _ServerDown as e:
+                    # Back off as a whole; the rows keep their place in the queue.
+                    delay = self.retry.delay(self.connect_failures)
+                    self.connect_failures += 1
+                    self.last_connect_error = _classify(e.__cause__ or e)[1]
+                    self._down_until = time.monotonic() + delay
+                    MAILS.labels("server_unreachable").inc()
+                    log.warning(
+                        "mail server unreachable (%s); %d mail(s) wait, next try in %.1f s",
+                        self.last_connect_error,
+                        len(rows),
+                        delay,
+                    )
                     break
+                except _ConnectionLost:
+                    handled += 1
+                    break
+                handled += 1
         finally:
             # Idle connections time out at the server; the next batch opens a fresh one.
             await self._disconnect()
@@ -226,10 +258,19 @@ class MailSender:
             message_id=message_id,
             unsubscribe_url=variables.get("unsubscribe_url"),
         )
+        try:
+            client = await self._connect()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
+            temporary, error = _classify(e)
+            if temporary:
+                await self._disconnect()
+                raise _ServerDown from e
+            await self._fail(row, error)  # e.g. the server's certificate is refused
+            return
+        self.connect_failures = 0
         if not await Outbox.mark_sending(row.id, message_id):
             return  # someone else took it
         try:
-            client = await self._connect()
             await client.send_message(
                 msg, sender=self.smtp.from_address, recipients=[row.recipient]
             )

@@ -75,6 +75,11 @@ class DropOnce(Recorder):
         return None
 
 
+class AlwaysLater(Recorder):
+    def answer(self, server: SMTPServer) -> str | None:
+        return "451 4.3.0 try again later"
+
+
 class Reject(Recorder):
     def answer(self, server: SMTPServer) -> str | None:
         return "550 5.1.1 mailbox unavailable"
@@ -214,7 +219,8 @@ async def test_dropped_connection_is_retried(tmp_path: Path) -> None:
 
 
 async def test_refused_connection_retries_then_delivers(tmp_path: Path) -> None:
-    """With no server listening the mail waits with backoff; it goes out once the server is up."""
+    """With no server listening the sender backs off as a whole: the mail waits without a try
+    counted against it (an outage fails no mail) and goes out once the server is up."""
     port = free_port()
     handler = Recorder()
     async with opened(f"sqlite:{tmp_path / 'l.db'}"):
@@ -223,12 +229,12 @@ async def test_refused_connection_retries_then_delivers(tmp_path: Path) -> None:
         async with running(sender):
 
             async def retried() -> bool:
-                row = await Outbox.get(mail_id)
-                return row is not None and row.attempts >= 2 and row.state == QUEUED
+                return sender.connect_failures >= 2
 
             await wait_for(retried)
             row = await Outbox.get(mail_id)
-            assert row is not None and row.last_error in {"SMTPConnectError", "OSError"}
+            assert row is not None and (row.state, row.attempts) == (QUEUED, 0)
+            assert sender.last_connect_error in {"SMTPConnectError", "OSError"}
             with smtp_server(handler, port=port):
                 await wait_for(lambda: state_is(mail_id, SENT))
     assert len(handler.messages) == 1
@@ -291,15 +297,17 @@ async def test_mail_to_an_address_that_turned_bouncing_is_dropped(tmp_path: Path
 
 
 async def test_temporary_failures_give_up_after_max_attempts(tmp_path: Path) -> None:
-    """A server that never comes back: after max_attempts the row fails and the hook is told."""
+    """A server that answers "later" for ever: after max_attempts the row fails and the hook
+    is told."""
     calls: list[tuple[str, str]] = []
     hook = recording_hook(calls)
-    async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-        mail_id = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
-        retry = RetryPolicy(base_delay=0.05, max_delay=0.1, max_attempts=3)
-        async with running(make_sender(free_port(), retry=retry, on_permanent_failure=hook)):
-            await wait_for(lambda: state_is(mail_id, FAILED))
-        row = await Outbox.get(mail_id)
+    with smtp_server(AlwaysLater()) as port:
+        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
+            mail_id = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
+            retry = RetryPolicy(base_delay=0.05, max_delay=0.1, max_attempts=3)
+            async with running(make_sender(port, retry=retry, on_permanent_failure=hook)):
+                await wait_for(lambda: state_is(mail_id, FAILED))
+            row = await Outbox.get(mail_id)
     assert row is not None and row.attempts == 3
     assert calls == [("anna@beratung.de", "new_message")]
 
