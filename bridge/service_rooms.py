@@ -60,6 +60,9 @@ class ServiceRooms:
         self.looks = looks
         # One replacement at a time: the start job and a room someone intruded into may meet.
         self._replacing = asyncio.Lock()
+        # Per person, one look at whether their room exists: two chats opened at once must
+        # not make two rooms. [lock, callers]; dropped when the last caller is done.
+        self._ensuring: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
     def name_for(self, person: Person) -> str:
         """What the person's service room is called in their room list."""
@@ -99,12 +102,22 @@ class ServiceRooms:
 
     async def ensure_for(self, person: Person) -> RoomID | None:
         """The person's room: created if they have none, replaced now if that is due."""
-        if person.service_room_id is None:
-            return await self.create_for(person)
-        room_id = RoomID(person.service_room_id)
-        if person.service_room_renew is not None:
-            return await self.replace(person, person.service_room_renew, room_id)
-        return room_id
+        lock, callers = self._ensuring.setdefault(person.user_id, (asyncio.Lock(), [0]))
+        callers[0] += 1
+        try:
+            async with lock:
+                # Read again under the lock: a chat opened a moment earlier may have made it.
+                current = await Person.get(person.user_id) or person
+                if current.service_room_id is None:
+                    return await self.create_for(current)
+                room_id = RoomID(current.service_room_id)
+                if current.service_room_renew is not None:
+                    return await self.replace(current, current.service_room_renew, room_id)
+                return room_id
+        finally:
+            callers[0] -= 1
+            if not callers[0]:
+                del self._ensuring[person.user_id]
 
     async def replace(
         self, person: Person, reason: str, room_id: RoomID, strangers: frozenset[str] = frozenset()

@@ -10,6 +10,7 @@ the person is told why in a new one. The control room holds the centre's admins 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -302,3 +303,24 @@ async def test_control_room_holds_the_centres_admins_only(
     await outsider.sync()
     readable = [s for s in _bot_said(outsider, control, bot) if s.kind == "notice"]
     assert readable == [], readable
+
+
+async def test_two_chats_opened_at_once_make_one_service_room(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """Two chats with the assistant opened at the same moment (two devices, a double click):
+    both are explained and left, and the person is invited to one service room, not two."""
+    bot = running.cfg.assistant_mxid
+    anna = await make_human("doppelt", centre="nord", role="client")
+    first, second = await asyncio.gather(anna.open_dm(bot), anna.open_dm(bot))
+    await anna.wait_left(first, bot)
+    await anna.wait_left(second, bot)
+    await anna.sync()
+    person = await Person.get(anna.user_id)
+    assert person is not None and person.service_room_id is not None
+    invited = {
+        room_id
+        for room_id, room in anna.client.invited_rooms.items()
+        if room.inviter == bot and room_id not in (first, second)
+    }
+    assert invited == {person.service_room_id}
