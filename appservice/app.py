@@ -274,7 +274,9 @@ class LotseApp:
         """The mail gateway: sender, `notify`, new-message digests, confirmation page, IMAP."""
         mail_metrics.register(REGISTRY)
         try:
-            gateway = MailGateway(self.cfg, self.state_store, identity=self._identity)
+            gateway = MailGateway(
+                self.cfg, self.state_store, identity=self._identity, database=self.db.main
+            )
         except TemplateProblem as e:
             raise StartError(f"broken mail template (mail.templates_dir): {_one_line(e)}") from e
         gateway.add_routes(self.az.app)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from mautrix.util.async_db import Database
 
 from appservice.config import Config
 from appservice.web_pages import IdentityOf
@@ -44,7 +45,9 @@ class MailGateway:
         members: MemberSource,
         *,
         identity: IdentityOf = lambda: "",
+        database: Database | None = None,
     ) -> None:
+        """``database``: the app's own; its sender then reads no other database's outbox."""
         self.cfg = cfg
         mail = cfg.mail
         override = Path(mail.templates_dir) if mail.templates_dir else None
@@ -69,6 +72,7 @@ class MailGateway:
                 max_attempts=mail.retry_max_attempts,
             ),
             sealer=outbox_sealer(cfg.encryption.pickle_key),
+            outbox=Outbox.on(database) if database is not None else Outbox,
         )
         self.notices = notices.MailNotices(cfg, wake=self.sender.wake)
         self.notifier = RoomNotifier(

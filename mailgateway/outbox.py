@@ -125,6 +125,12 @@ class Outbox:
     """SQL for ``mail_outbox``; bound to the database by ``LotseDatabase.start``."""
 
     db: ClassVar[Database]
+
+    @classmethod
+    def on(cls, db: Database) -> type[Outbox]:
+        """The same SQL bound to ``db`` for good (not to whichever database started last)."""
+        return type("Outbox", (cls,), {"db": db})
+
     _columns: ClassVar[str] = (
         "id, recipient, kind, lang, variables, not_before, attempts, state, message_id, "
         "last_error, created_at, sent_at, recipient_hash"

@@ -101,8 +101,12 @@ class MailSender:
         poll_interval: float = 5.0,
         on_permanent_failure: PermanentFailureHook | None = None,
         sealer: Sealer | None = None,
+        outbox: type[Outbox] = Outbox,
     ) -> None:
-        """``sealer`` opens the variables :meth:`Outbox.enqueue` sealed (secret links)."""
+        """``sealer`` opens the variables :meth:`Outbox.enqueue` sealed (secret links);
+        ``outbox`` is the outbox bound to this app's own database (see ``Outbox.on``), so a
+        second database opened in the same process is never read by this sender."""
+        self.outbox = outbox
         self.smtp = smtp
         self.sealer = sealer
         self.templates = templates
@@ -124,7 +128,7 @@ class MailSender:
 
     async def start(self) -> None:
         """Settle rows a crash left behind, then start delivering."""
-        requeued, assumed = await Outbox.recover_after_crash()
+        requeued, assumed = await self.outbox.recover_after_crash()
         if requeued or assumed:
             log.warning("after a crash: %d mail(s) re-queued, %d assumed sent", requeued, assumed)
         self._stopping = False
@@ -170,7 +174,7 @@ class MailSender:
         """Deliver one batch of due rows; return how many rows were handled."""
         if time.monotonic() < self._down_until:
             return 0
-        rows = await Outbox.due(limit=self.batch_size)
+        rows = await self.outbox.due(limit=self.batch_size)
         handled = 0
         try:
             for row in rows:
@@ -233,7 +237,7 @@ class MailSender:
         if await MailAddress.is_bouncing(row.recipient):
             # Queued before the address turned bouncing: dropped, not tried. The admins
             # heard about the address when it turned; no second notice per mail.
-            await Outbox.mark_failed(row.id, BOUNCING)
+            await self.outbox.mark_failed(row.id, BOUNCING)
             log.info("mail %d (%s) dropped: the address is bouncing", row.id, row.kind)
             return
         try:
@@ -268,7 +272,7 @@ class MailSender:
             await self._fail(row, error)  # e.g. the server's certificate is refused
             return
         self.connect_failures = 0
-        if not await Outbox.mark_sending(row.id, message_id):
+        if not await self.outbox.mark_sending(row.id, message_id):
             return  # someone else took it
         try:
             await client.send_message(
@@ -281,7 +285,7 @@ class MailSender:
                 await self._disconnect()
             if temporary and row.attempts + 1 < self.retry.max_attempts:
                 next_at = int((time.time() + self.retry.delay(row.attempts)) * 1000)
-                await Outbox.mark_retry(row.id, error, next_at)
+                await self.outbox.mark_retry(row.id, error, next_at)
                 MAILS.labels("deferred").inc()
                 log.info("mail %d (%s) deferred after %s", row.id, row.kind, error)
             else:
@@ -289,11 +293,11 @@ class MailSender:
             if lost:
                 raise _ConnectionLost from e
             return
-        await Outbox.mark_sent(row.id)
+        await self.outbox.mark_sent(row.id)
         MAILS.labels("sent").inc()
 
     async def _fail(self, row: OutboxMail, error: str) -> None:
-        await Outbox.mark_failed(row.id, error)
+        await self.outbox.mark_failed(row.id, error)
         MAILS.labels("failed").inc()
         log.warning("mail %d (%s) failed permanently: %s", row.id, row.kind, error)
         if self.on_permanent_failure is None:
