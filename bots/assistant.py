@@ -112,7 +112,7 @@ class Assistant:
         self.policy = ServiceRoomPolicy(
             self.user_id, own_users, directory, service_rooms, self.private_rooms
         )
-        self._outcome_sealer = sealer(directory.cfg.encryption.pickle_key, "command outcomes")
+        self._outcome_sealer = sealer(directory.cfg.encryption.sealing_key, "command outcomes")
         # Steps that run after a command is committed (see send_event and run_step).
         self.steps: dict[str, Step] = {
             POLL_SENT: poll_sent,

@@ -68,7 +68,7 @@ class MailGateway:
                 max_delay=mail.retry_max_delay,
                 max_attempts=mail.retry_max_attempts,
             ),
-            sealer=outbox_sealer(cfg.encryption.pickle_key),
+            sealer=outbox_sealer(cfg.encryption.sealing_key),
         )
         self.notices = notices.MailNotices(cfg, wake=self.sender.wake)
         self.notifier = RoomNotifier(

@@ -77,7 +77,7 @@ def validate_address(address: str) -> str:
 
 
 def outbox_sealer(secret: str) -> Sealer:
-    """The sealer of the outbox's variables, derived from ``encryption.pickle_key``."""
+    """The sealer of the outbox's variables, derived from ``encryption.sealing_key``."""
     return sealing.sealer(secret, "mail outbox")
 
 

@@ -98,7 +98,7 @@ FILTER_ARG = Argument(
 
 
 def _sealer(services: BotServices) -> Sealer:
-    return sealer(services.directory.cfg.encryption.pickle_key, "monitorings")
+    return sealer(services.directory.cfg.encryption.sealing_key, "monitorings")
 
 
 def _context(centre_id: str, client_id: str) -> str:

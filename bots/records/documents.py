@@ -52,7 +52,7 @@ DOC_ID = Argument("id", label={"de": "NR", "en": "ID"})
 
 
 def doc_sealer(services: BotServices) -> Sealer:
-    return sealer(services.directory.cfg.encryption.pickle_key, "client documents")
+    return sealer(services.directory.cfg.encryption.sealing_key, "client documents")
 
 
 def _context(doc_client: str, uploader: str) -> str:
