@@ -32,8 +32,11 @@ NOTE_ID = Argument("id", label={"de": "NR", "en": "ID"})
 TEXT_ARG = Argument("text", rest=True, label={"de": "TEXT", "en": "TEXT"})
 
 
+NOTE_PURPOSE = "client notes"
+
+
 def note_sealer(ctx: CommandContext) -> Sealer:
-    return sealer(services_of(ctx).directory.cfg.encryption.sealing_key, "client notes")
+    return sealer(services_of(ctx).directory.cfg.encryption.sealing_key, NOTE_PURPOSE)
 
 
 def _context(client_id: str) -> str:
