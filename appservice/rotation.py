@@ -173,7 +173,7 @@ def _outbox(rot: Rotation, row: Row) -> Changes:
         recipient = plain
     try:
         variables = json.loads(row["variables"])
-    except ValueError:
+    except (TypeError, ValueError):  # none, or not JSON: nothing sealed in it
         return changes
     if isinstance(variables, dict) and set(variables) == {OUTBOX_SEALED_KEY}:
         context = outbox_variables_context(recipient, row["kind"], row["lang"], row["created_at"])
