@@ -11,7 +11,8 @@ key (or a value that opens with neither key) is refused and nothing is changed. 
 be stopped meanwhile (it reads with the new key only); the CLI refuses while its port answers.
 
 Rows are described as data (``TABLES``): a table added later with a sealed column has to be
-added here, which tests/test_rotation_db.py checks against the database's columns.
+added here. tests/test_rotation_db.py fills every table that holds sealed values and finds no
+value under the old key afterwards, whichever table it is in.
 """
 
 from __future__ import annotations
