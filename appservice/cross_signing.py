@@ -176,7 +176,8 @@ class CrossSigning:
                 # Never replace the identity silently: people who verified it would be warned.
                 raise CrossSigningError(
                     "the assistant's cross-signing keys cannot be opened; was "
-                    "encryption.sealing_key (or the pickle key) changed? Restore the old one."
+                    "encryption.sealing_key changed without `lotse rotate-key`? Put the old "
+                    "one back, or run `lotse rotate-key` with it as the old key."
                 ) from e
         seeds = CrossSigningSeeds.generate()
         # Kept before publishing: a crash in between publishes the same keys at the next start.
