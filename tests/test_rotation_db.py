@@ -65,6 +65,8 @@ def _config(tmp_path: Path, url: str) -> Path:
     text = set_scalar(text, "appservice", "port", free_port())
     text = set_scalar(text, "database", "url", url)
     text = set_scalar(text, "encryption", "sealing_key", NEW)
+    # The install sealed with its pickle key before it had a sealing key.
+    text = set_scalar(text, "encryption", "pickle_key", OLD)
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -127,8 +129,10 @@ async def _snapshot(db: LotseDatabase) -> dict[str, list[Any]]:
     }
 
 
-async def _run(config: Path, old: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOTSE_OLD_SEALING_KEY": old}
+async def _run(config: Path, old: str | None, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "LOTSE_OLD_SEALING_KEY"}
+    if old is not None:
+        env["LOTSE_OLD_SEALING_KEY"] = old
     args = [sys.executable, "-m", "appservice", "rotate-key", "-c", str(config), *extra]
     return await asyncio.to_thread(
         subprocess.run, args, env=env, capture_output=True, text=True, timeout=300
@@ -188,7 +192,8 @@ async def test_rotation_reseals_every_value(database_url: str, tmp_path: Path) -
         before = await _key_ids(db)
         # The fill leaves a value under the old key in every table the rotation knows.
         assert {t for t, ids in before.items() if ids & {key_id(OLD), "v1"}} == SEALED_TABLES
-    done = await _run(config, OLD)
+    # An existing install getting its own sealing key: the old key is the pickle key.
+    done = await _run(config, None, "--from-pickle-key")
     assert done.returncode == 0, done.stderr
     assert "done: every sealed value is under the new key" in done.stdout
     async with opened(database_url) as db:
