@@ -185,6 +185,7 @@ class LotseApp:
             user_id=UserID(cfg.assistant_mxid),
             as_token=cfg.appservice.as_token,
             pickle_key=cfg.encryption.pickle_key,
+            sealing_key=cfg.encryption.sealing_key,
             device_name=cfg.encryption.device_name,
             db=self.db,
             state_store=self.state_store,
@@ -203,7 +204,7 @@ class LotseApp:
         await self._check_homeserver()
         try:
             # Contact data is sealed with this key, also by the upgrade that seals old rows.
-            contact_data.configure(self.cfg.encryption.pickle_key)
+            contact_data.configure(self.cfg.encryption.sealing_key)
             await self.db.start()
         except UnsupportedDatabaseVersion as e:
             raise StartError(

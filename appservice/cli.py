@@ -1,11 +1,15 @@
-"""The ``lotse`` command: init, check-config, run, dev, registration.
+"""The ``lotse`` command: init, check-config, run, dev, registration, rotate-key.
 
-Exit codes: 0 success, 1 refused or failed, 2 configuration error (one line on stderr).
+Exit codes: 0 success, 1 refused or failed, 2 configuration error (one line on stderr); a
+refused ``rotate-key`` (wrong old key, Lotse running) is a configuration error too.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -108,6 +112,71 @@ def cmd_registration(args: argparse.Namespace) -> int:
     return _with_config(args, write)
 
 
+OLD_KEY_ENV = "LOTSE_OLD_SEALING_KEY"
+
+
+def _old_key(args: argparse.Namespace, cfg: Config) -> str:
+    """The key values are sealed with now: a file, the pickle key, or the environment."""
+    if args.old_key_file:
+        return Path(args.old_key_file).read_text(encoding="utf-8").strip()
+    if args.from_pickle_key:
+        return cfg.encryption.pickle_key
+    return os.environ.get(OLD_KEY_ENV, "")
+
+
+def _lotse_answers(cfg: Config) -> bool:
+    """Whether something listens on Lotse's appservice port (Lotse running on this host)."""
+    host = cfg.appservice.hostname
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    try:
+        with socket.create_connection((host, cfg.appservice.port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    def rotate(cfg: Config) -> int:
+        from appservice.rotation import Refused, Rotation, rotate
+
+        old = _old_key(args, cfg)
+        if not old:
+            print(
+                f"rotate-key: no old key: set {OLD_KEY_ENV}, --old-key-file or --from-pickle-key",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        if _lotse_answers(cfg):
+            print(
+                f"rotate-key: something answers on {cfg.appservice.hostname}:"
+                f"{cfg.appservice.port}: stop Lotse first; nothing was changed",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        rotation = Rotation(old, cfg.encryption.sealing_key, cfg.assistant_mxid)
+
+        def progress(line: str) -> None:
+            print(line, flush=True)
+
+        try:
+            report = asyncio.run(
+                rotate(
+                    cfg.database.url, rotation, batch=args.batch_size, pause=args.pause,
+                    progress=progress,
+                )
+            )  # fmt: skip
+        except Refused as err:
+            print(f"rotate-key: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+        for line in report.lines():
+            print(line)
+        print("done: every sealed value is under the new key")
+        return EXIT_OK
+
+    return _with_config(args, rotate)
+
+
 def _add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
@@ -157,6 +226,34 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where to write it (default: {DEFAULT_REGISTRATION})",
     )
     registration.set_defaults(func=cmd_registration)
+
+    rotate = sub.add_parser(
+        "rotate-key",
+        help="re-seal every sealed value under encryption.sealing_key (Lotse stopped)",
+        description=(
+            "Re-seals every sealed value under the config's encryption.sealing_key. The old "
+            f"key comes from {OLD_KEY_ENV}, --old-key-file or --from-pickle-key. Stop Lotse "
+            "first. Killed halfway, run it again: it goes on where it stopped."
+        ),
+    )
+    _add_config_option(rotate)
+    rotate.add_argument("--old-key-file", metavar="FILE", help="file holding the old key")
+    rotate.add_argument(
+        "--from-pickle-key",
+        action="store_true",
+        help="the old key is encryption.pickle_key (installs from before sealing_key)",
+    )
+    rotate.add_argument(
+        "--batch-size", type=int, default=500, help="rows per transaction (default: 500)"
+    )
+    rotate.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait between batches, to spare a busy database (default: 0)",
+    )
+    rotate.set_defaults(func=cmd_rotate_key)
     return parser
 
 

@@ -103,6 +103,13 @@ class EncryptionConfig:
     pickle_key: str = field(repr=False)
     device_name: str
     session_wait_seconds: float
+    # Seals notes, documents, contact data … (appservice/sealing.py). Installs from before this
+    # setting have none: they keep sealing with the pickle key until `lotse rotate-key`.
+    sealing_key: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.sealing_key:
+            object.__setattr__(self, "sealing_key", self.pickle_key)
 
 
 @dataclass(frozen=True)
@@ -285,6 +292,14 @@ def load_config_text(text: str, path: Path | str, env: Mapping[str, str] | None 
 # --------------------------------------------------------------------------- validation
 
 
+def _optional_secret(r: Reader, dotted: str) -> str:
+    """A secret that may be left out ("" or the placeholder): then a fallback applies."""
+    value = r.get(dotted)
+    if value is None or value == "" or value == PLACEHOLDER:
+        return ""
+    return r.secret(dotted)
+
+
 def _database_url(value: str, key: str, base: Path) -> str:
     if value.startswith(("postgres://", "postgresql://")):
         if not urlsplit(value).hostname:
@@ -402,6 +417,7 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
 
     encryption = EncryptionConfig(
         pickle_key=r.secret("encryption.pickle_key"),
+        sealing_key=_optional_secret(r, "encryption.sealing_key"),
         device_name=r.text("encryption.device_name"),
         session_wait_seconds=positive_number(
             r.get("encryption.session_wait_seconds"), "encryption.session_wait_seconds"

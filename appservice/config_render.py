@@ -17,6 +17,7 @@ SECRET_KEYS = (
     ("appservice", "as_token"),
     ("appservice", "hs_token"),
     ("encryption", "pickle_key"),
+    ("encryption", "sealing_key"),
 )
 
 

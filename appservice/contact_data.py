@@ -7,9 +7,10 @@ Finding a row by address (bounces, "who uses this address", at most N mails a da
 address) uses a keyed hash of the normalised address instead (HMAC-SHA256): equal addresses
 give equal hashes, and without the key a guessed address cannot be tested.
 
-Both keys come from the secret given to :func:`configure` at start (today the pickle key,
-see appservice/sealing.py), never from the database. The row classes call :func:`seal`,
-:func:`open_value` and :func:`lookup`; one process has one configuration.
+Both keys come from the secret given to :func:`configure` at start (``encryption.sealing_key``,
+see appservice/sealing.py), never from the database; ``lotse rotate-key`` re-seals the values
+and recomputes the hashes under a new one (appservice/rotation.py). The row classes call
+:func:`seal`, :func:`open_value` and :func:`lookup`; one process has one configuration.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import hmac
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .sealing import PREFIX, Sealer
+from .sealing import PREFIXES, Sealer
 
 __all__ = ["HASH_PREFIX", "configure", "is_sealed", "lookup", "normalize", "open_value", "seal"]
 
@@ -35,10 +36,25 @@ class _Keys:
 
 def configure(secret: str) -> None:
     """Use ``secret`` for every contact value sealed or looked up from now on."""
-    _Keys.sealer = Sealer(secret, _PURPOSE)
-    _Keys.lookup_key = HKDF(
+    _Keys.sealer = contact_sealer(secret)
+    _Keys.lookup_key = lookup_key_of(secret)
+
+
+def contact_sealer(secret: str) -> Sealer:
+    """The sealer of contact values under ``secret`` (also for ``lotse rotate-key``)."""
+    return Sealer(secret, _PURPOSE)
+
+
+def lookup_key_of(secret: str) -> bytes:
+    """The HMAC key of the lookup hashes under ``secret``."""
+    return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"lotse contact lookup v1"
     ).derive(secret.encode())
+
+
+def lookup_with(key: bytes, address: str) -> str:
+    """The keyed hash of ``address`` under ``key`` (see :func:`lookup`)."""
+    return HASH_PREFIX + hmac.new(key, normalize(address).encode(), hashlib.sha256).hexdigest()
 
 
 def _sealer() -> Sealer:
@@ -53,7 +69,7 @@ def normalize(address: str) -> str:
 
 
 def is_sealed(stored: str | None) -> bool:
-    return stored is not None and stored.startswith(PREFIX)
+    return stored is not None and stored.startswith(PREFIXES)
 
 
 def seal(value: str | None, context: str) -> str | None:
@@ -76,8 +92,7 @@ def lookup(address: str | None) -> str | None:
         return None
     if not _Keys.lookup_key:
         raise RuntimeError("contact data: no key configured (contact_data.configure)")
-    digest = hmac.new(_Keys.lookup_key, normalize(address).encode(), hashlib.sha256).hexdigest()
-    return HASH_PREFIX + digest
+    return lookup_with(_Keys.lookup_key, address)
 
 
 # The context each sealed value is bound to: the row it belongs in.

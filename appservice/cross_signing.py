@@ -3,10 +3,10 @@
 Three ed25519 keys (Matrix cross-signing): the **master** key is the assistant's identity,
 the **self-signing** key signs its device, the **user-signing** key would sign people it
 verified. They are created once; their 32-byte seeds are kept sealed (AES-GCM under the
-``encryption.pickle_key``, see ``sealing.py``) in Lotse's ``bot_state`` table — the same
-place and the same secret that already guard the device's olm account, so whoever could
-misuse the master key could already impersonate the device. A database backup plus the
-pickle key restores both.
+``encryption.sealing_key``, see ``sealing.py``) in Lotse's ``bot_state`` table — the same
+place that already holds the device's olm account, so whoever could misuse the master key
+with both secrets could already impersonate the device. A database backup plus both keys
+restores both.
 
 At every start (``ensure``): the public keys on the homeserver are compared with ours and
 published again if they differ (Synapse lets an appservice replace them without
@@ -176,7 +176,8 @@ class CrossSigning:
                 # Never replace the identity silently: people who verified it would be warned.
                 raise CrossSigningError(
                     "the assistant's cross-signing keys cannot be opened; was "
-                    "encryption.pickle_key changed? Restore the old one."
+                    "encryption.sealing_key changed without `lotse rotate-key`? Put the old "
+                    "one back, or run `lotse rotate-key` with it as the old key."
                 ) from e
         seeds = CrossSigningSeeds.generate()
         # Kept before publishing: a crash in between publishes the same keys at the next start.

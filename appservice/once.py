@@ -118,12 +118,20 @@ async def _atomically(event_id: str) -> AsyncIterator[Scope]:
         callback()
 
 
+OUTCOME_PURPOSE = "command outcomes"
+
+
+def outcome_context(event_id: str) -> str:
+    return f"outcome:{event_id}"
+
+
 def _seal(sealer: Sealer, event_id: str, outgoing: list[Outgoing]) -> str:
-    return sealer.seal(json.dumps([asdict(o) for o in outgoing]), f"outcome:{event_id}")
+    return sealer.seal(json.dumps([asdict(o) for o in outgoing]), outcome_context(event_id))
 
 
 def _open(sealer: Sealer, event_id: str, sealed: str) -> list[Outgoing]:
-    return [Outgoing.from_dict(o) for o in json.loads(sealer.open(sealed, f"outcome:{event_id}"))]
+    opened = sealer.open(sealed, outcome_context(event_id))
+    return [Outgoing.from_dict(o) for o in json.loads(opened)]
 
 
 async def run_once(

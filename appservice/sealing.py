@@ -2,9 +2,14 @@
 
 A database dump (backup, support case, stolen disk) must never show what a counsellor
 wrote about a client, nor the key to a client's file. The key is derived from the
-``encryption.pickle_key`` secret (HKDF-SHA256, one key per purpose), which lives in the
-config or the environment, never in the database. Changing the pickle key makes sealed
-rows unreadable, exactly like the bot's crypto store.
+``encryption.sealing_key`` secret (HKDF-SHA256, one key per purpose; installs from before
+that setting use ``encryption.pickle_key``), which lives in the config or the environment,
+never in the database.
+
+Each sealed value names its key (``v2:<key id>:…``, the id a one-way derivation of the
+secret), so values under an old and a new key can lie side by side while ``lotse rotate-key``
+(appservice/rotation.py) re-seals them. Values from before key ids (``v1:…``) carry none: they
+were sealed with the pickle key and open with whichever key the opener holds.
 """
 
 from __future__ import annotations
@@ -18,11 +23,30 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["SealError", "Sealer", "sealer"]
+__all__ = ["PREFIXES", "SealError", "Sealer", "key_id", "key_id_of", "sealer"]
 
 # Stored values start with the format version so that a later scheme can sit beside this one.
-PREFIX = "v1:"
+# v1: no key id (sealed before key rotation existed); v2: "v2:<key id>:" then the ciphertext.
+LEGACY_PREFIX = "v1:"
+PREFIX = "v2:"
+PREFIXES = (LEGACY_PREFIX, PREFIX)
 NONCE_BYTES = 12
+
+
+def key_id(secret: str) -> str:
+    """A short public name of ``secret``: tells which key sealed a value, reveals nothing."""
+    digest = HKDF(
+        algorithm=hashes.SHA256(), length=6, salt=None, info=b"lotse sealing key id v1"
+    ).derive(secret.encode())
+    return digest.hex()
+
+
+def key_id_of(stored: str) -> str | None:
+    """The key id a stored value names; None for the legacy format (no id)."""
+    if stored.startswith(PREFIX):
+        kid, sep, _ = stored[len(PREFIX) :].partition(":")
+        return kid if sep else None
+    return None
 
 
 class SealError(ValueError):
@@ -46,17 +70,29 @@ class Sealer:
             info=f"lotse {purpose} v1".encode(),
         ).derive(secret.encode())
         self._aead = AESGCM(key)
+        self.key_id = key_id(secret)
+        self._head = f"{PREFIX}{self.key_id}:"
 
     def seal(self, plaintext: str, context: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, plaintext.encode(), context.encode())
-        return PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
+        return self._head + base64.b64encode(nonce + sealed).decode("ascii")
+
+    def sealed_by_me(self, stored: str) -> bool:
+        """Whether ``stored`` names this sealer's key (a rotation leaves such values alone)."""
+        return stored.startswith(self._head)
 
     def open(self, stored: str, context: str) -> str:
-        if not stored.startswith(PREFIX):
+        if stored.startswith(PREFIX):
+            if not self.sealed_by_me(stored):
+                raise SealError("sealed under another key")
+            body = stored[len(self._head) :]
+        elif stored.startswith(LEGACY_PREFIX):
+            body = stored[len(LEGACY_PREFIX) :]
+        else:
             raise SealError("unknown format")
         try:
-            raw = base64.b64decode(stored[len(PREFIX) :], validate=True)
+            raw = base64.b64decode(body, validate=True)
             plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
         except (ValueError, InvalidTag) as e:
             raise SealError("cannot open") from e

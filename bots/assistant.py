@@ -44,7 +44,7 @@ from appservice.db import Person
 from appservice.e2ee import AssistantDevice, RoomNotPrivate
 from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
-from appservice.once import Outgoing, Scope, run_once
+from appservice.once import OUTCOME_PURPOSE, Outgoing, Scope, run_once
 from appservice.sealing import sealer
 from bots.booking.shell.commands import book_key
 from bots.booking.shell.polls import is_slot_vote, slot_vote
@@ -112,7 +112,7 @@ class Assistant:
         self.policy = ServiceRoomPolicy(
             self.user_id, own_users, directory, service_rooms, self.private_rooms
         )
-        self._outcome_sealer = sealer(directory.cfg.encryption.pickle_key, "command outcomes")
+        self._outcome_sealer = sealer(directory.cfg.encryption.sealing_key, OUTCOME_PURPOSE)
         # Steps that run after a command is committed (see send_event and run_step).
         self.steps: dict[str, Step] = {
             POLL_SENT: poll_sent,

@@ -71,7 +71,7 @@ class MailGateway:
                 max_delay=mail.retry_max_delay,
                 max_attempts=mail.retry_max_attempts,
             ),
-            sealer=outbox_sealer(cfg.encryption.pickle_key),
+            sealer=outbox_sealer(cfg.encryption.sealing_key),
             outbox=Outbox.on(database) if database is not None else Outbox,
         )
         self.notices = notices.MailNotices(cfg, wake=self.sender.wake)

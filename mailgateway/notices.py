@@ -98,7 +98,7 @@ class MailNotices:
     def __init__(self, cfg: Config, wake: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.wake = wake
-        self.sealer = outbox_sealer(cfg.encryption.pickle_key)
+        self.sealer = outbox_sealer(cfg.encryption.sealing_key)
 
     @property
     def app_url(self) -> str:

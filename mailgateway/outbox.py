@@ -76,9 +76,12 @@ def validate_address(address: str) -> str:
     return address
 
 
+OUTBOX_PURPOSE = "mail outbox"
+
+
 def outbox_sealer(secret: str) -> Sealer:
-    """The sealer of the outbox's variables, derived from ``encryption.pickle_key``."""
-    return sealing.sealer(secret, "mail outbox")
+    """The sealer of the outbox's variables, derived from ``encryption.sealing_key``."""
+    return sealing.sealer(secret, OUTBOX_PURPOSE)
 
 
 def _seal_context(recipient: str, kind: str, lang: str, created_at: int) -> str:

@@ -38,8 +38,9 @@ def test_init_writes_config_and_registration(tmp_path: Path) -> None:
         config["appservice"]["as_token"],
         config["appservice"]["hs_token"],
         config["encryption"]["pickle_key"],
+        config["encryption"]["sealing_key"],
     ]
-    assert "generate" not in secrets and len(set(secrets)) == 3
+    assert "generate" not in secrets and len(set(secrets)) == 4
     assert all(len(s) >= 32 for s in secrets)
     assert config["homeserver"]["domain"] == "beratung.example.net"
     assert registration["as_token"] == secrets[0] and registration["hs_token"] == secrets[1]

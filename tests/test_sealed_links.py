@@ -87,7 +87,7 @@ async def test_links_waiting_for_smtp_are_in_no_table_and_work_once_sent(
         SmtpSettings(host="127.0.0.1", port=down, from_address="lotse@lotse.test", security="none"),
         MailTemplates(),
         retry=RetryPolicy(base_delay=0.01, max_delay=0.05, max_attempts=100),
-        sealer=outbox_sealer(running.cfg.encryption.pickle_key),
+        sealer=outbox_sealer(running.cfg.encryption.sealing_key),
     )
     # Only this sender may take the rows (the app's own would deliver them at once).
     await running.mail_sender.stop()

@@ -124,7 +124,7 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
             "expires_days": days,
         }
         lang = services.directory.language_of(person)
-        sealer = outbox_sealer(cfg.encryption.pickle_key)
+        sealer = outbox_sealer(cfg.encryption.sealing_key)
         await Outbox.enqueue(address, "invitation", lang, variables, sealer=sealer)
     await person.set_account(invited_at=now)
     await services.audit(ctx.centre_id, ctx.user_id, "invite", person.user_id, delivery)

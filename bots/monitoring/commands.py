@@ -97,8 +97,11 @@ FILTER_ARG = Argument(
 # ------------------------------------------------------------------------------ helpers
 
 
+MONITORING_PURPOSE = "monitorings"
+
+
 def _sealer(services: BotServices) -> Sealer:
-    return sealer(services.directory.cfg.encryption.pickle_key, "monitorings")
+    return sealer(services.directory.cfg.encryption.sealing_key, MONITORING_PURPOSE)
 
 
 def _context(centre_id: str, client_id: str) -> str:

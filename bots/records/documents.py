@@ -51,8 +51,11 @@ WAIT_SECONDS = 300
 DOC_ID = Argument("id", label={"de": "NR", "en": "ID"})
 
 
+DOC_PURPOSE = "client documents"
+
+
 def doc_sealer(services: BotServices) -> Sealer:
-    return sealer(services.directory.cfg.encryption.pickle_key, "client documents")
+    return sealer(services.directory.cfg.encryption.sealing_key, DOC_PURPOSE)
 
 
 def _context(doc_client: str, uploader: str) -> str:

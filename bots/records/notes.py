@@ -2,7 +2,7 @@
 
 Everyone on the centre's staff reads a client's notes (newest first, as in the reference);
 only the author edits or deletes one. The text never reaches the database or a log line in
-clear: it is sealed with a key derived from ``encryption.pickle_key``.
+clear: it is sealed with a key derived from ``encryption.sealing_key``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,11 @@ NOTE_ID = Argument("id", label={"de": "NR", "en": "ID"})
 TEXT_ARG = Argument("text", rest=True, label={"de": "TEXT", "en": "TEXT"})
 
 
+NOTE_PURPOSE = "client notes"
+
+
 def note_sealer(ctx: CommandContext) -> Sealer:
-    return sealer(services_of(ctx).directory.cfg.encryption.pickle_key, "client notes")
+    return sealer(services_of(ctx).directory.cfg.encryption.sealing_key, NOTE_PURPOSE)
 
 
 def _context(client_id: str) -> str:

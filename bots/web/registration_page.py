@@ -133,7 +133,7 @@ class RegistrationPage:
                 "address_confirmation",
                 centre.language,
                 variables,
-                sealer=outbox_sealer(self.cfg.encryption.pickle_key),
+                sealer=outbox_sealer(self.cfg.encryption.sealing_key),
             )
             mail = self.parts.services.mail if self.parts.services is not None else None
             if mail is not None and mail.wake is not None:
