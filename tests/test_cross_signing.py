@@ -28,7 +28,7 @@ from appservice.app import LotseApp
 from appservice.cross_signing import fingerprint, open_seeds, seal_seeds
 from appservice.db import CentreRoom
 from appservice.dev.client import PASSWORD, Human, ask
-from appservice.sealing import Sealer, SealError
+from appservice.sealing import PREFIX, Sealer, SealError
 from tests.conftest import Lotse, MakeHuman, join_control_room
 
 # --- pure parts --------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ async def test_identity_survives_a_restart(make_human: MakeHuman, lotse: Lotse) 
     assert after.self_signing_key == before.self_signing_key
     assert after.cross_signed_by_owner(bot, app.device.device_id)
     stored = await app.db.get_state("assistant_cross_signing_seeds")
-    assert stored is not None and stored.startswith("v1:") and "master" not in stored
+    assert stored is not None and stored.startswith(PREFIX) and "master" not in stored
 
 
 @pytest.mark.synapse

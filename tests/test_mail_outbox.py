@@ -153,7 +153,7 @@ async def test_secret_links_are_only_ever_stored_sealed(database_url: str) -> No
             "ben@beratung.de", "invitation", "de", variables, sealer=sealer
         )
         raw = await db.main.fetchval("SELECT variables FROM mail_outbox WHERE id=$1", sealed_id)
-        assert "geheim" not in raw and "Beratungsstelle" not in raw and "v1:" in raw
+        assert "geheim" not in raw and "Beratungsstelle" not in raw and "v2:" in raw
         mail = await Outbox.get(sealed_id)
         assert mail is not None and mail.sealed
         assert mail.open_variables(sealer) == variables
