@@ -29,7 +29,7 @@ def test_sealed_text_opens_and_hides() -> None:
     box = Sealer("pickle-secret", "client notes")
     first = box.seal("Mutter krank, Termin verschoben", "note:@a:x")
     second = box.seal("Mutter krank, Termin verschoben", "note:@a:x")
-    assert first != second and "Mutter" not in first and first.startswith("v1:")
+    assert first != second and "Mutter" not in first and first.startswith("v2:")
     assert box.open(first, "note:@a:x") == "Mutter krank, Termin verschoben"
 
 
