@@ -164,6 +164,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ],
         "tz": "Europe/Berlin",
     },
+    "appointment_held": {
+        "id": 5,
+        "when": "Mo 09:00",
+        "counsellor": "Berta",
+        "channel": "chat",
+        "until": "08:40",
+        "minutes": 10,
+    },
     "appointment_requested": {
         "id": 5,
         "when": "Mo 09:00",

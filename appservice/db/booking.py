@@ -267,6 +267,23 @@ class Appointment:
             return None
 
     @classmethod
+    async def send_hold(cls, appointment_id: int, client: str, now: int) -> bool:
+        """Turns the client's hold into a request, only while it has not lapsed.
+
+        One statement: a hold lapsed meanwhile (and perhaps cancelled by another booking in
+        ``reserve``) is never requested, so a lapsed slot is never promised twice.
+        """
+        result = await cls.db.execute(
+            "UPDATE appointment SET state='requested', held_until=NULL, updated_at=$3, "
+            "sequence=sequence + 1 WHERE id=$1 AND client=$2 AND state='held' "
+            "AND held_until > $3",
+            appointment_id,
+            client,
+            now,
+        )
+        return rows_changed(result) == 1
+
+    @classmethod
     async def set_video_url(cls, appointment_id: int, url: str | None) -> None:
         await cls.db.execute("UPDATE appointment SET video_url=$2 WHERE id=$1", appointment_id, url)
 

@@ -97,12 +97,24 @@ async def test_client_books_counsellor_confirms_both_told(
     unknown = await ask(client, k_room, bot, "buchen 99")
     assert "nicht angeboten" in unknown.body
 
+    # `buchen 1` holds the slot (hidden from the rival) and asks to send the request; the
+    # counsellor hears of it only once it is sent.
     before = len(counsellor.notices(c_room, bot))
     booked = await ask(client, k_room, bot, "buchen 1")
-    assert "angefragt" in booked.body, booked.body
+    assert "reserviert" in booked.body and "absenden" in booked.body, booked.body
     appointment_id = _number(booked.body)
     taken = await ask(rival, r_room, bot, "buchen 1")
     assert "schon vergeben" in taken.body
+    held = await Appointment.get(int(appointment_id))
+    assert held is not None and held.state == "held" and held.held_until is not None
+    foreign_send = await ask(rival, r_room, bot, f"absenden {appointment_id}")
+    assert "gibt es bei Ihnen nicht" in foreign_send.body
+    await ask(counsellor, c_room, bot, "hours")  # a marker: nothing was told before it
+    assert not any("Terminanfrage" in n.body for n in counsellor.notices(c_room, bot)[before:])
+    sent = await ask(client, k_room, bot, f"absenden {appointment_id}")
+    assert "angefragt" in sent.body, sent.body
+    twice_sent = await ask(client, k_room, bot, f"absenden {appointment_id}")
+    assert "nicht (mehr) für Sie reserviert" in twice_sent.body
     told = await counsellor.next_notice(c_room, bot, before, contains="Terminanfrage")
     assert f"confirm {appointment_id}" in told.body and "terminklient" in told.body.lower()
     [request_mail] = await wait_for_mails(mail_sink, c_address)
@@ -144,8 +156,9 @@ async def test_client_books_counsellor_confirms_both_told(
     assert "nicht angeboten" in stale.body
     before = len(rival.notices(r_room, bot))
     voted = await _vote(rival, r_room, bot, poll.event_id, answers[0]["id"])
-    assert "angefragt" in voted.body, voted.body
+    assert "reserviert" in voted.body, voted.body
     second = _number(voted.body)
+    assert "angefragt" in (await ask(rival, r_room, bot, f"absenden {second}")).body
     declined = await ask(counsellor, c_room, bot, f"decline {second} Fortbildung")
     assert "abgelehnt" in declined.body
     told_rival = await rival.next_notice(r_room, bot, before, contains="abgelehnt")
@@ -171,6 +184,7 @@ async def test_client_books_counsellor_confirms_both_told(
     # a reason to cancel.
     await ask(client, k_room, bot, "termine")
     third = _number((await ask(client, k_room, bot, "buchen 1")).body)
+    await ask(client, k_room, bot, f"absenden {third}")
     await ask(counsellor, c_room, bot, f"confirm {third}")
     no_reason = await ask(counsellor, c_room, bot, f"absagen {third}")
     assert "Grund" in no_reason.body
@@ -260,11 +274,43 @@ async def test_clients_racing_through_synapse_get_one_booking(
     answers = await asyncio.gather(
         *(ask(c, r, bot, "buchen 1") for c, r in zip(clients, rooms, strict=True))
     )
-    won = [a for a in answers if "angefragt" in a.body]
+    won = [a for a in answers if "reserviert" in a.body]
     assert len(won) == 1, [a.body for a in answers]
     assert sum("schon vergeben" in a.body for a in answers) == 3
     rows = await Appointment.of_person(counsellor.user_id, 0)
-    assert len(rows) == 1 and rows[0].state == "requested"
+    assert len(rows) == 1 and rows[0].state == "held"
+
+
+async def test_lapsed_hold_frees_the_slot_and_is_never_sent(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """A hold not sent in time: the slot is offered again, the late `absenden` is refused
+    (nothing changes), and another client gets the slot."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("halteberatung", centre="nord", role="counsellor")
+    slow = await make_human("halteslow", centre="nord", role="client")
+    quick = await make_human("haltequick", centre="nord", role="client")
+    c_room = await _service_room(counsellor, bot)
+    s_room, q_room = await _service_room(slow, bot), await _service_room(quick, bot)
+    sid = _number((await ask(counsellor, c_room, bot, "service new Halten duration=60")).body)
+    day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=5)
+    await ask(counsellor, c_room, bot, f"hours add {DAYS[day.weekday()]} 8:00 9:00 {sid} weeks=1")
+    assert "08:00" in (await ask(slow, s_room, bot, f"termine {sid}")).body
+    hold = _number((await ask(slow, s_room, bot, "buchen 1")).body)
+    assert "kein Termin frei" in (await ask(quick, q_room, bot, f"termine {sid}")).body
+    # Ten minutes pass: the hold's end is moved into the past as the clock would.
+    await Appointment.db.execute(
+        "UPDATE appointment SET held_until=held_until - 3600000 WHERE id=$1", int(hold)
+    )
+    assert "08:00" in (await ask(quick, q_room, bot, f"termine {sid}")).body
+    late = await ask(slow, s_room, bot, f"absenden {hold}")
+    assert "abgelaufen" in late.body and "nichts geändert" in late.body, late.body
+    row = await Appointment.get(int(hold))
+    assert row is not None and row.state == "held"
+    assert "reserviert" in (await ask(quick, q_room, bot, "buchen 1")).body
+    lapsed = await Appointment.get(int(hold))
+    assert lapsed is not None and lapsed.state == "cancelled"
+    assert "nicht (mehr)" in (await ask(slow, s_room, bot, f"absenden {hold}")).body
 
 
 async def test_group_appointment_places_go_once(make_human: MakeHuman, running: LotseApp) -> None:

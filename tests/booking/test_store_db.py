@@ -90,6 +90,27 @@ async def test_overlapping_parallel_slots_and_lapsed_holds(database_url: str) ->
         assert await Appointment.reserve(**_booking("@c:x", "@f:x", T0)) is not None
 
 
+async def test_a_hold_is_sent_only_by_its_client_before_it_lapses(database_url: str) -> None:
+    """`absenden`: held → requested once, by its client, before held_until; never after a
+    lapse, even when nobody took the time meanwhile."""
+    async with opened(database_url):
+        now = T0 - 60 * MIN
+        hold = _booking("@c:x", "@a:x", T0, state="held", held_until=now + 10 * MIN)
+        held = await Appointment.reserve(**hold)
+        assert held is not None
+        assert not await Appointment.send_hold(held, "@b:x", now + MIN)  # not theirs
+        assert await Appointment.send_hold(held, "@a:x", now + MIN)
+        assert not await Appointment.send_hold(held, "@a:x", now + 2 * MIN)  # sent already
+        row = await Appointment.get(held)
+        assert row is not None and row.state == "requested" and row.held_until is None
+        late = _booking("@d:x", "@a:x", T0, state="held", held_until=now + 10 * MIN)
+        lapsing = await Appointment.reserve(**late)
+        assert lapsing is not None
+        assert not await Appointment.send_hold(lapsing, "@a:x", now + 10 * MIN)
+        row = await Appointment.get(lapsing)
+        assert row is not None and row.state == "held"
+
+
 async def test_services_windows_feeds_notices(database_url: str) -> None:
     """Services are per centre; deleting one drops its windows; feeds and notices are unique."""
     async with opened(database_url):
