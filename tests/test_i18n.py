@@ -164,6 +164,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ],
         "tz": "Europe/Berlin",
     },
+    "blocker_saved": {"action": "added", "id": 3, "when": "Mo 08.06.2026 12:00", "until": "13:30"},
     "appointment_held": {
         "id": 5,
         "when": "Mo 09:00",

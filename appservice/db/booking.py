@@ -22,6 +22,7 @@ from .person import rows_changed
 __all__ = [
     "ACTIVE",
     "Appointment",
+    "BookingBlocker",
     "BookingJob",
     "BookingOffer",
     "BookingService",
@@ -477,6 +478,64 @@ class GroupAppointmentRow:
         return [r["client"] for r in await cls.db.fetch(q, group_id)]
 
 
+@dataclass
+class BookingBlocker:
+    """A time a counsellor keeps free: no slot inside it, no booking into it (``_taken``)."""
+
+    db: ClassVar[Database]
+    _columns: ClassVar[str] = "id, centre_id, counsellor, starts_at, ends_at, label"
+
+    id: int
+    centre_id: str
+    counsellor: str
+    starts_at: int
+    ends_at: int
+    label: str
+
+    @classmethod
+    async def add(
+        cls, centre_id: str, counsellor: str, starts_at: int, ends_at: int, label: str, now: int
+    ) -> int | None:
+        """The new blocker's id, or None when an appointment, group appointment or blocker
+        of the counsellor meets the time (the counsellor cancels or unblocks that first).
+
+        Under the counsellor's booking lock, so a client booking the same time at the same
+        moment and this never both succeed.
+        """
+        conn: Connection
+        async with cls.db.acquire() as conn, conn.transaction():
+            await _lock_counsellor(conn, counsellor)
+            if await _taken(conn, counsellor, starts_at, ends_at, now):
+                return None
+            q = (
+                "INSERT INTO booking_blocker (centre_id, counsellor, starts_at, ends_at, label, "
+                "created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+            )
+            return int(
+                await conn.fetchval(q, centre_id, counsellor, starts_at, ends_at, label, now)
+            )
+
+    @classmethod
+    async def of_centre(cls, centre_id: str, start: int, end: int) -> list[BookingBlocker]:
+        """The centre's blockers meeting [start, end), by time."""
+        q = (
+            f"SELECT {cls._columns} FROM booking_blocker WHERE centre_id=$1 "
+            "AND starts_at < $3 AND ends_at > $2 ORDER BY starts_at, id"
+        )
+        return [
+            cls(**{k: r[k] for k in cls._columns.split(", ")})
+            for r in await cls.db.fetch(q, centre_id, start, end)
+        ]
+
+    @classmethod
+    async def delete(cls, blocker_id: int, counsellor: str) -> bool:
+        """Only the counsellor removes their own blocker."""
+        result = await cls.db.execute(
+            "DELETE FROM booking_blocker WHERE id=$1 AND counsellor=$2", blocker_id, counsellor
+        )
+        return rows_changed(result) == 1
+
+
 async def _lock_counsellor(conn: Connection, counsellor: str) -> None:
     """Take the counsellor's booking row lock for this transaction (see the module)."""
     await conn.execute(
@@ -489,7 +548,8 @@ async def _lock_counsellor(conn: Connection, counsellor: str) -> None:
 async def _taken(
     conn: Connection, counsellor: str, starts_at: int, busy_until: int, now: int
 ) -> bool:
-    """Whether an active appointment or group appointment meets [starts_at, busy_until)."""
+    """Whether an active appointment, group appointment or blocker meets [starts_at,
+    busy_until)."""
     await conn.execute(
         "UPDATE appointment SET state='cancelled', updated_at=$2, sequence=sequence + 1 "
         "WHERE counsellor=$1 AND state='held' AND held_until <= $2",
@@ -500,7 +560,9 @@ async def _taken(
         f"SELECT id FROM appointment WHERE counsellor=$1 AND state IN {ACTIVE} "
         "AND starts_at < $3 AND busy_until > $2 "
         "UNION ALL SELECT id FROM group_appointment WHERE counsellor=$1 "
-        "AND cancelled_at IS NULL AND starts_at < $3 AND busy_until > $2 LIMIT 1",
+        "AND cancelled_at IS NULL AND starts_at < $3 AND busy_until > $2 "
+        "UNION ALL SELECT id FROM booking_blocker WHERE counsellor=$1 "
+        "AND starts_at < $3 AND ends_at > $2 LIMIT 1",
         counsellor,
         starts_at,
         busy_until,

@@ -18,7 +18,13 @@ import pytest
 from icalendar import Calendar
 
 from appservice.app import LotseApp
-from appservice.db import Appointment, BookingService, BookingWindowRow, GroupAppointmentRow
+from appservice.db import (
+    Appointment,
+    BookingBlocker,
+    BookingService,
+    BookingWindowRow,
+    GroupAppointmentRow,
+)
 from appservice.dev.client import Human, Seen, ask
 from bots.booking.shell import jobs as booking_jobs
 from tests.conftest import MailSink, MakeHuman
@@ -381,3 +387,59 @@ async def test_group_appointment_places_go_once(make_human: MakeHuman, running: 
     assert "17:00" in told.body
     again = await ask(clients[0], rooms[0], bot, f"termine {service}")
     assert "17:00" not in again.body and "17:30" in again.body
+
+
+async def test_blocker_keeps_time_free_and_is_listed(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """`block` hides the slots inside it (and refuses a time already booked), the calendar
+    lists it with its number, `unblock` frees the time; bad input changes nothing."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("blockberatung", centre="nord", role="counsellor")
+    colleague = await make_human("blockkollegin", centre="nord", role="counsellor")
+    client = await make_human("blockklient", centre="nord", role="client")
+    c_room, o_room = await _service_room(counsellor, bot), await _service_room(colleague, bot)
+    k_room = await _service_room(client, bot)
+    sid = _number((await ask(counsellor, c_room, bot, "service new Block duration=30")).body)
+    day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=6)
+    text = f"{day:%d.%m.%Y}"
+    await ask(counsellor, c_room, bot, f"hours add {DAYS[day.weekday()]} 9:00 11:00 {sid} weeks=1")
+    yesterday = f"{day - timedelta(days=8):%d.%m.%Y}"
+    for typed, expected in (
+        (f"block {text} 11:00 10:00", "nicht nach dem Anfang"),
+        (f"block {text} 10:00 elf", "keine Uhrzeiten"),
+        (f"block {yesterday} 10:00 11:00", "Vergangenheit"),
+        (f"block {text} 10:00 11:00 {'x' * 81}", "zu lang"),
+    ):
+        refused = await ask(counsellor, c_room, bot, typed)
+        assert expected in refused.body and "nichts geändert" in refused.body, refused.body
+    assert "gibt es nicht" in (await ask(counsellor, c_room, bot, "unblock 999999")).body
+    assert await BookingBlocker.of_centre("nord", 0, 2**62) == []
+
+    made = await ask(counsellor, c_room, bot, f"block {text} 9:30 10:30 Teamsitzung")
+    assert "angelegt" in made.body, made.body
+    bid = _number(made.body)
+    shown = await ask(client, k_room, bot, f"termine {sid}")
+    assert "09:00" in shown.body and "10:30" in shown.body, shown.body
+    assert "09:30" not in shown.body and "10:00" not in shown.body
+    table = await ask(counsellor, c_room, bot, f"calendar day {text}")
+    assert "09:30–10:30" in table.body and "Teamsitzung" in table.body, table.body
+    assert f"Nr. {bid}" in table.body
+
+    # A held slot is taken time: a blocker over it is refused and nothing is stored.
+    held = _number((await ask(client, k_room, bot, "buchen 1")).body)  # 09:00
+    over = await ask(counsellor, c_room, bot, f"block {text} 8:45 9:15")
+    assert "schon einen Termin oder einen Blocker" in over.body
+    assert (
+        "schon einen Termin"
+        in (await ask(counsellor, c_room, bot, f"block {text} 10:00 11:00")).body
+    )
+    assert len(await BookingBlocker.of_centre("nord", 0, 2**62)) == 1
+    assert "abgesagt" in (await ask(client, k_room, bot, f"absagen {held}")).body
+
+    foreign = await ask(colleague, o_room, bot, f"unblock {bid}")
+    assert "gibt es nicht" in foreign.body
+    freed = await ask(counsellor, c_room, bot, f"unblock {bid}")
+    assert "aufgehoben" in freed.body
+    again = await ask(client, k_room, bot, f"termine {sid}")
+    assert "09:30" in again.body and "10:00" in again.body

@@ -12,6 +12,7 @@ import random
 
 from appservice.db import (
     Appointment,
+    BookingBlocker,
     BookingJob,
     BookingOffer,
     BookingService,
@@ -109,6 +110,34 @@ async def test_a_hold_is_sent_only_by_its_client_before_it_lapses(database_url: 
         assert not await Appointment.send_hold(lapsing, "@a:x", now + 10 * MIN)
         row = await Appointment.get(lapsing)
         assert row is not None and row.state == "held"
+
+
+async def test_blockers_and_bookings_exclude_each_other(database_url: str) -> None:
+    """No booking into a blocker, no blocker over a booking (also racing); only the owner
+    removes a blocker, and then the time is bookable again."""
+    async with opened(database_url):
+        now = T0 - 60 * MIN
+        bid = await BookingBlocker.add("nord", "@c:x", T0, T0 + 60 * MIN, "Team", now)
+        assert bid is not None
+        assert await Appointment.reserve(**_booking("@c:x", "@a:x", T0 + 45 * MIN)) is None
+        assert await Appointment.reserve(**_booking("@c:x", "@a:x", T0 - 30 * MIN)) is not None
+        assert await BookingBlocker.add("nord", "@c:x", T0 - 10 * MIN, T0, "", now) is None
+        assert (
+            await BookingBlocker.add("nord", "@c:x", T0 + 30 * MIN, T0 + 90 * MIN, "", now) is None
+        )
+        assert await BookingBlocker.add("nord", "@d:x", T0, T0 + 60 * MIN, "", now) is not None
+        # A blocker and a booking of the same time at once: exactly one wins.
+        start = T0 + 120 * MIN
+        outcomes = await asyncio.gather(
+            BookingBlocker.add("nord", "@c:x", start, start + 30 * MIN, "", now),
+            Appointment.reserve(**_booking("@c:x", "@b:x", start)),
+        )
+        assert sum(o is not None for o in outcomes) == 1
+        assert [b.id for b in await BookingBlocker.of_centre("nord", T0, T0 + MIN)][0] == bid
+        assert await BookingBlocker.of_centre("sued", 0, 2**62) == []
+        assert not await BookingBlocker.delete(bid, "@d:x")
+        assert await BookingBlocker.delete(bid, "@c:x")
+        assert await Appointment.reserve(**_booking("@c:x", "@a:x", T0 + 15 * MIN)) is not None
 
 
 async def test_services_windows_feeds_notices(database_url: str) -> None:
