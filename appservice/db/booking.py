@@ -454,6 +454,48 @@ class GroupAppointmentRow:
         return "joined"
 
     @classmethod
+    async def add_participants(cls, group_id: int, clients: list[str], now: int) -> list[str]:
+        """Adds the clients not yet taking part, all or none: the new ones, or [] when they do
+        not all fit (a racing ``join`` may have taken places) or it is cancelled or started.
+
+        The places rise by one conditional UPDATE in the same transaction, so staff adding
+        and clients joining at once never overfill it.
+        """
+        conn: Connection
+        added: list[str] = []
+        try:
+            async with cls.db.acquire() as conn, conn.transaction():
+                for client in clients:
+                    result = await conn.execute(
+                        "INSERT INTO group_participant (group_appointment_id, client, joined_at) "
+                        "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        group_id,
+                        client,
+                        now,
+                    )
+                    if rows_changed(result) == 1:
+                        added.append(client)
+                if not added:
+                    return []
+                result = await conn.execute(
+                    "UPDATE group_appointment SET places_taken=places_taken + $2, "
+                    "sequence=sequence + 1 WHERE id=$1 AND cancelled_at IS NULL "
+                    "AND starts_at > $3 AND places_taken + $2 <= max_participants",
+                    group_id,
+                    len(added),
+                    now,
+                )
+                if rows_changed(result) != 1:
+                    raise _NoRoom
+        except _NoRoom:
+            return []  # the transaction rolled the new participants back
+        return added
+
+    @classmethod
+    async def set_video_url(cls, group_id: int, url: str | None) -> None:
+        await cls.db.execute("UPDATE group_appointment SET video_url=$2 WHERE id=$1", group_id, url)
+
+    @classmethod
     async def of_centre(cls, centre_id: str, since: int) -> list[GroupAppointmentRow]:
         """The centre's group appointments not over before ``since``, by time."""
         q = (
@@ -534,6 +576,10 @@ class BookingBlocker:
             "DELETE FROM booking_blocker WHERE id=$1 AND counsellor=$2", blocker_id, counsellor
         )
         return rows_changed(result) == 1
+
+
+class _NoRoom(Exception):
+    """Rolls back an addition of participants that does not fit."""
 
 
 async def _lock_counsellor(conn: Connection, counsellor: str) -> None:
@@ -650,6 +696,32 @@ class BookingOffer:
                 key,
                 now,
             )
+
+    @classmethod
+    async def set_poll(cls, client: str, room_id: str, event_id: str, now: int) -> None:
+        """The client's latest slots poll (one per client; a newer one replaces it)."""
+        await cls.db.execute(
+            "INSERT INTO booking_poll (client, room_id, event_id, created_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (client) DO UPDATE SET "
+            "room_id=excluded.room_id, event_id=excluded.event_id, created_at=excluded.created_at",
+            client,
+            room_id,
+            event_id,
+            now,
+        )
+
+    @classmethod
+    async def take_poll(cls, client: str) -> tuple[str, str] | None:
+        """The client's latest slots poll (room, event), forgotten now that it is ended."""
+        row = await cls.db.fetchrow(
+            "SELECT room_id, event_id FROM booking_poll WHERE client=$1", client
+        )
+        if row is None:
+            return None
+        await cls.db.execute(
+            "DELETE FROM booking_poll WHERE client=$1 AND event_id=$2", client, row["event_id"]
+        )
+        return row["room_id"], row["event_id"]
 
     @classmethod
     async def keys(cls, client: str) -> list[str]:

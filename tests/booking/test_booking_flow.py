@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import date, datetime, timedelta
+from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -23,12 +24,14 @@ from appservice.db import (
     BookingBlocker,
     BookingService,
     BookingWindowRow,
+    CentreSettingRow,
+    ClientGroup,
     GroupAppointmentRow,
 )
 from appservice.dev.client import Human, Seen, ask
 from bots.booking.shell import jobs as booking_jobs
 from tests.conftest import MailSink, MakeHuman
-from tests.mail_helpers import give_confirmed_address, readable, wait_for_mails
+from tests.mail_helpers import give_confirmed_address, mails_to, readable, wait_for_mails
 from tests.test_requests import _service_room
 
 pytestmark = pytest.mark.synapse
@@ -113,6 +116,20 @@ async def test_client_books_counsellor_confirms_both_told(
     assert "schon vergeben" in taken.body
     held = await Appointment.get(int(appointment_id))
     assert held is not None and held.state == "held" and held.held_until is not None
+    # Booked: the client's slots poll is closed and the numbers shown are spent.
+    client_poll = client.polls(k_room, bot)[-1]
+    await client.wait_until(
+        lambda: next(
+            (
+                e
+                for e in client.polls(k_room, bot, "poll_end")
+                if e.reply_to == client_poll.event_id
+            ),
+            None,
+        ),
+        what="the end of the slots poll",
+    )
+    assert "nicht angeboten" in (await ask(client, k_room, bot, "buchen 2")).body
     foreign_send = await ask(rival, r_room, bot, f"absenden {appointment_id}")
     assert "gibt es bei Ihnen nicht" in foreign_send.body
     await ask(counsellor, c_room, bot, "hours")  # a marker: nothing was told before it
@@ -178,6 +195,8 @@ async def test_client_books_counsellor_confirms_both_told(
     assert await booking_jobs.run(services, now=start - 23 * 3600_000) == 1  # the 24 h one
     reminded = await client.next_notice(k_room, bot, before, contains="Erinnerung")
     assert f"Nr. {appointment_id}" in reminded.body and "09:00" in reminded.body
+    reminder_mail = await _mail_with(mail_sink, k_address, "Erinnerung an Ihren Termin")
+    assert "09:00" not in readable(reminder_mail)
     await counsellor.next_notice(c_room, bot, 0, contains="Erinnerung")
     assert await booking_jobs.run(services, now=start - 23 * 3600_000) == 0
     assert await booking_jobs.run(services, now=start - 30 * 60_000) == 1  # the 1 h one
@@ -198,6 +217,9 @@ async def test_client_books_counsellor_confirms_both_told(
     cancelled = await ask(client, k_room, bot, f"absagen {third}")
     assert "abgesagt" in cancelled.body
     await counsellor.next_notice(c_room, bot, before, contains=f"Termin Nr. {third}")
+    cancel_mail = await _mail_with(mail_sink, c_address, "Ein Termin wurde abgesagt")
+    assert "terminklient" not in readable(cancel_mail).lower()
+    assert "09:" not in readable(cancel_mail) and f"Nr. {third}" not in readable(cancel_mail)
     third_row = await Appointment.get(int(third))
     assert third_row is not None and third_row.state == "cancelled"
     assert await booking_jobs.run(services, now=third_row.starts_at - 10 * 60_000) == 0
@@ -248,6 +270,17 @@ async def _vote(human: Human, room: str, bot: str, poll: str, answer: str) -> Se
         lambda: next((s for s in human.notices(room, bot)[before:] if s.reply_to == poll), None),
         what=f"the answer to the vote {answer}",
     )
+
+
+async def _mail_with(sink: MailSink, address: str, subject: str) -> EmailMessage:
+    """The first mail to ``address`` whose subject holds ``subject`` (waits for it)."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        found = [m for m in mails_to(sink, address) if subject in str(m["Subject"])]
+        if found:
+            return found[0]
+        assert asyncio.get_running_loop().time() < deadline, f"no mail {subject!r} to {address}"
+        await asyncio.sleep(0.1)
 
 
 def _calendar_url(text: str) -> str:
@@ -443,3 +476,114 @@ async def test_blocker_keeps_time_free_and_is_listed(
     assert "aufgehoben" in freed.body
     again = await ask(client, k_room, bot, f"termine {sid}")
     assert "09:30" in again.body and "10:00" in again.body
+
+
+async def test_group_appointment_participants_reminders_cancel(
+    make_human: MakeHuman, running: LotseApp, mail_sink: MailSink
+) -> None:
+    """Staff add a client and a whole group (all or nothing, within the places), the added
+    are told in their rooms and by a content-free mail; reminders and the video link reach
+    whoever takes part; cancelling tells every participant and stops the jobs."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("gtberatung", centre="nord", role="counsellor")
+    colleague = await make_human("gtkollegin", centre="nord", role="counsellor")
+    single = await make_human("gtklient0", centre="nord", role="client")
+    member = await make_human("gtklient1", centre="nord", role="client")
+    other = await make_human("gtklient2", centre="nord", role="client")
+    c_room, o_room = await _service_room(counsellor, bot), await _service_room(colleague, bot)
+    rooms = {h.user_id: await _service_room(h, bot) for h in (single, member, other)}
+    _, m_address = await give_confirmed_address(member)
+    found = await ClientGroup.create("nord", "Gtgruppe", "", counsellor.user_id)
+    assert found is not None
+    for who in (member, other):
+        await found.add_member(who.user_id)
+    await CentreSettingRow.set("nord", "video_base_url", "https://meet.example.org", "@t:x")
+    await CentreSettingRow.set("nord", "video_link_minutes", "90", "@t:x")
+    try:
+        day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=3)
+        text = f"{day:%d.%m.%Y}"
+        created = await ask(
+            counsellor,
+            c_room,
+            bot,
+            f"groupappointment new {text} 10:00 11:00 Gtabend max=3 channel=video",
+        )
+        gid = _number(created.body)
+        row = await GroupAppointmentRow.get(int(gid))
+        assert row is not None and row.video_url is not None
+        assert re.fullmatch(r"https://meet\.example\.org/[0-9a-f]{32}", row.video_url)
+        small = _number(
+            (
+                await ask(
+                    counsellor, c_room, bot, f"groupappointment new {text} 12:00 13:00 Klein max=1"
+                )
+            ).body
+        )
+
+        # Bad input: a clear answer, nobody added.
+        for who, room, typed, expected in (
+            (counsellor, c_room, "groupappointment add 999999 gtklient0", "gibt es nicht"),
+            (counsellor, c_room, f"groupappointment add {gid} niemand", "finde keine"),
+            (counsellor, c_room, f"groupappointment add {gid} group:keine", "finde keine"),
+            (colleague, o_room, f"groupappointment add {gid} {single.user_id}", "gibt es nicht"),
+            (counsellor, c_room, f"groupappointment add {small} group:Gtgruppe", "nicht mehr frei"),
+        ):
+            refused = await ask(who, room, bot, typed)
+            assert expected in refused.body, refused.body
+        assert await GroupAppointmentRow.participants(int(gid)) == []
+        assert await GroupAppointmentRow.participants(int(small)) == []
+
+        before = len(single.notices(rooms[single.user_id], bot))
+        added = await ask(counsellor, c_room, bot, f"groupappointment add {gid} {single.user_id}")
+        assert "eingetragen" in added.body, added.body
+        told = await single.next_notice(rooms[single.user_id], bot, before, contains="eingetragen")
+        assert "Gtabend" in told.body and f"Nr. {gid}" in told.body
+        again = await ask(counsellor, c_room, bot, f"groupappointment add {gid} {single.user_id}")
+        assert "schon dabei" in again.body
+        whole = await ask(counsellor, c_room, bot, f"groupappointment add {gid} group:Gtgruppe")
+        assert "eingetragen" in whole.body and "gtklient1" in whole.body.lower(), whole.body
+        members = {single.user_id, member.user_id, other.user_id}
+        assert set(await GroupAppointmentRow.participants(int(gid))) == members
+        [invited] = await wait_for_mails(mail_sink, m_address)
+        assert "Gtabend" not in readable(invited) and "10:00" not in readable(invited)
+
+        # The 24 h reminder, then the video link (90 minutes before here), to all four.
+        services = running.assistant.services
+        start = row.starts_at
+        before = {h.user_id: len(h.notices(rooms[h.user_id], bot)) for h in (single, member)}
+        assert await booking_jobs.run(services, now=start - 23 * 3600_000) >= 1
+        for human in (single, member):
+            reminded = await human.next_notice(
+                rooms[human.user_id], bot, before[human.user_id], contains="Erinnerung"
+            )
+            assert f"Gruppentermin Nr. {gid}" in reminded.body
+        await counsellor.next_notice(c_room, bot, 0, contains=f"Gruppentermin Nr. {gid}")
+        reminder_mail = (await wait_for_mails(mail_sink, m_address, 2))[1]
+        assert "Gtabend" not in readable(reminder_mail)
+        assert await booking_jobs.run(services, now=start - 75 * 60_000) >= 1
+        link = await other.next_notice(rooms[other.user_id], bot, 0, contains="Videoberatung")
+        assert row.video_url in link.body
+
+        # Cancelling: a reason is needed; every participant is told; no job runs after.
+        assert (
+            "Grund" in (await ask(counsellor, c_room, bot, f"groupappointment cancel {gid}")).body
+        )
+        foreign = await ask(colleague, o_room, bot, f"groupappointment cancel {gid} weg")
+        assert "gibt es nicht" in foreign.body
+        before = len(member.notices(rooms[member.user_id], bot))
+        cancelled = await ask(counsellor, c_room, bot, f"groupappointment cancel {gid} Krankheit")
+        assert "abgesagt" in cancelled.body and "3 Teilnehmende" in cancelled.body, cancelled.body
+        told = await member.next_notice(rooms[member.user_id], bot, before, contains="abgesagt")
+        assert "Krankheit" in told.body
+        cancel_mail = (await wait_for_mails(mail_sink, m_address, 3))[2]
+        assert "Krankheit" not in readable(cancel_mail)
+        twice = await ask(counsellor, c_room, bot, f"groupappointment cancel {gid} Krankheit")
+        assert "ist abgesagt" in twice.body
+        assert await booking_jobs.run(services, now=start - 30 * 60_000) == 0
+        listed = await ask(single, rooms[single.user_id], bot, "gruppentermine")
+        assert f"Nr. {gid}" not in listed.body
+    finally:
+        await CentreSettingRow.db.execute(
+            "DELETE FROM centre_setting WHERE centre_id='nord' "
+            "AND key IN ('video_base_url', 'video_link_minutes')"
+        )

@@ -47,6 +47,23 @@ def _booking(counsellor: str, client: str, start: int, minutes: int = 30, **kw: 
     return base
 
 
+def _group(counsellor: str, start: int, minutes: int, *, places: int) -> dict:
+    """A bookable group appointment's fields, created an hour before T0."""
+    return dict(
+        centre_id="nord",
+        counsellor=counsellor,
+        title="Gruppe",
+        remarks="",
+        channel="chat",
+        starts_at=start,
+        ends_at=start + minutes * MIN,
+        busy_until=start + minutes * MIN,
+        max_participants=places,
+        bookable=True,
+        now=T0 - 60 * MIN,
+    )
+
+
 async def test_200_clients_race_for_20_slots(database_url: str) -> None:
     """Exactly one appointment per slot; the 180 others get None and leave no row."""
     async with opened(database_url) as db:
@@ -237,19 +254,7 @@ async def test_race_for_the_last_places_of_a_group_appointment(database_url: str
     """50 clients race for a group appointment's last 3 places: exactly 3 join, nobody twice,
     and the counsellor's time is taken for single bookings."""
     async with opened(database_url):
-        gid = await GroupAppointmentRow.create(
-            centre_id="nord",
-            counsellor="@g:x",
-            title="Gruppe",
-            remarks="",
-            channel="chat",
-            starts_at=T0,
-            ends_at=T0 + 90 * MIN,
-            busy_until=T0 + 90 * MIN,
-            max_participants=5,
-            bookable=True,
-            now=T0 - 60 * MIN,
-        )
+        gid = await GroupAppointmentRow.create(**_group("@g:x", T0, 90, places=5))
         assert gid is not None
         for early in ("@early1:x", "@early2:x"):
             assert await GroupAppointmentRow.join(gid, early, T0 - 50 * MIN) == "joined"
@@ -266,17 +271,30 @@ async def test_race_for_the_last_places_of_a_group_appointment(database_url: str
         # second group appointment over a booked appointment too.
         assert await Appointment.reserve(**_booking("@g:x", "@k:x", T0 + 30 * MIN)) is None
         assert await Appointment.reserve(**_booking("@g:x", "@k:x", T0 + 120 * MIN)) is not None
-        clash = await GroupAppointmentRow.create(
-            centre_id="nord",
-            counsellor="@g:x",
-            title="Zwei",
-            remarks="",
-            channel="chat",
-            starts_at=T0 + 100 * MIN,
-            ends_at=T0 + 130 * MIN,
-            busy_until=T0 + 130 * MIN,
-            max_participants=5,
-            bookable=True,
-            now=T0 - 60 * MIN,
-        )
+        clash = await GroupAppointmentRow.create(**_group("@g:x", T0 + 100 * MIN, 30, places=5))
         assert clash is None
+
+
+async def test_staff_adding_and_clients_joining_never_overfill(database_url: str) -> None:
+    """Staff add participants all or nothing; racing with clients who join, the places hold."""
+    async with opened(database_url):
+        now = T0 - 60 * MIN
+        gid = await GroupAppointmentRow.create(**_group("@h:x", T0, 60, places=4))
+        assert gid is not None
+        assert await GroupAppointmentRow.add_participants(gid, ["@a:x"], now) == ["@a:x"]
+        # Already there: skipped; four new ones do not fit in the three left: nobody added.
+        assert await GroupAppointmentRow.add_participants(gid, ["@a:x"], now) == []
+        many = ["@b:x", "@c:x", "@d:x", "@e:x"]
+        assert await GroupAppointmentRow.add_participants(gid, many, now) == []
+        assert await GroupAppointmentRow.participants(gid) == ["@a:x"]
+        # Two places left, staff add two while three clients join at once.
+        outcomes = await asyncio.gather(
+            GroupAppointmentRow.add_participants(gid, ["@b:x", "@c:x"], now),
+            *(GroupAppointmentRow.join(gid, f"@j{n}:x", now) for n in range(3)),
+        )
+        people = await GroupAppointmentRow.participants(gid)
+        assert len(people) == 4, (outcomes, people)
+        row = await GroupAppointmentRow.get(gid)
+        assert row is not None and row.places_taken == 4
+        assert await GroupAppointmentRow.cancel(gid, now)
+        assert await GroupAppointmentRow.add_participants(gid, ["@z:x"], now) == []

@@ -1,4 +1,5 @@
-"""v26: blockers — a counsellor keeps a time free of bookable slots (`block`, `unblock`).
+"""v26: blockers — a counsellor keeps a time free of bookable slots (`block`, `unblock`) —
+and each client's latest slots poll, so it is closed once they booked.
 
 Bookings check blockers in the same locked transaction as appointments
 (``appservice/db/booking.py``), so a blocker and a booking racing for one time never both win.
@@ -31,4 +32,13 @@ async def upgrade_v26(conn: Connection, scheme: Scheme) -> None:
     )
     await conn.execute(
         "CREATE INDEX booking_blocker_counsellor_idx ON booking_blocker (counsellor, ends_at)"
+    )
+    # The slots poll a client was last sent (the assistant's event), ended after a booking.
+    await conn.execute(
+        """CREATE TABLE booking_poll (
+            client      TEXT PRIMARY KEY,
+            room_id     TEXT NOT NULL,
+            event_id    TEXT NOT NULL,
+            created_at  BIGINT NOT NULL
+        )"""
     )

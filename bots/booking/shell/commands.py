@@ -45,7 +45,7 @@ from ..rules import (
 from ..slots import free_slots, local_date, local_ms
 from ..video import new_room_name, video_link
 from . import jobs
-from .polls import offer_poll
+from .polls import close_poll, offer_poll
 from .store import core_appointment, core_service, core_window, load_centre
 
 PAGE = 20  # a poll holds at most 20 answers; the text list shows as many
@@ -416,6 +416,8 @@ async def book_key(ctx: CommandContext, key: str, given: str) -> str:
     )
     if appointment_id is None:
         return _problem(ctx, Denial.SLOT_TAKEN, given=given)
+    await BookingOffer.replace(ctx.user_id, [], now)  # the numbers shown are spent
+    await close_poll(ctx)
     return ctx.render(
         "appointment_held",
         id=appointment_id,
@@ -633,6 +635,7 @@ async def cancel(ctx: CommandContext, id: str, reason: str = "") -> str:
             reason=reason.strip(),
             mine=False,
         )
+        await services_of(ctx).notify(person, "appointment_cancelled")
     return ctx.render(
         "appointment_cancelled",
         id=row.id,
