@@ -172,7 +172,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "group": False,
     },
     "ical_link": {"url": "https://lotse.example/calendar/T.ics", "replaced": False, "fresh": True},
-    "booking_when": {"weekday": 0, "day": "01.06.2026", "clock": "09:00"},
+    "booking_when": {"weekday": 6, "day": "31.10.2027", "clock": "02:30", "zone": "CET"},
     "service_saved": {"action": "created", "id": 3, "service": _BOOK_SERVICE},
     "hours_list": {"hours": [{"window": _BOOK_WINDOW, "service": _BOOK_SERVICE}]},
     "hours_saved": {"action": "added", "id": 4, "window": _BOOK_WINDOW, "service": _BOOK_SERVICE},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from icalendar import Calendar
 
+from appservice import clock
 from appservice.app import LotseApp
 from appservice.db import (
     Appointment,
@@ -587,3 +588,62 @@ async def test_group_appointment_participants_reminders_cancel(
             "DELETE FROM centre_setting WHERE centre_id='nord' "
             "AND key IN ('video_base_url', 'video_link_minutes')"
         )
+
+
+@pytest.mark.parametrize(
+    ("sunday", "shown", "pick", "utc"),
+    [
+        # 02:00 CET jumps to 03:00 CEST: the night window has two real hours.
+        ("2027-03-28", ["01:00 Uhr", "01:30 Uhr", "03:00 Uhr", "03:30 Uhr"], 3, "01:00"),
+        # 03:00 CEST falls back to 02:00 CET: 02:00–03:00 happens twice, told apart by zone.
+        (
+            "2027-10-31",
+            [
+                "01:00 Uhr",
+                "01:30 Uhr",
+                "02:00 Uhr (CEST)",
+                "02:30 Uhr (CEST)",
+                "02:00 Uhr (CET)",
+                "02:30 Uhr (CET)",
+                "03:00 Uhr",
+                "03:30 Uhr",
+            ],
+            5,
+            "01:00",
+        ),
+    ],
+)
+async def test_slots_around_the_summer_time_switches(
+    make_human: MakeHuman, running: LotseApp, sunday: str, shown: list[str], pick: int, utc: str
+) -> None:
+    """Through the wiring (rows, the centre's zone from config, the text a client reads): on
+    the last Sundays of March and October a night window's slots follow the local clock, and
+    the one booked is stored at the right UTC instant. Lotse's clock is moved to the
+    Wednesday before (the horizon is at most eight weeks)."""
+    bot = running.cfg.assistant_mxid
+    tag = sunday[5:7]
+    counsellor = await make_human(f"nachtberatung{tag}", centre="nord", role="counsellor")
+    client = await make_human(f"nachtklient{tag}", centre="nord", role="client")
+    c_room, k_room = await _service_room(counsellor, bot), await _service_room(client, bot)
+    sid = _number((await ask(counsellor, c_room, bot, "service new Nacht duration=30")).body)
+    await ask(counsellor, c_room, bot, f"hours add So 1:00 4:00 {sid} weeks=1")
+    day = date.fromisoformat(sunday)
+    berlin = ZoneInfo("Europe/Berlin")
+    wednesday = datetime.combine(day - timedelta(days=4), time(12), berlin)
+    clock.advance(int(wednesday.timestamp() * 1000) - clock.now_ms())
+    try:
+        listed = await ask(client, k_room, bot, f"termine {sid}")
+        found = re.findall(
+            rf"^(\d+)\. So {day:%d\.%m\.%Y} (\d\d:\d\d Uhr(?: \(\w+\))?),", listed.body, re.M
+        )
+        assert [n for n, _ in found] == [str(n) for n in range(1, len(shown) + 1)], listed.body
+        assert [when for _, when in found] == shown
+        held = await ask(client, k_room, bot, f"buchen {pick}")
+        assert shown[pick - 1] in held.body, held.body
+        row = await Appointment.get(int(_number(held.body)))
+        assert row is not None
+        stored = datetime.fromtimestamp(row.starts_at / 1000, UTC)
+        assert stored == datetime.fromisoformat(f"{sunday}T{utc}+00:00")
+        assert row.ends_at - row.starts_at == 30 * 60_000
+    finally:
+        clock.reset()

@@ -42,7 +42,7 @@ from ..rules import (
     parse_minutes,
     parse_weekday,
 )
-from ..slots import free_slots, local_date, local_ms
+from ..slots import free_slots, local_date, local_ms, wall_clock
 from ..video import new_room_name, video_link
 from . import jobs
 from .polls import close_poll, offer_poll
@@ -75,14 +75,7 @@ def _tz(ctx: CommandContext) -> Any:
 
 def _when(ctx: CommandContext, ms: int, tz: Any, lang: str | None = None) -> str:
     """A start in the centre's time zone, in ``lang`` (the asker's unless another's)."""
-    at = datetime.fromtimestamp(ms / 1000, tz)
-    return ctx.renderer.render(
-        lang or ctx.lang,
-        "booking_when",
-        weekday=at.weekday(),
-        day=at.strftime("%d.%m.%Y"),
-        clock=at.strftime("%H:%M"),
-    )
+    return ctx.renderer.render(lang or ctx.lang, "booking_when", **wall_clock(ms, tz))
 
 
 def _number(text: str | None) -> int | None:

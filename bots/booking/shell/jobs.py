@@ -19,6 +19,7 @@ from appservice.scheduler import Scheduler
 from bots.framework.services import BotServices
 
 from ..reminders import Job, appointment_jobs, group_jobs, still_due
+from ..slots import wall_clock
 from .store import core_appointment, core_group
 
 log = logging.getLogger("lotse.booking.jobs")
@@ -111,8 +112,7 @@ async def _send(services: BotServices, job: Job, subject: Subject) -> int:
         if person is None or person.deleted_at is not None:
             continue
         lang = services.directory.language_of(person)
-        at = _local(starts_at, centre.zone)
-        when = services.renderer.render(lang, "booking_when", **at)
+        when = services.renderer.render(lang, "booking_when", **wall_clock(starts_at, centre.zone))
         if job.kind == "video_link":
             if not url:
                 continue
@@ -127,12 +127,3 @@ async def _send(services: BotServices, job: Job, subject: Subject) -> int:
             await services.notify(person, "appointment_reminder")
     log.info("booking job %s: %d told", job.kind, told)
     return 1
-
-
-def _local(ms: int, tz: object) -> dict[str, object]:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    assert isinstance(tz, ZoneInfo)
-    at = datetime.fromtimestamp(ms / 1000, tz)
-    return {"weekday": at.weekday(), "day": at.strftime("%d.%m.%Y"), "clock": at.strftime("%H:%M")}
