@@ -450,7 +450,7 @@ async def test_blocker_keeps_time_free_and_is_listed(
     assert "gibt es nicht" in (await ask(counsellor, c_room, bot, "unblock 999999")).body
     assert await BookingBlocker.of_centre("nord", 0, 2**62) == []
 
-    made = await ask(counsellor, c_room, bot, f"block {text} 9:30 10:30 Teamsitzung")
+    made = await ask(counsellor, c_room, bot, f"blocker add {text} 9:30 10:30 Teamsitzung")
     assert "angelegt" in made.body, made.body
     bid = _number(made.body)
     shown = await ask(client, k_room, bot, f"termine {sid}")

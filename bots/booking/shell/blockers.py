@@ -23,7 +23,7 @@ registry = CommandRegistry()
 
 @registry.command(
     "block",
-    aliases=("blocken",),
+    aliases=("blocken", "blocker add"),
     roles=STAFF,
     section="booking",
     args=(
@@ -60,7 +60,7 @@ async def block(ctx: CommandContext, day: str, first: str, last: str, label: str
 
 @registry.command(
     "unblock",
-    aliases=("entblocken",),
+    aliases=("entblocken", "blocker delete"),
     roles=STAFF,
     section="booking",
     args=(_ID,),
