@@ -268,6 +268,19 @@ class Appointment:
             return None
 
     @classmethod
+    async def release_other_holds(cls, client: str, keep: int, now: int) -> int:
+        """A client holds one slot at a time: a new hold frees their earlier ones, so nobody
+        keeps a counsellor's afternoon hidden by picking slot after slot."""
+        result = await cls.db.execute(
+            "UPDATE appointment SET state='cancelled', held_until=NULL, updated_at=$3, "
+            "sequence=sequence + 1 WHERE client=$1 AND state='held' AND id<>$2",
+            client,
+            keep,
+            now,
+        )
+        return rows_changed(result)
+
+    @classmethod
     async def send_hold(cls, appointment_id: int, client: str, now: int) -> bool:
         """Turns the client's hold into a request, only while it has not lapsed.
 

@@ -127,6 +127,15 @@ async def test_a_hold_is_sent_only_by_its_client_before_it_lapses(database_url: 
         assert not await Appointment.send_hold(lapsing, "@a:x", now + 10 * MIN)
         row = await Appointment.get(lapsing)
         assert row is not None and row.state == "held"
+        # A new hold frees the client's other holds (not their requests, not others' holds).
+        other = _booking("@e:x", "@b:x", T0, state="held", held_until=now + 10 * MIN)
+        others = await Appointment.reserve(**other)
+        newer = _booking("@f:x", "@a:x", T0, state="held", held_until=now + 10 * MIN)
+        kept = await Appointment.reserve(**newer)
+        assert kept is not None and others is not None
+        assert await Appointment.release_other_holds("@a:x", kept, now) == 1
+        states = {i: (await Appointment.get(i)).state for i in (held, lapsing, kept, others)}  # type: ignore[union-attr]
+        assert states == {held: "requested", lapsing: "cancelled", kept: "held", others: "held"}
 
 
 async def test_blockers_and_bookings_exclude_each_other(database_url: str) -> None:

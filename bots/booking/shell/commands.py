@@ -409,6 +409,7 @@ async def book_key(ctx: CommandContext, key: str, given: str) -> str:
     )
     if appointment_id is None:
         return _problem(ctx, Denial.SLOT_TAKEN, given=given)
+    await Appointment.release_other_holds(ctx.user_id, appointment_id, now)
     await BookingOffer.replace(ctx.user_id, [], now)  # the numbers shown are spent
     await close_poll(ctx)
     return ctx.render(
