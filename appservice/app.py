@@ -41,6 +41,7 @@ from bots.accounts import (
     self_service,
 )
 from bots.assistant import Assistant
+from bots.booking.shell import blockers as booking_blockers
 from bots.booking.shell import calendar as booking_calendar
 from bots.booking.shell import commands as booking_commands
 from bots.booking.shell import groups as booking_groups
@@ -129,6 +130,7 @@ def command_registry() -> CommandRegistry:
         monitoring.registry,
         booking_commands.registry,
         booking_calendar.registry,
+        booking_blockers.registry,
         booking_groups.registry,
         booking_ical.registry,
     )

@@ -46,6 +46,9 @@ class CentreSettings:
     holiday_region: str = ""
     # Slots start at least this many minutes after the client books (minimum lead time).
     booking_lead_minutes: int = 60
+    # A slot a client picked (`buchen N`) is hidden from everyone else this many minutes,
+    # time to send the request (`absenden NR`); unsent, the hold lapses and the slot is free.
+    booking_hold_minutes: int = 10
     # Clients cancel their appointments up to this many hours before the start.
     booking_cancel_hours: int = 24
     # Reminders go to client and counsellor this many hours before a confirmed appointment.
@@ -150,6 +153,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "inactive_account_months": _whole(0, 120),
     "holiday_region": _region,
     "booking_lead_minutes": _whole(0, 60 * 24 * 14),
+    "booking_hold_minutes": _whole(1, 120),
     "booking_cancel_hours": _whole(0, 24 * 14),
     "booking_reminder_hours": _hours_list,
     "video_link_minutes": _whole(1, 120),

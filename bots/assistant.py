@@ -47,7 +47,9 @@ from appservice.metrics import DECRYPTION_FAILURES
 from appservice.once import OUTCOME_PURPOSE, Outgoing, Scope, run_once
 from appservice.sealing import sealer
 from bots.booking.shell.commands import book_key
+from bots.booking.shell.polls import POLL_SENT as BOOKING_POLL_SENT
 from bots.booking.shell.polls import is_slot_vote, slot_vote
+from bots.booking.shell.polls import poll_sent as booking_poll_sent
 from bots.centre.control_room import addressed_to_bot
 from bots.framework.commands import CommandRegistry
 from bots.framework.dispatch import ROLE_BY_NAME, CommandContext, run_command
@@ -118,6 +120,7 @@ class Assistant:
             POLL_SENT: poll_sent,
             POOL_ROOM: pool_room,
             MONITORING_POLL_SENT: monitoring_poll_sent,
+            BOOKING_POLL_SENT: booking_poll_sent,
         }
         self.services = BotServices(
             directory=directory,

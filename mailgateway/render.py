@@ -92,6 +92,20 @@ SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
         "centre_name": "Beratungsstelle Nord",
         "app_url": "https://app.element.io",
     },
+    # A booked or group appointment was cancelled; one is coming up (the reminder); staff
+    # added the person to a group appointment. No time, no title, no reason, no name.
+    "appointment_cancelled": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+    },
+    "appointment_reminder": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+    },
+    "appointment_invited": {
+        "centre_name": "Beratungsstelle Nord",
+        "app_url": "https://app.element.io",
+    },
     # The answer to a human reply to the notification mailbox (no person, no centre).
     "auto_answer": {
         "centre_name": "",

@@ -34,6 +34,9 @@ def test_shipped_templates_pass_the_start_check() -> None:
         "password_reset",
         "appointment_requested",
         "appointment_decided",
+        "appointment_cancelled",
+        "appointment_reminder",
+        "appointment_invited",
     }
 
 

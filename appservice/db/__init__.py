@@ -17,6 +17,7 @@ from .absence import Absence, AbsenceNotice
 from .account_code import AccountCode
 from .booking import (
     Appointment,
+    BookingBlocker,
     BookingJob,
     BookingOffer,
     BookingService,
@@ -52,6 +53,7 @@ __all__ = [
     "AbsenceNotice",
     "AccountCode",
     "Appointment",
+    "BookingBlocker",
     "BookingJob",
     "BookingOffer",
     "BookingService",
@@ -127,6 +129,7 @@ _row_classes: list[Any] = [
     BookingJob,
     BookingOffer,
     GroupAppointmentRow,
+    BookingBlocker,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

@@ -22,6 +22,7 @@ from .person import rows_changed
 __all__ = [
     "ACTIVE",
     "Appointment",
+    "BookingBlocker",
     "BookingJob",
     "BookingOffer",
     "BookingService",
@@ -267,6 +268,36 @@ class Appointment:
             return None
 
     @classmethod
+    async def release_other_holds(cls, client: str, keep: int, now: int) -> int:
+        """A client holds one slot at a time: a new hold frees their earlier ones, so nobody
+        keeps a counsellor's afternoon hidden by picking slot after slot."""
+        result = await cls.db.execute(
+            "UPDATE appointment SET state='cancelled', held_until=NULL, updated_at=$3, "
+            "sequence=sequence + 1 WHERE client=$1 AND state='held' AND id<>$2",
+            client,
+            keep,
+            now,
+        )
+        return rows_changed(result)
+
+    @classmethod
+    async def send_hold(cls, appointment_id: int, client: str, now: int) -> bool:
+        """Turns the client's hold into a request, only while it has not lapsed.
+
+        One statement: a hold lapsed meanwhile (and perhaps cancelled by another booking in
+        ``reserve``) is never requested, so a lapsed slot is never promised twice.
+        """
+        result = await cls.db.execute(
+            "UPDATE appointment SET state='requested', held_until=NULL, updated_at=$3, "
+            "sequence=sequence + 1 WHERE id=$1 AND client=$2 AND state='held' "
+            "AND held_until > $3",
+            appointment_id,
+            client,
+            now,
+        )
+        return rows_changed(result) == 1
+
+    @classmethod
     async def set_video_url(cls, appointment_id: int, url: str | None) -> None:
         await cls.db.execute("UPDATE appointment SET video_url=$2 WHERE id=$1", appointment_id, url)
 
@@ -436,6 +467,48 @@ class GroupAppointmentRow:
         return "joined"
 
     @classmethod
+    async def add_participants(cls, group_id: int, clients: list[str], now: int) -> list[str]:
+        """Adds the clients not yet taking part, all or none: the new ones, or [] when they do
+        not all fit (a racing ``join`` may have taken places) or it is cancelled or started.
+
+        The places rise by one conditional UPDATE in the same transaction, so staff adding
+        and clients joining at once never overfill it.
+        """
+        conn: Connection
+        added: list[str] = []
+        try:
+            async with cls.db.acquire() as conn, conn.transaction():
+                for client in clients:
+                    result = await conn.execute(
+                        "INSERT INTO group_participant (group_appointment_id, client, joined_at) "
+                        "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        group_id,
+                        client,
+                        now,
+                    )
+                    if rows_changed(result) == 1:
+                        added.append(client)
+                if not added:
+                    return []
+                result = await conn.execute(
+                    "UPDATE group_appointment SET places_taken=places_taken + $2, "
+                    "sequence=sequence + 1 WHERE id=$1 AND cancelled_at IS NULL "
+                    "AND starts_at > $3 AND places_taken + $2 <= max_participants",
+                    group_id,
+                    len(added),
+                    now,
+                )
+                if rows_changed(result) != 1:
+                    raise _NoRoom
+        except _NoRoom:
+            return []  # the transaction rolled the new participants back
+        return added
+
+    @classmethod
+    async def set_video_url(cls, group_id: int, url: str | None) -> None:
+        await cls.db.execute("UPDATE group_appointment SET video_url=$2 WHERE id=$1", group_id, url)
+
+    @classmethod
     async def of_centre(cls, centre_id: str, since: int) -> list[GroupAppointmentRow]:
         """The centre's group appointments not over before ``since``, by time."""
         q = (
@@ -460,6 +533,68 @@ class GroupAppointmentRow:
         return [r["client"] for r in await cls.db.fetch(q, group_id)]
 
 
+@dataclass
+class BookingBlocker:
+    """A time a counsellor keeps free: no slot inside it, no booking into it (``_taken``)."""
+
+    db: ClassVar[Database]
+    _columns: ClassVar[str] = "id, centre_id, counsellor, starts_at, ends_at, label"
+
+    id: int
+    centre_id: str
+    counsellor: str
+    starts_at: int
+    ends_at: int
+    label: str
+
+    @classmethod
+    async def add(
+        cls, centre_id: str, counsellor: str, starts_at: int, ends_at: int, label: str, now: int
+    ) -> int | None:
+        """The new blocker's id, or None when an appointment, group appointment or blocker
+        of the counsellor meets the time (the counsellor cancels or unblocks that first).
+
+        Under the counsellor's booking lock, so a client booking the same time at the same
+        moment and this never both succeed.
+        """
+        conn: Connection
+        async with cls.db.acquire() as conn, conn.transaction():
+            await _lock_counsellor(conn, counsellor)
+            if await _taken(conn, counsellor, starts_at, ends_at, now):
+                return None
+            q = (
+                "INSERT INTO booking_blocker (centre_id, counsellor, starts_at, ends_at, label, "
+                "created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+            )
+            return int(
+                await conn.fetchval(q, centre_id, counsellor, starts_at, ends_at, label, now)
+            )
+
+    @classmethod
+    async def of_centre(cls, centre_id: str, start: int, end: int) -> list[BookingBlocker]:
+        """The centre's blockers meeting [start, end), by time."""
+        q = (
+            f"SELECT {cls._columns} FROM booking_blocker WHERE centre_id=$1 "
+            "AND starts_at < $3 AND ends_at > $2 ORDER BY starts_at, id"
+        )
+        return [
+            cls(**{k: r[k] for k in cls._columns.split(", ")})
+            for r in await cls.db.fetch(q, centre_id, start, end)
+        ]
+
+    @classmethod
+    async def delete(cls, blocker_id: int, counsellor: str) -> bool:
+        """Only the counsellor removes their own blocker."""
+        result = await cls.db.execute(
+            "DELETE FROM booking_blocker WHERE id=$1 AND counsellor=$2", blocker_id, counsellor
+        )
+        return rows_changed(result) == 1
+
+
+class _NoRoom(Exception):
+    """Rolls back an addition of participants that does not fit."""
+
+
 async def _lock_counsellor(conn: Connection, counsellor: str) -> None:
     """Take the counsellor's booking row lock for this transaction (see the module)."""
     await conn.execute(
@@ -472,7 +607,8 @@ async def _lock_counsellor(conn: Connection, counsellor: str) -> None:
 async def _taken(
     conn: Connection, counsellor: str, starts_at: int, busy_until: int, now: int
 ) -> bool:
-    """Whether an active appointment or group appointment meets [starts_at, busy_until)."""
+    """Whether an active appointment, group appointment or blocker meets [starts_at,
+    busy_until)."""
     await conn.execute(
         "UPDATE appointment SET state='cancelled', updated_at=$2, sequence=sequence + 1 "
         "WHERE counsellor=$1 AND state='held' AND held_until <= $2",
@@ -483,7 +619,9 @@ async def _taken(
         f"SELECT id FROM appointment WHERE counsellor=$1 AND state IN {ACTIVE} "
         "AND starts_at < $3 AND busy_until > $2 "
         "UNION ALL SELECT id FROM group_appointment WHERE counsellor=$1 "
-        "AND cancelled_at IS NULL AND starts_at < $3 AND busy_until > $2 LIMIT 1",
+        "AND cancelled_at IS NULL AND starts_at < $3 AND busy_until > $2 "
+        "UNION ALL SELECT id FROM booking_blocker WHERE counsellor=$1 "
+        "AND starts_at < $3 AND ends_at > $2 LIMIT 1",
         counsellor,
         starts_at,
         busy_until,
@@ -571,6 +709,32 @@ class BookingOffer:
                 key,
                 now,
             )
+
+    @classmethod
+    async def set_poll(cls, client: str, room_id: str, event_id: str, now: int) -> None:
+        """The client's latest slots poll (one per client; a newer one replaces it)."""
+        await cls.db.execute(
+            "INSERT INTO booking_poll (client, room_id, event_id, created_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (client) DO UPDATE SET "
+            "room_id=excluded.room_id, event_id=excluded.event_id, created_at=excluded.created_at",
+            client,
+            room_id,
+            event_id,
+            now,
+        )
+
+    @classmethod
+    async def take_poll(cls, client: str) -> tuple[str, str] | None:
+        """The client's latest slots poll (room, event), forgotten now that it is ended."""
+        row = await cls.db.fetchrow(
+            "SELECT room_id, event_id FROM booking_poll WHERE client=$1", client
+        )
+        if row is None:
+            return None
+        await cls.db.execute(
+            "DELETE FROM booking_poll WHERE client=$1 AND event_id=$2", client, row["event_id"]
+        )
+        return row["room_id"], row["event_id"]
 
     @classmethod
     async def keys(cls, client: str) -> list[str]:

@@ -60,6 +60,8 @@ OWN_ROWS = (
 LATER_ROWS = (
     ("account_code", "DELETE FROM account_code WHERE user_id=$1"),
     ("inactivity_notice", "DELETE FROM inactivity_notice WHERE user_id=$1"),
+    ("booking_blocker", "DELETE FROM booking_blocker WHERE counsellor=$1"),
+    ("booking_poll", "DELETE FROM booking_poll WHERE client=$1"),
 )
 
 # $1 = the Matrix id, $2 = the tombstone's reference.

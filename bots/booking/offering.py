@@ -38,6 +38,7 @@ __all__ = [
     "Denial",
     "OfferFilter",
     "check_action",
+    "check_send",
     "check_offered",
     "first_offers",
     "hold_until",
@@ -75,6 +76,8 @@ class Denial(StrEnum):
     CUTOFF_PASSED = "cutoff_passed"
     REASON_REQUIRED = "reason_required"
     BAD_FILTER = "bad_filter"
+    NOT_HELD = "not_held"
+    HOLD_LAPSED = "hold_lapsed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +226,21 @@ def check_offered(
 def hold_until(now: int, minutes: int = HOLD_MINUTES) -> int:
     """When a hold made now lapses and the slot is offered to others again."""
     return now + minutes * MINUTE_MS
+
+
+def check_send(appointment: Appointment, client: str, *, now: int) -> Denial | None:
+    """Whether ``client`` may send the request for the slot they hold; None means yes.
+
+    A hold is the client's few minutes between picking a slot and sending the request; once
+    lapsed, the slot may already be someone else's, so it is never sent late.
+    """
+    if appointment.client != client:
+        return Denial.NOT_FOUND
+    if appointment.state != "held":
+        return Denial.NOT_HELD
+    if not appointment.occupies(now):
+        return Denial.HOLD_LAPSED
+    return None
 
 
 def check_action(

@@ -33,7 +33,16 @@ from .model import (
     Slot,
 )
 
-__all__ = ["SlotPolicy", "Span", "busy_spans", "free_slots", "local_date", "local_ms", "overlaps"]
+__all__ = [
+    "SlotPolicy",
+    "Span",
+    "busy_spans",
+    "free_slots",
+    "local_date",
+    "local_ms",
+    "overlaps",
+    "wall_clock",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Slots are built with tuple.__new__ directly: a NamedTuple's own __new__ is a Python
@@ -61,6 +70,20 @@ def local_ms(day: date, at: time, tz: ZoneInfo) -> int:
 def local_date(ms: int, tz: ZoneInfo) -> date:
     """The centre's date at a UTC instant."""
     return datetime.fromtimestamp(ms / 1000, tz).date()
+
+
+def wall_clock(ms: int, tz: ZoneInfo) -> dict[str, int | str]:
+    """How people read an instant: weekday, date, clock, and the zone's name only where the
+    clock shows that time twice (the night summer time ends: 02:30 CEST and 02:30 CET)."""
+    at = datetime.fromtimestamp(ms / 1000, tz)
+    twin = at.replace(fold=1 - at.fold)
+    zone = (at.tzname() or "") if twin.utcoffset() != at.utcoffset() else ""
+    return {
+        "weekday": at.weekday(),
+        "day": at.strftime("%d.%m.%Y"),
+        "clock": at.strftime("%H:%M"),
+        "zone": zone,
+    }
 
 
 def overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:

@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 from icalendar import Calendar
 
+from appservice import clock
 from appservice.app import LotseApp
-from appservice.db import Appointment, BookingService, BookingWindowRow, GroupAppointmentRow
+from appservice.db import (
+    Appointment,
+    BookingBlocker,
+    BookingService,
+    BookingWindowRow,
+    CentreSettingRow,
+    ClientGroup,
+    GroupAppointmentRow,
+)
 from appservice.dev.client import Human, Seen, ask
 from bots.booking.shell import jobs as booking_jobs
 from tests.conftest import MailSink, MakeHuman
-from tests.mail_helpers import give_confirmed_address, readable, wait_for_mails
+from tests.mail_helpers import give_confirmed_address, mails_to, readable, wait_for_mails
 from tests.test_requests import _service_room
 
 pytestmark = pytest.mark.synapse
@@ -97,12 +107,38 @@ async def test_client_books_counsellor_confirms_both_told(
     unknown = await ask(client, k_room, bot, "buchen 99")
     assert "nicht angeboten" in unknown.body
 
+    # `buchen 1` holds the slot (hidden from the rival) and asks to send the request; the
+    # counsellor hears of it only once it is sent.
     before = len(counsellor.notices(c_room, bot))
     booked = await ask(client, k_room, bot, "buchen 1")
-    assert "angefragt" in booked.body, booked.body
+    assert "reserviert" in booked.body and "absenden" in booked.body, booked.body
     appointment_id = _number(booked.body)
     taken = await ask(rival, r_room, bot, "buchen 1")
     assert "schon vergeben" in taken.body
+    held = await Appointment.get(int(appointment_id))
+    assert held is not None and held.state == "held" and held.held_until is not None
+    # Booked: the client's slots poll is closed and the numbers shown are spent.
+    client_poll = client.polls(k_room, bot)[-1]
+    await client.wait_until(
+        lambda: next(
+            (
+                e
+                for e in client.polls(k_room, bot, "poll_end")
+                if e.reply_to == client_poll.event_id
+            ),
+            None,
+        ),
+        what="the end of the slots poll",
+    )
+    assert "nicht angeboten" in (await ask(client, k_room, bot, "buchen 2")).body
+    foreign_send = await ask(rival, r_room, bot, f"absenden {appointment_id}")
+    assert "gibt es bei Ihnen nicht" in foreign_send.body
+    await ask(counsellor, c_room, bot, "hours")  # a marker: nothing was told before it
+    assert not any("Terminanfrage" in n.body for n in counsellor.notices(c_room, bot)[before:])
+    sent = await ask(client, k_room, bot, f"absenden {appointment_id}")
+    assert "angefragt" in sent.body, sent.body
+    twice_sent = await ask(client, k_room, bot, f"absenden {appointment_id}")
+    assert "nicht (mehr) für Sie reserviert" in twice_sent.body
     told = await counsellor.next_notice(c_room, bot, before, contains="Terminanfrage")
     assert f"confirm {appointment_id}" in told.body and "terminklient" in told.body.lower()
     [request_mail] = await wait_for_mails(mail_sink, c_address)
@@ -144,8 +180,9 @@ async def test_client_books_counsellor_confirms_both_told(
     assert "nicht angeboten" in stale.body
     before = len(rival.notices(r_room, bot))
     voted = await _vote(rival, r_room, bot, poll.event_id, answers[0]["id"])
-    assert "angefragt" in voted.body, voted.body
+    assert "reserviert" in voted.body, voted.body
     second = _number(voted.body)
+    assert "angefragt" in (await ask(rival, r_room, bot, f"absenden {second}")).body
     declined = await ask(counsellor, c_room, bot, f"decline {second} Fortbildung")
     assert "abgelehnt" in declined.body
     told_rival = await rival.next_notice(r_room, bot, before, contains="abgelehnt")
@@ -159,6 +196,8 @@ async def test_client_books_counsellor_confirms_both_told(
     assert await booking_jobs.run(services, now=start - 23 * 3600_000) == 1  # the 24 h one
     reminded = await client.next_notice(k_room, bot, before, contains="Erinnerung")
     assert f"Nr. {appointment_id}" in reminded.body and "09:00" in reminded.body
+    reminder_mail = await _mail_with(mail_sink, k_address, "Erinnerung an Ihren Termin")
+    assert "09:00" not in readable(reminder_mail)
     await counsellor.next_notice(c_room, bot, 0, contains="Erinnerung")
     assert await booking_jobs.run(services, now=start - 23 * 3600_000) == 0
     assert await booking_jobs.run(services, now=start - 30 * 60_000) == 1  # the 1 h one
@@ -171,6 +210,7 @@ async def test_client_books_counsellor_confirms_both_told(
     # a reason to cancel.
     await ask(client, k_room, bot, "termine")
     third = _number((await ask(client, k_room, bot, "buchen 1")).body)
+    await ask(client, k_room, bot, f"absenden {third}")
     await ask(counsellor, c_room, bot, f"confirm {third}")
     no_reason = await ask(counsellor, c_room, bot, f"absagen {third}")
     assert "Grund" in no_reason.body
@@ -178,6 +218,9 @@ async def test_client_books_counsellor_confirms_both_told(
     cancelled = await ask(client, k_room, bot, f"absagen {third}")
     assert "abgesagt" in cancelled.body
     await counsellor.next_notice(c_room, bot, before, contains=f"Termin Nr. {third}")
+    cancel_mail = await _mail_with(mail_sink, c_address, "Ein Termin wurde abgesagt")
+    assert "terminklient" not in readable(cancel_mail).lower()
+    assert "09:" not in readable(cancel_mail) and f"Nr. {third}" not in readable(cancel_mail)
     third_row = await Appointment.get(int(third))
     assert third_row is not None and third_row.state == "cancelled"
     assert await booking_jobs.run(services, now=third_row.starts_at - 10 * 60_000) == 0
@@ -230,6 +273,17 @@ async def _vote(human: Human, room: str, bot: str, poll: str, answer: str) -> Se
     )
 
 
+async def _mail_with(sink: MailSink, address: str, subject: str) -> EmailMessage:
+    """The first mail to ``address`` whose subject holds ``subject`` (waits for it)."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        found = [m for m in mails_to(sink, address) if subject in str(m["Subject"])]
+        if found:
+            return found[0]
+        assert asyncio.get_running_loop().time() < deadline, f"no mail {subject!r} to {address}"
+        await asyncio.sleep(0.1)
+
+
 def _calendar_url(text: str) -> str:
     match = re.search(r"https?://\S+/calendar/[A-Za-z0-9_-]+\.ics", text)
     assert match, text
@@ -260,11 +314,43 @@ async def test_clients_racing_through_synapse_get_one_booking(
     answers = await asyncio.gather(
         *(ask(c, r, bot, "buchen 1") for c, r in zip(clients, rooms, strict=True))
     )
-    won = [a for a in answers if "angefragt" in a.body]
+    won = [a for a in answers if "reserviert" in a.body]
     assert len(won) == 1, [a.body for a in answers]
     assert sum("schon vergeben" in a.body for a in answers) == 3
     rows = await Appointment.of_person(counsellor.user_id, 0)
-    assert len(rows) == 1 and rows[0].state == "requested"
+    assert len(rows) == 1 and rows[0].state == "held"
+
+
+async def test_lapsed_hold_frees_the_slot_and_is_never_sent(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """A hold not sent in time: the slot is offered again, the late `absenden` is refused
+    (nothing changes), and another client gets the slot."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("halteberatung", centre="nord", role="counsellor")
+    slow = await make_human("halteslow", centre="nord", role="client")
+    quick = await make_human("haltequick", centre="nord", role="client")
+    c_room = await _service_room(counsellor, bot)
+    s_room, q_room = await _service_room(slow, bot), await _service_room(quick, bot)
+    sid = _number((await ask(counsellor, c_room, bot, "service new Halten duration=60")).body)
+    day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=5)
+    await ask(counsellor, c_room, bot, f"hours add {DAYS[day.weekday()]} 8:00 9:00 {sid} weeks=1")
+    assert "08:00" in (await ask(slow, s_room, bot, f"termine {sid}")).body
+    hold = _number((await ask(slow, s_room, bot, "buchen 1")).body)
+    assert "kein Termin frei" in (await ask(quick, q_room, bot, f"termine {sid}")).body
+    # Ten minutes pass: the hold's end is moved into the past as the clock would.
+    await Appointment.db.execute(
+        "UPDATE appointment SET held_until=held_until - 3600000 WHERE id=$1", int(hold)
+    )
+    assert "08:00" in (await ask(quick, q_room, bot, f"termine {sid}")).body
+    late = await ask(slow, s_room, bot, f"absenden {hold}")
+    assert "abgelaufen" in late.body and "nichts geändert" in late.body, late.body
+    row = await Appointment.get(int(hold))
+    assert row is not None and row.state == "held"
+    assert "reserviert" in (await ask(quick, q_room, bot, "buchen 1")).body
+    lapsed = await Appointment.get(int(hold))
+    assert lapsed is not None and lapsed.state == "cancelled"
+    assert "nicht (mehr)" in (await ask(slow, s_room, bot, f"absenden {hold}")).body
 
 
 async def test_group_appointment_places_go_once(make_human: MakeHuman, running: LotseApp) -> None:
@@ -335,3 +421,229 @@ async def test_group_appointment_places_go_once(make_human: MakeHuman, running: 
     assert "17:00" in told.body
     again = await ask(clients[0], rooms[0], bot, f"termine {service}")
     assert "17:00" not in again.body and "17:30" in again.body
+
+
+async def test_blocker_keeps_time_free_and_is_listed(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """`block` hides the slots inside it (and refuses a time already booked), the calendar
+    lists it with its number, `unblock` frees the time; bad input changes nothing."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("blockberatung", centre="nord", role="counsellor")
+    colleague = await make_human("blockkollegin", centre="nord", role="counsellor")
+    client = await make_human("blockklient", centre="nord", role="client")
+    c_room, o_room = await _service_room(counsellor, bot), await _service_room(colleague, bot)
+    k_room = await _service_room(client, bot)
+    sid = _number((await ask(counsellor, c_room, bot, "service new Block duration=30")).body)
+    day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=6)
+    text = f"{day:%d.%m.%Y}"
+    await ask(counsellor, c_room, bot, f"hours add {DAYS[day.weekday()]} 9:00 11:00 {sid} weeks=1")
+    yesterday = f"{day - timedelta(days=8):%d.%m.%Y}"
+    for typed, expected in (
+        (f"block {text} 11:00 10:00", "nicht nach dem Anfang"),
+        (f"block {text} 10:00 elf", "keine Uhrzeiten"),
+        (f"block {yesterday} 10:00 11:00", "Vergangenheit"),
+        (f"block {text} 10:00 11:00 {'x' * 81}", "zu lang"),
+    ):
+        refused = await ask(counsellor, c_room, bot, typed)
+        assert expected in refused.body and "nichts geändert" in refused.body, refused.body
+    assert "gibt es nicht" in (await ask(counsellor, c_room, bot, "unblock 999999")).body
+    assert await BookingBlocker.of_centre("nord", 0, 2**62) == []
+
+    made = await ask(counsellor, c_room, bot, f"blocker add {text} 9:30 10:30 Teamsitzung")
+    assert "angelegt" in made.body, made.body
+    bid = _number(made.body)
+    shown = await ask(client, k_room, bot, f"termine {sid}")
+    assert "09:00" in shown.body and "10:30" in shown.body, shown.body
+    assert "09:30" not in shown.body and "10:00" not in shown.body
+    table = await ask(counsellor, c_room, bot, f"calendar day {text}")
+    assert "09:30–10:30" in table.body and "Teamsitzung" in table.body, table.body
+    assert f"Nr. {bid}" in table.body
+
+    # A held slot is taken time: a blocker over it is refused and nothing is stored.
+    held = _number((await ask(client, k_room, bot, "buchen 1")).body)  # 09:00
+    over = await ask(counsellor, c_room, bot, f"block {text} 8:45 9:15")
+    assert "schon einen Termin oder einen Blocker" in over.body
+    assert (
+        "schon einen Termin"
+        in (await ask(counsellor, c_room, bot, f"block {text} 10:00 11:00")).body
+    )
+    assert len(await BookingBlocker.of_centre("nord", 0, 2**62)) == 1
+    assert "abgesagt" in (await ask(client, k_room, bot, f"absagen {held}")).body
+
+    foreign = await ask(colleague, o_room, bot, f"unblock {bid}")
+    assert "gibt es nicht" in foreign.body
+    freed = await ask(counsellor, c_room, bot, f"unblock {bid}")
+    assert "aufgehoben" in freed.body
+    again = await ask(client, k_room, bot, f"termine {sid}")
+    assert "09:30" in again.body and "10:00" in again.body
+
+
+async def test_group_appointment_participants_reminders_cancel(
+    make_human: MakeHuman, running: LotseApp, mail_sink: MailSink
+) -> None:
+    """Staff add a client and a whole group (all or nothing, within the places), the added
+    are told in their rooms and by a content-free mail; reminders and the video link reach
+    whoever takes part; cancelling tells every participant and stops the jobs."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("gtberatung", centre="nord", role="counsellor")
+    colleague = await make_human("gtkollegin", centre="nord", role="counsellor")
+    single = await make_human("gtklient0", centre="nord", role="client")
+    member = await make_human("gtklient1", centre="nord", role="client")
+    other = await make_human("gtklient2", centre="nord", role="client")
+    c_room, o_room = await _service_room(counsellor, bot), await _service_room(colleague, bot)
+    rooms = {h.user_id: await _service_room(h, bot) for h in (single, member, other)}
+    _, m_address = await give_confirmed_address(member)
+    found = await ClientGroup.create("nord", "Gtgruppe", "", counsellor.user_id)
+    assert found is not None
+    for who in (member, other):
+        await found.add_member(who.user_id)
+    await CentreSettingRow.set("nord", "video_base_url", "https://meet.example.org", "@t:x")
+    await CentreSettingRow.set("nord", "video_link_minutes", "90", "@t:x")
+    try:
+        day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=3)
+        text = f"{day:%d.%m.%Y}"
+        created = await ask(
+            counsellor,
+            c_room,
+            bot,
+            f"groupappointment new {text} 10:00 11:00 Gtabend max=3 channel=video",
+        )
+        gid = _number(created.body)
+        row = await GroupAppointmentRow.get(int(gid))
+        assert row is not None and row.video_url is not None
+        assert re.fullmatch(r"https://meet\.example\.org/[0-9a-f]{32}", row.video_url)
+        small = _number(
+            (
+                await ask(
+                    counsellor, c_room, bot, f"groupappointment new {text} 12:00 13:00 Klein max=1"
+                )
+            ).body
+        )
+
+        # Bad input: a clear answer, nobody added.
+        for who, room, typed, expected in (
+            (counsellor, c_room, "groupappointment add 999999 gtklient0", "gibt es nicht"),
+            (counsellor, c_room, f"groupappointment add {gid} niemand", "finde keine"),
+            (counsellor, c_room, f"groupappointment add {gid} group:keine", "finde keine"),
+            (colleague, o_room, f"groupappointment add {gid} {single.user_id}", "gibt es nicht"),
+            (counsellor, c_room, f"groupappointment add {small} group:Gtgruppe", "nicht mehr frei"),
+        ):
+            refused = await ask(who, room, bot, typed)
+            assert expected in refused.body, refused.body
+        assert await GroupAppointmentRow.participants(int(gid)) == []
+        assert await GroupAppointmentRow.participants(int(small)) == []
+
+        before = len(single.notices(rooms[single.user_id], bot))
+        added = await ask(counsellor, c_room, bot, f"groupappointment add {gid} {single.user_id}")
+        assert "eingetragen" in added.body, added.body
+        told = await single.next_notice(rooms[single.user_id], bot, before, contains="eingetragen")
+        assert "Gtabend" in told.body and f"Nr. {gid}" in told.body
+        again = await ask(counsellor, c_room, bot, f"groupappointment add {gid} {single.user_id}")
+        assert "schon dabei" in again.body
+        whole = await ask(counsellor, c_room, bot, f"groupappointment add {gid} group:Gtgruppe")
+        assert "eingetragen" in whole.body and "gtklient1" in whole.body.lower(), whole.body
+        members = {single.user_id, member.user_id, other.user_id}
+        assert set(await GroupAppointmentRow.participants(int(gid))) == members
+        [invited] = await wait_for_mails(mail_sink, m_address)
+        assert "Gtabend" not in readable(invited) and "10:00" not in readable(invited)
+
+        # The 24 h reminder, then the video link (90 minutes before here), to all four.
+        services = running.assistant.services
+        start = row.starts_at
+        before = {h.user_id: len(h.notices(rooms[h.user_id], bot)) for h in (single, member)}
+        assert await booking_jobs.run(services, now=start - 23 * 3600_000) >= 1
+        for human in (single, member):
+            reminded = await human.next_notice(
+                rooms[human.user_id], bot, before[human.user_id], contains="Erinnerung"
+            )
+            assert f"Gruppentermin Nr. {gid}" in reminded.body
+        await counsellor.next_notice(c_room, bot, 0, contains=f"Gruppentermin Nr. {gid}")
+        reminder_mail = (await wait_for_mails(mail_sink, m_address, 2))[1]
+        assert "Gtabend" not in readable(reminder_mail)
+        assert await booking_jobs.run(services, now=start - 75 * 60_000) >= 1
+        link = await other.next_notice(rooms[other.user_id], bot, 0, contains="Videoberatung")
+        assert row.video_url in link.body
+
+        # Cancelling: a reason is needed; every participant is told; no job runs after.
+        assert (
+            "Grund" in (await ask(counsellor, c_room, bot, f"groupappointment cancel {gid}")).body
+        )
+        foreign = await ask(colleague, o_room, bot, f"groupappointment cancel {gid} weg")
+        assert "gibt es nicht" in foreign.body
+        before = len(member.notices(rooms[member.user_id], bot))
+        cancelled = await ask(counsellor, c_room, bot, f"groupappointment cancel {gid} Krankheit")
+        assert "abgesagt" in cancelled.body and "3 Teilnehmende" in cancelled.body, cancelled.body
+        told = await member.next_notice(rooms[member.user_id], bot, before, contains="abgesagt")
+        assert "Krankheit" in told.body
+        cancel_mail = (await wait_for_mails(mail_sink, m_address, 3))[2]
+        assert "Krankheit" not in readable(cancel_mail)
+        twice = await ask(counsellor, c_room, bot, f"groupappointment cancel {gid} Krankheit")
+        assert "ist abgesagt" in twice.body
+        assert await booking_jobs.run(services, now=start - 30 * 60_000) == 0
+        listed = await ask(single, rooms[single.user_id], bot, "gruppentermine")
+        assert f"Nr. {gid}" not in listed.body
+    finally:
+        await CentreSettingRow.db.execute(
+            "DELETE FROM centre_setting WHERE centre_id='nord' "
+            "AND key IN ('video_base_url', 'video_link_minutes')"
+        )
+
+
+@pytest.mark.parametrize(
+    ("sunday", "shown", "pick", "utc"),
+    [
+        # 02:00 CET jumps to 03:00 CEST: the night window has two real hours.
+        ("2027-03-28", ["01:00 Uhr", "01:30 Uhr", "03:00 Uhr", "03:30 Uhr"], 3, "01:00"),
+        # 03:00 CEST falls back to 02:00 CET: 02:00–03:00 happens twice, told apart by zone.
+        (
+            "2027-10-31",
+            [
+                "01:00 Uhr",
+                "01:30 Uhr",
+                "02:00 Uhr (CEST)",
+                "02:30 Uhr (CEST)",
+                "02:00 Uhr (CET)",
+                "02:30 Uhr (CET)",
+                "03:00 Uhr",
+                "03:30 Uhr",
+            ],
+            5,
+            "01:00",
+        ),
+    ],
+)
+async def test_slots_around_the_summer_time_switches(
+    make_human: MakeHuman, running: LotseApp, sunday: str, shown: list[str], pick: int, utc: str
+) -> None:
+    """Through the wiring (rows, the centre's zone from config, the text a client reads): on
+    the last Sundays of March and October a night window's slots follow the local clock, and
+    the one booked is stored at the right UTC instant. Lotse's clock is moved to the
+    Wednesday before (the horizon is at most eight weeks)."""
+    bot = running.cfg.assistant_mxid
+    tag = sunday[5:7]
+    counsellor = await make_human(f"nachtberatung{tag}", centre="nord", role="counsellor")
+    client = await make_human(f"nachtklient{tag}", centre="nord", role="client")
+    c_room, k_room = await _service_room(counsellor, bot), await _service_room(client, bot)
+    sid = _number((await ask(counsellor, c_room, bot, "service new Nacht duration=30")).body)
+    await ask(counsellor, c_room, bot, f"hours add So 1:00 4:00 {sid} weeks=1")
+    day = date.fromisoformat(sunday)
+    berlin = ZoneInfo("Europe/Berlin")
+    wednesday = datetime.combine(day - timedelta(days=4), time(12), berlin)
+    clock.advance(int(wednesday.timestamp() * 1000) - clock.now_ms())
+    try:
+        listed = await ask(client, k_room, bot, f"termine {sid}")
+        found = re.findall(
+            rf"^(\d+)\. So {day:%d\.%m\.%Y} (\d\d:\d\d Uhr(?: \(\w+\))?),", listed.body, re.M
+        )
+        assert [n for n, _ in found] == [str(n) for n in range(1, len(shown) + 1)], listed.body
+        assert [when for _, when in found] == shown
+        held = await ask(client, k_room, bot, f"buchen {pick}")
+        assert shown[pick - 1] in held.body, held.body
+        row = await Appointment.get(int(_number(held.body)))
+        assert row is not None
+        stored = datetime.fromtimestamp(row.starts_at / 1000, UTC)
+        assert stored == datetime.fromisoformat(f"{sunday}T{utc}+00:00")
+        assert row.ends_at - row.starts_at == 30 * 60_000
+    finally:
+        clock.reset()

@@ -16,6 +16,7 @@ from bots.booking.offering import (
     OfferFilter,
     check_action,
     check_offered,
+    check_send,
     first_offers,
     hold_until,
     narrowed,
@@ -280,6 +281,26 @@ def test_lapsed_hold_cannot_be_acted_on() -> None:
     """A hold that lapsed is over: its slot may already be someone else's."""
     lapsed = booked(CHAT, "09:00", "held", held_until=BEFORE - 1)
     assert check_action("cancel", CLIENT_ME, lapsed, now=BEFORE) is Denial.ALREADY_CLOSED
+
+
+@pytest.mark.parametrize(
+    ("client", "state", "held_until", "expected"),
+    [
+        (CLIENT, "held", BEFORE + 1, None),  # within the hold: sent
+        (CLIENT, "held", BEFORE, Denial.HOLD_LAPSED),  # lapsed at this very moment
+        (CLIENT, "held", None, Denial.HOLD_LAPSED),
+        ("@sonne:lotse.test", "held", BEFORE + 1, Denial.NOT_FOUND),  # another's hold
+        (CLIENT, "requested", None, Denial.NOT_HELD),  # sent already
+        (CLIENT, "cancelled", None, Denial.NOT_HELD),  # released, or lapsed and taken
+        (CLIENT, "confirmed", None, Denial.NOT_HELD),
+    ],
+)
+def test_only_a_live_hold_of_ones_own_is_sent(
+    client: str, state: AppointmentState, held_until: int | None, expected: Denial | None
+) -> None:
+    """`absenden NR` turns one's own unlapsed hold into a request; nothing else."""
+    appointment = booked(CHAT, "09:00", state, held_until=held_until)
+    assert check_send(appointment, client, now=BEFORE) == expected
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from bots.booking.model import (
     Service,
     Slot,
 )
-from bots.booking.slots import SlotPolicy, busy_spans, free_slots, local_ms
+from bots.booking.slots import SlotPolicy, busy_spans, free_slots, local_ms, wall_clock
 
 from .support import (
     CHAT,
@@ -301,6 +301,27 @@ def test_summer_time_switch(
     assert [_utc(s.starts_at) for s in ordered] == expected_utc
     assert [local(s.starts_at)[11:] for s in ordered] == expected_local
     assert all(s.busy_until - s.starts_at == 30 * 60_000 for s in ordered)
+
+
+@pytest.mark.parametrize(
+    ("utc", "shown"),
+    [
+        ("2027-10-31T00:30", ("31.10.2027", "02:30", "CEST")),  # the first 02:30
+        ("2027-10-31T01:30", ("31.10.2027", "02:30", "CET")),  # the second
+        ("2027-10-31T02:00", ("31.10.2027", "03:00", "")),  # once only: no zone
+        ("2027-10-30T23:30", ("31.10.2027", "01:30", "")),
+        ("2027-03-28T01:00", ("28.03.2027", "03:00", "")),  # after the jump
+        ("2027-03-28T00:30", ("28.03.2027", "01:30", "")),
+        ("2026-06-08T07:00", ("08.06.2026", "09:00", "")),
+    ],
+)
+def test_wall_clock_names_the_zone_only_for_a_repeated_hour(
+    utc: str, shown: tuple[str, str, str]
+) -> None:
+    """The night summer time ends shows 02:30 twice; people tell them apart by the zone."""
+    ms = int(datetime.fromisoformat(utc).replace(tzinfo=UTC).timestamp() * 1000)
+    seen = wall_clock(ms, DEFAULT_TZ)
+    assert (seen["day"], seen["clock"], seen["zone"]) == shown
 
 
 def test_busy_spans_merge() -> None:

@@ -12,6 +12,7 @@ import random
 
 from appservice.db import (
     Appointment,
+    BookingBlocker,
     BookingJob,
     BookingOffer,
     BookingService,
@@ -44,6 +45,23 @@ def _booking(counsellor: str, client: str, start: int, minutes: int = 30, **kw: 
     )
     base.update(kw)
     return base
+
+
+def _group(counsellor: str, start: int, minutes: int, *, places: int) -> dict:
+    """A bookable group appointment's fields, created an hour before T0."""
+    return dict(
+        centre_id="nord",
+        counsellor=counsellor,
+        title="Gruppe",
+        remarks="",
+        channel="chat",
+        starts_at=start,
+        ends_at=start + minutes * MIN,
+        busy_until=start + minutes * MIN,
+        max_participants=places,
+        bookable=True,
+        now=T0 - 60 * MIN,
+    )
 
 
 async def test_200_clients_race_for_20_slots(database_url: str) -> None:
@@ -88,6 +106,64 @@ async def test_overlapping_parallel_slots_and_lapsed_holds(database_url: str) ->
         assert await Appointment.change_state(first, ("requested",), "declined", T0 - 30 * MIN)
         assert not await Appointment.change_state(first, ("requested",), "confirmed", T0)
         assert await Appointment.reserve(**_booking("@c:x", "@f:x", T0)) is not None
+
+
+async def test_a_hold_is_sent_only_by_its_client_before_it_lapses(database_url: str) -> None:
+    """`absenden`: held → requested once, by its client, before held_until; never after a
+    lapse, even when nobody took the time meanwhile."""
+    async with opened(database_url):
+        now = T0 - 60 * MIN
+        hold = _booking("@c:x", "@a:x", T0, state="held", held_until=now + 10 * MIN)
+        held = await Appointment.reserve(**hold)
+        assert held is not None
+        assert not await Appointment.send_hold(held, "@b:x", now + MIN)  # not theirs
+        assert await Appointment.send_hold(held, "@a:x", now + MIN)
+        assert not await Appointment.send_hold(held, "@a:x", now + 2 * MIN)  # sent already
+        row = await Appointment.get(held)
+        assert row is not None and row.state == "requested" and row.held_until is None
+        late = _booking("@d:x", "@a:x", T0, state="held", held_until=now + 10 * MIN)
+        lapsing = await Appointment.reserve(**late)
+        assert lapsing is not None
+        assert not await Appointment.send_hold(lapsing, "@a:x", now + 10 * MIN)
+        row = await Appointment.get(lapsing)
+        assert row is not None and row.state == "held"
+        # A new hold frees the client's other holds (not their requests, not others' holds).
+        other = _booking("@e:x", "@b:x", T0, state="held", held_until=now + 10 * MIN)
+        others = await Appointment.reserve(**other)
+        newer = _booking("@f:x", "@a:x", T0, state="held", held_until=now + 10 * MIN)
+        kept = await Appointment.reserve(**newer)
+        assert kept is not None and others is not None
+        assert await Appointment.release_other_holds("@a:x", kept, now) == 1
+        states = {i: (await Appointment.get(i)).state for i in (held, lapsing, kept, others)}  # type: ignore[union-attr]
+        assert states == {held: "requested", lapsing: "cancelled", kept: "held", others: "held"}
+
+
+async def test_blockers_and_bookings_exclude_each_other(database_url: str) -> None:
+    """No booking into a blocker, no blocker over a booking (also racing); only the owner
+    removes a blocker, and then the time is bookable again."""
+    async with opened(database_url):
+        now = T0 - 60 * MIN
+        bid = await BookingBlocker.add("nord", "@c:x", T0, T0 + 60 * MIN, "Team", now)
+        assert bid is not None
+        assert await Appointment.reserve(**_booking("@c:x", "@a:x", T0 + 45 * MIN)) is None
+        assert await Appointment.reserve(**_booking("@c:x", "@a:x", T0 - 30 * MIN)) is not None
+        assert await BookingBlocker.add("nord", "@c:x", T0 - 10 * MIN, T0, "", now) is None
+        assert (
+            await BookingBlocker.add("nord", "@c:x", T0 + 30 * MIN, T0 + 90 * MIN, "", now) is None
+        )
+        assert await BookingBlocker.add("nord", "@d:x", T0, T0 + 60 * MIN, "", now) is not None
+        # A blocker and a booking of the same time at once: exactly one wins.
+        start = T0 + 120 * MIN
+        outcomes = await asyncio.gather(
+            BookingBlocker.add("nord", "@c:x", start, start + 30 * MIN, "", now),
+            Appointment.reserve(**_booking("@c:x", "@b:x", start)),
+        )
+        assert sum(o is not None for o in outcomes) == 1
+        assert [b.id for b in await BookingBlocker.of_centre("nord", T0, T0 + MIN)][0] == bid
+        assert await BookingBlocker.of_centre("sued", 0, 2**62) == []
+        assert not await BookingBlocker.delete(bid, "@d:x")
+        assert await BookingBlocker.delete(bid, "@c:x")
+        assert await Appointment.reserve(**_booking("@c:x", "@a:x", T0 + 15 * MIN)) is not None
 
 
 async def test_services_windows_feeds_notices(database_url: str) -> None:
@@ -187,19 +263,7 @@ async def test_race_for_the_last_places_of_a_group_appointment(database_url: str
     """50 clients race for a group appointment's last 3 places: exactly 3 join, nobody twice,
     and the counsellor's time is taken for single bookings."""
     async with opened(database_url):
-        gid = await GroupAppointmentRow.create(
-            centre_id="nord",
-            counsellor="@g:x",
-            title="Gruppe",
-            remarks="",
-            channel="chat",
-            starts_at=T0,
-            ends_at=T0 + 90 * MIN,
-            busy_until=T0 + 90 * MIN,
-            max_participants=5,
-            bookable=True,
-            now=T0 - 60 * MIN,
-        )
+        gid = await GroupAppointmentRow.create(**_group("@g:x", T0, 90, places=5))
         assert gid is not None
         for early in ("@early1:x", "@early2:x"):
             assert await GroupAppointmentRow.join(gid, early, T0 - 50 * MIN) == "joined"
@@ -216,17 +280,30 @@ async def test_race_for_the_last_places_of_a_group_appointment(database_url: str
         # second group appointment over a booked appointment too.
         assert await Appointment.reserve(**_booking("@g:x", "@k:x", T0 + 30 * MIN)) is None
         assert await Appointment.reserve(**_booking("@g:x", "@k:x", T0 + 120 * MIN)) is not None
-        clash = await GroupAppointmentRow.create(
-            centre_id="nord",
-            counsellor="@g:x",
-            title="Zwei",
-            remarks="",
-            channel="chat",
-            starts_at=T0 + 100 * MIN,
-            ends_at=T0 + 130 * MIN,
-            busy_until=T0 + 130 * MIN,
-            max_participants=5,
-            bookable=True,
-            now=T0 - 60 * MIN,
-        )
+        clash = await GroupAppointmentRow.create(**_group("@g:x", T0 + 100 * MIN, 30, places=5))
         assert clash is None
+
+
+async def test_staff_adding_and_clients_joining_never_overfill(database_url: str) -> None:
+    """Staff add participants all or nothing; racing with clients who join, the places hold."""
+    async with opened(database_url):
+        now = T0 - 60 * MIN
+        gid = await GroupAppointmentRow.create(**_group("@h:x", T0, 60, places=4))
+        assert gid is not None
+        assert await GroupAppointmentRow.add_participants(gid, ["@a:x"], now) == ["@a:x"]
+        # Already there: skipped; four new ones do not fit in the three left: nobody added.
+        assert await GroupAppointmentRow.add_participants(gid, ["@a:x"], now) == []
+        many = ["@b:x", "@c:x", "@d:x", "@e:x"]
+        assert await GroupAppointmentRow.add_participants(gid, many, now) == []
+        assert await GroupAppointmentRow.participants(gid) == ["@a:x"]
+        # Two places left, staff add two while three clients join at once.
+        outcomes = await asyncio.gather(
+            GroupAppointmentRow.add_participants(gid, ["@b:x", "@c:x"], now),
+            *(GroupAppointmentRow.join(gid, f"@j{n}:x", now) for n in range(3)),
+        )
+        people = await GroupAppointmentRow.participants(gid)
+        assert len(people) == 4, (outcomes, people)
+        row = await GroupAppointmentRow.get(gid)
+        assert row is not None and row.places_taken == 4
+        assert await GroupAppointmentRow.cancel(gid, now)
+        assert await GroupAppointmentRow.add_participants(gid, ["@z:x"], now) == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 from appservice.clock import now_ms
-from appservice.db import Absence, Appointment, Person
+from appservice.db import Absence, Appointment, BookingBlocker, Person
 from bots.framework.commands import STAFF, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import services_of
@@ -66,6 +66,9 @@ async def calendar(ctx: CommandContext, words: str = "") -> str:
         if p.role != "client"
         for a in await Absence.upcoming(p.user_id, start)
         if a.starts_at < end
+    ] + [
+        Blocked("blocker", b.starts_at, b.ends_at, counsellor=b.counsellor, label=b.label, id=b.id)
+        for b in await BookingBlocker.of_centre(ctx.centre_id, start, end)
     ]
     holidays = holiday_names(
         settings.holiday_region,

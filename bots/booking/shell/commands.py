@@ -24,7 +24,9 @@ from ..offering import (
     Denial,
     check_action,
     check_offered,
+    check_send,
     first_offers,
+    hold_until,
     next_state,
     parse_offer_filter,
     slot_key,
@@ -40,10 +42,10 @@ from ..rules import (
     parse_minutes,
     parse_weekday,
 )
-from ..slots import free_slots, local_date, local_ms
+from ..slots import free_slots, local_date, local_ms, wall_clock
 from ..video import new_room_name, video_link
 from . import jobs
-from .polls import offer_poll
+from .polls import close_poll, offer_poll
 from .store import core_appointment, core_service, core_window, load_centre
 
 PAGE = 20  # a poll holds at most 20 answers; the text list shows as many
@@ -73,14 +75,7 @@ def _tz(ctx: CommandContext) -> Any:
 
 def _when(ctx: CommandContext, ms: int, tz: Any, lang: str | None = None) -> str:
     """A start in the centre's time zone, in ``lang`` (the asker's unless another's)."""
-    at = datetime.fromtimestamp(ms / 1000, tz)
-    return ctx.renderer.render(
-        lang or ctx.lang,
-        "booking_when",
-        weekday=at.weekday(),
-        day=at.strftime("%d.%m.%Y"),
-        clock=at.strftime("%H:%M"),
-    )
+    return ctx.renderer.render(lang or ctx.lang, "booking_when", **wall_clock(ms, tz))
 
 
 def _number(text: str | None) -> int | None:
@@ -396,6 +391,7 @@ async def book_key(ctx: CommandContext, key: str, given: str) -> str:
     if isinstance(slot, Denial):
         return _problem(ctx, slot, given=given)
     service = centre.services[slot.service_id]
+    until = hold_until(now, settings.booking_hold_minutes)
     appointment_id = await Appointment.reserve(
         centre_id=ctx.centre_id,
         counsellor=slot.counsellor,
@@ -406,29 +402,70 @@ async def book_key(ctx: CommandContext, key: str, given: str) -> str:
         starts_at=slot.starts_at,
         ends_at=slot.ends_at,
         busy_until=slot.busy_until,
-        state="requested",
-        held_until=None,
+        state="held",
+        held_until=until,
         video_url=None,
         now=now,
     )
     if appointment_id is None:
         return _problem(ctx, Denial.SLOT_TAKEN, given=given)
-    staff = centre.staff[slot.counsellor]
-    await services_of(ctx).tell(
-        staff,
-        "appointment_requested_staff",
-        id=appointment_id,
-        when=_when(ctx, slot.starts_at, tz, services_of(ctx).directory.language_of(staff)),
-        client=me.name,
-        title=service.title,
-    )
-    await services_of(ctx).notify(staff, "appointment_requested")
+    await Appointment.release_other_holds(ctx.user_id, appointment_id, now)
+    await BookingOffer.replace(ctx.user_id, [], now)  # the numbers shown are spent
+    await close_poll(ctx)
     return ctx.render(
-        "appointment_requested",
+        "appointment_held",
         id=appointment_id,
         when=_when(ctx, slot.starts_at, tz),
-        counsellor=staff.name,
+        counsellor=centre.staff[slot.counsellor].name,
         channel=service.channel,
+        until=datetime.fromtimestamp(until / 1000, tz).strftime("%H:%M"),
+        minutes=settings.booking_hold_minutes,
+    )
+
+
+@registry.command(
+    "send",
+    aliases=("absenden",),
+    roles=CLIENTS,
+    section="booking",
+    args=(_ID,),
+    help={
+        "de": "Schickt die Anfrage für den Termin, den `buchen N` für Sie reserviert hat",
+        "en": "Sends the request for the slot `book N` holds for you",
+    },
+)
+async def send_request(ctx: CommandContext, id: str) -> str:
+    """The second step of booking: the held slot is requested and the counsellor told."""
+    row = await _appointment_here(ctx, id)
+    if row is None:
+        return _problem(ctx, Denial.NOT_FOUND, given=id)
+    me = await Person.get(ctx.user_id)
+    if me is None or me.deleted_at is not None or me.locked_at is not None:
+        return _problem(ctx, "not_allowed")
+    now = now_ms()
+    denial = check_send(core_appointment(row), ctx.user_id, now=now)
+    if denial is None and not await Appointment.send_hold(row.id, ctx.user_id, now):
+        denial = Denial.HOLD_LAPSED  # it lapsed between reading and writing
+    if denial is not None:
+        return _problem(ctx, denial, given=id)
+    tz = _tz(ctx)
+    staff = await Person.get(row.counsellor)
+    if staff is not None:
+        await services_of(ctx).tell(
+            staff,
+            "appointment_requested_staff",
+            id=row.id,
+            when=_when(ctx, row.starts_at, tz, services_of(ctx).directory.language_of(staff)),
+            client=me.name,
+            title=row.title,
+        )
+        await services_of(ctx).notify(staff, "appointment_requested")
+    return ctx.render(
+        "appointment_requested",
+        id=row.id,
+        when=_when(ctx, row.starts_at, tz),
+        counsellor=staff.name if staff is not None else "",
+        channel=row.channel,
     )
 
 
@@ -592,6 +629,7 @@ async def cancel(ctx: CommandContext, id: str, reason: str = "") -> str:
             reason=reason.strip(),
             mine=False,
         )
+        await services_of(ctx).notify(person, "appointment_cancelled")
     return ctx.render(
         "appointment_cancelled",
         id=row.id,

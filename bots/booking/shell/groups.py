@@ -10,20 +10,23 @@ from __future__ import annotations
 from typing import Any
 
 from appservice.clock import now_ms
-from appservice.db import GroupAppointmentRow, Person
+from appservice.db import ClientGroup, GroupAppointmentRow, Person
 from bots.framework.commands import CLIENTS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dates import parse_day
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import services_of
 
-from ..group_appointments import GroupDenial, check_group, check_join
+from ..group_appointments import GroupDenial, check_add, check_group, check_join
 from ..model import GroupAppointment
 from ..rules import Problem, parse_channel, parse_clock, parse_minutes
 from ..slots import local_ms
-from .commands import FROM, TO, _number, _problem, _tz, _when
+from ..video import new_room_name, video_link
+from . import jobs
+from .commands import _ID, _REASON, FROM, TO, _number, _problem, _tz, _when
 from .store import core_group
 
 _YES = ("yes", "ja", "true", "on", "1")
+_WHO = Argument("who", rest=True, label={"de": "KLIENT|group:NAME", "en": "CLIENT|group:NAME"})
 
 
 registry = CommandRegistry()
@@ -113,6 +116,18 @@ async def group_new(
     )
     if gid is None:
         return _problem(ctx, Problem.TIME_TAKEN)
+    settings = await services_of(ctx).settings(ctx.centre_id)
+    url = video_link(
+        group.channel,
+        room=new_room_name(),
+        base_url=settings.video_base_url or None,
+        external_url=None,
+    )
+    if url is not None:
+        await GroupAppointmentRow.set_video_url(gid, url)
+    created = await GroupAppointmentRow.get(gid)
+    assert created is not None
+    await jobs.plan_group(created, settings, now)
     return ctx.render(
         "group_appointment_saved",
         id=gid,
@@ -205,4 +220,131 @@ async def join(ctx: CommandContext, id: str) -> str:
         when=_when(ctx, row.starts_at, tz),
         client="",
         mine=True,
+    )
+
+
+async def _own_group(ctx: CommandContext, id: str) -> GroupAppointmentRow | None:
+    """The group appointment ``id`` if the asker may change it: its counsellor, or an admin
+    of its centre (centres stay apart)."""
+    n = _number(id)
+    row = await GroupAppointmentRow.get(n) if n is not None else None
+    if row is None or row.centre_id != ctx.centre_id:
+        return None
+    return row if row.counsellor == ctx.user_id or ctx.role is Role.ADMIN else None
+
+
+@registry.command(
+    "groupappointment add",
+    roles=STAFF,
+    section="booking",
+    args=(
+        _ID,
+        Argument("who", rest=True, label={"de": "KLIENT|group:NAME", "en": "CLIENT|group:NAME"}),
+    ),
+    help={
+        "de": "Nimmt eine ratsuchende Person oder eine ganze Gruppe in einen Gruppentermin auf, "
+        "z. B. `groupappointment add 4 Wolke` oder `groupappointment add 4 group:Eltern`",
+        "en": "Adds a client or a whole group to a group appointment, e.g. "
+        "`groupappointment add 4 Cloud` or `groupappointment add 4 group:Parents`",
+    },
+)
+async def group_add(ctx: CommandContext, id: str, who: str) -> str:
+    row = await _own_group(ctx, id)
+    if row is None:
+        return _problem(ctx, "group_not_found", given=id)
+    clients = await _clients_named(ctx, who.strip())
+    if clients is None:
+        return ctx.render("client_problem", problem="not_found", given=who.strip())
+    now = now_ms()
+    group = core_group(row, await GroupAppointmentRow.participants(row.id))
+    new, denial = check_add(group, [c.user_id for c in clients], now=now)
+    if denial is not None:
+        return _problem(
+            ctx, denial, given=id, left=group.max_participants - len(group.participants)
+        )
+    added = await GroupAppointmentRow.add_participants(row.id, sorted(new), now)
+    if not added:
+        return _problem(ctx, GroupDenial.TOO_MANY, given=id, left=0)
+    tz = _tz(ctx)
+    for client in clients:
+        if client.user_id in added:
+            lang = services_of(ctx).directory.language_of(client)
+            await services_of(ctx).tell(
+                client,
+                "group_appointment_added",
+                id=row.id,
+                title=row.title,
+                remarks=row.remarks,
+                channel=row.channel,
+                when=_when(ctx, row.starts_at, tz, lang),
+            )
+            await services_of(ctx).notify(client, "appointment_invited")
+    return ctx.render(
+        "group_appointment_members",
+        id=row.id,
+        title=row.title,
+        added=[c.name for c in clients if c.user_id in added],
+        skipped=len(clients) - len(added),
+    )
+
+
+async def _clients_named(ctx: CommandContext, who: str) -> list[Person] | None:
+    """One client, or the members of ``group:NAME``, of the asker's centre; None if unknown."""
+    if who.lower().startswith(("group:", "gruppe:")):
+        found = await ClientGroup.find(ctx.centre_id, who.split(":", 1)[1])
+        if found is None:
+            return None
+        members = [await Person.get(m) for m in await found.members()]
+        return [p for p in members if p is not None and p.deleted_at is None] or None
+    person = await Person.find_in_centre(ctx.centre_id, who, roles=("client",))
+    return [person] if person is not None and person.deleted_at is None else None
+
+
+@registry.command(
+    "groupappointment cancel",
+    roles=STAFF,
+    section="booking",
+    args=(_ID, _REASON),
+    help={
+        "de": "Sagt einen Gruppentermin ab; alle Teilnehmenden erfahren es (mit Grund)",
+        "en": "Cancels a group appointment; every participant is told (with the reason)",
+    },
+)
+async def group_cancel(ctx: CommandContext, id: str, reason: str = "") -> str:
+    row = await _own_group(ctx, id)
+    if row is None:
+        return _problem(ctx, "group_not_found", given=id)
+    now = now_ms()
+    if not reason.strip():
+        return _problem(ctx, "reason_required", given=id)
+    if row.starts_at <= now:
+        return _problem(ctx, GroupDenial.STARTED, given=id)
+    if not await GroupAppointmentRow.cancel(row.id, now):
+        return _problem(ctx, GroupDenial.CANCELLED, given=id)
+    tz = _tz(ctx)
+    told = 0
+    for user_id in await GroupAppointmentRow.participants(row.id):
+        person = await Person.get(user_id)
+        if person is None or person.deleted_at is not None:
+            continue
+        lang = services_of(ctx).directory.language_of(person)
+        await services_of(ctx).tell(
+            person,
+            "group_appointment_cancelled",
+            id=row.id,
+            title=row.title,
+            when=_when(ctx, row.starts_at, tz, lang),
+            reason=reason.strip(),
+            mine=False,
+        )
+        await services_of(ctx).notify(person, "appointment_cancelled")
+        told += 1
+    return ctx.render(
+        "group_appointment_cancelled",
+        id=row.id,
+        title=row.title,
+        when=_when(ctx, row.starts_at, tz),
+        reason=reason.strip(),
+        mine=True,
+        told=told,
     )

@@ -10,15 +10,17 @@ are keyed by the job, so a send repeated after a crash is one event in the room.
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from appservice.centre_settings import CentreSettings
 from appservice.clock import now_ms
-from appservice.db import Appointment, BookingJob, Person
+from appservice.db import Appointment, BookingJob, GroupAppointmentRow, Person
 from appservice.scheduler import Scheduler
 from bots.framework.services import BotServices
 
-from ..reminders import Job, appointment_jobs, still_due
-from .store import core_appointment
+from ..reminders import Job, appointment_jobs, group_jobs, still_due
+from ..slots import wall_clock
+from .store import core_appointment, core_group
 
 log = logging.getLogger("lotse.booking.jobs")
 INTERVAL_SECONDS = 30
@@ -28,6 +30,18 @@ async def plan(row: Appointment, settings: CentreSettings, now: int) -> None:
     """The reminders (and video link) of a confirmed appointment, stored as jobs."""
     jobs = appointment_jobs(
         core_appointment(row),
+        now=now,
+        reminders_min=[h * 60 for h in settings.booking_reminder_hours],
+        video_link_min=settings.video_link_minutes,
+    )
+    await BookingJob.plan([tuple(j) for j in jobs])  # type: ignore[misc]
+
+
+async def plan_group(row: GroupAppointmentRow, settings: CentreSettings, now: int) -> None:
+    """The reminders (and video link) of a group appointment, stored as jobs; whoever takes
+    part when one is due is told."""
+    jobs = group_jobs(
+        core_group(row, []),
         now=now,
         reminders_min=[h * 60 for h in settings.booking_reminder_hours],
         video_link_min=settings.video_link_minutes,
@@ -50,43 +64,66 @@ async def run(services: BotServices, now: int | None = None) -> int:
         job = Job(*fields)  # type: ignore[arg-type]
         if not await BookingJob.claim(job.key, now):
             continue  # another run took it
-        row = await Appointment.get(job.subject_id) if job.subject == "appointment" else None
-        if row is None or not still_due(
-            job, starts_at=row.starts_at, active=row.state == "confirmed"
-        ):
+        subject = await _subject(job)
+        if subject is None:
             continue
-        sent += await _send(services, job, row)
+        sent += await _send(services, job, subject)
     return sent
 
 
-async def _send(services: BotServices, job: Job, row: Appointment) -> int:
-    centre = services.directory.cfg.centre(row.centre_id)
+class Subject(NamedTuple):
+    """What a due job tells about, and whom."""
+
+    centre_id: str
+    starts_at: int
+    channel: str
+    video_url: str | None
+    people: list[str]
+
+
+async def _subject(job: Job) -> Subject | None:
+    """What the job is about if it is still due: a confirmed, unmoved appointment or an
+    uncancelled, unmoved group appointment (with who takes part now)."""
+    if job.subject == "appointment":
+        row = await Appointment.get(job.subject_id)
+        if row is None or not still_due(
+            job, starts_at=row.starts_at, active=row.state == "confirmed"
+        ):
+            return None
+        people = [u for u in (row.client, row.counsellor) if u]
+        return Subject(row.centre_id, row.starts_at, row.channel, row.video_url, people)
+    group = await GroupAppointmentRow.get(job.subject_id)
+    if group is None or not still_due(
+        job, starts_at=group.starts_at, active=group.cancelled_at is None
+    ):
+        return None
+    people = [*await GroupAppointmentRow.participants(group.id), group.counsellor]
+    return Subject(group.centre_id, group.starts_at, group.channel, group.video_url, people)
+
+
+async def _send(services: BotServices, job: Job, subject: Subject) -> int:
+    centre_id, starts_at, channel, url, people = subject
+    centre = services.directory.cfg.centre(centre_id)
     if centre is None:
         return 0
     told = 0
-    for user_id in (row.client, row.counsellor):
-        person = await Person.get(user_id) if user_id else None
+    for user_id in people:
+        person = await Person.get(user_id)
         if person is None or person.deleted_at is not None:
             continue
         lang = services.directory.language_of(person)
-        at = _local(row.starts_at, centre.zone)
-        when = services.renderer.render(lang, "booking_when", **at)
+        when = services.renderer.render(lang, "booking_when", **wall_clock(starts_at, centre.zone))
         if job.kind == "video_link":
-            if not row.video_url:
+            if not url:
                 continue
-            template, extra = "appointment_video_link", {"url": row.video_url}
+            template, extra = "appointment_video_link", {"url": url}
         else:
-            template, extra = "appointment_reminder", {"channel": row.channel}
-        if await services.tell(person, template, cause=job.key, id=row.id, when=when, **extra):
+            template, extra = "appointment_reminder", {"channel": channel}
+        group = job.subject == "group"
+        variables = {"id": job.subject_id, "when": when, "group": group, **extra}
+        if await services.tell(person, template, cause=job.key, **variables):
             told += 1
+        if job.kind == "reminder":
+            await services.notify(person, "appointment_reminder")
     log.info("booking job %s: %d told", job.kind, told)
     return 1
-
-
-def _local(ms: int, tz: object) -> dict[str, object]:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    assert isinstance(tz, ZoneInfo)
-    at = datetime.fromtimestamp(ms / 1000, tz)
-    return {"weekday": at.weekday(), "day": at.strftime("%d.%m.%Y"), "clock": at.strftime("%H:%M")}

@@ -14,15 +14,25 @@ from typing import Any
 from mautrix.errors import MatrixError
 from mautrix.types import EventID, RoomID
 
+from appservice.clock import now_ms
 from appservice.db import BookingOffer
 from bots.framework.commands import Role
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import services_of
-from bots.requests.poll_events import DISCLOSED, MAX_ANSWERS, POLL_START, TEXT, parse_vote
-from bots.requests.triage_polls import START_TYPE
+from bots.framework.services import BotServices, services_of
+from bots.requests.poll_events import (
+    DISCLOSED,
+    MAX_ANSWERS,
+    POLL_START,
+    TEXT,
+    end_content,
+    parse_vote,
+)
+from bots.requests.triage_polls import END_TYPE, START_TYPE
 
 log = logging.getLogger("lotse.booking.polls")
 PREFIX = "slot:"
+# The name under which the assistant calls ``poll_sent`` once a slots poll is out.
+POLL_SENT = "booking-poll"
 
 
 def poll_content(title: str, answers: list[tuple[str, str]]) -> dict[str, Any] | None:
@@ -50,9 +60,37 @@ async def offer_poll(ctx: CommandContext, answers: list[tuple[str, str]]) -> Non
     if send is None or content is None:
         return
     try:
-        await send(RoomID(ctx.room_id), START_TYPE, content, f"slots-poll-{ctx.event_id}")
+        await send(
+            RoomID(ctx.room_id),
+            START_TYPE,
+            content,
+            f"slots-poll-{ctx.event_id}",
+            hook=POLL_SENT,
+            hook_arg={"client": ctx.user_id},
+        )
     except MatrixError as e:
         log.warning("could not send the slots poll in %s: %s", ctx.room_id, e)
+
+
+async def poll_sent(services: BotServices, tie: dict[str, str]) -> None:
+    """The slots poll is out: remember it, so booking can close it."""
+    if tie.get("event_id"):
+        await BookingOffer.set_poll(tie["client"], tie["room_id"], tie["event_id"], now_ms())
+
+
+async def close_poll(ctx: CommandContext) -> None:
+    """End the client's latest slots poll once they booked (its choices are spent); never
+    raises: a poll left open only offers votes that are answered "not offered"."""
+    send = services_of(ctx).send_event
+    found = await BookingOffer.take_poll(ctx.user_id)
+    if send is None or found is None:
+        return
+    room_id, poll = found
+    text = ctx.render("slots_poll_closed")
+    try:
+        await send(RoomID(room_id), END_TYPE, end_content(poll, text), f"poll-end-{poll}")
+    except MatrixError as e:
+        log.warning("could not end the slots poll %s: %s", poll, e)
 
 
 def is_slot_vote(content: Mapping[str, Any]) -> bool:

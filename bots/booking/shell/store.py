@@ -15,6 +15,7 @@ from appservice.centre_settings import CentreSettings
 from appservice.db import (
     Absence,
     Appointment,
+    BookingBlocker,
     BookingService,
     BookingWindowRow,
     GroupAppointmentRow,
@@ -96,6 +97,10 @@ def core_group(row: GroupAppointmentRow, participants: list[str]) -> GroupAppoin
     )
 
 
+# Beyond the longest booking horizon (8 weeks) no slot exists to be blocked.
+HORIZON_MS = 9 * 7 * 24 * 60 * MINUTE_MS
+
+
 def _clock(minutes: int) -> time:
     return time(23, 59, 59) if minutes >= 1440 else time(minutes // 60, minutes % 60)
 
@@ -137,6 +142,9 @@ async def load_centre(centre_id: str, settings: CentreSettings, tz: object, now:
         Blocked("absence", a.starts_at, a.ends_at, counsellor=a.user_id, id=a.id)
         for who in {w.counsellor for w in windows}
         for a in await Absence.upcoming(who, now)
+    ] + [
+        Blocked("blocker", b.starts_at, b.ends_at, counsellor=b.counsellor, id=b.id)
+        for b in await BookingBlocker.of_centre(centre_id, now, now + HORIZON_MS)
     ]
     appointments = [core_appointment(a) for a in await Appointment.active_of_centre(centre_id, now)]
     groups = [
