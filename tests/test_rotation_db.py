@@ -247,6 +247,6 @@ async def test_wrong_old_key_or_running_lotse_changes_nothing(
     with socket.create_server((cfg.appservice.hostname, cfg.appservice.port)):
         running = await _run(config, OLD)
     assert running.returncode == 2
-    assert "stop Lotse first" in running.stderr
+    assert "either stop Lotse" in running.stderr
     async with opened(database_url) as db:
         assert await _snapshot(db) == before
