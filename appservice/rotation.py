@@ -397,26 +397,9 @@ async def _reseal_table(
     meanwhile, to be visited again)."""
     done = skipped = 0
     after: tuple[Any, ...] | None = None
-    conn: Connection
     while True:
-        changed = 0
-        async with db.acquire() as conn, conn.transaction():
-            query, args = _keyset(table, after, batch)
-            rows = await conn.fetch(query, *args)
-            for row in rows:
-                try:
-                    changes = table.plan(rot, row)
-                except SealError:
-                    # Read between Lotse's writes of one row (e.g. a hash and its value):
-                    # the next pass reads it again.
-                    skipped += 1
-                    continue
-                if not changes:
-                    continue
-                if await _update(conn, table, row, changes):
-                    changed += 1
-                else:
-                    skipped += 1
+        rows, changed, missed = await _batch_retried(db, rot, table, after, batch)
+        skipped += missed
         if changed:
             done += changed
             progress(f"{table.name}: {done} re-sealed (batch committed)")
@@ -425,6 +408,50 @@ async def _reseal_table(
         if len(rows) < batch:
             return done, skipped
         after = tuple(rows[-1][k] for k in table.keys)
+
+
+# SQLite: a batch that read before Lotse's write and then writes itself gets "database is
+# locked" at once (WAL allows one writer); the batch is rolled back whole and tried again.
+LOCKED_TRIES = 100
+
+
+async def _batch_retried(
+    db: Database, rot: Rotation, table: Table, after: tuple[Any, ...] | None, batch: int
+) -> tuple[list[Row], int, int]:
+    for attempt in range(1, LOCKED_TRIES + 1):
+        try:
+            return await _batch(db, rot, table, after, batch)
+        except Exception as err:
+            if "database is locked" not in str(err) or attempt == LOCKED_TRIES:
+                raise
+            await asyncio.sleep(min(0.01 * attempt, 0.5))
+    raise AssertionError("unreachable")
+
+
+async def _batch(
+    db: Database, rot: Rotation, table: Table, after: tuple[Any, ...] | None, batch: int
+) -> tuple[list[Row], int, int]:
+    """One transaction: (rows read, rows re-sealed, rows to visit again)."""
+    changed = skipped = 0
+    conn: Connection
+    async with db.acquire() as conn, conn.transaction():
+        query, args = _keyset(table, after, batch)
+        rows = list(await conn.fetch(query, *args))
+        for row in rows:
+            try:
+                changes = table.plan(rot, row)
+            except SealError:
+                # Read between Lotse's writes of one row (e.g. a hash and its value): the
+                # next pass reads it again.
+                skipped += 1
+                continue
+            if not changes:
+                continue
+            if await _update(conn, table, row, changes):
+                changed += 1
+            else:
+                skipped += 1
+    return rows, changed, skipped
 
 
 async def _rehash_bounces(db: Database, rot: Rotation) -> int:
