@@ -46,6 +46,7 @@ from bots.records.documents import DOC_PURPOSE
 from bots.records.documents import _context as document_context
 from bots.records.notes import NOTE_PURPOSE
 from bots.records.notes import _context as note_context
+from mailgateway.addresses import BOUNCING
 from mailgateway.outbox import _SEALED as OUTBOX_SEALED_KEY
 from mailgateway.outbox import OUTBOX_PURPOSE
 from mailgateway.outbox import _seal_context as outbox_variables_context
@@ -454,6 +455,29 @@ async def _batch(
     return rows, changed, skipped
 
 
+def _later(a: int | None, b: int | None) -> int | None:
+    return max((t for t in (a, b) if t is not None), default=None)
+
+
+async def _merge_bounces(conn: Connection, old: Row, new_digest: str) -> None:
+    """Add the old row's bounces to the row Lotse began under the new hash; drop the old."""
+    new = await conn.fetchrow("SELECT * FROM mail_address WHERE address=$1", new_digest)
+    if new is None:  # gone again meanwhile: the old row simply moves
+        q = "UPDATE mail_address SET address=$2 WHERE address=$1"
+        await conn.execute(q, old["address"], new_digest)
+        return
+    await conn.execute(
+        "UPDATE mail_address SET hard_bounces=$2, status=$3, last_bounce_at=$4, "
+        "auto_answered_at=$5 WHERE address=$1",
+        new_digest,
+        new["hard_bounces"] + old["hard_bounces"],
+        BOUNCING if BOUNCING in (old["status"], new["status"]) else new["status"],
+        _later(old["last_bounce_at"], new["last_bounce_at"]),
+        _later(old["auto_answered_at"], new["auto_answered_at"]),
+    )
+    await conn.execute("DELETE FROM mail_address WHERE address=$1", old["address"])
+
+
 async def _rehash_bounces(db: Database, rot: Rotation) -> int:
     """``mail_address`` is keyed by the hash alone: move each to the new hash of its address;
     drop those whose address no row holds any more (no key can match them again)."""
@@ -462,18 +486,18 @@ async def _rehash_bounces(db: Database, rot: Rotation) -> int:
     dropped = 0
     conn: Connection
     async with db.acquire() as conn, conn.transaction():
-        for row in await conn.fetch("SELECT address FROM mail_address"):
+        for row in await conn.fetch("SELECT * FROM mail_address"):
             digest = row["address"]
             if digest in new:
                 continue
             if digest in old:
-                # Lotse may have started a row under the new hash meanwhile: that one stays.
                 q = (
                     "UPDATE mail_address SET address=$2 WHERE address=$1 AND NOT EXISTS "
                     "(SELECT 1 FROM mail_address WHERE address=$2)"
                 )
                 if rows_changed(await conn.execute(q, digest, old[digest])) == 0:
-                    await conn.execute("DELETE FROM mail_address WHERE address=$1", digest)
+                    # Lotse started a row under the new hash meanwhile: the two become one.
+                    await _merge_bounces(conn, row, old[digest])
             else:
                 await conn.execute("DELETE FROM mail_address WHERE address=$1", digest)
                 dropped += 1

@@ -21,10 +21,11 @@ from appservice import contact_data
 from appservice.config import load_config
 from appservice.config_render import set_scalar
 from appservice.db import ClientNote, Person
-from appservice.rotation import TABLES, Rotation, _keyset, _update
+from appservice.rotation import TABLES, Rotation, _keyset, _update, rotate
 from appservice.sealing import key_id, sealer
 from bots.records.notes import NOTE_PURPOSE
 from bots.records.notes import _context as note_context
+from mailgateway.addresses import MailAddress
 from mailgateway.preferences import Preferences
 from tests.conftest import opened
 from tests.test_contact_sealing_db import PHONE
@@ -147,3 +148,33 @@ async def test_reseal_never_overwrites_a_newer_value(database_url: str, tmp_path
         finally:
             contact_data.configure(OLD)
     assert OLD not in repr(cfg.encryption)  # a key is never printed
+
+
+async def test_bounces_counted_during_the_run_are_kept(database_url: str, tmp_path: Path) -> None:
+    """The bounce table is keyed by the hash alone: a bounce Lotse counts under the new hash
+    while the old row still waits for the run is added to it, not lost."""
+    cfg = load_config(_online_config(tmp_path, database_url))
+    async with opened(database_url) as db:
+        await _fill(db, cfg.assistant_mxid)
+        contact_data.configure(NEW, (OLD,))
+        try:
+            # The fill's one bounce lies under the old hash: a running Lotse still sees that
+            # the address bounces (no mail goes to it).
+            await db.main.execute("UPDATE mail_address SET status='bouncing'")
+            assert await MailAddress.is_bouncing(ADDRESS) is True
+            assert await MailAddress.get(ADDRESS) is None  # nothing under the new hash yet
+            await MailAddress.record_hard_bounce(ADDRESS)
+            report = await rotate(
+                database_url, Rotation(OLD, NEW, cfg.assistant_mxid), progress=str
+            )
+            assert report.dropped_bounce_records == 0
+        finally:
+            contact_data.configure(OLD)
+        contact_data.configure(NEW)
+        try:
+            bounced = await MailAddress.get(ADDRESS)
+            assert bounced is not None and bounced.hard_bounces == 2
+            assert bounced.status == "bouncing" and bounced.last_bounce_at is not None
+        finally:
+            contact_data.configure(OLD)
+        assert set().union(*(await _key_ids(db)).values()) == {key_id(NEW)}
