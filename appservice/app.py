@@ -206,7 +206,9 @@ class LotseApp:
         await self._check_homeserver()
         try:
             # Contact data is sealed with this key, also by the upgrade that seals old rows.
-            contact_data.configure(self.cfg.encryption.sealing_key)
+            # Values under a previous key still open while `lotse rotate-key` runs.
+            enc = self.cfg.encryption
+            contact_data.configure(enc.sealing_key, enc.previous_sealing_keys)
             await self.db.start()
         except UnsupportedDatabaseVersion as e:
             raise StartError(

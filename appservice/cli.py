@@ -147,10 +147,13 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_CONFIG
-        if _lotse_answers(cfg):
+        if old not in cfg.encryption.previous_sealing_keys and _lotse_answers(cfg):
+            # A Lotse that does not know the old key cannot read what is not re-sealed yet.
             print(
                 f"rotate-key: something answers on {cfg.appservice.hostname}:"
-                f"{cfg.appservice.port}: stop Lotse first; nothing was changed",
+                f"{cfg.appservice.port}: either stop Lotse, or put the old key into "
+                "encryption.previous_sealing_keys and restart Lotse first (README, "
+                '"Key rotation"); nothing was changed',
                 file=sys.stderr,
             )
             return EXIT_CONFIG
@@ -229,11 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     rotate = sub.add_parser(
         "rotate-key",
-        help="re-seal every sealed value under encryption.sealing_key (Lotse stopped)",
+        help="re-seal every sealed value under encryption.sealing_key",
         description=(
             "Re-seals every sealed value under the config's encryption.sealing_key. The old "
-            f"key comes from {OLD_KEY_ENV}, --old-key-file or --from-pickle-key. Stop Lotse "
-            "first. Killed halfway, run it again: it goes on where it stopped."
+            f"key comes from {OLD_KEY_ENV}, --old-key-file or --from-pickle-key. Lotse may "
+            "run if its config has the old key in encryption.previous_sealing_keys; else stop "
+            "it first. Killed halfway, run it again: it goes on where it stopped."
         ),
     )
     _add_config_option(rotate)

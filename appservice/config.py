@@ -106,6 +106,9 @@ class EncryptionConfig:
     # Seals notes, documents, contact data … (appservice/sealing.py). Installs from before this
     # setting have none: they keep sealing with the pickle key until `lotse rotate-key`.
     sealing_key: str = field(default="", repr=False)
+    # Keys values may still be sealed under while `lotse rotate-key` runs: opened, never used
+    # to seal (README, "Key rotation").
+    previous_sealing_keys: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if not self.sealing_key:
@@ -300,6 +303,20 @@ def _optional_secret(r: Reader, dotted: str) -> str:
     return r.secret(dotted)
 
 
+def _secret_list(r: Reader, dotted: str) -> tuple[str, ...]:
+    """A list of secrets; from the environment a comma-separated string."""
+    value = r.get(dotted)
+    if value is None or value == "":
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(dotted, "expected a list of keys")
+    keys = tuple(i.strip() for i in items if i.strip())
+    if PLACEHOLDER in keys:
+        raise ConfigError(dotted, f"'{PLACEHOLDER}' is no key: give the previous key itself")
+    return keys
+
+
 def _database_url(value: str, key: str, base: Path) -> str:
     if value.startswith(("postgres://", "postgresql://")):
         if not urlsplit(value).hostname:
@@ -418,6 +435,7 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
     encryption = EncryptionConfig(
         pickle_key=r.secret("encryption.pickle_key"),
         sealing_key=_optional_secret(r, "encryption.sealing_key"),
+        previous_sealing_keys=_secret_list(r, "encryption.previous_sealing_keys"),
         device_name=r.text("encryption.device_name"),
         session_wait_seconds=positive_number(
             r.get("encryption.session_wait_seconds"), "encryption.session_wait_seconds"

@@ -23,6 +23,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "LOTSE_DATABASE_URL": "database.url",
     "LOTSE_PICKLE_KEY": "encryption.pickle_key",
     "LOTSE_SEALING_KEY": "encryption.sealing_key",
+    "LOTSE_PREVIOUS_SEALING_KEYS": "encryption.previous_sealing_keys",
     "LOTSE_SMTP_PASSWORD": "mail.smtp.password",
     "LOTSE_IMAP_PASSWORD": "imap.password",
 }

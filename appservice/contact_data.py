@@ -10,7 +10,9 @@ give equal hashes, and without the key a guessed address cannot be tested.
 Both keys come from the secret given to :func:`configure` at start (``encryption.sealing_key``,
 see appservice/sealing.py), never from the database; ``lotse rotate-key`` re-seals the values
 and recomputes the hashes under a new one (appservice/rotation.py). The row classes call
-:func:`seal`, :func:`open_value` and :func:`lookup`; one process has one configuration.
+:func:`seal`, :func:`open_value` and :func:`lookup`; one process has one configuration. While a
+rotation runs, rows carry hashes under either key: queries that find rows by address use
+:func:`lookups` (one hash per accepted key) and :func:`any_of`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,19 @@ import hmac
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .sealing import PREFIXES, Sealer
+from .sealing import PREFIXES, Sealer, accept_previous
 
-__all__ = ["HASH_PREFIX", "configure", "is_sealed", "lookup", "normalize", "open_value", "seal"]
+__all__ = [
+    "HASH_PREFIX",
+    "any_of",
+    "configure",
+    "is_sealed",
+    "lookup",
+    "lookups",
+    "normalize",
+    "open_value",
+    "seal",
+]
 
 HASH_PREFIX = "h1:"
 _PURPOSE = "contact data"
@@ -32,12 +44,16 @@ _PURPOSE = "contact data"
 class _Keys:
     sealer: Sealer | None = None
     lookup_key: bytes = b""
+    previous_lookup_keys: tuple[bytes, ...] = ()
 
 
-def configure(secret: str) -> None:
-    """Use ``secret`` for every contact value sealed or looked up from now on."""
+def configure(secret: str, previous: tuple[str, ...] = ()) -> None:
+    """Use ``secret`` for every contact value sealed or looked up from now on; values and
+    hashes under ``previous`` secrets are still found (a rotation is under way)."""
+    accept_previous(secret, previous)
     _Keys.sealer = contact_sealer(secret)
     _Keys.lookup_key = lookup_key_of(secret)
+    _Keys.previous_lookup_keys = tuple(lookup_key_of(p) for p in previous if p and p != secret)
 
 
 def contact_sealer(secret: str) -> Sealer:
@@ -93,6 +109,23 @@ def lookup(address: str | None) -> str | None:
     if not _Keys.lookup_key:
         raise RuntimeError("contact data: no key configured (contact_data.configure)")
     return lookup_with(_Keys.lookup_key, address)
+
+
+def lookups(address: str | None) -> list[str]:
+    """The hashes a row with ``address`` may carry: under the key and each previous key."""
+    current = lookup(address)
+    if current is None or address is None:
+        return []
+    return [current, *(lookup_with(k, address) for k in _Keys.previous_lookup_keys)]
+
+
+def any_of(column: str, first: int, count: int) -> str:
+    """SQL matching ``column`` against ``count`` parameters from ``$first`` on (SQLite has no
+    ``= ANY``): pass the :func:`lookups` there."""
+    if count == 0:
+        return "1=0"
+    marks = ", ".join(f"${first + i}" for i in range(count))
+    return f"{column} IN ({marks})"
 
 
 # The context each sealed value is bound to: the row it belongs in.

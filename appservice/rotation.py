@@ -7,8 +7,13 @@ hashes of addresses (appservice/contact_data.py) in the same row. A run killed a
 leaves every value readable with one of the two keys and a second run finishes the job.
 
 Before the first write, a check pass opens every value still under the old key: a wrong old
-key (or a value that opens with neither key) is refused and nothing is changed. Lotse must
-be stopped meanwhile (it reads with the new key only); the CLI refuses while its port answers.
+key (or a value that opens with neither key) is refused and nothing is changed.
+
+Lotse may run meanwhile if it knows both keys (``sealing_key`` the new one, the old one in
+``previous_sealing_keys``): it then opens values under either and seals new ones with the new
+key. Each row is updated only where its sealed columns still hold what the run read
+(compare-and-set), so a value Lotse wrote meanwhile is never overwritten; such rows are
+visited again in a further pass until a pass finds nothing left under the old key.
 
 Rows are described as data (``TABLES``): a table added later with a sealed column has to be
 added here. tests/test_rotation_db.py fills every table that holds sealed values and finds no
@@ -29,6 +34,7 @@ from mautrix.util.async_db import Connection, Database, UpgradeTable
 from appservice import contact_data as cd
 from appservice.cross_signing import SEAL_PURPOSE as SEEDS_PURPOSE
 from appservice.cross_signing import STATE_KEY as SEEDS_KEY
+from appservice.db import rows_changed
 from appservice.db.pool import open_database
 from appservice.db.upgrade import upgrade_table
 from appservice.once import OUTCOME_PURPOSE, outcome_context
@@ -40,6 +46,7 @@ from bots.records.documents import DOC_PURPOSE
 from bots.records.documents import _context as document_context
 from bots.records.notes import NOTE_PURPOSE
 from bots.records.notes import _context as note_context
+from mailgateway.addresses import BOUNCING
 from mailgateway.outbox import _SEALED as OUTBOX_SEALED_KEY
 from mailgateway.outbox import OUTBOX_PURPOSE
 from mailgateway.outbox import _seal_context as outbox_variables_context
@@ -106,6 +113,9 @@ class Rotation:
 
 
 Plan = Callable[[Rotation, Row], Changes]
+
+# Passes over all tables before giving up on rows Lotse keeps rewriting.
+MAX_PASSES = 20
 
 
 @dataclass(frozen=True)
@@ -363,12 +373,17 @@ async def check(db: Database, rot: Rotation, tables: tuple[Table, ...], batch: i
     return rot.opened_with_old
 
 
-async def _update(conn: Connection, table: Table, row: Row, changes: Changes) -> None:
+async def _update(conn: Connection, table: Table, row: Row, changes: Changes) -> bool:
+    """Write ``changes`` only if the row still holds what was read (Lotse may have written
+    meanwhile); False if it did not."""
     names = list(changes)
     sets = ", ".join(f"{c}=${i + 1}" for i, c in enumerate(names))
-    keys = " AND ".join(f"{k}=${len(names) + i + 1}" for i, k in enumerate(table.keys))
-    values = [changes[c] for c in names] + [row[k] for k in table.keys]
-    await conn.execute(f"UPDATE {table.name} SET {sets} WHERE {keys}", *values)
+    # The row's key, then each read column that changes: compare-and-set.
+    same = [*table.keys, *(c for c in names if c in table.columns and row[c] is not None)]
+    where = " AND ".join(f"{c}=${len(names) + i + 1}" for i, c in enumerate(same))
+    values = [changes[c] for c in names] + [row[c] for c in same]
+    result = await conn.execute(f"UPDATE {table.name} SET {sets} WHERE {where}", *values)
+    return rows_changed(result) == 1
 
 
 async def _reseal_table(
@@ -378,28 +393,89 @@ async def _reseal_table(
     batch: int,
     pause: float,
     progress: Callable[[str], None],
-) -> int:
-    done = 0
+) -> tuple[int, int]:
+    """One pass over ``table``: (rows re-sealed, rows skipped because Lotse wrote them
+    meanwhile, to be visited again)."""
+    done = skipped = 0
     after: tuple[Any, ...] | None = None
-    conn: Connection
     while True:
-        changed = 0
-        async with db.acquire() as conn, conn.transaction():
-            query, args = _keyset(table, after, batch)
-            rows = await conn.fetch(query, *args)
-            for row in rows:
-                changes = table.plan(rot, row)
-                if changes:
-                    await _update(conn, table, row, changes)
-                    changed += 1
+        rows, changed, missed = await _batch_retried(db, rot, table, after, batch)
+        skipped += missed
         if changed:
             done += changed
             progress(f"{table.name}: {done} re-sealed (batch committed)")
             if pause:
                 await asyncio.sleep(pause)
         if len(rows) < batch:
-            return done
+            return done, skipped
         after = tuple(rows[-1][k] for k in table.keys)
+
+
+# SQLite: a batch that read before Lotse's write and then writes itself gets "database is
+# locked" at once (WAL allows one writer); the batch is rolled back whole and tried again.
+LOCKED_TRIES = 100
+
+
+async def _batch_retried(
+    db: Database, rot: Rotation, table: Table, after: tuple[Any, ...] | None, batch: int
+) -> tuple[list[Row], int, int]:
+    for attempt in range(1, LOCKED_TRIES + 1):
+        try:
+            return await _batch(db, rot, table, after, batch)
+        except Exception as err:
+            if "database is locked" not in str(err) or attempt == LOCKED_TRIES:
+                raise
+            await asyncio.sleep(min(0.01 * attempt, 0.5))
+    raise AssertionError("unreachable")
+
+
+async def _batch(
+    db: Database, rot: Rotation, table: Table, after: tuple[Any, ...] | None, batch: int
+) -> tuple[list[Row], int, int]:
+    """One transaction: (rows read, rows re-sealed, rows to visit again)."""
+    changed = skipped = 0
+    conn: Connection
+    async with db.acquire() as conn, conn.transaction():
+        query, args = _keyset(table, after, batch)
+        rows = list(await conn.fetch(query, *args))
+        for row in rows:
+            try:
+                changes = table.plan(rot, row)
+            except SealError:
+                # Read between Lotse's writes of one row (e.g. a hash and its value): the
+                # next pass reads it again.
+                skipped += 1
+                continue
+            if not changes:
+                continue
+            if await _update(conn, table, row, changes):
+                changed += 1
+            else:
+                skipped += 1
+    return rows, changed, skipped
+
+
+def _later(a: int | None, b: int | None) -> int | None:
+    return max((t for t in (a, b) if t is not None), default=None)
+
+
+async def _merge_bounces(conn: Connection, old: Row, new_digest: str) -> None:
+    """Add the old row's bounces to the row Lotse began under the new hash; drop the old."""
+    new = await conn.fetchrow("SELECT * FROM mail_address WHERE address=$1", new_digest)
+    if new is None:  # gone again meanwhile: the old row simply moves
+        q = "UPDATE mail_address SET address=$2 WHERE address=$1"
+        await conn.execute(q, old["address"], new_digest)
+        return
+    await conn.execute(
+        "UPDATE mail_address SET hard_bounces=$2, status=$3, last_bounce_at=$4, "
+        "auto_answered_at=$5 WHERE address=$1",
+        new_digest,
+        new["hard_bounces"] + old["hard_bounces"],
+        BOUNCING if BOUNCING in (old["status"], new["status"]) else new["status"],
+        _later(old["last_bounce_at"], new["last_bounce_at"]),
+        _later(old["auto_answered_at"], new["auto_answered_at"]),
+    )
+    await conn.execute("DELETE FROM mail_address WHERE address=$1", old["address"])
 
 
 async def _rehash_bounces(db: Database, rot: Rotation) -> int:
@@ -410,13 +486,18 @@ async def _rehash_bounces(db: Database, rot: Rotation) -> int:
     dropped = 0
     conn: Connection
     async with db.acquire() as conn, conn.transaction():
-        for row in await conn.fetch("SELECT address FROM mail_address"):
+        for row in await conn.fetch("SELECT * FROM mail_address"):
             digest = row["address"]
             if digest in new:
                 continue
             if digest in old:
-                q = "UPDATE mail_address SET address=$2 WHERE address=$1"
-                await conn.execute(q, digest, old[digest])
+                q = (
+                    "UPDATE mail_address SET address=$2 WHERE address=$1 AND NOT EXISTS "
+                    "(SELECT 1 FROM mail_address WHERE address=$2)"
+                )
+                if rows_changed(await conn.execute(q, digest, old[digest])) == 0:
+                    # Lotse started a row under the new hash meanwhile: the two become one.
+                    await _merge_bounces(conn, row, old[digest])
             else:
                 await conn.execute("DELETE FROM mail_address WHERE address=$1", digest)
                 dropped += 1
@@ -449,9 +530,19 @@ async def rotate(
         pending = await check(db, rot, tables, batch)
         progress(f"check passed: {pending} value(s) to re-seal")
         report = Report()
-        for table in tables:
-            report.resealed[table.name] = await _reseal_table(
-                db, rot, table, batch, pause, progress
+        for _ in range(MAX_PASSES):
+            skipped = 0
+            for table in tables:
+                done, missed = await _reseal_table(db, rot, table, batch, pause, progress)
+                report.resealed[table.name] = report.resealed.get(table.name, 0) + done
+                skipped += missed
+            if not skipped:
+                break
+            progress(f"{skipped} row(s) written by Lotse meanwhile: another pass")
+        else:
+            raise Refused(
+                f"rows kept changing under the run for {MAX_PASSES} passes; what is done stays "
+                "done, run it again"
             )
         report.dropped_bounce_records = await _rehash_bounces(db, rot)
         return report

@@ -10,6 +10,10 @@ Each sealed value names its key (``v2:<key id>:…``, the id a one-way derivatio
 secret), so values under an old and a new key can lie side by side while ``lotse rotate-key``
 (appservice/rotation.py) re-seals them. Values from before key ids (``v1:…``) carry none: they
 were sealed with the pickle key and open with whichever key the opener holds.
+
+While a rotation runs, Lotse seals with the new key and still opens values under the keys
+named in ``encryption.previous_sealing_keys``: :func:`accept_previous` tells every sealer of
+the current secret which earlier secrets it may open with (it still seals with its own).
 """
 
 from __future__ import annotations
@@ -17,13 +21,23 @@ from __future__ import annotations
 import base64
 import functools
 import os
+from collections.abc import Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["PREFIXES", "SealError", "Sealer", "key_id", "key_id_of", "sealer"]
+__all__ = [
+    "PREFIXES",
+    "SealError",
+    "Sealer",
+    "accept_previous",
+    "accepted_secrets",
+    "key_id",
+    "key_id_of",
+    "sealer",
+]
 
 # Stored values start with the format version so that a later scheme can sit beside this one.
 # v1: no key id (sealed before key rotation existed); v2: "v2:<key id>:" then the ciphertext.
@@ -31,6 +45,19 @@ LEGACY_PREFIX = "v1:"
 PREFIX = "v2:"
 PREFIXES = (LEGACY_PREFIX, PREFIX)
 NONCE_BYTES = 12
+
+# Current secret -> the earlier secrets its sealers also open with (rotation under way).
+_PREVIOUS: dict[str, tuple[str, ...]] = {}
+
+
+def accept_previous(current: str, previous: Iterable[str]) -> None:
+    """Let sealers of ``current`` also open values sealed under ``previous`` secrets."""
+    _PREVIOUS[current] = tuple(p for p in dict.fromkeys(previous) if p and p != current)
+
+
+def accepted_secrets(current: str) -> tuple[str, ...]:
+    """``current`` first, then the previous secrets it accepts."""
+    return (current, *_PREVIOUS.get(current, ()))
 
 
 def key_id(secret: str) -> str:
@@ -70,6 +97,8 @@ class Sealer:
             info=f"lotse {purpose} v1".encode(),
         ).derive(secret.encode())
         self._aead = AESGCM(key)
+        self._secret = secret
+        self._purpose = purpose
         self.key_id = key_id(secret)
         self._head = f"{PREFIX}{self.key_id}:"
 
@@ -82,7 +111,29 @@ class Sealer:
         """Whether ``stored`` names this sealer's key (a rotation leaves such values alone)."""
         return stored.startswith(self._head)
 
+    def _previous(self) -> list[Sealer]:
+        return [sealer(p, self._purpose) for p in _PREVIOUS.get(self._secret, ())]
+
     def open(self, stored: str, context: str) -> str:
+        """The plain text; values under an accepted previous key open too."""
+        if stored.startswith(PREFIX) and not self.sealed_by_me(stored):
+            for other in self._previous():
+                if other.sealed_by_me(stored):
+                    return other._open_own(stored, context)
+            raise SealError("sealed under another key")
+        try:
+            return self._open_own(stored, context)
+        except SealError:
+            if not stored.startswith(LEGACY_PREFIX):
+                raise
+            for other in self._previous():  # v1 names no key: try each
+                try:
+                    return other._open_own(stored, context)
+                except SealError:
+                    pass
+            raise
+
+    def _open_own(self, stored: str, context: str) -> str:
         if stored.startswith(PREFIX):
             if not self.sealed_by_me(stored):
                 raise SealError("sealed under another key")

@@ -94,10 +94,11 @@ class MailAddress:
 
     @classmethod
     async def is_bouncing(cls, address: str) -> bool:
-        status = await cls.db.fetchval(
-            "SELECT status FROM mail_address WHERE address=$1", _key(address)
-        )
-        return status == BOUNCING
+        # While a key rotation runs, the row may still be under the previous key's hash.
+        digests = contact_data.lookups(address)
+        where = contact_data.any_of("address", 1, len(digests))
+        rows = await cls.db.fetch(f"SELECT status FROM mail_address WHERE {where}", *digests)
+        return any(row["status"] == BOUNCING for row in rows)
 
     @classmethod
     async def mark_auto_answered(cls, address: str, now: int, min_interval: int) -> bool:

@@ -216,10 +216,13 @@ class Preferences:
     @classmethod
     async def people_with_address(cls, address: str) -> list[str]:
         """Who uses ``address`` or waits to confirm it (for the admins' bounce notices)."""
+        digests = cd.lookups(address)
+        n = len(digests)
         rows = await cls.db.fetch(
-            "SELECT user_id FROM person WHERE email_hash=$1 "
-            "UNION SELECT user_id FROM mail_confirmation WHERE address_hash=$1",
-            cd.lookup(address),
+            f"SELECT user_id FROM person WHERE {cd.any_of('email_hash', 1, n)} "
+            f"UNION SELECT user_id FROM mail_confirmation WHERE "
+            f"{cd.any_of('address_hash', 1, n)}",
+            *digests,
         )
         return sorted(row["user_id"] for row in rows)
 
@@ -232,11 +235,14 @@ class Preferences:
     @classmethod
     async def people_confirmed_at(cls, address: str) -> list[str]:
         """The people whose confirmed address ``address`` is (where a reset link may go)."""
+        digests = cd.lookups(address)
+        n = len(digests)
         rows = await cls.db.fetch(
             "SELECT p.user_id FROM mail_preference p JOIN person ON person.user_id=p.user_id "
-            "WHERE p.confirmed_hash=$1 AND person.email_hash=$1 "
+            f"WHERE {cd.any_of('p.confirmed_hash', 1, n)} "
+            f"AND {cd.any_of('person.email_hash', 1, n)} "
             "AND person.deleted_at IS NULL ORDER BY p.user_id",
-            cd.lookup(address),
+            *digests,
         )
         return [row["user_id"] for row in rows]
 

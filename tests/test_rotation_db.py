@@ -4,8 +4,9 @@ Every sealed table is filled under the old key (one note in the format from befo
 after the rotation each value names the new key, opens with it and Lotse's own readers find
 rows by address with the new lookup hashes; no value and no hash under the old key is left.
 A run killed by SIGKILL after its first batch leaves old and new values side by side and a
-second run finishes. A wrong old key, or Lotse still running, is refused with one line and
-exit 2, and the database stays exactly as it was.
+second run finishes. A wrong old key, or a running Lotse whose config does not list the old
+key in ``previous_sealing_keys``, is refused with one line and exit 2, and the database stays
+exactly as it was (rotation beside a running Lotse: tests/test_rotation_online.py).
 """
 
 from __future__ import annotations
@@ -247,6 +248,6 @@ async def test_wrong_old_key_or_running_lotse_changes_nothing(
     with socket.create_server((cfg.appservice.hostname, cfg.appservice.port)):
         running = await _run(config, OLD)
     assert running.returncode == 2
-    assert "stop Lotse first" in running.stderr
+    assert "either stop Lotse" in running.stderr
     async with opened(database_url) as db:
         assert await _snapshot(db) == before

@@ -85,8 +85,11 @@ class Registration:
         ``address_key`` is the normalised address (trimmed, lower-case): ``Anna@X.org`` and
         ``anna@x.org`` are one mailbox and share one limit.
         """
-        q = "SELECT COUNT(*) FROM registration WHERE email_hash=$1 AND created_at >= $2"
-        return int(await cls.db.fetchval(q, cd.lookup(address_key), since_ms))
+        digests = cd.lookups(address_key)
+        q = "SELECT COUNT(*) FROM registration WHERE created_at >= $1 AND " + cd.any_of(
+            "email_hash", 2, len(digests)
+        )
+        return int(await cls.db.fetchval(q, since_ms, *digests))
 
     async def confirm(self, now_ms: int) -> bool:
         """Mark confirmed if still open; False when another click got there first."""
