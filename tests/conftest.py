@@ -34,7 +34,30 @@ from appservice.dev.synapse_runner import SynapseProcess, free_port, make_server
 from appservice.dev.synapse_workers import WorkerDeployment, write_worker_configs
 
 # Databases a test opens beside the app seal contact data too (the app sets its own key).
-contact_data.configure("lotse test contact key")
+TEST_CONTACT_KEY = "lotse test contact key"
+contact_data.configure(TEST_CONTACT_KEY)
+
+
+@pytest.fixture
+def test_contact_key() -> Iterator[str]:
+    """Contact data sealed under the tests' own key for one test, then the keys as they were.
+
+    The key is process-wide (appservice.contact_data, issue 16): an app started earlier in
+    this worker set its own, and the session's app must find its key again afterwards."""
+    from appservice import sealing
+
+    keys = dict(vars(contact_data._Keys))
+    previous = dict(sealing._PREVIOUS)
+    contact_data.configure(TEST_CONTACT_KEY)
+    try:
+        yield TEST_CONTACT_KEY
+    finally:
+        for name, value in keys.items():
+            if not name.startswith("__"):
+                setattr(contact_data._Keys, name, value)
+        sealing._PREVIOUS.clear()
+        sealing._PREVIOUS.update(previous)
+
 
 DOMAIN = "lotse.test"
 # Centre "south" has its own logo; the others show the compass shipped in templates/.

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mautrix.crypto.cross_signing_key import CrossSigningSeeds
 
 from appservice import contact_data
@@ -53,6 +54,9 @@ from tests.test_erasure_db import (
     SHARED,
     fill_every_table,
 )
+
+# Contact data under the tests' key for each test, restored afterwards (conftest).
+pytestmark = pytest.mark.usefixtures("test_contact_key")
 
 OLD = "lotse test contact key"  # what tests/conftest.py configures contact data with
 NEW = "the new sealing key of the rotation test"

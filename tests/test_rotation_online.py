@@ -17,6 +17,8 @@ import socket
 import sys
 from pathlib import Path
 
+import pytest
+
 from appservice import contact_data
 from appservice.config import load_config
 from appservice.config_render import set_scalar
@@ -31,6 +33,9 @@ from tests.conftest import opened
 from tests.test_contact_sealing_db import PHONE
 from tests.test_erasure_db import ADDRESS, CENTRE, CLIENT, COUNSELLOR
 from tests.test_rotation_db import NEW, OLD, _all_under_new, _config, _fill, _key_ids
+
+# Contact data under the tests' key for each test, restored afterwards (conftest).
+pytestmark = pytest.mark.usefixtures("test_contact_key")
 
 
 def _online_config(tmp_path: Path, url: str) -> Path:
