@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from appservice.clock import now_ms
-from appservice.db import ClientGroup, GroupAppointmentRow, Person
+from appservice.db import ClientGroup, CounsellorVideoLink, GroupAppointmentRow, Person
 from bots.framework.commands import CLIENTS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dates import parse_day
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import services_of
 
-from ..group_appointments import GroupDenial, check_add, check_group, check_join
+from ..group_appointments import GroupDenial, check_add, check_group, check_join, check_leave
 from ..model import GroupAppointment
 from ..rules import Problem, parse_channel, parse_clock, parse_minutes
 from ..slots import local_ms
@@ -121,7 +121,7 @@ async def group_new(
         group.channel,
         room=new_room_name(),
         base_url=settings.video_base_url or None,
-        external_url=None,
+        external_url=await CounsellorVideoLink.of(ctx.user_id),
     )
     if url is not None:
         await GroupAppointmentRow.set_video_url(gid, url)
@@ -215,6 +215,58 @@ async def join(ctx: CommandContext, id: str) -> str:
         )
     return ctx.render(
         "group_appointment_joined",
+        id=row.id,
+        title=row.title,
+        when=_when(ctx, row.starts_at, tz),
+        client="",
+        mine=True,
+    )
+
+
+@registry.command(
+    "leave",
+    aliases=("verlassen",),
+    roles=CLIENTS,
+    section="booking",
+    args=(Argument("id", label={"de": "NR", "en": "ID"}),),
+    help={
+        "de": "Meldet Sie von einem Gruppentermin ab (bis zur Absagefrist)",
+        "en": "Leaves a group appointment (up to the cancellation cut-off)",
+    },
+)
+async def leave(ctx: CommandContext, id: str) -> str:
+    n = _number(id)
+    row = await GroupAppointmentRow.get(n) if n is not None else None
+    if row is None or row.centre_id != ctx.centre_id:
+        return _problem(ctx, "group_not_found", given=id)
+    now = now_ms()
+    settings = await services_of(ctx).settings(ctx.centre_id)
+    denial = check_leave(
+        core_group(row, await GroupAppointmentRow.participants(row.id)),
+        ctx.user_id,
+        now=now,
+        cutoff_ms=settings.booking_cancel_hours * 3600_000,
+    )
+    if denial is not None:
+        return _problem(ctx, denial, given=id, hours=settings.booking_cancel_hours)
+    if not await GroupAppointmentRow.leave(row.id, ctx.user_id, now):
+        return _problem(ctx, GroupDenial.NOT_JOINED, given=id)
+    tz = _tz(ctx)
+    counsellor = await Person.get(row.counsellor)
+    me = await Person.get(ctx.user_id)
+    if counsellor is not None and me is not None:
+        lang = services_of(ctx).directory.language_of(counsellor)
+        await services_of(ctx).tell(
+            counsellor,
+            "group_appointment_left",
+            id=row.id,
+            title=row.title,
+            when=_when(ctx, row.starts_at, tz, lang),
+            client=me.name,
+            mine=False,
+        )
+    return ctx.render(
+        "group_appointment_left",
         id=row.id,
         title=row.title,
         when=_when(ctx, row.starts_at, tz),
