@@ -185,9 +185,8 @@ async def groups_list(ctx: CommandContext) -> str:
     },
 )
 async def join(ctx: CommandContext, id: str) -> str:
-    n = _number(id)
-    row = await GroupAppointmentRow.get(n) if n is not None else None
-    if row is None or row.centre_id != ctx.centre_id:
+    row = await _group_here(ctx, id)
+    if row is None:
         return _problem(ctx, "group_not_found", given=id)
     now = now_ms()
     denial = check_join(
@@ -199,28 +198,7 @@ async def join(ctx: CommandContext, id: str) -> str:
     if outcome != "joined":
         code = {"full": GroupDenial.FULL, "already": GroupDenial.ALREADY_JOINED}
         return _problem(ctx, code.get(outcome, GroupDenial.CANCELLED), given=id)
-    tz = _tz(ctx)
-    counsellor = await Person.get(row.counsellor)
-    me = await Person.get(ctx.user_id)
-    if counsellor is not None and me is not None:
-        lang = services_of(ctx).directory.language_of(counsellor)
-        await services_of(ctx).tell(
-            counsellor,
-            "group_appointment_joined",
-            id=row.id,
-            title=row.title,
-            when=_when(ctx, row.starts_at, tz, lang),
-            client=me.name,
-            mine=False,
-        )
-    return ctx.render(
-        "group_appointment_joined",
-        id=row.id,
-        title=row.title,
-        when=_when(ctx, row.starts_at, tz),
-        client="",
-        mine=True,
-    )
+    return await _told_both(ctx, row, "group_appointment_joined")
 
 
 @registry.command(
@@ -235,9 +213,8 @@ async def join(ctx: CommandContext, id: str) -> str:
     },
 )
 async def leave(ctx: CommandContext, id: str) -> str:
-    n = _number(id)
-    row = await GroupAppointmentRow.get(n) if n is not None else None
-    if row is None or row.centre_id != ctx.centre_id:
+    row = await _group_here(ctx, id)
+    if row is None:
         return _problem(ctx, "group_not_found", given=id)
     now = now_ms()
     settings = await services_of(ctx).settings(ctx.centre_id)
@@ -251,6 +228,18 @@ async def leave(ctx: CommandContext, id: str) -> str:
         return _problem(ctx, denial, given=id, hours=settings.booking_cancel_hours)
     if not await GroupAppointmentRow.leave(row.id, ctx.user_id, now):
         return _problem(ctx, GroupDenial.NOT_JOINED, given=id)
+    return await _told_both(ctx, row, "group_appointment_left")
+
+
+async def _group_here(ctx: CommandContext, id: str) -> GroupAppointmentRow | None:
+    """The group appointment numbered ``id`` if it is of the asker's centre."""
+    n = _number(id)
+    row = await GroupAppointmentRow.get(n) if n is not None else None
+    return row if row is not None and row.centre_id == ctx.centre_id else None
+
+
+async def _told_both(ctx: CommandContext, row: GroupAppointmentRow, template: str) -> str:
+    """A client joined or left: their counsellor is told in their room, the client answered."""
     tz = _tz(ctx)
     counsellor = await Person.get(row.counsellor)
     me = await Person.get(ctx.user_id)
@@ -258,7 +247,7 @@ async def leave(ctx: CommandContext, id: str) -> str:
         lang = services_of(ctx).directory.language_of(counsellor)
         await services_of(ctx).tell(
             counsellor,
-            "group_appointment_left",
+            template,
             id=row.id,
             title=row.title,
             when=_when(ctx, row.starts_at, tz, lang),
@@ -266,7 +255,7 @@ async def leave(ctx: CommandContext, id: str) -> str:
             mine=False,
         )
     return ctx.render(
-        "group_appointment_left",
+        template,
         id=row.id,
         title=row.title,
         when=_when(ctx, row.starts_at, tz),
@@ -278,9 +267,8 @@ async def leave(ctx: CommandContext, id: str) -> str:
 async def _own_group(ctx: CommandContext, id: str) -> GroupAppointmentRow | None:
     """The group appointment ``id`` if the asker may change it: its counsellor, or an admin
     of its centre (centres stay apart)."""
-    n = _number(id)
-    row = await GroupAppointmentRow.get(n) if n is not None else None
-    if row is None or row.centre_id != ctx.centre_id:
+    row = await _group_here(ctx, id)
+    if row is None:
         return None
     return row if row.counsellor == ctx.user_id or ctx.role is Role.ADMIN else None
 
