@@ -47,6 +47,7 @@ from bots.booking.shell import commands as booking_commands
 from bots.booking.shell import groups as booking_groups
 from bots.booking.shell import ical as booking_ical
 from bots.booking.shell import jobs as booking_jobs
+from bots.booking.shell import videolink as booking_videolink
 from bots.booking.shell.ical import add_calendar_routes
 from bots.centre import centre_messages, counsellors, settings
 from bots.framework import general
@@ -133,6 +134,7 @@ def command_registry() -> CommandRegistry:
         booking_blockers.registry,
         booking_groups.registry,
         booking_ical.registry,
+        booking_videolink.registry,
     )
 
 
@@ -173,7 +175,7 @@ class LotseApp:
         # given the assistant's services once it runs.
         self.web_parts = PageParts(cfg)
         add_invitation_routes(self.az.app, self.web_parts)
-        add_calendar_routes(self.az.app, self.cfg.homeserver.domain)
+        add_calendar_routes(self.az.app, self.cfg)
         self.scheduler = Scheduler()
         self.room_observers: list[RoomObserver] = []
         self.mail_sender: MailSender | None = None

@@ -57,6 +57,8 @@ class CentreSettings:
     video_link_minutes: int = 10
     # Jitsi server for video appointments (an unguessable room each); empty: no video links.
     video_base_url: str = ""
+    # The iCalendar feed adds the client's pseudonym initials (``A. B.``) to the service.
+    ical_initials: bool = False
     # Languages counselling is offered in (two-letter codes), asked during triage.
     languages: tuple[str, ...] = ("de",)
 
@@ -158,6 +160,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "booking_reminder_hours": _hours_list,
     "video_link_minutes": _whole(1, 120),
     "video_base_url": _https_url,
+    "ical_initials": _bool,
     "languages": _languages,
 }
 assert set(_PARSERS) == set(SETTING_KEYS)

@@ -36,6 +36,8 @@ GOOD: list[tuple[str, Any, Any]] = [
     ("booking_reminder_hours", "1h, 24", (24, 1)),
     ("booking_reminder_hours", "-", ()),
     ("video_base_url", "https://meet.example.org/", "https://meet.example.org"),
+    ("ical_initials", "ja", True),
+    ("ical_initials", "aus", False),
     ("languages", "de, en,de", ("de", "en")),
     ("languages", ["tr", "ar"], ("tr", "ar")),
 ]
@@ -53,6 +55,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("booking_hold_minutes", "0", "bad_value"),
     ("booking_reminder_hours", "0", "bad_value"),
     ("video_base_url", "http://meet.example.org", "bad_value"),
+    ("ical_initials", "Initialen", "bad_value"),
     ("languages", "", "bad_value"),
     ("languages", "deutsch", "bad_value"),
 ]

@@ -23,6 +23,7 @@ from .booking import (
     BookingService,
     BookingWindowRow,
     CalendarFeed,
+    CounsellorVideoLink,
     GroupAppointmentRow,
 )
 from .centre import AuditEntry, CentreSettingRow
@@ -59,6 +60,7 @@ __all__ = [
     "BookingService",
     "BookingWindowRow",
     "CalendarFeed",
+    "CounsellorVideoLink",
     "GroupAppointmentRow",
     "AuditEntry",
     "Bookmark",
@@ -130,6 +132,7 @@ _row_classes: list[Any] = [
     BookingOffer,
     GroupAppointmentRow,
     BookingBlocker,
+    CounsellorVideoLink,
 ]
 # Started databases, newest last: row classes use the newest; stopping one hands them back
 # to the one before (tests open extra databases beside the running app).

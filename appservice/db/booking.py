@@ -505,6 +505,33 @@ class GroupAppointmentRow:
         return added
 
     @classmethod
+    async def leave(cls, group_id: int, client: str, now: int) -> bool:
+        """The client's place is given back, in one transaction with its removal; False when
+        they did not take part or it is cancelled or started (nothing changes then)."""
+        conn: Connection
+        try:
+            async with cls.db.acquire() as conn, conn.transaction():
+                result = await conn.execute(
+                    "DELETE FROM group_participant WHERE group_appointment_id=$1 AND client=$2",
+                    group_id,
+                    client,
+                )
+                if rows_changed(result) != 1:
+                    return False
+                result = await conn.execute(
+                    "UPDATE group_appointment SET places_taken=places_taken - 1, "
+                    "sequence=sequence + 1 WHERE id=$1 AND cancelled_at IS NULL "
+                    "AND starts_at > $2 AND places_taken > 0",
+                    group_id,
+                    now,
+                )
+                if rows_changed(result) != 1:
+                    raise _NoRoom
+        except _NoRoom:
+            return False  # the transaction put the participant back
+        return True
+
+    @classmethod
     async def set_video_url(cls, group_id: int, url: str | None) -> None:
         await cls.db.execute("UPDATE group_appointment SET video_url=$2 WHERE id=$1", group_id, url)
 
@@ -654,6 +681,31 @@ class CalendarFeed:
     async def counsellor_of(cls, token: str) -> str | None:
         q = "SELECT counsellor FROM calendar_feed WHERE token=$1"
         return await cls.db.fetchval(q, token)  # type: ignore[no-any-return]
+
+
+class CounsellorVideoLink:
+    """A counsellor's own video link, used for their video appointments instead of Jitsi."""
+
+    db: ClassVar[Database]
+
+    @classmethod
+    async def of(cls, counsellor: str) -> str | None:
+        q = "SELECT url FROM counsellor_video_link WHERE counsellor=$1"
+        return await cls.db.fetchval(q, counsellor)  # type: ignore[no-any-return]
+
+    @classmethod
+    async def set(cls, counsellor: str, url: str, now: int) -> None:
+        await cls.db.execute(
+            "INSERT INTO counsellor_video_link (counsellor, url, set_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (counsellor) DO UPDATE SET url=excluded.url, set_at=excluded.set_at",
+            counsellor,
+            url,
+            now,
+        )
+
+    @classmethod
+    async def clear(cls, counsellor: str) -> None:
+        await cls.db.execute("DELETE FROM counsellor_video_link WHERE counsellor=$1", counsellor)
 
 
 class BookingJob:

@@ -2,8 +2,9 @@
 
 What each view shows follows the reference: the list shows booked appointments and
 blockers; day and week show everything, free slots included; the month shows everything
-but free slots. Holds are not shown (a client is choosing; the slot reappears or becomes
-a request within minutes), nor declined or cancelled appointments. Each row is one local
+but free slots. A live hold is shown as an appointment marked held (a client is choosing;
+the slot reappears or becomes a request within minutes), so staff see why a slot is missing;
+lapsed holds, declined and cancelled appointments are not. Each row is one local
 day, so an absence over a week is a row on each of its days. The text table is a template.
 """
 
@@ -75,7 +76,7 @@ class CalendarRow(NamedTuple):
     kind: RowKind
     counsellor: str | None  # None: the whole centre (holidays, closing days)
     title: str
-    state: str = ""  # requested | confirmed for appointments
+    state: str = ""  # held | requested | confirmed for appointments
     ref: int = 0  # the id commands take (confirm ID, cancel ID)
     client: str = ""  # the pseudonym, for staff only
 
@@ -127,6 +128,7 @@ def calendar_rows(
     query: CalendarQuery,
     *,
     viewer: str,
+    now: int,
     appointments: Iterable[Appointment] = (),
     groups: Iterable[GroupAppointment] = (),
     blocked: Iterable[Blocked] = (),
@@ -140,6 +142,7 @@ def calendar_rows(
 
     Pass the centre's facts for the query's dates; this picks whose they are and what the
     view shows. Holidays and closing days concern everyone, so every filter shows them.
+    ``now`` tells live holds (shown) from lapsed ones.
     """
     person = None if query.who == "all" else viewer if query.who == "mine" else query.who
 
@@ -165,7 +168,7 @@ def calendar_rows(
     rows += [
         CalendarRow(d, start, end, "appointment", a.counsellor, a.title, a.state, a.id, client)
         for a in appointments
-        if a.state in ("requested", "confirmed") and mine(a.counsellor)
+        if a.state in ("held", "requested", "confirmed") and a.occupies(now) and mine(a.counsellor)
         for client in [names.get(a.client or "", "")]
         for d, start, end in spread(a.starts_at, a.ends_at)
     ]

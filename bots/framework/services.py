@@ -25,6 +25,15 @@ from mailgateway.notices import MailNotices, notify
 from .dispatch import CommandContext
 
 
+async def centre_settings(cfg: Config, centre_id: str) -> CentreSettings:
+    """A centre's effective settings: config defaults with the admins' changes on top.
+
+    A plain function too, for the web listener, which runs without a command's services."""
+    centre = cfg.centre(centre_id)
+    base = centre.settings if centre is not None else CentreSettings()
+    return apply_overrides(base, await CentreSettingRow.overrides(centre_id))
+
+
 class SendNotice(Protocol):
     """As the assistant: a notice; ``fallback`` (room, text, key) stands in if the room fails."""
 
@@ -148,9 +157,7 @@ class BotServices:
 
     async def settings(self, centre_id: str) -> CentreSettings:
         """The centre's effective settings: config defaults with the admins' changes on top."""
-        centre = self.directory.cfg.centre(centre_id)
-        base = centre.settings if centre is not None else CentreSettings()
-        return apply_overrides(base, await CentreSettingRow.overrides(centre_id))
+        return await centre_settings(self.directory.cfg, centre_id)
 
     @staticmethod
     async def audit(

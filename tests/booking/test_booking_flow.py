@@ -27,9 +27,12 @@ from appservice.db import (
     BookingWindowRow,
     CentreSettingRow,
     ClientGroup,
+    CounsellorVideoLink,
     GroupAppointmentRow,
+    Person,
 )
 from appservice.dev.client import Human, Seen, ask
+from bots.booking.feed import initials
 from bots.booking.shell import jobs as booking_jobs
 from tests.conftest import MailSink, MakeHuman
 from tests.mail_helpers import give_confirmed_address, mails_to, readable, wait_for_mails
@@ -256,6 +259,19 @@ async def test_client_books_counsellor_confirms_both_told(
     starts = event.decoded("DTSTART").astimezone(ZoneInfo("Europe/Berlin"))
     assert (starts.date(), starts.hour, starts.minute) == (day, 9, 0)
     assert "terminklient" not in body.decode().lower()
+    assert str(event["SUMMARY"]) == "Erstgespräch"  # initials are off by default
+    # The centre setting ical_initials adds the pseudonym's initials, still no name.
+    pseudonym = (await Person.get(client.user_id)).name  # type: ignore[union-attr]
+    await CentreSettingRow.set("nord", "ical_initials", "ja", "@t:x")
+    try:
+        with_initials = Calendar.from_ical((await _get(url))[1])
+    finally:
+        await CentreSettingRow.db.execute(
+            "DELETE FROM centre_setting WHERE centre_id='nord' AND key='ical_initials'"
+        )
+    titled = {str(c["UID"]).split("@")[0]: str(c["SUMMARY"]) for c in with_initials.walk("VEVENT")}
+    assert titled[f"appointment-{appointment_id}"] == f"Erstgespräch · {initials(pseudonym)}"
+    assert initials(pseudonym) and pseudonym.lower() not in with_initials.to_ical().decode().lower()
     renewed = _calendar_url((await ask(counsellor, c_room, bot, "ical new")).body)
     assert renewed != url
     assert (await _get(url))[0] == 404
@@ -394,6 +410,28 @@ async def test_group_appointment_places_go_once(make_human: MakeHuman, running: 
     assert len(await GroupAppointmentRow.participants(int(gid))) == 2
     unknown = await ask(clients[0], rooms[0], bot, "join 999999")
     assert "gibt es nicht" in unknown.body
+    # Leaving: only one's own place; the counsellor is told; the place is free again.
+    joined = [
+        c
+        for c, r in zip(clients, rooms, strict=True)
+        if c.user_id in await GroupAppointmentRow.participants(int(gid))
+    ]
+    outside = next(c for c in clients if c not in joined)
+    out_room = rooms[clients.index(outside)]
+    not_in = await ask(outside, out_room, bot, f"leave {gid}")
+    assert "nicht angemeldet" in not_in.body, not_in.body
+    assert "gibt es nicht" in (await ask(outside, out_room, bot, "verlassen 999999")).body
+    assert len(await GroupAppointmentRow.participants(int(gid))) == 2
+    before = len(counsellor.notices(c_room, bot))
+    left = await ask(clients[0], rooms[0], bot, f"verlassen {gid}")
+    assert "abgemeldet" in left.body, left.body
+    told = await counsellor.next_notice(c_room, bot, before, contains="abgemeldet")
+    assert f"Nr. {gid}" in told.body
+    assert clients[0].user_id not in await GroupAppointmentRow.participants(int(gid))
+    twice_left = await ask(clients[0], rooms[0], bot, f"leave {gid}")
+    assert "nicht angemeldet" in twice_left.body
+    refill = await ask(outside, out_room, bot, f"join {gid}")
+    assert "dabei" in refill.body, refill.body
     # The counsellor's group time is no bookable slot.
     service = _number((await ask(counsellor, c_room, bot, "service new Abend duration=30")).body)
     await ask(
@@ -587,6 +625,67 @@ async def test_group_appointment_participants_reminders_cancel(
         await CentreSettingRow.db.execute(
             "DELETE FROM centre_setting WHERE centre_id='nord' "
             "AND key IN ('video_base_url', 'video_link_minutes')"
+        )
+
+
+async def test_counsellors_own_video_link_replaces_jitsi(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """`videolink set` stores a checked https link (bad input changes nothing); that
+    counsellor's new video appointments, single and group, carry it instead of a Jitsi
+    room; a colleague's do not; `videolink clear` brings the Jitsi room back."""
+    bot = running.cfg.assistant_mxid
+    counsellor = await make_human("vlberatung", centre="nord", role="counsellor")
+    colleague = await make_human("vlkollege", centre="nord", role="counsellor")
+    client = await make_human("vlklient", centre="nord", role="client")
+    c_room, o_room = await _service_room(counsellor, bot), await _service_room(colleague, bot)
+    own = "https://zoom.example.com/j/4711"
+    await CentreSettingRow.set("nord", "video_base_url", "https://meet.example.org", "@t:x")
+    try:
+        for bad in ("http://zoom.example.com/j/1", "https://user:pw@zoom.example.com/"):
+            refused = await ask(counsellor, c_room, bot, f"videolink set {bad}")
+            assert "nichts geändert" in refused.body, refused.body
+        assert await CounsellorVideoLink.of(counsellor.user_id) is None
+        assert "keine eigene" in (await ask(counsellor, c_room, bot, "videolink")).body
+        stored = await ask(counsellor, c_room, bot, f"videolink set {own}")
+        assert own in stored.body
+        assert own in (await ask(counsellor, c_room, bot, "videolink")).body
+
+        day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=5)
+        text = f"{day:%d.%m.%Y}"
+        jitsi = r"https://meet\.example\.org/[0-9a-f]{32}"
+
+        async def single(who: Human, room: str, clock_time: str) -> str | None:
+            sid = _number(
+                (await ask(who, room, bot, "service new Video duration=30 channel=video")).body
+            )
+            made = await ask(
+                who, room, bot, f"appointment new {client.user_id} {text} {clock_time} {sid}"
+            )
+            row = await Appointment.get(int(_number(made.body)))
+            assert row is not None
+            return row.video_url
+
+        assert await single(counsellor, c_room, "09:00") == own
+        theirs = await single(colleague, o_room, "09:00")
+        assert theirs is not None and re.fullmatch(jitsi, theirs)
+        group = await ask(
+            counsellor,
+            c_room,
+            bot,
+            f"groupappointment new {text} 14:00 15:00 Vlabend max=3 channel=video",
+        )
+        group_row = await GroupAppointmentRow.get(int(_number(group.body)))
+        assert group_row is not None and group_row.video_url == own
+
+        cleared = await ask(counsellor, c_room, bot, "videolink clear")
+        assert "gelöscht" in cleared.body
+        assert await CounsellorVideoLink.of(counsellor.user_id) is None
+        after = await single(counsellor, c_room, "11:00")
+        assert after is not None and re.fullmatch(jitsi, after)
+    finally:
+        await CentreSettingRow.db.execute(
+            "DELETE FROM centre_setting WHERE centre_id='nord' AND key='video_base_url'"
         )
 
 

@@ -124,12 +124,13 @@ def _rows(words: list[str]) -> list[tuple[str, str, str, str, str | None, str]]:
         free=free,
         services=SERVICES,
         pseudonyms={CLIENT: "Wolke"},
+        now=NOW,
     )
     return [(r.day.isoformat()[5:], r.starts, r.ends, r.kind, r.counsellor, r.title) for r in rows]
 
 
 def test_day_view_shows_everything_with_free_slots() -> None:
-    """My Monday: free slots, requests and confirmations, the blocker and group; no hold."""
+    """My Monday: free slots, requests and confirmations, the live hold, blocker and group."""
     assert _rows(["day"]) == [
         ("06-08", "09:00", "09:30", "free", COUNSELLOR, CHAT.title),
         ("06-08", "09:30", "10:00", "free", COUNSELLOR, CHAT.title),
@@ -137,6 +138,7 @@ def test_day_view_shows_everything_with_free_slots() -> None:
         ("06-08", "10:30", "11:00", "free", COUNSELLOR, CHAT.title),
         ("06-08", "10:30", "11:00", "free", COUNSELLOR, ONSITE.title),
         ("06-08", "11:00", "11:30", "appointment", COUNSELLOR, CHAT.title),
+        ("06-08", "11:30", "12:00", "appointment", COUNSELLOR, CHAT.title),
         ("06-08", "13:00", "14:00", "blocker", COUNSELLOR, "Team"),
         ("06-08", "18:00", "19:30", "group", COUNSELLOR, "Elterngruppe"),
     ]
@@ -159,7 +161,7 @@ def test_month_view_has_no_free_slots_but_holidays() -> None:
     kinds = {kind for _, _, _, kind, _, _ in rows}
     assert kinds == {"holiday", "appointment", "blocker", "absence", "closing", "group"}
     assert ("06-04", "00:00", "24:00", "holiday", None, "Fronleichnam") in rows
-    assert len([r for r in rows if r[3] == "appointment"]) == 3
+    assert len([r for r in rows if r[3] == "appointment"]) == 4  # the live hold included
 
 
 def test_list_view_has_booked_appointments_and_blockers_only() -> None:
@@ -172,12 +174,29 @@ def test_rows_carry_ids_states_and_pseudonyms_for_staff() -> None:
     """Appointment rows say their id (for confirm/cancel), state and the client's pseudonym."""
     query = CalendarQuery("day", date(2026, 6, 8), date(2026, 6, 9), "mine")
     rows = calendar_rows(
-        query, viewer=COUNSELLOR, appointments=APPOINTMENTS, pseudonyms={CLIENT: "Wolke"}
+        query,
+        viewer=COUNSELLOR,
+        now=NOW,
+        appointments=APPOINTMENTS,
+        pseudonyms={CLIENT: "Wolke"},
     )
     assert [(r.ref, r.state, r.client) for r in rows] == [
         (11, "confirmed", "Wolke"),
         (12, "requested", "Wolke"),
+        (13, "held", "Wolke"),
     ]
+
+
+def test_a_live_hold_is_marked_held_and_a_lapsed_one_is_gone() -> None:
+    """Staff see why a slot is missing while a client chooses; once the hold lapses, not."""
+    query = CalendarQuery("day", date(2026, 6, 8), date(2026, 6, 9), "mine")
+
+    def states(now: int) -> list[tuple[int, str]]:
+        rows = calendar_rows(query, viewer=COUNSELLOR, appointments=APPOINTMENTS, now=now)
+        return [(r.ref, r.state) for r in rows]
+
+    assert states(NOW) == [(11, "confirmed"), (12, "requested"), (13, "held")]
+    assert states(NOW + 60_000) == [(11, "confirmed"), (12, "requested")]
 
 
 SAMPLE_ROWS = [

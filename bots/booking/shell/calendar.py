@@ -93,6 +93,7 @@ async def calendar(ctx: CommandContext, words: str = "") -> str:
         services=centre.services,
         pseudonyms={u: p.name for u, p in people.items() if p.role == "client"},
         tz=tz,
+        now=now,
     )
     rows = [r._replace(counsellor=_name(people, r.counsellor)) for r in rows]
     return ctx.render(

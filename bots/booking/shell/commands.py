@@ -12,7 +12,14 @@ from datetime import datetime
 from typing import Any, cast
 
 from appservice.clock import now_ms
-from appservice.db import Appointment, BookingOffer, BookingService, BookingWindowRow, Person
+from appservice.db import (
+    Appointment,
+    BookingOffer,
+    BookingService,
+    BookingWindowRow,
+    CounsellorVideoLink,
+    Person,
+)
 from bots.framework.commands import CLIENTS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dates import parse_day
 from bots.framework.dispatch import CommandContext
@@ -497,7 +504,7 @@ async def _decide(ctx: CommandContext, id: str, action: str, reason: str = "") -
             cast(Any, row.channel),
             room=new_room_name(),
             base_url=settings.video_base_url or None,
-            external_url=None,
+            external_url=await CounsellorVideoLink.of(row.counsellor),
         )
         if url is not None:
             await Appointment.set_video_url(row.id, url)
@@ -680,7 +687,7 @@ async def appointment_new(
         cast(Any, row.channel),
         room=new_room_name(),
         base_url=settings.video_base_url or None,
-        external_url=None,
+        external_url=await CounsellorVideoLink.of(ctx.user_id),
     )
     appointment_id = await Appointment.reserve(
         centre_id=ctx.centre_id,

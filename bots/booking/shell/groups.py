@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from appservice.clock import now_ms
-from appservice.db import ClientGroup, GroupAppointmentRow, Person
+from appservice.db import ClientGroup, CounsellorVideoLink, GroupAppointmentRow, Person
 from bots.framework.commands import CLIENTS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dates import parse_day
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import services_of
 
-from ..group_appointments import GroupDenial, check_add, check_group, check_join
+from ..group_appointments import GroupDenial, check_add, check_group, check_join, check_leave
 from ..model import GroupAppointment
 from ..rules import Problem, parse_channel, parse_clock, parse_minutes
 from ..slots import local_ms
@@ -121,7 +121,7 @@ async def group_new(
         group.channel,
         room=new_room_name(),
         base_url=settings.video_base_url or None,
-        external_url=None,
+        external_url=await CounsellorVideoLink.of(ctx.user_id),
     )
     if url is not None:
         await GroupAppointmentRow.set_video_url(gid, url)
@@ -185,9 +185,8 @@ async def groups_list(ctx: CommandContext) -> str:
     },
 )
 async def join(ctx: CommandContext, id: str) -> str:
-    n = _number(id)
-    row = await GroupAppointmentRow.get(n) if n is not None else None
-    if row is None or row.centre_id != ctx.centre_id:
+    row = await _group_here(ctx, id)
+    if row is None:
         return _problem(ctx, "group_not_found", given=id)
     now = now_ms()
     denial = check_join(
@@ -199,6 +198,48 @@ async def join(ctx: CommandContext, id: str) -> str:
     if outcome != "joined":
         code = {"full": GroupDenial.FULL, "already": GroupDenial.ALREADY_JOINED}
         return _problem(ctx, code.get(outcome, GroupDenial.CANCELLED), given=id)
+    return await _told_both(ctx, row, "group_appointment_joined")
+
+
+@registry.command(
+    "leave",
+    aliases=("verlassen",),
+    roles=CLIENTS,
+    section="booking",
+    args=(Argument("id", label={"de": "NR", "en": "ID"}),),
+    help={
+        "de": "Meldet Sie von einem Gruppentermin ab (bis zur Absagefrist)",
+        "en": "Leaves a group appointment (up to the cancellation cut-off)",
+    },
+)
+async def leave(ctx: CommandContext, id: str) -> str:
+    row = await _group_here(ctx, id)
+    if row is None:
+        return _problem(ctx, "group_not_found", given=id)
+    now = now_ms()
+    settings = await services_of(ctx).settings(ctx.centre_id)
+    denial = check_leave(
+        core_group(row, await GroupAppointmentRow.participants(row.id)),
+        ctx.user_id,
+        now=now,
+        cutoff_ms=settings.booking_cancel_hours * 3600_000,
+    )
+    if denial is not None:
+        return _problem(ctx, denial, given=id, hours=settings.booking_cancel_hours)
+    if not await GroupAppointmentRow.leave(row.id, ctx.user_id, now):
+        return _problem(ctx, GroupDenial.NOT_JOINED, given=id)
+    return await _told_both(ctx, row, "group_appointment_left")
+
+
+async def _group_here(ctx: CommandContext, id: str) -> GroupAppointmentRow | None:
+    """The group appointment numbered ``id`` if it is of the asker's centre."""
+    n = _number(id)
+    row = await GroupAppointmentRow.get(n) if n is not None else None
+    return row if row is not None and row.centre_id == ctx.centre_id else None
+
+
+async def _told_both(ctx: CommandContext, row: GroupAppointmentRow, template: str) -> str:
+    """A client joined or left: their counsellor is told in their room, the client answered."""
     tz = _tz(ctx)
     counsellor = await Person.get(row.counsellor)
     me = await Person.get(ctx.user_id)
@@ -206,7 +247,7 @@ async def join(ctx: CommandContext, id: str) -> str:
         lang = services_of(ctx).directory.language_of(counsellor)
         await services_of(ctx).tell(
             counsellor,
-            "group_appointment_joined",
+            template,
             id=row.id,
             title=row.title,
             when=_when(ctx, row.starts_at, tz, lang),
@@ -214,7 +255,7 @@ async def join(ctx: CommandContext, id: str) -> str:
             mine=False,
         )
     return ctx.render(
-        "group_appointment_joined",
+        template,
         id=row.id,
         title=row.title,
         when=_when(ctx, row.starts_at, tz),
@@ -226,9 +267,8 @@ async def join(ctx: CommandContext, id: str) -> str:
 async def _own_group(ctx: CommandContext, id: str) -> GroupAppointmentRow | None:
     """The group appointment ``id`` if the asker may change it: its counsellor, or an admin
     of its centre (centres stay apart)."""
-    n = _number(id)
-    row = await GroupAppointmentRow.get(n) if n is not None else None
-    if row is None or row.centre_id != ctx.centre_id:
+    row = await _group_here(ctx, id)
+    if row is None:
         return None
     return row if row.counsellor == ctx.user_id or ctx.role is Role.ADMIN else None
 

@@ -13,10 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from appservice.clock import now_ms
-from appservice.db import Appointment, CalendarFeed
+from appservice.config import Config
+from appservice.db import Appointment, CalendarFeed, Person
 from bots.framework.commands import STAFF, CommandRegistry
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import services_of
+from bots.framework.services import centre_settings, services_of
 
 from ..feed import calendar_feed
 from ..model import DAY_MS
@@ -70,8 +71,9 @@ async def ical_new(ctx: CommandContext) -> str:
     return ctx.render("ical_link", url=_url(ctx, token), replaced=True, fresh=True)
 
 
-def add_calendar_routes(app: web.Application, domain: str) -> None:
+def add_calendar_routes(app: web.Application, cfg: Config) -> None:
     """``GET /calendar/{token}.ics`` on the web listener (before it starts)."""
+    domain = cfg.homeserver.domain
 
     async def feed(request: web.Request) -> web.Response:
         token = request.match_info["token"]
@@ -79,12 +81,17 @@ def add_calendar_routes(app: web.Application, domain: str) -> None:
         if counsellor is None:
             raise web.HTTPNotFound()
         now = now_ms()
-        rows = await Appointment.of_person(counsellor, now - KEEP_PAST_MS)
+        rows = [
+            a
+            for a in await Appointment.of_person(counsellor, now - KEEP_PAST_MS)
+            if a.counsellor == counsellor
+        ]
         body = calendar_feed(
             counsellor,
-            [core_appointment(a) for a in rows if a.counsellor == counsellor],
+            [core_appointment(a) for a in rows],
             now=now,
             domain=domain,
+            pseudonyms=await _pseudonyms(cfg, counsellor, rows),
         )
         headers: dict[str, Any] = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         return web.Response(
@@ -92,3 +99,18 @@ def add_calendar_routes(app: web.Application, domain: str) -> None:
         )
 
     app.router.add_get(f"/{PATH}/{{token}}.ics", feed)
+
+
+async def _pseudonyms(
+    cfg: Config, counsellor: str, rows: list[Appointment]
+) -> dict[str, str] | None:
+    """Client id → pseudonym, only where the counsellor's centre shows initials in the feed."""
+    person = await Person.get(counsellor)
+    if person is None or not (await centre_settings(cfg, person.centre_id)).ical_initials:
+        return None
+    found: dict[str, str] = {}
+    for client in {a.client for a in rows if a.client}:
+        who = await Person.get(client)
+        if who is not None and who.centre_id == person.centre_id:
+            found[client] = who.name  # the pseudonym, else the Matrix id as shown elsewhere
+    return found
