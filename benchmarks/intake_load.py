@@ -194,13 +194,15 @@ class StandIn:
 async def bare_intake(client: Human, room: str, stand_in: str, invites: Invites) -> float:
     known = set(client.invites)
     started = time.perf_counter()
+
+    def answers() -> int:
+        return len([s for s in client.seen if s.room_id == room and s.sender == stand_in])
+
     for text in ("anfrage", "1"):
-        before = len([s for s in client.seen if s.room_id == room and s.sender == stand_in])
+        before = answers()
         await client.send(room, text)
         await client.wait_until(
-            lambda: (
-                len([s for s in client.seen if s.room_id == room and s.sender == stand_in]) > before
-            ),
+            lambda before=before: answers() > before,  # type: ignore[misc]
             TIMEOUT,
             "the stand-in's answer",
         )
@@ -366,7 +368,8 @@ def report(n: int, lotse: dict, bare: dict, bot: str, counsellor: str, stand_in:
         )
     print(f"\nCPU seconds in the timed window ({n} intakes)\n")
     print(
-        f"| {'path':<10} | {'Lotse':>7} | {'Synapse':>7} | {'clients':>7} | {'Lotse ms/intake':>15} |"
+        f"| {'path':<10} | {'Lotse':>7} | {'Synapse':>7} | {'clients':>7} | "
+        f"{'Lotse ms/intake':>15} |"
     )
     print(f"|{'-' * 12}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 17}|")
     for name, run in (("baseline", bare), ("lotse", lotse)):
