@@ -1,17 +1,19 @@
 """Benchmark: Lotse on the database of a whole federation of centres (SQLite).
 
-Run: ``.venv/bin/python benchmarks/scale.py [FRACTION] [CONFIGURED]`` (default 1: 1,400 centres, 4,000
-counsellors, 100,000 clients, 300,000 requests, a year of audit and mail log; 0.1 is a tenth
-of each). A generator runs Lotse's migrations on a fresh SQLite database, then fills its
-tables with bulk inserts (contact data sealed with the real sealer, as Lotse stores it). The
-biggest centre has a tenth of all clients (10,000 at full size), its own counsellors and
-admins and a share of requests, audit and mail log in proportion.
+Run: ``.venv/bin/python benchmarks/scale.py [FRACTION] [CONFIGURED]`` (default 1: 1,400
+centres, 4,000 counsellors, 100,000 clients, 300,000 requests, a year of audit and mail
+log; 0.1 is a tenth of each). A generator runs Lotse's migrations on a fresh SQLite
+database, then fills its tables with bulk inserts (contact data sealed with the real
+sealer, as Lotse stores it). The biggest centre has a tenth of all clients (10,000 at full
+size), its own counsellors and admins and a share of requests, audit and mail log in
+proportion.
 
 Then a fresh process starts Synapse and Lotse on that database and reports the start-up
 time, its RSS after the start and after the listings, and the p50/p99 of ``clients alle``,
 ``requests`` and ``audit`` run through the command path (``run_command``, as the assistant
 does after decryption) as an admin of the biggest centre, against the SQL each of them runs,
-bare, in the same process.
+bare, in the same process. Only the first CONFIGURED centres (default 20, the biggest among
+them) are in Lotse's config: see ``CONFIGURED`` for why.
 """
 
 from __future__ import annotations
@@ -318,7 +320,8 @@ def main(fraction: float, configured: int) -> None:
         fill(db_path, sizes, cfg.encryption.pickle_key)
         generated = time.perf_counter() - started
         print(
-            f"Federation: {CENTRES} centres ({configured} configured), {sizes['counsellors']} counsellors and admins, "
+            f"Federation: {CENTRES} centres ({configured} configured), "
+            f"{sizes['counsellors']} counsellors and admins, "
             f"{sizes['clients']} clients, {sizes['requests']} requests, {sizes['audit']} audit "
             f"entries, {sizes['mails']} mails in the log; SQLite {db_path.stat().st_size >> 20} "
             f"MB, generated in {generated:.0f} s"
