@@ -87,7 +87,7 @@ def fill(db_path: Path, sizes: dict[str, int], secret: str) -> None:
         centre = centre_of(i, sizes["counsellors"], 0.025)
         uid = f"@berater{i}:{DOMAIN}"
         counsellors.setdefault(centre, []).append(uid)
-        email = f"berater{i}@example.org"
+        email: str | None = f"berater{i}@example.org"
         people.append(
             (
                 uid,
@@ -136,7 +136,7 @@ def fill(db_path: Path, sizes: dict[str, int], secret: str) -> None:
         centre = centre_of(i, sizes["requests"], 0.1)
         centre = centre if centre in clients else rnd.choice(peopled)
         client = rnd.choice(clients[centre])
-        staff = counsellors.get(centre) or [None]
+        staff: list[str | None] = [*counsellors.get(centre, [])] or [None]
         created = now - rnd.randrange(YEAR_MS)
         # One in 500 waits in the pool (60 in the biggest centre at full size); closed the rest.
         status = "new" if i % 500 == 0 else "closed"
@@ -264,7 +264,7 @@ async def measure(directory: Path) -> None:
                     (BIG,),
                 ),
             }
-            results = []
+            results: list[tuple[str, int, int, int, list[float], list[float]]] = []
             for command, (sql, args) in bare.items():
                 rounds = 3 if command.startswith("clients") else ROUNDS
                 lotse_ms, sql_ms = [], []
@@ -274,9 +274,9 @@ async def measure(directory: Path) -> None:
                     answer = await run_command(command, ctx) or ""
                     lotse_ms.append((time.perf_counter() - t) * 1000)
                     t = time.perf_counter()
-                    rows = await db.fetch(sql, *args)
+                    found = len(await db.fetch(sql, *args))
                     sql_ms.append((time.perf_counter() - t) * 1000)
-                results.append((command, rounds, len(rows), len(answer), lotse_ms, sql_ms))
+                results.append((command, rounds, found, len(answer), lotse_ms, sql_ms))
             rss_after = rss_mb()
         finally:
             await app.stop()
