@@ -53,6 +53,7 @@ CENTRES = """centres:
           automatic_assignment: true
 """
 TIMEOUT = 600
+SETUP_AT_ONCE = 20
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -269,18 +270,22 @@ async def run(n: int) -> None:
             counsellor = await Human.create(base, secret, domain, "berater", directory / "b")
             stand_in_human = await Human.create(base, secret, domain, "standin", directory / "s")
             humans += [counsellor, stand_in_human]
-            clients = list(
-                await asyncio.gather(
-                    *(Human.create(base, secret, domain, nm, directory / nm) for nm in names)
-                )
-            )
+            # Set-up is not timed: a few at a time, or 200 logins at once time out in Synapse.
+            setup = asyncio.Semaphore(SETUP_AT_ONCE)
+
+            async def login(name: str) -> Human:
+                async with setup:
+                    return await Human.create(base, secret, domain, name, directory / name)
+
+            clients = list(await asyncio.gather(*(login(nm) for nm in names)))
             humans += clients
             await counsellor.service_room(bot, TIMEOUT)
 
             async def own_room(c: Human) -> str:
-                room = await c.service_room(bot, TIMEOUT)
-                await c.next_notice(room, bot, 0, TIMEOUT)  # the welcome
-                return room
+                async with setup:
+                    room = await c.service_room(bot, TIMEOUT)
+                    await c.next_notice(room, bot, 0, TIMEOUT)  # the welcome
+                    return room
 
             rooms = await asyncio.gather(*(own_room(c) for c in clients))
             # The baseline's rooms: the stand-in and each client, joined, keys exchanged.
@@ -295,6 +300,10 @@ async def run(n: int) -> None:
                 stand_in.rooms[resp.room_id] = c.user_id
 
             async def join_dm(c: Human) -> str:
+                async with setup:
+                    return await _join_dm(c)
+
+            async def _join_dm(c: Human) -> str:
                 room = next(r for r, who in stand_in.rooms.items() if who == c.user_id)
                 await c.wait_until(lambda: room in c.invites, TIMEOUT, "the stand-in's room")
                 c.invites.discard(room)
