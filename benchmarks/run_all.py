@@ -33,6 +33,9 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("mail_notifier", ["2000"]),
     ("booking_slots", []),
     ("fuzz_commands", ["100000"]),
+    # Short by default; full sizes: intake_load.py 50 200, scale.py 1.
+    ("intake_load", ["50"]),
+    ("scale", ["0.1"]),
 ]
 TIMEOUT_SECONDS = 1200
 

@@ -103,7 +103,7 @@ class CentreRooms:
         """
         staff = [
             p
-            for p in await Person.all_in_centre(centre.id)
+            for p in await Person.all_in_centre(centre.id, roles=STAFF_ROLES)
             if wanted_kinds(p.role, p.deleted_at is not None)
         ]
         rooms: dict[str, RoomID] = {}

@@ -44,7 +44,7 @@ class PrivateRooms:
             return None
         admins = {
             p.user_id
-            for p in await Person.all_in_centre(centre_id)
+            for p in await Person.all_in_centre(centre_id, roles=("admin",))
             if "admin" in wanted_kinds(p.role, p.deleted_at is not None)
         }
         return frozenset(admins | {me})

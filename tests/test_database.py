@@ -101,6 +101,29 @@ async def test_person_upsert_get_and_service_room(database_url: str) -> None:
         assert [p.user_id for p in await Person.all_in_centre("nord")] == ["@ben:lotse.test"]
 
 
+async def test_centre_people_by_role_read_only_those(database_url: str) -> None:
+    """Asking for a centre's staff (or admins) reads only them, in user-id order, and never
+    another centre's: the start and every intake ask so in centres with thousands of clients."""
+    async with opened(database_url):
+        for user_id, centre, role in (
+            ("@c1:lotse.test", "nord", "client"),
+            ("@b2:lotse.test", "nord", "counsellor"),
+            ("@a3:lotse.test", "nord", "admin"),
+            ("@d4:lotse.test", "south", "admin"),
+            ("@e5:lotse.test", "nord", "client"),
+        ):
+            await Person.upsert(user_id, centre, role)
+        cases = {
+            None: ["@a3:lotse.test", "@b2:lotse.test", "@c1:lotse.test", "@e5:lotse.test"],
+            ("counsellor", "admin"): ["@a3:lotse.test", "@b2:lotse.test"],
+            ("admin",): ["@a3:lotse.test"],
+            ("client",): ["@c1:lotse.test", "@e5:lotse.test"],
+        }
+        for roles, expected in cases.items():
+            found = await Person.all_in_centre("nord", roles=roles)
+            assert [p.user_id for p in found] == expected, roles
+
+
 async def test_welcome_marked_only_once(database_url: str) -> None:
     """mark_welcomed is True the first time only; a new service room makes the welcome due again."""
     async with opened(database_url):

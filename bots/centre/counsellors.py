@@ -68,8 +68,7 @@ async def _admins(centre_id: str) -> dict[str, bool]:
     """Each admin of the centre → whether they can act (not locked, not deleted)."""
     return {
         p.user_id: p.locked_at is None and p.deleted_at is None
-        for p in await Person.all_in_centre(centre_id)
-        if p.role == "admin"
+        for p in await Person.all_in_centre(centre_id, roles=("admin",))
     }
 
 
@@ -178,7 +177,7 @@ async def counsellor_new(
 )
 async def counsellors_list(ctx: CommandContext) -> str:
     services = services_of(ctx)
-    staff = [p for p in await Person.all_in_centre(ctx.centre_id) if p.role in STAFF]
+    staff = await Person.all_in_centre(ctx.centre_id, roles=STAFF)
     centre = centre_of(ctx)
     rows = []
     for person in sorted(staff, key=lambda p: p.name.lower()):

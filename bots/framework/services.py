@@ -131,8 +131,8 @@ class BotServices:
         """
         admins = [
             p
-            for p in await Person.all_in_centre(centre_id)
-            if p.role == "admin" and p.deleted_at is None
+            for p in await Person.all_in_centre(centre_id, roles=("admin",))
+            if p.deleted_at is None
         ]
         own = [
             (*self._notice_for(p, template, variables), _key("tell", cause, p.user_id))

@@ -191,7 +191,7 @@ def _state(
 
 
 async def centre_staff(centre_id: str) -> list[Person]:
-    return [p for p in await Person.all_in_centre(centre_id) if p.role in STAFF_ROLES]
+    return await Person.all_in_centre(centre_id, roles=STAFF_ROLES)
 
 
 async def on_duty_ids(staff: list[Person]) -> set[str]:
