@@ -460,6 +460,15 @@ async def test_group_appointment_places_go_once(make_human: MakeHuman, running: 
     again = await ask(clients[0], rooms[0], bot, f"termine {service}")
     assert "17:00" not in again.body and "17:30" in again.body
 
+    # The group appointment is in the counsellor's calendar table and iCalendar feed.
+    table = await ask(counsellor, c_room, bot, f"calendar day {date_text}")
+    assert "Elternabend" in table.body and "18:00" in table.body, table.body
+    url = _calendar_url((await ask(counsellor, c_room, bot, "ical")).body)
+    status, body = await _get(url)
+    assert status == 200
+    summaries = [str(e["SUMMARY"]) for e in Calendar.from_ical(body).walk("VEVENT")]
+    assert any("Elternabend" in summary for summary in summaries), summaries
+
 
 async def test_blocker_keeps_time_free_and_is_listed(
     make_human: MakeHuman, running: LotseApp

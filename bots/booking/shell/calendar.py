@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 from appservice.clock import now_ms
-from appservice.db import Absence, Appointment, BookingBlocker, Person
+from appservice.db import Absence, Appointment, BookingBlocker, GroupAppointmentRow, Person
 from bots.framework.commands import STAFF, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import services_of
@@ -18,7 +18,7 @@ from ..calendar_view import CalendarProblem, calendar_rows, parse_calendar_args
 from ..closed_days import holiday_names, years_between
 from ..model import Blocked
 from ..slots import free_slots, local_date, local_ms
-from .store import core_appointment, load_centre
+from .store import core_appointment, core_group, load_centre
 
 registry = CommandRegistry()
 
@@ -83,10 +83,16 @@ async def calendar(ctx: CommandContext, words: str = "") -> str:
         busy=centre.busy,
         dates=(query.first, query.end),
     )
+    groups = [
+        core_group(g, await GroupAppointmentRow.participants(g.id))
+        for g in await GroupAppointmentRow.of_centre(ctx.centre_id, start)
+        if g.starts_at < end
+    ]
     rows = calendar_rows(
         query,
         viewer=ctx.user_id,
         appointments=appointments,
+        groups=groups,
         blocked=blocked,
         holidays=holidays,
         free=free,

@@ -14,14 +14,14 @@ from aiohttp import web
 
 from appservice.clock import now_ms
 from appservice.config import Config
-from appservice.db import Appointment, CalendarFeed, Person
+from appservice.db import Appointment, CalendarFeed, GroupAppointmentRow, Person
 from bots.framework.commands import STAFF, CommandRegistry
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import centre_settings, services_of
 
 from ..feed import calendar_feed
 from ..model import DAY_MS
-from .store import core_appointment
+from .store import core_appointment, core_group
 
 PATH = "calendar"
 # Past appointments stay this long in the feed, so a calendar keeps the recent weeks.
@@ -86,9 +86,20 @@ def add_calendar_routes(app: web.Application, cfg: Config) -> None:
             for a in await Appointment.of_person(counsellor, now - KEEP_PAST_MS)
             if a.counsellor == counsellor
         ]
+        person = await Person.get(counsellor)
+        groups = [
+            core_group(g, await GroupAppointmentRow.participants(g.id))
+            for g in (
+                await GroupAppointmentRow.of_centre(person.centre_id, now - KEEP_PAST_MS)
+                if person is not None
+                else []
+            )
+            if g.counsellor == counsellor
+        ]
         body = calendar_feed(
             counsellor,
             [core_appointment(a) for a in rows],
+            groups,
             now=now,
             domain=domain,
             pseudonyms=await _pseudonyms(cfg, counsellor, rows),
