@@ -72,6 +72,8 @@ def _ephemeral_of(body: dict[str, Any]) -> list[Any]:
 # Fields every handler relies on, with the type they must have (mautrix does not check).
 REQUIRED_FIELDS: dict[str, type] = {"event_id": str, "room_id": str, "sender": str, "type": str}
 OPTIONAL_FIELDS: dict[str, type] = {"state_key": str, "content": dict, "unsigned": dict}
+# Membership content goes straight into the state store's columns: strings or nothing.
+MEMBER_TEXT_FIELDS = ("membership", "displayname", "avatar_url")
 
 
 def well_formed(raw: dict[str, Any]) -> bool:
@@ -84,6 +86,12 @@ def well_formed(raw: dict[str, Any]) -> bool:
         return False
     if not all(k not in raw or isinstance(raw[k], t) for k, t in OPTIONAL_FIELDS.items()):
         return False
+    if raw["type"] == "m.room.member":
+        content = raw.get("content") or {}
+        if not all(
+            content.get(k) is None or isinstance(content[k], str) for k in MEMBER_TEXT_FIELDS
+        ):
+            return False
     ts = raw.get("origin_server_ts")
     return ts is None or (isinstance(ts, int) and not isinstance(ts, bool))
 

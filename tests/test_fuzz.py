@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from appservice.app import LotseApp
 from appservice.db import Inbox
+from appservice.transactions import well_formed
 from bots.framework.commands import Denied, Resolved, Role
 from bots.framework.parsing import parse
 from tests.conftest import DOMAIN
@@ -230,3 +231,27 @@ async def test_generated_transactions_answered_and_refused_ones_store_nothing(
     finally:
         logging.getLogger("lotse").removeHandler(errors)
     assert [r.getMessage() for r in errors.records] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ({"membership": "join", "displayname": "Anna"}, True),
+        ({"membership": "join", "displayname": None, "avatar_url": None}, True),
+        ({"membership": "join"}, True),
+        # Found by the generated transactions: the state store would bind a list into SQL.
+        ({"membership": "join", "displayname": ["Anna"]}, False),
+        ({"membership": "join", "avatar_url": {"url": "mxc://x/y"}}, False),
+        ({"membership": 1}, False),
+    ],
+)
+def test_member_content_must_be_text(content: dict[str, object], expected: bool) -> None:
+    event = {
+        "event_id": "$e",
+        "room_id": "!r:x",
+        "sender": "@a:x",
+        "type": "m.room.member",
+        "state_key": "@a:x",
+        "content": content,
+    }
+    assert well_formed(event) is expected
