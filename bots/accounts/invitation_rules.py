@@ -18,10 +18,11 @@ import secrets
 from dataclasses import asdict
 from typing import Any
 
+from bots.framework.dates import DAY_MS
+
 from .password_policy import PasswordPolicy, check_password
 
 TOKEN_BYTES = 32
-DAY_MS = 24 * 60 * 60 * 1000
 # After this many refused passwords on one link the link is revoked (hammering stops here,
 # before it reaches Synapse's password hashing).
 MAX_FAILED_ATTEMPTS = 20

@@ -11,7 +11,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-DAY_MS = 24 * 60 * 60 * 1000
+from bots.framework.dates import DAY_MS
+
 MAX_LOGIN = 32
 MAX_PSEUDONYM = 64
 MAX_VALUE = 200
