@@ -25,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from mautrix.util.async_db import Connection, Database, UpgradeTable
 
@@ -53,6 +54,7 @@ from mailgateway.outbox import _seal_context as outbox_variables_context
 
 __all__ = ["Refused", "Rotation", "TABLES", "rotate"]
 
+T = TypeVar("T")
 log = logging.getLogger("lotse.rotation")
 
 Row = Any  # a database record: columns by name
@@ -399,7 +401,7 @@ async def _reseal_table(
     done = skipped = 0
     after: tuple[Any, ...] | None = None
     while True:
-        rows, changed, missed = await _batch_retried(db, rot, table, after, batch)
+        rows, changed, missed = await _locked_retried(partial(_batch, db, rot, table, after, batch))
         skipped += missed
         if changed:
             done += changed
@@ -416,12 +418,11 @@ async def _reseal_table(
 LOCKED_TRIES = 100
 
 
-async def _batch_retried(
-    db: Database, rot: Rotation, table: Table, after: tuple[Any, ...] | None, batch: int
-) -> tuple[list[Row], int, int]:
+async def _locked_retried(step: Callable[[], Awaitable[T]]) -> T:
+    """``step`` (one transaction) again from the start while SQLite says it is locked."""
     for attempt in range(1, LOCKED_TRIES + 1):
         try:
-            return await _batch(db, rot, table, after, batch)
+            return await step()
         except Exception as err:
             if "database is locked" not in str(err) or attempt == LOCKED_TRIES:
                 raise
@@ -544,7 +545,7 @@ async def rotate(
                 f"rows kept changing under the run for {MAX_PASSES} passes; what is done stays "
                 "done, run it again"
             )
-        report.dropped_bounce_records = await _rehash_bounces(db, rot)
+        report.dropped_bounce_records = await _locked_retried(lambda: _rehash_bounces(db, rot))
         return report
     finally:
         await db.stop()
