@@ -318,6 +318,7 @@ class LotseApp:
             identity=self.device.identity,
         )
         return Assistant(
+            rows=self.db.rows,
             intent=self.assistant_intent,
             device=self.device,
             directory=Directory(self.cfg),

@@ -40,7 +40,7 @@ from mautrix.types import (
 
 from appservice import once
 from appservice.admin_api import SynapseAdmin
-from appservice.db import Person
+from appservice.db import Person, Rows
 from appservice.e2ee import AssistantDevice, RoomNotPrivate
 from appservice.i18n import Renderer
 from appservice.metrics import DECRYPTION_FAILURES
@@ -90,6 +90,7 @@ class Assistant:
     def __init__(
         self,
         *,
+        rows: Rows,
         intent: IntentAPI,
         device: AssistantDevice,
         directory: Directory,
@@ -123,6 +124,7 @@ class Assistant:
             BOOKING_POLL_SENT: booking_poll_sent,
         }
         self.services = BotServices(
+            rows=rows,
             directory=directory,
             counselling_rooms=counselling_rooms,
             renderer=renderer,

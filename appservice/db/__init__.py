@@ -26,6 +26,7 @@ from .booking import (
     CounsellorVideoLink,
     GroupAppointmentRow,
 )
+from .bound import Rows, bind
 from .centre import AuditEntry, CentreSettingRow
 from .centre_room import CentreMessage, CentreRoom
 from .client_data import Bookmark, MasterDataValue
@@ -87,6 +88,8 @@ __all__ = [
     "Registration",
     "RoomAvatar",
     "register_rows",
+    "Rows",
+    "bind",
     "rows_changed",
     "Transfer",
     "TriageDialogue",
@@ -174,6 +177,8 @@ class LotseDatabase:
         )
         self.crypto_db = open_database(url, PgCryptoStore.upgrade_table, log.getChild("crypto"))
         self.state_db = open_database(url, PgASStateStore.upgrade_table, log.getChild("state"))
+        # The row classes bound to this database: pass these on, never a class's global ``db``.
+        self.rows = Rows(self.main)
 
     async def start(self) -> None:
         """Open and upgrade; on failure (e.g. a database newer than the code) close again.

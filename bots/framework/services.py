@@ -14,7 +14,7 @@ from appservice import once
 from appservice.admin_api import SynapseAdmin
 from appservice.centre_settings import CentreSettings, apply_overrides
 from appservice.config import Config
-from appservice.db import AuditEntry, CentreRoom, CentreSettingRow, Person
+from appservice.db import AuditEntry, CentreRoom, CentreSettingRow, Person, Rows
 from appservice.i18n import Renderer
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
@@ -72,6 +72,8 @@ log = logging.getLogger("lotse.services")
 
 @dataclass
 class BotServices:
+    # This app's tables (row classes bound to its database); new code reads and writes here.
+    rows: Rows
     directory: Directory
     counselling_rooms: CounsellingRooms
     renderer: Renderer
