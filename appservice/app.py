@@ -21,10 +21,10 @@ from mautrix.errors import MatrixError, MatrixRequestError
 from mautrix.types import Event, EventType, StateEvent, UserID
 from mautrix.util.async_db import UnsupportedDatabaseVersion
 
-from appservice import contact_data
 from appservice.admin_api import AdminApiError, SynapseAdmin
 from appservice.config import Config
-from appservice.db import Inbox, LotseDatabase
+from appservice.contact_data import ContactData
+from appservice.db import LotseDatabase
 from appservice.e2ee import AssistantDevice
 from appservice.i18n import Renderer
 from appservice.metrics import REGISTRY, UP
@@ -70,6 +70,7 @@ from bridge.service_rooms import ServiceRooms
 from mailgateway import metrics as mail_metrics
 from mailgateway.gateway import MailGateway
 from mailgateway.render import TemplateProblem
+from mailgateway.rows import MailRows
 from mailgateway.sender import MailSender
 
 log = logging.getLogger("lotse")
@@ -148,11 +149,19 @@ class _LotseAppService(AppService):
 class LotseApp:
     def __init__(self, cfg: Config, db_args: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
+        # Contact data is sealed with the config's key, also by the upgrade that seals old
+        # rows; values under a previous key still open while `lotse rotate-key` runs.
+        enc = cfg.encryption
         self.db = LotseDatabase(
             cfg.database.url,
+            ContactData(enc.sealing_key, enc.previous_sealing_keys),
             db_args=db_args,
             max_connections=cfg.database.max_connections,
         )
+        # Every part gets its tables from these (bound to this app's database), never from
+        # a module global: two apps in one process keep to their own.
+        self.rows = self.db.rows
+        self.mail_rows = MailRows(self.db)
         self.state_store = LotseStateStore(self.db.state_db)
         self.renderer = Renderer.default()
         self.az = _LotseAppService(
@@ -173,9 +182,9 @@ class LotseApp:
         add_operator_routes(self.az.app, self.health)
         # The invitation, registration and reset pages: routed before the listener starts,
         # given the assistant's services once it runs.
-        self.web_parts = PageParts(cfg)
+        self.web_parts = PageParts(cfg, self.rows, self.mail_rows)
         add_invitation_routes(self.az.app, self.web_parts)
-        add_calendar_routes(self.az.app, self.cfg)
+        add_calendar_routes(self.az.app, self.cfg, self.rows)
         self.scheduler = Scheduler()
         self.room_observers: list[RoomObserver] = []
         self.mail_sender: MailSender | None = None
@@ -190,6 +199,7 @@ class LotseApp:
             as_token=cfg.appservice.as_token,
             pickle_key=cfg.encryption.pickle_key,
             sealing_key=cfg.encryption.sealing_key,
+            previous_sealing_keys=cfg.encryption.previous_sealing_keys,
             device_name=cfg.encryption.device_name,
             db=self.db,
             state_store=self.state_store,
@@ -207,10 +217,6 @@ class LotseApp:
             raise StartError("broken templates: " + "; ".join(problems))
         await self._check_homeserver()
         try:
-            # Contact data is sealed with this key, also by the upgrade that seals old rows.
-            # Values under a previous key still open while `lotse rotate-key` runs.
-            enc = self.cfg.encryption
-            contact_data.configure(enc.sealing_key, enc.previous_sealing_keys)
             await self.db.start()
         except UnsupportedDatabaseVersion as e:
             raise StartError(
@@ -235,7 +241,7 @@ class LotseApp:
         await self._ensure_bot(self.steward_intent, self.cfg.bots.steward.displayname)
         await self.device.start()
         # Pictures first: every room made from now on carries its centre's at creation.
-        self.room_looks = RoomLooks(self.cfg, self.renderer, self.assistant_intent)
+        self.room_looks = RoomLooks(self.cfg, self.rows, self.renderer, self.assistant_intent)
         await self.room_looks.prepare()
         self.assistant = self._build_assistant()
         services = self.web_parts.services = self.assistant.services
@@ -245,7 +251,7 @@ class LotseApp:
         self.room_observers.append(lifecycle.observe)
         self.scheduler.every(OVERDUE_JOB, lifecycle.overdue, seconds=OVERDUE_EVERY_SECONDS)
         inactive_accounts.schedule(self.scheduler, services)
-        retention.schedule(self.scheduler, self.cfg.retention)
+        retention.schedule(self.scheduler, self.cfg.retention, services.mail_rows)
         self.assistant.steps.update(self_service.STEPS)
         booking_jobs.schedule(self.scheduler, services)
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
@@ -257,7 +263,7 @@ class LotseApp:
         await self.assistant.directory.sync_config_admins()
         await self.centre_rooms.ensure_all()
         await self._check_admin(services.admin)
-        await Inbox.prune()
+        await services.rows.Inbox.prune()
         if self.mail is not None:
             # After the assistant: a failed or bouncing mail is told to admins through it.
             alerts = MailAlerts(services)
@@ -282,7 +288,7 @@ class LotseApp:
         mail_metrics.register(REGISTRY)
         try:
             gateway = MailGateway(
-                self.cfg, self.state_store, identity=self._identity, database=self.db.main
+                self.cfg, self.state_store, rows=self.mail_rows, identity=self._identity
             )
         except TemplateProblem as e:
             raise StartError(f"broken mail template (mail.templates_dir): {_one_line(e)}") from e
@@ -315,14 +321,16 @@ class LotseApp:
             self.steward_intent,
             self.cfg,
             self.room_looks,
+            self.rows,
             identity=self.device.identity,
         )
         return Assistant(
-            rows=self.db.rows,
+            rows=self.rows,
+            mail_rows=self.mail_rows,
             intent=self.assistant_intent,
             device=self.device,
-            directory=Directory(self.cfg),
-            service_rooms=ServiceRooms(self.assistant_intent, self.room_looks),
+            directory=Directory(self.cfg, self.rows),
+            service_rooms=ServiceRooms(self.assistant_intent, self.room_looks, self.rows),
             registry=command_registry(),
             renderer=self.renderer,
             own_users=self.own_users,

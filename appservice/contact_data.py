@@ -7,12 +7,15 @@ Finding a row by address (bounces, "who uses this address", at most N mails a da
 address) uses a keyed hash of the normalised address instead (HMAC-SHA256): equal addresses
 give equal hashes, and without the key a guessed address cannot be tested.
 
-Both keys come from the secret given to :func:`configure` at start (``encryption.sealing_key``,
+Both keys come from the secret a :class:`ContactData` is made with (``encryption.sealing_key``,
 see appservice/sealing.py), never from the database; ``lotse rotate-key`` re-seals the values
-and recomputes the hashes under a new one (appservice/rotation.py). The row classes call
-:func:`seal`, :func:`open_value` and :func:`lookup`; one process has one configuration. While a
-rotation runs, rows carry hashes under either key: queries that find rows by address use
-:func:`lookups` (one hash per accepted key) and :func:`any_of`.
+and recomputes the hashes under a new one (appservice/rotation.py). The app builds one
+ContactData from its config and gives it to its database (``LotseDatabase``): the row classes
+bound to that database (appservice/db/bound.py) call its :meth:`~ContactData.seal`,
+:meth:`~ContactData.open_value` and :meth:`~ContactData.lookup` as ``cls.contact``; there is no
+process-wide key, so two apps in one process keep theirs apart. While a rotation runs, rows
+carry hashes under either key: queries that find rows by address use
+:meth:`~ContactData.lookups` (one hash per accepted key) and :func:`any_of`.
 """
 
 from __future__ import annotations
@@ -23,42 +26,23 @@ import hmac
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .sealing import PREFIXES, Sealer, accept_previous
+from .sealing import PREFIXES, Sealer, previous_of
 
 __all__ = [
     "HASH_PREFIX",
+    "ContactData",
     "any_of",
-    "configure",
     "is_sealed",
-    "lookup",
-    "lookups",
     "normalize",
-    "open_value",
-    "seal",
 ]
 
 HASH_PREFIX = "h1:"
 _PURPOSE = "contact data"
 
 
-class _Keys:
-    sealer: Sealer | None = None
-    lookup_key: bytes = b""
-    previous_lookup_keys: tuple[bytes, ...] = ()
-
-
-def configure(secret: str, previous: tuple[str, ...] = ()) -> None:
-    """Use ``secret`` for every contact value sealed or looked up from now on; values and
-    hashes under ``previous`` secrets are still found (a rotation is under way)."""
-    accept_previous(secret, previous)
-    _Keys.sealer = contact_sealer(secret)
-    _Keys.lookup_key = lookup_key_of(secret)
-    _Keys.previous_lookup_keys = tuple(lookup_key_of(p) for p in previous if p and p != secret)
-
-
-def contact_sealer(secret: str) -> Sealer:
+def contact_sealer(secret: str, previous: tuple[str, ...] = ()) -> Sealer:
     """The sealer of contact values under ``secret`` (also for ``lotse rotate-key``)."""
-    return Sealer(secret, _PURPOSE)
+    return Sealer(secret, _PURPOSE, previous)
 
 
 def lookup_key_of(secret: str) -> bytes:
@@ -73,12 +57,6 @@ def lookup_with(key: bytes, address: str) -> str:
     return HASH_PREFIX + hmac.new(key, normalize(address).encode(), hashlib.sha256).hexdigest()
 
 
-def _sealer() -> Sealer:
-    if _Keys.sealer is None:
-        raise RuntimeError("contact data: no key configured (contact_data.configure)")
-    return _Keys.sealer
-
-
 def normalize(address: str) -> str:
     """The key of an address: trimmed and lower-cased."""
     return address.strip().lower()
@@ -88,37 +66,6 @@ def is_sealed(stored: str | None) -> bool:
     return stored is not None and stored.startswith(PREFIXES)
 
 
-def seal(value: str | None, context: str) -> str | None:
-    """The stored form of ``value`` (None and "" stay as they are: nothing to hide)."""
-    if not value:
-        return value
-    return _sealer().seal(value, context)
-
-
-def open_value(stored: str | None, context: str) -> str | None:
-    """The value of a stored (sealed) form; raises SealError if it was moved or the key changed."""
-    if not stored:
-        return stored
-    return _sealer().open(stored, context)
-
-
-def lookup(address: str | None) -> str | None:
-    """The keyed hash rows are found by; None for no address."""
-    if address is None or not address.strip():
-        return None
-    if not _Keys.lookup_key:
-        raise RuntimeError("contact data: no key configured (contact_data.configure)")
-    return lookup_with(_Keys.lookup_key, address)
-
-
-def lookups(address: str | None) -> list[str]:
-    """The hashes a row with ``address`` may carry: under the key and each previous key."""
-    current = lookup(address)
-    if current is None or address is None:
-        return []
-    return [current, *(lookup_with(k, address) for k in _Keys.previous_lookup_keys)]
-
-
 def any_of(column: str, first: int, count: int) -> str:
     """SQL matching ``column`` against ``count`` parameters from ``$first`` on (SQLite has no
     ``= ANY``): pass the :func:`lookups` there."""
@@ -126,6 +73,45 @@ def any_of(column: str, first: int, count: int) -> str:
         return "1=0"
     marks = ", ".join(f"${first + i}" for i in range(count))
     return f"{column} IN ({marks})"
+
+
+class ContactData:
+    """The keys of one app's contact data: seals and opens values, hashes addresses.
+
+    Made from ``encryption.sealing_key`` and the ``previous`` keys a running rotation still
+    accepts; given to the app's database, whose row classes carry it (``cls.contact``)."""
+
+    def __init__(self, secret: str, previous: tuple[str, ...] = ()) -> None:
+        self.previous = previous_of(secret, previous)
+        self.sealer = contact_sealer(secret, self.previous)
+        self.lookup_key = lookup_key_of(secret)
+        self.previous_lookup_keys = tuple(lookup_key_of(p) for p in self.previous)
+
+    def seal(self, value: str | None, context: str) -> str | None:
+        """The stored form of ``value`` (None and "" stay as they are: nothing to hide)."""
+        if not value:
+            return value
+        return self.sealer.seal(value, context)
+
+    def open_value(self, stored: str | None, context: str) -> str | None:
+        """The value of a stored (sealed) form; raises SealError if it was moved or the key
+        changed (values under a previous key open)."""
+        if not stored:
+            return stored
+        return self.sealer.open(stored, context)
+
+    def lookup(self, address: str | None) -> str | None:
+        """The keyed hash rows are found by; None for no address."""
+        if address is None or not address.strip():
+            return None
+        return lookup_with(self.lookup_key, address)
+
+    def lookups(self, address: str | None) -> list[str]:
+        """The hashes a row with ``address`` may carry: under the key and each previous key."""
+        current = self.lookup(address)
+        if current is None or address is None:
+            return []
+        return [current, *(lookup_with(k, address) for k in self.previous_lookup_keys)]
 
 
 # The context each sealed value is bound to: the row it belongs in.

@@ -76,6 +76,7 @@ class AssistantDevice:
         as_token: str,
         pickle_key: str,
         sealing_key: str,
+        previous_sealing_keys: tuple[str, ...] = (),
         device_name: str,
         db: LotseDatabase,
         state_store: PgASStateStore,
@@ -102,7 +103,9 @@ class AssistantDevice:
         # People's devices are usually unverified; the bot trusts them as Element does by default.
         self.olm.share_keys_min_trust = TrustState.UNVERIFIED
         self.olm.send_keys_min_trust = TrustState.UNVERIFIED
-        self.cross_signing = CrossSigning(self.olm, db, sealer(sealing_key, SEAL_PURPOSE))
+        self.cross_signing = CrossSigning(
+            self.olm, db, sealer(sealing_key, SEAL_PURPOSE, previous_sealing_keys)
+        )
         # The master key's public part once ``start`` ran: what people compare (see ``help``).
         self.master_key = ""
         self._share_locks: dict[RoomID, asyncio.Lock] = {}

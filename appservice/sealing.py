@@ -12,8 +12,9 @@ secret), so values under an old and a new key can lie side by side while ``lotse
 were sealed with the pickle key and open with whichever key the opener holds.
 
 While a rotation runs, Lotse seals with the new key and still opens values under the keys
-named in ``encryption.previous_sealing_keys``: :func:`accept_previous` tells every sealer of
-the current secret which earlier secrets it may open with (it still seals with its own).
+named in ``encryption.previous_sealing_keys``: a sealer is made with the earlier secrets it
+may open with (``previous``; it still seals with its own). The app passes them from its config,
+so two apps in one process never share keys.
 """
 
 from __future__ import annotations
@@ -32,10 +33,9 @@ __all__ = [
     "PREFIXES",
     "SealError",
     "Sealer",
-    "accept_previous",
-    "accepted_secrets",
     "key_id",
     "key_id_of",
+    "previous_of",
     "sealer",
 ]
 
@@ -46,18 +46,10 @@ PREFIX = "v2:"
 PREFIXES = (LEGACY_PREFIX, PREFIX)
 NONCE_BYTES = 12
 
-# Current secret -> the earlier secrets its sealers also open with (rotation under way).
-_PREVIOUS: dict[str, tuple[str, ...]] = {}
 
-
-def accept_previous(current: str, previous: Iterable[str]) -> None:
-    """Let sealers of ``current`` also open values sealed under ``previous`` secrets."""
-    _PREVIOUS[current] = tuple(p for p in dict.fromkeys(previous) if p and p != current)
-
-
-def accepted_secrets(current: str) -> tuple[str, ...]:
-    """``current`` first, then the previous secrets it accepts."""
-    return (current, *_PREVIOUS.get(current, ()))
+def previous_of(current: str, previous: Iterable[str]) -> tuple[str, ...]:
+    """The earlier secrets a sealer of ``current`` opens with: each once, never ``current``."""
+    return tuple(p for p in dict.fromkeys(previous) if p and p != current)
 
 
 def key_id(secret: str) -> str:
@@ -84,10 +76,10 @@ class Sealer:
     """Encrypts and decrypts short texts bound to a context (e.g. the client they are about).
 
     The context is authenticated but not stored: a sealed note copied onto another client's
-    row no longer opens.
+    row no longer opens. Values under the ``previous`` secrets (a rotation under way) open too.
     """
 
-    def __init__(self, secret: str, purpose: str) -> None:
+    def __init__(self, secret: str, purpose: str, previous: Iterable[str] = ()) -> None:
         if not secret:
             raise ValueError("an empty secret cannot seal anything")
         key = HKDF(
@@ -99,6 +91,7 @@ class Sealer:
         self._aead = AESGCM(key)
         self._secret = secret
         self._purpose = purpose
+        self.previous = previous_of(secret, previous)
         self.key_id = key_id(secret)
         self._head = f"{PREFIX}{self.key_id}:"
 
@@ -112,7 +105,7 @@ class Sealer:
         return stored.startswith(self._head)
 
     def _previous(self) -> list[Sealer]:
-        return [sealer(p, self._purpose) for p in _PREVIOUS.get(self._secret, ())]
+        return [sealer(p, self._purpose) for p in self.previous]
 
     def open(self, stored: str, context: str) -> str:
         """The plain text; values under an accepted previous key open too."""
@@ -150,7 +143,11 @@ class Sealer:
         return plain.decode()
 
 
-@functools.lru_cache(maxsize=8)
-def sealer(secret: str, purpose: str) -> Sealer:
-    """One Sealer per secret and purpose: HKDF runs once, not on every note."""
-    return Sealer(secret, purpose)
+def sealer(secret: str, purpose: str, previous: Iterable[str] = ()) -> Sealer:
+    """One Sealer per secret, purpose and previous secrets: HKDF runs once, not on every note."""
+    return _sealer(secret, purpose, previous_of(secret, previous))
+
+
+@functools.lru_cache(maxsize=32)
+def _sealer(secret: str, purpose: str, previous: tuple[str, ...]) -> Sealer:
+    return Sealer(secret, purpose, previous)

@@ -77,6 +77,7 @@ from bridge.service_room_policy import (
 )
 from bridge.service_rooms import ServiceRooms
 from mailgateway.notices import MailNotices
+from mailgateway.rows import MailRows
 
 # A step run once its command is committed (see appservice/once.py ``Outgoing.hook``).
 Step = Callable[[BotServices, dict[str, str]], Awaitable[None]]
@@ -91,6 +92,7 @@ class Assistant:
         self,
         *,
         rows: Rows,
+        mail_rows: MailRows,
         intent: IntentAPI,
         device: AssistantDevice,
         directory: Directory,
@@ -115,7 +117,8 @@ class Assistant:
         self.policy = ServiceRoomPolicy(
             self.user_id, own_users, directory, service_rooms, self.private_rooms
         )
-        self._outcome_sealer = sealer(directory.cfg.encryption.sealing_key, OUTCOME_PURPOSE)
+        enc = directory.cfg.encryption
+        self._outcome_sealer = sealer(enc.sealing_key, OUTCOME_PURPOSE, enc.previous_sealing_keys)
         # Steps that run after a command is committed (see send_event and run_step).
         self.steps: dict[str, Step] = {
             POLL_SENT: poll_sent,
@@ -125,6 +128,7 @@ class Assistant:
         }
         self.services = BotServices(
             rows=rows,
+            mail_rows=mail_rows,
             directory=directory,
             counselling_rooms=counselling_rooms,
             renderer=renderer,

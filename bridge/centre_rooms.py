@@ -26,7 +26,7 @@ from mautrix.types import (
 )
 
 from appservice.config import CentreConfig, Config
-from appservice.db import CentreRoom, Person
+from appservice.db import Person, Rows
 
 from .counselling_rooms import HISTORY_JOINED
 from .room_looks import Look, RoomLooks
@@ -67,8 +67,10 @@ class CentreRooms:
         steward: IntentAPI,
         cfg: Config,
         looks: RoomLooks,
+        rows: Rows,
         identity: str = "",
     ) -> None:
+        self.rows = rows
         self.assistant = assistant
         self.steward = steward
         self.cfg = cfg
@@ -89,7 +91,7 @@ class CentreRooms:
                 await self.ensure(centre)
                 await self.refresh_looks(centre)
                 for user_id in centre.admins:
-                    person = await Person.get(user_id)
+                    person = await self.rows.Person.get(user_id)
                     if person is not None:
                         await self.follow(person)
             except MatrixError as e:
@@ -103,16 +105,16 @@ class CentreRooms:
         """
         staff = [
             p
-            for p in await Person.all_in_centre(centre.id, roles=STAFF_ROLES)
+            for p in await self.rows.Person.all_in_centre(centre.id, roles=STAFF_ROLES)
             if wanted_kinds(p.role, p.deleted_at is not None)
         ]
         rooms: dict[str, RoomID] = {}
-        space = await CentreRoom.get(centre.id, "space")
+        space = await self.rows.CentreRoom.get(centre.id, "space")
         if space is None:
             space = await self._create(centre, "space", staff, None)
         rooms["space"] = RoomID(space)
         for kind in ("admin", "staff"):
-            existing = await CentreRoom.get(centre.id, kind)
+            existing = await self.rows.CentreRoom.get(centre.id, kind)
             if existing is None:
                 existing = await self._create(centre, kind, staff, rooms["space"])
                 await self.steward.send_state_event(
@@ -128,7 +130,7 @@ class CentreRooms:
         """Rooms made before (or with another identity key, name or logo) get today's name,
         topic and picture. Their owner holds the power to set them; three rooms per centre."""
         for kind in ("space", "admin", "staff"):
-            room = await CentreRoom.get(centre.id, kind)
+            room = await self.rows.CentreRoom.get(centre.id, kind)
             if room is None:
                 continue
             if await self.looks.apply(self._owner(kind), RoomID(room), self._look(centre, kind)):
@@ -172,11 +174,11 @@ class CentreRooms:
         if kind == "admin":
             # The assistant encrypts here: it must know state and members before it speaks.
             await owner.get_state(room_id)
-        if not await CentreRoom.add(centre.id, kind, room_id):
+        if not await self.rows.CentreRoom.add(centre.id, kind, room_id):
             # Another start won the race: use its room and leave ours empty.
             log.warning("centre %s already had a %s room; %s is unused", centre.id, kind, room_id)
             await owner.leave_room(room_id)
-            existing = await CentreRoom.get(centre.id, kind)
+            existing = await self.rows.CentreRoom.get(centre.id, kind)
             assert existing is not None
             return existing
         log.info("created %s room %s of centre %s", kind, room_id, centre.id)
@@ -186,7 +188,7 @@ class CentreRooms:
         """Invite ``person`` where their role belongs, remove them where it does not."""
         wanted = wanted_kinds(person.role, person.deleted_at is not None)
         for kind in ("space", "staff", "admin"):
-            room = await CentreRoom.get(person.centre_id, kind)
+            room = await self.rows.CentreRoom.get(person.centre_id, kind)
             if room is None:
                 continue
             owner = self._owner(kind)
@@ -213,7 +215,7 @@ class CentreRooms:
 
     async def members(self, centre_id: str, kind: str) -> dict[str, Membership]:
         """Who is joined or invited in one of the centre's rooms, from the homeserver."""
-        room = await CentreRoom.get(centre_id, kind)
+        room = await self.rows.CentreRoom.get(centre_id, kind)
         if room is None:
             return {}
         events = await self._owner(kind).get_members(RoomID(room))
@@ -225,7 +227,7 @@ class CentreRooms:
         return found
 
     @staticmethod
-    async def admin_room_centre(room_id: str) -> str | None:
+    async def admin_room_centre(rows: Rows, room_id: str) -> str | None:
         """The centre whose admin control room ``room_id`` is, else None."""
-        row = await CentreRoom.by_room(room_id)
+        row = await rows.CentreRoom.by_room(room_id)
         return row.centre_id if row is not None and row.kind == "admin" else None

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from appservice.admin_api import AdminApiError, SynapseAdmin
-from appservice.db import Person
+from appservice.db import Person, Rows
 
 from .service_rooms import ServiceRooms
 
@@ -25,8 +25,9 @@ class PseudonymTaken(Exception):
 
 class ClientAccounts:
     def __init__(
-        self, admin: SynapseAdmin, service_rooms: ServiceRooms | None, domain: str
+        self, rows: Rows, admin: SynapseAdmin, service_rooms: ServiceRooms | None, domain: str
     ) -> None:
+        self.rows = rows
         self.admin = admin
         self.service_rooms = service_rooms
         self.domain = domain
@@ -43,8 +44,8 @@ class ClientAccounts:
         Raises :class:`PseudonymTaken` (nothing is left behind) if another client of the
         centre got the pseudonym first.
         """
-        user_id = await create_account(self.admin, self.domain, logins, pseudonym)
-        person = await Person.upsert(user_id, centre_id, "client")
+        user_id = await create_account(self.rows, self.admin, self.domain, logins, pseudonym)
+        person = await self.rows.Person.upsert(user_id, centre_id, "client")
         if not await person.set_display_name(pseudonym):
             await person_rollback(self.admin, person)
             raise PseudonymTaken(pseudonym)
@@ -63,7 +64,7 @@ class ClientAccounts:
 
 
 async def create_account(
-    admin: SynapseAdmin, domain: str, logins: Sequence[str], displayname: str
+    rows: Rows, admin: SynapseAdmin, domain: str, logins: Sequence[str], displayname: str
 ) -> str:
     """Create a Synapse account (no password) under the first free login of ``logins``.
 
@@ -73,7 +74,7 @@ async def create_account(
     """
     for login in logins:
         user_id = f"@{login}:{domain}"
-        if await Person.get(user_id) is not None or await admin.get_user(user_id):
+        if await rows.Person.get(user_id) is not None or await admin.get_user(user_id):
             continue
         try:
             _, created = await admin.create_or_update_user(user_id, displayname=displayname)

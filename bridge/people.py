@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from appservice.config import CentreConfig, Config
-from appservice.db import Person
+from appservice.db import Person, Rows
 
 log = logging.getLogger("lotse.people")
 
@@ -13,20 +13,21 @@ log = logging.getLogger("lotse.people")
 class Directory:
     """Resolves Matrix users to people of a centre; everyone else is a stranger."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, rows: Rows) -> None:
+        self.rows = rows
         self.cfg = cfg
 
     async def sync_config_admins(self) -> None:
         """Admins named in the config file are admins of their centre from the first start."""
         for centre in self.cfg.centres:
             for user_id in centre.admins:
-                person = await Person.get(user_id)
+                person = await self.rows.Person.get(user_id)
                 if person is None or person.role != "admin" or person.centre_id != centre.id:
-                    await Person.upsert(user_id, centre.id, "admin")
+                    await self.rows.Person.upsert(user_id, centre.id, "admin")
                     log.info("admin %s of centre %s registered from config", user_id, centre.id)
 
     async def lookup(self, user_id: str) -> Person | None:
-        person = await Person.get(user_id)
+        person = await self.rows.Person.get(user_id)
         if person is None or self.cfg.centre(person.centre_id) is None:
             return None
         return person
@@ -34,7 +35,7 @@ class Directory:
     async def register(self, user_id: str, centre_id: str, role: str) -> Person:
         if self.cfg.centre(centre_id) is None:
             raise ValueError(f"unknown centre {centre_id!r}")
-        return await Person.upsert(user_id, centre_id, role)
+        return await self.rows.Person.upsert(user_id, centre_id, role)
 
     def centre_of(self, person: Person) -> CentreConfig:
         centre = self.cfg.centre(person.centre_id)

@@ -16,7 +16,6 @@ from mautrix.appservice import IntentAPI
 from mautrix.errors import MatrixError
 from mautrix.types import Membership, RoomID, UserID
 
-from appservice.db import Person
 from appservice.e2ee import RoomNotPrivate, strangers
 
 from .centre_rooms import CentreRooms, wanted_kinds
@@ -36,15 +35,15 @@ class PrivateRooms:
     async def allowed(self, room_id: RoomID) -> frozenset[str] | None:
         """Who may be in ``room_id``; None for a room that is not one of the assistant's own."""
         me = str(self.assistant.mxid)
-        person = await Person.by_service_room(room_id)
+        person = await self.service_rooms.rows.Person.by_service_room(room_id)
         if person is not None:
             return frozenset({person.user_id, me})
-        centre_id = await CentreRooms.admin_room_centre(room_id)
+        centre_id = await CentreRooms.admin_room_centre(self.service_rooms.rows, room_id)
         if centre_id is None:
             return None
         admins = {
             p.user_id
-            for p in await Person.all_in_centre(centre_id, roles=("admin",))
+            for p in await self.service_rooms.rows.Person.all_in_centre(centre_id, roles=("admin",))
             if "admin" in wanted_kinds(p.role, p.deleted_at is not None)
         }
         return frozenset(admins | {me})
@@ -86,7 +85,7 @@ class PrivateRooms:
         extra = await self._strangers(room_id, allowed)
         if not extra:
             return
-        person = await Person.by_service_room(room_id)
+        person = await self.service_rooms.rows.Person.by_service_room(room_id)
         if person is not None:
             log.warning("service room %s of %s holds others", room_id, person.user_id)
             await self.service_rooms.replace(person, OTHERS, room_id, extra)

@@ -23,7 +23,7 @@ from mautrix.types import EventType, RoomID
 
 from appservice.config import CentreConfig, Config
 from appservice.config_centres import avatar_type
-from appservice.db import Person, RoomAvatar
+from appservice.db import Person, Rows
 from appservice.i18n import LANGUAGES, Renderer
 
 log = logging.getLogger("lotse.room_looks")
@@ -48,7 +48,8 @@ class Look:
 class RoomLooks:
     """Renders each kind of room's look; ``prepare`` uploads the pictures first."""
 
-    def __init__(self, cfg: Config, renderer: Renderer, uploader: IntentAPI) -> None:
+    def __init__(self, cfg: Config, rows: Rows, renderer: Renderer, uploader: IntentAPI) -> None:
+        self.rows = rows
         self.cfg = cfg
         self.renderer = renderer
         self.uploader = uploader
@@ -68,14 +69,14 @@ class RoomLooks:
             return source
         data = Path(source).read_bytes()
         digest = hashlib.sha256(data).hexdigest()
-        known = await RoomAvatar.get(digest)
+        known = await self.rows.RoomAvatar.get(digest)
         if known is not None:
             return known
         mxc = await self.uploader.upload_media(
             data, mime_type=avatar_type(data), filename=Path(source).name
         )
         log.info("uploaded room picture %s as %s", source, mxc)
-        return await RoomAvatar.put(digest, str(mxc))
+        return await self.rows.RoomAvatar.put(digest, str(mxc))
 
     def avatar(self, centre_id: str) -> str | None:
         return self._avatars.get(centre_id)
@@ -105,7 +106,9 @@ class RoomLooks:
         """Changes whenever any service room's look would: a centre's name, language or
         picture, or the templates. Stored after all rooms were given their look."""
         looks = [
-            self.service_room(Person(user_id="", centre_id=centre.id, role=role, language=lang))
+            self.service_room(
+                self.rows.Person(user_id="", centre_id=centre.id, role=role, language=lang)
+            )
             for centre in self.cfg.centres
             for lang in LANGUAGES
             for role in ("client", "counsellor", "admin")

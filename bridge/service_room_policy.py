@@ -94,7 +94,7 @@ class ServiceRoomPolicy:
                 log.warning("%s appeared in %s; securing the room", evt.state_key, evt.room_id)
                 await self.private_rooms.secure(evt.room_id)
                 return None
-        person = await Person.by_service_room(evt.room_id)
+        person = await self.directory.rows.Person.by_service_room(evt.room_id)
         if person is None and membership == Membership.JOIN:
             return await self._control_room_join(evt)
         if person is None or evt.state_key != person.user_id:
@@ -124,7 +124,7 @@ class ServiceRoomPolicy:
         """An admin who joins their centre's admin control room (not a profile change)."""
         if getattr(evt.prev_content, "membership", None) == Membership.JOIN:
             return None
-        centre_id = await CentreRooms.admin_room_centre(evt.room_id)
+        centre_id = await CentreRooms.admin_room_centre(self.directory.rows, evt.room_id)
         if centre_id is None:
             return None
         person = await self.directory.lookup(evt.state_key)
@@ -137,14 +137,14 @@ class ServiceRoomPolicy:
         in its admin control room (commands there act as that admin). Anybody else, or
         anybody in a room that holds somebody who does not belong there, is not answered and
         their message never decrypted."""
-        person = await Person.by_service_room(evt.room_id)
+        person = await self.directory.rows.Person.by_service_room(evt.room_id)
         if person is not None:
             if evt.sender != person.user_id:
                 log.info("ignored %s in %s: not the room's owner", evt.event_id, evt.room_id)
                 return None
             speaker = Speaker(person, False)
         else:
-            centre_id = await CentreRooms.admin_room_centre(evt.room_id)
+            centre_id = await CentreRooms.admin_room_centre(self.directory.rows, evt.room_id)
             if centre_id is None:
                 return None
             sender = await self.directory.lookup(evt.sender)

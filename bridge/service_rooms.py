@@ -19,7 +19,7 @@ from mautrix.appservice import IntentAPI
 from mautrix.errors import MatrixError, MatrixRequestError
 from mautrix.types import EventType, RoomCreatePreset, RoomID, UserID
 
-from appservice.db import Person
+from appservice.db import Person, Rows
 
 from .room_looks import RoomLooks
 
@@ -55,7 +55,8 @@ OTHERS = "others"  # somebody else appeared in it
 class ServiceRooms:
     """Creates, replaces and forgets service rooms on behalf of the assistant."""
 
-    def __init__(self, assistant: IntentAPI, looks: RoomLooks) -> None:
+    def __init__(self, assistant: IntentAPI, looks: RoomLooks, rows: Rows) -> None:
+        self.rows = rows
         self.assistant = assistant
         self.looks = looks
         # One replacement at a time: the start job and a room someone intruded into may meet.
@@ -107,7 +108,7 @@ class ServiceRooms:
         try:
             async with lock:
                 # Read again under the lock: a chat opened a moment earlier may have made it.
-                current = await Person.get(person.user_id) or person
+                current = await self.rows.Person.get(person.user_id) or person
                 if current.service_room_id is None:
                     return await self.create_for(current)
                 room_id = RoomID(current.service_room_id)
@@ -129,7 +130,7 @@ class ServiceRooms:
         whatever a restart cut short. None when ``room_id`` is no longer the person's room.
         """
         async with self._replacing:
-            current = await Person.get(person.user_id)
+            current = await self.rows.Person.get(person.user_id)
             if current is None or current.service_room_id != room_id:
                 return None
             if not await current.mark_for_renewal(room_id, reason):
@@ -154,7 +155,7 @@ class ServiceRooms:
         Idempotent: a replaced room is no longer marked. A failure leaves the mark, so the
         next run tries again.
         """
-        for person in await Person.due_for_renewal():
+        for person in await self.rows.Person.due_for_renewal():
             assert person.service_room_id is not None and person.service_room_renew is not None
             try:
                 await self.replace(
@@ -172,7 +173,7 @@ class ServiceRooms:
         """
         complete = True
         for centre in self.looks.cfg.centres:
-            for person in await Person.all_in_centre(centre.id):
+            for person in await self.rows.Person.all_in_centre(centre.id):
                 room_id = person.service_room_id
                 if room_id is None or person.deleted_at is not None or person.service_room_renew:
                     continue

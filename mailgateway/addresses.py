@@ -14,7 +14,8 @@ from mautrix.util.async_db import Connection, Database
 
 from appservice import contact_data
 from appservice.clock import now_ms
-from appservice.db import register_rows, rows_changed
+from appservice.contact_data import ContactData
+from appservice.db import rows_changed
 
 OK = "ok"
 BOUNCING = "bouncing"
@@ -25,17 +26,17 @@ def normalize(address: str) -> str:
     return contact_data.normalize(address)
 
 
-def _key(address: str) -> str:
+def _key(contact: ContactData, address: str) -> str:
     """The row's key: the keyed hash of the normalised address."""
-    return contact_data.lookup(address) or ""
+    return contact.lookup(address) or ""
 
 
 @dataclass
-@register_rows
 class MailAddress:
     """Status of one address; the class methods are the whole API (``db`` bound at start)."""
 
     db: ClassVar[Database]
+    contact: ClassVar[ContactData]
     _columns: ClassVar[str] = "address, hard_bounces, status, last_bounce_at, auto_answered_at"
 
     address: str
@@ -59,7 +60,7 @@ class MailAddress:
     @classmethod
     async def get(cls, address: str) -> MailAddress | None:
         q = f"SELECT {cls._columns} FROM mail_address WHERE address=$1"
-        return cls._from_row(await cls.db.fetchrow(q, _key(address)))
+        return cls._from_row(await cls.db.fetchrow(q, _key(cls.contact, address)))
 
     @classmethod
     async def record_hard_bounce(
@@ -70,7 +71,7 @@ class MailAddress:
         The status switch is a conditional UPDATE, so two pollers racing on the same
         address still report the transition once (the admin room is told once).
         """
-        key = _key(address)
+        key = _key(cls.contact, address)
         at = now_ms() if now is None else now
         conn: Connection
         async with cls.db.acquire() as conn, conn.transaction():
@@ -95,7 +96,7 @@ class MailAddress:
     @classmethod
     async def is_bouncing(cls, address: str) -> bool:
         # While a key rotation runs, the row may still be under the previous key's hash.
-        digests = contact_data.lookups(address)
+        digests = cls.contact.lookups(address)
         where = contact_data.any_of("address", 1, len(digests))
         rows = await cls.db.fetch(f"SELECT status FROM mail_address WHERE {where}", *digests)
         return any(row["status"] == BOUNCING for row in rows)
@@ -110,7 +111,7 @@ class MailAddress:
             "auto_answered_at=excluded.auto_answered_at "
             "WHERE mail_address.auto_answered_at IS NULL "
             "OR mail_address.auto_answered_at <= $4",
-            _key(address),
+            _key(cls.contact, address),
             OK,
             now,
             now - min_interval,
@@ -126,6 +127,6 @@ class MailAddress:
         await cls.db.execute(
             "UPDATE mail_address SET hard_bounces=0, status=$2, last_bounce_at=NULL "
             "WHERE address=$1",
-            _key(address),
+            _key(cls.contact, address),
             OK,
         )

@@ -17,8 +17,7 @@ from aiohttp import web
 from appservice.db import Person
 from appservice.web_pages import IdentityOf, WebPages
 
-from .addresses import MailAddress
-from .preferences import Preferences
+from .rows import MailRows
 
 log = logging.getLogger("lotse.mail.confirm")
 
@@ -37,26 +36,31 @@ def browser_language(header: str) -> str:
     return LANGUAGES[0]
 
 
-async def confirm_token(token: str) -> Person | None:
+async def confirm_token(rows: MailRows, token: str) -> Person | None:
     """Redeem a token: the person, whose address is now set and confirmed; None if no good."""
-    redeemed = await Preferences.redeem(token)
+    redeemed = await rows.Preferences.redeem(token)
     if redeemed is None:
         return None
     user_id, address = redeemed
-    person = await Person.get(user_id)
+    person = await rows.Person.get(user_id)
     if person is None or person.deleted_at is not None:
         return None
     await person.set_account(email=address)
-    await Preferences.mark_confirmed(user_id, address)
-    await MailAddress.reset(address)
+    await rows.Preferences.mark_confirmed(user_id, address)
+    await rows.MailAddress.reset(address)
     log.info("address of %s confirmed", user_id)
     return person
 
 
 class ConfirmationPages:
     def __init__(
-        self, language_of: LanguageOf, centre_name_of: CentreNameOf, identity: IdentityOf
+        self,
+        rows: MailRows,
+        language_of: LanguageOf,
+        centre_name_of: CentreNameOf,
+        identity: IdentityOf,
     ) -> None:
+        self.rows = rows
         self.language_of = language_of
         self.centre_name_of = centre_name_of
         # The same layout, stylesheet and headers (no-store, no-referrer: the token is in the
@@ -81,8 +85,8 @@ class ConfirmationPages:
 
     async def _get(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        user_id = await Preferences.peek(token) if len(token) < 200 else None
-        person = await Person.get(user_id) if user_id else None
+        user_id = await self.rows.Preferences.peek(token) if len(token) < 200 else None
+        person = await self.rows.Person.get(user_id) if user_id else None
         if person is None:
             lang = browser_language(request.headers.get("Accept-Language", ""))
             return self._page(lang, "invalid", status=404)
@@ -90,7 +94,7 @@ class ConfirmationPages:
 
     async def _post(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        person = await confirm_token(token) if len(token) < 200 else None
+        person = await confirm_token(self.rows, token) if len(token) < 200 else None
         if person is None:
             lang = browser_language(request.headers.get("Accept-Language", ""))
             return self._page(lang, "invalid", status=404)

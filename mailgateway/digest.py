@@ -24,10 +24,9 @@ from typing import Any, Protocol
 from mautrix.types import Event, EventType, Membership, RoomID, StateEvent, UserID
 
 from appservice.clock import now_ms
-from appservice.db import CentreRoom, Person
 
 from .notices import QUEUED, MailNotices, decide, facts_of
-from .room_notices import DueNotice, RoomNotices
+from .room_notices import DueNotice
 
 log = logging.getLogger("lotse.mail.digest")
 
@@ -89,6 +88,7 @@ class RoomNotifier:
         notices: MailNotices,
         window_minutes: int,
     ) -> None:
+        self.rows = notices.rows
         self.members = members
         self.steward = UserID(steward)
         self.assistant = assistant
@@ -98,7 +98,7 @@ class RoomNotifier:
 
     async def _counted_members(self, room_id: str) -> list[UserID] | None:
         """Joined members of a counselling or group room, or None for any other room."""
-        if await CentreRoom.by_room(room_id) is not None:
+        if await self.rows.CentreRoom.by_room(room_id) is not None:
             # A centre's staff room (steward-owned too) is the team's own chat: no mails.
             return None
         joined = await self.members.get_members(RoomID(room_id), (Membership.JOIN,))
@@ -118,7 +118,9 @@ class RoomNotifier:
         ts = int(evt.timestamp)
         recipients = [u for u in joined if u != evt.sender and u not in self.own_users]
         # Whoever writes has read the room up to here.
-        await RoomNotices.observe(evt.room_id, evt.event_id, ts, recipients, sender=evt.sender)
+        await self.rows.RoomNotices.observe(
+            evt.room_id, evt.event_id, ts, recipients, sender=evt.sender
+        )
 
     async def receive_ephemeral(self, ephemeral: list[Any]) -> None:
         """Apply the read receipts of one transaction (see the module docstring)."""
@@ -129,7 +131,7 @@ class RoomNotifier:
             if room_id not in checked:
                 checked[room_id] = await self.members.is_joined(RoomID(room_id), self.steward)
             if checked[room_id]:
-                await RoomNotices.read(user_id, room_id, event_id, ts)
+                await self.rows.RoomNotices.read(user_id, room_id, event_id, ts)
 
     async def run_due(self) -> None:
         """:meth:`send_due` as a scheduler job."""
@@ -141,17 +143,19 @@ class RoomNotifier:
         """The scheduler job: one mail per due person and room; returns how many were queued."""
         now = now_ms()
         queued = 0
-        for notice in await RoomNotices.due(now, self.window_ms):
+        for notice in await self.rows.RoomNotices.due(now, self.window_ms):
             queued += await self._send(notice, now)
         return queued
 
     async def _send(self, notice: DueNotice, now: int) -> int:
-        person = await Person.get(notice.user_id)
+        person = await self.rows.Person.get(notice.user_id)
         if person is None:
-            await RoomNotices.claim(notice, now, mailed=False)
+            await self.rows.RoomNotices.claim(notice, now, mailed=False)
             return 0
-        outcome = decide("new_message", await facts_of(person), self.notices.cfg.mail.enabled)
-        if not await RoomNotices.claim(notice, now, mailed=outcome == QUEUED):
+        outcome = decide(
+            "new_message", await facts_of(self.rows, person), self.notices.cfg.mail.enabled
+        )
+        if not await self.rows.RoomNotices.claim(notice, now, mailed=outcome == QUEUED):
             return 0  # another run took it
         if outcome != QUEUED:
             log.debug("unread room for %s, no mail: %s", notice.user_id, outcome)

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
-from mautrix.util.async_db import Database
 
 from appservice.config import Config
 from appservice.web_pages import IdentityOf
@@ -26,9 +25,9 @@ from . import notices
 from .confirm_page import ConfirmationPages
 from .digest import MemberSource, RoomNotifier
 from .imap_poller import ImapPoller, ImapSettings
-from .outbox import Outbox, outbox_sealer
-from .preferences import Preferences
+from .outbox import outbox_sealer
 from .render import MailTemplates, check_mail_templates
+from .rows import MailRows
 from .sender import MailSender, RetryPolicy, SmtpSettings
 from .unsubscribe import UnsubscribePages
 
@@ -44,11 +43,13 @@ class MailGateway:
         cfg: Config,
         members: MemberSource,
         *,
+        rows: MailRows,
         identity: IdentityOf = lambda: "",
-        database: Database | None = None,
     ) -> None:
-        """``database``: the app's own; its sender then reads no other database's outbox."""
+        """``rows``: the app's own tables; every mail part reads and writes only these."""
         self.cfg = cfg
+        self.rows = rows
+        enc = cfg.encryption
         mail = cfg.mail
         override = Path(mail.templates_dir) if mail.templates_dir else None
         if override is not None and not override.is_absolute():
@@ -71,10 +72,10 @@ class MailGateway:
                 max_delay=mail.retry_max_delay,
                 max_attempts=mail.retry_max_attempts,
             ),
-            sealer=outbox_sealer(cfg.encryption.sealing_key),
-            outbox=Outbox.on(database) if database is not None else Outbox,
+            rows=rows,
+            sealer=outbox_sealer(enc.sealing_key, enc.previous_sealing_keys),
         )
-        self.notices = notices.MailNotices(cfg, wake=self.sender.wake)
+        self.notices = notices.MailNotices(cfg, rows, wake=self.sender.wake)
         self.notifier = RoomNotifier(
             members,
             steward=cfg.steward_mxid,
@@ -83,9 +84,11 @@ class MailGateway:
             notices=self.notices,
             window_minutes=mail.digest_window_minutes,
         )
-        self.pages = ConfirmationPages(self.notices.language_of, self.notices.centre_name, identity)
+        self.pages = ConfirmationPages(
+            rows, self.notices.language_of, self.notices.centre_name, identity
+        )
         self.unsubscribe = UnsubscribePages(
-            cfg.encryption.pickle_key, self.notices.language_of, identity
+            rows, cfg.encryption.pickle_key, self.notices.language_of, identity
         )
         # Checked when built, i.e. before anything starts: a broken template refuses to start.
         check_mail_templates(self.templates)
@@ -107,8 +110,9 @@ class MailGateway:
                 imap_settings(self.cfg),
                 send_auto_answer=self.send_auto_answer,
                 on_bouncing=on_bouncing,
-                is_our_message_id=Outbox.has_message_id,
-                is_known_address=Preferences.is_confirmed_address,
+                addresses=self.rows.MailAddress,
+                is_our_message_id=self.rows.Outbox.has_message_id,
+                is_known_address=self.rows.Preferences.is_confirmed_address,
             )
             self._poller_task = asyncio.create_task(self.poller.run(), name="lotse-imap")
             log.info("IMAP poller started")
@@ -126,14 +130,14 @@ class MailGateway:
     async def send_auto_answer(self, address: str) -> None:
         """ "This mailbox is not read", in the first centre's language (we cannot know better)."""
         lang = self.cfg.centres[0].language if self.cfg.centres else "de"
-        await Outbox.enqueue(
+        await self.rows.Outbox.enqueue(
             address, "auto_answer", lang, {"centre_name": "", "app_url": self.notices.app_url}
         )
         self.sender.wake()
 
     async def prune(self) -> None:
         """Scheduler job: drop old confirmation links."""
-        await Preferences.prune_confirmations()
+        await self.rows.Preferences.prune_confirmations()
 
 
 def imap_settings(cfg: Config) -> ImapSettings:

@@ -111,12 +111,16 @@ class ImapPoller:
         on_bouncing: AddressHook | None = None,
         is_our_message_id: MessageIdCheck | None = None,
         is_known_address: AddressCheck | None = None,
+        *,
+        addresses: type[MailAddress],
     ) -> None:
         """``is_our_message_id``, if given, must confirm a report's original Message-ID
         (e.g. against the outbox); reports about other mails then count nothing, so a
         forged report cannot silence someone's address. ``is_known_address`` decides who
         may get the auto-answer; without it nobody does."""
         self.settings = settings
+        # The address table of the app's own database (bounces, auto-answers).
+        self.addresses = addresses
         self.send_auto_answer = send_auto_answer
         self.is_known_address = is_known_address
         self.on_bouncing = on_bouncing
@@ -377,7 +381,7 @@ class ImapPoller:
         self.counts["hard-bounce" if hard else "other-report"] += 1
         log.info("IMAP message uid=%d is a delivery report (%d hard)", uid, len(hard))
         for address in hard:
-            if await MailAddress.record_hard_bounce(address, self.settings.bounce_threshold):
+            if await self.addresses.record_hard_bounce(address, self.settings.bounce_threshold):
                 log.info("an address turned bouncing (uid=%d)", uid)
                 if self.on_bouncing is not None:
                     try:
@@ -387,7 +391,7 @@ class ImapPoller:
 
     async def _human_reply(self, uid: int, reply: HumanReply) -> None:
         own = {normalize(a) for a in self.settings.own_addresses}
-        if reply.sender in own or await MailAddress.is_bouncing(reply.sender):
+        if reply.sender in own or await self.addresses.is_bouncing(reply.sender):
             self.counts["human-unanswerable"] += 1
             log.info("IMAP message uid=%d is a reply that gets no answer", uid)
             return
@@ -398,7 +402,7 @@ class ImapPoller:
             return
         now = int(time.time() * 1000)
         interval = int(self.settings.auto_answer_interval * 1000)
-        if not await MailAddress.mark_auto_answered(reply.sender, now, interval):
+        if not await self.addresses.mark_auto_answered(reply.sender, now, interval):
             self.counts["human-answered-before"] += 1
             log.info("IMAP message uid=%d is a reply; answered recently already", uid)
             return

@@ -28,10 +28,9 @@ from appservice.db import Person
 from appservice.i18n import Renderer
 from appservice.once import after_commit
 
-from .addresses import MailAddress
-from .outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
-from .preferences import Preferences
+from .outbox import InvalidAddress, outbox_sealer, validate_address
 from .render import SAMPLE_VARIABLES
+from .rows import MailRows
 from .unsubscribe import token_for
 
 log = logging.getLogger("lotse.mail.notices")
@@ -79,14 +78,14 @@ def decide(kind: str, facts: RecipientFacts, mail_enabled: bool = True) -> str:
     return QUEUED
 
 
-async def facts_of(person: Person) -> RecipientFacts:
+async def facts_of(rows: MailRows, person: Person) -> RecipientFacts:
     """The recipient facts of a person, from ``person``, ``mail_preference``, ``mail_address``."""
-    preference = await Preferences.get(person.user_id)
+    preference = await rows.Preferences.get(person.user_id)
     address = person.email or None
     return RecipientFacts(
         address=address,
         confirmed=preference.confirmed_for(address),
-        bouncing=bool(address) and await MailAddress.is_bouncing(address or ""),
+        bouncing=bool(address) and await rows.MailAddress.is_bouncing(address or ""),
         notifications=preference.notifications,
         active=person.deleted_at is None and person.locked_at is None,
     )
@@ -95,10 +94,12 @@ async def facts_of(person: Person) -> RecipientFacts:
 class MailNotices:
     """Bound to the running app's config; one instance per app, passed to what sends mail."""
 
-    def __init__(self, cfg: Config, wake: Callable[[], None] | None = None) -> None:
+    def __init__(self, cfg: Config, rows: MailRows, wake: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
+        self.rows = rows
         self.wake = wake
-        self.sealer = outbox_sealer(cfg.encryption.sealing_key)
+        enc = cfg.encryption
+        self.sealer = outbox_sealer(enc.sealing_key, enc.previous_sealing_keys)
 
     @property
     def app_url(self) -> str:
@@ -124,14 +125,14 @@ class MailNotices:
         ``to`` is only for the address confirmation (the address waiting to be confirmed).
         """
         _check_variables(kind, variables)
-        facts = await facts_of(person)
+        facts = await facts_of(self.rows, person)
         if to is not None:
             if kind != "address_confirmation":
                 raise ValueError("only address confirmations go to another address")
             facts = RecipientFacts(
                 address=to,
                 confirmed=False,
-                bouncing=await MailAddress.is_bouncing(to),
+                bouncing=await self.rows.MailAddress.is_bouncing(to),
                 notifications=facts.notifications,
                 active=facts.active,
             )
@@ -148,7 +149,7 @@ class MailNotices:
         stored = {k: full[k] for k in SAMPLE_VARIABLES[kind]}
         if kind not in TRANSACTIONAL | ACCOUNT:
             stored["unsubscribe_url"] = self.unsubscribe_url(person)
-        await Outbox.enqueue(
+        await self.rows.Outbox.enqueue(
             facts.address, kind, self.language_of(person), stored, sealer=self.sealer
         )
         if self.wake is not None:

@@ -35,7 +35,8 @@ from mautrix.util.async_db import Database
 
 from appservice import contact_data, sealing
 from appservice.clock import now_ms
-from appservice.db import register_rows, rows_changed
+from appservice.contact_data import ContactData
+from appservice.db import rows_changed
 from appservice.sealing import Sealer, SealError
 
 QUEUED = "queued"
@@ -79,9 +80,10 @@ def validate_address(address: str) -> str:
 OUTBOX_PURPOSE = "mail outbox"
 
 
-def outbox_sealer(secret: str) -> Sealer:
-    """The sealer of the outbox's variables, derived from ``encryption.sealing_key``."""
-    return sealing.sealer(secret, OUTBOX_PURPOSE)
+def outbox_sealer(secret: str, previous: tuple[str, ...] = ()) -> Sealer:
+    """The sealer of the outbox's variables, derived from ``encryption.sealing_key``; values
+    under the ``previous`` keys (a rotation under way) open too."""
+    return sealing.sealer(secret, OUTBOX_PURPOSE, previous)
 
 
 def _seal_context(recipient: str, kind: str, lang: str, created_at: int) -> str:
@@ -123,29 +125,24 @@ class OutboxMail:
         return opened
 
 
-@register_rows
 class Outbox:
-    """SQL for ``mail_outbox``; bound to the database by ``LotseDatabase.start``."""
+    """SQL for ``mail_outbox``; a part gets it bound to its database (mailgateway/rows.py)."""
 
     db: ClassVar[Database]
-
-    @classmethod
-    def on(cls, db: Database) -> type[Outbox]:
-        """The same SQL bound to ``db`` for good (not to whichever database started last)."""
-        return type("Outbox", (cls,), {"db": db})
+    contact: ClassVar[ContactData]
 
     _columns: ClassVar[str] = (
         "id, recipient, kind, lang, variables, not_before, attempts, state, message_id, "
         "last_error, created_at, sent_at, recipient_hash"
     )
 
-    @staticmethod
-    def _from_row(row: Any) -> OutboxMail:
+    @classmethod
+    def _from_row(cls, row: Any) -> OutboxMail:
         return OutboxMail(
             id=int(row["id"]),
             # Sealed at rest (appservice/contact_data.py), bound to the address's hash.
             recipient=str(
-                contact_data.open_value(
+                cls.contact.open_value(
                     row["recipient"], contact_data.outbox_context(row["recipient_hash"] or "")
                 )
             ),
@@ -194,8 +191,8 @@ class Outbox:
             "INSERT INTO mail_outbox (recipient, kind, lang, variables, not_before, created_at, "
             "recipient_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
         )
-        digest = contact_data.lookup(recipient) or ""
-        stored = contact_data.seal(recipient, contact_data.outbox_context(digest))
+        digest = cls.contact.lookup(recipient) or ""
+        stored = cls.contact.seal(recipient, contact_data.outbox_context(digest))
         mail_id = await cls.db.fetchval(
             q, stored, kind, lang, payload, now if not_before is None else not_before, now, digest
         )

@@ -19,7 +19,8 @@ from mautrix.util.async_db import Connection, Database
 
 from appservice import contact_data as cd
 from appservice.clock import now_ms
-from appservice.db import register_rows, rows_changed
+from appservice.contact_data import ContactData
+from appservice.db import rows_changed
 
 from .addresses import normalize
 
@@ -52,11 +53,11 @@ class PendingConfirmation:
     expires_at: int
 
 
-@register_rows
 class Preferences:
     """SQL for ``mail_preference``; a person without a row has the defaults."""
 
     db: ClassVar[Database]
+    contact: ClassVar[ContactData]
     _columns: ClassVar[str] = (
         "user_id, confirmed_address, confirmed_at, notifications, delay_minutes"
     )
@@ -68,11 +69,11 @@ class Preferences:
         )
         return cls._from_row(row) if row is not None else MailPreference(user_id)
 
-    @staticmethod
-    def _from_row(row: Any) -> MailPreference:
+    @classmethod
+    def _from_row(cls, row: Any) -> MailPreference:
         return MailPreference(
             user_id=row["user_id"],
-            confirmed_address=cd.open_value(
+            confirmed_address=cls.contact.open_value(
                 row["confirmed_address"], cd.preference_context(row["user_id"])
             ),
             confirmed_at=row["confirmed_at"],
@@ -111,9 +112,9 @@ class Preferences:
             "confirmed_address=excluded.confirmed_address, confirmed_at=excluded.confirmed_at, "
             "confirmed_hash=excluded.confirmed_hash",
             user_id,
-            cd.seal(normalize(address), cd.preference_context(user_id)),
+            cls.contact.seal(normalize(address), cd.preference_context(user_id)),
             now_ms() if now is None else now,
-            cd.lookup(address),
+            cls.contact.lookup(address),
         )
 
     @classmethod
@@ -160,10 +161,10 @@ class Preferences:
                 "expires_at, address_hash) VALUES ($1, $2, $3, $4, $5, $6)",
                 digest,
                 user_id,
-                cd.seal(normalize(address), cd.token_context("mail_confirmation", digest)),
+                cls.contact.seal(normalize(address), cd.token_context("mail_confirmation", digest)),
                 at,
                 at + hours * 3600 * 1000,
-                cd.lookup(address),
+                cls.contact.lookup(address),
             )
         return token
 
@@ -178,7 +179,9 @@ class Preferences:
         )
         if row is None:
             return None
-        return PendingConfirmation(address=_address_of(row), expires_at=int(row["expires_at"]))
+        return PendingConfirmation(
+            address=_address_of(cls.contact, row), expires_at=int(row["expires_at"])
+        )
 
     @classmethod
     async def redeem(cls, token: str, now: int | None = None) -> tuple[str, str] | None:
@@ -201,7 +204,7 @@ class Preferences:
             digest,
         )
         assert row is not None
-        return row["user_id"], _address_of(row)
+        return row["user_id"], _address_of(cls.contact, row)
 
     @classmethod
     async def peek(cls, token: str, now: int | None = None) -> str | None:
@@ -216,7 +219,7 @@ class Preferences:
     @classmethod
     async def people_with_address(cls, address: str) -> list[str]:
         """Who uses ``address`` or waits to confirm it (for the admins' bounce notices)."""
-        digests = cd.lookups(address)
+        digests = cls.contact.lookups(address)
         n = len(digests)
         rows = await cls.db.fetch(
             f"SELECT user_id FROM person WHERE {cd.any_of('email_hash', 1, n)} "
@@ -235,7 +238,7 @@ class Preferences:
     @classmethod
     async def people_confirmed_at(cls, address: str) -> list[str]:
         """The people whose confirmed address ``address`` is (where a reset link may go)."""
-        digests = cd.lookups(address)
+        digests = cls.contact.lookups(address)
         n = len(digests)
         rows = await cls.db.fetch(
             "SELECT p.user_id FROM mail_preference p JOIN person ON person.user_id=p.user_id "
@@ -266,7 +269,7 @@ class Preferences:
         )
 
 
-def _address_of(row: Any) -> str:
+def _address_of(contact: ContactData, row: Any) -> str:
     """The sealed address of a ``mail_confirmation`` row, opened."""
     context = cd.token_context("mail_confirmation", row["token_hash"])
-    return str(cd.open_value(row["address"], context))
+    return str(contact.open_value(row["address"], context))

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from mautrix.util.async_db import Connection, Database, Scheme
 
-from appservice.db import register_rows, rows_changed
+from appservice.db import rows_changed
 
 from .preferences import DEFAULT_DELAY_MINUTES
 
@@ -58,7 +58,6 @@ class DueNotice:
     pending_since: int
 
 
-@register_rows
 class RoomNotices:
     """SQL for ``room_notice``; bound to the database at start."""
 

@@ -27,10 +27,11 @@ import aiosmtplib
 
 from appservice.sealing import Sealer, SealError
 
-from .addresses import BOUNCING, MailAddress
+from .addresses import BOUNCING
 from .metrics import MAILS
-from .outbox import Outbox, OutboxMail
+from .outbox import OutboxMail
 from .render import MailTemplates, TemplateProblem, build_message
+from .rows import MailRows
 
 log = logging.getLogger("lotse.mail.sender")
 
@@ -100,13 +101,14 @@ class MailSender:
         batch_size: int = 100,
         poll_interval: float = 5.0,
         on_permanent_failure: PermanentFailureHook | None = None,
+        rows: MailRows,
         sealer: Sealer | None = None,
-        outbox: type[Outbox] = Outbox,
     ) -> None:
         """``sealer`` opens the variables :meth:`Outbox.enqueue` sealed (secret links);
-        ``outbox`` is the outbox bound to this app's own database (see ``Outbox.on``), so a
+        ``rows`` are the mail tables of this app's own database (mailgateway/rows.py), so a
         second database opened in the same process is never read by this sender."""
-        self.outbox = outbox
+        self.rows = rows
+        self.outbox = rows.Outbox
         self.smtp = smtp
         self.sealer = sealer
         self.templates = templates
@@ -234,7 +236,7 @@ class MailSender:
             client.close()
 
     async def _deliver(self, row: OutboxMail) -> None:
-        if await MailAddress.is_bouncing(row.recipient):
+        if await self.rows.MailAddress.is_bouncing(row.recipient):
             # Queued before the address turned bouncing: dropped, not tried. The admins
             # heard about the address when it turned; no second notice per mail.
             await self.outbox.mark_failed(row.id, BOUNCING)

@@ -22,7 +22,7 @@ from appservice.db import Person
 from appservice.web_pages import IdentityOf, WebPages
 
 from .confirm_page import LANGUAGES, browser_language
-from .preferences import Preferences
+from .rows import MailRows
 
 log = logging.getLogger("lotse.mail.unsubscribe")
 
@@ -52,7 +52,10 @@ def user_of(token: str, secret: str) -> str | None:
 
 
 class UnsubscribePages:
-    def __init__(self, secret: str, language_of: LanguageOf, identity: IdentityOf) -> None:
+    def __init__(
+        self, rows: MailRows, secret: str, language_of: LanguageOf, identity: IdentityOf
+    ) -> None:
+        self.rows = rows
         self.secret = secret
         self.language_of = language_of
         self.pages = WebPages(identity)
@@ -67,12 +70,12 @@ class UnsubscribePages:
 
     async def _handle(self, request: web.Request) -> web.Response:
         user_id = user_of(request.match_info["token"], self.secret)
-        person = await Person.get(user_id) if user_id else None
+        person = await self.rows.Person.get(user_id) if user_id else None
         if person is None:
             lang = browser_language(request.headers.get("Accept-Language", ""))
             return self._page(lang, "invalid", 404)
         if request.method == "POST":
-            await Preferences.set_notifications(person.user_id, False)
+            await self.rows.Preferences.set_notifications(person.user_id, False)
             log.info("notifications of %s switched off from a mail", person.user_id)
             return self._page(self.language_of(person), "done", 200)
         return self._page(self.language_of(person), "ask", 200)

@@ -7,11 +7,13 @@ table, so mautrix upgrades and ours never step on each other.
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import Any
 
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.crypto import PgCryptoStore
-from mautrix.util.async_db import Database, Scheme
+from mautrix.util.async_db import Scheme
+
+from appservice.contact_data import ContactData
 
 from .absence import Absence, AbsenceNotice
 from .account_code import AccountCode
@@ -48,7 +50,7 @@ from .room_avatar import RoomAvatar
 from .rows import rows_changed
 from .transfer import Transfer
 from .triage import TriageDialogue
-from .upgrade import upgrade_table
+from .upgrade import upgrade_table, upgrade_table_for
 
 __all__ = [
     "Absence",
@@ -87,7 +89,6 @@ __all__ = [
     "Person",
     "Registration",
     "RoomAvatar",
-    "register_rows",
     "Rows",
     "bind",
     "rows_changed",
@@ -98,78 +99,25 @@ __all__ = [
 
 log = logging.getLogger("lotse.db")
 
-R = TypeVar("R")
-_row_classes: list[Any] = [
-    Person,
-    Inbox,
-    CounsellingRequest,
-    Absence,
-    CentreSettingRow,
-    AuditEntry,
-    ClientNote,
-    ClientDocument,
-    ClientGroup,
-    Invitation,
-    Registration,
-    MasterDataValue,
-    Bookmark,
-    ErasedPerson,
-    TriageDialogue,
-    Transfer,
-    AbsenceNotice,
-    CentreRoom,
-    CentreMessage,
-    PendingDocument,
-    CommandOutcome,
-    RoomAvatar,
-    AccountCode,
-    PersonalData,
-    InactivityNotice,
-    Monitoring,
-    MonitoringDialogue,
-    BookingService,
-    BookingWindowRow,
-    Appointment,
-    CalendarFeed,
-    BookingJob,
-    BookingOffer,
-    GroupAppointmentRow,
-    BookingBlocker,
-    CounsellorVideoLink,
-]
-# Started databases, newest last: row classes use the newest; stopping one hands them back
-# to the one before (tests open extra databases beside the running app).
-_open: list[Database] = []
-
-
-def register_rows(cls: R) -> R:
-    """Bind a row class (ClassVar ``db``) to the running database, now or at start.
-
-    Other packages (the mail gateway) keep their SQL in their own row classes and register
-    them here, so this package never imports them (DESIGN.md: imports run one way).
-    """
-    _row_classes.append(cls)
-    if _open:
-        cls.db = _open[-1]  # type: ignore[attr-defined]
-    return cls
-
-
-def _bind_rows() -> None:
-    for cls in _row_classes:
-        if _open:
-            cls.db = _open[-1]
-
 
 class LotseDatabase:
-    """Opens the pool, runs every upgrade table and binds the row classes to it."""
+    """Opens the pool, runs every upgrade table; ``rows`` are the row classes bound to it.
+
+    ``contact`` holds the keys contact data is sealed with (the app's ``encryption``
+    settings): the upgrade that seals old rows and every row class use it."""
 
     def __init__(
-        self, url: str, db_args: dict[str, Any] | None = None, max_connections: int = 40
+        self,
+        url: str,
+        contact: ContactData,
+        db_args: dict[str, Any] | None = None,
+        max_connections: int = 40,
     ) -> None:
         self.url = url
+        self.contact = contact
         self.main = open_database(
             url,
-            upgrade_table,
+            upgrade_table_for(contact),
             log,
             db_args=db_args,
             owner_name="lotse",
@@ -177,14 +125,11 @@ class LotseDatabase:
         )
         self.crypto_db = open_database(url, PgCryptoStore.upgrade_table, log.getChild("crypto"))
         self.state_db = open_database(url, PgASStateStore.upgrade_table, log.getChild("state"))
-        # The row classes bound to this database: pass these on, never a class's global ``db``.
-        self.rows = Rows(self.main)
+        # The row classes bound to this database and key: parts get their tables from here.
+        self.rows = Rows(self.main, contact)
 
     async def start(self) -> None:
-        """Open and upgrade; on failure (e.g. a database newer than the code) close again.
-
-        The row classes are bound to this database: one LotseDatabase per process.
-        """
+        """Open and upgrade; on failure (e.g. a database newer than the code) close again."""
         try:
             await self.main.start()
             # asyncpg copies the pool at this call, so it must follow the main start.
@@ -199,13 +144,8 @@ class LotseDatabase:
         except BaseException:
             await self.main.stop()
             raise
-        _open.append(self.main)
-        _bind_rows()
 
     async def stop(self) -> None:
-        if self.main in _open:
-            _open.remove(self.main)
-            _bind_rows()
         await self.main.stop()
 
     async def get_state(self, key: str) -> str | None:

@@ -1,8 +1,10 @@
 """Every row class bound to one database: a part gets its tables from the ``Rows`` it is
 given, never from a module global, so two apps in one process cannot see each other's data.
 
-Each attribute is a subclass of the row class with its ``db`` set; rows it returns are of
-that subclass, so their own methods reach the same database.
+Each attribute is a subclass of the row class with its ``db`` and ``contact`` (the keys of
+the app's contact data, appservice/contact_data.py) set; rows it returns are of that subclass,
+so their own methods reach the same database. The base classes carry only the annotations:
+a bare ``Person.get(...)`` fails with AttributeError instead of reaching some database.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from mautrix.util.async_db import Database
+
+from appservice.contact_data import ContactData
 
 from . import absence as _absence
 from . import account_code as _account_code
@@ -75,18 +79,25 @@ class Rows:
     BookingBlocker: type[_booking.BookingBlocker]
     CounsellorVideoLink: type[_booking.CounsellorVideoLink]
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, contact: ContactData) -> None:
         self.db = db
+        self.contact = contact
         for name, cls in ROW_CLASSES.items():
-            setattr(self, name, bind(cls, db))
+            setattr(self, name, bind(cls, db, contact))
 
 
-def bind(cls: Any, db: Database) -> Any:
-    """A subclass of ``cls`` whose rows live in ``db`` (other packages bind theirs too)."""
+def bind(cls: Any, db: Database, contact: ContactData) -> Any:
+    """A subclass of ``cls`` whose rows live in ``db`` and whose contact data is sealed with
+    ``contact`` (other packages bind theirs too, e.g. mailgateway/rows.py)."""
     return type(
         cls.__name__,
         (cls,),
-        {"db": db, "__module__": cls.__module__, "__qualname__": cls.__qualname__},
+        {
+            "db": db,
+            "contact": contact,
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+        },
     )
 
 

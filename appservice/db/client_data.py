@@ -10,19 +10,21 @@ from typing import Any, ClassVar
 from mautrix.util.async_db import Connection, Database
 
 from appservice import contact_data as cd
+from appservice.contact_data import ContactData
 
 
 class MasterDataValue:
     """Values of a centre's master-data fields, per client (``client_master_data``)."""
 
     db: ClassVar[Database]
+    contact: ClassVar[ContactData]
 
     @classmethod
     async def of(cls, user_id: str) -> dict[str, str]:
         rows = await cls.db.fetch(
             "SELECT key, value FROM client_master_data WHERE user_id=$1 ORDER BY key", user_id
         )
-        return {row["key"]: _opened(user_id, row) for row in rows}
+        return {row["key"]: _opened(cls.contact, user_id, row) for row in rows}
 
     @classmethod
     async def of_many(cls, user_ids: list[str]) -> dict[str, dict[str, str]]:
@@ -33,7 +35,7 @@ class MasterDataValue:
         marks = ", ".join(f"${i + 1}" for i in range(len(user_ids)))
         q = f"SELECT user_id, key, value FROM client_master_data WHERE user_id IN ({marks})"
         for row in await cls.db.fetch(q, *user_ids):
-            found[row["user_id"]][row["key"]] = _opened(row["user_id"], row)
+            found[row["user_id"]][row["key"]] = _opened(cls.contact, row["user_id"], row)
         return found
 
     @classmethod
@@ -50,13 +52,13 @@ class MasterDataValue:
                         "INSERT INTO client_master_data (user_id, key, value) VALUES ($1, $2, $3)",
                         user_id,
                         key,
-                        cd.seal(value, cd.master_context(user_id, key)),
+                        cls.contact.seal(value, cd.master_context(user_id, key)),
                     )
 
 
-def _opened(user_id: str, row: Any) -> str:
+def _opened(contact: ContactData, user_id: str, row: Any) -> str:
     """A master-data value is sealed at rest, bound to its client and field."""
-    return str(cd.open_value(row["value"], cd.master_context(user_id, row["key"])))
+    return str(contact.open_value(row["value"], cd.master_context(user_id, row["key"])))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from mautrix.util.async_db import Connection, Database
 
 from appservice import contact_data as cd
 from appservice.clock import now_ms
+from appservice.contact_data import ContactData
 
 from .rows import rows_changed
 
@@ -32,6 +33,7 @@ PURPOSES = (INVITATION, RESET)
 @dataclass
 class Invitation:
     db: ClassVar[Database]
+    contact: ClassVar[ContactData]
     _columns: ClassVar[str] = (
         "id, token_hash, user_id, centre_id, created_by, created_at, expires_at, sent_to, "
         "used_at, revoked_at, failed_attempts, purpose"
@@ -73,7 +75,7 @@ class Invitation:
             created_by=row["created_by"],
             created_at=int(row["created_at"]),
             expires_at=int(row["expires_at"]),
-            sent_to=_sent_to(row),
+            sent_to=_sent_to(cls.contact, row),
             used_at=row["used_at"],
             revoked_at=row["revoked_at"],
             failed_attempts=int(row["failed_attempts"]),
@@ -114,9 +116,9 @@ class Invitation:
                 created_by,
                 now,
                 expires_at,
-                cd.seal(sent_to, cd.token_context("invitation", token_hash)),
+                cls.contact.seal(sent_to, cd.token_context("invitation", token_hash)),
                 purpose,
-                cd.lookup(sent_to),
+                cls.contact.lookup(sent_to),
             )
         invitation = cls._from_row(row)
         assert invitation is not None
@@ -186,7 +188,7 @@ class Invitation:
             "AND sent_to IS NOT NULL ORDER BY used_at DESC, id DESC LIMIT 1"
         )
         row = await cls.db.fetchrow(q, user_id)
-        return None if row is None else _sent_to(row)
+        return None if row is None else _sent_to(cls.contact, row)
 
     @classmethod
     async def revoke_for(cls, user_id: str) -> int:
@@ -205,6 +207,6 @@ class Invitation:
         await cls.db.execute("DELETE FROM invitation WHERE user_id=$1", user_id)
 
 
-def _sent_to(row: Any) -> str | None:
+def _sent_to(contact: ContactData, row: Any) -> str | None:
     """The address a link went to: sealed at rest, bound to the link (contact_data.py)."""
-    return cd.open_value(row["sent_to"], cd.token_context("invitation", row["token_hash"]))
+    return contact.open_value(row["sent_to"], cd.token_context("invitation", row["token_hash"]))

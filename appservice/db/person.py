@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from mautrix.util.async_db import Connection, Database
 
 from appservice import contact_data as cd
+from appservice.contact_data import ContactData
 
 from .rows import rows_changed
 
@@ -20,6 +21,7 @@ ROLES = ("client", "counsellor", "admin")
 @dataclass
 class Person:
     db: ClassVar[Database]
+    contact: ClassVar[ContactData]
     _columns: ClassVar[str] = (
         "user_id, centre_id, role, language, service_room_id, welcomed, created_at, "
         "status, capacity, home_counsellor_id, display_name, email, phone, invited_at, "
@@ -92,8 +94,8 @@ class Person:
             home_counsellor_id=row["home_counsellor_id"],
             display_name=row["display_name"],
             # Sealed at rest (appservice/contact_data.py).
-            email=cd.open_value(row["email"], cd.person_context(row["user_id"], "email")),
-            phone=cd.open_value(row["phone"], cd.person_context(row["user_id"], "phone")),
+            email=cls.contact.open_value(row["email"], cd.person_context(row["user_id"], "email")),
+            phone=cls.contact.open_value(row["phone"], cd.person_context(row["user_id"], "phone")),
             invited_at=row["invited_at"],
             activated_at=row["activated_at"],
             locked_at=row["locked_at"],
@@ -295,9 +297,11 @@ class Person:
         stored = dict(values)
         for name in ("email", "phone"):
             if name in values:
-                stored[name] = cd.seal(values[name], cd.person_context(self.user_id, name))
+                stored[name] = self.contact.seal(
+                    values[name], cd.person_context(self.user_id, name)
+                )
         if "email" in values:
-            stored["email_hash"] = cd.lookup(values["email"])
+            stored["email_hash"] = self.contact.lookup(values["email"])
         names = list(stored)
         assignments = ", ".join(f"{name}=${i + 2}" for i, name in enumerate(names))
         q = f"UPDATE person SET {assignments} WHERE user_id=$1"

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from mautrix.util.async_db import Connection, Database, Scheme
 
 from appservice import contact_data as cd
+from appservice.contact_data import ContactData
 
 from .scrub import addresses_of
 
@@ -138,12 +139,12 @@ _SEALED: dict[tuple[str, str], Any] = {
 _HELPERS = ("token_hash", "recipient_hash")
 
 
-def _opened(table: str, row: Any, user_id: str) -> dict[str, Any]:
+def _opened(contact: ContactData, table: str, row: Any, user_id: str) -> dict[str, Any]:
     values = dict(row)
     for column, value in values.items():
         context = _SEALED.get((table, column))
         if context is not None:
-            values[column] = cd.open_value(value, context(values, user_id))
+            values[column] = contact.open_value(value, context(values, user_id))
     return {c: v for c, v in values.items() if c not in _HELPERS}
 
 
@@ -212,6 +213,7 @@ class PersonalData:
     """Reads the rows of ``SECTIONS`` for one person."""
 
     db: ClassVar[Database]
+    contact: ClassVar[ContactData]
 
     @classmethod
     async def collect(cls, user_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -220,7 +222,9 @@ class PersonalData:
         for section in SECTIONS:
             rows = await cls.db.fetch(section.query, user_id)
             if rows:
-                data[section.table] = [_opened(section.table, row, user_id) for row in rows]
+                data[section.table] = [
+                    _opened(cls.contact, section.table, row, user_id) for row in rows
+                ]
         conn: Connection
         async with cls.db.acquire() as conn:
             addresses = await addresses_of(conn, cls.db.scheme, user_id)
@@ -228,7 +232,7 @@ class PersonalData:
             for section in ADDRESS_SECTIONS:
                 rows = await cls.db.fetch(section.query, address)
                 data.setdefault(section.table, []).extend(
-                    _opened(section.table, row, user_id) for row in rows
+                    _opened(cls.contact, section.table, row, user_id) for row in rows
                 )
         audit = await cls.db.fetch(
             "SELECT actor_id, action, target, detail, created_at FROM audit_log "

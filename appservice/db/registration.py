@@ -14,6 +14,7 @@ from mautrix.util.async_db import Database
 
 from appservice import contact_data as cd
 from appservice.clock import now_ms
+from appservice.contact_data import ContactData
 
 from .rows import rows_changed
 
@@ -21,6 +22,7 @@ from .rows import rows_changed
 @dataclass
 class Registration:
     db: ClassVar[Database]
+    contact: ClassVar[ContactData]
     _columns: ClassVar[str] = (
         "id, token_hash, centre_id, pseudonym, email, created_at, expires_at, confirmed_at, user_id"
     )
@@ -48,7 +50,9 @@ class Registration:
             centre_id=row["centre_id"],
             pseudonym=row["pseudonym"],
             email=str(
-                cd.open_value(row["email"], cd.token_context("registration", row["token_hash"]))
+                cls.contact.open_value(
+                    row["email"], cd.token_context("registration", row["token_hash"])
+                )
             ),
             created_at=int(row["created_at"]),
             expires_at=int(row["expires_at"]),
@@ -65,8 +69,8 @@ class Registration:
             "expires_at, email_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
         )
         now = now_ms()
-        sealed = cd.seal(email, cd.token_context("registration", token_hash))
-        digest = cd.lookup(email)
+        sealed = cls.contact.seal(email, cd.token_context("registration", token_hash))
+        digest = cls.contact.lookup(email)
         return int(
             await cls.db.fetchval(
                 q, token_hash, centre_id, pseudonym, sealed, now, expires_at, digest
@@ -85,7 +89,7 @@ class Registration:
         ``address_key`` is the normalised address (trimmed, lower-case): ``Anna@X.org`` and
         ``anna@x.org`` are one mailbox and share one limit.
         """
-        digests = cd.lookups(address_key)
+        digests = cls.contact.lookups(address_key)
         q = "SELECT COUNT(*) FROM registration WHERE created_at >= $1 AND " + cd.any_of(
             "email_hash", 2, len(digests)
         )

@@ -17,7 +17,6 @@ from mautrix.crypto.attachments import encrypt_attachment
 from mautrix.types import FileInfo, MediaMessageEventContent, MessageType, RoomID
 
 from appservice.clock import now_ms
-from appservice.db import PersonalData
 from appservice.db.personal_data import EXCLUDED
 from bots.framework.commands import EVERYONE, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
@@ -92,8 +91,8 @@ async def export(ctx: CommandContext, who: str | None = None) -> str:
     created = now_ms()
     document = build_document(
         ctx.user_id,
-        await PersonalData.collect(ctx.user_id),
-        await PersonalData.counts(ctx.user_id),
+        await services.rows.PersonalData.collect(ctx.user_id),
+        await services.rows.PersonalData.counts(ctx.user_id),
         created,
     )
     data = json.dumps(document, ensure_ascii=False, indent=2).encode()

@@ -30,7 +30,7 @@ from functools import partial
 
 from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
-from appservice.db import ClientNote, ErasedPerson, Person
+from appservice.db import ErasedPerson
 from appservice.scheduler import Scheduler
 from bots.framework.services import BotServices
 from bots.groups.groups import remove_client_from_groups
@@ -63,12 +63,12 @@ def schedule(scheduler: Scheduler, services: BotServices) -> None:
 async def run(services: BotServices, now: int | None = None) -> None:
     """One run: claim everyone due, finish every claim, report per centre."""
     now = now if now is not None else now_ms()
-    for user_id, centre_id, deleted_at in await ErasedPerson.marked():
+    for user_id, centre_id, deleted_at in await services.rows.ErasedPerson.marked():
         grace = (await services.settings(centre_id)).deletion_grace_days
         if not rules.restorable(deleted_at, grace, now):
-            await ErasedPerson.claim(user_id, deleted_at)
+            await services.rows.ErasedPerson.claim(user_id, deleted_at)
     done: list[Erased] = []
-    for claim in await ErasedPerson.unfinished():
+    for claim in await services.rows.ErasedPerson.unfinished():
         try:
             if await erase(services, claim):
                 done.append(Erased(claim.user_id, claim.centre_id, claim.role))
@@ -87,7 +87,7 @@ async def erase(services: BotServices, claim: ErasedPerson) -> bool:
     """Erase one claimed person; False when Synapse's redaction is not finished yet."""
     admin = services.admin
     user_id = claim.user_id
-    person = await Person.get(user_id)
+    person = await services.rows.Person.get(user_id)
     info = await admin.get_user(user_id)
     if info is not None and not info.deactivated:
         redact_id = await admin.redact_user_events(user_id)
@@ -113,7 +113,7 @@ async def erase(services: BotServices, claim: ErasedPerson) -> bool:
         # notes, and their places in groups and group rooms.
         await erase_client_documents(services, user_id)
         await remove_client_from_groups(services, user_id)
-        await ClientNote.delete_for_client(user_id)
+        await services.rows.ClientNote.delete_for_client(user_id)
     else:
         # A counsellor's documents were visible to them alone: rows and files go with them
         # (their notes stay: the whole team reads and relies on those).

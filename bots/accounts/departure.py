@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from mautrix.errors import MatrixRequestError
 from mautrix.types import RoomID, UserID
 
-from appservice.db import CounsellingRequest, Person, Transfer
+from appservice.db import Person
 from bots.framework.services import BotServices
 from bots.requests.requests import place_request
 
@@ -39,14 +39,14 @@ class HandedBack:
 
 async def hand_back(services: BotServices, departed: Person) -> list[HandedBack]:
     """Place the departed counsellor's open requests anew; tell clients and admins."""
-    await Transfer.withdraw_involving(departed.user_id)
-    await Person.drop_home_counsellor(departed.user_id)
+    await services.rows.Transfer.withdraw_involving(departed.user_id)
+    await services.rows.Person.drop_home_counsellor(departed.user_id)
     handed: list[HandedBack] = []
     # Outside a command (the deletion routine) the notices are keyed by the departure.
     cause = f"departure-{departed.user_id}"
-    for request in await CounsellingRequest.open_of_counsellor(departed.user_id):
-        waiting = await CounsellingRequest.hand_back(request.id, departed.user_id)
-        client = await Person.get(request.client_id)
+    for request in await services.rows.CounsellingRequest.open_of_counsellor(departed.user_id):
+        waiting = await services.rows.CounsellingRequest.hand_back(request.id, departed.user_id)
+        client = await services.rows.Person.get(request.client_id)
         if waiting is None or client is None:
             continue  # closed or taken a moment ago
         if waiting.room_id:
@@ -63,7 +63,7 @@ async def hand_back(services: BotServices, departed: Person) -> list[HandedBack]
         )
         handed.append(HandedBack(waiting.id, name))
         log.info("request %d of departed %s placed anew", waiting.id, departed.user_id)
-    for request in await CounsellingRequest.waiting(departed.centre_id):
+    for request in await services.rows.CounsellingRequest.waiting(departed.centre_id):
         if request.room_id:
             await _leave(services, request.room_id, departed.user_id)
     if handed:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from appservice.clock import now_ms
-from appservice.db import InactivityNotice, Person
+from appservice.db import Person
 from appservice.scheduler import Scheduler
 from bots.framework.services import BotServices
 from bots.records import client_rules
@@ -40,10 +40,12 @@ def schedule(scheduler: Scheduler, services: BotServices) -> None:
 
 async def run(services: BotServices, now: int | None = None) -> None:
     now = now if now is not None else now_ms()
-    notices = await InactivityNotice.all()
+    notices = await services.rows.InactivityNotice.all()
     for centre in services.directory.cfg.centres:
         months = (await services.settings(centre.id)).inactive_account_months
-        people = [p for p in await Person.all_in_centre(centre.id) if p.deleted_at is None]
+        people = [
+            p for p in await services.rows.Person.all_in_centre(centre.id) if p.deleted_at is None
+        ]
         if months <= 0 and not any(p.user_id in notices for p in people):
             continue
         seen = await last_seen(services, [p.user_id for p in people])
@@ -56,13 +58,13 @@ async def run(services: BotServices, now: int | None = None) -> None:
             notice = rules.Notice(*given) if given is not None else None
             action = rules.decide(person.role, active, months, notice, now)
             if action == rules.CANCEL:
-                await InactivityNotice.forget(person.user_id)
+                await services.rows.InactivityNotice.forget(person.user_id)
             elif action == rules.NOTIFY:
                 await _warn(services, person, active, months, now)
             elif action == rules.DELETE:
                 await _mark(services, person, months, now)
             elif action == rules.STAFF:
-                await InactivityNotice.record(person.user_id, active, now)
+                await services.rows.InactivityNotice.record(person.user_id, active, now)
                 staff.append((person, active))
         if staff:
             listed = [
@@ -78,7 +80,7 @@ async def run(services: BotServices, now: int | None = None) -> None:
 async def _warn(services: BotServices, person: Person, active: int, months: int, now: int) -> None:
     """The content-free notice, in the service room and by mail; recorded first, so a
     repeated run does not warn twice (the transaction key makes a resent notice one event)."""
-    await InactivityNotice.record(person.user_id, active, now)
+    await services.rows.InactivityNotice.record(person.user_id, active, now)
     when = day(rules.delete_on(active, months, now))
     cause = f"inactive-{active}"
     await services.tell(person, "inactive_notice", cause=cause, months=months, day=when)
@@ -97,7 +99,7 @@ async def _mark(services: BotServices, person: Person, months: int, now: int) ->
     if withdrawn:
         detail += f"; request {withdrawn} withdrawn"
     await services.audit(person.centre_id, actor, "inactive_delete", person.user_id, detail)
-    await InactivityNotice.forget(person.user_id)
+    await services.rows.InactivityNotice.forget(person.user_id)
     until = day(client_rules.erase_at(now, grace))
     await services.tell_admins(
         person.centre_id,

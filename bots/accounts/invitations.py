@@ -18,11 +18,11 @@ from __future__ import annotations
 import logging
 import time
 
-from appservice.db import Invitation, Person
+from appservice.db import Person
 from bots.framework.commands import ADMINS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import services_of
-from mailgateway.outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
+from bots.framework.services import rows_of, services_of
+from mailgateway.outbox import InvalidAddress, outbox_sealer, validate_address
 
 from .invitation_rules import (
     account_in_use,
@@ -60,7 +60,7 @@ STAFF_ROLES = ("counsellor", "admin")
     private=True,
 )
 async def client_invite(ctx: CommandContext, client: str) -> str:
-    person = await Person.find_in_centre(ctx.centre_id, client, roles=CLIENT_ROLES)
+    person = await rows_of(ctx).Person.find_in_centre(ctx.centre_id, client, roles=CLIENT_ROLES)
     if person is None:
         return ctx.render("invite_unknown_person", given=client, kind="client")
     return await _invite(ctx, person)
@@ -82,7 +82,7 @@ async def client_invite(ctx: CommandContext, client: str) -> str:
     private=True,
 )
 async def counsellor_invite(ctx: CommandContext, login: str) -> str:
-    person = await Person.find_in_centre(ctx.centre_id, login, roles=STAFF_ROLES)
+    person = await rows_of(ctx).Person.find_in_centre(ctx.centre_id, login, roles=STAFF_ROLES)
     if person is None:
         return ctx.render("invite_unknown_person", given=login, kind="counsellor")
     return await _invite(ctx, person)
@@ -102,7 +102,9 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
         return ctx.render("invite_refused", who=person.name, reason="locked")
     devices = await services.admin.device_count(person.user_id)
     if account_in_use(person.activated_at, account.last_seen_ts, devices):
-        outcome = await mail_reset_link(cfg, services.admin, services.mail, person, ctx.user_id)
+        outcome = await mail_reset_link(
+            cfg, services.mail_rows, services.admin, services.mail, person, ctx.user_id
+        )
         await services.audit(ctx.centre_id, ctx.user_id, "reset_mail", person.user_id, outcome)
         log.info("%s is in use: no invitation; reset mail %s", person.user_id, outcome)
         reset_url = f"{cfg.public_web_url.rstrip('/')}/reset"
@@ -113,7 +115,7 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
     token = new_token()
     link = invitation_link(cfg.public_web_url, token)
     address, delivery = delivery_of(person.email, cfg.mail.enabled)
-    invitation = await Invitation.create(
+    invitation = await services.rows.Invitation.create(
         hash_token(token), person.user_id, person.centre_id, ctx.user_id, expiry(now, days), address
     )
     if address is not None:
@@ -124,8 +126,10 @@ async def _invite(ctx: CommandContext, person: Person) -> str:
             "expires_days": days,
         }
         lang = services.directory.language_of(person)
-        sealer = outbox_sealer(cfg.encryption.sealing_key)
-        await Outbox.enqueue(address, "invitation", lang, variables, sealer=sealer)
+        sealer = outbox_sealer(cfg.encryption.sealing_key, cfg.encryption.previous_sealing_keys)
+        await services.mail_rows.Outbox.enqueue(
+            address, "invitation", lang, variables, sealer=sealer
+        )
     await person.set_account(invited_at=now)
     await services.audit(ctx.centre_id, ctx.user_id, "invite", person.user_id, delivery)
     log.info("invitation %d for %s (%s)", invitation.id, person.user_id, delivery)

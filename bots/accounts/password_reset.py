@@ -27,7 +27,7 @@ from aiohttp import web
 from appservice.admin_api import SynapseAdmin
 from appservice.clock import now_ms
 from appservice.config import Config
-from appservice.db import Invitation, Person
+from appservice.db import Person
 from appservice.db.invitation import RESET
 from appservice.web_pages import WebPages
 from bots.framework.rate_limit import SlidingWindow
@@ -36,7 +36,7 @@ from mailgateway import notices
 from mailgateway.confirm_page import browser_language
 from mailgateway.notices import MailNotices
 from mailgateway.outbox import InvalidAddress, validate_address
-from mailgateway.preferences import Preferences
+from mailgateway.rows import MailRows
 
 from .invitation_rules import (
     RESETS_PER_PERSON_PER_HOUR,
@@ -58,7 +58,12 @@ STOP_SECONDS = 10.0
 
 
 async def mail_reset_link(
-    cfg: Config, admin: SynapseAdmin, mail: MailNotices | None, person: Person, created_by: str
+    cfg: Config,
+    rows: MailRows,
+    admin: SynapseAdmin,
+    mail: MailNotices | None,
+    person: Person,
+    created_by: str,
 ) -> str:
     """Make a reset link for ``person`` and mail it to their confirmed address.
 
@@ -71,7 +76,7 @@ async def mail_reset_link(
         return "mail_disabled"
     if why_not_invitable(person.deleted_at, person.locked_at) is not None:
         return "inactive"
-    facts = await notices.facts_of(person)
+    facts = await notices.facts_of(rows, person)
     outcome = notices.decide(KIND, facts, cfg.mail.enabled)
     if outcome != notices.QUEUED:
         return outcome
@@ -79,13 +84,13 @@ async def mail_reset_link(
     if account is None or account.deactivated or account.locked:
         return "no_account"
     now = now_ms()
-    if await Invitation.count_since(person.user_id, RESET, now - HOUR_MS) >= (
+    if await rows.Invitation.count_since(person.user_id, RESET, now - HOUR_MS) >= (
         RESETS_PER_PERSON_PER_HOUR
     ):
         return "too_many"
     token = new_token()
     hours = cfg.invitations.reset_valid_hours
-    await Invitation.create(
+    await rows.Invitation.create(
         hash_token(token),
         person.user_id,
         person.centre_id,
@@ -102,7 +107,7 @@ async def mail_reset_link(
         valid_hours=hours,
     )
     if outcome != notices.QUEUED:  # the address changed this very moment: no link lives on
-        await Invitation.revoke_for(person.user_id)
+        await rows.Invitation.revoke_for(person.user_id)
     return outcome
 
 
@@ -161,7 +166,12 @@ class ResetRequestPage:
                     return
                 for person in await self._people(who):
                     outcome = await mail_reset_link(
-                        self.cfg, services.admin, services.mail, person, person.user_id
+                        self.cfg,
+                        services.mail_rows,
+                        services.admin,
+                        services.mail,
+                        person,
+                        person.user_id,
                     )
                     log.info("password reset asked for %s: %s", person.user_id, outcome)
             except Exception:
@@ -174,13 +184,13 @@ class ResetRequestPage:
                 validate_address(who)
             except InvalidAddress:
                 return []
-            user_ids = await Preferences.people_confirmed_at(who)
+            user_ids = await self.parts.mail_rows.Preferences.people_confirmed_at(who)
         else:
             local, _, server = who.removeprefix("@").partition(":")
             if server and server != self.cfg.homeserver.domain:
                 return []
             user_ids = [f"@{local.lower()}:{self.cfg.homeserver.domain}"]
-        people = [await Person.get(user_id) for user_id in user_ids]
+        people = [await self.parts.rows.Person.get(user_id) for user_id in user_ids]
         return [person for person in people if person is not None]
 
     async def _finish(self, _: web.Application) -> None:

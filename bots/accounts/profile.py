@@ -13,7 +13,7 @@ from appservice.db import Person
 from bots.accounts.staff_rules import PROFILE_KEYS, ProfileProblem, parse_profile
 from bots.framework.commands import CLIENTS, EVERYONE, STAFF, CommandRegistry
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import services_of
+from bots.framework.services import rows_of, services_of
 
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
 registry = CommandRegistry()
@@ -53,7 +53,7 @@ def _own_profile(person: Person) -> dict[str, object]:
     },
 )
 async def profile_command(ctx: CommandContext, **options: str) -> str:
-    person = await Person.get(ctx.user_id)
+    person = await rows_of(ctx).Person.get(ctx.user_id)
     assert person is not None
     if not options:
         return ctx.render("profile_show", **_own_profile(person))
@@ -91,10 +91,10 @@ async def profile_command(ctx: CommandContext, **options: str) -> str:
     },
 )
 async def my_counsellor(ctx: CommandContext) -> str:
-    client = await Person.get(ctx.user_id)
+    client = await rows_of(ctx).Person.get(ctx.user_id)
     home = None
     if client is not None and client.home_counsellor_id:
-        home = await Person.get(client.home_counsellor_id)
+        home = await rows_of(ctx).Person.get(client.home_counsellor_id)
     if (
         home is None
         or home.centre_id != ctx.centre_id
@@ -117,7 +117,7 @@ async def my_counsellor(ctx: CommandContext) -> str:
 async def team_command(ctx: CommandContext) -> str:
     shown = [
         public_profile(p)
-        for p in await Person.all_in_centre(ctx.centre_id)
+        for p in await rows_of(ctx).Person.all_in_centre(ctx.centre_id)
         if p.role in ("counsellor", "admin")
         and p.team_page
         and p.deleted_at is None

@@ -21,10 +21,9 @@ from mautrix.types import EventID, RoomID
 
 from appservice import once
 from appservice.clock import now_ms
-from appservice.db import AccountCode, Person
 from bots.framework.commands import EVERYONE, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import BotServices, services_of
+from bots.framework.services import BotServices, rows_of, services_of
 from bots.records import client_rules as rules
 from bots.records.client_admin import _withdraw_request
 from bots.records.clients import day
@@ -67,13 +66,13 @@ def new_code() -> str:
     private=True,
 )
 async def delete_account(ctx: CommandContext, code: str | None = None) -> str:
-    person = await Person.get(ctx.user_id)
+    person = await rows_of(ctx).Person.get(ctx.user_id)
     if person is None:
         return ctx.render("internal_error", reference="no-person")
     if ctx.role is not Role.CLIENT:
         admins = {
             p.user_id: p.locked_at is None and p.deleted_at is None
-            for p in await Person.all_in_centre(ctx.centre_id)
+            for p in await rows_of(ctx).Person.all_in_centre(ctx.centre_id)
             if p.role == "admin"
         }
         last = ctx.role is Role.ADMIN and leaves_no_admin(admins, ctx.user_id)
@@ -86,11 +85,11 @@ async def delete_account(ctx: CommandContext, code: str | None = None) -> str:
     if code is None:
         fresh = new_code()
         expires = now + CODE_MINUTES * 60 * 1000
-        await AccountCode.issue(key, ctx.user_id, PURPOSE, fresh, expires)
+        await services.rows.AccountCode.issue(key, ctx.user_id, PURPOSE, fresh, expires)
         return ctx.render(
             "self_delete_confirm", code=fresh, minutes=CODE_MINUTES, until=until, days=grace
         )
-    checked = await AccountCode.check(key, ctx.user_id, PURPOSE, code, now)
+    checked = await services.rows.AccountCode.check(key, ctx.user_id, PURPOSE, code, now)
     if checked != "ok":
         return ctx.render("self_delete_code", problem=checked)
     await person.set_account(deleted_at=now)
@@ -111,7 +110,7 @@ async def delete_account(ctx: CommandContext, code: str | None = None) -> str:
 async def logout_step(services: BotServices, arg: dict[str, str]) -> None:
     """Lock the account (login refused) and delete every device; safe to run twice."""
     user_id = arg["user_id"]
-    person = await Person.get(user_id)
+    person = await services.rows.Person.get(user_id)
     if person is None or person.deleted_at is None:
         return  # restored in between: leave the account as it is
     await services.admin.lock(user_id)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from appservice.db import CentreMessage, Person
 from bots.framework.commands import ADMINS, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
 from bots.framework.names import Names
-from bots.framework.services import services_of
+from bots.framework.services import rows_of, services_of
 
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
 registry = CommandRegistry()
@@ -44,7 +43,7 @@ LIST_LIMIT = 20
     },
 )
 async def message_command(ctx: CommandContext, client: str, subject: str, text: str) -> str:
-    person = await Person.find_in_centre(ctx.centre_id, client, roles=("client",))
+    person = await rows_of(ctx).Person.find_in_centre(ctx.centre_id, client, roles=("client",))
     if person is None:
         return ctx.render("message_refused", reason="not_found", given=client, limit=0)
     subject = " ".join(subject.split())
@@ -64,7 +63,9 @@ async def message_command(ctx: CommandContext, client: str, subject: str, text: 
         return ctx.render("message_refused", reason="no_room", given=person.name, limit=0)
     # The mail says only that there is a message; subject and text stay in Matrix.
     mailed = await services.notify(person, "centre_message")
-    number = await CentreMessage.record(ctx.centre_id, person.user_id, ctx.user_id, subject)
+    number = await services.rows.CentreMessage.record(
+        ctx.centre_id, person.user_id, ctx.user_id, subject
+    )
     await services.audit(ctx.centre_id, ctx.user_id, "message.send", person.user_id, f"#{number}")
     log.info("centre message %d from %s to %s", number, ctx.user_id, person.user_id)
     return ctx.render(
@@ -90,11 +91,11 @@ async def message_command(ctx: CommandContext, client: str, subject: str, text: 
 async def messages_command(ctx: CommandContext, client: str | None = None) -> str:
     client_id = None
     if client is not None:
-        person = await Person.find_in_centre(ctx.centre_id, client, roles=("client",))
+        person = await rows_of(ctx).Person.find_in_centre(ctx.centre_id, client, roles=("client",))
         if person is None:
             return ctx.render("message_refused", reason="not_found", given=client, limit=0)
         client_id = person.user_id
-    sent = await CentreMessage.recent(ctx.centre_id, LIST_LIMIT, client_id)
+    sent = await rows_of(ctx).CentreMessage.recent(ctx.centre_id, LIST_LIMIT, client_id)
     names = Names(ctx)
     rows = []
     for m in sent:

@@ -18,7 +18,7 @@ from mautrix.errors import MatrixError
 
 from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
-from appservice.db import Person
+from appservice.db import Person, Rows
 from bots.accounts.departure import hand_back
 from bots.accounts.staff_rules import (
     MAX_NAME,
@@ -30,7 +30,7 @@ from bots.accounts.staff_rules import (
 )
 from bots.framework.commands import ADMINS, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import BotServices, services_of
+from bots.framework.services import BotServices, rows_of, services_of
 from bots.records.clients import centre_of, when
 
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
@@ -61,14 +61,14 @@ _LOGIN = Argument(
 
 async def _find(ctx: CommandContext, login: str) -> Person | None:
     """A counsellor or admin of the admin's own centre; nobody of another centre."""
-    return await Person.find_in_centre(ctx.centre_id, login, roles=STAFF)
+    return await rows_of(ctx).Person.find_in_centre(ctx.centre_id, login, roles=STAFF)
 
 
-async def _admins(centre_id: str) -> dict[str, bool]:
+async def _admins(rows: Rows, centre_id: str) -> dict[str, bool]:
     """Each admin of the centre → whether they can act (not locked, not deleted)."""
     return {
         p.user_id: p.locked_at is None and p.deleted_at is None
-        for p in await Person.all_in_centre(centre_id, roles=("admin",))
+        for p in await rows.Person.all_in_centre(centre_id, roles=("admin",))
     }
 
 
@@ -135,7 +135,7 @@ async def counsellor_new(
     if chosen is None:
         return ctx.render("counsellor_bad_role", given=role)
     user_id = f"@{login}:{cfg.homeserver.domain}"
-    if await Person.get(user_id) is not None:
+    if await services.rows.Person.get(user_id) is not None:
         return ctx.render("counsellor_login_taken", login=login)
     try:
         if await services.admin.get_user(user_id) is not None:
@@ -177,7 +177,7 @@ async def counsellor_new(
 )
 async def counsellors_list(ctx: CommandContext) -> str:
     services = services_of(ctx)
-    staff = await Person.all_in_centre(ctx.centre_id, roles=STAFF)
+    staff = await services.rows.Person.all_in_centre(ctx.centre_id, roles=STAFF)
     centre = centre_of(ctx)
     rows = []
     for person in sorted(staff, key=lambda p: p.name.lower()):
@@ -241,7 +241,7 @@ async def counsellor_role(ctx: CommandContext, login: str, role: str) -> str:
     if chosen == "counsellor":
         if _config_admin(ctx, services, person.user_id):
             return ctx.render("counsellor_refused", reason="config_admin", name=person.name)
-        if leaves_no_admin(await _admins(ctx.centre_id), person.user_id):
+        if leaves_no_admin(await _admins(rows_of(ctx), ctx.centre_id), person.user_id):
             return ctx.render("counsellor_refused", reason="last_admin", name=person.name)
     person = await services.directory.register(person.user_id, ctx.centre_id, chosen)
     await _follow(services, person)
@@ -264,7 +264,9 @@ async def _set_locked(ctx: CommandContext, login: str, locked: bool) -> str:
     if locked:
         if person.user_id == ctx.user_id:
             return ctx.render("counsellor_refused", reason="self", name=person.name)
-        if person.role == "admin" and leaves_no_admin(await _admins(ctx.centre_id), person.user_id):
+        if person.role == "admin" and leaves_no_admin(
+            await _admins(rows_of(ctx), ctx.centre_id), person.user_id
+        ):
             return ctx.render("counsellor_refused", reason="last_admin", name=person.name)
     try:
         if locked:
@@ -347,7 +349,9 @@ async def counsellor_delete(ctx: CommandContext, login: str) -> str:
         return ctx.render("counsellor_refused", reason="self", name=person.name)
     if _config_admin(ctx, services, person.user_id):
         return ctx.render("counsellor_refused", reason="config_admin", name=person.name)
-    if person.role == "admin" and leaves_no_admin(await _admins(ctx.centre_id), person.user_id):
+    if person.role == "admin" and leaves_no_admin(
+        await _admins(rows_of(ctx), ctx.centre_id), person.user_id
+    ):
         return ctx.render("counsellor_refused", reason="last_admin", name=person.name)
     try:
         await services.admin.lock(person.user_id)
@@ -359,7 +363,7 @@ async def counsellor_delete(ctx: CommandContext, login: str) -> str:
     await _follow(services, person)
     home_clients = [
         p
-        for p in await Person.all_in_centre(ctx.centre_id)
+        for p in await services.rows.Person.all_in_centre(ctx.centre_id)
         if p.role == "client" and p.home_counsellor_id == person.user_id and p.deleted_at is None
     ]
     # Nobody they served waits for them: open requests are placed anew, home links dropped.

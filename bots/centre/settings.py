@@ -16,10 +16,10 @@ from appservice.centre_settings import (
     format_setting,
     parse_setting,
 )
-from appservice.db import CentreSettingRow, Person
+from appservice.db import Rows
 from bots.framework.commands import ADMINS, CommandRegistry
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import services_of
+from bots.framework.services import rows_of, services_of
 
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
 registry = CommandRegistry()
@@ -46,12 +46,14 @@ async def settings_command(ctx: CommandContext, **options: str) -> str:
             problem = await _check(ctx, key.lower(), value, changed)
             if problem is not None:
                 return problem
-        await CentreSettingRow.set_many(ctx.centre_id, changed, ctx.user_id)
+        await services.rows.CentreSettingRow.set_many(ctx.centre_id, changed, ctx.user_id)
         for key, value in changed.items():
             await services.audit(ctx.centre_id, ctx.user_id, "settings", key, value)
     effective = await services.settings(ctx.centre_id)
     rows = [(key, format_setting(getattr(effective, key))) for key in SETTING_KEYS]
-    fallback, problem = await _fallback_problem(ctx.centre_id, effective.fallback_counsellor)
+    fallback, problem = await _fallback_problem(
+        rows_of(ctx), ctx.centre_id, effective.fallback_counsellor
+    )
     return ctx.render(
         "settings_list",
         rows=rows,
@@ -61,13 +63,13 @@ async def settings_command(ctx: CommandContext, **options: str) -> str:
     )
 
 
-async def _fallback_problem(centre_id: str, user_id: str) -> tuple[str, str | None]:
+async def _fallback_problem(rows: Rows, centre_id: str, user_id: str) -> tuple[str, str | None]:
     """The fallback's name and why they cannot take requests (``deleted``, ``locked``, or
     ``gone`` once erased or moved away), or None: the policy skips such a fallback, so
     requests wait in the pool until the admins choose another."""
     if not user_id:
         return "", None
-    person = await Person.get(user_id)
+    person = await rows.Person.get(user_id)
     if person is None or person.centre_id != centre_id or person.role not in STAFF_ROLES:
         return user_id, "gone"
     if person.deleted_at is not None:
@@ -81,7 +83,7 @@ async def _check(ctx: CommandContext, key: str, value: str, changed: dict[str, s
     """Put the stored text of ``key`` into ``changed``, or return the reply saying what is wrong."""
     typed: Any = value
     if key == "fallback_counsellor" and value.strip() not in ("", "-", "none", "keine", "keiner"):
-        person = await Person.find_in_centre(ctx.centre_id, value, roles=STAFF_ROLES)
+        person = await rows_of(ctx).Person.find_in_centre(ctx.centre_id, value, roles=STAFF_ROLES)
         if person is None:
             return ctx.render("settings_bad_fallback", given=value, reason="unknown")
         if person.deleted_at is not None or person.locked_at is not None:

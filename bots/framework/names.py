@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 
-from appservice.db import ErasedPerson, Person
-
 from .dispatch import CommandContext
+from .services import rows_of
 
 _REFERENCE = re.compile(r"\berased:\d+\b")
 
@@ -26,7 +25,7 @@ class Names:
     async def of(self, user_id: str) -> str:
         """The person's name; an erased one's label; anything else as it is."""
         if user_id not in self._known:
-            person = await Person.get(user_id)
+            person = await rows_of(self.ctx).Person.get(user_id)
             self._known[user_id] = (
                 person.name if person is not None else await self._erased(user_id)
             )
@@ -38,7 +37,7 @@ class Names:
         return _REFERENCE.sub(lambda match: labels[match.group(0)], text)
 
     async def _erased(self, ref: str) -> str:
-        tomb = await ErasedPerson.by_ref(ref)
+        tomb = await rows_of(self.ctx).ErasedPerson.by_ref(ref)
         if tomb is None:
             return ref
         return self.ctx.render("erased_person", role=tomb.role, number=tomb.id)

@@ -14,24 +14,25 @@ from appservice import once
 from appservice.admin_api import SynapseAdmin
 from appservice.centre_settings import CentreSettings, apply_overrides
 from appservice.config import Config
-from appservice.db import AuditEntry, CentreRoom, CentreSettingRow, Person, Rows
+from appservice.db import Person, Rows
 from appservice.i18n import Renderer
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
 from bridge.people import Directory
 from bridge.service_rooms import ServiceRooms
 from mailgateway.notices import MailNotices, notify
+from mailgateway.rows import MailRows
 
 from .dispatch import CommandContext
 
 
-async def centre_settings(cfg: Config, centre_id: str) -> CentreSettings:
+async def centre_settings(cfg: Config, rows: Rows, centre_id: str) -> CentreSettings:
     """A centre's effective settings: config defaults with the admins' changes on top.
 
     A plain function too, for the web listener, which runs without a command's services."""
     centre = cfg.centre(centre_id)
     base = centre.settings if centre is not None else CentreSettings()
-    return apply_overrides(base, await CentreSettingRow.overrides(centre_id))
+    return apply_overrides(base, await rows.CentreSettingRow.overrides(centre_id))
 
 
 class SendNotice(Protocol):
@@ -72,8 +73,12 @@ log = logging.getLogger("lotse.services")
 
 @dataclass
 class BotServices:
-    # This app's tables (row classes bound to its database); new code reads and writes here.
+    # This app's tables (row classes bound to its database and contact key): every handler
+    # reads and writes here, never through a bare row class (it has no database).
     rows: Rows
+    # The mail gateway's tables on the same database (also when mail is off: settings and
+    # addresses are kept).
+    mail_rows: MailRows
     directory: Directory
     counselling_rooms: CounsellingRooms
     renderer: Renderer
@@ -133,7 +138,7 @@ class BotServices:
         """
         admins = [
             p
-            for p in await Person.all_in_centre(centre_id, roles=("admin",))
+            for p in await self.rows.Person.all_in_centre(centre_id, roles=("admin",))
             if p.deleted_at is None
         ]
         own = [
@@ -141,7 +146,7 @@ class BotServices:
             for p in admins
             if p.service_room_id
         ]
-        room = await CentreRoom.get(centre_id, "admin")
+        room = await self.rows.CentreRoom.get(centre_id, "admin")
         centre = self.directory.cfg.centre(centre_id)
         if room is not None and centre is not None:
             text = self.renderer.render(centre.language, template, **variables)
@@ -159,14 +164,13 @@ class BotServices:
 
     async def settings(self, centre_id: str) -> CentreSettings:
         """The centre's effective settings: config defaults with the admins' changes on top."""
-        return await centre_settings(self.directory.cfg, centre_id)
+        return await centre_settings(self.directory.cfg, self.rows, centre_id)
 
-    @staticmethod
     async def audit(
-        centre_id: str, actor_id: str, action: str, target: str = "", detail: str = ""
+        self, centre_id: str, actor_id: str, action: str, target: str = "", detail: str = ""
     ) -> None:
         """Record an admin action: who, what, to whom. ``detail`` is a short fact, never content."""
-        await AuditEntry.record(centre_id, actor_id, action, target, detail)
+        await self.rows.AuditEntry.record(centre_id, actor_id, action, target, detail)
 
 
 @dataclass
@@ -179,6 +183,9 @@ class PageParts:
     """
 
     cfg: Config
+    # The app's tables: the pages read and write them before the assistant runs too.
+    rows: Rows
+    mail_rows: MailRows
     services: BotServices | None = None
 
 
@@ -199,3 +206,8 @@ def services_of(ctx: CommandContext) -> BotServices:
     services = ctx.extra["services"]
     assert isinstance(services, BotServices)
     return services
+
+
+def rows_of(ctx: CommandContext) -> Rows:
+    """The tables of the app the command runs in (``services_of(ctx).rows``)."""
+    return services_of(ctx).rows

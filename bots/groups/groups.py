@@ -18,7 +18,7 @@ from appservice.db import ClientGroup, Person
 from bots.framework.commands import STAFF, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
 from bots.framework.names import Names
-from bots.framework.services import BotServices, services_of
+from bots.framework.services import BotServices, rows_of, services_of
 from bots.records.notes import CLIENT_ARG, find_client
 from bridge.group_rooms import GroupRooms
 
@@ -58,11 +58,11 @@ def _rooms(ctx: CommandContext) -> GroupRooms:
 
 
 async def _changeable(ctx: CommandContext, text: str) -> ClientGroup | str:
-    group = await ClientGroup.find(ctx.centre_id, text)
+    group = await rows_of(ctx).ClientGroup.find(ctx.centre_id, text)
     if group is None:
         return ctx.render("group_not_found", given=text)
     if not may_change(ctx.role, ctx.user_id, group):
-        creator = await Person.get(group.creator_id)
+        creator = await rows_of(ctx).Person.get(group.creator_id)
         return ctx.render(
             "group_not_allowed", group=group.name, creator=creator.name if creator else ""
         )
@@ -98,7 +98,9 @@ async def group_new(ctx: CommandContext, name: str, description: str = "") -> st
         return ctx.render("group_bad_name", problem=problem, maximum=MAX_NAME)
     if len(description) > MAX_DESCRIPTION:
         return ctx.render("group_bad_description", maximum=MAX_DESCRIPTION)
-    group = await ClientGroup.create(ctx.centre_id, name, description.strip(), ctx.user_id)
+    group = await rows_of(ctx).ClientGroup.create(
+        ctx.centre_id, name, description.strip(), ctx.user_id
+    )
     if group is None:
         return ctx.render("group_exists", title=name)
     try:
@@ -125,10 +127,10 @@ async def group_new(ctx: CommandContext, name: str, description: str = "") -> st
     },
 )
 async def groups_list(ctx: CommandContext) -> str:
-    counts = await ClientGroup.member_counts(ctx.centre_id)
+    counts = await rows_of(ctx).ClientGroup.member_counts(ctx.centre_id)
     names = Names(ctx)
     rows = []
-    for group in await ClientGroup.all_in_centre(ctx.centre_id):
+    for group in await rows_of(ctx).ClientGroup.all_in_centre(ctx.centre_id):
         rows.append(
             {
                 "id": group.id,
@@ -287,7 +289,7 @@ async def group_delete(ctx: CommandContext, group: str) -> str:
 async def remove_client_from_groups(services: BotServices, client_id: str) -> int:
     """For the deletion routine: the client leaves every group and its room."""
     rooms = GroupRooms(services.counselling_rooms)
-    groups = await ClientGroup.of_client(client_id)
+    groups = await services.rows.ClientGroup.of_client(client_id)
     for group in groups:
         await group.remove_member(client_id)
         if group.room_id:

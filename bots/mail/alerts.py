@@ -10,9 +10,7 @@ import logging
 import time
 from typing import Any
 
-from appservice.db import Person
 from bots.framework.services import BotServices
-from mailgateway.preferences import Preferences
 
 log = logging.getLogger("lotse.mail.alerts")
 
@@ -32,8 +30,8 @@ class MailAlerts:
     async def _tell_admins_about(self, address: str, template: str, **variables: Any) -> None:
         """The transaction key names person, kind and day: a repeated hook posts once."""
         day = time.strftime("%Y-%m-%d", time.gmtime())
-        for user_id in await Preferences.people_with_address(address):
-            person = await Person.get(user_id)
+        for user_id in await self.services.mail_rows.Preferences.people_with_address(address):
+            person = await self.services.rows.Person.get(user_id)
             if person is not None:
                 cause = f"{template}-{variables.get('kind', '')}-{user_id}-{day}"
                 await self.services.tell_admins(

@@ -15,12 +15,13 @@ import time
 from appservice.db import Person
 from bots.framework.commands import EVERYONE, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import services_of
+from bots.framework.services import rows_of, services_of
 from mailgateway import notices
-from mailgateway.addresses import MailAddress, normalize
+from mailgateway.addresses import normalize
 from mailgateway.notices import MailNotices
 from mailgateway.outbox import InvalidAddress, validate_address
-from mailgateway.preferences import MAX_DELAY_MINUTES, MIN_DELAY_MINUTES, Preferences
+from mailgateway.preferences import MAX_DELAY_MINUTES, MIN_DELAY_MINUTES
+from mailgateway.rows import MailRows
 
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
 registry = CommandRegistry()
@@ -33,15 +34,15 @@ CONFIRMATIONS_PER_HOUR = 5
 
 
 async def _me(ctx: CommandContext) -> Person:
-    person = await Person.get(ctx.user_id)
+    person = await rows_of(ctx).Person.get(ctx.user_id)
     assert person is not None, "commands only run for known people"
     return person
 
 
 async def _status(ctx: CommandContext, person: Person) -> str:
-    facts = await notices.facts_of(person)
-    preference = await Preferences.get(person.user_id)
-    pending = await Preferences.pending(person.user_id)
+    facts = await notices.facts_of(services_of(ctx).mail_rows, person)
+    preference = await services_of(ctx).mail_rows.Preferences.get(person.user_id)
+    pending = await services_of(ctx).mail_rows.Preferences.pending(person.user_id)
     if not facts.address:
         state = "none"
     elif facts.bouncing:
@@ -80,7 +81,7 @@ async def email_command(ctx: CommandContext, address: str | None = None) -> str:
     if address is None:
         return await _status(ctx, me)
     if address.lower() in OFF_WORDS:
-        await Preferences.forget_address(me.user_id)
+        await services_of(ctx).mail_rows.Preferences.forget_address(me.user_id)
         if me.email:
             await me.set_account(email=None)
         return ctx.render("email_removed")
@@ -91,9 +92,9 @@ async def email_command(ctx: CommandContext, address: str | None = None) -> str:
         validate_address(address)
     except InvalidAddress:
         return ctx.render("email_invalid", given=address)
-    if await already_confirmed(me, address):
+    if await already_confirmed(services_of(ctx).mail_rows, me, address):
         return await _status(ctx, me)  # nothing to confirm again
-    outcome = await start_confirmation(gateway, me, address)
+    outcome = await start_confirmation(services_of(ctx).mail_rows, gateway, me, address)
     if outcome == "too_many":
         return ctx.render("email_too_many", limit=CONFIRMATIONS_PER_HOUR)
     if outcome != notices.QUEUED:
@@ -102,23 +103,27 @@ async def email_command(ctx: CommandContext, address: str | None = None) -> str:
     return ctx.render("email_confirmation_sent", address=address, hours=hours)
 
 
-async def already_confirmed(person: Person, address: str) -> bool:
+async def already_confirmed(rows: MailRows, person: Person, address: str) -> bool:
     """Whether ``address`` is the person's confirmed, working address already."""
-    facts = await notices.facts_of(person)
+    facts = await notices.facts_of(rows, person)
     same = normalize(address) == normalize(person.email or "")
     return facts.confirmed and not facts.bouncing and same
 
 
-async def why_no_confirmation(mail: MailNotices | None, person: Person) -> str | None:
+async def why_no_confirmation(
+    rows: MailRows, mail: MailNotices | None, person: Person
+) -> str | None:
     """``mail_disabled`` or ``too_many`` when no confirmation link can go out now."""
     if mail is None:
         return "mail_disabled"
     now = int(time.time() * 1000)
-    recent = await Preferences.recent_confirmations(person.user_id, now - 3600_000)
+    recent = await rows.Preferences.recent_confirmations(person.user_id, now - 3600_000)
     return "too_many" if recent >= CONFIRMATIONS_PER_HOUR else None
 
 
-async def start_confirmation(mail: MailNotices | None, person: Person, address: str) -> str:
+async def start_confirmation(
+    rows: MailRows, mail: MailNotices | None, person: Person, address: str
+) -> str:
     """The double opt-in for a new address: a one-time link to it, nothing else until used.
 
     Returns ``queued``, or why not: ``mail_disabled``, ``too_many`` (the person's hourly
@@ -126,15 +131,15 @@ async def start_confirmation(mail: MailNotices | None, person: Person, address: 
     :func:`mailgateway.notices.notify`. The person's current address stays until the link
     is used (mailgateway.confirm_page).
     """
-    refused = await why_no_confirmation(mail, person)
+    refused = await why_no_confirmation(rows, mail, person)
     gateway = mail
     if refused is not None or gateway is None:
         return refused or "mail_disabled"
-    if await MailAddress.is_bouncing(address):
+    if await rows.MailAddress.is_bouncing(address):
         # Asking again means "try it": the confirmation mail is the test.
-        await MailAddress.reset(address)
+        await rows.MailAddress.reset(address)
     hours = gateway.cfg.mail.confirmation_hours
-    token = await Preferences.start_confirmation(person.user_id, address, hours=hours)
+    token = await rows.Preferences.start_confirmation(person.user_id, address, hours=hours)
     link = f"{gateway.cfg.public_web_url}/confirm/{token}"
     return await gateway.notify(person, "address_confirmation", to=address, link=link)
 
@@ -165,12 +170,12 @@ async def notifications_command(
         return await _status(ctx, me)
     if word in ON_WORDS + OFF_WORDS and minutes is None:
         on = word in ON_WORDS
-        await Preferences.set_notifications(me.user_id, on)
+        await services_of(ctx).mail_rows.Preferences.set_notifications(me.user_id, on)
         return ctx.render("notifications_set", on=on, has_address=bool(me.email))
     if word in DELAY_WORDS and minutes is not None:
         text = minutes.strip()
         if text.isdigit() and MIN_DELAY_MINUTES <= int(text) <= MAX_DELAY_MINUTES:
-            await Preferences.set_delay(me.user_id, int(text))
+            await services_of(ctx).mail_rows.Preferences.set_delay(me.user_id, int(text))
             return ctx.render("notifications_delay_set", minutes=int(text))
     return ctx.render(
         "notifications_bad",

@@ -35,7 +35,7 @@ from bots.framework.dates import DEFAULT_TZ
 from bots.framework.dispatch import CommandContext
 from bots.framework.names import Names
 from bots.framework.parsing import ParsedCommand
-from bots.framework.services import BotServices, services_of
+from bots.framework.services import BotServices, rows_of, services_of
 from bots.requests.poll_events import chosen, parse_vote
 from bots.requests.triage_questions import Option, Question
 
@@ -101,7 +101,8 @@ MONITORING_PURPOSE = "monitorings"
 
 
 def _sealer(services: BotServices) -> Sealer:
-    return sealer(services.directory.cfg.encryption.sealing_key, MONITORING_PURPOSE)
+    enc = services.directory.cfg.encryption
+    return sealer(enc.sealing_key, MONITORING_PURPOSE, enc.previous_sealing_keys)
 
 
 def _context(centre_id: str, client_id: str) -> str:
@@ -160,7 +161,7 @@ def _seal_values(services: BotServices, centre_id: str, client_id: str, values: 
 
 async def _client(ctx: CommandContext, text: str) -> Person | None:
     """A client of the asker's centre only: other centres' people stay invisible."""
-    return await Person.find_in_centre(ctx.centre_id, text, roles=("client",))
+    return await rows_of(ctx).Person.find_in_centre(ctx.centre_id, text, roles=("client",))
 
 
 def _fields_view(ctx: CommandContext, form: Form) -> list[dict[str, Any]]:
@@ -205,7 +206,7 @@ async def _save(
     services = services_of(ctx)
     day = str(values[DATE_KEY])
     sealed = _seal_values(services, ctx.centre_id, client.user_id, dict(values))
-    number = await Monitoring.add(
+    number = await services.rows.Monitoring.add(
         ctx.centre_id, client.user_id, ctx.user_id, request_id, day, sealed
     )
     await services.audit(ctx.centre_id, ctx.user_id, "monitoring.new", client.user_id, f"#{number}")
@@ -236,13 +237,13 @@ async def monitoring_new(
     person = await _client(ctx, client)
     if person is None:
         return ctx.render("client_unknown_here", given=client)
-    running = await MonitoringDialogue.get(ctx.user_id)
+    running = await rows_of(ctx).MonitoringDialogue.get(ctx.user_id)
     if running is not None:
         return await _repeat(ctx, running)
     request_id, facts = None, None
     if request is not None:
         found = (
-            await CounsellingRequest.get_in_centre(int(request), ctx.centre_id)
+            await rows_of(ctx).CounsellingRequest.get_in_centre(int(request), ctx.centre_id)
             if request.isdigit()
             else None
         )
@@ -250,7 +251,7 @@ async def monitoring_new(
             return ctx.render("monitoring_request_unknown", given=request, client=person.name)
         request_id, facts = found.id, _facts(ctx, found)
     else:
-        found = await CounsellingRequest.open_for_client(person.user_id)
+        found = await rows_of(ctx).CounsellingRequest.open_for_client(person.user_id)
         if found is not None and found.centre_id == ctx.centre_id:
             request_id, facts = found.id, _facts(ctx, found)
     form, today = _form(ctx), _today(ctx)
@@ -263,7 +264,7 @@ async def monitoring_new(
         return await _save(ctx, form, person, request_id, values)
     step = start(form, prefilled)
     sealed = _sealer(services_of(ctx)).seal(step.state.to_json(), _dialogue_context(ctx.user_id))
-    if not await MonitoringDialogue.begin(
+    if not await rows_of(ctx).MonitoringDialogue.begin(
         ctx.user_id, ctx.centre_id, person.user_id, request_id, sealed, step.field.key
     ):
         return ctx.render("monitoring_running", client=person.name)  # a race: that one runs
@@ -282,7 +283,7 @@ async def _state(ctx: CommandContext, row: MonitoringDialogue) -> DialogueState 
         return DialogueState.from_json(text)
     except (SealError, ValueError):
         log.warning("dropped an unreadable monitoring dialogue in %s", ctx.centre_id)
-        await MonitoringDialogue.finish(ctx.user_id)
+        await rows_of(ctx).MonitoringDialogue.finish(ctx.user_id)
         return None
 
 
@@ -292,7 +293,7 @@ async def _repeat(ctx: CommandContext, row: MonitoringDialogue) -> str:
     if state is None:
         return ctx.render("monitoring_cancelled")
     form = _form(ctx)
-    person = await Person.get(row.client_id)
+    person = await rows_of(ctx).Person.get(row.client_id)
     name = person.name if person is not None else ""
     step = resume(form, state)
     if row.poll_event_id is None and row.step == step.field.key:
@@ -308,7 +309,7 @@ async def monitoring_answer(ctx: CommandContext, parsed: ParsedCommand) -> str |
     """
     if ctx.shared_room:
         return None  # the form is filled in the asker's own room, never the control room
-    row = await MonitoringDialogue.get(ctx.user_id)
+    row = await rows_of(ctx).MonitoringDialogue.get(ctx.user_id)
     if row is None:
         return None
     text = parsed.raw[1:].strip() if parsed.raw.startswith("!") else parsed.raw
@@ -330,26 +331,30 @@ async def _advance(ctx: CommandContext, row: MonitoringDialogue, text: str) -> s
     form = _form(ctx)
     step = answer(form, state, text, _today(ctx))
     if isinstance(step, Cancelled):
-        await MonitoringDialogue.finish(ctx.user_id)
+        await rows_of(ctx).MonitoringDialogue.finish(ctx.user_id)
         await end_poll(ctx, row.poll_event_id)
         return ctx.render("monitoring_cancelled")
     if isinstance(step, Ask):
         sealed = _sealer(services_of(ctx)).seal(
             step.state.to_json(), _dialogue_context(ctx.user_id)
         )
-        if not await MonitoringDialogue.save(ctx.user_id, row.sealed_state, sealed, step.field.key):
+        if not await rows_of(ctx).MonitoringDialogue.save(
+            ctx.user_id, row.sealed_state, sealed, step.field.key
+        ):
             return ""
         if step.field.key == row.step and row.poll_event_id is not None:
             # The same field asked again (a bad answer): its poll stays current.
-            await MonitoringDialogue.set_poll(ctx.user_id, step.field.key, row.poll_event_id)
+            await rows_of(ctx).MonitoringDialogue.set_poll(
+                ctx.user_id, step.field.key, row.poll_event_id
+            )
         else:
             await end_poll(ctx, row.poll_event_id)
             await offer_poll(ctx, step, _yes_no(ctx))
         return _ask_text(ctx, form, step)
-    if not await MonitoringDialogue.finish(ctx.user_id):
+    if not await rows_of(ctx).MonitoringDialogue.finish(ctx.user_id):
         return ""
     await end_poll(ctx, row.poll_event_id)
-    person = await Person.get(row.client_id)
+    person = await rows_of(ctx).Person.get(row.client_id)
     if person is None or person.centre_id != ctx.centre_id:
         return ctx.render("client_unknown_here", given=row.client_id)
     return await _save(ctx, form, person, row.request_id, step.values)
@@ -368,7 +373,7 @@ async def monitoring_vote(
         log.info("ignored a malformed poll response %s", ctx.event_id)
         return "", None
     poll = EventID(vote.poll_event_id)
-    row = await MonitoringDialogue.get(ctx.user_id)
+    row = await rows_of(ctx).MonitoringDialogue.get(ctx.user_id)
     if row is None or row.poll_event_id != vote.poll_event_id:
         log.info("vote %s on poll %s: not the field being asked", ctx.event_id, poll)
         return ctx.render("monitoring_poll_stale", running=row is not None), poll
@@ -428,7 +433,7 @@ async def monitoring_list(ctx: CommandContext, filters: str | None = None) -> st
         person = await _client(ctx, client_word)
         if person is None:
             return ctx.render("client_unknown_here", given=client_word)
-    rows = await Monitoring.find(
+    rows = await rows_of(ctx).Monitoring.find(
         ctx.centre_id,
         _scope(ctx),
         person.user_id if person else None,
@@ -473,7 +478,11 @@ def _summary(ctx: CommandContext, form: Form, values: Mapping[str, Answer]) -> s
 async def _visible(ctx: CommandContext, id: str) -> Monitoring | str:
     """The monitoring with this number if the asker may see it, else the "not found" reply
     (someone else's and another centre's alike: their existence is not the asker's)."""
-    row = await Monitoring.get(int(id), ctx.centre_id, _scope(ctx)) if id.isdigit() else None
+    row = (
+        await rows_of(ctx).Monitoring.get(int(id), ctx.centre_id, _scope(ctx))
+        if id.isdigit()
+        else None
+    )
     return row if row is not None else ctx.render("monitoring_not_found", id=id)
 
 
@@ -539,7 +548,9 @@ async def monitoring_edit(ctx: CommandContext, id: str, **options: str) -> str:
         else:
             values[key] = value
     sealed = _seal_values(services, row.centre_id, row.client_id, values)
-    if not await Monitoring.edit(row.id, ctx.centre_id, str(values[DATE_KEY]), sealed):
+    if not await services.rows.Monitoring.edit(
+        row.id, ctx.centre_id, str(values[DATE_KEY]), sealed
+    ):
         return ctx.render("monitoring_not_found", id=id)
     changed = ",".join(sorted(line.values))
     await services.audit(
@@ -560,7 +571,7 @@ async def monitoring_delete(ctx: CommandContext, id: str) -> str:
     row = await _visible(ctx, id)
     if isinstance(row, str):
         return row
-    if not await Monitoring.delete(row.id, ctx.centre_id):
+    if not await rows_of(ctx).Monitoring.delete(row.id, ctx.centre_id):
         return ctx.render("monitoring_not_found", id=id)
     await services_of(ctx).audit(
         ctx.centre_id, ctx.user_id, "monitoring.delete", row.client_id, f"#{row.id}"
@@ -573,7 +584,7 @@ async def monitoring_delete(ctx: CommandContext, id: str) -> str:
 
 async def _records(ctx: CommandContext, period: Period) -> list[Record]:
     """The monitorings the asker may see in ``period``, names resolved."""
-    rows = await Monitoring.find(
+    rows = await rows_of(ctx).Monitoring.find(
         ctx.centre_id, _scope(ctx), None, period.first.isoformat(), period.last.isoformat()
     )
     services, names = services_of(ctx), Names(ctx)
@@ -689,7 +700,9 @@ async def statistics_command(
     start_ms, end_ms = period.bounds_ms(zone)
     requests = [
         RequestTimes(r["status"], r["created_at"], r["answered_at"])
-        for r in await Monitoring.request_times(ctx.centre_id, _scope(ctx), start_ms, end_ms)
+        for r in await rows_of(ctx).Monitoring.request_times(
+            ctx.centre_id, _scope(ctx), start_ms, end_ms
+        )
     ]
     found = monitoring_stats(form, records, period)
     asked = request_stats(requests, period, zone)

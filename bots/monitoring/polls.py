@@ -12,7 +12,6 @@ import logging
 from mautrix.errors import MatrixError
 from mautrix.types import RoomID
 
-from appservice.db import MonitoringDialogue
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import BotServices, services_of
 from bots.requests.poll_events import end_content, start_content
@@ -64,7 +63,7 @@ async def poll_sent(services: BotServices, tie: dict[str, str]) -> None:
     """The poll is out: votes on it now answer its field (or it is closed at once, if the
     field was answered while it was on its way)."""
     poll, room_id = tie["event_id"], RoomID(tie["room_id"])
-    if not await MonitoringDialogue.set_poll(tie["counsellor"], tie["step"], poll):
+    if not await services.rows.MonitoringDialogue.set_poll(tie["counsellor"], tie["step"], poll):
         text = services.renderer.render(tie["lang"], "triage_poll_closed")
         await _end(services, room_id, poll, text)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from appservice.db import AuditEntry
 from bots.framework.commands import ADMINS, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
 from bots.framework.names import Names
+from bots.framework.services import rows_of
 
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
 registry = CommandRegistry()
@@ -33,7 +33,7 @@ async def audit_command(ctx: CommandContext, count: str | None = None) -> str:
         if not count.isdigit() or not 1 <= int(count) <= MAX_ENTRIES:
             return ctx.render("audit_bad_count", given=count, maximum=MAX_ENTRIES)
         limit = int(count)
-    entries = await AuditEntry.recent(ctx.centre_id, limit)
+    entries = await rows_of(ctx).AuditEntry.recent(ctx.centre_id, limit)
     # Erased people appear as "erased counsellor #N": the log names them by the tombstone.
     names = Names(ctx)
     rows = [

@@ -19,7 +19,7 @@ from mautrix.errors import MatrixRequestError
 from mautrix.types import RoomID, UserID
 
 from appservice.clock import now_ms
-from appservice.db import CounsellingRequest, ErasedPerson, Person
+from appservice.db import Person
 from bots.framework.commands import ADMINS, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import BotServices, services_of
@@ -128,7 +128,7 @@ async def client_delete(ctx: CommandContext, client: str) -> str:
 
 async def _withdraw_request(services: BotServices, client: Person) -> int | None:
     """Close the client's open request; clear its pool room or tell its counsellor."""
-    request = await CounsellingRequest.withdraw(client.user_id)
+    request = await services.rows.CounsellingRequest.withdraw(client.user_id)
     if request is None:
         return None
     rooms = services.counselling_rooms
@@ -148,7 +148,7 @@ async def _withdraw_request(services: BotServices, client: Person) -> int | None
             except MatrixRequestError:
                 continue  # already gone
     elif request.counsellor_id is not None:
-        counsellor = await Person.get(request.counsellor_id)
+        counsellor = await services.rows.Person.get(request.counsellor_id)
         if counsellor is not None:
             await services.tell(
                 counsellor, "request_withdrawn_staff", id=request.id, client=client.name
@@ -180,7 +180,7 @@ async def client_restore(ctx: CommandContext, client: str) -> str:
     until = day(rules.erase_at(person.deleted_at, grace))
     if not rules.restorable(person.deleted_at, grace, now_ms()):
         return problem(ctx, "grace_over", client=person.name, until=until)
-    if not await ErasedPerson.restore(person.user_id, person.deleted_at):
+    if not await services.rows.ErasedPerson.restore(person.user_id, person.deleted_at):
         # The deletion routine claimed the person a moment ago: the erasure wins.
         return problem(ctx, "grace_over", client=person.name, until=until)
     if person.locked_at is None:
@@ -188,8 +188,8 @@ async def client_restore(ctx: CommandContext, client: str) -> str:
     await services.audit(ctx.centre_id, ctx.user_id, "client_restore", person.user_id)
     # A request withdrawn at the deletion stays closed; the client asks again if they wish.
     withdrawn = None
-    if await CounsellingRequest.open_for_client(person.user_id) is None:
-        withdrawn = await CounsellingRequest.last_withdrawn(person.user_id)
+    if await services.rows.CounsellingRequest.open_for_client(person.user_id) is None:
+        withdrawn = await services.rows.CounsellingRequest.last_withdrawn(person.user_id)
     return ctx.render(
         "client_restored",
         client=person.name,

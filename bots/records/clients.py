@@ -16,18 +16,16 @@ from zoneinfo import ZoneInfo
 
 from appservice.admin_api import UserInfo as AdminUser
 from appservice.config import CentreConfig
-from appservice.db import Bookmark, MasterDataValue, Person
+from appservice.db import Person, Rows
 from bots.framework.commands import STAFF, Argument, CommandRegistry, Role
 from bots.framework.dates import DEFAULT_TZ, local_time
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import BotServices, services_of
+from bots.framework.services import BotServices, rows_of, services_of
 from bots.mail.mail_settings import already_confirmed, start_confirmation, why_no_confirmation
 from bots.requests.transfer import propose_transfer
 from bridge.client_accounts import ClientAccounts, PseudonymTaken
 from mailgateway import notices
-from mailgateway.notices import MailNotices
 from mailgateway.outbox import InvalidAddress, validate_address
-from mailgateway.preferences import Preferences
 
 from . import client_rules as rules
 
@@ -71,7 +69,7 @@ def day(ms: int) -> str:
 
 async def find_client(ctx: CommandContext, text: str) -> Person | None:
     """A client of the asking person's centre, by pseudonym, login or Matrix id."""
-    return await Person.find_in_centre(ctx.centre_id, text, roles=("client",))
+    return await rows_of(ctx).Person.find_in_centre(ctx.centre_id, text, roles=("client",))
 
 
 async def last_seen(services: BotServices, user_ids: list[str]) -> dict[str, int | None]:
@@ -89,10 +87,10 @@ async def last_seen(services: BotServices, user_ids: list[str]) -> dict[str, int
     }
 
 
-async def names_of(user_ids: set[str]) -> dict[str, str]:
+async def names_of(rows: Rows, user_ids: set[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     for uid in user_ids:
-        person = await Person.get(uid)
+        person = await rows.Person.get(uid)
         names[uid] = person.name if person else uid
     return names
 
@@ -155,7 +153,9 @@ async def client_new(ctx: CommandContext, pseudonym: str, **options: str) -> str
         return problem(ctx, "duplicate", given=pseudonym)
     services = services_of(ctx)
     cfg = services.directory.cfg
-    accounts = ClientAccounts(services.admin, services.service_rooms, cfg.homeserver.domain)
+    accounts = ClientAccounts(
+        services.rows, services.admin, services.service_rooms, cfg.homeserver.domain
+    )
     suffixes = [secrets.token_hex(2) for _ in range(rules.LOGIN_ATTEMPTS)]
     logins = rules.login_candidates(pseudonym, cfg.appservice.namespace_prefix, suffixes)
     try:
@@ -166,7 +166,7 @@ async def client_new(ctx: CommandContext, pseudonym: str, **options: str) -> str
     if account:
         await person.set_account(**account)
     if changes.master_data:
-        await MasterDataValue.apply(person.user_id, changes.master_data)
+        await services.rows.MasterDataValue.apply(person.user_id, changes.master_data)
     await services.audit(ctx.centre_id, ctx.user_id, "client_new", person.user_id)
     return ctx.render(
         "client_created",
@@ -208,13 +208,15 @@ async def clients_list(ctx: CommandContext, query: str = "", sort: str = "name")
     wanted = rules.parse_query(query.split())
     home_id: str | None = ctx.user_id
     if wanted.scope == "counsellor":
-        counsellor = await Person.find_in_centre(
+        counsellor = await rows_of(ctx).Person.find_in_centre(
             ctx.centre_id, wanted.counsellor, roles=("counsellor", "admin")
         )
         if counsellor is None:
             return problem(ctx, "counsellor_not_found", given=wanted.counsellor)
         home_id = counsellor.user_id
-    people = [p for p in await Person.all_in_centre(ctx.centre_id) if p.role == "client"]
+    people = [
+        p for p in await rows_of(ctx).Person.all_in_centre(ctx.centre_id) if p.role == "client"
+    ]
     facts = [
         rules.ClientFacts(p.user_id, p.name, p.home_counsellor_id, p.account_status) for p in people
     ]
@@ -222,7 +224,9 @@ async def clients_list(ctx: CommandContext, query: str = "", sort: str = "name")
     seen = await last_seen(services_of(ctx), [c.user_id for c in chosen])
     chosen = [replace(c, last_seen=seen[c.user_id]) for c in chosen]
     chosen = rules.select(chosen, "all", None, "", sort)
-    homes = await names_of({c.home_counsellor_id for c in chosen if c.home_counsellor_id})
+    homes = await names_of(
+        rows_of(ctx), {c.home_counsellor_id for c in chosen if c.home_counsellor_id}
+    )
     centre = centre_of(ctx)
     rows = [
         {
@@ -264,8 +268,12 @@ async def client_show(ctx: CommandContext, client: str) -> str:
     services = services_of(ctx)
     seen = (await last_seen(services, [person.user_id]))[person.user_id]
     centre = centre_of(ctx)
-    values = await MasterDataValue.of(person.user_id)
-    home = (await names_of({person.home_counsellor_id})) if person.home_counsellor_id else {}
+    values = await services.rows.MasterDataValue.of(person.user_id)
+    home = (
+        (await names_of(rows_of(ctx), {person.home_counsellor_id}))
+        if person.home_counsellor_id
+        else {}
+    )
     show_contact = rules.may_see_contact(ctx.role.key)
     until = ""
     if person.deleted_at is not None:
@@ -289,7 +297,7 @@ async def client_show(ctx: CommandContext, client: str) -> str:
         show_contact=show_contact,
         email=(person.email or "") if show_contact else "",
         phone=(person.phone or "") if show_contact else "",
-        bookmarked=person.user_id in await Bookmark.client_ids(ctx.user_id),
+        bookmarked=person.user_id in await services.rows.Bookmark.client_ids(ctx.user_id),
     )
 
 
@@ -333,7 +341,11 @@ async def client_set(ctx: CommandContext, client: str, **options: str) -> str:
         if ctx.role is not Role.ADMIN:
             return problem(ctx, "email_admins_only", client=person.name)
         mail = services_of(ctx).mail
-        refused = await why_no_confirmation(mail, person) if new_address else None
+        refused = (
+            await why_no_confirmation(services_of(ctx).mail_rows, mail, person)
+            if new_address
+            else None
+        )
         if refused is not None:
             return problem(ctx, "email_not_sent", client=person.name, given=refused)
     services = services_of(ctx)
@@ -348,9 +360,9 @@ async def client_set(ctx: CommandContext, client: str, **options: str) -> str:
     if account:
         await person.set_account(**account)
     if changes.master_data:
-        await MasterDataValue.apply(person.user_id, changes.master_data)
+        await services.rows.MasterDataValue.apply(person.user_id, changes.master_data)
     email_state = (
-        "" if new_address is None else await _change_address(services.mail, person, new_address)
+        "" if new_address is None else await _change_address(services, person, new_address)
     )
     if email_state in ("removed", notices.QUEUED):
         await services.tell(person, "email_changed_by_staff", address=new_address)
@@ -367,16 +379,16 @@ async def client_set(ctx: CommandContext, client: str, **options: str) -> str:
     )
 
 
-async def _change_address(mail: MailNotices | None, person: Person, address: str) -> str:
+async def _change_address(services: BotServices, person: Person, address: str) -> str:
     """An admin's new address for a client: ``removed``, ``unchanged``, ``queued`` (the
     confirmation link went to it; until it is used nothing else does), or why not."""
     if not address:
-        await Preferences.forget_address(person.user_id)
+        await services.mail_rows.Preferences.forget_address(person.user_id)
         await person.set_account(email=None)
         return "removed"
-    if await already_confirmed(person, address):
+    if await already_confirmed(services.mail_rows, person, address):
         return "unchanged"
-    return await start_confirmation(mail, person, address)
+    return await start_confirmation(services.mail_rows, services.mail, person, address)
 
 
 @registry.command(
@@ -399,7 +411,9 @@ async def client_home(ctx: CommandContext, client: str, counsellor: str) -> str:
         return problem(ctx, "not_found", given=client)
     if person.deleted_at is not None:
         return problem(ctx, "deleted", client=person.name)
-    home = await Person.find_in_centre(ctx.centre_id, counsellor, roles=("counsellor", "admin"))
+    home = await rows_of(ctx).Person.find_in_centre(
+        ctx.centre_id, counsellor, roles=("counsellor", "admin")
+    )
     code = rules.home_problem(
         home.role if home else None, home is not None and home.deleted_at is not None
     )
@@ -434,7 +448,7 @@ async def bookmark(ctx: CommandContext, client: str) -> str:
     person = await find_client(ctx, client)
     if person is None:
         return problem(ctx, "not_found", given=client)
-    added = await Bookmark.toggle(ctx.user_id, person.user_id)
+    added = await rows_of(ctx).Bookmark.toggle(ctx.user_id, person.user_id)
     return ctx.render("bookmark_toggled", client=person.name, added=added)
 
 
@@ -448,8 +462,8 @@ async def bookmark(ctx: CommandContext, client: str) -> str:
 )
 async def bookmarks(ctx: CommandContext) -> str:
     rows = []
-    for user_id in await Bookmark.client_ids(ctx.user_id):
-        person = await Person.get(user_id)
+    for user_id in await rows_of(ctx).Bookmark.client_ids(ctx.user_id):
+        person = await rows_of(ctx).Person.get(user_id)
         # Only clients of the own centre, even if one moved since (centres stay apart).
         if person is not None and person.centre_id == ctx.centre_id:
             rows.append(

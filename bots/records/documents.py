@@ -27,13 +27,13 @@ from mautrix.types import (
 
 from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
-from appservice.db import ClientDocument, PendingDocument, Person
+from appservice.db import ClientDocument
 from appservice.document_policy import KNOWN_TYPES, DocumentPolicy, check_document
 from appservice.once import Rollback
 from appservice.sealing import Sealer, SealError, sealer
 from bots.framework.commands import STAFF, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import BotServices, services_of
+from bots.framework.services import BotServices, rows_of, services_of
 
 from .notes import CLIENT_ARG, find_client, when
 
@@ -55,7 +55,8 @@ DOC_PURPOSE = "client documents"
 
 
 def doc_sealer(services: BotServices) -> Sealer:
-    return sealer(services.directory.cfg.encryption.sealing_key, DOC_PURPOSE)
+    enc = services.directory.cfg.encryption
+    return sealer(enc.sealing_key, DOC_PURPOSE, enc.previous_sealing_keys)
 
 
 def _context(doc_client: str, uploader: str) -> str:
@@ -92,7 +93,7 @@ async def doc_announce(ctx: CommandContext, client: str) -> str:
     if person is None:
         return ctx.render("client_unknown_here", given=client)
     until = now_ms() + WAIT_SECONDS * 1000
-    await PendingDocument.announce(ctx.user_id, ctx.centre_id, person.user_id, until)
+    await rows_of(ctx).PendingDocument.announce(ctx.user_id, ctx.centre_id, person.user_id, until)
     policy = _policy(ctx)
     return ctx.render(
         "doc_waiting",
@@ -116,8 +117,8 @@ async def receive_file(ctx: CommandContext, content: MessageEventContent) -> str
 async def _receive(ctx: CommandContext, content: MessageEventContent) -> str | None:
     if ctx.role is Role.CLIENT:
         return ctx.render("doc_not_here")
-    pending = await PendingDocument.current(ctx.user_id, now_ms())
-    client = await Person.get(pending.client_id) if pending is not None else None
+    pending = await rows_of(ctx).PendingDocument.current(ctx.user_id, now_ms())
+    client = await rows_of(ctx).Person.get(pending.client_id) if pending is not None else None
     if pending is None or client is None or client.centre_id != ctx.centre_id:
         return ctx.render("doc_not_announced")
     client_name = client.name
@@ -146,9 +147,9 @@ async def _receive(ctx: CommandContext, content: MessageEventContent) -> str | N
     name = (content.filename or content.body or f"document.{found}").strip()[:200]
     reference = json.dumps({"file": encrypted.serialize(), "name": name})
     sealed = doc_sealer(services).seal(reference, _context(pending.client_id, ctx.user_id))
-    if not await PendingDocument.take(ctx.user_id, pending.client_id):
+    if not await services.rows.PendingDocument.take(ctx.user_id, pending.client_id):
         return ctx.render("doc_not_announced")  # another file used the announcement first
-    doc_id = await ClientDocument.add(
+    doc_id = await services.rows.ClientDocument.add(
         ctx.centre_id, pending.client_id, ctx.user_id, found, len(data), sealed
     )
     log.info("document %d attached by %s to %s", doc_id, ctx.user_id, pending.client_id)
@@ -184,7 +185,9 @@ async def docs_list(ctx: CommandContext, client: str) -> str:
     if person is None:
         return ctx.render("client_unknown_here", given=client)
     rows = []
-    for doc in await ClientDocument.of_uploader(ctx.centre_id, ctx.user_id, person.user_id):
+    for doc in await rows_of(ctx).ClientDocument.of_uploader(
+        ctx.centre_id, ctx.user_id, person.user_id
+    ):
         opened = _open(services_of(ctx), doc)
         rows.append(
             {
@@ -200,7 +203,9 @@ async def docs_list(ctx: CommandContext, client: str) -> str:
 
 async def _own_document(ctx: CommandContext, id: str) -> ClientDocument | str:
     doc = (
-        await ClientDocument.get_own(int(id), ctx.centre_id, ctx.user_id) if id.isdigit() else None
+        await rows_of(ctx).ClientDocument.get_own(int(id), ctx.centre_id, ctx.user_id)
+        if id.isdigit()
+        else None
     )
     return doc if doc is not None else ctx.render("doc_not_found", id=id)
 
@@ -264,7 +269,7 @@ async def doc_delete(ctx: CommandContext, id: str) -> str:
 async def _erase(services: BotServices, doc: ClientDocument) -> bool:
     """Drop the row, then the file in the media repository; False if the row was gone."""
     opened = _open(services, doc)
-    if not await ClientDocument.delete(doc.id, doc.uploader_id):
+    if not await services.rows.ClientDocument.delete(doc.id, doc.uploader_id):
         return False
     if opened is not None and opened[1].url:
         try:
@@ -278,7 +283,7 @@ async def _erase(services: BotServices, doc: ClientDocument) -> bool:
 async def erase_client_documents(services: BotServices, client_id: str) -> int:
     """For the deletion routine: every counsellor's documents on the client, rows and files."""
     erased = 0
-    for doc in await ClientDocument.of_client(client_id):
+    for doc in await services.rows.ClientDocument.of_client(client_id):
         erased += await _erase(services, doc)
     return erased
 
@@ -289,6 +294,6 @@ async def erase_uploaded_documents(services: BotServices, uploader_id: str) -> i
     Only the uploader could ever read them, so nobody is left who may; the clients stay.
     """
     erased = 0
-    for doc in await ClientDocument.uploaded_by(uploader_id):
+    for doc in await services.rows.ClientDocument.uploaded_by(uploader_id):
         erased += await _erase(services, doc)
     return erased

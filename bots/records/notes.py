@@ -15,7 +15,7 @@ from bots.framework.commands import STAFF, Argument, CommandRegistry
 from bots.framework.dates import DEFAULT_TZ
 from bots.framework.dispatch import CommandContext
 from bots.framework.names import Names
-from bots.framework.services import services_of
+from bots.framework.services import rows_of, services_of
 
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
 registry = CommandRegistry()
@@ -36,7 +36,8 @@ NOTE_PURPOSE = "client notes"
 
 
 def note_sealer(ctx: CommandContext) -> Sealer:
-    return sealer(services_of(ctx).directory.cfg.encryption.sealing_key, NOTE_PURPOSE)
+    enc = services_of(ctx).directory.cfg.encryption
+    return sealer(enc.sealing_key, NOTE_PURPOSE, enc.previous_sealing_keys)
 
 
 def _context(client_id: str) -> str:
@@ -50,7 +51,7 @@ def when(ms: int) -> str:
 
 async def find_client(ctx: CommandContext, text: str) -> Person | None:
     """A client of the asking person's centre only: other centres' people stay invisible."""
-    return await Person.find_in_centre(ctx.centre_id, text, roles=("client",))
+    return await rows_of(ctx).Person.find_in_centre(ctx.centre_id, text, roles=("client",))
 
 
 def _too_long(ctx: CommandContext, text: str) -> str | None:
@@ -79,7 +80,7 @@ async def note_add(ctx: CommandContext, client: str, text: str) -> str:
     if problem:
         return problem
     sealed = note_sealer(ctx).seal(text, _context(person.user_id))
-    note_id = await ClientNote.add(ctx.centre_id, person.user_id, ctx.user_id, sealed)
+    note_id = await rows_of(ctx).ClientNote.add(ctx.centre_id, person.user_id, ctx.user_id, sealed)
     return ctx.render("note_added", id=note_id, client=person.name)
 
 
@@ -101,7 +102,7 @@ async def notes_list(ctx: CommandContext, client: str) -> str:
     box = note_sealer(ctx)
     names = Names(ctx)
     rows = []
-    for note in await ClientNote.for_client(ctx.centre_id, person.user_id):
+    for note in await rows_of(ctx).ClientNote.for_client(ctx.centre_id, person.user_id):
         try:
             text = box.open(note.sealed_text, _context(person.user_id))
         except SealError:
@@ -121,7 +122,11 @@ async def notes_list(ctx: CommandContext, client: str) -> str:
 
 async def _own_note(ctx: CommandContext, id: str) -> ClientNote | str:
     """The asker's note with this number, or the reply that says why not."""
-    note = await ClientNote.get_in_centre(int(id), ctx.centre_id) if id.isdigit() else None
+    note = (
+        await rows_of(ctx).ClientNote.get_in_centre(int(id), ctx.centre_id)
+        if id.isdigit()
+        else None
+    )
     if note is None:
         return ctx.render("note_not_found", id=id)
     if note.author_id != ctx.user_id:
@@ -148,7 +153,7 @@ async def note_edit(ctx: CommandContext, id: str, text: str) -> str:
     if problem:
         return problem
     sealed = note_sealer(ctx).seal(text, _context(found.client_id))
-    if not await ClientNote.edit(found.id, ctx.user_id, sealed):
+    if not await rows_of(ctx).ClientNote.edit(found.id, ctx.user_id, sealed):
         return ctx.render("note_not_found", id=id)  # deleted meanwhile
     return ctx.render("note_edited", id=found.id)
 
@@ -165,6 +170,6 @@ async def note_delete(ctx: CommandContext, id: str) -> str:
     found = await _own_note(ctx, id)
     if isinstance(found, str):
         return found
-    if not await ClientNote.delete(found.id, ctx.user_id):
+    if not await rows_of(ctx).ClientNote.delete(found.id, ctx.user_id):
         return ctx.render("note_not_found", id=id)
     return ctx.render("note_deleted", id=found.id)

@@ -11,21 +11,20 @@ import logging
 
 from appservice.clock import now_ms
 from appservice.config import RetentionConfig
-from appservice.db import AuditEntry
 from appservice.scheduler import Scheduler
 from bots.framework.dates import DAY_MS, MONTH_DAYS
-from mailgateway.outbox import Outbox
+from mailgateway.rows import MailRows
 
 log = logging.getLogger("lotse.retention")
 
 SCHEDULE = "41 3 * * *"
 
 
-def schedule(scheduler: Scheduler, retention: RetentionConfig) -> None:
+def schedule(scheduler: Scheduler, retention: RetentionConfig, rows: MailRows) -> None:
     """Register the job with the app's scheduler (``run_now("retention")``)."""
 
     async def job() -> None:
-        await run(retention)
+        await run(rows, retention)
 
     scheduler.every("retention", job, cron=SCHEDULE)
 
@@ -35,11 +34,13 @@ def cutoff(months: int, now: int) -> int:
     return now - months * MONTH_DAYS * DAY_MS
 
 
-async def run(retention: RetentionConfig, now: int | None = None) -> tuple[int, int]:
+async def run(
+    rows: MailRows, retention: RetentionConfig, now: int | None = None
+) -> tuple[int, int]:
     """Drop what is past its period; returns (audit entries, mails) dropped."""
     now = now if now is not None else now_ms()
-    audit = await AuditEntry.prune(cutoff(retention.audit_months, now))
-    mails = await Outbox.prune_log(cutoff(retention.mail_log_months, now))
+    audit = await rows.AuditEntry.prune(cutoff(retention.audit_months, now))
+    mails = await rows.Outbox.prune_log(cutoff(retention.mail_log_months, now))
     if audit or mails:
         log.info("retention: %d audit entries and %d mail log rows dropped", audit, mails)
     return audit, mails

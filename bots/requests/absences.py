@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
-from appservice.db import Absence
 from bots.framework.commands import STAFF, Argument, CommandRegistry
 from bots.framework.dates import DEFAULT_TZ, day_range
 from bots.framework.dispatch import CommandContext
+from bots.framework.services import rows_of
 
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
 registry = CommandRegistry()
@@ -35,7 +35,7 @@ async def absence_add(ctx: CommandContext, first: str, last: str, label: str) ->
     if isinstance(result, str):
         return ctx.render("absence_bad_range", problem=result, first=first, last=last)
     start, end = result
-    absence_id = await Absence.add(
+    absence_id = await rows_of(ctx).Absence.add(
         ctx.user_id, int(start.timestamp() * 1000), int(end.timestamp() * 1000), label[:200]
     )
     return ctx.render(
@@ -56,7 +56,7 @@ async def absence_add(ctx: CommandContext, first: str, last: str, label: str) ->
 )
 async def absences_list(ctx: CommandContext) -> str:
     rows = []
-    for a in await Absence.upcoming(ctx.user_id, int(time.time() * 1000)):
+    for a in await rows_of(ctx).Absence.upcoming(ctx.user_id, int(time.time() * 1000)):
         start = _local(a.starts_at)
         last = _local(a.ends_at - 1)
         rows.append({"id": a.id, "first": start, "last": last, "label": a.label})
@@ -71,7 +71,7 @@ async def absences_list(ctx: CommandContext) -> str:
     help={"de": "Löscht eine Ihrer Abwesenheiten", "en": "Deletes one of your absences"},
 )
 async def absence_delete(ctx: CommandContext, id: str) -> str:
-    if not id.isdigit() or not await Absence.delete(int(id), ctx.user_id):
+    if not id.isdigit() or not await rows_of(ctx).Absence.delete(int(id), ctx.user_id):
         return ctx.render("absence_not_found", id=id)
     return ctx.render("absence_deleted", id=id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from appservice.db import Person
 from bots.framework.commands import STAFF, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
+from bots.framework.services import rows_of
 
 from .assignment import STATUSES
 
@@ -24,7 +25,7 @@ CAPACITY_WORDS = {"unlimited": None, "unbegrenzt": None, "none": 0, "keine": 0}
 
 
 async def _me(ctx: CommandContext) -> Person:
-    person = await Person.get(ctx.user_id)
+    person = await rows_of(ctx).Person.get(ctx.user_id)
     assert person is not None, "commands only run for known people"
     return person
 

@@ -18,7 +18,7 @@ from mautrix.types import Event, EventType
 
 from appservice.centre_settings import CentreSettings
 from appservice.clock import now_ms
-from appservice.db import Absence, AbsenceNotice, CounsellingRequest, Person
+from appservice.db import CounsellingRequest, Person
 from bots.framework.dates import DEFAULT_TZ
 from bots.framework.services import BotServices
 
@@ -40,11 +40,13 @@ class RequestLifecycle:
         """A message in a counselling room: only who sent it where is looked at."""
         if evt.type not in MESSAGE_TYPES or evt.sender in self.own_users:
             return
-        request = await CounsellingRequest.by_room(evt.room_id)
+        request = await self.services.rows.CounsellingRequest.by_room(evt.room_id)
         if request is None:
             return
         if request.counsellor_id == evt.sender:
-            answered = await CounsellingRequest.mark_answered(evt.room_id, evt.sender)
+            answered = await self.services.rows.CounsellingRequest.mark_answered(
+                evt.room_id, evt.sender
+            )
             if answered is not None:
                 log.info("request %d answered in %s", answered, evt.room_id)
         elif request.client_id == evt.sender and request.counsellor_id is not None:
@@ -54,13 +56,13 @@ class RequestLifecycle:
         self, request: CounsellingRequest, counsellor_id: str, room_id: str
     ) -> None:
         now = now_ms()
-        if counsellor_id not in await Absence.absent_now([counsellor_id], now):
+        if counsellor_id not in await self.services.rows.Absence.absent_now([counsellor_id], now):
             return
         day = datetime.fromtimestamp(now / 1000, DEFAULT_TZ).date().isoformat()
-        if not await AbsenceNotice.first_today(room_id, day):
+        if not await self.services.rows.AbsenceNotice.first_today(room_id, day):
             return
-        counsellor = await Person.get(counsellor_id)
-        client = await Person.get(request.client_id)
+        counsellor = await self.services.rows.Person.get(counsellor_id)
+        client = await self.services.rows.Person.get(request.client_id)
         told = await self.services.tell_admins(
             request.centre_id,
             "absence_message_arrived",
@@ -74,26 +76,26 @@ class RequestLifecycle:
         """Mark and remind once for every request past its centre's overdue period."""
         now = now_ms()
         settings: dict[str, CentreSettings] = {}
-        for request in await CounsellingRequest.unanswered():
+        for request in await self.services.rows.CounsellingRequest.unanswered():
             if request.centre_id not in settings:
                 settings[request.centre_id] = await self.services.settings(request.centre_id)
             hours = settings[request.centre_id].overdue_hours
             if request.created_at > now - hours * 3_600_000:
                 continue
-            if not await CounsellingRequest.mark_overdue(request.id):
+            if not await self.services.rows.CounsellingRequest.mark_overdue(request.id):
                 continue
             await self._remind(request, hours)
 
     async def _remind(self, request: CounsellingRequest, hours: int) -> None:
-        client = await Person.get(request.client_id)
+        client = await self.services.rows.Person.get(request.client_id)
         name = client.name if client else request.client_id
         staff: list[Person] = []
         if request.counsellor_id is not None:
-            counsellor = await Person.get(request.counsellor_id)
+            counsellor = await self.services.rows.Person.get(request.counsellor_id)
             staff = [counsellor] if counsellor is not None else []
         else:
-            everyone = await centre_staff(request.centre_id)
-            duty = await on_duty_ids(everyone)
+            everyone = await centre_staff(self.services.rows, request.centre_id)
+            duty = await on_duty_ids(self.services.rows, everyone)
             staff = [p for p in everyone if p.user_id in duty]
         for person in staff:
             await self.services.tell(

@@ -18,11 +18,11 @@ from mautrix.types import RoomID, UserID
 
 from appservice.centre_settings import CentreSettings as EffectiveSettings
 from appservice.clock import now_ms
-from appservice.db import Absence, CounsellingRequest, Person
+from appservice.db import CounsellingRequest, Person, Rows
 from appservice.db.request import NEW
 from bots.framework.commands import ADMINS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import BotServices, services_of
+from bots.framework.services import BotServices, rows_of, services_of
 
 from .assignment import (
     Account,
@@ -50,12 +50,14 @@ async def open_request(
     ctx: CommandContext, topic: str | None, language: str | None, channel: str | None
 ) -> str:
     """Create the client's request with what triage found, and assign it or pool it."""
-    created = await CounsellingRequest.create(ctx.centre_id, ctx.user_id, topic, language, channel)
+    created = await rows_of(ctx).CounsellingRequest.create(
+        ctx.centre_id, ctx.user_id, topic, language, channel
+    )
     if created is None:  # a second message raced the first one
-        existing = await CounsellingRequest.open_for_client(ctx.user_id)
+        existing = await rows_of(ctx).CounsellingRequest.open_for_client(ctx.user_id)
         assert existing is not None
         return ctx.render("request_exists", id=existing.id, status=existing.status)
-    client = await Person.get(ctx.user_id)
+    client = await rows_of(ctx).Person.get(ctx.user_id)
     assert client is not None
     room_name = services_of(ctx).counselling_rooms.name_for(client, created.id)
     counsellor = await place_request(services_of(ctx), created, client, room_name)
@@ -72,7 +74,7 @@ async def place_request(
     client and every on-duty counsellor, who are told)."""
     decision, staff = await _decide(services, request, client)
     if decision.counsellor is not None and decision.kind != "pool":
-        counsellor = await Person.get(decision.counsellor)
+        counsellor = await services.rows.Person.get(decision.counsellor)
         if counsellor is not None and await seat(services, request, client, counsellor, room_name):
             await services.tell(
                 counsellor,
@@ -85,7 +87,7 @@ async def place_request(
             await services.notify(counsellor, "new_request", request_id=request.id)
             log.info("request %d assigned (%s)", request.id, decision.reason)
             return counsellor
-    duty = await on_duty_ids(staff)
+    duty = await on_duty_ids(services.rows, staff)
     invited: list[UserID] = []
     if request.room_id is not None:
         # A request handed back (its counsellor left): its room stays, the on-duty staff join.
@@ -129,19 +131,21 @@ async def pool_room(services: BotServices, step: dict[str, str]) -> None:
     it fails, the request still waits and whoever accepts it gets a fresh room
     (``assign_request``); if the request was taken while the room was made, the room goes.
     """
-    request = await CounsellingRequest.get_in_centre(int(step["request"]), step["centre"])
+    request = await services.rows.CounsellingRequest.get_in_centre(
+        int(step["request"]), step["centre"]
+    )
     if request is None or request.status != NEW or request.room_id:
         return
     client, *staff = (UserID(u) for u in step["people"].split())
     rooms = services.counselling_rooms
     try:
-        person = await Person.get(client)
+        person = await services.rows.Person.get(client)
         room_id = await rooms.create(step["name"], [client], person, request.id)
     except MatrixRequestError as e:
         log.warning("pool room for request %d not created: %s", request.id, e.errcode)
         return
     invited = await rooms.invite_all(room_id, staff)
-    if not await CounsellingRequest.set_pool_room(request.id, room_id):
+    if not await services.rows.CounsellingRequest.set_pool_room(request.id, room_id):
         log.info("request %d was taken while its pool room was made; room dropped", request.id)
         await rooms.abandon(room_id, [client, *invited])
         return
@@ -190,12 +194,12 @@ def _state(
     )
 
 
-async def centre_staff(centre_id: str) -> list[Person]:
-    return await Person.all_in_centre(centre_id, roles=STAFF_ROLES)
+async def centre_staff(rows: Rows, centre_id: str) -> list[Person]:
+    return await rows.Person.all_in_centre(centre_id, roles=STAFF_ROLES)
 
 
-async def on_duty_ids(staff: list[Person]) -> set[str]:
-    absent = await Absence.absent_now([p.user_id for p in staff], now_ms())
+async def on_duty_ids(rows: Rows, staff: list[Person]) -> set[str]:
+    absent = await rows.Absence.absent_now([p.user_id for p in staff], now_ms())
     return set(on_duty([_state(p, {}, absent) for p in staff]))
 
 
@@ -203,9 +207,9 @@ async def _decide(
     services: BotServices, request: CounsellingRequest, client: Person
 ) -> tuple[Decision, list[Person]]:
     """A snapshot of the centre for the pure policy, and the staff it was taken from."""
-    staff = await centre_staff(request.centre_id)
-    load = await CounsellingRequest.open_load(request.centre_id)
-    absent = await Absence.absent_now([p.user_id for p in staff], now_ms())
+    staff = await centre_staff(services.rows, request.centre_id)
+    load = await services.rows.CounsellingRequest.open_load(request.centre_id)
+    absent = await services.rows.Absence.absent_now([p.user_id for p in staff], now_ms())
     settings = await services.settings(request.centre_id)
     centre = services.directory.cfg.centre(request.centre_id)
     topic_ids = tuple(t.id for t in centre.topics) if centre else ()
@@ -224,7 +228,7 @@ async def _decide(
             automatic_assignment=settings.automatic_assignment,
             fallback_counsellor=settings.fallback_counsellor or None,
         ),
-        await CounsellingRequest.last_assigned(request.centre_id),
+        await services.rows.CounsellingRequest.last_assigned(request.centre_id),
     )
     return decision, staff
 
@@ -249,10 +253,15 @@ async def seat(
     A pool request's room exists: the counsellor stays (or is invited) and the steward
     removes the other staff, so new messages are encrypted only to client and counsellor.
     """
-    if not await CounsellingRequest.claim(request.id, request.centre_id, counsellor.user_id):
+    if not await services.rows.CounsellingRequest.claim(
+        request.id, request.centre_id, counsellor.user_id
+    ):
         return False
     # Read again: its pool room may have been set since the caller read it.
-    request = await CounsellingRequest.get_in_centre(request.id, request.centre_id) or request
+    request = (
+        await services.rows.CounsellingRequest.get_in_centre(request.id, request.centre_id)
+        or request
+    )
     rooms = services.counselling_rooms
     if request.room_id:
         room_id = RoomID(request.room_id)
@@ -271,9 +280,9 @@ async def seat(
                 room_name, [UserID(client.user_id), UserID(counsellor.user_id)], client, request.id
             )
         except Exception:
-            await CounsellingRequest.release(request.id)
+            await services.rows.CounsellingRequest.release(request.id)
             raise
-        await CounsellingRequest.set_room(request.id, room_id)
+        await services.rows.CounsellingRequest.set_room(request.id, room_id)
     if client.home_counsellor_id is None:
         # Whoever takes a client's first request becomes their home counsellor.
         await client.set_home_counsellor(counsellor.user_id)
@@ -291,10 +300,10 @@ async def seat(
     },
 )
 async def requests_command(ctx: CommandContext) -> str:
-    waiting = await CounsellingRequest.waiting(ctx.centre_id)
+    waiting = await rows_of(ctx).CounsellingRequest.waiting(ctx.centre_id)
     rows = []
     for r in waiting:
-        client = await Person.get(r.client_id)
+        client = await rows_of(ctx).Person.get(r.client_id)
         rows.append(
             {
                 "id": r.id,
@@ -325,11 +334,11 @@ async def accept_command(ctx: CommandContext, id: str) -> str:
     number = request_number(id)
     if number is None:
         return ctx.render("request_bad_id", given=id)
-    request = await CounsellingRequest.get_in_centre(number, ctx.centre_id)
+    request = await rows_of(ctx).CounsellingRequest.get_in_centre(number, ctx.centre_id)
     if request is None:
         return ctx.render("request_not_found", id=number)
-    client = await Person.get(request.client_id)
-    me = await Person.get(ctx.user_id)
+    client = await rows_of(ctx).Person.get(request.client_id)
+    me = await rows_of(ctx).Person.get(ctx.user_id)
     if client is None or me is None or not await assign_request(ctx, request, client, me):
         return ctx.render("request_taken", id=request.id)
     await services_of(ctx).tell(client, "request_accepted_client", id=request.id)
@@ -354,10 +363,10 @@ async def assign_command(ctx: CommandContext, id: str, counsellor: str) -> str:
     number = request_number(id)
     if number is None:
         return ctx.render("request_bad_id", given=id)
-    request = await CounsellingRequest.get_in_centre(number, ctx.centre_id)
+    request = await rows_of(ctx).CounsellingRequest.get_in_centre(number, ctx.centre_id)
     if request is None:
         return ctx.render("request_not_found", id=number)
-    person = await Person.find_in_centre(ctx.centre_id, counsellor, roles=STAFF_ROLES)
+    person = await rows_of(ctx).Person.find_in_centre(ctx.centre_id, counsellor, roles=STAFF_ROLES)
     if person is None:
         return ctx.render("request_counsellor_not_found", given=counsellor)
     if account_of(person) != "active":
@@ -365,7 +374,7 @@ async def assign_command(ctx: CommandContext, id: str, counsellor: str) -> str:
         return ctx.render(
             "request_counsellor_unavailable", name=person.name, reason=account_of(person), id=number
         )
-    client = await Person.get(request.client_id)
+    client = await rows_of(ctx).Person.get(request.client_id)
     if client is None or not await assign_request(ctx, request, client, person):
         return ctx.render("request_taken", id=request.id)
     services = services_of(ctx)
@@ -393,6 +402,6 @@ async def close_command(ctx: CommandContext, id: str) -> str:
     if number is None:
         return ctx.render("request_bad_id", given=id)
     admin = ctx.role == Role.ADMIN
-    if not await CounsellingRequest.close(number, ctx.centre_id, ctx.user_id, admin):
+    if not await rows_of(ctx).CounsellingRequest.close(number, ctx.centre_id, ctx.user_id, admin):
         return ctx.render("request_close_refused", id=number)
     return ctx.render("request_closed", id=number)

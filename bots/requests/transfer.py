@@ -15,12 +15,12 @@ from collections.abc import Awaitable
 from mautrix.errors import MatrixError
 from mautrix.types import RoomID, UserID
 
-from appservice.db import CounsellingRequest, Person, Transfer
+from appservice.db import Person, Transfer
 from appservice.db.transfer import CONSENTED, DECLINED, PROPOSED
 from appservice.once import Rollback
 from bots.framework.commands import CLIENTS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import BotServices, services_of
+from bots.framework.services import BotServices, rows_of, services_of
 from bridge.counselling_rooms import CounsellingRooms
 
 from .requests import STAFF_ROLES, account_of, request_number
@@ -47,10 +47,10 @@ log = logging.getLogger("lotse.transfer")
     },
 )
 async def transfer_command(ctx: CommandContext, client: str, counsellor: str) -> str:
-    who = await Person.find_in_centre(ctx.centre_id, client, roles=("client",))
+    who = await rows_of(ctx).Person.find_in_centre(ctx.centre_id, client, roles=("client",))
     if who is None:
         return ctx.render("request_client_not_found", given=client)
-    to = await Person.find_in_centre(ctx.centre_id, counsellor, roles=STAFF_ROLES)
+    to = await rows_of(ctx).Person.find_in_centre(ctx.centre_id, counsellor, roles=STAFF_ROLES)
     if to is None:
         return ctx.render("request_counsellor_not_found", given=counsellor)
     return await propose_transfer(ctx, who, to)
@@ -69,7 +69,7 @@ async def propose_transfer(ctx: CommandContext, who: Person, to: Person) -> str:
     if account_of(to) != "active":
         return ctx.render("request_counsellor_not_found", given=to.name)
     # An older open proposal for the client is withdrawn in the same transaction.
-    transfer_id = await Transfer.propose(
+    transfer_id = await rows_of(ctx).Transfer.propose(
         ctx.centre_id, who.user_id, current, to.user_id, ctx.user_id
     )
     services = services_of(ctx)
@@ -108,7 +108,7 @@ async def _open_transfer(ctx: CommandContext, id: str) -> tuple[Transfer | None,
     number = request_number(id)
     if number is None:
         return None, ctx.render("transfer_bad_id", given=id)
-    transfer = await Transfer.get(number)
+    transfer = await rows_of(ctx).Transfer.get(number)
     if transfer is None or transfer.client_id != ctx.user_id:
         return None, ctx.render("transfer_not_found", id=number)
     if transfer.status != PROPOSED:
@@ -135,27 +135,29 @@ async def consent_command(ctx: CommandContext, id: str) -> str:
     if transfer is None:
         return problem
     services = services_of(ctx)
-    client = await Person.get(transfer.client_id)
-    new = await Person.get(transfer.to_id)
+    client = await services.rows.Person.get(transfer.client_id)
+    new = await services.rows.Person.get(transfer.to_id)
     obstacle = consent_obstacle(transfer, client, new)
     if obstacle is not None or client is None or new is None:
         return await _void(ctx, services, transfer, client, obstacle or "home_changed")
-    if not await Transfer.decide(transfer.id, ctx.user_id, CONSENTED):
+    if not await services.rows.Transfer.decide(transfer.id, ctx.user_id, CONSENTED):
         return ctx.render("transfer_decided", id=transfer.id)
-    held = await CounsellingRequest.rooms_with(transfer.client_id, transfer.from_id)
+    held = await services.rows.CounsellingRequest.rooms_with(transfer.client_id, transfer.from_id)
     rooms = [RoomID(r) for r in held]
-    await CounsellingRequest.hand_over(transfer.client_id, transfer.from_id, transfer.to_id)
+    await services.rows.CounsellingRequest.hand_over(
+        transfer.client_id, transfer.from_id, transfer.to_id
+    )
     await client.set_home_counsellor(transfer.to_id)
     try:
         await _move(services.counselling_rooms, rooms, transfer)
     except MatrixError as e:
         log.warning("transfer %d: moving the rooms failed (%s); nothing changed", transfer.id, e)
         raise Rollback(ctx.render("transfer_failed", id=transfer.id)) from e
-    old = await Person.get(transfer.from_id)
+    old = await services.rows.Person.get(transfer.from_id)
     for person, template in ((new, "transfer_done_new"), (old, "transfer_done_old")):
         if person is not None:
             await services.tell(person, template, id=transfer.id, client=client.name)
-    proposer = await Person.get(transfer.proposed_by)
+    proposer = await services.rows.Person.get(transfer.proposed_by)
     if proposer is not None and transfer.proposed_by not in (transfer.from_id, transfer.to_id):
         await services.tell(proposer, "transfer_done_old", id=transfer.id, client=client.name)
     log.info("transfer %d done: %d rooms", transfer.id, len(rooms))
@@ -170,9 +172,9 @@ async def _void(
     reason: str,
 ) -> str:
     """The proposal no longer fits the present: it is withdrawn and nothing else changes."""
-    if not await Transfer.withdraw(transfer.id):
+    if not await services.rows.Transfer.withdraw(transfer.id):
         return ctx.render("transfer_decided", id=transfer.id)
-    proposer = await Person.get(transfer.proposed_by)
+    proposer = await services.rows.Person.get(transfer.proposed_by)
     name = client.name if client else transfer.client_id
     if proposer is not None:
         await services.tell(
@@ -233,13 +235,13 @@ async def decline_command(ctx: CommandContext, id: str) -> str:
     transfer, problem = await _open_transfer(ctx, id)
     if transfer is None:
         return problem
-    if not await Transfer.decide(transfer.id, ctx.user_id, DECLINED):
+    if not await rows_of(ctx).Transfer.decide(transfer.id, ctx.user_id, DECLINED):
         return ctx.render("transfer_decided", id=transfer.id)
     services = services_of(ctx)
-    client = await Person.get(transfer.client_id)
+    client = await services.rows.Person.get(transfer.client_id)
     name = client.name if client else transfer.client_id
     for user_id in dict.fromkeys((transfer.proposed_by, transfer.from_id)):
-        person = await Person.get(user_id)
+        person = await services.rows.Person.get(user_id)
         if person is not None:
             await services.tell(person, "transfer_declined_staff", id=transfer.id, client=name)
     return ctx.render("transfer_declined", id=transfer.id)

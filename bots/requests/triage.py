@@ -14,11 +14,11 @@ from typing import Any
 
 from mautrix.types import EventID
 
-from appservice.db import CounsellingRequest, TriageDialogue
+from appservice.db import TriageDialogue
 from bots.framework.commands import CLIENTS, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
 from bots.framework.parsing import ParsedCommand
-from bots.framework.services import services_of
+from bots.framework.services import rows_of, services_of
 
 from .poll_events import chosen, parse_vote
 from .requests import open_request
@@ -73,13 +73,13 @@ def _ask(ctx: CommandContext, question: Question, *, first: bool = False, proble
     },
 )
 async def request_command(ctx: CommandContext) -> str:
-    existing = await CounsellingRequest.open_for_client(ctx.user_id)
+    existing = await rows_of(ctx).CounsellingRequest.open_for_client(ctx.user_id)
     if existing is not None:
         return ctx.render("request_exists", id=existing.id, status=existing.status)
     asked = await _questions(ctx)
-    dialogue = await TriageDialogue.get(ctx.user_id)
+    dialogue = await rows_of(ctx).TriageDialogue.get(ctx.user_id)
     if dialogue is not None and _stale(dialogue):
-        await TriageDialogue.finish(ctx.user_id)
+        await rows_of(ctx).TriageDialogue.finish(ctx.user_id)
         await end_poll(ctx, dialogue.poll_event_id)
         dialogue = None
     if dialogue is not None:
@@ -87,16 +87,18 @@ async def request_command(ctx: CommandContext) -> str:
         if question is not None:
             await offer_poll(ctx, dialogue, question)  # only if none is out (or it failed)
             return _ask(ctx, question, problem="running")
-        await TriageDialogue.finish(ctx.user_id)
+        await rows_of(ctx).TriageDialogue.finish(ctx.user_id)
         await end_poll(ctx, dialogue.poll_event_id)
         return await _open(ctx, dialogue)
     if not asked:
         return await open_request(ctx, None, None, None)
-    if not await TriageDialogue.start(ctx.user_id, ctx.centre_id, asked[0].field):
+    if not await rows_of(ctx).TriageDialogue.start(ctx.user_id, ctx.centre_id, asked[0].field):
         # A second message raced the first: the running dialogue answers.
         return ctx.render("triage_running")
     log.info("triage started for a client of %s (%d questions)", ctx.centre_id, len(asked))
-    await offer_poll(ctx, TriageDialogue(ctx.user_id, ctx.centre_id, asked[0].field), asked[0])
+    await offer_poll(
+        ctx, rows_of(ctx).TriageDialogue(ctx.user_id, ctx.centre_id, asked[0].field), asked[0]
+    )
     return _ask(ctx, asked[0], first=True)
 
 
@@ -120,15 +122,15 @@ async def triage_answer(ctx: CommandContext, parsed: ParsedCommand) -> str | Non
 
     An empty string (no reply) when a simultaneous answer already moved the dialogue on.
     """
-    dialogue = await TriageDialogue.get(ctx.user_id)
+    dialogue = await rows_of(ctx).TriageDialogue.get(ctx.user_id)
     if dialogue is None:
         return None
     if _stale(dialogue):
-        await TriageDialogue.finish(ctx.user_id)
+        await rows_of(ctx).TriageDialogue.finish(ctx.user_id)
         await end_poll(ctx, dialogue.poll_event_id)
         return None
     if parsed.name in CANCEL_WORDS and not parsed.words:
-        await TriageDialogue.finish(ctx.user_id)
+        await rows_of(ctx).TriageDialogue.finish(ctx.user_id)
         await end_poll(ctx, dialogue.poll_event_id)
         return ctx.render("triage_cancelled")
     usable, _, _ = ctx.registry.find(parsed.name, parsed.words, ctx.role)
@@ -137,7 +139,7 @@ async def triage_answer(ctx: CommandContext, parsed: ParsedCommand) -> str | Non
     asked = await _questions(ctx)
     question = current(asked, dialogue.step, _answered(dialogue))
     if question is None:  # the centre dropped its questions meanwhile
-        await TriageDialogue.finish(ctx.user_id)
+        await rows_of(ctx).TriageDialogue.finish(ctx.user_id)
         await end_poll(ctx, dialogue.poll_event_id)
         return await _open(ctx, dialogue)
     typed = " ".join((parsed.name, *parsed.words))
@@ -161,7 +163,7 @@ async def triage_vote(ctx: CommandContext, content: dict[str, Any]) -> tuple[str
         log.info("ignored a malformed poll response %s", ctx.event_id)
         return "", None
     poll = EventID(vote.poll_event_id)
-    dialogue = await TriageDialogue.get(ctx.user_id)
+    dialogue = await rows_of(ctx).TriageDialogue.get(ctx.user_id)
     running = dialogue is not None and not _stale(dialogue)
     if dialogue is None or not running or dialogue.poll_event_id != vote.poll_event_id:
         log.info("vote %s on poll %s: not the current question", ctx.event_id, poll)
@@ -195,7 +197,7 @@ async def _advance(
         following = next(q for q in asked if q.field == next_step)
         await offer_poll(ctx, dialogue, following)
         return _ask(ctx, following)
-    if not await TriageDialogue.finish(ctx.user_id):
+    if not await rows_of(ctx).TriageDialogue.finish(ctx.user_id):
         return ""
     return await _open(ctx, dialogue)
 

@@ -53,7 +53,7 @@ async def offer_poll(ctx: CommandContext, dialogue: TriageDialogue, question: Qu
 async def poll_sent(services: BotServices, tie: dict[str, str]) -> None:
     """The poll is out: votes on it now answer its question."""
     poll, room_id = EventID(tie["event_id"]), RoomID(tie["room_id"])
-    dialogue = TriageDialogue(tie["client"], tie["centre"], tie["step"])
+    dialogue = services.rows.TriageDialogue(tie["client"], tie["centre"], tie["step"])
     if not await dialogue.set_poll(poll):
         # The question was answered while the poll was on its way: close it at once.
         text = services.renderer.render(tie["lang"], "triage_poll_closed")

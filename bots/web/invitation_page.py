@@ -26,7 +26,7 @@ from aiohttp import web
 
 from appservice.admin_api import AdminApiError, SynapseAdmin
 from appservice.config import Config
-from appservice.db import AuditEntry, Invitation, Person
+from appservice.db import Invitation, Person
 from appservice.db.invitation import INVITATION, RESET, VALID
 from appservice.web_pages import WebPages
 from bots.accounts.invitation_rules import (
@@ -47,7 +47,6 @@ from bots.framework.services import PageParts
 from bots.web.registration_page import RegistrationPage
 from bridge.people import Directory
 from mailgateway.addresses import normalize
-from mailgateway.preferences import Preferences
 
 log = logging.getLogger("lotse.invitation_page")
 
@@ -69,7 +68,7 @@ class InvitationPage:
         self.parts = parts
         self.cfg: Config = parts.cfg
         self.pages = WebPages(identity=self._identity)
-        self.directory = Directory(self.cfg)
+        self.directory = Directory(self.cfg, parts.rows)
         self.policy = policy_of(self.cfg.password_policy)
 
     def _identity(self) -> str:
@@ -104,12 +103,14 @@ class InvitationPage:
         """The usable link, its person and their language; else the refusal page."""
         lang = self.cfg.centres[0].language
         invitation = (
-            await Invitation.by_hash(hash_token(token)) if looks_like_token(token) else None
+            await self.parts.rows.Invitation.by_hash(hash_token(token))
+            if looks_like_token(token)
+            else None
         )
         if invitation is None or invitation.purpose != purpose:
             return self._invalid(lang, "unknown", None, 404, purpose)
         centre = self.cfg.centre(invitation.centre_id)
-        person = await Person.get(invitation.user_id)
+        person = await self.parts.rows.Person.get(invitation.user_id)
         if centre is not None:
             lang = centre.language
         if person is not None and centre is not None:
@@ -120,7 +121,7 @@ class InvitationPage:
             if state == "revoked" and invitation.failed_attempts >= MAX_FAILED_ATTEMPTS:
                 state = "too_many"
             return self._invalid(lang, state, name, 410, purpose)
-        latest = await Invitation.latest_for(invitation.user_id)
+        latest = await self.parts.rows.Invitation.latest_for(invitation.user_id)
         if (
             latest is None
             or latest.id != invitation.id
@@ -149,7 +150,7 @@ class InvitationPage:
             last_seen = account.last_seen_ts if account is not None else None
             devices = await admin.device_count(person.user_id)
             return "in_use" if account_in_use(person.activated_at, last_seen, devices) else None
-        preference = await Preferences.get(person.user_id)
+        preference = await self.parts.mail_rows.Preferences.get(person.user_id)
         mailed_to = normalize(invitation.sent_to or "")
         if not preference.confirmed_for(person.email) or normalize(person.email or "") != mailed_to:
             return "revoked"
@@ -235,10 +236,10 @@ class InvitationPage:
             return self._invalid(lang, "unavailable", self._centre_name(person), 503, purpose)
         if person.activated_at is None:
             await person.set_account(activated_at=now)
-        proven = await Invitation.proven_address(person.user_id)
+        proven = await self.parts.rows.Invitation.proven_address(person.user_id)
         if purpose == INVITATION and proven is not None and proven == person.email:
             # They followed a link mailed to this address: no second opt-in is needed.
-            await Preferences.mark_confirmed(person.user_id, proven, now)
+            await self.parts.mail_rows.Preferences.mark_confirmed(person.user_id, proven, now)
         log.info("link %d (%s) used: %s set a password", invitation.id, purpose, person.user_id)
         return self.pages.response(
             lang,
@@ -258,7 +259,9 @@ class InvitationPage:
         """
         admin = self._admin()
         await admin.set_password(person.user_id, password, logout_devices=False)
-        await AuditEntry.record(person.centre_id, person.user_id, "password_reset", person.user_id)
+        await self.parts.rows.AuditEntry.record(
+            person.centre_id, person.user_id, "password_reset", person.user_id
+        )
         if await self._tell(person, now):
             await asyncio.sleep(NOTICE_GRACE_SECONDS)
         await admin.set_password(person.user_id, password, logout_devices=True)

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from appservice.admin_api import AdminApiError
 from appservice.config import CentreConfig, Config
-from appservice.db import AuditEntry, Invitation, Person, Registration
+from appservice.db import Person, Registration
 from appservice.web_pages import SECURITY_HEADERS, WebPages
 from bots.accounts.invitation_rules import (
     expiry,
@@ -47,8 +47,7 @@ from bots.framework.services import PageParts
 from bots.records.client_rules import LOGIN_ATTEMPTS, login_candidates
 from bridge.client_accounts import create_account
 from mailgateway.addresses import normalize
-from mailgateway.outbox import InvalidAddress, Outbox, outbox_sealer, validate_address
-from mailgateway.preferences import Preferences
+from mailgateway.outbox import InvalidAddress, outbox_sealer, validate_address
 
 log = logging.getLogger("lotse.registration")
 
@@ -118,22 +117,29 @@ class RegistrationPage:
             response.headers["Retry-After"] = str(wait)
             return response
         now = int(time.time() * 1000)
-        await Registration.prune(now - 24 * HOUR_MS)  # expired a day ago: nobody needs them
+        await self.parts.rows.Registration.prune(
+            now - 24 * HOUR_MS
+        )  # expired a day ago: nobody needs them
         per_day = self.cfg.self_registration.mails_per_address_per_day
-        if await Registration.count_since(normalize(email), now - 24 * HOUR_MS) < per_day:
+        if (
+            await self.parts.rows.Registration.count_since(normalize(email), now - 24 * HOUR_MS)
+            < per_day
+        ):
             token = new_token()
             expires = now + VALID_HOURS * HOUR_MS
-            registration_id = await Registration.create(
+            registration_id = await self.parts.rows.Registration.create(
                 hash_token(token), centre.id, pseudonym, email, expires
             )
             link = f"{self.cfg.public_web_url.rstrip('/')}/register/{token}"
             variables = {"centre_name": centre.name, "link": link}
-            await Outbox.enqueue(
+            await self.parts.mail_rows.Outbox.enqueue(
                 email,
                 "address_confirmation",
                 centre.language,
                 variables,
-                sealer=outbox_sealer(self.cfg.encryption.sealing_key),
+                sealer=outbox_sealer(
+                    self.cfg.encryption.sealing_key, self.cfg.encryption.previous_sealing_keys
+                ),
             )
             mail = self.parts.services.mail if self.parts.services is not None else None
             if mail is not None and mail.wake is not None:
@@ -151,7 +157,7 @@ class RegistrationPage:
             return self._closed()
         registration = None
         if looks_like_token(token):
-            registration = await Registration.by_hash(hash_token(token))
+            registration = await self.parts.rows.Registration.by_hash(hash_token(token))
         if registration is None or registration.centre_id != centre.id:
             return self._page(centre, "registration_invalid", status=404, reason="unknown")
         if registration.confirmed_at is not None:
@@ -172,7 +178,9 @@ class RegistrationPage:
         if isinstance(opened, web.Response):
             return opened
         centre, registration = opened
-        if await Person.find_in_centre(centre.id, registration.pseudonym, roles=("client",)):
+        if await self.parts.rows.Person.find_in_centre(
+            centre.id, registration.pseudonym, roles=("client",)
+        ):
             return self._page(centre, "registration_invalid", status=409, reason="taken")
         now = int(time.time() * 1000)
         if not await registration.confirm(now):
@@ -183,17 +191,17 @@ class RegistrationPage:
             log.warning("self-registration %d: no account (%s)", registration.id, type(e).__name__)
             await registration.unconfirm()
             return self._page(centre, "registration_invalid", status=503, reason="unavailable")
-        person = await Person.upsert(user_id, centre.id, "client")
+        person = await self.parts.rows.Person.upsert(user_id, centre.id, "client")
         if not await person.set_display_name(registration.pseudonym):
             log.warning("self-registration %d: pseudonym taken meanwhile", registration.id)
         await person.set_account(email=registration.email, invited_at=now)
         # The mailed link proved the address: a forgotten password can be reset through it.
-        await Preferences.mark_confirmed(user_id, registration.email, now)
+        await self.parts.mail_rows.Preferences.mark_confirmed(user_id, registration.email, now)
         await registration.set_user(user_id)
-        await AuditEntry.record(centre.id, user_id, "self_register", user_id, "")
+        await self.parts.rows.AuditEntry.record(centre.id, user_id, "self_register", user_id, "")
         await self._open_service_room(person)
         token = new_token()
-        await Invitation.create(
+        await self.parts.rows.Invitation.create(
             hash_token(token),
             user_id,
             centre.id,
@@ -227,7 +235,11 @@ class RegistrationPage:
         suffixes = [secrets.token_hex(2) for _ in range(LOGIN_ATTEMPTS)]
         logins = login_candidates(pseudonym, prefix, suffixes)
         return await create_account(
-            self.parts.services.admin, self.cfg.homeserver.domain, logins, pseudonym
+            self.parts.rows,
+            self.parts.services.admin,
+            self.cfg.homeserver.domain,
+            logins,
+            pseudonym,
         )
 
 

@@ -2,9 +2,50 @@
 
 from __future__ import annotations
 
-from mautrix.util.async_db import Scheme, UpgradeTable
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from mautrix.util.async_db import Connection, Scheme, UpgradeTable
+
+if TYPE_CHECKING:
+    from appservice.contact_data import ContactData
 
 upgrade_table = UpgradeTable(version_table_name="lotse_version", database_name="Lotse")
+
+ContactUpgrade = Callable[[Connection, Scheme, "ContactData | None"], Awaitable[Any]]
+
+
+def with_contact(fn: ContactUpgrade) -> ContactUpgrade:
+    """Marks an upgrade that seals contact data: it runs with its database's key."""
+    fn.needs_contact = True  # type: ignore[attr-defined]
+    return fn
+
+
+def upgrade_table_for(contact: ContactData, base: UpgradeTable = upgrade_table) -> UpgradeTable:
+    """The upgrades of one database: those that seal contact data seal with ``contact``.
+
+    The key comes from the app that opens the database, never from a module global, so two
+    databases in one process each seal with their own."""
+    table = UpgradeTable(
+        allow_unsupported=base.allow_unsupported,
+        version_table_name=base.version_table_name,
+        database_name=base.database_name,
+        log=base.log,
+    )
+    table.upgrades = [_bound(fn, contact) for fn in base.upgrades]
+    return table
+
+
+def _bound(fn: Any, contact: ContactData) -> Any:
+    if not getattr(fn, "needs_contact", False):
+        return fn
+
+    @functools.wraps(fn)  # keeps mautrix's description, transaction and destination marks
+    async def run(conn: Connection, scheme: Scheme) -> Any:
+        return await fn(conn, scheme, contact)
+
+    return run
 
 
 def serial_key(scheme: Scheme) -> str:

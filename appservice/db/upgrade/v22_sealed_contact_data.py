@@ -12,8 +12,9 @@ from __future__ import annotations
 from mautrix.util.async_db import Connection, Scheme
 
 from appservice import contact_data as cd
+from appservice.contact_data import ContactData
 
-from . import upgrade_table
+from . import upgrade_table, with_contact
 
 # (table, plain column, hash column, key columns that name the row, context of the row)
 _ADDRESS_COLUMNS = (
@@ -38,14 +39,18 @@ def _context(table: str, key: str, hashed: str | None) -> str:
 
 # mautrix types register() as a union of decorator and result, which mypy cannot call.
 @upgrade_table.register(description="Contact data sealed at rest")  # type: ignore[call-arg,arg-type,has-type]
-async def upgrade_v22(conn: Connection, scheme: Scheme) -> None:
+@with_contact
+async def upgrade_v22(conn: Connection, scheme: Scheme, contact: ContactData | None = None) -> None:
+    """Seals with the database's own key (``upgrade_table_for(contact)`` passes it)."""
+    if contact is None:
+        raise RuntimeError("v22 seals contact data: run the upgrades of upgrade_table_for()")
     for table, _, hashed, _ in _ADDRESS_COLUMNS:
         await conn.execute(f"ALTER TABLE {table} ADD COLUMN {hashed} TEXT")
         await conn.execute(f"CREATE INDEX {table}_{hashed}_idx ON {table} ({hashed})")
-    await seal_existing(conn)
+    await seal_existing(conn, contact)
 
 
-async def seal_existing(conn: Connection) -> None:
+async def seal_existing(conn: Connection, contact: ContactData) -> None:
     """Seal every contact value still in the clear (idempotent)."""
     for table, column, hashed, (key,) in _ADDRESS_COLUMNS:
         rows = await conn.fetch(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL")
@@ -53,8 +58,8 @@ async def seal_existing(conn: Connection) -> None:
             plain = row[column]
             if not plain or cd.is_sealed(plain):
                 continue
-            digest = cd.lookup(plain)
-            sealed = cd.seal(plain, _context(table, str(row[key]), digest))
+            digest = contact.lookup(plain)
+            sealed = contact.seal(plain, _context(table, str(row[key]), digest))
             await conn.execute(
                 f"UPDATE {table} SET {column}=$2, {hashed}=$3 WHERE {key}=$1",
                 row[key],
@@ -63,13 +68,13 @@ async def seal_existing(conn: Connection) -> None:
             )
     for row in await conn.fetch("SELECT user_id, phone FROM person WHERE phone IS NOT NULL"):
         if row["phone"] and not cd.is_sealed(row["phone"]):
-            sealed = cd.seal(row["phone"], cd.person_context(row["user_id"], "phone"))
+            sealed = contact.seal(row["phone"], cd.person_context(row["user_id"], "phone"))
             await conn.execute(
                 "UPDATE person SET phone=$2 WHERE user_id=$1", row["user_id"], sealed
             )
     for row in await conn.fetch("SELECT user_id, key, value FROM client_master_data"):
         if not cd.is_sealed(row["value"]):
-            sealed = cd.seal(row["value"], cd.master_context(row["user_id"], row["key"]))
+            sealed = contact.seal(row["value"], cd.master_context(row["user_id"], row["key"]))
             await conn.execute(
                 "UPDATE client_master_data SET value=$3 WHERE user_id=$1 AND key=$2",
                 row["user_id"],
@@ -81,5 +86,5 @@ async def seal_existing(conn: Connection) -> None:
             await conn.execute(
                 "UPDATE mail_address SET address=$2 WHERE address=$1",
                 row["address"],
-                cd.lookup(row["address"]),
+                contact.lookup(row["address"]),
             )

@@ -9,10 +9,10 @@ client booking that very time at the same moment and the blocker never both win.
 from __future__ import annotations
 
 from appservice.clock import now_ms
-from appservice.db import BookingBlocker
 from bots.framework.commands import STAFF, Argument, CommandRegistry
 from bots.framework.dates import parse_day
 from bots.framework.dispatch import CommandContext
+from bots.framework.services import rows_of
 
 from ..rules import MAX_TITLE, Problem, check_appointment_time, parse_clock
 from ..slots import local_ms
@@ -50,7 +50,9 @@ async def block(ctx: CommandContext, day: str, first: str, last: str, label: str
         problems.append(Problem.TITLE_TOO_LONG)
     if problems:
         return _problem(ctx, *problems, first=f"{day} {first}", last=last)
-    bid = await BookingBlocker.add(ctx.centre_id, ctx.user_id, start, end, label.strip(), now)
+    bid = await rows_of(ctx).BookingBlocker.add(
+        ctx.centre_id, ctx.user_id, start, end, label.strip(), now
+    )
     if bid is None:
         return _problem(ctx, Problem.TIME_TAKEN)
     return ctx.render(
@@ -71,6 +73,6 @@ async def block(ctx: CommandContext, day: str, first: str, last: str, label: str
 )
 async def unblock(ctx: CommandContext, id: str) -> str:
     number = _number(id)
-    if number is None or not await BookingBlocker.delete(number, ctx.user_id):
+    if number is None or not await rows_of(ctx).BookingBlocker.delete(number, ctx.user_id):
         return _problem(ctx, "blocker_not_found", given=id)
     return ctx.render("blocker_saved", action="deleted", id=number, when="", until="")

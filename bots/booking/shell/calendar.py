@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 from appservice.clock import now_ms
-from appservice.db import Absence, Appointment, BookingBlocker, GroupAppointmentRow, Person
+from appservice.db import Person
 from bots.framework.commands import STAFF, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import services_of
+from bots.framework.services import rows_of, services_of
 
 from ..calendar_view import CalendarProblem, calendar_rows, parse_calendar_args
 from ..closed_days import holiday_names, years_between
@@ -43,10 +43,10 @@ async def calendar(ctx: CommandContext, words: str = "") -> str:
     query = parse_calendar_args(words.split(), local_date(now, tz))
     if isinstance(query, CalendarProblem):
         return ctx.render("booking_problem", problems=[query.value], given=words)
-    people = {p.user_id: p for p in await Person.all_in_centre(ctx.centre_id)}
+    people = {p.user_id: p for p in await services.rows.Person.all_in_centre(ctx.centre_id)}
     whom = {"mine": "mine", "all": "all"}.get(query.who)
     if whom is None:
-        colleague = await Person.find_in_centre(
+        colleague = await services.rows.Person.find_in_centre(
             ctx.centre_id, query.who, roles=("counsellor", "admin")
         )
         if colleague is None:
@@ -56,19 +56,20 @@ async def calendar(ctx: CommandContext, words: str = "") -> str:
     start = local_ms(query.first, time(), tz)
     end = local_ms(query.end, time(), tz)
     settings = await services.settings(ctx.centre_id)
-    centre = await load_centre(ctx.centre_id, settings, tz, now)
+    centre = await load_centre(rows_of(ctx), ctx.centre_id, settings, tz, now)
     appointments = [
-        core_appointment(a) for a in await Appointment.of_centre_between(ctx.centre_id, start, end)
+        core_appointment(a)
+        for a in await services.rows.Appointment.of_centre_between(ctx.centre_id, start, end)
     ]
     blocked = [
         Blocked("absence", a.starts_at, a.ends_at, counsellor=a.user_id, label=a.label, id=a.id)
         for p in people.values()
         if p.role != "client"
-        for a in await Absence.upcoming(p.user_id, start)
+        for a in await services.rows.Absence.upcoming(p.user_id, start)
         if a.starts_at < end
     ] + [
         Blocked("blocker", b.starts_at, b.ends_at, counsellor=b.counsellor, label=b.label, id=b.id)
-        for b in await BookingBlocker.of_centre(ctx.centre_id, start, end)
+        for b in await services.rows.BookingBlocker.of_centre(ctx.centre_id, start, end)
     ]
     holidays = holiday_names(
         settings.holiday_region,
@@ -84,8 +85,8 @@ async def calendar(ctx: CommandContext, words: str = "") -> str:
         dates=(query.first, query.end),
     )
     groups = [
-        core_group(g, await GroupAppointmentRow.participants(g.id))
-        for g in await GroupAppointmentRow.of_centre(ctx.centre_id, start)
+        core_group(g, await services.rows.GroupAppointmentRow.participants(g.id))
+        for g in await services.rows.GroupAppointmentRow.of_centre(ctx.centre_id, start)
         if g.starts_at < end
     ]
     rows = calendar_rows(

@@ -14,16 +14,11 @@ from typing import Any, cast
 from appservice.clock import now_ms
 from appservice.db import (
     Appointment,
-    BookingOffer,
-    BookingService,
-    BookingWindowRow,
-    CounsellorVideoLink,
-    Person,
 )
 from bots.framework.commands import CLIENTS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dates import parse_day
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import services_of
+from bots.framework.services import rows_of, services_of
 
 from ..model import CHANNELS, MINUTE_MS, BookingWindow, Service
 from ..offering import (
@@ -103,7 +98,9 @@ registry = CommandRegistry()
     help={"de": "Zeigt die Beratungsleistungen der Stelle", "en": "Lists the centre's services"},
 )
 async def services_list(ctx: CommandContext) -> str:
-    return ctx.render("services_list", services=await BookingService.of_centre(ctx.centre_id))
+    return ctx.render(
+        "services_list", services=await rows_of(ctx).BookingService.of_centre(ctx.centre_id)
+    )
 
 
 @registry.command(
@@ -125,7 +122,7 @@ async def service_new(ctx: CommandContext, title: str, **options: str) -> str:
         problems.append(Problem.BAD_DURATION)
     if problems:
         return _problem(ctx, *problems)
-    sid = await BookingService.add(
+    sid = await rows_of(ctx).BookingService.add(
         ctx.centre_id,
         ctx.user_id,
         title=service.title,
@@ -151,7 +148,9 @@ async def service_new(ctx: CommandContext, title: str, **options: str) -> str:
 )
 async def service_edit(ctx: CommandContext, id: str, **options: str) -> str:
     number = _number(id)
-    row = await BookingService.get(number, ctx.centre_id) if number is not None else None
+    row = (
+        await rows_of(ctx).BookingService.get(number, ctx.centre_id) if number is not None else None
+    )
     if row is None:
         return _problem(ctx, "service_not_found", given=id)
     if not options:
@@ -181,7 +180,9 @@ async def service_edit(ctx: CommandContext, id: str, **options: str) -> str:
 )
 async def service_delete(ctx: CommandContext, id: str) -> str:
     number = _number(id)
-    if number is None or not await BookingService.delete(number, ctx.centre_id, now_ms()):
+    if number is None or not await rows_of(ctx).BookingService.delete(
+        number, ctx.centre_id, now_ms()
+    ):
         return _problem(ctx, "service_not_found", given=id)
     return ctx.render("service_saved", action="deleted", id=number, service=None)
 
@@ -232,10 +233,10 @@ def _apply(
     help={"de": "Zeigt Ihre Buchungszeiten", "en": "Lists your booking times"},
 )
 async def hours_list(ctx: CommandContext) -> str:
-    services = {s.id: s for s in await BookingService.of_centre(ctx.centre_id)}
+    services = {s.id: s for s in await rows_of(ctx).BookingService.of_centre(ctx.centre_id)}
     rows = [
         {"window": core_window(w), "service": services.get(w.service_id)}
-        for w in await BookingWindowRow.of_counsellor(ctx.user_id)
+        for w in await rows_of(ctx).BookingWindowRow.of_counsellor(ctx.user_id)
     ]
     return ctx.render("hours_list", hours=rows)
 
@@ -274,13 +275,17 @@ async def hours_add(
     ]
     if unread or day is None or starts is None or ends is None or horizon is None:
         return _problem(ctx, *unread, first=first, last=last)
-    services = {s.id: core_service(s) for s in await BookingService.of_centre(ctx.centre_id)}
-    existing = [core_window(w) for w in await BookingWindowRow.of_counsellor(ctx.user_id)]
+    services = {
+        s.id: core_service(s) for s in await rows_of(ctx).BookingService.of_centre(ctx.centre_id)
+    }
+    existing = [
+        core_window(w) for w in await rows_of(ctx).BookingWindowRow.of_counsellor(ctx.user_id)
+    ]
     window = BookingWindow(0, ctx.user_id, day, starts, ends, sid or 0, horizon)
     problems = check_window(window, services, existing)
     if problems:
         return _problem(ctx, *problems, first=first, last=last)
-    wid = await BookingWindowRow.add(
+    wid = await rows_of(ctx).BookingWindowRow.add(
         ctx.user_id,
         day,
         starts.hour * 60 + starts.minute,
@@ -303,7 +308,7 @@ async def hours_add(
 )
 async def hours_delete(ctx: CommandContext, id: str) -> str:
     number = _number(id)
-    if number is None or not await BookingWindowRow.delete(number, ctx.user_id):
+    if number is None or not await rows_of(ctx).BookingWindowRow.delete(number, ctx.user_id):
         return _problem(ctx, "hours_not_found", given=id)
     return ctx.render("hours_saved", action="deleted", id=number, window=None, service=None)
 
@@ -326,11 +331,11 @@ async def slots_list(ctx: CommandContext, filter: str = "") -> str:
     now = now_ms()
     tz = _tz(ctx)
     settings = await services_of(ctx).settings(ctx.centre_id)
-    centre = await load_centre(ctx.centre_id, settings, tz, now)
+    centre = await load_centre(rows_of(ctx), ctx.centre_id, settings, tz, now)
     chosen = parse_offer_filter(filter.split(), centre.services, local_date(now, tz))
     if isinstance(chosen, Denial):
         return _problem(ctx, chosen, given=filter, channels=CHANNELS)
-    me = await Person.get(ctx.user_id)
+    me = await rows_of(ctx).Person.get(ctx.user_id)
     home = me.home_counsellor_id if me is not None else None
     offers = first_offers(
         centre.windows,
@@ -343,7 +348,7 @@ async def slots_list(ctx: CommandContext, filter: str = "") -> str:
         chosen=chosen,
         busy=centre.busy,
     )
-    await BookingOffer.replace(ctx.user_id, [slot_key(s) for s in offers], now)
+    await rows_of(ctx).BookingOffer.replace(ctx.user_id, [slot_key(s) for s in offers], now)
     rows = [
         {
             "number": n,
@@ -374,7 +379,7 @@ async def slots_list(ctx: CommandContext, filter: str = "") -> str:
 )
 async def book(ctx: CommandContext, number: str) -> str:
     n = _number(number)
-    key = await BookingOffer.key(ctx.user_id, n) if n is not None else None
+    key = await rows_of(ctx).BookingOffer.key(ctx.user_id, n) if n is not None else None
     if key is None:
         return _problem(ctx, Denial.SLOT_UNKNOWN, given=number)
     return await book_key(ctx, key, number)
@@ -383,12 +388,12 @@ async def book(ctx: CommandContext, number: str) -> str:
 async def book_key(ctx: CommandContext, key: str, given: str) -> str:
     """Book the offered slot ``key`` (typed by number or voted in the poll)."""
     now = now_ms()
-    me = await Person.get(ctx.user_id)
+    me = await rows_of(ctx).Person.get(ctx.user_id)
     if me is None or me.deleted_at is not None or me.locked_at is not None:
         return _problem(ctx, "not_allowed")
     tz = _tz(ctx)
     settings = await services_of(ctx).settings(ctx.centre_id)
-    centre = await load_centre(ctx.centre_id, settings, tz, now)
+    centre = await load_centre(rows_of(ctx), ctx.centre_id, settings, tz, now)
     counsellor = key.split("|", 1)[0]
     if counsellor in centre.home_only and me.home_counsellor_id != counsellor:
         return _problem(ctx, Denial.SLOT_UNKNOWN, given=given)
@@ -399,7 +404,7 @@ async def book_key(ctx: CommandContext, key: str, given: str) -> str:
         return _problem(ctx, slot, given=given)
     service = centre.services[slot.service_id]
     until = hold_until(now, settings.booking_hold_minutes)
-    appointment_id = await Appointment.reserve(
+    appointment_id = await rows_of(ctx).Appointment.reserve(
         centre_id=ctx.centre_id,
         counsellor=slot.counsellor,
         client=ctx.user_id,
@@ -416,8 +421,8 @@ async def book_key(ctx: CommandContext, key: str, given: str) -> str:
     )
     if appointment_id is None:
         return _problem(ctx, Denial.SLOT_TAKEN, given=given)
-    await Appointment.release_other_holds(ctx.user_id, appointment_id, now)
-    await BookingOffer.replace(ctx.user_id, [], now)  # the numbers shown are spent
+    await rows_of(ctx).Appointment.release_other_holds(ctx.user_id, appointment_id, now)
+    await rows_of(ctx).BookingOffer.replace(ctx.user_id, [], now)  # the numbers shown are spent
     await close_poll(ctx)
     return ctx.render(
         "appointment_held",
@@ -446,17 +451,17 @@ async def send_request(ctx: CommandContext, id: str) -> str:
     row = await _appointment_here(ctx, id)
     if row is None:
         return _problem(ctx, Denial.NOT_FOUND, given=id)
-    me = await Person.get(ctx.user_id)
+    me = await rows_of(ctx).Person.get(ctx.user_id)
     if me is None or me.deleted_at is not None or me.locked_at is not None:
         return _problem(ctx, "not_allowed")
     now = now_ms()
     denial = check_send(core_appointment(row), ctx.user_id, now=now)
-    if denial is None and not await Appointment.send_hold(row.id, ctx.user_id, now):
+    if denial is None and not await rows_of(ctx).Appointment.send_hold(row.id, ctx.user_id, now):
         denial = Denial.HOLD_LAPSED  # it lapsed between reading and writing
     if denial is not None:
         return _problem(ctx, denial, given=id)
     tz = _tz(ctx)
-    staff = await Person.get(row.counsellor)
+    staff = await rows_of(ctx).Person.get(row.counsellor)
     if staff is not None:
         await services_of(ctx).tell(
             staff,
@@ -482,7 +487,7 @@ async def send_request(ctx: CommandContext, id: str) -> str:
 async def _appointment_here(ctx: CommandContext, id: str) -> Appointment | None:
     """The appointment numbered ``id`` if it is of the asker's centre (centres stay apart)."""
     n = _number(id)
-    row = await Appointment.get(n) if n is not None else None
+    row = await rows_of(ctx).Appointment.get(n) if n is not None else None
     return row if row is not None and row.centre_id == ctx.centre_id else None
 
 
@@ -496,7 +501,9 @@ async def _decide(ctx: CommandContext, id: str, action: str, reason: str = "") -
     denial = check_action(act, actor, core_appointment(row), now=now, reason=reason)
     if denial is not None:
         return _problem(ctx, denial, given=id)
-    if not await Appointment.change_state(row.id, ("requested",), next_state(act), now):
+    if not await rows_of(ctx).Appointment.change_state(
+        row.id, ("requested",), next_state(act), now
+    ):
         return _problem(ctx, Denial.ALREADY_CLOSED, given=id)
     if action == "confirm":
         settings = await services_of(ctx).settings(ctx.centre_id)
@@ -504,15 +511,15 @@ async def _decide(ctx: CommandContext, id: str, action: str, reason: str = "") -
             cast(Any, row.channel),
             room=new_room_name(),
             base_url=settings.video_base_url or None,
-            external_url=await CounsellorVideoLink.of(row.counsellor),
+            external_url=await rows_of(ctx).CounsellorVideoLink.of(row.counsellor),
         )
         if url is not None:
-            await Appointment.set_video_url(row.id, url)
-        confirmed = await Appointment.get(row.id)
+            await rows_of(ctx).Appointment.set_video_url(row.id, url)
+        confirmed = await rows_of(ctx).Appointment.get(row.id)
         assert confirmed is not None
-        await jobs.plan(confirmed, settings, now)
+        await jobs.plan(rows_of(ctx), confirmed, settings, now)
     tz = _tz(ctx)
-    client = await Person.get(row.client) if row.client else None
+    client = await rows_of(ctx).Person.get(row.client) if row.client else None
     if client is not None:
         await services_of(ctx).tell(
             client,
@@ -571,7 +578,7 @@ async def decline(ctx: CommandContext, id: str, reason: str = "") -> str:
 )
 async def appointments_list(ctx: CommandContext) -> str:
     tz = _tz(ctx)
-    people = {p.user_id: p.name for p in await Person.all_in_centre(ctx.centre_id)}
+    people = {p.user_id: p.name for p in await rows_of(ctx).Person.all_in_centre(ctx.centre_id)}
     rows = [
         {
             "id": a.id,
@@ -581,7 +588,7 @@ async def appointments_list(ctx: CommandContext) -> str:
             "title": a.title if ctx.role is not Role.CLIENT else "",
             "other": people.get(a.counsellor if a.client == ctx.user_id else a.client or "", ""),
         }
-        for a in await Appointment.of_person(ctx.user_id, now_ms())
+        for a in await rows_of(ctx).Appointment.of_person(ctx.user_id, now_ms())
     ]
     return ctx.render("appointments_list", appointments=rows)
 
@@ -617,14 +624,14 @@ async def cancel(ctx: CommandContext, id: str, reason: str = "") -> str:
     )
     if denial is not None:
         return _problem(ctx, denial, given=id, hours=settings.booking_cancel_hours)
-    if not await Appointment.change_state(
+    if not await rows_of(ctx).Appointment.change_state(
         row.id, ("held", "requested", "confirmed"), "cancelled", now
     ):
         return _problem(ctx, Denial.ALREADY_CLOSED, given=id)
     tz = _tz(ctx)
     others = [u for u in (row.client, row.counsellor) if u and u != ctx.user_id]
     for other in others:
-        person = await Person.get(other)
+        person = await rows_of(ctx).Person.get(other)
         if person is None:
             continue
         lang = services_of(ctx).directory.language_of(person)
@@ -666,11 +673,11 @@ async def cancel(ctx: CommandContext, id: str, reason: str = "") -> str:
 async def appointment_new(
     ctx: CommandContext, client: str, day: str, first: str, service: str
 ) -> str:
-    who = await Person.find_in_centre(ctx.centre_id, client, roles=("client",))
+    who = await rows_of(ctx).Person.find_in_centre(ctx.centre_id, client, roles=("client",))
     if who is None or who.deleted_at is not None:
         return ctx.render("client_problem", problem="not_found", given=client)
     date_, starts, sid = parse_day(day), parse_clock(first), _number(service)
-    row = await BookingService.get(sid, ctx.centre_id) if sid is not None else None
+    row = await rows_of(ctx).BookingService.get(sid, ctx.centre_id) if sid is not None else None
     if date_ is None or starts is None:
         return _problem(ctx, "bad_clock", first=day, last=first)
     if row is None:
@@ -687,9 +694,9 @@ async def appointment_new(
         cast(Any, row.channel),
         room=new_room_name(),
         base_url=settings.video_base_url or None,
-        external_url=await CounsellorVideoLink.of(ctx.user_id),
+        external_url=await rows_of(ctx).CounsellorVideoLink.of(ctx.user_id),
     )
-    appointment_id = await Appointment.reserve(
+    appointment_id = await rows_of(ctx).Appointment.reserve(
         centre_id=ctx.centre_id,
         counsellor=ctx.user_id,
         client=who.user_id,
@@ -706,9 +713,9 @@ async def appointment_new(
     )
     if appointment_id is None:
         return _problem(ctx, Problem.TIME_TAKEN)
-    created = await Appointment.get(appointment_id)
+    created = await rows_of(ctx).Appointment.get(appointment_id)
     assert created is not None
-    await jobs.plan(created, settings, now)
+    await jobs.plan(rows_of(ctx), created, settings, now)
     lang = services_of(ctx).directory.language_of(who)
     await services_of(ctx).tell(
         who,

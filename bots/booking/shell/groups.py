@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from appservice.clock import now_ms
-from appservice.db import ClientGroup, CounsellorVideoLink, GroupAppointmentRow, Person
+from appservice.db import GroupAppointmentRow, Person
 from bots.framework.commands import CLIENTS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dates import parse_day
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import services_of
+from bots.framework.services import rows_of, services_of
 
 from ..group_appointments import GroupDenial, check_add, check_group, check_join, check_leave
 from ..model import GroupAppointment
@@ -101,7 +101,7 @@ async def group_new(
     problems = check_group(group, now=now)
     if problems:
         return _problem(ctx, *problems, first=f"{day} {first}", last=last)
-    gid = await GroupAppointmentRow.create(
+    gid = await rows_of(ctx).GroupAppointmentRow.create(
         centre_id=ctx.centre_id,
         counsellor=ctx.user_id,
         title=group.title,
@@ -121,13 +121,13 @@ async def group_new(
         group.channel,
         room=new_room_name(),
         base_url=settings.video_base_url or None,
-        external_url=await CounsellorVideoLink.of(ctx.user_id),
+        external_url=await rows_of(ctx).CounsellorVideoLink.of(ctx.user_id),
     )
     if url is not None:
-        await GroupAppointmentRow.set_video_url(gid, url)
-    created = await GroupAppointmentRow.get(gid)
+        await rows_of(ctx).GroupAppointmentRow.set_video_url(gid, url)
+    created = await rows_of(ctx).GroupAppointmentRow.get(gid)
     assert created is not None
-    await jobs.plan_group(created, settings, now)
+    await jobs.plan_group(rows_of(ctx), created, settings, now)
     return ctx.render(
         "group_appointment_saved",
         id=gid,
@@ -153,7 +153,7 @@ async def groups_list(ctx: CommandContext) -> str:
     tz = _tz(ctx)
     client = ctx.role is Role.CLIENT
     rows: list[dict[str, Any]] = []
-    for row in await GroupAppointmentRow.of_centre(ctx.centre_id, now):
+    for row in await rows_of(ctx).GroupAppointmentRow.of_centre(ctx.centre_id, now):
         if row.cancelled_at is not None or row.starts_at <= now:
             continue
         if client and not row.bookable:
@@ -190,11 +190,13 @@ async def join(ctx: CommandContext, id: str) -> str:
         return _problem(ctx, "group_not_found", given=id)
     now = now_ms()
     denial = check_join(
-        core_group(row, await GroupAppointmentRow.participants(row.id)), ctx.user_id, now=now
+        core_group(row, await rows_of(ctx).GroupAppointmentRow.participants(row.id)),
+        ctx.user_id,
+        now=now,
     )
     if denial is not None:
         return _problem(ctx, denial, given=id)
-    outcome = await GroupAppointmentRow.join(row.id, ctx.user_id, now)
+    outcome = await rows_of(ctx).GroupAppointmentRow.join(row.id, ctx.user_id, now)
     if outcome != "joined":
         code = {"full": GroupDenial.FULL, "already": GroupDenial.ALREADY_JOINED}
         return _problem(ctx, code.get(outcome, GroupDenial.CANCELLED), given=id)
@@ -219,14 +221,14 @@ async def leave(ctx: CommandContext, id: str) -> str:
     now = now_ms()
     settings = await services_of(ctx).settings(ctx.centre_id)
     denial = check_leave(
-        core_group(row, await GroupAppointmentRow.participants(row.id)),
+        core_group(row, await rows_of(ctx).GroupAppointmentRow.participants(row.id)),
         ctx.user_id,
         now=now,
         cutoff_ms=settings.booking_cancel_hours * 3600_000,
     )
     if denial is not None:
         return _problem(ctx, denial, given=id, hours=settings.booking_cancel_hours)
-    if not await GroupAppointmentRow.leave(row.id, ctx.user_id, now):
+    if not await rows_of(ctx).GroupAppointmentRow.leave(row.id, ctx.user_id, now):
         return _problem(ctx, GroupDenial.NOT_JOINED, given=id)
     return await _told_both(ctx, row, "group_appointment_left")
 
@@ -234,15 +236,15 @@ async def leave(ctx: CommandContext, id: str) -> str:
 async def _group_here(ctx: CommandContext, id: str) -> GroupAppointmentRow | None:
     """The group appointment numbered ``id`` if it is of the asker's centre."""
     n = _number(id)
-    row = await GroupAppointmentRow.get(n) if n is not None else None
+    row = await rows_of(ctx).GroupAppointmentRow.get(n) if n is not None else None
     return row if row is not None and row.centre_id == ctx.centre_id else None
 
 
 async def _told_both(ctx: CommandContext, row: GroupAppointmentRow, template: str) -> str:
     """A client joined or left: their counsellor is told in their room, the client answered."""
     tz = _tz(ctx)
-    counsellor = await Person.get(row.counsellor)
-    me = await Person.get(ctx.user_id)
+    counsellor = await rows_of(ctx).Person.get(row.counsellor)
+    me = await rows_of(ctx).Person.get(ctx.user_id)
     if counsellor is not None and me is not None:
         lang = services_of(ctx).directory.language_of(counsellor)
         await services_of(ctx).tell(
@@ -296,13 +298,13 @@ async def group_add(ctx: CommandContext, id: str, who: str) -> str:
     if clients is None:
         return ctx.render("client_problem", problem="not_found", given=who.strip())
     now = now_ms()
-    group = core_group(row, await GroupAppointmentRow.participants(row.id))
+    group = core_group(row, await rows_of(ctx).GroupAppointmentRow.participants(row.id))
     new, denial = check_add(group, [c.user_id for c in clients], now=now)
     if denial is not None:
         return _problem(
             ctx, denial, given=id, left=group.max_participants - len(group.participants)
         )
-    added = await GroupAppointmentRow.add_participants(row.id, sorted(new), now)
+    added = await rows_of(ctx).GroupAppointmentRow.add_participants(row.id, sorted(new), now)
     if not added:
         return _problem(ctx, GroupDenial.TOO_MANY, given=id, left=0)
     tz = _tz(ctx)
@@ -331,12 +333,12 @@ async def group_add(ctx: CommandContext, id: str, who: str) -> str:
 async def _clients_named(ctx: CommandContext, who: str) -> list[Person] | None:
     """One client, or the members of ``group:NAME``, of the asker's centre; None if unknown."""
     if who.lower().startswith(("group:", "gruppe:")):
-        found = await ClientGroup.find(ctx.centre_id, who.split(":", 1)[1])
+        found = await rows_of(ctx).ClientGroup.find(ctx.centre_id, who.split(":", 1)[1])
         if found is None:
             return None
-        members = [await Person.get(m) for m in await found.members()]
+        members = [await rows_of(ctx).Person.get(m) for m in await found.members()]
         return [p for p in members if p is not None and p.deleted_at is None] or None
-    person = await Person.find_in_centre(ctx.centre_id, who, roles=("client",))
+    person = await rows_of(ctx).Person.find_in_centre(ctx.centre_id, who, roles=("client",))
     return [person] if person is not None and person.deleted_at is None else None
 
 
@@ -359,12 +361,12 @@ async def group_cancel(ctx: CommandContext, id: str, reason: str = "") -> str:
         return _problem(ctx, "reason_required", given=id)
     if row.starts_at <= now:
         return _problem(ctx, GroupDenial.STARTED, given=id)
-    if not await GroupAppointmentRow.cancel(row.id, now):
+    if not await rows_of(ctx).GroupAppointmentRow.cancel(row.id, now):
         return _problem(ctx, GroupDenial.CANCELLED, given=id)
     tz = _tz(ctx)
     told = 0
-    for user_id in await GroupAppointmentRow.participants(row.id):
-        person = await Person.get(user_id)
+    for user_id in await rows_of(ctx).GroupAppointmentRow.participants(row.id):
+        person = await rows_of(ctx).Person.get(user_id)
         if person is None or person.deleted_at is not None:
             continue
         lang = services_of(ctx).directory.language_of(person)

@@ -14,10 +14,10 @@ from aiohttp import web
 
 from appservice.clock import now_ms
 from appservice.config import Config
-from appservice.db import Appointment, CalendarFeed, GroupAppointmentRow, Person
+from appservice.db import Appointment, Rows
 from bots.framework.commands import STAFF, CommandRegistry
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import centre_settings, services_of
+from bots.framework.services import centre_settings, rows_of, services_of
 
 from ..feed import calendar_feed
 from ..model import DAY_MS
@@ -47,11 +47,11 @@ registry = CommandRegistry()
     },
 )
 async def ical_show(ctx: CommandContext) -> str:
-    token = await CalendarFeed.token_of(ctx.user_id)
+    token = await rows_of(ctx).CalendarFeed.token_of(ctx.user_id)
     fresh = token is None
     if token is None:
         token = secrets.token_urlsafe(32)
-        await CalendarFeed.replace(ctx.user_id, token, now_ms())
+        await rows_of(ctx).CalendarFeed.replace(ctx.user_id, token, now_ms())
     return ctx.render("ical_link", url=_url(ctx, token), replaced=False, fresh=fresh)
 
 
@@ -67,30 +67,31 @@ async def ical_show(ctx: CommandContext) -> str:
 )
 async def ical_new(ctx: CommandContext) -> str:
     token = secrets.token_urlsafe(32)
-    await CalendarFeed.replace(ctx.user_id, token, now_ms())
+    await rows_of(ctx).CalendarFeed.replace(ctx.user_id, token, now_ms())
     return ctx.render("ical_link", url=_url(ctx, token), replaced=True, fresh=True)
 
 
-def add_calendar_routes(app: web.Application, cfg: Config) -> None:
-    """``GET /calendar/{token}.ics`` on the web listener (before it starts)."""
+def add_calendar_routes(app: web.Application, cfg: Config, tables: Rows) -> None:
+    """``GET /calendar/{token}.ics`` on the web listener (before it starts), read from
+    ``tables`` (the app's database)."""
     domain = cfg.homeserver.domain
 
     async def feed(request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        counsellor = await CalendarFeed.counsellor_of(token) if len(token) < 100 else None
+        counsellor = await tables.CalendarFeed.counsellor_of(token) if len(token) < 100 else None
         if counsellor is None:
             raise web.HTTPNotFound()
         now = now_ms()
         rows = [
             a
-            for a in await Appointment.of_person(counsellor, now - KEEP_PAST_MS)
+            for a in await tables.Appointment.of_person(counsellor, now - KEEP_PAST_MS)
             if a.counsellor == counsellor
         ]
-        person = await Person.get(counsellor)
+        person = await tables.Person.get(counsellor)
         groups = [
-            core_group(g, await GroupAppointmentRow.participants(g.id))
+            core_group(g, await tables.GroupAppointmentRow.participants(g.id))
             for g in (
-                await GroupAppointmentRow.of_centre(person.centre_id, now - KEEP_PAST_MS)
+                await tables.GroupAppointmentRow.of_centre(person.centre_id, now - KEEP_PAST_MS)
                 if person is not None
                 else []
             )
@@ -102,7 +103,7 @@ def add_calendar_routes(app: web.Application, cfg: Config) -> None:
             groups,
             now=now,
             domain=domain,
-            pseudonyms=await _pseudonyms(cfg, counsellor, rows),
+            pseudonyms=await _pseudonyms(cfg, tables, counsellor, rows),
         )
         headers: dict[str, Any] = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         return web.Response(
@@ -113,15 +114,15 @@ def add_calendar_routes(app: web.Application, cfg: Config) -> None:
 
 
 async def _pseudonyms(
-    cfg: Config, counsellor: str, rows: list[Appointment]
+    cfg: Config, tables: Rows, counsellor: str, rows: list[Appointment]
 ) -> dict[str, str] | None:
     """Client id → pseudonym, only where the counsellor's centre shows initials in the feed."""
-    person = await Person.get(counsellor)
-    if person is None or not (await centre_settings(cfg, person.centre_id)).ical_initials:
+    person = await tables.Person.get(counsellor)
+    if person is None or not (await centre_settings(cfg, tables, person.centre_id)).ical_initials:
         return None
     found: dict[str, str] = {}
     for client in {a.client for a in rows if a.client}:
-        who = await Person.get(client)
+        who = await tables.Person.get(client)
         if who is not None and who.centre_id == person.centre_id:
             found[client] = who.name  # the pseudonym, else the Matrix id as shown elsewhere
     return found

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from appservice.centre_settings import CentreSettings
 from appservice.clock import now_ms
-from appservice.db import Appointment, BookingJob, GroupAppointmentRow, Person
+from appservice.db import Appointment, GroupAppointmentRow, Rows
 from appservice.scheduler import Scheduler
 from bots.framework.services import BotServices
 
@@ -26,7 +26,7 @@ log = logging.getLogger("lotse.booking.jobs")
 INTERVAL_SECONDS = 30
 
 
-async def plan(row: Appointment, settings: CentreSettings, now: int) -> None:
+async def plan(rows: Rows, row: Appointment, settings: CentreSettings, now: int) -> None:
     """The reminders (and video link) of a confirmed appointment, stored as jobs."""
     jobs = appointment_jobs(
         core_appointment(row),
@@ -34,10 +34,12 @@ async def plan(row: Appointment, settings: CentreSettings, now: int) -> None:
         reminders_min=[h * 60 for h in settings.booking_reminder_hours],
         video_link_min=settings.video_link_minutes,
     )
-    await BookingJob.plan([tuple(j) for j in jobs])  # type: ignore[misc]
+    await rows.BookingJob.plan([tuple(j) for j in jobs])  # type: ignore[misc]
 
 
-async def plan_group(row: GroupAppointmentRow, settings: CentreSettings, now: int) -> None:
+async def plan_group(
+    rows: Rows, row: GroupAppointmentRow, settings: CentreSettings, now: int
+) -> None:
     """The reminders (and video link) of a group appointment, stored as jobs; whoever takes
     part when one is due is told."""
     jobs = group_jobs(
@@ -46,7 +48,7 @@ async def plan_group(row: GroupAppointmentRow, settings: CentreSettings, now: in
         reminders_min=[h * 60 for h in settings.booking_reminder_hours],
         video_link_min=settings.video_link_minutes,
     )
-    await BookingJob.plan([tuple(j) for j in jobs])  # type: ignore[misc]
+    await rows.BookingJob.plan([tuple(j) for j in jobs])  # type: ignore[misc]
 
 
 def schedule(scheduler: Scheduler, services: BotServices) -> None:
@@ -60,11 +62,11 @@ async def run(services: BotServices, now: int | None = None) -> int:
     """Send every due job once; returns how many were sent."""
     now = now if now is not None else now_ms()
     sent = 0
-    for fields in await BookingJob.due(now):
+    for fields in await services.rows.BookingJob.due(now):
         job = Job(*fields)  # type: ignore[arg-type]
-        if not await BookingJob.claim(job.key, now):
+        if not await services.rows.BookingJob.claim(job.key, now):
             continue  # another run took it
-        subject = await _subject(job)
+        subject = await _subject(services.rows, job)
         if subject is None:
             continue
         sent += await _send(services, job, subject)
@@ -81,23 +83,23 @@ class Subject(NamedTuple):
     people: list[str]
 
 
-async def _subject(job: Job) -> Subject | None:
+async def _subject(rows: Rows, job: Job) -> Subject | None:
     """What the job is about if it is still due: a confirmed, unmoved appointment or an
     uncancelled, unmoved group appointment (with who takes part now)."""
     if job.subject == "appointment":
-        row = await Appointment.get(job.subject_id)
+        row = await rows.Appointment.get(job.subject_id)
         if row is None or not still_due(
             job, starts_at=row.starts_at, active=row.state == "confirmed"
         ):
             return None
         people = [u for u in (row.client, row.counsellor) if u]
         return Subject(row.centre_id, row.starts_at, row.channel, row.video_url, people)
-    group = await GroupAppointmentRow.get(job.subject_id)
+    group = await rows.GroupAppointmentRow.get(job.subject_id)
     if group is None or not still_due(
         job, starts_at=group.starts_at, active=group.cancelled_at is None
     ):
         return None
-    people = [*await GroupAppointmentRow.participants(group.id), group.counsellor]
+    people = [*await rows.GroupAppointmentRow.participants(group.id), group.counsellor]
     return Subject(group.centre_id, group.starts_at, group.channel, group.video_url, people)
 
 
@@ -108,7 +110,7 @@ async def _send(services: BotServices, job: Job, subject: Subject) -> int:
         return 0
     told = 0
     for user_id in people:
-        person = await Person.get(user_id)
+        person = await services.rows.Person.get(user_id)
         if person is None or person.deleted_at is not None:
             continue
         lang = services.directory.language_of(person)

@@ -15,10 +15,9 @@ from mautrix.errors import MatrixError
 from mautrix.types import EventID, RoomID
 
 from appservice.clock import now_ms
-from appservice.db import BookingOffer
 from bots.framework.commands import Role
 from bots.framework.dispatch import CommandContext
-from bots.framework.services import BotServices, services_of
+from bots.framework.services import BotServices, rows_of, services_of
 from bots.requests.poll_events import (
     DISCLOSED,
     MAX_ANSWERS,
@@ -75,14 +74,16 @@ async def offer_poll(ctx: CommandContext, answers: list[tuple[str, str]]) -> Non
 async def poll_sent(services: BotServices, tie: dict[str, str]) -> None:
     """The slots poll is out: remember it, so booking can close it."""
     if tie.get("event_id"):
-        await BookingOffer.set_poll(tie["client"], tie["room_id"], tie["event_id"], now_ms())
+        await services.rows.BookingOffer.set_poll(
+            tie["client"], tie["room_id"], tie["event_id"], now_ms()
+        )
 
 
 async def close_poll(ctx: CommandContext) -> None:
     """End the client's latest slots poll once they booked (its choices are spent); never
     raises: a poll left open only offers votes that are answered "not offered"."""
     send = services_of(ctx).send_event
-    found = await BookingOffer.take_poll(ctx.user_id)
+    found = await rows_of(ctx).BookingOffer.take_poll(ctx.user_id)
     if send is None or found is None:
         return
     room_id, poll = found
@@ -109,6 +110,6 @@ async def slot_vote(
         return "", None
     poll = EventID(vote.poll_event_id)
     key = vote.answers[0].removeprefix(PREFIX)
-    if key not in await BookingOffer.keys(ctx.user_id):
+    if key not in await rows_of(ctx).BookingOffer.keys(ctx.user_id):
         return ctx.render("booking_problem", problems=["slot_unknown"], given="?"), poll
     return await book_key(ctx, key, "?"), poll

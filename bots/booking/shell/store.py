@@ -13,13 +13,12 @@ from typing import Literal, cast
 
 from appservice.centre_settings import CentreSettings
 from appservice.db import (
-    Absence,
     Appointment,
-    BookingBlocker,
     BookingService,
     BookingWindowRow,
     GroupAppointmentRow,
     Person,
+    Rows,
 )
 
 from ..closed_days import holiday_names, years_between
@@ -117,22 +116,26 @@ class Centre:
     busy: dict[str | None, list[Span]] = field(default_factory=dict)
 
 
-async def load_centre(centre_id: str, settings: CentreSettings, tz: object, now: int) -> Centre:
+async def load_centre(
+    rows: Rows, centre_id: str, settings: CentreSettings, tz: object, now: int
+) -> Centre:
     """The centre's bookable world at ``now``: only active staff offer slots."""
     from zoneinfo import ZoneInfo
 
     assert isinstance(tz, ZoneInfo)
     staff = {
         p.user_id: p
-        for p in await Person.all_in_centre(centre_id)
+        for p in await rows.Person.all_in_centre(centre_id)
         if p.role in ("counsellor", "admin")
         and p.deleted_at is None
         and p.locked_at is None
         and p.status != "unavailable"
     }
-    services = {s.id: core_service(s) for s in await BookingService.of_centre(centre_id)}
+    services = {s.id: core_service(s) for s in await rows.BookingService.of_centre(centre_id)}
     windows = [
-        core_window(w) for w in await BookingWindowRow.of_centre(centre_id) if w.counsellor in staff
+        core_window(w)
+        for w in await rows.BookingWindowRow.of_centre(centre_id)
+        if w.counsellor in staff
     ]
     today = local_date(now, tz)
     region = settings.holiday_region
@@ -141,15 +144,17 @@ async def load_centre(centre_id: str, settings: CentreSettings, tz: object, now:
     blocked = [
         Blocked("absence", a.starts_at, a.ends_at, counsellor=a.user_id, id=a.id)
         for who in {w.counsellor for w in windows}
-        for a in await Absence.upcoming(who, now)
+        for a in await rows.Absence.upcoming(who, now)
     ] + [
         Blocked("blocker", b.starts_at, b.ends_at, counsellor=b.counsellor, id=b.id)
-        for b in await BookingBlocker.of_centre(centre_id, now, now + HORIZON_MS)
+        for b in await rows.BookingBlocker.of_centre(centre_id, now, now + HORIZON_MS)
     ]
-    appointments = [core_appointment(a) for a in await Appointment.active_of_centre(centre_id, now)]
+    appointments = [
+        core_appointment(a) for a in await rows.Appointment.active_of_centre(centre_id, now)
+    ]
     groups = [
         core_group(g, [])
-        for g in await GroupAppointmentRow.of_centre(centre_id, now)
+        for g in await rows.GroupAppointmentRow.of_centre(centre_id, now)
         if g.cancelled_at is None
     ]
     return Centre(

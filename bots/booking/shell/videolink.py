@@ -9,9 +9,9 @@ confirmed earlier keep the link they were given.
 from __future__ import annotations
 
 from appservice.clock import now_ms
-from appservice.db import CounsellorVideoLink
 from bots.framework.commands import STAFF, Argument, CommandRegistry
 from bots.framework.dispatch import CommandContext
+from bots.framework.services import rows_of
 
 from ..video import check_link
 
@@ -29,7 +29,7 @@ registry = CommandRegistry()
     },
 )
 async def videolink_show(ctx: CommandContext) -> str:
-    url = await CounsellorVideoLink.of(ctx.user_id)
+    url = await rows_of(ctx).CounsellorVideoLink.of(ctx.user_id)
     return ctx.render("videolink", state="shown", url=url or "", problem="")
 
 
@@ -49,7 +49,7 @@ async def videolink_set(ctx: CommandContext, url: str) -> str:
     problem = check_link(url)
     if problem is not None:
         return ctx.render("videolink", state="problem", url="", problem=problem.value)
-    await CounsellorVideoLink.set(ctx.user_id, url, now_ms())
+    await rows_of(ctx).CounsellorVideoLink.set(ctx.user_id, url, now_ms())
     return ctx.render("videolink", state="set", url=url, problem="")
 
 
@@ -64,5 +64,5 @@ async def videolink_set(ctx: CommandContext, url: str) -> str:
     },
 )
 async def videolink_clear(ctx: CommandContext) -> str:
-    await CounsellorVideoLink.clear(ctx.user_id)
+    await rows_of(ctx).CounsellorVideoLink.clear(ctx.user_id)
     return ctx.render("videolink", state="cleared", url="", problem="")
