@@ -162,7 +162,7 @@ class LotseApp:
         # a module global: two apps in one process keep to their own.
         self.rows = self.db.rows
         self.mail_rows = MailRows(self.db)
-        self.state_store = LotseStateStore(self.db.state_db)
+        self.state_store = LotseStateStore(self.db.state_db, self.db.rows.ErasedPerson)
         self.renderer = Renderer.default()
         self.az = _LotseAppService(
             server=cfg.homeserver.address,
@@ -176,7 +176,10 @@ class LotseApp:
             log=logging.getLogger("lotse.mautrix"),
         )
         self.receiver = TransactionReceiver(
-            cfg.appservice.hs_token, self._handle_event, cfg.appservice.max_transaction_bytes
+            cfg.appservice.hs_token,
+            self._handle_event,
+            cfg.appservice.max_transaction_bytes,
+            self.db.rows.Inbox,
         )
         self.receiver.register_routes(self.az.app)
         add_operator_routes(self.az.app, self.health)

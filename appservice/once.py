@@ -103,14 +103,14 @@ class Rollback(Exception):
 
 
 @asynccontextmanager
-async def _atomically(event_id: str) -> AsyncIterator[Scope]:
+async def _atomically(outcomes: type[CommandOutcome], event_id: str) -> AsyncIterator[Scope]:
     scope = Scope(event_id)
     token = _scope.set(scope)
     conn: Connection
     try:
         # mautrix keeps the connection in a context variable: every row class called in this
         # task joins the transaction (SQLite flattens nested ones, PostgreSQL uses savepoints).
-        async with CommandOutcome.db.acquire() as conn, conn.transaction():
+        async with outcomes.db.acquire() as conn, conn.transaction():
             yield scope
     finally:
         _scope.reset(token)
@@ -135,6 +135,7 @@ def _open(sealer: Sealer, event_id: str, sealed: str) -> list[Outgoing]:
 
 
 async def run_once(
+    outcomes: type[CommandOutcome],
     sealer: Sealer,
     event_id: str,
     work: Callable[[Scope], Awaitable[None]],
@@ -144,17 +145,18 @@ async def run_once(
 
     ``work`` queues its messages in the scope. If it raises ``Rollback``, nothing it wrote or
     queued stays, and ``failed(reply)`` is recorded instead. Any other exception leaves no
-    record, so the inbox retries the event as a whole.
+    record, so the inbox retries the event as a whole. ``outcomes`` is the outcome table of
+    the app's database: the command's transaction is on that database.
     """
-    recorded = await CommandOutcome.get(event_id)
+    recorded = await outcomes.get(event_id)
     if recorded is not None:
         return _open(sealer, event_id, recorded)
     try:
-        async with _atomically(event_id) as scope:
+        async with _atomically(outcomes, event_id) as scope:
             await work(scope)
-            await CommandOutcome.record(event_id, _seal(sealer, event_id, scope.outgoing))
+            await outcomes.record(event_id, _seal(sealer, event_id, scope.outgoing))
     except Rollback as e:
         outgoing = failed(e.reply)
-        await CommandOutcome.record(event_id, _seal(sealer, event_id, outgoing))
+        await outcomes.record(event_id, _seal(sealer, event_id, outgoing))
         return outgoing
     return scope.outgoing

@@ -21,21 +21,29 @@ from mautrix.types import (
     StateEvent,
     UserID,
 )
+from mautrix.util.async_db import Database
 
 from .db import ErasedPerson
 
 
 class LotseStateStore(PgASStateStore):
+    """mautrix's state store that keeps nothing about erased people (``erased``: the
+    tombstone table of the same database)."""
+
+    def __init__(self, db: Database, erased: type[ErasedPerson]) -> None:
+        super().__init__(db)
+        self.erased = erased
+
     async def set_member(
         self, room_id: RoomID, user_id: UserID, member: Member | MemberStateEventContent
     ) -> None:
-        if not await ErasedPerson.among([user_id]):
+        if not await self.erased.among([user_id]):
             await super().set_member(room_id, user_id, member)
 
     async def set_membership(
         self, room_id: RoomID, user_id: UserID, membership: Membership
     ) -> None:
-        if not await ErasedPerson.among([user_id]):
+        if not await self.erased.among([user_id]):
             await super().set_membership(room_id, user_id, membership)
 
     async def set_members(
@@ -44,7 +52,7 @@ class LotseStateStore(PgASStateStore):
         members: dict[UserID, Member | MemberStateEventContent],
         only_membership: Membership | None = None,
     ) -> None:
-        erased = await ErasedPerson.among(list(members))
+        erased = await self.erased.among(list(members))
         kept = {user_id: m for user_id, m in members.items() if user_id not in erased}
         await super().set_members(room_id, kept, only_membership)
 
@@ -54,13 +62,13 @@ class LotseStateStore(PgASStateStore):
         users = content.users if isinstance(content, PowerLevelStateEventContent) else {}
         if isinstance(content, dict):
             users = content.get("users") or {}
-        if await ErasedPerson.among(list(users)):
+        if await self.erased.among(list(users)):
             return  # not cached: mautrix asks Synapse when it needs the levels
         await super().set_power_levels(room_id, content)
 
     async def set_create(self, event: StateEvent) -> None:
         extra = getattr(event.content, "additional_creators", None) or []
         creators = [event.sender, *extra]
-        if await ErasedPerson.among([str(c) for c in creators if c]):
+        if await self.erased.among([str(c) for c in creators if c]):
             return
         await super().set_create(event)

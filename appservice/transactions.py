@@ -111,8 +111,12 @@ def homeserver_away(exc: BaseException) -> bool:
 class TransactionReceiver:
     """The ``/_matrix/app/v1/transactions`` endpoint, backed by the durable inbox."""
 
-    def __init__(self, hs_token: str, handler: EventHandler, max_body_bytes: int) -> None:
+    def __init__(
+        self, hs_token: str, handler: EventHandler, max_body_bytes: int, inbox: type[Inbox]
+    ) -> None:
         self.hs_token = hs_token
+        # The inbox table of the app's own database.
+        self.inbox = inbox
         self.handler = handler
         # Only transactions may be this large; the other routes keep aiohttp's 1 MiB.
         self.max_body_bytes = max_body_bytes
@@ -199,9 +203,9 @@ class TransactionReceiver:
         except (ValueError, AttributeError):  # JSONDecodeError and UnicodeDecodeError too
             return _json_error(400, "M_NOT_JSON", "transaction body is not valid JSON")
         TRANSACTIONS.inc()
-        first_seq = Inbox.next_seq_floor()
+        first_seq = self.inbox.next_seq_floor()
         try:
-            new = await Inbox.add_many([e for e in events if isinstance(e, dict)])
+            new = await self.inbox.add_many([e for e in events if isinstance(e, dict)])
         except Exception:
             # No 200: Synapse will retry the same events, so nothing is lost.
             log.exception("could not store transaction %s", txn_id)
@@ -264,7 +268,7 @@ class TransactionReceiver:
             full = False
             if len(self._queued) < QUEUE_CAP:
                 try:
-                    batch = await Inbox.pending(limit=PAGE, after_seq=self._cursor)
+                    batch = await self.inbox.pending(limit=PAGE, after_seq=self._cursor)
                 except Exception:
                     log.exception("could not read the event inbox")
                     batch = []
@@ -314,7 +318,7 @@ class TransactionReceiver:
             return
         self._marked_at = time.monotonic()
         try:
-            await Inbox.mark_handled_many(done)
+            await self.inbox.mark_handled_many(done)
         except Exception:
             # Still handled: kept out of the pending ones and marked at the next drain.
             log.exception("could not mark %d handled events", len(done))
@@ -364,7 +368,7 @@ class TransactionReceiver:
         except Exception:  # SerializerError, or whatever a field of the wrong type raises
             # Skipped for good: retried, it would fail again and hold up its room for ever.
             log.warning("event %s cannot be parsed; skipped", item.event_id)
-            await Inbox.mark_attempt_failed(item.event_id, 1)
+            await self.inbox.mark_attempt_failed(item.event_id, 1)
             EVENTS_FAILED.inc()
             return True
         try:
@@ -376,7 +380,7 @@ class TransactionReceiver:
                 log.warning("homeserver unreachable; %s waits for it", item.event_id)
                 await asyncio.sleep(AWAY_RETRY_SECONDS)
                 return False
-            gave_up = await Inbox.mark_attempt_failed(item.event_id, MAX_ATTEMPTS)
+            gave_up = await self.inbox.mark_attempt_failed(item.event_id, MAX_ATTEMPTS)
             log.exception(
                 "handling event %s failed (%s)",
                 item.event_id,

@@ -310,7 +310,9 @@ class Assistant:
         def failed(reply: str) -> list[Outgoing]:
             return [_notice(evt.room_id, reply, _txn(evt.event_id), evt.event_id)]
 
-        for item in await run_once(self._outcome_sealer, evt.event_id, run, failed):
+        for item in await run_once(
+            self.services.rows.CommandOutcome, self._outcome_sealer, evt.event_id, run, failed
+        ):
             await self._post(item)
 
     def _context(

@@ -11,6 +11,7 @@ replication channels are named after the fixed test domain).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,39 +25,22 @@ import pytest
 from aiosmtpd.controller import Controller
 from yarl import URL
 
-from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import Config
+from appservice.contact_data import ContactData
 from appservice.db import LotseDatabase
 from appservice.dev.client import Human
 from appservice.dev.stack import start_synapse, write_stack_config
 from appservice.dev.synapse_runner import SynapseProcess, free_port, make_server_admins
 from appservice.dev.synapse_workers import WorkerDeployment, write_worker_configs
+from bots.framework.services import BotServices
+from bridge.people import Directory
+from mailgateway.notices import MailNotices
+from mailgateway.rows import MailRows
 
-# Databases a test opens beside the app seal contact data too (the app sets its own key).
+# Databases a test opens beside the app seal contact data with their own key (``opened``);
+# the app seals with its config's. Nothing is process-wide: each database has its own.
 TEST_CONTACT_KEY = "lotse test contact key"
-contact_data.configure(TEST_CONTACT_KEY)
-
-
-@pytest.fixture
-def test_contact_key() -> Iterator[str]:
-    """Contact data sealed under the tests' own key for one test, then the keys as they were.
-
-    The key is process-wide (appservice.contact_data, issue 16): an app started earlier in
-    this worker set its own, and the session's app must find its key again afterwards."""
-    from appservice import sealing
-
-    keys = dict(vars(contact_data._Keys))
-    previous = dict(sealing._PREVIOUS)
-    contact_data.configure(TEST_CONTACT_KEY)
-    try:
-        yield TEST_CONTACT_KEY
-    finally:
-        for name, value in keys.items():
-            if not name.startswith("__"):
-                setattr(contact_data._Keys, name, value)
-        sealing._PREVIOUS.clear()
-        sealing._PREVIOUS.update(previous)
 
 
 DOMAIN = "lotse.test"
@@ -196,6 +180,12 @@ MakeHuman = Callable[..., Awaitable[Human]]
 
 
 @pytest.fixture
+def rows(running: LotseApp) -> MailRows:
+    """The running app's tables (its Rows and the mail gateway's, on its database)."""
+    return running.mail_rows
+
+
+@pytest.fixture
 async def make_human(stack: Stack, running: LotseApp, tmp_path: Path) -> AsyncIterator[MakeHuman]:
     """Create people: ``await make_human("anna", centre="nord", role="client")``.
 
@@ -229,13 +219,12 @@ async def join_control_room(app: LotseApp, human: Human) -> str:
     invited at once. Returns the room id once the assistant's welcome arrived (so its room key
     reached the admin's device).
     """
-    from appservice.db import CentreRoom, Person
 
-    person = await Person.get(human.user_id)
+    person = await app.rows.Person.get(human.user_id)
     assert person is not None and person.role == "admin"
     assert app.assistant.centre_rooms is not None
     await app.assistant.centre_rooms.follow(person)
-    room_id = await CentreRoom.get(person.centre_id, "admin")
+    room_id = await app.rows.CentreRoom.get(person.centre_id, "admin")
     assert room_id is not None
     await human.wait_until(lambda: room_id in human.invites, 30, f"an invite to {room_id}")
     human.invites.discard(room_id)
@@ -279,14 +268,30 @@ async def fresh_postgres(options: str = "") -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def opened(url: str) -> AsyncIterator[LotseDatabase]:
-    """A started LotseDatabase on ``url``; stopping hands the row classes back to the app."""
-    db = LotseDatabase(url)
+async def opened(url: str, contact: ContactData | None = None) -> AsyncIterator[LotseDatabase]:
+    """A started LotseDatabase on ``url`` (contact data sealed under ``contact``, else the
+    tests' own key): tests read and write its tables through ``db.rows`` (and
+    ``MailRows(db)``), never the app's."""
+    db = LotseDatabase(url, contact or ContactData(TEST_CONTACT_KEY))
     await db.start()
     try:
         yield db
     finally:
         await db.stop()
+
+
+def services_on(services: BotServices, db: LotseDatabase) -> BotServices:
+    """The app's command services with every table on ``db`` instead of the app's own: a
+    command run with them reads and writes ``db`` only (tests on both backends)."""
+    mail_rows = MailRows(db)
+    mail = services.mail
+    return dataclasses.replace(
+        services,
+        rows=db.rows,
+        mail_rows=mail_rows,
+        directory=Directory(services.directory.cfg, db.rows),
+        mail=None if mail is None else MailNotices(mail.cfg, mail_rows, wake=mail.wake),
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -19,10 +19,10 @@ from aiohttp.test_utils import TestServer
 
 from appservice.app import LotseApp
 from appservice.config import WebConfig
-from appservice.db import Invitation, Person
+from appservice.db import Person
 from appservice.dev.synapse_runner import free_port
 from bots.accounts.invitation_rules import hash_token, new_token
-from bots.framework.services import PageParts
+from bots.framework.services import BotServices, PageParts
 from bots.web.invitation_page import add_invitation_routes
 from tests.conftest import DOMAIN, MailSink
 
@@ -43,7 +43,7 @@ async def new_person(
     user_id = f"@{name.lower()}-{suffix}:{DOMAIN}"
     if synapse_account:
         await app.assistant.services.admin.create_or_update_user(user_id, displayname=name)
-    person = await Person.upsert(user_id, centre, role)
+    person = await app.rows.Person.upsert(user_id, centre, role)
     assert await person.set_display_name(f"{name} {suffix}")
     if email is not None:
         await person.set_account(email=email)
@@ -54,7 +54,9 @@ async def direct_link(app: LotseApp, person: Person, valid_ms: int = HOUR_MS) ->
     """An invitation stored straight in the table (for page tests that need no chat)."""
     token = new_token()
     expires = int(time.time() * 1000) + valid_ms
-    await Invitation.create(hash_token(token), person.user_id, person.centre_id, "@t:x", expires)
+    await app.rows.Invitation.create(
+        hash_token(token), person.user_id, person.centre_id, "@t:x", expires
+    )
     return f"{app.cfg.public_web_url}/invite/{token}"
 
 
@@ -86,7 +88,9 @@ def text_of(msg: EmailMessage) -> str:
 
 
 @asynccontextmanager
-async def second_listener(running: LotseApp, **changes: Any) -> AsyncIterator[str]:
+async def second_listener(
+    running: LotseApp, services: BotServices | None = None, **changes: Any
+) -> AsyncIterator[str]:
     """The public pages (invitation, reset, registration) on a second listener whose config
     differs by ``changes`` and has its own public URL, which it yields. Everything behind the
     pages (Synapse, the database, the outbox and its sender) is the running app's."""
@@ -94,7 +98,8 @@ async def second_listener(running: LotseApp, **changes: Any) -> AsyncIterator[st
     base = f"http://127.0.0.1:{port}"
     cfg = dataclasses.replace(running.cfg, web=WebConfig(public_url=base), **changes)
     app = web.Application()
-    add_invitation_routes(app, PageParts(cfg, running.assistant.services))
+    services = services or running.assistant.services
+    add_invitation_routes(app, PageParts(cfg, services.rows, services.mail_rows, services))
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:

@@ -13,7 +13,7 @@ from typing import cast
 from appservice.app import LotseApp
 from appservice.db import Person
 from appservice.dev.client import Human
-from mailgateway.preferences import Preferences
+from mailgateway.rows import MailRows
 from tests.conftest import MailSink
 
 
@@ -48,7 +48,7 @@ async def mails_before_marker(
     one at a time, so every mail queued before the marker has reached the sink by then.
     """
     count = len(mails_to(sink, address))
-    person = await Person.get(user_id)
+    person = await app.rows.Person.get(user_id)
     assert person is not None
     assert await app.assistant.services.notify(person, "centre_message") == "queued"
     deadline = time.monotonic() + timeout
@@ -76,11 +76,11 @@ def link_in(msg: EmailMessage) -> str:
     return match.group(0)
 
 
-async def give_confirmed_address(human: Human) -> tuple[Person, str]:
+async def give_confirmed_address(rows: MailRows, human: Human) -> tuple[Person, str]:
     """Give a person of a centre an address they confirmed (as `email` and its link would)."""
     address = f"{human.user_id[1:].split(':')[0]}@example.net"
-    person = await Person.get(human.user_id)
+    person = await rows.Person.get(human.user_id)
     assert person is not None
     await person.set_account(email=address)
-    await Preferences.mark_confirmed(human.user_id, address)
+    await rows.Preferences.mark_confirmed(human.user_id, address)
     return person, address

@@ -17,7 +17,6 @@ import pytest
 from mautrix.types import Membership, RoomID, RoomType
 
 from appservice.app import LotseApp
-from appservice.db import AuditEntry, CentreMessage, CentreRoom, Person
 from appservice.dev.client import Human, ask
 from bots.framework.commands import Role
 from bots.framework.dispatch import CommandContext, run_command
@@ -47,10 +46,10 @@ async def _admin_in_control_room(
 ) -> tuple[Human, str]:
     """A new admin of ``centre``, invited (membership follows the role) and joined."""
     admin = await make_human("leitung", centre=centre, role="admin")
-    person = await Person.get(admin.user_id)
+    person = await running.rows.Person.get(admin.user_id)
     assert person is not None
     await running.assistant.centre_rooms.follow(person)
-    room_id = await CentreRoom.get(centre, "admin")
+    room_id = await running.rows.CentreRoom.get(centre, "admin")
     assert room_id is not None
     await _join(admin, room_id)
     await admin.wait_member(room_id, running.cfg.assistant_mxid)
@@ -79,7 +78,9 @@ async def test_each_centre_has_space_admin_room_and_staff_room(running: LotseApp
     assistant owns the admin room, the device-less steward the staff room and the Space."""
     assistant, steward = running.cfg.assistant_mxid, running.cfg.steward_mxid
     for centre in ("nord", "south"):
-        rooms = {k: await CentreRoom.get(centre, k) for k in ("space", "admin", "staff")}
+        rooms = {
+            k: await running.rows.CentreRoom.get(centre, k) for k in ("space", "admin", "staff")
+        }
         assert all(rooms.values()), rooms
         again = await running.assistant.centre_rooms.ensure(running.cfg.centre(centre))
         assert dict(again) == rooms  # idempotent: no second set of rooms
@@ -143,7 +144,7 @@ async def test_admin_manages_a_counsellor(make_human: MakeHuman, running: LotseA
     assert "Maria Weber" in created.body and f"counsellor invite {login}" in created.body
     info = await admin_api.get_user(user_id)
     assert info is not None and info.displayname == "Maria Weber" and not info.locked
-    person = await Person.get(user_id)
+    person = await running.rows.Person.get(user_id)
     assert person is not None and person.role == "counsellor" and person.centre_id == "nord"
     assert person.email == "m.weber@example.org" and person.service_room_id
     assert user_id in await _members(running, "nord", "staff")
@@ -161,7 +162,7 @@ async def test_admin_manages_a_counsellor(make_human: MakeHuman, running: LotseA
     ):
         assert snippet in (await ask(admin, room, bot, text)).body, text
     for missing in ("@lotse-maria:lotse.test", "@maria.x:lotse.test", "@maria.y:lotse.test"):
-        assert await Person.get(missing) is None
+        assert await running.rows.Person.get(missing) is None
         assert await admin_api.get_user(missing) is None
 
     listing = await ask(admin, room, bot, "counsellors")
@@ -182,7 +183,7 @@ async def test_admin_manages_a_counsellor(make_human: MakeHuman, running: LotseA
     info = await admin_api.get_user(user_id)
     assert info is not None and info.locked
     assert "deaktiviert" in (await ask(admin, room, bot, "counsellors")).body
-    person = await Person.get(user_id)
+    person = await running.rows.Person.get(user_id)
     assert person is not None and person.status == "unavailable"  # no requests for them
     on = await ask(admin, room, bot, f"counsellor activate {login}")
     assert "wieder aktiv" in on.body
@@ -190,13 +191,15 @@ async def test_admin_manages_a_counsellor(make_human: MakeHuman, running: LotseA
     assert info is not None and not info.locked
 
     # A home client: the deletion reply counts them and leaves reassignment to admins.
-    client = await Person.upsert(f"@kl-{secrets.token_hex(3)}:lotse.test", "nord", "client")
+    client = await running.rows.Person.upsert(
+        f"@kl-{secrets.token_hex(3)}:lotse.test", "nord", "client"
+    )
     await client.set_home_counsellor(user_id)
     deleted = await ask(admin, room, bot, f"berater löschen {login}")
     assert "zum Löschen vorgemerkt" in deleted.body and "von 1 Ratsuchenden" in deleted.body
     info = await admin_api.get_user(user_id)
     assert info is not None and info.locked
-    person = await Person.get(user_id)
+    person = await running.rows.Person.get(user_id)
     assert person is not None and person.deleted_at is not None
     assert user_id not in await _members(running, "nord", "staff")
     assert user_id not in await _members(running, "nord", "space")
@@ -205,7 +208,9 @@ async def test_admin_manages_a_counsellor(make_human: MakeHuman, running: LotseA
     assert "bereits gelöscht" in again.body
 
     actions = [
-        (e.action, e.target) for e in await AuditEntry.recent("nord", 50) if e.target == user_id
+        (e.action, e.target)
+        for e in await running.rows.AuditEntry.recent("nord", 50)
+        if e.target == user_id
     ]
     for action in ("new", "role", "deactivate", "activate", "delete"):
         assert (f"counsellor.{action}", user_id) in actions, action
@@ -226,16 +231,16 @@ async def test_admin_safeguards_and_counsellors_cannot(
     assert "eigenes Konto" in (await ask(admin, room, bot, f"counsellor deactivate {me}")).body
     config_admin = await ask(admin, room, bot, "counsellor role admin-nord counsellor")
     assert "Konfigurationsdatei" in config_admin.body
-    person = await Person.get("@admin-nord:lotse.test")
+    person = await running.rows.Person.get("@admin-nord:lotse.test")
     assert person is not None and person.role == "admin"
-    me_person = await Person.get(admin.user_id)
+    me_person = await running.rows.Person.get(admin.user_id)
     assert me_person is not None and me_person.locked_at is None
 
     counsellor = await make_human("team", centre="nord", role="counsellor")
     own = await _service_room(counsellor, bot)
     denied = await ask(counsellor, own, bot, "counsellor new x.y X email=x@example.org")
     assert "nur Admins" in denied.body
-    assert await Person.get("@x.y:lotse.test") is None
+    assert await running.rows.Person.get("@x.y:lotse.test") is None
 
 
 async def test_centres_never_see_each_others_staff(
@@ -251,7 +256,7 @@ async def test_centres_never_see_each_others_staff(
 
     listing = await ask(south_admin, room, bot, "counsellors")
     assert nord_staff.user_id not in listing.body and "admin-nord" not in listing.body
-    staff_person = await Person.get(nord_staff.user_id)
+    staff_person = await running.rows.Person.get(nord_staff.user_id)
     assert staff_person is not None
     await staff_person.set_profile(display_name="Nordlicht", team_page=True)
     team = await ask(south_admin, room, bot, "team")
@@ -264,7 +269,7 @@ async def test_centres_never_see_each_others_staff(
         assert "has no counsellor" in (await ask(south_admin, room, bot, text)).body, text
     sent = await ask(south_admin, room, bot, f'message {nord_client.user_id} "Hi" hello')
     assert "has no client" in sent.body
-    person = await Person.get(nord_staff.user_id)
+    person = await running.rows.Person.get(nord_staff.user_id)
     assert person is not None and person.role == "counsellor" and person.locked_at is None
 
 
@@ -275,8 +280,8 @@ async def test_profile_team_and_home_counsellor(make_human: MakeHuman, running: 
     counsellor = await make_human("profil", centre="nord", role="counsellor")
     croom = await _service_room(counsellor, bot)
     name = f"Jana {secrets.token_hex(2)}"
-    await Person.get(counsellor.user_id)
-    person = await Person.get(counsellor.user_id)
+    await running.rows.Person.get(counsellor.user_id)
+    person = await running.rows.Person.get(counsellor.user_id)
     assert person is not None
     await person.set_account(email="jana@example.org")
 
@@ -286,7 +291,7 @@ async def test_profile_team_and_home_counsellor(make_human: MakeHuman, running: 
         ("profil sprachen=de,xx", "unbekannten Sprachcode"),
     ):
         assert snippet in (await ask(counsellor, croom, bot, text)).body, text
-    unchanged = await Person.get(counsellor.user_id)
+    unchanged = await running.rows.Person.get(counsellor.user_id)
     assert unchanged is not None and not unchanged.team_page and unchanged.languages is None
 
     saved = await ask(
@@ -309,7 +314,7 @@ async def test_profile_team_and_home_counsellor(make_human: MakeHuman, running: 
     assert f"**{name}** (de, tr): Systemische Beratung" in team.body
     assert "jana@example.org" not in team.body and counsellor.user_id not in team.body
 
-    client_person = await Person.get(client.user_id)
+    client_person = await running.rows.Person.get(client.user_id)
     assert client_person is not None
     await client_person.set_home_counsellor(counsellor.user_id)
     mine = await ask(client, room, bot, "berater")
@@ -330,7 +335,7 @@ async def test_message_from_the_centre_arrives_encrypted_text_not_stored(
     client = await make_human("empfang", centre="nord", role="client")
     client_room = await _service_room(client, bot)
     pseudonym = f"Wolke{secrets.token_hex(2)}"
-    person = await Person.get(client.user_id)
+    person = await running.rows.Person.get(client.user_id)
     assert person is not None and await person.set_display_name(pseudonym)
 
     secret = f"Ihr Termin ist verschoben {secrets.token_hex(4)}"
@@ -342,7 +347,7 @@ async def test_message_from_the_centre_arrives_encrypted_text_not_stored(
 
     listing = await ask(admin, room, bot, "nachrichten")
     assert f"an {pseudonym}: „Neuer Termin“" in listing.body
-    stored = await CentreMessage.recent("nord", 5, client.user_id)
+    stored = await running.rows.CentreMessage.recent("nord", 5, client.user_id)
     assert [m.subject for m in stored] == ["Neuer Termin"]
     dump = await _database_dump(running)
     assert "Neuer Termin" in dump["centre_message"]
@@ -353,7 +358,7 @@ async def test_message_from_the_centre_arrives_encrypted_text_not_stored(
         (f'nachricht {pseudonym} "{"x" * 130}" Text', "höchstens 120 Zeichen"),
     ):
         assert snippet in (await ask(admin, room, bot, text)).body
-    assert len(await CentreMessage.recent("nord", 5, client.user_id)) == 1
+    assert len(await running.rows.CentreMessage.recent("nord", 5, client.user_id)) == 1
 
 
 def _ctx(running: LotseApp, user_id: str, centre: str, services: object) -> CommandContext:
@@ -382,21 +387,21 @@ async def test_last_admin_and_races_on_both_backends(running: LotseApp, database
     def as_admin(user_id: str) -> CommandContext:
         return _ctx(running, user_id, "south", services)
 
-    async with opened(database_url):
-        solo = await Person.upsert("@solo:lotse.test", "south", "admin")
+    async with opened(database_url) as db:
+        solo = await db.rows.Person.upsert("@solo:lotse.test", "south", "admin")
         reply = await run_command("counsellor role solo counsellor", as_admin(solo.user_id))
         assert reply is not None and "last active admin" in reply
-        still = await Person.get(solo.user_id)
+        still = await db.rows.Person.get(solo.user_id)
         assert still is not None and still.role == "admin"
 
-        other = await Person.upsert("@other:lotse.test", "south", "admin")
+        other = await db.rows.Person.upsert("@other:lotse.test", "south", "admin")
         replies = await asyncio.gather(
             run_command("counsellor role other counsellor", as_admin(solo.user_id)),
             run_command("counsellor role solo counsellor", as_admin(other.user_id)),
         )
         assert sum("is now a counsellor" in str(r) for r in replies) == 1, replies
         assert sum("last active admin" in str(r) for r in replies) == 1, replies
-        roles = {p.user_id: p.role for p in await Person.all_in_centre("south")}
+        roles = {p.user_id: p.role for p in await db.rows.Person.all_in_centre("south")}
         assert sorted(roles.values()) == ["admin", "counsellor"]
 
         admin_id = next(u for u, r in roles.items() if r == "admin")
@@ -419,16 +424,16 @@ async def test_tell_admins_uses_the_control_room_else_service_rooms(
         sent.append((room_id, text))
 
     services = dataclasses.replace(running.assistant.services, send_notice=record)
-    async with opened(database_url):
+    async with opened(database_url) as db:
         for i, deleted in ((1, False), (2, False), (3, True)):
-            admin = await Person.upsert(f"@a{i}:lotse.test", "south", "admin")
+            admin = await db.rows.Person.upsert(f"@a{i}:lotse.test", "south", "admin")
             await admin.set_service_room(f"!service{i}:lotse.test")
             if deleted:
                 await admin.set_account(deleted_at=1)
         assert await services.tell_admins("south", "new_request_for_staff", id=7) == 2
         assert sorted(r for r, _ in sent) == ["!service1:lotse.test", "!service2:lotse.test"]
         sent.clear()
-        assert await CentreRoom.add("south", "admin", "!control:lotse.test")
+        assert await db.rows.CentreRoom.add("south", "admin", "!control:lotse.test")
         assert await services.tell_admins("south", "new_request_for_staff", id=8) == 2
         assert [r for r, _ in sent] == ["!control:lotse.test"]
         assert "8" in sent[0][1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import AuditEntry
 from appservice.dev.client import ask
 from tests.conftest import MakeHuman
 from tests.test_requests import _service_room
@@ -21,9 +20,13 @@ async def test_audit_lists_own_centre_newest_first(
     counsellor = await make_human("audit-staff", centre="nord", role="counsellor")
     admin_room = await _service_room(admin, bot)
     staff_room = await _service_room(counsellor, bot)
-    await AuditEntry.record("nord", admin.user_id, "client.lock", "@older:lotse.test")
-    await AuditEntry.record("nord", admin.user_id, "client.unlock", "@newer:lotse.test")
-    await AuditEntry.record("south", "@someone:lotse.test", "client.lock", "@southern:lotse.test")
+    await running.rows.AuditEntry.record("nord", admin.user_id, "client.lock", "@older:lotse.test")
+    await running.rows.AuditEntry.record(
+        "nord", admin.user_id, "client.unlock", "@newer:lotse.test"
+    )
+    await running.rows.AuditEntry.record(
+        "south", "@someone:lotse.test", "client.lock", "@southern:lotse.test"
+    )
 
     reply = await ask(admin, admin_room, bot, "audit 2")
     assert "@newer:lotse.test" in reply.body and "@older:lotse.test" in reply.body

@@ -68,7 +68,9 @@ def diff(before: dict[str, list[Any]], after: dict[str, list[Any]]) -> dict[str,
 async def test_refused_cells_change_nothing(make_human: MakeHuman, running: LotseApp) -> None:
     bot = running.cfg.assistant_mxid
     counsellor, c_room = await staff(make_human, bot, "matrixnord", "counsellor")
-    client = await created(counsellor, c_room, bot, f"client new {unique('Matrix')}")
+    client = await created(
+        running.mail_rows, counsellor, c_room, bot, f"client new {unique('Matrix')}"
+    )
     await ask(counsellor, c_room, bot, f"note {client.user_id} nur für Nord")
     await ask(counsellor, c_room, bot, f"group new {unique('Nordgruppe')}")
     db = running.db.main

@@ -11,16 +11,6 @@ from mautrix.types import RoomID
 from nio import DownloadError
 
 from appservice.app import LotseApp
-from appservice.db import (
-    AuditEntry,
-    ClientDocument,
-    ClientGroup,
-    ClientNote,
-    CounsellingRequest,
-    ErasedPerson,
-    MasterDataValue,
-    Person,
-)
 from appservice.dev.client import Human, ask, notices_before_marker
 from appservice.dev.synapse_runner import password_login
 from bots.records import documents
@@ -54,7 +44,11 @@ async def test_lock_delete_restore(make_human: MakeHuman, running: LotseApp) -> 
     admin, admin_room = await staff(make_human, bot, "chefin", "admin")
     counsellor, staff_room = await staff(make_human, bot, "berater", "counsellor")
     client = await created(
-        counsellor, staff_room, bot, f"client new {unique('Sperre')} age_group=40-49"
+        running.mail_rows,
+        counsellor,
+        staff_room,
+        bot,
+        f"client new {unique('Sperre')} age_group=40-49",
     )
     await running.assistant.services.admin.set_password(client.user_id, PASSWORD)
     assert await login_status(running, client.user_id) == (200, "")
@@ -92,12 +86,12 @@ async def test_lock_delete_restore(make_human: MakeHuman, running: LotseApp) -> 
     restored = await ask(admin, admin_room, bot, f"client restore {client.name}")
     assert "wiederhergestellt" in restored.body
     assert await login_status(running, client.user_id) == (200, "")
-    fresh = await Person.get(client.user_id)
+    fresh = await running.rows.Person.get(client.user_id)
     assert fresh is not None and fresh.deleted_at is None and fresh.locked_at is None
     assert fresh.home_counsellor_id == counsellor.user_id
     assert fresh.service_room_id == client.service_room_id
     assert fresh.display_name == client.display_name
-    assert await MasterDataValue.of(client.user_id) == {"age_group": "40-49"}
+    assert await running.rows.MasterDataValue.of(client.user_id) == {"age_group": "40-49"}
 
     # Locked before the deletion: the restore keeps the lock.
     await ask(admin, admin_room, bot, f"client lock {client.name}")
@@ -110,18 +104,18 @@ async def test_lock_delete_restore(make_human: MakeHuman, running: LotseApp) -> 
 
     # After the grace period a restore is refused and nothing changes.
     await ask(admin, admin_room, bot, f"client delete {client.name}")
-    marked = await Person.get(client.user_id)
+    marked = await running.rows.Person.get(client.user_id)
     assert marked is not None and marked.deleted_at is not None
     await marked.set_account(deleted_at=marked.deleted_at - 31 * DAY_MS)
     late = await ask(admin, admin_room, bot, f"client restore {client.name}")
     assert "Löschfrist" in late.body and "abgelaufen" in late.body
-    fresh = await Person.get(client.user_id)
+    fresh = await running.rows.Person.get(client.user_id)
     assert fresh is not None and fresh.deleted_at == marked.deleted_at
     assert await login_status(running, client.user_id) == (401, "M_USER_LOCKED")
 
     actions = [
         (e.action, e.actor_id)
-        for e in await AuditEntry.recent("nord", 200)
+        for e in await running.rows.AuditEntry.recent("nord", 200)
         if e.target == client.user_id
     ]
     for action in ("client_lock", "client_unlock", "client_delete", "client_restore"):
@@ -142,7 +136,7 @@ async def test_delete_withdraws_the_open_request(make_human: MakeHuman, running:
     taken_room = await _service_room(taken, bot)
 
     await _request(pooled, pooled_room, bot)
-    waiting = await CounsellingRequest.open_for_client(pooled.user_id)
+    waiting = await running.rows.CounsellingRequest.open_for_client(pooled.user_id)
     assert waiting is not None and waiting.status == "new" and waiting.room_id
     pool_room = RoomID(waiting.room_id)
     assert await counsellor.join_invite() == pool_room
@@ -151,15 +145,15 @@ async def test_delete_withdraws_the_open_request(make_human: MakeHuman, running:
     assert f"Nr. {waiting.id}" in listing.body
 
     await _request(taken, taken_room, bot)
-    assigned = await CounsellingRequest.open_for_client(taken.user_id)
+    assigned = await running.rows.CounsellingRequest.open_for_client(taken.user_id)
     assert assigned is not None
     await ask(counsellor, staff_room, bot, f"annehmen {assigned.id}")
 
     deleted = await ask(admin, admin_room, bot, f"client delete {pooled.user_id}")
     assert f"Nr. {waiting.id}" in deleted.body and "zurückgezogen" in deleted.body
-    row = await CounsellingRequest.get_in_centre(waiting.id, "nord")
+    row = await running.rows.CounsellingRequest.get_in_centre(waiting.id, "nord")
     assert row is not None and row.status == "withdrawn"
-    assert await CounsellingRequest.open_for_client(pooled.user_id) is None
+    assert await running.rows.CounsellingRequest.open_for_client(pooled.user_id) is None
     listing = await ask(counsellor, staff_room, bot, "anfragen")
     assert f"Nr. {waiting.id}" not in listing.body
     assert await rooms.members(pool_room) == {pooled.user_id, running.cfg.steward_mxid}
@@ -171,7 +165,7 @@ async def test_delete_withdraws_the_open_request(make_human: MakeHuman, running:
     assert f"Nr. {assigned.id}" in gone.body
     told = await counsellor.next_notice(staff_room, bot, before, contains="zurückgezogen")
     assert f"Nr. {assigned.id}" in told.body and taken.user_id in told.body
-    row = await CounsellingRequest.get_in_centre(assigned.id, "nord")
+    row = await running.rows.CounsellingRequest.get_in_centre(assigned.id, "nord")
     assert row is not None and row.status == "withdrawn"
     assert row.counsellor_id == counsellor.user_id  # the counsellor keeps the room
     assert counsellor.user_id in await rooms.members(RoomID(assigned.room_id or ""))
@@ -179,15 +173,15 @@ async def test_delete_withdraws_the_open_request(make_human: MakeHuman, running:
     restored = await ask(admin, admin_room, bot, f"client restore {pooled.user_id}")
     assert "wiederhergestellt" in restored.body
     assert f"Nr. {waiting.id}" in restored.body and "bleibt geschlossen" in restored.body
-    row = await CounsellingRequest.get_in_centre(waiting.id, "nord")
+    row = await running.rows.CounsellingRequest.get_in_centre(waiting.id, "nord")
     assert row is not None and row.status == "withdrawn"
     # Unlocked again, the client asks anew and gets a new request.
     await _request(pooled, pooled_room, bot)
-    again = await CounsellingRequest.open_for_client(pooled.user_id)
+    again = await running.rows.CounsellingRequest.open_for_client(pooled.user_id)
     assert again is not None and again.id != waiting.id and again.status == "new"
     actions = {
         (e.action, e.detail)
-        for e in await AuditEntry.recent("nord", 200)
+        for e in await running.rows.AuditEntry.recent("nord", 200)
         if e.target == pooled.user_id
     }
     assert ("client_delete", f"grace 30 days; request {waiting.id} withdrawn") in actions
@@ -205,9 +199,15 @@ async def test_deletion_routine_erases_after_the_grace_period(
     services = running.assistant.services
     admin, admin_room = await staff(make_human, bot, "loeschadmin", "admin")
     counsellor, staff_room = await staff(make_human, bot, "loeschberater", "counsellor")
-    gone = await created(counsellor, staff_room, bot, f"client new {unique('Weg')} postcode=1")
-    stays = await created(counsellor, staff_room, bot, f"client new {unique('Bleibt')}")
-    resumed = await created(counsellor, staff_room, bot, f"client new {unique('Halb')}")
+    gone = await created(
+        running.mail_rows, counsellor, staff_room, bot, f"client new {unique('Weg')} postcode=1"
+    )
+    stays = await created(
+        running.mail_rows, counsellor, staff_room, bot, f"client new {unique('Bleibt')}"
+    )
+    resumed = await created(
+        running.mail_rows, counsellor, staff_room, bot, f"client new {unique('Halb')}"
+    )
     await services.admin.set_password(gone.user_id, PASSWORD)
 
     # The client asks for counselling and writes in the counselling room: that event must be
@@ -228,18 +228,18 @@ async def test_deletion_routine_erases_after_the_grace_period(
     group_name = unique("Gruppe")
     await ask(counsellor, staff_room, bot, f"group new {group_name}")
     await ask(counsellor, staff_room, bot, f"group add {group_name} {gone.user_id}")
-    assert [g.name for g in await ClientGroup.of_client(gone.user_id)] == [group_name]
+    assert [g.name for g in await running.rows.ClientGroup.of_client(gone.user_id)] == [group_name]
 
     # A counsellor who leaves uploaded a document on a client who stays; a colleague did too.
     leaver = await make_human("gehtberater", centre="nord", role="counsellor")
-    leaving = await Person.get(leaver.user_id)
+    leaving = await running.rows.Person.get(leaver.user_id)
     assert leaving is not None
     leaver_room = await _service_room(leaver, bot)
     for human, room, name in ((leaver, leaver_room, "weg.pdf"), (counsellor, staff_room, "da.pdf")):
         await ask(human, room, bot, f"doc {stays.user_id}")
         attached = await send_file(human, room, bot, PDF, name, "application/pdf")
         assert name in attached.body
-    (left_doc,) = await ClientDocument.uploaded_by(leaver.user_id)
+    (left_doc,) = await running.rows.ClientDocument.uploaded_by(leaver.user_id)
     opened = documents._open(services, left_doc)
     assert opened is not None and opened[1].url
     left_file = str(opened[1].url)
@@ -247,13 +247,13 @@ async def test_deletion_routine_erases_after_the_grace_period(
     for person in (gone, stays, resumed):
         reply = await ask(admin, admin_room, bot, f"client delete {person.user_id}")
         assert "gelöscht" in reply.body
-    past = (await Person.get(gone.user_id)).deleted_at - 31 * DAY_MS  # type: ignore[union-attr]
+    past = (await running.rows.Person.get(gone.user_id)).deleted_at - 31 * DAY_MS  # type: ignore[union-attr]
     for user_id in (gone.user_id, resumed.user_id, leaver.user_id):
-        person = await Person.get(user_id)
+        person = await running.rows.Person.get(user_id)
         assert person is not None
         await person.set_account(deleted_at=past)
     # An earlier run was interrupted after deactivating this one.
-    claim = await ErasedPerson.claim(resumed.user_id, past)
+    claim = await running.rows.ErasedPerson.claim(resumed.user_id, past)
     assert claim is not None
     await services.admin.deactivate(resumed.user_id, erase=True)
 
@@ -266,18 +266,18 @@ async def test_deletion_routine_erases_after_the_grace_period(
         assert status == 403 and errcode == "M_FORBIDDEN", user_id
         info = await services.admin.get_user(user_id)
         assert info is not None and info.deactivated and info.erased
-        assert await Person.get(user_id) is None
-        tomb = await ErasedPerson.get(user_id)
+        assert await running.rows.Person.get(user_id) is None
+        tomb = await running.rows.ErasedPerson.get(user_id)
         assert tomb is not None and tomb.erased_at is not None and tomb.centre_id == "nord"
-    assert await MasterDataValue.of(gone.user_id) == {}
-    assert await ClientNote.for_client("nord", gone.user_id) == []
-    assert await ClientGroup.of_client(gone.user_id) == []
-    still = await Person.get(stays.user_id)
+    assert await running.rows.MasterDataValue.of(gone.user_id) == {}
+    assert await running.rows.ClientNote.for_client("nord", gone.user_id) == []
+    assert await running.rows.ClientGroup.of_client(gone.user_id) == []
+    still = await running.rows.Person.get(stays.user_id)
     assert still is not None and still.deleted_at is not None
-    assert await ErasedPerson.get(stays.user_id) is None
+    assert await running.rows.ErasedPerson.get(stays.user_id) is None
     # The leaver's document went, row and file; the colleague's on the same client stays.
-    assert await ClientDocument.uploaded_by(leaver.user_id) == []
-    assert [d.uploader_id for d in await ClientDocument.of_client(stays.user_id)] == [
+    assert await running.rows.ClientDocument.uploaded_by(leaver.user_id) == []
+    assert [d.uploader_id for d in await running.rows.ClientDocument.of_client(stays.user_id)] == [
         counsellor.user_id
     ]
     assert isinstance(await counsellor.client.download(mxc=left_file), DownloadError)
@@ -291,8 +291,13 @@ async def test_deletion_routine_erases_after_the_grace_period(
     assert gone.user_id in told.body and leaver.user_id in told.body
     assert gone.display_name not in told.body  # the notice names logins, not pseudonyms
     # The audit names them by their tombstones, never by the Matrix id any more.
-    erased = {e.target for e in await AuditEntry.recent("nord", 200) if e.action == "erase"}
-    tombs = [await ErasedPerson.get(p) for p in (gone.user_id, resumed.user_id, leaver.user_id)]
+    erased = {
+        e.target for e in await running.rows.AuditEntry.recent("nord", 200) if e.action == "erase"
+    }
+    tombs = [
+        await running.rows.ErasedPerson.get(p)
+        for p in (gone.user_id, resumed.user_id, leaver.user_id)
+    ]
     assert {t.ref for t in tombs if t is not None} <= erased
     assert not {gone.user_id, resumed.user_id, leaver.user_id} & erased
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import AuditEntry, Bookmark, MasterDataValue, Person
+from appservice.db import Person
 from appservice.dev.client import Human, ask
 from appservice.dev.synapse_runner import password_login
 from bots.records import client_rules as rules
 from bridge.client_accounts import ClientAccounts, PseudonymTaken
+from mailgateway.rows import MailRows
 from tests.conftest import MakeHuman
 from tests.test_requests import _service_room
 
@@ -35,11 +36,11 @@ async def staff(
     return human, await _service_room(human, bot)
 
 
-async def created(human: Human, room: str, bot: str, text: str) -> Person:
+async def created(rows: MailRows, human: Human, room: str, bot: str, text: str) -> Person:
     """Run ``client new …``; return the new client (asserting it worked)."""
     reply = await ask(human, room, bot, text)
     login = reply.body.split("`")[1]
-    person = await Person.get(login)
+    person = await rows.Person.get(login)
     assert person is not None, reply.body
     return person
 
@@ -62,12 +63,15 @@ async def test_counsellor_creates_client_who_logs_in_and_finds_the_room(
     assert "angelegt" in reply.body and "client invite" in reply.body
     login = reply.body.split("`")[1]
     assert login.startswith("@juergen-weiss-")
-    person = await Person.get(login)
+    person = await running.rows.Person.get(login)
     assert person is not None and person.role == "client" and person.centre_id == "nord"
     assert person.display_name == name and person.home_counsellor_id == counsellor.user_id
     assert person.email == "j@example.org" and person.phone == "040 123"
     assert person.account_status == "no_access" and person.service_room_id
-    assert await MasterDataValue.of(login) == {"age_group": "20-29", "postcode": "20095"}
+    assert await running.rows.MasterDataValue.of(login) == {
+        "age_group": "20-29",
+        "postcode": "20095",
+    }
     info = await admin_api.get_user(login)
     assert info is not None and info.displayname == name and not info.deactivated
     status, body = await password_login(running.cfg.homeserver.address, login, PASSWORD)
@@ -83,13 +87,15 @@ async def test_counsellor_creates_client_who_logs_in_and_finds_the_room(
         assert "anfrage" in answer.body
     finally:
         await client.close()
-    entries = await AuditEntry.recent("nord", 50)
+    entries = await running.rows.AuditEntry.recent("nord", 50)
     assert any(e.action == "client_new" and e.target == login for e in entries)
 
     # The same pseudonym in another case is taken; a name starting like the bots gets "c-".
     again = await ask(counsellor, room, bot, f"client new {name.replace('J', 'j')}")
     assert "schon vergeben" in again.body and "nichts geändert" in again.body
-    bot_like = await created(counsellor, room, bot, f"client new {unique('Lotse')}")
+    bot_like = await created(
+        running.mail_rows, counsellor, room, bot, f"client new {unique('Lotse')}"
+    )
     assert bot_like.user_id.startswith("@c-lotse")
 
 
@@ -97,7 +103,7 @@ async def test_bad_input_changes_nothing(make_human: MakeHuman, running: LotseAp
     """Invalid e-mail, unknown field, bad pseudonym, unknown client: clear answers, no change."""
     bot = running.cfg.assistant_mxid
     counsellor, room = await staff(make_human, bot, "bad-input", "counsellor")
-    before = len(await Person.all_in_centre("nord"))
+    before = len(await running.rows.Person.all_in_centre("nord"))
     name = unique("Fehler")
     cases = [
         (f"client new {name} email=kein-mail", "keine gültige E-Mail-Adresse"),
@@ -114,7 +120,7 @@ async def test_bad_input_changes_nothing(make_human: MakeHuman, running: LotseAp
     for text, snippet in cases:
         reply = await ask(counsellor, room, bot, text)
         assert snippet in reply.body, (text, reply.body)
-    assert len(await Person.all_in_centre("nord")) == before
+    assert len(await running.rows.Person.all_in_centre("nord")) == before
 
 
 async def test_search_filter_sort_profile_edit_home_bookmarks(
@@ -129,9 +135,13 @@ async def test_search_filter_sort_profile_edit_home_bookmarks(
     carl, carl_room = await staff(make_human, bot, "carl", "counsellor")
     admin, admin_room = await staff(make_human, bot, "chefin", "admin")
     tag = secrets.token_hex(3)
-    anna = await created(berta, berta_room, bot, f"client new Anna{tag} email=anna@example.org")
-    zora = await created(berta, berta_room, bot, f"client new Zora{tag} age_group=30-39")
-    mia = await created(carl, carl_room, bot, f"client new Mia{tag}")
+    anna = await created(
+        running.mail_rows, berta, berta_room, bot, f"client new Anna{tag} email=anna@example.org"
+    )
+    zora = await created(
+        running.mail_rows, berta, berta_room, bot, f"client new Zora{tag} age_group=30-39"
+    )
+    mia = await created(running.mail_rows, carl, carl_room, bot, f"client new Mia{tag}")
 
     mine = await ask(berta, berta_room, bot, f"klienten meine {tag}")
     assert anna.name in mine.body and zora.name in mine.body and mia.name not in mine.body
@@ -179,22 +189,22 @@ async def test_search_filter_sort_profile_edit_home_bookmarks(
         berta, berta_room, bot, f"client set {anna.user_id} pseudonym={new_name} postcode=20095"
     )
     assert "Gespeichert" in edited.body
-    fresh = await Person.get(anna.user_id)
+    fresh = await running.rows.Person.get(anna.user_id)
     assert fresh is not None and fresh.display_name == new_name
     info = await admin_api.get_user(anna.user_id)
     assert info is not None and info.displayname == new_name
-    assert await MasterDataValue.of(anna.user_id) == {"postcode": "20095"}
+    assert await running.rows.MasterDataValue.of(anna.user_id) == {"postcode": "20095"}
     # The address is where a password is reset: counsellors cannot touch it, admins can.
     refused = await ask(berta, berta_room, bot, f"client set {new_name} email= postcode=")
     assert "nur Admins" in refused.body and "nichts geändert" in refused.body
-    fresh = await Person.get(anna.user_id)
+    fresh = await running.rows.Person.get(anna.user_id)
     assert fresh is not None and fresh.email == "anna@example.org"
-    assert await MasterDataValue.of(anna.user_id) == {"postcode": "20095"}
+    assert await running.rows.MasterDataValue.of(anna.user_id) == {"postcode": "20095"}
     cleared = await ask(admin, admin_room, bot, f"client set {new_name} email= postcode=")
     assert "Gespeichert" in cleared.body and "entfernt" in cleared.body
-    fresh = await Person.get(anna.user_id)
+    fresh = await running.rows.Person.get(anna.user_id)
     assert fresh is not None and fresh.email is None
-    assert await MasterDataValue.of(anna.user_id) == {}
+    assert await running.rows.MasterDataValue.of(anna.user_id) == {}
     dup = await ask(berta, berta_room, bot, f"client set {new_name} pseudonym={zora.name.lower()}")
     assert "schon vergeben" in dup.body
     nothing = await ask(berta, berta_room, bot, f"client set {new_name}")
@@ -204,11 +214,11 @@ async def test_search_filter_sort_profile_edit_home_bookmarks(
     # her), so a change is a transfer proposal that waits for her consent (test_transfer.py).
     moved = await ask(berta, berta_room, bot, f"client home {new_name} {carl.user_id}")
     assert "vorgeschlagen" in moved.body and "zustimmt" in moved.body
-    fresh = await Person.get(anna.user_id)
+    fresh = await running.rows.Person.get(anna.user_id)
     assert fresh is not None and fresh.home_counsellor_id == berta.user_id
     not_staff = await ask(berta, berta_room, bot, f"client home {new_name} {zora.user_id}")
     assert "keine Beraterin" in not_staff.body
-    fresh = await Person.get(anna.user_id)
+    fresh = await running.rows.Person.get(anna.user_id)
     assert fresh is not None and fresh.home_counsellor_id == berta.user_id
 
     # Bookmarks are per counsellor and toggle.
@@ -216,10 +226,10 @@ async def test_search_filter_sort_profile_edit_home_bookmarks(
     assert "auf Ihrer Merkliste" in added.body
     listing = await ask(berta, berta_room, bot, "merkliste")
     assert zora.name in listing.body
-    assert await Bookmark.client_ids(carl.user_id) == []
+    assert await running.rows.Bookmark.client_ids(carl.user_id) == []
     removed = await ask(berta, berta_room, bot, f"bookmark {zora.name}")
     assert "nicht mehr" in removed.body
-    assert zora.user_id not in await Bookmark.client_ids(berta.user_id)
+    assert zora.user_id not in await running.rows.Bookmark.client_ids(berta.user_id)
 
 
 async def test_centres_never_see_each_others_clients(
@@ -229,7 +239,9 @@ async def test_centres_never_see_each_others_clients(
     bot = running.cfg.assistant_mxid
     nord, nord_room = await staff(make_human, bot, "nordberta", "counsellor")
     south, south_room = await staff(make_human, bot, "southadmin", "admin", centre="south")
-    client = await created(nord, nord_room, bot, f"client new {unique('Geheim')}")
+    client = await created(
+        running.mail_rows, nord, nord_room, bot, f"client new {unique('Geheim')}"
+    )
     listing = await ask(south, south_room, bot, "clients all")
     assert client.name not in listing.body and client.user_id not in listing.body
     for text in (
@@ -246,10 +258,10 @@ async def test_centres_never_see_each_others_clients(
     # The home-counsellor change across centres fails from the other side too.
     across = await ask(nord, nord_room, bot, f"client home {client.user_id} {south.user_id}")
     assert "keine Beraterin" in across.body
-    fresh = await Person.get(client.user_id)
+    fresh = await running.rows.Person.get(client.user_id)
     assert fresh is not None and fresh.email is None and fresh.locked_at is None
     assert fresh.deleted_at is None and fresh.home_counsellor_id == nord.user_id
-    assert await Bookmark.client_ids(south.user_id) == []
+    assert await running.rows.Bookmark.client_ids(south.user_id) == []
 
 
 async def test_two_creations_of_one_pseudonym_one_wins(running: LotseApp) -> None:
@@ -267,7 +279,7 @@ async def test_two_creations_of_one_pseudonym_one_wins(running: LotseApp) -> Non
         next(r for r in results if r not in winners), PseudonymTaken
     )
     winner = winners[0][0]
-    same = [p for p in await Person.all_in_centre("nord") if p.display_name == name]
+    same = [p for p in await running.rows.Person.all_in_centre("nord") if p.display_name == name]
     assert [p.user_id for p in same] == [winner.user_id]
     for login in logins[:2]:
         user_id = f"@{login}:{running.cfg.homeserver.domain}"

@@ -13,19 +13,14 @@ from pathlib import Path
 from mautrix.util.async_db import Database, UpgradeTable
 from yarl import URL
 
+from appservice.contact_data import ContactData
 from appservice.db import (
-    Invitation,
     LotseDatabase,
-    MasterDataValue,
-    Person,
-    Registration,
     upgrade_table,
 )
 from appservice.db.upgrade.v22_sealed_contact_data import upgrade_v22
-from mailgateway.addresses import MailAddress
-from mailgateway.outbox import Outbox
-from mailgateway.preferences import Preferences
-from tests.conftest import opened
+from mailgateway.rows import MailRows
+from tests.conftest import TEST_CONTACT_KEY, opened
 from tests.leftovers import traces
 from tests.test_erasure_db import (
     ADDRESS,
@@ -67,32 +62,32 @@ async def _nowhere(db: LotseDatabase, url: str) -> None:
             assert text.lower().encode() not in raw, what
 
 
-async def _all_readable() -> None:
+async def _all_readable(rows: MailRows) -> None:
     """Lotse reads every sealed value back and finds rows by address (any case)."""
-    client = await Person.get(CLIENT)
+    client = await rows.Person.get(CLIENT)
     assert client is not None and client.email == ADDRESS and client.phone == PHONE
-    assert (await MasterDataValue.of(CLIENT))["postcode"] == POSTCODE
-    assert CLIENT in await Preferences.people_with_address(ADDRESS.upper())
-    assert (await Preferences.get(CLIENT)).confirmed_address == ADDRESS.lower()
-    pending = await Preferences.pending(CLIENT)
+    assert (await rows.MasterDataValue.of(CLIENT))["postcode"] == POSTCODE
+    assert CLIENT in await rows.Preferences.people_with_address(ADDRESS.upper())
+    assert (await rows.Preferences.get(CLIENT)).confirmed_address == ADDRESS.lower()
+    pending = await rows.Preferences.pending(CLIENT)
     assert pending is not None and pending.address == NEW_ADDRESS
-    registration = await Registration.by_hash("h-reg")
+    registration = await rows.Registration.by_hash("h-reg")
     assert registration is not None and registration.email == ADDRESS
-    assert await Registration.count_since(ADDRESS.lower(), 0) >= 1
-    assert await MailAddress.is_bouncing(ADDRESS) is False
-    bounced = await MailAddress.get(ADDRESS.upper())
+    assert await rows.Registration.count_since(ADDRESS.lower(), 0) >= 1
+    assert await rows.MailAddress.is_bouncing(ADDRESS) is False
+    bounced = await rows.MailAddress.get(ADDRESS.upper())
     assert bounced is not None and bounced.hard_bounces == 1
-    recipients = {m.recipient for m in await Outbox.due(10**14)}
+    recipients = {m.recipient for m in await rows.Outbox.due(10**14)}
     assert ADDRESS in recipients
 
 
 async def test_nothing_in_the_clear(database_url: str) -> None:
     async with opened(database_url) as db:
         await fill_every_table(db)
-        await MasterDataValue.apply(CLIENT, {"postcode": POSTCODE})
+        await db.rows.MasterDataValue.apply(CLIENT, {"postcode": POSTCODE})
         await db.main.execute("PRAGMA wal_checkpoint") if db.main.scheme.value == "sqlite" else None
         await _nowhere(db, database_url)
-        await _all_readable()
+        await _all_readable(MailRows(db))
 
 
 def _before_sealing() -> UpgradeTable:
@@ -104,7 +99,7 @@ def _before_sealing() -> UpgradeTable:
 
 async def test_upgrade_seals_existing_rows(database_url: str) -> None:
     """Rows written in the clear before v22 are sealed by the upgrade; every value reads back."""
-    old = LotseDatabase(database_url)
+    old = LotseDatabase(database_url, ContactData(TEST_CONTACT_KEY))
     old.main = Database.create(database_url, upgrade_table=_before_sealing(), owner_name="lotse")
     await old.start()
     try:
@@ -162,5 +157,5 @@ async def test_upgrade_seals_existing_rows(database_url: str) -> None:
 
     async with opened(database_url) as db:
         await _nowhere(db, database_url)
-        await _all_readable()
-        assert await Invitation.proven_address(CLIENT) == SHARED
+        await _all_readable(MailRows(db))
+        assert await db.rows.Invitation.proven_address(CLIENT) == SHARED

@@ -26,7 +26,6 @@ from mautrix.types import RoomID
 
 from appservice.app import LotseApp
 from appservice.cross_signing import fingerprint, open_seeds, seal_seeds
-from appservice.db import CentreRoom
 from appservice.dev.client import PASSWORD, Human, ask
 from appservice.sealing import PREFIX, Sealer, SealError
 from tests.conftest import Lotse, MakeHuman, join_control_room
@@ -275,7 +274,7 @@ async def test_help_and_centre_room_topics_show_the_identity(
     bot = app.cfg.assistant_mxid
     admin = await make_human("adele", centre="nord", role="admin")
     admin_room = await join_control_room(app, admin)
-    staff_room = await CentreRoom.get("nord", "staff")
+    staff_room = await app.rows.CentreRoom.get("nord", "staff")
     assert staff_room is not None
     await admin.client.join(staff_room)
     shown = fingerprint((await keys_seen_by(admin, bot)).master_key)

@@ -9,8 +9,8 @@ import json
 from fnmatch import fnmatch
 from typing import Any
 
-from appservice.db import PersonalData
 from bots.accounts.data_export import SCHEMA, SCHEMA_VERSION, build_document
+from mailgateway.rows import MailRows
 from tests.conftest import opened
 from tests.leftovers import needles_of, traces
 from tests.test_erasure_db import (
@@ -36,10 +36,13 @@ def uncovered(tables: set[str], document: dict[str, Any]) -> set[str]:
     }
 
 
-async def exported(user_id: str) -> dict[str, Any]:
+async def exported(rows: MailRows, user_id: str) -> dict[str, Any]:
     """The file as the person gets it, parsed back from its JSON."""
     document = build_document(
-        user_id, await PersonalData.collect(user_id), await PersonalData.counts(user_id), 0
+        user_id,
+        await rows.PersonalData.collect(user_id),
+        await rows.PersonalData.counts(user_id),
+        0,
     )
     parsed = json.loads(json.dumps(document, ensure_ascii=False))
     assert parsed["schema"] == SCHEMA and parsed["schema_version"] == SCHEMA_VERSION
@@ -54,7 +57,7 @@ async def test_export_covers_every_table(database_url: str) -> None:
         client = needles_of(CLIENT, PSEUDONYM, [ADDRESS, NEW_ADDRESS], PHONE)
         tables = {t.table for t in await traces(db.main, client)}
         assert {"person", "audit_log", "client_note", "mx_user_profile"} <= tables
-        document = await exported(CLIENT)
+        document = await exported(MailRows(db), CLIENT)
         assert uncovered(tables, document) == set()
         text = json.dumps(document["data"], ensure_ascii=False)
         for own in (ADDRESS, PHONE, PSEUDONYM, NEW_ADDRESS.lower(), "20095", "client_set"):
@@ -70,7 +73,7 @@ async def test_export_covers_every_table(database_url: str) -> None:
         counsellor = needles_of(COUNSELLOR, COUNSELLOR_NAME, [])
         tables = {t.table for t in await traces(db.main, counsellor)}
         assert {"person", "absence", "centre_setting", "transfer"} <= tables
-        document = await exported(COUNSELLOR)
+        document = await exported(MailRows(db), COUNSELLOR)
         assert uncovered(tables, document) == set()
         text = json.dumps(document["data"], ensure_ascii=False)
         assert "Urlaub" in text and COUNSELLOR_NAME in text

@@ -10,7 +10,6 @@ import pytest
 from mautrix.types import RoomID
 
 from appservice.app import LotseApp
-from appservice.db import CounsellingRequest, ErasedPerson, Person, Transfer
 from appservice.dev.client import Human, ask
 from bots.records.client_rules import DAY_MS
 from tests.conftest import MakeHuman, join_control_room
@@ -21,11 +20,11 @@ pytestmark = pytest.mark.synapse
 
 
 async def _erase(running: LotseApp, user_id: str) -> None:
-    person = await Person.get(user_id)
+    person = await running.rows.Person.get(user_id)
     assert person is not None and person.deleted_at is not None
     await person.set_account(deleted_at=person.deleted_at - 31 * DAY_MS)
     await running.scheduler.run_now("deletion_routine")
-    tomb = await ErasedPerson.get(user_id)
+    tomb = await running.rows.ErasedPerson.get(user_id)
     assert tomb is not None and tomb.erased_at is not None
 
 
@@ -48,14 +47,14 @@ async def test_deleted_counsellors_requests_go_back_to_the_pool(
     pooled_room = await _service_room(pooled, bot)
 
     await _request(client, client_room, bot)
-    taken = await CounsellingRequest.open_for_client(client.user_id)
+    taken = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert taken is not None and taken.room_id
     room = RoomID(taken.room_id)
     await ask(leaving, leaving_room, bot, f"annehmen {taken.id}")
     assert await client.join_invite() == room
     await leaving.client.join(room)
     assert other.user_id not in await rooms.members(room)  # removed once it was taken
-    client_row = await Person.get(client.user_id)
+    client_row = await running.rows.Person.get(client.user_id)
     assert client_row is not None and client_row.home_counsellor_id == leaving.user_id
     leaving_login = leaving.user_id[1:].split(":")[0]
     other_login = other.user_id[1:].split(":")[0]
@@ -64,7 +63,7 @@ async def test_deleted_counsellors_requests_go_back_to_the_pool(
     transfer_id = int(proposed.body.split("Nr. ")[1].split()[0].strip(".:"))
 
     await _request(pooled, pooled_room, bot)
-    waiting = await CounsellingRequest.open_for_client(pooled.user_id)
+    waiting = await running.rows.CounsellingRequest.open_for_client(pooled.user_id)
     assert waiting is not None and waiting.room_id
     assert leaving.user_id in await rooms.members(RoomID(waiting.room_id))
 
@@ -73,7 +72,7 @@ async def test_deleted_counsellors_requests_go_back_to_the_pool(
     client_before = len(client.notices(client_room, bot))
     admins_before = len(admin.notices(control, bot))
     deleted = await ask(admin, admin_room, bot, f"berater loeschen {leaving_login}")
-    again = await CounsellingRequest.get_in_centre(taken.id, "nord")
+    again = await running.rows.CounsellingRequest.get_in_centre(taken.id, "nord")
     assert again is not None and again.status == "new" and again.counsellor_id is None
     assert "Löschen vorgemerkt" in deleted.body and "1 offene Anfrage(n)" in deleted.body
     assert "Stammberater:in von 1" in deleted.body
@@ -88,14 +87,14 @@ async def test_deleted_counsellors_requests_go_back_to_the_pool(
     notice = await admin.next_notice(control, bot, admins_before, contains="neu vergeben")
     assert f"Nr. {taken.id} → Pool" in notice.body
     assert client.user_id not in notice.body  # request numbers, not who asked
-    client_row = await Person.get(client.user_id)
+    client_row = await running.rows.Person.get(client.user_id)
     assert client_row is not None and client_row.home_counsellor_id is None
-    transfer = await Transfer.get(transfer_id)
+    transfer = await running.rows.Transfer.get(transfer_id)
     assert transfer is not None and transfer.status == "withdrawn"
     # Nor can an admin hand them a request again.
     refused = await ask(admin, admin_room, bot, f"zuweisen {waiting.id} {leaving_login}")
     assert "zum Löschen vorgemerkt" in refused.body and "Nichts wurde geändert" in refused.body
-    still = await CounsellingRequest.get_in_centre(waiting.id, "nord")
+    still = await running.rows.CounsellingRequest.get_in_centre(waiting.id, "nord")
     assert still is not None and still.status == "new" and still.counsellor_id is None
 
     # Whoever accepts becomes the client's home counsellor; after the erasure the client's
@@ -105,7 +104,7 @@ async def test_deleted_counsellors_requests_go_back_to_the_pool(
     await _erase(running, leaving.user_id)
     assert "abgeschlossen" in (await ask(other, other_room, bot, f"close {taken.id}")).body
     reply = await _request(client, client_room, bot)
-    fresh = await CounsellingRequest.open_for_client(client.user_id)
+    fresh = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert fresh is not None and fresh.id != taken.id
     assert fresh.status == "assigned" and fresh.counsellor_id == other.user_id
     assert f"Nr. {fresh.id}" in reply.body
@@ -139,24 +138,24 @@ async def test_erased_counsellors_request_goes_to_the_fallback(
     await ask(admin, admin_room, bot, f"einstellungen {settings}")
     try:
         await _ask_in_farsi(client, client_room, bot)
-        request = await CounsellingRequest.open_for_client(client.user_id)
+        request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
         assert request is not None and request.counsellor_id == leaving.user_id
         assert request.room_id
         assert await client.join_invite() == request.room_id
 
         # Deleted the old way: locked and marked, nothing handed back.
         await services.admin.lock(leaving.user_id)
-        row = await Person.get(leaving.user_id)
+        row = await running.rows.Person.get(leaving.user_id)
         assert row is not None
         await row.set_account(deleted_at=row.created_at)
-        still = await CounsellingRequest.open_for_client(client.user_id)
+        still = await running.rows.CounsellingRequest.open_for_client(client.user_id)
         assert still is not None and still.counsellor_id == leaving.user_id
 
         client_before = len(client.notices(client_room, bot))
         admins_before = len(admin.notices(control, bot))
         await _erase(running, leaving.user_id)
 
-        moved = await CounsellingRequest.open_for_client(client.user_id)
+        moved = await running.rows.CounsellingRequest.open_for_client(client.user_id)
         assert moved is not None and moved.id == request.id
         assert moved.status == "assigned" and moved.counsellor_id == fallback.user_id
         assert await fallback.join_invite() == request.room_id
@@ -173,7 +172,7 @@ async def test_erased_counsellors_request_goes_to_the_fallback(
         closed = await ask(fallback, fallback_room, bot, f"close {request.id}")
         assert "abgeschlossen" in closed.body
         await _ask_in_farsi(client, client_room, bot)
-        fresh = await CounsellingRequest.open_for_client(client.user_id)
+        fresh = await running.rows.CounsellingRequest.open_for_client(client.user_id)
         assert fresh is not None and fresh.id != request.id
         assert fresh.counsellor_id == fallback.user_id
     finally:

@@ -17,9 +17,9 @@ from nio.crypto.attachments import decrypt_attachment
 
 from appservice.app import LotseApp
 from appservice.clock import now_ms
-from appservice.db import ClientDocument, Person
 from appservice.dev.client import Human, Seen, ask
 from bots.records import documents
+from mailgateway.rows import MailRows
 from tests.conftest import Lotse, MakeHuman, join_control_room
 from tests.test_notes import make_client
 from tests.test_requests import _service_room
@@ -87,8 +87,8 @@ def watch_files(human: Human) -> list[RoomEncryptedFile]:
     return seen
 
 
-async def _client_id(pseudonym: str) -> str:
-    person = await Person.find_in_centre("nord", pseudonym, roles=("client",))
+async def _client_id(rows: MailRows, pseudonym: str) -> str:
+    person = await rows.Person.find_in_centre("nord", pseudonym, roles=("client",))
     assert person is not None
     return person.user_id
 
@@ -99,7 +99,7 @@ async def test_pdf_attached_listed_fetched_and_deleted_by_uploader_only(
     """Uploader lists, fetches (byte-identical after decryption) and deletes; a colleague and
     another centre see nothing; the database holds no file name, URI or key in clear."""
     bot = running.cfg.assistant_mxid
-    _, anna = await make_client(make_human)
+    _, anna = await make_client(running.mail_rows, make_human)
     uploader = await make_human("dokberaterin", centre="nord", role="counsellor")
     colleague = await make_human("dokkollege", centre="nord", role="counsellor")
     outsider = await make_human("southdocs", centre="south", role="counsellor")
@@ -112,7 +112,9 @@ async def test_pdf_attached_listed_fetched_and_deleted_by_uploader_only(
         uploader, room, bot, PDF, "Befund-Schulpsychologie.pdf", "application/pdf"
     )
     assert "Befund-Schulpsychologie.pdf" in attached.body and anna in attached.body
-    (doc,) = await ClientDocument.of_uploader("nord", uploader.user_id, await _client_id(anna))
+    (doc,) = await running.rows.ClientDocument.of_uploader(
+        "nord", uploader.user_id, await _client_id(running.mail_rows, anna)
+    )
     assert doc.kind == "pdf" and doc.size == len(PDF)
 
     listing = await ask(uploader, room, bot, f"docs {anna}")
@@ -146,7 +148,7 @@ async def test_pdf_attached_listed_fetched_and_deleted_by_uploader_only(
 
     deleted = await ask(uploader, room, bot, f"doc delete {doc.id}")
     assert f"Nr. {doc.id} gelöscht" in deleted.body
-    assert await ClientDocument.get_own(doc.id, "nord", uploader.user_id) is None
+    assert await running.rows.ClientDocument.get_own(doc.id, "nord", uploader.user_id) is None
     gone = await uploader.client.download(mxc=event.url)
     assert isinstance(gone, DownloadError), gone  # the file left the media repository too
 
@@ -155,12 +157,12 @@ async def test_refused_files_store_nothing(make_human: MakeHuman, running: Lotse
     """No `doc` first, an expired `doc`, a disguised program, a file over 10 MB, a client's
     file: each is answered and nothing is stored; a proper file after refusals is attached."""
     bot = running.cfg.assistant_mxid
-    client, anna = await make_client(make_human)
-    _, south_client = await make_client(make_human, centre="south")
+    client, anna = await make_client(running.mail_rows, make_human)
+    _, south_client = await make_client(running.mail_rows, make_human, centre="south")
     counsellor = await make_human("dokpruefer", centre="nord", role="counsellor")
     room = await _service_room(counsellor, bot)
     client_room = await _service_room(client, bot)
-    anna_id = await _client_id(anna)
+    anna_id = await _client_id(running.mail_rows, anna)
 
     unannounced = await send_file(counsellor, room, bot, PDF, "a.pdf", "application/pdf")
     assert "`doc KLIENT`" in unannounced.body
@@ -187,20 +189,20 @@ async def test_refused_files_store_nothing(make_human: MakeHuman, running: Lotse
         counsellor, room, bot, big, "gross.pdf", "application/pdf", size=False
     )
     assert "zu groß" in too_large.body and "10 MB" in too_large.body
-    assert await ClientDocument.of_uploader("nord", counsellor.user_id, anna_id) == []
+    assert await running.rows.ClientDocument.of_uploader("nord", counsellor.user_id, anna_id) == []
 
     fine = await send_file(counsellor, room, bot, PNG, "skizze.png", "image/png")
     assert "skizze.png" in fine.body
-    (doc,) = await ClientDocument.of_uploader("nord", counsellor.user_id, anna_id)
+    (doc,) = await running.rows.ClientDocument.of_uploader("nord", counsellor.user_id, anna_id)
     assert doc.kind == "png"
 
     from_client = await send_file(client, client_room, bot, PDF, "mein.pdf", "application/pdf")
     assert "nicht gespeichert" in from_client.body
-    assert await ClientDocument.of_uploader("nord", client.user_id, anna_id) == []
+    assert await running.rows.ClientDocument.of_uploader("nord", client.user_id, anna_id) == []
 
     # The deletion routine erases every document on the client, row and file.
     assert await documents.erase_client_documents(running.assistant.services, anna_id) == 1
-    assert await ClientDocument.of_client(anna_id) == []
+    assert await running.rows.ClientDocument.of_client(anna_id) == []
 
 
 async def test_announced_document_survives_a_restart(make_human: MakeHuman, lotse: Lotse) -> None:
@@ -208,7 +210,7 @@ async def test_announced_document_survives_a_restart(make_human: MakeHuman, lots
     app = lotse.app
     assert app is not None
     bot = app.cfg.assistant_mxid
-    _, anna = await make_client(make_human)
+    _, anna = await make_client(app.mail_rows, make_human)
     counsellor = await make_human("neustartdoku", centre="nord", role="counsellor")
     room = await _service_room(counsellor, bot)
     waiting = await ask(counsellor, room, bot, f"doc {anna}")
@@ -217,13 +219,15 @@ async def test_announced_document_survives_a_restart(make_human: MakeHuman, lots
     row = await app.db.main.fetchrow(
         "SELECT * FROM pending_document WHERE uploader_id=$1", counsellor.user_id
     )
-    assert row is not None and row["client_id"] == await _client_id(anna)
+    assert row is not None and row["client_id"] == await _client_id(app.mail_rows, anna)
     assert anna not in " ".join(str(row[k]) for k in row.keys())
 
     app = await lotse.restart()
     attached = await send_file(counsellor, room, bot, PDF, "nach-neustart.pdf", "application/pdf")
     assert "nach-neustart.pdf" in attached.body and anna in attached.body
-    (doc,) = await ClientDocument.of_uploader("nord", counsellor.user_id, await _client_id(anna))
+    (doc,) = await app.rows.ClientDocument.of_uploader(
+        "nord", counsellor.user_id, await _client_id(app.mail_rows, anna)
+    )
     assert doc.kind == "pdf" and doc.size == len(PDF)
     # Used up: the next file needs a new `doc`.
     again = await send_file(counsellor, room, bot, PNG, "noch-eins.png", "image/png")
@@ -237,13 +241,15 @@ async def test_doc_get_in_the_control_room_goes_to_nobody(
     the centre reads, gets a hint to use their own room; no admin receives the file there.
     In their own service room the same command sends it."""
     bot = running.cfg.assistant_mxid
-    _, anna = await make_client(make_human)
+    _, anna = await make_client(running.mail_rows, make_human)
     uploader = await make_human("dokadmin", centre="nord", role="admin")
     colleague = await make_human("mitadmin", centre="nord", role="admin")
     own = await _service_room(uploader, bot)
     await ask(uploader, own, bot, f"doc {anna}")
     await send_file(uploader, own, bot, PDF, "Gutachten.pdf", "application/pdf")
-    (doc,) = await ClientDocument.of_uploader("nord", uploader.user_id, await _client_id(anna))
+    (doc,) = await running.rows.ClientDocument.of_uploader(
+        "nord", uploader.user_id, await _client_id(running.mail_rows, anna)
+    )
     control = await join_control_room(running, uploader)
     assert await join_control_room(running, colleague) == control
     theirs, mine = watch_files(colleague), watch_files(uploader)

@@ -28,15 +28,13 @@ from aiohttp.test_utils import TestServer
 from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import WebConfig
-from appservice.db import ClientDocument, CounsellingRequest, ErasedPerson, Person
 from appservice.dev.client import Human, ask
 from appservice.dev.stack import start_synapse, write_stack_config
 from appservice.dev.synapse_runner import SynapseProcess, free_port
 from bots.framework.services import PageParts
 from bots.records.client_rules import DAY_MS
 from bots.web.invitation_page import add_invitation_routes
-from mailgateway.addresses import MailAddress
-from mailgateway.outbox import Outbox
+from mailgateway.rows import MailRows
 from tests.conftest import DOMAIN, TEST_CENTRES, Lotse, MailSink, Stack, fresh_postgres
 from tests.invitation_support import LINK_RE, mail_to, text_of
 from tests.leftovers import beyond_tombstone, needles_of, traces
@@ -84,7 +82,7 @@ class Env:
             self.synapse.base_url, user_id, PASSWORD, self.tmp / user_id.split(":")[0][1:]
         )
         self.humans.append(human)
-        person = await Person.get(user_id)
+        person = await self.app.mail_rows.Person.get(user_id)
         assert person is not None and person.service_room_id
         await join(human, person.service_room_id)
         await human.next_notice(person.service_room_id, self.bot, 0, contains="Willkommen")
@@ -118,7 +116,8 @@ async def registration_site(app: LotseApp, centre: str) -> AsyncIterator[str]:
         app.cfg, self_registration_centre=centre, web=WebConfig(public_url=base)
     )
     web_app = web.Application()
-    add_invitation_routes(web_app, PageParts(cfg, app.assistant.services))
+    services = app.assistant.services
+    add_invitation_routes(web_app, PageParts(cfg, services.rows, services.mail_rows, services))
     server = TestServer(web_app, host="127.0.0.1", port=port)
     await server.start_server()
     try:
@@ -155,7 +154,7 @@ async def _self_registered_client(env: Env) -> Departed:
         assert status == 303 and location is not None
         status, _, _ = await _post(location, {"password": PASSWORD, "password_repeat": PASSWORD})
         assert status == 200
-    person = await Person.find_in_centre("nord", pseudonym, roles=("client",))
+    person = await env.app.mail_rows.Person.find_in_centre("nord", pseudonym, roles=("client",))
     assert person is not None
     phone = f"0170 {secrets.randbelow(10**7):07d}"
     return Departed(person.user_id, pseudonym, [address], phone)
@@ -178,13 +177,13 @@ async def _invited_counsellor(env: Env, admin: Human, admin_room: str) -> Depart
 
 
 async def _counselling(
-    env: Env, client: Human, client_room: str, staff: Human, staff_room: str
+    rows: MailRows, env: Env, client: Human, client_room: str, staff: Human, staff_room: str
 ) -> str:
     """The client asks, ``staff`` accepts; both write in the encrypted counselling room."""
     question = await ask(client, client_room, env.bot, "anfrage")
     assert "1." in question.body, question.body
     await ask(client, client_room, env.bot, "2")
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and request.room_id
     accepted = await ask(staff, staff_room, env.bot, f"annehmen {request.id}")
     assert "angenommen" in accepted.body, accepted.body
@@ -280,7 +279,7 @@ async def used_everything(env: Env) -> Used:
     # The client: registered themselves, counselled by the counsellor, noted, grouped …
     moewe = await _self_registered_client(env)
     client, client_room = await env.login(moewe.user_id)
-    await _counselling(env, client, client_room, counsellor, counsellor_room)
+    await _counselling(env.app.mail_rows, env, client, client_room, counsellor, counsellor_room)
     await ask(
         admin, admin_room, bot, f'client set {moewe.name} postcode=20095 phone="{moewe.phone}"'
     )
@@ -303,9 +302,11 @@ async def used_everything(env: Env) -> Used:
     question = await ask(client, client_room, bot, "anfrage")  # left unanswered: triage waits
     assert "1." in question.body
     # The mailbox bounced once, and a notice waits for a later send.
-    await MailAddress.record_hard_bounce(moewe.addresses[0])
+    await env.app.mail_rows.MailAddress.record_hard_bounce(moewe.addresses[0])
     later = int(time.time() * 1000) + DAY_MS
-    await Outbox.enqueue(moewe.addresses[0], "new_request", "de", {"request_id": 1}, later)
+    await env.app.mail_rows.Outbox.enqueue(
+        moewe.addresses[0], "new_request", "de", {"request_id": 1}, later
+    )
     await mail_to(env.sink, env.app, second)  # its confirmation went out
     return Used(
         moewe, dora, stays, admin, admin_room, client, client_room, counsellor, counsellor_room
@@ -315,12 +316,12 @@ async def used_everything(env: Env) -> Used:
 async def _erase_now(app: LotseApp, *people: Departed) -> None:
     """Move the deletions past the grace period and run the routine."""
     for departed in people:
-        person = await Person.get(departed.user_id)
+        person = await app.rows.Person.get(departed.user_id)
         assert person is not None and person.deleted_at is not None
         await person.set_account(deleted_at=person.deleted_at - 31 * DAY_MS)
     await app.scheduler.run_now("deletion_routine")
     for departed in people:
-        tomb = await ErasedPerson.get(departed.user_id)
+        tomb = await app.rows.ErasedPerson.get(departed.user_id)
         assert tomb is not None and tomb.erased_at is not None, departed.user_id
 
 
@@ -375,21 +376,21 @@ async def check_erasure(env: Env) -> None:
         assert await _address_rows(env, departed) == 0
 
     # What stays reads without the Matrix id: the audit, the notes, the groups.
-    tomb = await ErasedPerson.get(counsellor.user_id)
+    tomb = await env.app.mail_rows.ErasedPerson.get(counsellor.user_id)
     assert tomb is not None
     label = f"gelöschte:r Berater:in #{tomb.id}"
     audit = await ask(admin, admin_room, env.bot, "protokoll 200")
     assert label in audit.body and counsellor.user_id not in audit.body
-    client_tomb = await ErasedPerson.get(client.user_id)
+    client_tomb = await env.app.mail_rows.ErasedPerson.get(client.user_id)
     assert client_tomb is not None
     assert f"gelöschte:r Ratsuchende:r #{client_tomb.id}" in audit.body
     notes = await ask(admin, admin_room, env.bot, f"notes {stays}")
     assert label in notes.body and "Erstgespräch" in notes.body
     groups = await ask(admin, admin_room, env.bot, "gruppen")
     assert label in groups.body
-    staying = await Person.find_in_centre("nord", stays, roles=("client",))
+    staying = await env.app.mail_rows.Person.find_in_centre("nord", stays, roles=("client",))
     assert staying is not None and staying.home_counsellor_id is None
-    assert await ClientDocument.of_client(staying.user_id) == []
+    assert await env.app.mail_rows.ClientDocument.of_client(staying.user_id) == []
 
 
 async def test_erasure_leaves_no_trace_sqlite(

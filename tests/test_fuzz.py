@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appservice.app import LotseApp
-from appservice.db import Inbox
 from appservice.transactions import well_formed
 from bots.framework.commands import Denied, Resolved, Role
 from bots.framework.parsing import parse
@@ -206,7 +205,7 @@ async def test_generated_transactions_answered_and_refused_ones_store_nothing(
                     if resp.status == 400:
                         for event_id in names:
                             if isinstance(event_id, str):
-                                assert await Inbox.state_of(event_id) is None
+                                assert await running.rows.Inbox.state_of(event_id) is None
                     else:
                         stored += [e for e in names if isinstance(e, str)]
             marker = {
@@ -222,7 +221,9 @@ async def test_generated_transactions_answered_and_refused_ones_store_nothing(
                 assert resp.status == 200
         deadline = time.monotonic() + 60
         while True:
-            states = {e: await Inbox.state_of(e) for e in [*stored, marker["event_id"]]}
+            states = {
+                e: await running.rows.Inbox.state_of(e) for e in [*stored, marker["event_id"]]
+            }
             if all(s in ("handled", "failed", None) for s in states.values()):
                 break
             assert time.monotonic() < deadline, {e: s for e, s in states.items() if s}

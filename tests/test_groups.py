@@ -9,7 +9,6 @@ from mautrix.types import Membership, RoomID
 from nio import JoinedRoomsResponse
 
 from appservice.app import LotseApp
-from appservice.db import AuditEntry, ClientGroup
 from appservice.dev.client import ask
 from bots.groups.groups import remove_client_from_groups
 from tests.conftest import MakeHuman
@@ -23,9 +22,9 @@ async def test_group_room_follows_the_group(make_human: MakeHuman, running: Lots
     """Created by the steward (encrypted, assistant absent), clients invited and removed as
     the group changes, renamed by an admin, closed on deletion; others may not change it."""
     bot, steward = running.cfg.assistant_mxid, running.cfg.steward_mxid
-    anna_human, anna = await make_client(make_human)
-    ben_human, ben = await make_client(make_human)
-    _, south_client = await make_client(make_human, centre="south")
+    anna_human, anna = await make_client(running.mail_rows, make_human)
+    ben_human, ben = await make_client(running.mail_rows, make_human)
+    _, south_client = await make_client(running.mail_rows, make_human, centre="south")
     creator = await make_human("gruppenleiterin", centre="nord", role="counsellor")
     colleague = await make_human("gruppenkollege", centre="nord", role="counsellor")
     admin = await make_human("gruppenadmin", centre="nord", role="admin")
@@ -35,7 +34,7 @@ async def test_group_room_follows_the_group(make_human: MakeHuman, running: Lots
     name = f"Eltern-{secrets.token_hex(2)}"
 
     created = await ask(creator, room, bot, f'group new {name} description="Für Eltern"')
-    group = await ClientGroup.find("nord", name)
+    group = await running.rows.ClientGroup.find("nord", name)
     assert group is not None and f"Nr. {group.id}" in created.body and group.room_id
     group_room = await creator.join_invite()
     assert group_room == group.room_id
@@ -100,7 +99,7 @@ async def test_group_room_follows_the_group(make_human: MakeHuman, running: Lots
         lambda: creator.client.rooms[group_room].name == new_name, 30, "the new room name"
     )
     assert creator.client.rooms[group_room].topic == "Neu"
-    audit = await AuditEntry.recent("nord", 5)
+    audit = await running.rows.AuditEntry.recent("nord", 5)
     assert any(e.actor_id == admin.user_id and e.action == "group edit" for e in audit)
 
     bad = await ask(creator, room, bot, "group new 123")
@@ -120,5 +119,5 @@ async def test_group_room_follows_the_group(make_human: MakeHuman, running: Lots
     for human in (ben_human, creator):
         joined = await human.client.joined_rooms()
         assert isinstance(joined, JoinedRoomsResponse) and group_room not in joined.rooms
-    assert await ClientGroup.find("nord", str(group.id)) is None
+    assert await running.rows.ClientGroup.find("nord", str(group.id)) is None
     assert group_room not in await running.steward_intent.get_joined_rooms()

@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 from mautrix.types import Event
 
-from appservice.db import Inbox, LotseDatabase
+from appservice.db import LotseDatabase
 from appservice.dev.synapse_runner import free_port
 from appservice.transactions import TransactionReceiver
 from tests.conftest import opened
@@ -46,6 +46,7 @@ class Served:
 
 @asynccontextmanager
 async def served(
+    db: LotseDatabase,
     handler: Callable[[Served, Event], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Served]:
     async def record(evt: Event) -> None:
@@ -53,7 +54,7 @@ async def served(
             await handler(box, evt)
         box.seen.append((str(evt.room_id), str(evt.event_id)))
 
-    receiver = TransactionReceiver(TOKEN, record, 10 * 1024 * 1024)
+    receiver = TransactionReceiver(TOKEN, record, 10 * 1024 * 1024, db.rows.Inbox)
     app = web.Application()
     receiver.register_routes(app)
     runner = web.AppRunner(app, access_log=None)
@@ -112,7 +113,7 @@ async def test_many_transactions_each_event_once_in_room_order(database_url: str
     """3,000 events in 30 transactions over 37 rooms (more than a page and the queue cap):
     every one handled once, each room in order, and all marked handled in the inbox."""
     sent: list[dict[str, Any]] = []
-    async with opened(database_url) as db, served() as box:
+    async with opened(database_url) as db, served(db) as box:
         for t in range(30):
             batch = events(100, 37, f"t{t}")
             sent += batch
@@ -138,7 +139,7 @@ async def test_failing_event_retried_before_its_rooms_later_events(database_url:
             failed.add(bad)
             raise RuntimeError("the database went away for a moment")
 
-    async with opened(database_url) as db, served(handler) as box:
+    async with opened(database_url) as db, served(db, handler) as box:
         await box.put(first)
         ids = [e["event_id"] for e in first]
         await until(lambda: _all_handled(db, ids))
@@ -152,7 +153,7 @@ async def test_failing_event_retried_before_its_rooms_later_events(database_url:
 async def test_event_committed_behind_the_cursor_is_handled(database_url: str) -> None:
     """A transaction stored at the same time as another may commit after it with lower
     sequence numbers; once its commit is reported, the worker reads back for it."""
-    async with opened(database_url) as db, served() as box:
+    async with opened(database_url) as db, served(db) as box:
         later = events(5, 1, "later")
         await box.put(later)
         await until(lambda: _all_handled(db, [e["event_id"] for e in later]))
@@ -182,7 +183,7 @@ async def test_handled_but_unmarked_events_come_back_after_a_crash(database_url:
     sent = events(10, 1, "crash")
     ids = [e["event_id"] for e in sent]
     async with opened(database_url) as db:
-        async with served(hold_last) as box:
+        async with served(db, hold_last) as box:
             await box.put(sent)
             await until(lambda: _count(box, 9))
             # SIGKILL as far as the inbox can tell: the tasks end, nothing more is written.
@@ -195,7 +196,7 @@ async def test_handled_but_unmarked_events_come_back_after_a_crash(database_url:
             box.receiver._handled.clear()
             assert await states(db, ids) == {"pending": 10}
             gate.set()
-        async with served() as again:
+        async with served(db) as again:
             await until(lambda: _count(again, 10))
         assert [e for _, e in again.seen] == ids
         assert await states(db, ids) == {"handled": 10}
@@ -207,10 +208,10 @@ async def _count(box: Served, n: int) -> bool:
 
 async def test_pending_reads_forward_from_a_sequence_number(database_url: str) -> None:
     """``Inbox.pending(after_seq=…)`` skips what the worker has read already."""
-    async with opened(database_url):
+    async with opened(database_url) as db:
         stored = events(4, 1, "seq")
-        assert await Inbox.add_many(stored) == 4
-        everything = await Inbox.pending(limit=10)
+        assert await db.rows.Inbox.add_many(stored) == 4
+        everything = await db.rows.Inbox.pending(limit=10)
         assert [e.event_id for e in everything] == [e["event_id"] for e in stored]
-        rest = await Inbox.pending(limit=10, after_seq=everything[1].seq)
+        rest = await db.rows.Inbox.pending(limit=10, after_seq=everything[1].seq)
         assert [e.event_id for e in rest] == [e["event_id"] for e in stored[2:]]

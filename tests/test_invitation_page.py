@@ -14,12 +14,10 @@ import aiohttp
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import AuditEntry, Invitation, Person
 from appservice.dev.client import ask
 from appservice.dev.synapse_runner import password_login
 from appservice.web_pages import WebPages
 from bots.accounts.invitation_rules import MAX_FAILED_ATTEMPTS, hash_token, new_token
-from mailgateway.preferences import Preferences
 from tests.conftest import MailSink, MakeHuman
 from tests.invitation_support import direct_link, link_in, mail_to, new_person, text_of
 from tests.test_privacy import _database_dump
@@ -64,7 +62,7 @@ async def test_invite_without_address_gives_a_link_that_sets_the_password(
     reply = await ask(counsellor, room, bot, f"klient einladen {client.display_name}")
     assert "keine E-Mail-Adresse" in reply.body and "7 Tage" in reply.body
     link = link_in(reply.body)
-    stored = await Person.get(client.user_id)
+    stored = await running.rows.Person.get(client.user_id)
     assert stored is not None and stored.account_status == "invited"
 
     status, html, headers = await _get(link)
@@ -82,7 +80,7 @@ async def test_invite_without_address_gives_a_link_that_sets_the_password(
     assert client.user_id in html
     login_status, _ = await password_login(running.cfg.homeserver.address, client.user_id, GOOD)
     assert login_status == 200
-    stored = await Person.get(client.user_id)
+    stored = await running.rows.Person.get(client.user_id)
     assert stored is not None and stored.account_status == "activated"
 
     # Used up: neither the form nor a second password.
@@ -194,7 +192,7 @@ async def test_invite_by_mail_and_admin_invites_counsellor(
     mail = await mail_to(mail_sink, running, address)
     assert "Einladung" in str(mail["Subject"])
     link = link_in(text_of(mail))
-    invitation = await Invitation.latest_for(staff.user_id)
+    invitation = await running.rows.Invitation.latest_for(staff.user_id)
     assert invitation is not None and invitation.sent_to == address
 
     # A second invitation replaces the first link.
@@ -203,7 +201,7 @@ async def test_invite_by_mail_and_admin_invites_counsellor(
     status, html, _ = await _get(link)
     assert status == 410 and "neuere Einladung" in html
 
-    entries = await AuditEntry.recent("nord", 50)
+    entries = await running.rows.AuditEntry.recent("nord", 50)
     assert any(
         e.action == "invite" and e.target == staff.user_id and e.actor_id == admin.user_id
         for e in entries
@@ -222,18 +220,20 @@ async def test_completed_mailed_invitation_confirms_the_address(
     client = await new_person(running, "Postwolke", email=address)
     await ask(counsellor, room, bot, f"klient einladen {client.display_name}")
     link = link_in(text_of(await mail_to(mail_sink, running, address)))
-    assert not (await Preferences.get(client.user_id)).confirmed_for(address)
+    assert not (await running.mail_rows.Preferences.get(client.user_id)).confirmed_for(address)
     status, _ = await _post(link, GOOD)
     assert status == 200
-    assert (await Preferences.get(client.user_id)).confirmed_for(address)
+    assert (await running.mail_rows.Preferences.get(client.user_id)).confirmed_for(address)
 
     handed = await new_person(running, "Handwolke")
     reply = await ask(counsellor, room, bot, f"klient einladen {handed.display_name}")
     status, _ = await _post(link_in(reply.body), GOOD)
     assert status == 200
-    stored = await Person.get(handed.user_id)
+    stored = await running.rows.Person.get(handed.user_id)
     assert stored is not None and stored.email is None
-    assert not (await Preferences.get(handed.user_id)).confirmed_for("x@example.org")
+    assert not (await running.mail_rows.Preferences.get(handed.user_id)).confirmed_for(
+        "x@example.org"
+    )
 
 
 async def test_invite_refusals_change_nothing(make_human: MakeHuman, running: LotseApp) -> None:
@@ -249,7 +249,7 @@ async def test_invite_refusals_change_nothing(make_human: MakeHuman, running: Lo
     for text in (foreign.display_name, foreign.user_id):
         reply = await ask(counsellor, room, bot, f"client invite {text}")
         assert "keine:n Ratsuchende:n" in reply.body, text
-    assert await Invitation.latest_for(foreign.user_id) is None
+    assert await running.rows.Invitation.latest_for(foreign.user_id) is None
 
     deleted = await new_person(running, "Weg")
     await deleted.set_account(deleted_at=int(time.time() * 1000))
@@ -277,8 +277,8 @@ async def test_invite_refusals_change_nothing(make_human: MakeHuman, running: Lo
     assert "keine:n Ratsuchende:n" in reply.body
 
     for person in (deleted, locked, synapse_locked, ghost, colleague):
-        assert await Invitation.latest_for(person.user_id) is None
-        stored = await Person.get(person.user_id)
+        assert await running.rows.Invitation.latest_for(person.user_id) is None
+        stored = await running.rows.Person.get(person.user_id)
         assert stored is not None and stored.invited_at is None
 
 
@@ -300,7 +300,7 @@ async def test_synapse_refusal_keeps_the_link_usable(running: LotseApp) -> None:
     status, html = await _post(link, GOOD)
     assert status == 503 and "noch einmal" in html
     assert (await _get(link))[0] == 200
-    stored = await Person.get(ghost.user_id)
+    stored = await running.rows.Person.get(ghost.user_id)
     assert stored is not None and stored.activated_at is None
 
 
@@ -319,7 +319,7 @@ async def test_english_centre_invites_its_own_clients_only(
     assert status == 200 and "Set your password" in html
     refused = await ask(counsellor, room, bot, f"client invite {north.user_id}")
     assert "There is no client" in refused.body
-    assert await Invitation.latest_for(north.user_id) is None
+    assert await running.rows.Invitation.latest_for(north.user_id) is None
 
 
 async def test_token_and_password_are_stored_and_logged_nowhere(

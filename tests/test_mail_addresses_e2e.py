@@ -8,9 +8,7 @@ import aiohttp
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import Person
 from appservice.dev.client import ask
-from mailgateway.preferences import Preferences
 from tests.conftest import MailSink, MakeHuman
 from tests.mail_helpers import link_in, mails_to, wait_for_mails
 from tests.test_requests import _service_room
@@ -33,7 +31,7 @@ async def test_email_double_opt_in(
     assert "keine Adresse" in reply.body
     bad = await ask(human, room, bot, "email beraterin@")
     assert "keine E-Mail-Adresse" in bad.body and "email name@example.org" in bad.body
-    assert await Preferences.pending(human.user_id) is None
+    assert await running.mail_rows.Preferences.pending(human.user_id) is None
 
     sent = await ask(human, room, bot, f"email {address}")
     assert "Bestätigungslink" in sent.body
@@ -41,7 +39,7 @@ async def test_email_double_opt_in(
     assert "bestätigen" in str(mail["Subject"])
     link = link_in(mail)
 
-    person = await Person.get(human.user_id)
+    person = await running.rows.Person.get(human.user_id)
     assert person is not None and person.email is None
     # Nothing but the confirmation reaches the address until the link is used.
     assert await notify(person, "new_request", request_id=1) == "no_address"
@@ -54,7 +52,7 @@ async def test_email_double_opt_in(
             page = await resp.text()
             assert "<form" in page and "Beratungsstelle Nord" in page
             assert resp.headers["Referrer-Policy"] == "no-referrer"
-        assert await Preferences.pending(human.user_id) is not None
+        assert await running.mail_rows.Preferences.pending(human.user_id) is not None
         async with http.post(link) as resp:
             assert resp.status == 200 and "bestätigt" in await resp.text()
         async with http.post(link) as resp:  # once only
@@ -62,13 +60,13 @@ async def test_email_double_opt_in(
         async with http.get(link, headers={"Accept-Language": "en"}) as resp:
             assert resp.status == 404 and "expired" in await resp.text()
 
-    person = await Person.get(human.user_id)
+    person = await running.rows.Person.get(human.user_id)
     assert person is not None and person.email == address
     status = await ask(human, room, bot, "email")
     assert f"{address} (bestätigt)" in status.body and "nach 15 Minuten" in status.body
     again = await ask(human, room, bot, f"email {address}")  # already confirmed: no new link
     assert f"{address} (bestätigt)" in again.body
-    assert await Preferences.pending(human.user_id) is None
+    assert await running.mail_rows.Preferences.pending(human.user_id) is None
     assert await notify(person, "new_request", request_id=1) == "queued"
     _confirmation, notice = await wait_for_mails(mail_sink, address, 2)
     assert "List-Unsubscribe" not in _confirmation
@@ -77,19 +75,19 @@ async def test_email_double_opt_in(
     async with aiohttp.ClientSession() as http:
         async with http.get(unsubscribe) as resp:  # only asks
             assert resp.status == 200 and "<form" in await resp.text()
-        assert (await Preferences.get(human.user_id)).notifications
+        assert (await running.mail_rows.Preferences.get(human.user_id)).notifications
         async with http.post(unsubscribe + "x") as resp:
             assert resp.status == 404
         one_click = {"List-Unsubscribe": "One-Click"}
         async with http.post(unsubscribe, data=one_click) as resp:  # RFC 8058, as a mail client
             assert resp.status == 200 and "keine Benachrichtigungen mehr" in await resp.text()
-    assert not (await Preferences.get(human.user_id)).notifications
+    assert not (await running.mail_rows.Preferences.get(human.user_id)).notifications
     assert await notify(person, "new_request", request_id=1) == "notifications_off"
     await ask(human, room, bot, "notifications on")
 
     off = await ask(human, room, bot, "email off")
     assert "entfernt" in off.body
-    person = await Person.get(human.user_id)
+    person = await running.rows.Person.get(human.user_id)
     assert person is not None and person.email is None
     assert await notify(person, "new_request", request_id=1) == "no_address"
     assert len(mails_to(mail_sink, address)) == 2
@@ -103,7 +101,7 @@ async def test_notifications_command(make_human: MakeHuman, running: LotseApp) -
 
     off = await ask(human, room, bot, "notifications off")
     assert "notifications are off" in off.body
-    assert not (await Preferences.get(human.user_id)).notifications
+    assert not (await running.mail_rows.Preferences.get(human.user_id)).notifications
     on = await ask(human, room, bot, "notifications on")
     assert "notifications are on" in on.body and "email ADDRESS" in on.body
     delay = await ask(human, room, bot, "notifications delay 30")
@@ -111,7 +109,7 @@ async def test_notifications_command(make_human: MakeHuman, running: LotseApp) -
     for bad in ("notifications delay 1441", "notifications delay soon", "notifications later"):
         reply = await ask(human, room, bot, bad)
         assert "notifications delay MINUTES" in reply.body and "0 to 1440" in reply.body
-    preference = await Preferences.get(human.user_id)
+    preference = await running.mail_rows.Preferences.get(human.user_id)
     assert preference.notifications and preference.delay_minutes == 30
     shown = await ask(human, room, bot, "notifications")
     assert "after 30 minutes" in shown.body and "no address" in shown.body

@@ -8,13 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
-from mautrix.util.async_db import Database
 
 from appservice import contact_data
-from appservice.db import Person
-from mailgateway.addresses import MailAddress
 from mailgateway.imap_poller import ImapPoller, ImapSettings
-from mailgateway.preferences import Preferences
+from mailgateway.rows import MailRows
 from tests.conftest import opened
 from tests.imap_server import ImapServer
 from tests.test_mail_bounces import GARBAGE, dsn, huge, out_of_office, reply, vacation
@@ -22,20 +19,19 @@ from tests.test_mail_bounces import GARBAGE, dsn, huge, out_of_office, reply, va
 PROCESSED = "Lotse/Processed"
 SKIPPED = "Lotse/Skipped"
 KNOWN_PEOPLE = ("anna", "bert")
-KNOWN = Preferences.is_confirmed_address
 
 
 @pytest.fixture
-async def addresses(database_url: str) -> AsyncIterator[Database]:
+async def addresses(database_url: str) -> AsyncIterator[MailRows]:
     """A migrated database with the row classes bound to it (the app's binding comes back
     after), where anna@ and bert@example.org are confirmed addresses of people: the only
     ones an auto-answer may go to."""
     async with opened(database_url) as db:
         for name in KNOWN_PEOPLE:
-            person = await Person.upsert(f"@{name}:lotse.test", "nord", "client")
+            person = await db.rows.Person.upsert(f"@{name}:lotse.test", "nord", "client")
             await person.set_account(email=f"{name}@example.org")
-            await Preferences.mark_confirmed(person.user_id, f"{name}@example.org")
-        yield db.main
+            await MailRows(db).Preferences.mark_confirmed(person.user_id, f"{name}@example.org")
+        yield MailRows(db)
 
 
 @pytest.fixture
@@ -138,36 +134,41 @@ MODES = {
 # --- address status -------------------------------------------------------------------------
 
 
-async def test_hard_bounce_threshold(addresses: Database) -> None:
+async def test_hard_bounce_threshold(addresses: MailRows) -> None:
     """The third hard bounce (any letter case) turns the address bouncing, reported once."""
-    assert not await MailAddress.record_hard_bounce("Anna@Example.org", threshold=3)
-    assert not await MailAddress.record_hard_bounce("anna@example.org", threshold=3)
-    assert await MailAddress.record_hard_bounce("ANNA@example.org", threshold=3)
-    assert not await MailAddress.record_hard_bounce("anna@example.org", threshold=3)
-    assert await MailAddress.is_bouncing("anna@EXAMPLE.org")
-    row = await MailAddress.get("anna@example.org")
+    assert not await addresses.MailAddress.record_hard_bounce("Anna@Example.org", threshold=3)
+    assert not await addresses.MailAddress.record_hard_bounce("anna@example.org", threshold=3)
+    assert await addresses.MailAddress.record_hard_bounce("ANNA@example.org", threshold=3)
+    assert not await addresses.MailAddress.record_hard_bounce("anna@example.org", threshold=3)
+    assert await addresses.MailAddress.is_bouncing("anna@EXAMPLE.org")
+    row = await addresses.MailAddress.get("anna@example.org")
     assert row is not None and row.hard_bounces == 4 and row.last_bounce_at
-    assert not await MailAddress.is_bouncing("bert@example.org")
+    assert not await addresses.MailAddress.is_bouncing("bert@example.org")
 
 
-async def test_reset_clears_bounces(addresses: Database) -> None:
+async def test_reset_clears_bounces(addresses: MailRows) -> None:
     """After reset the address is ok again and needs the full threshold anew."""
     for _ in range(2):
-        await MailAddress.record_hard_bounce("anna@example.org", threshold=2)
-    await MailAddress.reset("Anna@example.org")
-    assert not await MailAddress.is_bouncing("anna@example.org")
-    assert not await MailAddress.record_hard_bounce("anna@example.org", threshold=2)
-    assert await MailAddress.record_hard_bounce("anna@example.org", threshold=2)
+        await addresses.MailAddress.record_hard_bounce("anna@example.org", threshold=2)
+    await addresses.MailAddress.reset("Anna@example.org")
+    assert not await addresses.MailAddress.is_bouncing("anna@example.org")
+    assert not await addresses.MailAddress.record_hard_bounce("anna@example.org", threshold=2)
+    assert await addresses.MailAddress.record_hard_bounce("anna@example.org", threshold=2)
 
 
-async def test_auto_answer_interval(addresses: Database) -> None:
+async def test_auto_answer_interval(addresses: MailRows) -> None:
     """One auto-answer per address per interval; concurrent claims have one winner."""
     hour = 3_600_000
-    assert await MailAddress.mark_auto_answered("anna@example.org", 10 * hour, hour)
-    assert not await MailAddress.mark_auto_answered("ANNA@example.org", 10 * hour + 1, hour)
-    assert await MailAddress.mark_auto_answered("anna@example.org", 11 * hour, hour)
+    assert await addresses.MailAddress.mark_auto_answered("anna@example.org", 10 * hour, hour)
+    assert not await addresses.MailAddress.mark_auto_answered(
+        "ANNA@example.org", 10 * hour + 1, hour
+    )
+    assert await addresses.MailAddress.mark_auto_answered("anna@example.org", 11 * hour, hour)
     claims = await asyncio.gather(
-        *(MailAddress.mark_auto_answered("bert@example.org", 5 * hour, hour) for _ in range(5))
+        *(
+            addresses.MailAddress.mark_auto_answered("bert@example.org", 5 * hour, hour)
+            for _ in range(5)
+        )
     )
     assert claims.count(True) == 1
 
@@ -177,12 +178,15 @@ async def test_auto_answer_interval(addresses: Database) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_bounces_mark_address(
-    mode: str, addresses: Database, imap: ImapServer, start: Callable[..., Running]
+    mode: str, addresses: MailRows, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """Three hard bounces make an address bouncing (hook once); soft bounces count nothing."""
     calls = Recorder()
     poller = ImapPoller(
-        settings_for(imap, **MODES[mode]), calls.send_auto_answer, calls.on_bouncing
+        settings_for(imap, **MODES[mode]),
+        calls.send_auto_answer,
+        calls.on_bouncing,
+        addresses=addresses.MailAddress,
     )
     start(poller)
     for _ in range(3):
@@ -192,14 +196,14 @@ async def test_bounces_mark_address(
     await imap.append(dsn([("anna@example.org", "failed", "5.1.1")]))
     await filed(imap, processed=7)
     assert calls.bouncing == ["anna@example.org"]
-    assert await MailAddress.is_bouncing("anna@example.org")
-    assert not await MailAddress.is_bouncing("bert@example.org")
-    assert await MailAddress.get("bert@example.org") is None
+    assert await addresses.MailAddress.is_bouncing("anna@example.org")
+    assert not await addresses.MailAddress.is_bouncing("bert@example.org")
+    assert await addresses.MailAddress.get("bert@example.org") is None
     assert calls.answered == []
 
 
 async def test_foreign_reports_count_nothing(
-    addresses: Database, imap: ImapServer, start: Callable[..., Running]
+    addresses: MailRows, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """With a Message-ID check, reports about mail Lotse never sent are filed but not counted."""
     calls = Recorder()
@@ -208,10 +212,18 @@ async def test_foreign_reports_count_nothing(
         return message_id == "<n1@beratung.example>"
 
     settings = settings_for(imap, bounce_threshold=1)
-    start(ImapPoller(settings, calls.send_auto_answer, calls.on_bouncing, ours))
+    start(
+        ImapPoller(
+            settings,
+            calls.send_auto_answer,
+            calls.on_bouncing,
+            ours,
+            addresses=addresses.MailAddress,
+        )
+    )
     await imap.append(dsn([("anna@example.org", "failed", "5.1.1")], "<forged@evil.example>"))
     await filed(imap, processed=1)
-    assert not await MailAddress.is_bouncing("anna@example.org")
+    assert not await addresses.MailAddress.is_bouncing("anna@example.org")
     await imap.append(dsn([("anna@example.org", "failed", "5.1.1")]))
     await filed(imap, processed=2)
     assert calls.bouncing == ["anna@example.org"]
@@ -219,14 +231,22 @@ async def test_foreign_reports_count_nothing(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_replies(
-    mode: str, addresses: Database, imap: ImapServer, start: Callable[..., Running]
+    mode: str, addresses: MailRows, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """A human gets one auto-answer even when writing twice; auto-replies get none."""
     calls = Recorder()
     settings = settings_for(
         imap, own_addresses=frozenset({"Lotse@Beratung.example"}), **MODES[mode]
     )
-    start(ImapPoller(settings, calls.send_auto_answer, calls.on_bouncing, is_known_address=KNOWN))
+    start(
+        ImapPoller(
+            settings,
+            calls.send_auto_answer,
+            calls.on_bouncing,
+            is_known_address=addresses.Preferences.is_confirmed_address,
+            addresses=addresses.MailAddress,
+        )
+    )
     await imap.append(reply("Anna Beispiel <Anna@Example.org>"))
     await imap.append(reply("anna@example.org", "Noch eine Frage"))
     await imap.append(out_of_office("bert@example.org"))
@@ -238,39 +258,53 @@ async def test_replies(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_strangers_get_no_answer_and_leave_no_trace(
-    mode: str, addresses: Database, imap: ImapServer, start: Callable[..., Running]
+    mode: str, addresses: MailRows, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """Only a confirmed address of a person is answered. A stranger's reply, an address that
     is only waiting for confirmation, and a deleted person's address get nothing, and none
     of them is stored (no mail_address row, nothing anywhere else)."""
     calls = Recorder()
-    pending = await Person.upsert("@dora:lotse.test", "nord", "client")
-    await Preferences.start_confirmation(pending.user_id, "dora@example.org")
-    gone = await Person.upsert("@emil:lotse.test", "nord", "client")
+    pending = await addresses.Person.upsert("@dora:lotse.test", "nord", "client")
+    await addresses.Preferences.start_confirmation(pending.user_id, "dora@example.org")
+    gone = await addresses.Person.upsert("@emil:lotse.test", "nord", "client")
     await gone.set_account(email="emil@example.org")
-    await Preferences.mark_confirmed(gone.user_id, "emil@example.org")
+    await addresses.Preferences.mark_confirmed(gone.user_id, "emil@example.org")
     await gone.set_account(deleted_at=1)
     settings = settings_for(imap, **MODES[mode])
-    start(ImapPoller(settings, calls.send_auto_answer, is_known_address=KNOWN))
+    start(
+        ImapPoller(
+            settings,
+            calls.send_auto_answer,
+            is_known_address=addresses.Preferences.is_confirmed_address,
+            addresses=addresses.MailAddress,
+        )
+    )
     for sender in ("Fremd <stranger@example.net>", "dora@example.org", "emil@example.org"):
         await imap.append(reply(sender))
     await imap.append(reply("Anna@Example.org"))  # the marker: it is answered after the rest
     await filed(imap, processed=4)
     assert calls.answered == ["anna@example.org"]
     for address in ("stranger@example.net", "dora@example.org", "emil@example.org"):
-        assert await MailAddress.get(address) is None
-    stored = await addresses.fetch("SELECT address FROM mail_address")
+        assert await addresses.MailAddress.get(address) is None
+    stored = await addresses.db.fetch("SELECT address FROM mail_address")
     # The one row is Anna's, keyed by her address's keyed hash (never the address).
     assert [row["address"] for row in stored] == [contact_data.lookup("anna@example.org")]
 
 
 async def test_no_answer_to_bouncing_address(
-    addresses: Database, imap: ImapServer, start: Callable[..., Running]
+    addresses: MailRows, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """A reply from an address known to bounce is filed without an answer."""
     calls = Recorder()
-    await MailAddress.record_hard_bounce("anna@example.org", threshold=1)
-    start(ImapPoller(settings_for(imap), calls.send_auto_answer, is_known_address=KNOWN))
+    await addresses.MailAddress.record_hard_bounce("anna@example.org", threshold=1)
+    start(
+        ImapPoller(
+            settings_for(imap),
+            calls.send_auto_answer,
+            is_known_address=addresses.Preferences.is_confirmed_address,
+            addresses=addresses.MailAddress,
+        )
+    )
     await imap.append(reply())
     await filed(imap, processed=1)
     assert calls.answered == []
@@ -278,12 +312,17 @@ async def test_no_answer_to_bouncing_address(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_garbage_and_oversized_skipped(
-    mode: str, addresses: Database, imap: ImapServer, start: Callable[..., Running]
+    mode: str, addresses: MailRows, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """Bad mail goes to Skipped, oversized is never downloaded, and the poller carries on."""
     calls = Recorder()
     settings = settings_for(imap, max_message_bytes=100_000, **MODES[mode])
-    poller = FetchCountingPoller(settings, calls.send_auto_answer, is_known_address=KNOWN)
+    poller = FetchCountingPoller(
+        settings,
+        calls.send_auto_answer,
+        is_known_address=addresses.Preferences.is_confirmed_address,
+        addresses=addresses.MailAddress,
+    )
     poller.fetched = []
     running = start(poller)
     await imap.append(GARBAGE)
@@ -298,12 +337,19 @@ async def test_garbage_and_oversized_skipped(
 
 
 async def test_failing_callback_leaves_message_and_continues(
-    addresses: Database, imap: ImapServer, start: Callable[..., Running]
+    addresses: MailRows, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """If the answer cannot be queued the mail stays in INBOX and later mail is still handled."""
     calls = Recorder()
     calls.fail_next_answer = True
-    running = start(ImapPoller(settings_for(imap), calls.send_auto_answer, is_known_address=KNOWN))
+    running = start(
+        ImapPoller(
+            settings_for(imap),
+            calls.send_auto_answer,
+            is_known_address=addresses.Preferences.is_confirmed_address,
+            addresses=addresses.MailAddress,
+        )
+    )
     await imap.append(reply("anna@example.org"))
     await eventually(lambda: _value(running.poller.counts["error"] == 1))
     await imap.append(reply("bert@example.org"))
@@ -313,11 +359,18 @@ async def test_failing_callback_leaves_message_and_continues(
 
 
 async def test_reconnects_after_server_restart(
-    addresses: Database, imap: ImapServer, start: Callable[..., Running]
+    addresses: MailRows, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """When the server goes away the poller retries with backoff and resumes on return."""
     calls = Recorder()
-    running = start(ImapPoller(settings_for(imap), calls.send_auto_answer, is_known_address=KNOWN))
+    running = start(
+        ImapPoller(
+            settings_for(imap),
+            calls.send_auto_answer,
+            is_known_address=addresses.Preferences.is_confirmed_address,
+            addresses=addresses.MailAddress,
+        )
+    )
     await imap.append(reply("anna@example.org"))
     await filed(imap, processed=1)
     await imap.stop()
@@ -329,11 +382,17 @@ async def test_reconnects_after_server_restart(
 
 
 async def test_stop_ends_idle_promptly(
-    addresses: Database, imap: ImapServer, start: Callable[..., Running]
+    addresses: MailRows, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """stop() wakes a poller waiting in IDLE; run() returns within a second."""
     calls = Recorder()
-    running = start(ImapPoller(settings_for(imap, idle_renew=600), calls.send_auto_answer))
+    running = start(
+        ImapPoller(
+            settings_for(imap, idle_renew=600),
+            calls.send_auto_answer,
+            addresses=addresses.MailAddress,
+        )
+    )
     await imap.append(reply())
     await filed(imap, processed=1)
     began = time.monotonic()
@@ -342,22 +401,31 @@ async def test_stop_ends_idle_promptly(
 
 
 async def test_wrong_password_retries_without_crashing(
-    addresses: Database, imap: ImapServer, start: Callable[..., Running]
+    addresses: MailRows, imap: ImapServer, start: Callable[..., Running]
 ) -> None:
     """A refused login is a failed session, retried; it never ends run()."""
     calls = Recorder()
-    running = start(ImapPoller(settings_for(imap, password="wrong"), calls.send_auto_answer))
+    running = start(
+        ImapPoller(
+            settings_for(imap, password="wrong"),
+            calls.send_auto_answer,
+            addresses=addresses.MailAddress,
+        )
+    )
     await eventually(lambda: _value(running.poller.counts["session-error"] >= 2))
     assert not running.task.done()
 
 
-async def test_process_once(addresses: Database, imap: ImapServer) -> None:
+async def test_process_once(addresses: MailRows, imap: ImapServer) -> None:
     """One pass handles what is there and disconnects."""
     calls = Recorder()
     await imap.append(reply())
     await imap.append(GARBAGE)
     await ImapPoller(
-        settings_for(imap), calls.send_auto_answer, is_known_address=KNOWN
+        settings_for(imap),
+        calls.send_auto_answer,
+        is_known_address=addresses.Preferences.is_confirmed_address,
+        addresses=addresses.MailAddress,
     ).process_once()
     assert [await imap.count(m) for m in ("INBOX", PROCESSED, SKIPPED)] == [0, 1, 1]
     assert calls.answered == ["anna@example.org"]

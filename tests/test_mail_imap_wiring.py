@@ -13,7 +13,6 @@ from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import ImapConfig
 from appservice.dev.client import ask, notices_before_marker
-from mailgateway.addresses import MailAddress
 from tests.conftest import Lotse, MailSink, MakeHuman, join_control_room
 from tests.imap_server import ImapServer
 from tests.mail_helpers import give_confirmed_address, mails_to, wait_for_mails
@@ -67,7 +66,7 @@ async def test_bounce_marks_address_and_tells_its_centres_admins(
     client_room = await _service_room(client, bot)
     admin_control = await join_control_room(app, admin)
     other_control = await join_control_room(app, other_admin)
-    person, address = await give_confirmed_address(client)
+    person, address = await give_confirmed_address(app.mail_rows, client)
 
     # A real mail of ours, so the report is about a Message-ID Lotse sent.
     assert await app.assistant.services.notify(person, "centre_message") == "queued"
@@ -78,7 +77,7 @@ async def test_bounce_marks_address_and_tells_its_centres_admins(
 
     told = await admin.next_notice(admin_control, bot, before, contains="nicht erreichbar")
     assert person.user_id in told.body and address not in told.body
-    assert await MailAddress.is_bouncing(address)
+    assert await app.mail_rows.MailAddress.is_bouncing(address)
     # The person sees it next time they look; nothing more is mailed there.
     status = await ask(client, client_room, bot, "email")
     assert "nicht erreichbar" in status.body
@@ -97,7 +96,7 @@ async def test_auto_answer_only_to_a_confirmed_address_strangers_leave_no_trace(
     the one auto-answer (nothing of either reaches Matrix)."""
     app, server = imap_app
     client = await make_human("antwortet", centre="nord", role="client")
-    _, address = await give_confirmed_address(client)
+    _, address = await give_confirmed_address(app.mail_rows, client)
     stranger = f"fremd-{secrets.token_hex(4)}@example.org"
     await server.append(reply(sender=f"Fremde Person <{stranger}>"))
     await server.append(reply(sender=address.upper()))  # handled after the stranger's
@@ -119,7 +118,7 @@ async def test_permanent_failure_tells_admins_which_person_and_kind(
     admin = await make_human("admin", centre="south", role="admin")
     counsellor = await make_human("counsellor", centre="south", role="counsellor")
     control = await join_control_room(running, admin)
-    person, address = await give_confirmed_address(counsellor)
+    person, address = await give_confirmed_address(running.mail_rows, counsellor)
     mail_sink.refuse.add(address)
     before = len(admin.notices(control, bot))
     assert await running.assistant.services.notify(person, "new_request", request_id=77) == "queued"

@@ -8,8 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from appservice.db import Person
-from mailgateway.addresses import MailAddress
 from mailgateway.digest import receipts_in
 from mailgateway.notices import (
     QUEUED,
@@ -18,8 +16,8 @@ from mailgateway.notices import (
     decide,
     facts_of,
 )
-from mailgateway.preferences import MailPreference, Preferences
-from mailgateway.room_notices import RoomNotices
+from mailgateway.preferences import MailPreference
+from mailgateway.rows import MailRows
 from mailgateway.unsubscribe import token_for, user_of
 from tests.conftest import opened
 
@@ -136,61 +134,69 @@ def test_receipts_are_parsed_and_garbage_skipped() -> None:
 
 async def test_double_opt_in(database_url: str) -> None:
     """A link works once, not after expiry, and a newer link replaces an older one."""
-    async with opened(database_url):
-        person = await Person.upsert("@anna:x", "nord", "client")
+    async with opened(database_url) as db:
+        person = await db.rows.Person.upsert("@anna:x", "nord", "client")
         facts = await facts_of(person)
         assert facts.address is None and not facts.confirmed and facts.notifications
 
-        old = await Preferences.start_confirmation(person.user_id, "Old@Example.org", now=1000)
-        new = await Preferences.start_confirmation(person.user_id, "anna@example.org", now=2000)
-        assert await Preferences.redeem(old, now=3000) is None  # replaced
-        pending = await Preferences.pending(person.user_id, now=3000)
+        old = await MailRows(db).Preferences.start_confirmation(
+            person.user_id, "Old@Example.org", now=1000
+        )
+        new = await MailRows(db).Preferences.start_confirmation(
+            person.user_id, "anna@example.org", now=2000
+        )
+        assert await MailRows(db).Preferences.redeem(old, now=3000) is None  # replaced
+        pending = await MailRows(db).Preferences.pending(person.user_id, now=3000)
         assert pending is not None and pending.address == "anna@example.org"
-        assert await Preferences.peek(new, now=3000) == person.user_id
+        assert await MailRows(db).Preferences.peek(new, now=3000) == person.user_id
         # Two clicks at the same time: exactly one wins.
-        results = await asyncio.gather(*(Preferences.redeem(new, now=3000) for _ in range(5)))
+        results = await asyncio.gather(
+            *(MailRows(db).Preferences.redeem(new, now=3000) for _ in range(5))
+        )
         assert [r for r in results if r] == [(person.user_id, "anna@example.org")]
-        assert await Preferences.peek(new, now=3000) is None
+        assert await MailRows(db).Preferences.peek(new, now=3000) is None
 
-        expired = await Preferences.start_confirmation(
+        expired = await MailRows(db).Preferences.start_confirmation(
             person.user_id, "x@example.org", hours=1, now=0
         )
-        assert await Preferences.redeem(expired, now=3600 * 1000 + 1) is None
-        assert await Preferences.redeem("not-a-token") is None
-        assert await Preferences.recent_confirmations(person.user_id, since=0) == 3
+        assert await MailRows(db).Preferences.redeem(expired, now=3600 * 1000 + 1) is None
+        assert await MailRows(db).Preferences.redeem("not-a-token") is None
+        assert await MailRows(db).Preferences.recent_confirmations(person.user_id, since=0) == 3
 
 
 async def test_confirmed_only_while_the_address_is_unchanged(database_url: str) -> None:
     """Whoever changes person.email un-confirms it; bounces and switches are facts too."""
-    async with opened(database_url):
-        person = await Person.upsert("@berta:x", "nord", "counsellor")
+    async with opened(database_url) as db:
+        person = await db.rows.Person.upsert("@berta:x", "nord", "counsellor")
         await person.set_account(email="Berta@Example.org")
-        await Preferences.mark_confirmed(person.user_id, "berta@example.org")
+        await MailRows(db).Preferences.mark_confirmed(person.user_id, "berta@example.org")
         assert (await facts_of(person)).confirmed
-        assert await Preferences.people_with_address("BERTA@example.org") == [person.user_id]
+        assert await MailRows(db).Preferences.people_with_address("BERTA@example.org") == [
+            person.user_id
+        ]
 
-        await Preferences.set_notifications(person.user_id, False)
-        await Preferences.set_delay(person.user_id, 30)
-        preference = await Preferences.get(person.user_id)
+        await MailRows(db).Preferences.set_notifications(person.user_id, False)
+        await MailRows(db).Preferences.set_delay(person.user_id, 30)
+        preference = await MailRows(db).Preferences.get(person.user_id)
         assert not preference.notifications and preference.delay_minutes == 30
         with pytest.raises(ValueError):
-            await Preferences.set_delay(person.user_id, 24 * 60 + 1)
+            await MailRows(db).Preferences.set_delay(person.user_id, 24 * 60 + 1)
 
         for _ in range(3):
-            await MailAddress.record_hard_bounce("berta@example.org", threshold=3)
+            await MailRows(db).MailAddress.record_hard_bounce("berta@example.org", threshold=3)
         assert (await facts_of(person)).bouncing
 
         await person.set_account(email="other@example.org")
         assert not (await facts_of(person)).confirmed
-        await Preferences.forget_address(person.user_id)
-        assert (await Preferences.get(person.user_id)).confirmed_address is None
+        await MailRows(db).Preferences.forget_address(person.user_id)
+        assert (await MailRows(db).Preferences.get(person.user_id)).confirmed_address is None
 
-        await Preferences.start_confirmation(person.user_id, "new@example.org")
-        await RoomNotices.observe("!r:x", "$1", 1, [person.user_id], sender="@x:x")
-        await Preferences.forget_person(person.user_id)
-        assert await Preferences.get(person.user_id) == MailPreference(person.user_id)
-        assert await Preferences.pending(person.user_id) is None
-        assert await RoomNotices.pending_for(person.user_id) == []
+        await MailRows(db).Preferences.start_confirmation(person.user_id, "new@example.org")
+        await MailRows(db).RoomNotices.observe("!r:x", "$1", 1, [person.user_id], sender="@x:x")
+        await MailRows(db).Preferences.forget_person(person.user_id)
+        assert await MailRows(db).Preferences.get(person.user_id) == MailPreference(person.user_id)
+        assert await MailRows(db).Preferences.pending(person.user_id) is None
+        assert await MailRows(db).RoomNotices.pending_for(person.user_id) == []
 
 
 MINUTE = 60_000
@@ -198,47 +204,59 @@ MINUTE = 60_000
 
 async def test_unread_read_and_digest(database_url: str) -> None:
     """Unread after the delay is due once; reading ends it; the window holds the next mail."""
-    async with opened(database_url):
+    async with opened(database_url) as db:
         room, anna, ben = "!room:x", "@anna:x", "@ben:x"
-        await Preferences.set_delay(ben, 5)
-        await RoomNotices.observe(room, "$1", 0, [anna, ben], sender="@carl:x")
-        await RoomNotices.observe(room, "$2", 1 * MINUTE, [anna, ben], sender="@carl:x")
+        await MailRows(db).Preferences.set_delay(ben, 5)
+        await MailRows(db).RoomNotices.observe(room, "$1", 0, [anna, ben], sender="@carl:x")
+        await MailRows(db).RoomNotices.observe(
+            room, "$2", 1 * MINUTE, [anna, ben], sender="@carl:x"
+        )
         # Ben's delay is 5 minutes, Anna has the default 15.
-        assert [n.user_id for n in await RoomNotices.due(14 * MINUTE, 60 * MINUTE)] == [ben]
-        due = await RoomNotices.due(15 * MINUTE, 60 * MINUTE)
+        assert [
+            n.user_id for n in await MailRows(db).RoomNotices.due(14 * MINUTE, 60 * MINUTE)
+        ] == [ben]
+        due = await MailRows(db).RoomNotices.due(15 * MINUTE, 60 * MINUTE)
         assert {(n.user_id, n.pending_since) for n in due} == {(anna, 0), (ben, 0)}
 
         # Anna read the newest event: nothing is due for her any more.
-        await RoomNotices.read(anna, room, "$2", 2 * MINUTE)
-        due = await RoomNotices.due(15 * MINUTE, 60 * MINUTE)
+        await MailRows(db).RoomNotices.read(anna, room, "$2", 2 * MINUTE)
+        due = await MailRows(db).RoomNotices.due(15 * MINUTE, 60 * MINUTE)
         assert [n.user_id for n in due] == [ben]
         # Two workers claim Ben's stretch: one wins.
         claims = await asyncio.gather(
-            *(RoomNotices.claim(due[0], 15 * MINUTE, True) for _ in range(3))
+            *(MailRows(db).RoomNotices.claim(due[0], 15 * MINUTE, True) for _ in range(3))
         )
         assert claims.count(True) == 1
 
         # More messages inside the digest window: no second mail until it has passed.
-        await RoomNotices.observe(room, "$3", 20 * MINUTE, [anna, ben], sender="@carl:x")
-        assert [n.user_id for n in await RoomNotices.due(40 * MINUTE, 60 * MINUTE)] == [anna]
-        assert [n.user_id for n in await RoomNotices.due(75 * MINUTE, 60 * MINUTE)] == [anna, ben]
+        await MailRows(db).RoomNotices.observe(
+            room, "$3", 20 * MINUTE, [anna, ben], sender="@carl:x"
+        )
+        assert [
+            n.user_id for n in await MailRows(db).RoomNotices.due(40 * MINUTE, 60 * MINUTE)
+        ] == [anna]
+        assert [
+            n.user_id for n in await MailRows(db).RoomNotices.due(75 * MINUTE, 60 * MINUTE)
+        ] == [anna, ben]
 
 
 async def test_receipt_before_its_event_and_own_messages(database_url: str) -> None:
     """Receipts may overtake the event they name; a later receipt also covers older events."""
-    async with opened(database_url):
+    async with opened(database_url) as db:
         room, anna = "!room:x", "@anna:x"
-        await RoomNotices.read(anna, room, "$5", 50)
-        await RoomNotices.observe(
+        await MailRows(db).RoomNotices.read(anna, room, "$5", 50)
+        await MailRows(db).RoomNotices.observe(
             room, "$5", 40, [anna], sender="@carl:x"
         )  # the event, handled late
-        await RoomNotices.observe(room, "$4", 30, [anna], sender="@carl:x")  # older still
-        assert await RoomNotices.pending_for(anna) == []
-        await RoomNotices.observe(room, "$6", 60, [anna], sender="@carl:x")
-        assert await RoomNotices.pending_for(anna) == [room]
+        await MailRows(db).RoomNotices.observe(
+            room, "$4", 30, [anna], sender="@carl:x"
+        )  # older still
+        assert await MailRows(db).RoomNotices.pending_for(anna) == []
+        await MailRows(db).RoomNotices.observe(room, "$6", 60, [anna], sender="@carl:x")
+        assert await MailRows(db).RoomNotices.pending_for(anna) == [room]
         # An older receipt arriving late changes nothing.
-        await RoomNotices.read(anna, room, "$4", 45)
-        assert await RoomNotices.pending_for(anna) == [room]
+        await MailRows(db).RoomNotices.read(anna, room, "$4", 45)
+        assert await MailRows(db).RoomNotices.pending_for(anna) == [room]
         # Writing in the room counts as having read it.
-        await RoomNotices.read(anna, room, "$7", 70)
-        assert await RoomNotices.pending_for(anna) == []
+        await MailRows(db).RoomNotices.read(anna, room, "$7", 70)
+        assert await MailRows(db).RoomNotices.pending_for(anna) == []

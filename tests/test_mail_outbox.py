@@ -12,9 +12,9 @@ from mailgateway.outbox import (
     SENT,
     UNCERTAIN,
     InvalidAddress,
-    Outbox,
     outbox_sealer,
 )
+from mailgateway.rows import MailRows
 from tests.conftest import opened
 
 # No secret link: the outbox keeps such variables as they are.
@@ -43,19 +43,21 @@ async def test_enqueue_refuses_malformed_addresses(database_url: str) -> None:
     async with opened(database_url) as db:
         for bad in BAD_ADDRESSES:
             with pytest.raises(InvalidAddress):
-                await Outbox.enqueue(bad, "invitation", "de", VARS)
+                await MailRows(db).Outbox.enqueue(bad, "invitation", "de", VARS)
         with pytest.raises(ValueError):
-            await Outbox.enqueue("anna@beratung.de", "../../etc/passwd", "de", VARS)
+            await MailRows(db).Outbox.enqueue("anna@beratung.de", "../../etc/passwd", "de", VARS)
         with pytest.raises(ValueError):
-            await Outbox.enqueue("anna@beratung.de", "invitation", "de/..", VARS)
+            await MailRows(db).Outbox.enqueue("anna@beratung.de", "invitation", "de/..", VARS)
         assert await db.main.fetchval("SELECT COUNT(*) FROM mail_outbox") == 0
 
 
 async def test_enqueue_stores_a_queued_row(database_url: str) -> None:
     """A good address is queued with its variables, zero attempts and no Message-ID yet."""
-    async with opened(database_url):
-        mail_id = await Outbox.enqueue("anna.berg+lotse@beratung-nord.de", "invitation", "en", VARS)
-        mail = await Outbox.get(mail_id)
+    async with opened(database_url) as db:
+        mail_id = await MailRows(db).Outbox.enqueue(
+            "anna.berg+lotse@beratung-nord.de", "invitation", "en", VARS
+        )
+        mail = await MailRows(db).Outbox.get(mail_id)
         assert mail is not None
         assert (mail.recipient, mail.kind, mail.lang, mail.state) == (
             "anna.berg+lotse@beratung-nord.de",
@@ -66,30 +68,36 @@ async def test_enqueue_stores_a_queued_row(database_url: str) -> None:
         assert mail.variables == VARS
         assert (mail.attempts, mail.message_id, mail.sent_at) == (0, None, None)
         assert mail.created_at > 0 and mail.not_before >= mail.created_at
-        assert await Outbox.get(mail_id + 1000) is None
+        assert await MailRows(db).Outbox.get(mail_id + 1000) is None
 
 
 async def test_due_respects_not_before_order_and_limit(database_url: str) -> None:
     """due() returns only queued rows whose time has come, earliest first, up to the limit."""
-    async with opened(database_url):
-        later = await Outbox.enqueue("a@b.de", "invitation", "de", VARS, not_before=5_000)
-        first = await Outbox.enqueue("c@d.de", "invitation", "de", VARS, not_before=1_000)
-        second = await Outbox.enqueue("e@f.de", "invitation", "de", VARS, not_before=2_000)
-        assert [m.id for m in await Outbox.due(now=3_000)] == [first, second]
-        assert [m.id for m in await Outbox.due(now=10_000, limit=2)] == [first, second]
-        assert [m.id for m in await Outbox.due(now=10_000)] == [first, second, later]
-        await Outbox.mark_sending(first, "<1@lotse.test>")
-        assert [m.id for m in await Outbox.due(now=10_000)] == [second, later]
+    async with opened(database_url) as db:
+        later = await MailRows(db).Outbox.enqueue(
+            "a@b.de", "invitation", "de", VARS, not_before=5_000
+        )
+        first = await MailRows(db).Outbox.enqueue(
+            "c@d.de", "invitation", "de", VARS, not_before=1_000
+        )
+        second = await MailRows(db).Outbox.enqueue(
+            "e@f.de", "invitation", "de", VARS, not_before=2_000
+        )
+        assert [m.id for m in await MailRows(db).Outbox.due(now=3_000)] == [first, second]
+        assert [m.id for m in await MailRows(db).Outbox.due(now=10_000, limit=2)] == [first, second]
+        assert [m.id for m in await MailRows(db).Outbox.due(now=10_000)] == [first, second, later]
+        await MailRows(db).Outbox.mark_sending(first, "<1@lotse.test>")
+        assert [m.id for m in await MailRows(db).Outbox.due(now=10_000)] == [second, later]
 
 
 async def test_state_transitions(database_url: str) -> None:
     """sending is taken once; retry re-queues later and counts; sent and failed drop variables."""
-    async with opened(database_url):
-        a = await Outbox.enqueue("a@b.de", "invitation", "de", VARS, not_before=0)
-        assert await Outbox.mark_sending(a, "<a@lotse.test>") is True
-        assert await Outbox.mark_sending(a, "<other@lotse.test>") is False
-        await Outbox.mark_retry(a, "smtp 451", next_at=9_000)
-        mail = await Outbox.get(a)
+    async with opened(database_url) as db:
+        a = await MailRows(db).Outbox.enqueue("a@b.de", "invitation", "de", VARS, not_before=0)
+        assert await MailRows(db).Outbox.mark_sending(a, "<a@lotse.test>") is True
+        assert await MailRows(db).Outbox.mark_sending(a, "<other@lotse.test>") is False
+        await MailRows(db).Outbox.mark_retry(a, "smtp 451", next_at=9_000)
+        mail = await MailRows(db).Outbox.get(a)
         assert mail is not None
         assert (mail.state, mail.attempts, mail.last_error, mail.not_before) == (
             QUEUED,
@@ -98,15 +106,15 @@ async def test_state_transitions(database_url: str) -> None:
             9_000,
         )
         assert mail.message_id == "<a@lotse.test>"  # kept for the next attempt
-        assert await Outbox.mark_sending(a, "<a@lotse.test>") is True
-        await Outbox.mark_sent(a)
-        mail = await Outbox.get(a)
+        assert await MailRows(db).Outbox.mark_sending(a, "<a@lotse.test>") is True
+        await MailRows(db).Outbox.mark_sent(a)
+        mail = await MailRows(db).Outbox.get(a)
         assert mail is not None and mail.state == SENT and mail.sent_at
         assert mail.variables == {} and mail.last_error is None
 
-        b = await Outbox.enqueue("c@d.de", "invitation", "de", VARS, not_before=0)
-        await Outbox.mark_failed(b, "smtp 550")
-        mail = await Outbox.get(b)
+        b = await MailRows(db).Outbox.enqueue("c@d.de", "invitation", "de", VARS, not_before=0)
+        await MailRows(db).Outbox.mark_failed(b, "smtp 550")
+        mail = await MailRows(db).Outbox.get(b)
         assert mail is not None
         assert (mail.state, mail.attempts, mail.last_error, mail.variables) == (
             FAILED,
@@ -114,24 +122,33 @@ async def test_state_transitions(database_url: str) -> None:
             "smtp 550",
             {},
         )
-        assert await Outbox.count(SENT) == 1 and await Outbox.count(FAILED) == 1
+        assert (
+            await MailRows(db).Outbox.count(SENT) == 1
+            and await MailRows(db).Outbox.count(FAILED) == 1
+        )
 
 
 async def test_recover_after_crash(database_url: str) -> None:
     """A sending row with a Message-ID becomes sent (uncertain); one without is re-queued."""
     async with opened(database_url) as db:
-        with_id = await Outbox.enqueue("a@b.de", "invitation", "de", VARS, not_before=0)
-        without_id = await Outbox.enqueue("c@d.de", "invitation", "de", VARS, not_before=0)
-        untouched = await Outbox.enqueue("e@f.de", "invitation", "de", VARS, not_before=0)
-        await Outbox.mark_sending(with_id, "<x@lotse.test>")
+        with_id = await MailRows(db).Outbox.enqueue(
+            "a@b.de", "invitation", "de", VARS, not_before=0
+        )
+        without_id = await MailRows(db).Outbox.enqueue(
+            "c@d.de", "invitation", "de", VARS, not_before=0
+        )
+        untouched = await MailRows(db).Outbox.enqueue(
+            "e@f.de", "invitation", "de", VARS, not_before=0
+        )
+        await MailRows(db).Outbox.mark_sending(with_id, "<x@lotse.test>")
         await db.main.execute("UPDATE mail_outbox SET state=$1 WHERE id=$2", SENDING, without_id)
-    async with opened(database_url):
-        assert await Outbox.recover_after_crash() == (1, 1)
-        crashed = await Outbox.get(with_id)
+    async with opened(database_url) as db:
+        assert await MailRows(db).Outbox.recover_after_crash() == (1, 1)
+        crashed = await MailRows(db).Outbox.get(with_id)
         assert crashed is not None
         assert (crashed.state, crashed.last_error) == (SENT, UNCERTAIN)
-        assert [m.id for m in await Outbox.due()] == [without_id, untouched]
-        assert await Outbox.recover_after_crash() == (0, 0)
+        assert [m.id for m in await MailRows(db).Outbox.due()] == [without_id, untouched]
+        assert await MailRows(db).Outbox.recover_after_crash() == (0, 0)
 
 
 async def test_secret_links_are_only_ever_stored_sealed(database_url: str) -> None:
@@ -142,19 +159,21 @@ async def test_secret_links_are_only_ever_stored_sealed(database_url: str) -> No
     async with opened(database_url) as db:
         for secret in ({"link": SECRET_LINK}, {"unsubscribe_url": SECRET_LINK}):
             with pytest.raises(ValueError, match="sealed"):
-                await Outbox.enqueue("anna@beratung.de", "invitation", "de", {**VARS, **secret})
+                await MailRows(db).Outbox.enqueue(
+                    "anna@beratung.de", "invitation", "de", {**VARS, **secret}
+                )
         assert await db.main.fetchval("SELECT COUNT(*) FROM mail_outbox") == 0
 
         variables = {**VARS, "link": SECRET_LINK}
-        sealed_id = await Outbox.enqueue(
+        sealed_id = await MailRows(db).Outbox.enqueue(
             "anna@beratung.de", "invitation", "de", variables, sealer=sealer
         )
-        other_id = await Outbox.enqueue(
+        other_id = await MailRows(db).Outbox.enqueue(
             "ben@beratung.de", "invitation", "de", variables, sealer=sealer
         )
         raw = await db.main.fetchval("SELECT variables FROM mail_outbox WHERE id=$1", sealed_id)
         assert "geheim" not in raw and "Beratungsstelle" not in raw and "v2:" in raw
-        mail = await Outbox.get(sealed_id)
+        mail = await MailRows(db).Outbox.get(sealed_id)
         assert mail is not None and mail.sealed
         assert mail.open_variables(sealer) == variables
         with pytest.raises(SealError):
@@ -164,7 +183,7 @@ async def test_secret_links_are_only_ever_stored_sealed(database_url: str) -> No
 
         # Moved to Ben's row, Anna's sealed link is refused.
         await db.main.execute("UPDATE mail_outbox SET variables=$1 WHERE id=$2", raw, other_id)
-        moved = await Outbox.get(other_id)
+        moved = await MailRows(db).Outbox.get(other_id)
         assert moved is not None
         with pytest.raises(SealError):
             moved.open_variables(sealer)

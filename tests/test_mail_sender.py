@@ -18,9 +18,9 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 
 from appservice.dev.synapse_runner import free_port
-from mailgateway.addresses import MailAddress
-from mailgateway.outbox import FAILED, QUEUED, SENT, UNCERTAIN, Outbox, outbox_sealer
+from mailgateway.outbox import FAILED, QUEUED, SENT, UNCERTAIN, outbox_sealer
 from mailgateway.render import MailTemplates
+from mailgateway.rows import MailRows
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings
 from tests.test_mail_outbox import opened
 
@@ -130,8 +130,8 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) 
         await asyncio.sleep(0.02)
 
 
-async def state_is(mail_id: int, state: str) -> bool:
-    mail = await Outbox.get(mail_id)
+async def state_is(rows: MailRows, mail_id: int, state: str) -> bool:
+    mail = await rows.Outbox.get(mail_id)
     return mail is not None and mail.state == state
 
 
@@ -147,16 +147,18 @@ async def test_delivered_once_with_headers_and_both_parts(tmp_path: Path) -> Non
     handler = Recorder()
     variables = {**INVITE, "unsubscribe_url": "https://lotse.test/unsub/1"}
     with smtp_server(handler) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue(
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+            mail_id = await MailRows(db).Outbox.enqueue(
                 "anna@beratung.de", "invitation", "de", variables, sealer=SEALER
             )
-            async with running(make_sender(port)):
-                await wait_for(lambda: state_is(mail_id, SENT))
+            async with running(make_sender(port, rows=MailRows(db))):
+                await wait_for(lambda: state_is(MailRows(db), mail_id, SENT))
                 # A later mail as the marker: a second delivery of the first would come before.
-                marker = await Outbox.enqueue("ben@beratung.de", "new_message", "de", NEW_MESSAGE)
-                await wait_for(lambda: state_is(marker, SENT))
-            row = await Outbox.get(mail_id)
+                marker = await MailRows(db).Outbox.enqueue(
+                    "ben@beratung.de", "new_message", "de", NEW_MESSAGE
+                )
+                await wait_for(lambda: state_is(MailRows(db), marker, SENT))
+            row = await MailRows(db).Outbox.get(mail_id)
     assert row is not None and row.variables == {}  # nothing kept once sent
     assert [m["To"] for m in handler.messages] == ["anna@beratung.de", "ben@beratung.de"]
     msg = handler.messages[0]
@@ -182,10 +184,12 @@ async def test_no_list_unsubscribe_without_url(tmp_path: Path) -> None:
     """A mail whose variables carry no unsubscribe_url has no List-Unsubscribe header."""
     handler = Recorder()
     with smtp_server(handler) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue("ben@beratung.de", "new_message", "en", NEW_MESSAGE)
-            async with running(make_sender(port)):
-                await wait_for(lambda: state_is(mail_id, SENT))
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+            mail_id = await MailRows(db).Outbox.enqueue(
+                "ben@beratung.de", "new_message", "en", NEW_MESSAGE
+            )
+            async with running(make_sender(port, rows=MailRows(db))):
+                await wait_for(lambda: state_is(MailRows(db), mail_id, SENT))
     assert len(handler.messages) == 1
     assert handler.messages[0]["List-Unsubscribe"] is None
     assert "New message" in handler.messages[0]["Subject"]
@@ -195,11 +199,13 @@ async def test_greylisted_mail_is_delivered_after_a_retry(tmp_path: Path) -> Non
     """A server answering 451 to the first DATA and 250 later gets the mail once, on retry."""
     handler = GreylistOnce()
     with smtp_server(handler) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
-            async with running(make_sender(port)):
-                await wait_for(lambda: state_is(mail_id, SENT))
-            row = await Outbox.get(mail_id)
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+            mail_id = await MailRows(db).Outbox.enqueue(
+                "anna@beratung.de", "new_message", "de", NEW_MESSAGE
+            )
+            async with running(make_sender(port, rows=MailRows(db))):
+                await wait_for(lambda: state_is(MailRows(db), mail_id, SENT))
+            row = await MailRows(db).Outbox.get(mail_id)
     assert handler.data_calls == 2 and len(handler.messages) == 1
     assert row is not None and row.attempts == 1
     assert handler.messages[0]["Message-ID"] == row.message_id
@@ -209,11 +215,13 @@ async def test_dropped_connection_is_retried(tmp_path: Path) -> None:
     """A server that drops the connection mid-DATA gets the mail once it behaves again."""
     handler = DropOnce()
     with smtp_server(handler) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
-            async with running(make_sender(port)):
-                await wait_for(lambda: state_is(mail_id, SENT))
-            row = await Outbox.get(mail_id)
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+            mail_id = await MailRows(db).Outbox.enqueue(
+                "anna@beratung.de", "new_message", "de", NEW_MESSAGE
+            )
+            async with running(make_sender(port, rows=MailRows(db))):
+                await wait_for(lambda: state_is(MailRows(db), mail_id, SENT))
+            row = await MailRows(db).Outbox.get(mail_id)
     assert handler.data_calls == 2 and len(handler.messages) == 1
     assert row is not None and row.attempts == 1
 
@@ -223,20 +231,24 @@ async def test_refused_connection_retries_then_delivers(tmp_path: Path) -> None:
     counted against it (an outage fails no mail) and goes out once the server is up."""
     port = free_port()
     handler = Recorder()
-    async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-        mail_id = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
-        sender = make_sender(port, retry=RetryPolicy(base_delay=0.1, max_delay=0.2))
+    async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+        mail_id = await MailRows(db).Outbox.enqueue(
+            "anna@beratung.de", "new_message", "de", NEW_MESSAGE
+        )
+        sender = make_sender(
+            port, retry=RetryPolicy(base_delay=0.1, max_delay=0.2), rows=MailRows(db)
+        )
         async with running(sender):
 
             async def retried() -> bool:
                 return sender.connect_failures >= 2
 
             await wait_for(retried)
-            row = await Outbox.get(mail_id)
+            row = await MailRows(db).Outbox.get(mail_id)
             assert row is not None and (row.state, row.attempts) == (QUEUED, 0)
             assert sender.last_connect_error in {"SMTPConnectError", "OSError"}
             with smtp_server(handler, port=port):
-                await wait_for(lambda: state_is(mail_id, SENT))
+                await wait_for(lambda: state_is(MailRows(db), mail_id, SENT))
     assert len(handler.messages) == 1
 
 
@@ -246,13 +258,13 @@ async def test_permanent_failure_fails_at_once_and_calls_hook(tmp_path: Path) ->
     hook = recording_hook(calls)
     handler = Reject()
     with smtp_server(handler) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue(
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+            mail_id = await MailRows(db).Outbox.enqueue(
                 "gone@beratung.de", "invitation", "de", INVITE, sealer=SEALER
             )
-            async with running(make_sender(port, on_permanent_failure=hook)):
-                await wait_for(lambda: state_is(mail_id, FAILED))
-            row = await Outbox.get(mail_id)
+            async with running(make_sender(port, on_permanent_failure=hook, rows=MailRows(db))):
+                await wait_for(lambda: state_is(MailRows(db), mail_id, FAILED))
+            row = await MailRows(db).Outbox.get(mail_id)
     assert row is not None and (row.attempts, row.last_error) == (1, "smtp 550")
     assert handler.data_calls == 1 and handler.messages == []
     assert calls == [("gone@beratung.de", "invitation")]
@@ -265,14 +277,16 @@ async def test_sealed_mail_that_does_not_open_fails_without_a_send(tmp_path: Pat
     hook = recording_hook(calls)
     handler = Recorder()
     with smtp_server(handler) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue(
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+            mail_id = await MailRows(db).Outbox.enqueue(
                 "anna@beratung.de", "invitation", "de", INVITE, sealer=SEALER
             )
             other_key = outbox_sealer("a-changed-pickle-key")
-            async with running(make_sender(port, sealer=other_key, on_permanent_failure=hook)):
-                await wait_for(lambda: state_is(mail_id, FAILED))
-            row = await Outbox.get(mail_id)
+            async with running(
+                make_sender(port, sealer=other_key, on_permanent_failure=hook, rows=MailRows(db))
+            ):
+                await wait_for(lambda: state_is(MailRows(db), mail_id, FAILED))
+            row = await MailRows(db).Outbox.get(mail_id)
     assert row is not None and (row.last_error, row.variables) == ("sealed", {})
     assert handler.data_calls == 0 and calls == [("anna@beratung.de", "invitation")]
 
@@ -284,14 +298,20 @@ async def test_mail_to_an_address_that_turned_bouncing_is_dropped(tmp_path: Path
     hook = recording_hook(calls)
     handler = Recorder()
     with smtp_server(handler) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            dropped = await Outbox.enqueue("Gone@Beratung.de", "new_message", "de", NEW_MESSAGE)
-            kept = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
-            assert await MailAddress.record_hard_bounce("gone@beratung.de", threshold=1)
-            async with running(make_sender(port, on_permanent_failure=hook)):
-                await wait_for(lambda: state_is(kept, SENT))
-                await wait_for(lambda: state_is(dropped, FAILED))
-            row = await Outbox.get(dropped)
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+            dropped = await MailRows(db).Outbox.enqueue(
+                "Gone@Beratung.de", "new_message", "de", NEW_MESSAGE
+            )
+            kept = await MailRows(db).Outbox.enqueue(
+                "anna@beratung.de", "new_message", "de", NEW_MESSAGE
+            )
+            assert await MailRows(db).MailAddress.record_hard_bounce(
+                "gone@beratung.de", threshold=1
+            )
+            async with running(make_sender(port, on_permanent_failure=hook, rows=MailRows(db))):
+                await wait_for(lambda: state_is(MailRows(db), kept, SENT))
+                await wait_for(lambda: state_is(MailRows(db), dropped, FAILED))
+            row = await MailRows(db).Outbox.get(dropped)
     assert row is not None and row.last_error == "bouncing"
     assert [m["To"] for m in handler.messages] == ["anna@beratung.de"] and calls == []
 
@@ -302,12 +322,16 @@ async def test_temporary_failures_give_up_after_max_attempts(tmp_path: Path) -> 
     calls: list[tuple[str, str]] = []
     hook = recording_hook(calls)
     with smtp_server(AlwaysLater()) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+            mail_id = await MailRows(db).Outbox.enqueue(
+                "anna@beratung.de", "new_message", "de", NEW_MESSAGE
+            )
             retry = RetryPolicy(base_delay=0.05, max_delay=0.1, max_attempts=3)
-            async with running(make_sender(port, retry=retry, on_permanent_failure=hook)):
-                await wait_for(lambda: state_is(mail_id, FAILED))
-            row = await Outbox.get(mail_id)
+            async with running(
+                make_sender(port, retry=retry, on_permanent_failure=hook, rows=MailRows(db))
+            ):
+                await wait_for(lambda: state_is(MailRows(db), mail_id, FAILED))
+            row = await MailRows(db).Outbox.get(mail_id)
     assert row is not None and row.attempts == 3
     assert calls == [("anna@beratung.de", "new_message")]
 
@@ -315,12 +339,14 @@ async def test_temporary_failures_give_up_after_max_attempts(tmp_path: Path) -> 
 async def test_queue_survives_restart(database_url: str) -> None:
     """Mail queued before a shutdown is delivered by a new database and a new sender."""
     handler = Recorder()
-    async with opened(database_url):
-        mail_id = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
+    async with opened(database_url) as db:
+        mail_id = await MailRows(db).Outbox.enqueue(
+            "anna@beratung.de", "new_message", "de", NEW_MESSAGE
+        )
     with smtp_server(handler) as port:
-        async with opened(database_url):
-            async with running(make_sender(port)):
-                await wait_for(lambda: state_is(mail_id, SENT))
+        async with opened(database_url) as db:
+            async with running(make_sender(port, rows=MailRows(db))):
+                await wait_for(lambda: state_is(MailRows(db), mail_id, SENT))
     assert len(handler.messages) == 1
 
 
@@ -328,16 +354,20 @@ async def test_stuck_sending_row_is_not_sent_twice(database_url: str) -> None:
     """After a crash mid-send the row with a Message-ID is assumed sent; one without is sent."""
     handler = Recorder()
     async with opened(database_url) as db:
-        stuck = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
-        never = await Outbox.enqueue("ben@beratung.de", "new_message", "de", NEW_MESSAGE)
-        await Outbox.mark_sending(stuck, "<crash@lotse.test>")
+        stuck = await MailRows(db).Outbox.enqueue(
+            "anna@beratung.de", "new_message", "de", NEW_MESSAGE
+        )
+        never = await MailRows(db).Outbox.enqueue(
+            "ben@beratung.de", "new_message", "de", NEW_MESSAGE
+        )
+        await MailRows(db).Outbox.mark_sending(stuck, "<crash@lotse.test>")
         await db.main.execute("UPDATE mail_outbox SET state='sending' WHERE id=$1", never)
     with smtp_server(handler) as port:
-        async with opened(database_url):
-            async with running(make_sender(port)):
+        async with opened(database_url) as db:
+            async with running(make_sender(port, rows=MailRows(db))):
                 # `never` came after `stuck`: were `stuck` sent again, it would be by now.
-                await wait_for(lambda: state_is(never, SENT))
-            row = await Outbox.get(stuck)
+                await wait_for(lambda: state_is(MailRows(db), never, SENT))
+            row = await MailRows(db).Outbox.get(stuck)
     assert row is not None and (row.state, row.last_error) == (SENT, UNCERTAIN)
     assert [m["To"] for m in handler.messages] == ["ben@beratung.de"]
 
@@ -348,18 +378,22 @@ async def test_no_mail_carries_text_that_was_not_a_variable(tmp_path: Path) -> N
     room_event = {"type": "m.room.message", "content": {"body": secret}}  # what the room saw
     handler = Recorder()
     with smtp_server(handler) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
             ids = [
-                await Outbox.enqueue("anna@beratung.de", "new_message", lang, NEW_MESSAGE)
+                await MailRows(db).Outbox.enqueue(
+                    "anna@beratung.de", "new_message", lang, NEW_MESSAGE
+                )
                 for lang in ("de", "en")
             ]
             ids.append(
-                await Outbox.enqueue("ben@beratung.de", "invitation", "en", INVITE, sealer=SEALER)
+                await MailRows(db).Outbox.enqueue(
+                    "ben@beratung.de", "invitation", "en", INVITE, sealer=SEALER
+                )
             )
-            async with running(make_sender(port)) as sender:
+            async with running(make_sender(port, rows=MailRows(db))) as sender:
                 sender.wake()
                 for mail_id in ids:
-                    await wait_for(lambda mail_id=mail_id: state_is(mail_id, SENT))
+                    await wait_for(lambda mail_id=mail_id: state_is(MailRows(db), mail_id, SENT))
     assert len(handler.messages) == 3
     for msg in handler.messages:
         assert secret not in msg.as_string() and secret not in str(msg["Subject"])
@@ -370,8 +404,8 @@ async def test_no_mail_carries_text_that_was_not_a_variable(tmp_path: Path) -> N
 
 async def test_stop_returns_promptly_when_idle(tmp_path: Path) -> None:
     """stop() ends an idle sender without waiting for the poll interval."""
-    async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-        sender = make_sender(free_port(), poll_interval=30)
+    async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+        sender = make_sender(free_port(), poll_interval=30, rows=MailRows(db))
         await sender.start()
         started = time.monotonic()
         await sender.stop()
@@ -400,9 +434,11 @@ async def test_one_connection_serves_a_batch(tmp_path: Path) -> None:
 
     handler = CountingRecorder()
     with smtp_server(handler) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
             for i in range(5):
-                await Outbox.enqueue(f"p{i}@beratung.de", "new_message", "de", NEW_MESSAGE)
-            sender = make_sender(port)
+                await MailRows(db).Outbox.enqueue(
+                    f"p{i}@beratung.de", "new_message", "de", NEW_MESSAGE
+                )
+            sender = make_sender(port, rows=MailRows(db))
             assert await sender.run_once() == 5
     assert len(handler.messages) == 5 and handler.ehlos == 1

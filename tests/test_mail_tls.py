@@ -15,8 +15,9 @@ import trustme
 from aiosmtpd.controller import Controller
 
 from appservice.dev.synapse_runner import free_port
-from mailgateway.outbox import QUEUED, SENT, Outbox
+from mailgateway.outbox import QUEUED, SENT
 from mailgateway.render import MailTemplates
+from mailgateway.rows import MailRows
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings
 from tests.test_mail_outbox import opened
 from tests.test_mail_sender import FROM, NEW_MESSAGE, Recorder, running, state_is, wait_for
@@ -56,7 +57,7 @@ def tls_server(handler: Recorder, mode: str, context: ssl.SSLContext) -> Iterato
         controller.stop()
 
 
-def sender(port: int, mode: str, ca_file: str | None) -> MailSender:
+def sender(port: int, mode: str, ca_file: str | None, rows: MailRows) -> MailSender:
     smtp = SmtpSettings(
         host="127.0.0.1",
         port=port,
@@ -66,7 +67,7 @@ def sender(port: int, mode: str, ca_file: str | None) -> MailSender:
         ca_file=ca_file,
     )
     retry = RetryPolicy(base_delay=30, max_delay=60, max_attempts=5)
-    return MailSender(smtp, MailTemplates(), retry=retry, poll_interval=0.05)
+    return MailSender(smtp, MailTemplates(), retry=retry, poll_interval=0.05, rows=rows)
 
 
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
@@ -75,10 +76,12 @@ async def test_delivered_over_verified_tls(
 ) -> None:
     handler = Recorder()
     with tls_server(handler, mode, server_context) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
-            async with running(sender(port, mode, ca_file)):
-                await wait_for(lambda: state_is(mail_id, SENT))
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+            mail_id = await MailRows(db).Outbox.enqueue(
+                "anna@beratung.de", "new_message", "de", NEW_MESSAGE
+            )
+            async with running(sender(port, mode, ca_file, MailRows(db))):
+                await wait_for(lambda: state_is(MailRows(db), mail_id, SENT))
     assert len(handler.messages) == 1
     assert "Beratungsstelle Nord" in handler.messages[0]["Subject"]
 
@@ -91,16 +94,18 @@ async def test_unverifiable_certificate_sends_nothing(
     the mail stays queued for a retry instead of going out unprotected."""
     handler = Recorder()
     with tls_server(handler, mode, server_context) as port:
-        async with opened(f"sqlite:{tmp_path / 'l.db'}"):
-            mail_id = await Outbox.enqueue("anna@beratung.de", "new_message", "de", NEW_MESSAGE)
-            worker = sender(port, mode, None)
+        async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
+            mail_id = await MailRows(db).Outbox.enqueue(
+                "anna@beratung.de", "new_message", "de", NEW_MESSAGE
+            )
+            worker = sender(port, mode, None, MailRows(db))
 
             async def tried() -> bool:
                 return worker.connect_failures >= 1
 
             async with running(worker):
                 await wait_for(tried)
-            row = await Outbox.get(mail_id)
+            row = await MailRows(db).Outbox.get(mail_id)
     assert row is not None and row.state == QUEUED
     # aiosmtplib reports the failed handshake wrapped (implicit TLS) or as it is (STARTTLS);
     # the same server with the CA file delivers (test above), so verification is the cause.

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from appservice.app import LotseApp, StartError
-from mailgateway.outbox import SENT, Outbox
+from mailgateway.outbox import SENT
 from mailgateway.render import TemplateProblem
 from tests.conftest import MailSink, Stack
 
@@ -28,7 +28,7 @@ async def test_queued_mail_is_sent_by_the_running_app(
     assert running.mail_sender is not None, "lotse dev/test stacks enable mail"
     sent_before = await _sent_count(running)
     recipient = f"person-{time.time_ns()}@example.net"
-    mail_id = await Outbox.enqueue(
+    mail_id = await running.mail_rows.Outbox.enqueue(
         recipient,
         "new_message",
         "de",
@@ -43,7 +43,7 @@ async def test_queued_mail_is_sent_by_the_running_app(
     msg = message_from_bytes(raw, policy=default_policy)
     assert msg["Auto-Submitted"] == "auto-generated"
     assert "Beratungsstelle Nord" in str(msg["From"])
-    row = await Outbox.get(mail_id)
+    row = await running.mail_rows.Outbox.get(mail_id)
     assert row is not None and row.state == SENT
     assert await _sent_count(running) >= sent_before + 1
 

@@ -14,8 +14,8 @@ from nio import MatrixRoom, MemoryDownloadResponse, RoomEncryptedFile, RoomEncry
 from nio.crypto.attachments import decrypt_attachment
 
 from appservice.app import LotseApp
-from appservice.db import Monitoring, MonitoringDialogue, Person
 from appservice.dev.client import Human, ask
+from mailgateway.rows import MailRows
 from tests.conftest import Lotse, MakeHuman
 from tests.test_notes import make_client
 from tests.test_requests import _service_room
@@ -23,8 +23,8 @@ from tests.test_requests import _service_room
 pytestmark = pytest.mark.synapse
 
 
-async def _client_id(pseudonym: str) -> str:
-    person = await Person.find_in_centre("nord", pseudonym, roles=("client",))
+async def _client_id(rows: MailRows, pseudonym: str) -> str:
+    person = await rows.Person.find_in_centre("nord", pseudonym, roles=("client",))
     assert person is not None
     return person.user_id
 
@@ -66,7 +66,7 @@ async def test_dialogue_one_question_at_a_time_survives_a_restart(
     app = lotse.app
     assert app is not None
     bot = app.cfg.assistant_mxid
-    _, anna = await make_client(make_human)
+    _, anna = await make_client(app.mail_rows, make_human)
     counsellor = await make_human("monidialog", centre="nord", role="counsellor")
     room = await _service_room(counsellor, bot)
 
@@ -96,9 +96,9 @@ async def test_dialogue_one_question_at_a_time_survives_a_restart(
     assert "6/6 Folgetermin vereinbart" in step.body
     saved = await ask(counsellor, room, bot, "ja")
     assert "gespeichert" in saved.body, saved.body
-    assert await MonitoringDialogue.get(counsellor.user_id) is None
-    (row,) = await Monitoring.find("nord", counsellor.user_id)
-    assert row.client_id == await _client_id(anna) and f"Nr. {row.id}" in saved.body
+    assert await app.rows.MonitoringDialogue.get(counsellor.user_id) is None
+    (row,) = await app.rows.Monitoring.find("nord", counsellor.user_id)
+    assert row.client_id == await _client_id(app.mail_rows, anna) and f"Nr. {row.id}" in saved.body
     shown = await ask(counsellor, room, bot, f"monitoring show {row.id}")
     for text in ("Erstgespräch Familie", "45", "Nachricht/Mail", "ja", anna):
         assert text in shown.body, (text, shown.body)
@@ -110,8 +110,8 @@ async def test_dialogue_one_question_at_a_time_survives_a_restart(
     await ask(counsellor, room, bot, "gestern")
     cancelled = await ask(counsellor, room, bot, "abbrechen")
     assert "nichts gespeichert" in cancelled.body
-    assert len(await Monitoring.find("nord", counsellor.user_id)) == 1
-    assert await MonitoringDialogue.get(counsellor.user_id) is None
+    assert len(await app.rows.Monitoring.find("nord", counsellor.user_id)) == 1
+    assert await app.rows.MonitoringDialogue.get(counsellor.user_id) is None
     listing = await ask(counsellor, room, bot, "monitorings")
     assert f"Nr. {row.id}" in listing.body
 
@@ -120,7 +120,7 @@ async def test_one_line_access_rule_edit_delete(make_human: MakeHuman, running: 
     """key=value on one line; bad input names the field and saves nothing; counsellors see
     their own, the admin the centre's, another centre nothing; edit and delete are audited."""
     bot = running.cfg.assistant_mxid
-    _, anna = await make_client(make_human)
+    _, anna = await make_client(running.mail_rows, make_human)
     author = await make_human("monizeile", centre="nord", role="counsellor")
     colleague = await make_human("monikollege", centre="nord", role="counsellor")
     admin = await make_human("moniadmin", centre="nord", role="admin")
@@ -130,7 +130,7 @@ async def test_one_line_access_rule_edit_delete(make_human: MakeHuman, running: 
     async def say(human: Human, text: str) -> str:
         return (await ask(human, rooms[human.user_id], bot, text)).body
 
-    client_id = await _client_id(anna)
+    client_id = await _client_id(running.mail_rows, anna)
     before = await _raw(running, "monitoring")
     bad = await say(author, f"monitoring new {anna} dauer=viel datum=01.01.2099 farbe=rot")
     assert "Beratungsdauer" in bad and "Zukunft" in bad and "farbe" in bad
@@ -142,11 +142,11 @@ async def test_one_line_access_rule_edit_delete(make_human: MakeHuman, running: 
         f'monitoring new {anna} dauer=30 betreff="Kurz am Telefon" datum=01.02.2026 kanal=telefon',
     )
     assert "gespeichert" in saved, saved
-    (mine,) = await Monitoring.find("nord", author.user_id)
+    (mine,) = await running.rows.Monitoring.find("nord", author.user_id)
     saved = await say(
         colleague, f"monitoring new {anna} duration=60 subject=Zweitgespräch date=03.02.2026"
     )
-    (theirs,) = await Monitoring.find("nord", colleague.user_id)
+    (theirs,) = await running.rows.Monitoring.find("nord", colleague.user_id)
 
     own = await say(author, "monitorings")
     assert f"Nr. {mine.id}" in own and f"Nr. {theirs.id}" not in own
@@ -164,7 +164,7 @@ async def test_one_line_access_rule_edit_delete(make_human: MakeHuman, running: 
         assert "gibt es für Sie nicht" in await say(colleague, command)
         assert "no monitoring" in await say(outsider, command)
     assert "no client" in await say(outsider, f"monitorings {anna}")
-    _, bob = await make_client(make_human, centre="south")
+    _, bob = await make_client(running.mail_rows, make_human, centre="south")
     english = await say(outsider, f"monitoring new {bob} duration=20 subject=Hello")
     assert "Monitoring no." in english and "saved" in english
     english = await say(outsider, "statistics")
@@ -178,7 +178,7 @@ async def test_one_line_access_rule_edit_delete(make_human: MakeHuman, running: 
 
     refused = await say(author, f"monitoring edit {mine.id} dauer=0 personen=zwei")
     assert "Beratungsdauer" in refused and "Anzahl Personen" in refused
-    unchanged = await Monitoring.get(mine.id, "nord", None)
+    unchanged = await running.rows.Monitoring.get(mine.id, "nord", None)
     assert unchanged is not None and unchanged.sealed_values == mine.sealed_values
     edited = await say(author, f"monitoring edit {mine.id} dauer=40 personen=2 kanal=leer")
     assert f"Nr. {mine.id} geändert" in edited
@@ -187,7 +187,7 @@ async def test_one_line_access_rule_edit_delete(make_human: MakeHuman, running: 
     assert "Kurz am Telefon" in shown
 
     assert f"Nr. {theirs.id} gelöscht" in await say(admin, f"monitoring delete {theirs.id}")
-    assert await Monitoring.get(theirs.id, "nord", None) is None
+    assert await running.rows.Monitoring.get(theirs.id, "nord", None) is None
     audit = await running.db.main.fetch(
         "SELECT action, actor_id, detail FROM audit_log WHERE target=$1 ORDER BY id", client_id
     )
@@ -208,8 +208,8 @@ async def test_export_csv_and_statistics_chart(make_human: MakeHuman, running: L
     """The export is an encrypted CSV (BOM, `;`) with the asker's monitorings (the admin's:
     the centre's); the statistics come as text and as an encrypted PNG of the chart's size."""
     bot = running.cfg.assistant_mxid
-    _, anna = await make_client(make_human)
-    _, bert = await make_client(make_human)
+    _, anna = await make_client(running.mail_rows, make_human)
+    _, bert = await make_client(running.mail_rows, make_human)
     counsellor = await make_human("moniexport", centre="nord", role="counsellor")
     other = await make_human("moniexport2", centre="nord", role="counsellor")
     admin = await make_human("moniexportadmin", centre="nord", role="admin")
@@ -269,7 +269,7 @@ async def test_choices_come_as_polls_and_a_vote_answers(
     from tests.test_triage_polls import _ended, _poll, _vote
 
     bot = running.cfg.assistant_mxid
-    _, anna = await make_client(make_human)
+    _, anna = await make_client(running.mail_rows, make_human)
     counsellor = await make_human("moniumfrage", centre="nord", role="counsellor")
     room = await _service_room(counsellor, bot)
     for text in (f"monitoring new {anna}", "heute", "50"):
@@ -294,7 +294,7 @@ async def test_choices_come_as_polls_and_a_vote_answers(
     voted = await _vote(counsellor, room, bot, follow_up, "2")
     assert "gespeichert" in voted.body
     await _ended(counsellor, room, bot, follow_up)
-    (row,) = await Monitoring.find("nord", counsellor.user_id)
+    (row,) = await running.rows.Monitoring.find("nord", counsellor.user_id)
     shown = await ask(counsellor, room, bot, f"monitoring show {row.id}")
     assert "(`channel`): Video" in shown.body and "(`follow_up`): nein" in shown.body
 
@@ -305,20 +305,19 @@ async def test_prefilled_from_the_clients_request(make_human: MakeHuman, running
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from appservice.db import CounsellingRequest
     from tests.test_requests import _request
 
     bot = running.cfg.assistant_mxid
-    client, anna = await make_client(make_human)
+    client, anna = await make_client(running.mail_rows, make_human)
     counsellor = await make_human("monivorschlag", centre="nord", role="counsellor")
     room = await _service_room(counsellor, bot)
     await _request(client, await _service_room(client, bot), bot)  # 2 = by message
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and request.channel == "async"
 
     refused = await ask(counsellor, room, bot, f"monitoring new {anna} 99999999")
     assert "Anfrage Nr. 99999999" in refused.body
-    assert await MonitoringDialogue.get(counsellor.user_id) is None
+    assert await running.rows.MonitoringDialogue.get(counsellor.user_id) is None
 
     today = datetime.now(ZoneInfo("Europe/Berlin")).strftime("%d.%m.%Y")
     first = await ask(counsellor, room, bot, f"monitoring new {anna} {request.id}")
@@ -331,7 +330,7 @@ async def test_prefilled_from_the_clients_request(make_human: MakeHuman, running
 
     saved = await ask(counsellor, room, bot, f"monitoring new {anna} dauer=30 betreff=Antwort")
     assert "gespeichert" in saved.body
-    (row,) = await Monitoring.find("nord", counsellor.user_id)
+    (row,) = await running.rows.Monitoring.find("nord", counsellor.user_id)
     assert row.request_id == request.id
     shown = await ask(counsellor, room, bot, f"monitoring show {row.id}")
     assert f"Anfrage Nr. {request.id}" in shown.body

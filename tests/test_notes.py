@@ -8,18 +8,20 @@ from pathlib import Path
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import ClientNote, Person
 from appservice.dev.client import Human, ask
+from mailgateway.rows import MailRows
 from tests.conftest import MakeHuman
 from tests.test_requests import _service_room
 
 pytestmark = pytest.mark.synapse
 
 
-async def make_client(make_human: MakeHuman, centre: str = "nord") -> tuple[Human, str]:
+async def make_client(
+    rows: MailRows, make_human: MakeHuman, centre: str = "nord"
+) -> tuple[Human, str]:
     """A client of ``centre`` with a fresh pseudonym (the clients helper's `client new`)."""
     human = await make_human("klientin", centre=centre, role="client")
-    person = await Person.get(human.user_id)
+    person = await rows.Person.get(human.user_id)
     assert person is not None
     pseudonym = f"Anna{secrets.token_hex(2)}"
     assert await person.set_display_name(pseudonym)
@@ -32,7 +34,7 @@ async def test_note_lifecycle_shared_in_centre_author_only(
     """Written by one counsellor, read by another of the centre (newest first), never by
     another centre; only the author edits or deletes; the database never holds the text."""
     bot = running.cfg.assistant_mxid
-    _, anna = await make_client(make_human)
+    _, anna = await make_client(running.mail_rows, make_human)
     author = await make_human("notizautorin", centre="nord", role="counsellor")
     colleague = await make_human("kollege", centre="nord", role="counsellor")
     outsider = await make_human("southnotes", centre="south", role="counsellor")
@@ -43,7 +45,7 @@ async def test_note_lifecycle_shared_in_centre_author_only(
     first = await ask(author, rooms[author.user_id], bot, f"note {anna} {first_text}")
     assert "Notiz Nr." in first.body and anna in first.body
     second = await ask(author, rooms[author.user_id], bot, f"notiz {anna} {secret_text}")
-    notes = await ClientNote.for_client("nord", await _pid(anna))
+    notes = await running.rows.ClientNote.for_client("nord", await _pid(running.mail_rows, anna))
     newest, oldest = notes[0].id, notes[1].id
 
     listing = await ask(colleague, rooms[colleague.user_id], bot, f"notes {anna}")
@@ -94,7 +96,7 @@ async def test_note_lifecycle_shared_in_centre_author_only(
             assert b"Schulden" not in raw and b"Mutter" not in raw, path
 
 
-async def _pid(pseudonym: str) -> str:
-    person = await Person.find_in_centre("nord", pseudonym, roles=("client",))
+async def _pid(rows: MailRows, pseudonym: str) -> str:
+    person = await rows.Person.find_in_centre("nord", pseudonym, roles=("client",))
     assert person is not None
     return person.user_id

@@ -18,11 +18,9 @@ import pytest
 
 from appservice import contact_data
 from appservice.app import LotseApp
-from appservice.db import AuditEntry, Invitation, Person
 from appservice.dev.client import PASSWORD, Human, ask
 from appservice.dev.synapse_runner import password_login
 from bots.accounts.invitation_rules import RESETS_PER_PERSON_PER_HOUR
-from mailgateway.preferences import Preferences
 from tests.conftest import MailSink, MakeHuman, join_control_room
 from tests.invitation_support import (
     LINK_RE,
@@ -84,7 +82,7 @@ async def test_staff_get_no_password_link_for_an_account_in_use(
     counsellor = await make_human("beraterin", centre="nord", role="counsellor")
     room = await _service_room(counsellor, bot)
     client = await make_human("kundin", centre="nord", role="client")
-    person = await Person.get(client.user_id)
+    person = await running.rows.Person.get(client.user_id)
     assert person is not None and person.activated_at is None  # only Synapse knows the login
     staff_mailbox = f"staff-{secrets.token_hex(3)}@example.org"
     await person.set_account(email=staff_mailbox)  # an address the client never confirmed
@@ -92,18 +90,18 @@ async def test_staff_get_no_password_link_for_an_account_in_use(
     reply = await ask(counsellor, room, bot, f"klient einladen {_login(client)}")
     assert "nutzt das Konto schon" in reply.body and "keine selbst bestätigte" in reply.body
     assert "/invite/" not in reply.body and "/reset/" not in reply.body
-    assert await Invitation.latest_for(client.user_id) is None
+    assert await running.rows.Invitation.latest_for(client.user_id) is None
     assert not await running.db.main.fetchval(
         "SELECT COUNT(*) FROM mail_outbox WHERE recipient_hash=$1",
         contact_data.lookup(staff_mailbox),
     )
 
-    _, address = await give_confirmed_address(client)
+    _, address = await give_confirmed_address(running.mail_rows, client)
     reply = await ask(counsellor, room, bot, f"klient einladen {_login(client)}")
     assert "Link zum Zurücksetzen" in reply.body and "selbst bestätigt" in reply.body
     assert address not in reply.body and "/reset/" not in reply.body
     link = _reset_link(text_of(await mail_to(mail_sink, running, address)))
-    stored = await Invitation.latest_for(client.user_id)
+    stored = await running.rows.Invitation.latest_for(client.user_id)
     assert stored is not None and (stored.purpose, stored.sent_to) == ("reset", address)
     assert mails_to(mail_sink, staff_mailbox) == []
     status, html, _ = await _get(link)
@@ -112,7 +110,7 @@ async def test_staff_get_no_password_link_for_an_account_in_use(
     invite_url = link.replace("/reset/", "/invite/")
     assert (await _get(invite_url))[0] == 404
     assert (await _set_password(invite_url, NEW))[0] == 404
-    entries = await AuditEntry.recent("nord", 20)
+    entries = await running.rows.AuditEntry.recent("nord", 20)
     assert any(e.action == "reset_mail" and e.target == client.user_id for e in entries)
 
 
@@ -125,7 +123,7 @@ async def test_reset_sets_the_password_tells_the_person_and_logs_out_every_devic
     bot = running.cfg.assistant_mxid
     client = await make_human("vergesslich", centre="nord", role="client")
     room = await _service_room(client, bot)
-    _, address = await give_confirmed_address(client)
+    _, address = await give_confirmed_address(running.mail_rows, client)
     second = await Human.login(
         running.cfg.homeserver.address, client.user_id, PASSWORD, tmp_path / "second"
     )
@@ -153,9 +151,9 @@ async def test_reset_sets_the_password_tells_the_person_and_logs_out_every_devic
         base = running.cfg.homeserver.address
         assert (await password_login(base, client.user_id, NEW))[0] == 200
         assert (await password_login(base, client.user_id, PASSWORD))[0] == 403
-        stored = await Person.get(client.user_id)
+        stored = await running.rows.Person.get(client.user_id)
         assert stored is not None and stored.account_status == "activated"
-        entries = await AuditEntry.recent("nord", 20)
+        entries = await running.rows.AuditEntry.recent("nord", 20)
         assert any(e.action == "password_reset" and e.target == client.user_id for e in entries)
 
         status, html, _ = await _get(link)
@@ -180,10 +178,10 @@ async def test_reset_page_answers_the_same_whatever_is_typed(
     assert status == 400 and "Bitte geben Sie" in html
 
     known = await make_human("bekannt", centre="nord", role="client")
-    await give_confirmed_address(known)
+    await give_confirmed_address(running.mail_rows, known)
     unconfirmed = await make_human("offen", centre="south", role="client")
     typed_in = f"offen-{secrets.token_hex(3)}@example.org"
-    unconfirmed_person = await Person.get(unconfirmed.user_id)
+    unconfirmed_person = await running.rows.Person.get(unconfirmed.user_id)
     assert unconfirmed_person is not None
     await unconfirmed_person.set_account(email=typed_in)
     pages = set()
@@ -199,10 +197,10 @@ async def test_reset_page_answers_the_same_whatever_is_typed(
     # The marker, by address this time: answered exactly like the others.
     marker = f"marker-{secrets.token_hex(3)}@example.net"
     marked = await make_human("markiert", centre="nord", role="client")
-    marked_person = await Person.get(marked.user_id)
+    marked_person = await running.rows.Person.get(marked.user_id)
     assert marked_person is not None
     await marked_person.set_account(email=marker)
-    await Preferences.mark_confirmed(marked.user_id, marker)
+    await running.mail_rows.Preferences.mark_confirmed(marked.user_id, marker)
     status, html, _ = await _post(base, {"who": marker.upper()})
     pages.add((status, html))
     assert len(pages) == 1 and next(iter(pages))[0] == 200
@@ -211,10 +209,10 @@ async def test_reset_page_answers_the_same_whatever_is_typed(
     # The resets are handled one after another in the order asked: by now all are done.
     assert mails_to(mail_sink, typed_in) == []
     for human in (known, unconfirmed):
-        assert await Invitation.latest_for(human.user_id) is None
+        assert await running.rows.Invitation.latest_for(human.user_id) is None
     by_login = await _post(base, {"who": _login(known)})
     assert by_login[:2] == next(iter(pages))
-    _, known_address = await give_confirmed_address(known)
+    _, known_address = await give_confirmed_address(running.mail_rows, known)
     _reset_link(text_of(await mail_to(mail_sink, running, known_address)))
 
 
@@ -233,26 +231,26 @@ async def test_reset_limits_per_person_and_for_everyone(
     page stays the same); the page takes three forms an hour in all, then says to come back
     later (429, Retry-After) and mails nothing."""
     person = await make_human("oft", centre="nord", role="client")
-    _, address = await give_confirmed_address(person)
+    _, address = await give_confirmed_address(running.mail_rows, person)
     for _ in range(RESETS_PER_PERSON_PER_HOUR):
-        await Invitation.create(
+        await running.rows.Invitation.create(
             secrets.token_hex(32), person.user_id, "nord", "@t:x", 0, address, "reset"
         )
     status, html, _ = await _post(f"{strict_site}/reset", {"who": _login(person)})
     assert status == 200 and "Danke" in html  # the same answer, but no mail this time
     other = await make_human("selten", centre="nord", role="client")
-    _, other_address = await give_confirmed_address(other)
+    _, other_address = await give_confirmed_address(running.mail_rows, other)
     status, _, _ = await _post(f"{strict_site}/reset", {"who": _login(other)})
     assert status == 200
     _reset_link(text_of(await mail_to(mail_sink, running, other_address)))
     assert mails_to(mail_sink, address) == []
 
     third = await make_human("dritte", centre="nord", role="client")
-    _, third_address = await give_confirmed_address(third)
+    _, third_address = await give_confirmed_address(running.mail_rows, third)
     assert (await _post(f"{strict_site}/reset", {"who": "irgendwer"}))[0] == 200
     status, html, headers = await _post(f"{strict_site}/reset", {"who": _login(third)})
     assert status == 429 and "später" in html and int(headers["Retry-After"]) > 0
-    assert await Invitation.latest_for(third.user_id) is None
+    assert await running.rows.Invitation.latest_for(third.user_id) is None
     assert mails_to(mail_sink, third_address) == []
 
 
@@ -291,12 +289,12 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
     control = await join_control_room(running, admin)
     client = await make_human("klientin", centre="nord", role="client")
     client_room = await _service_room(client, bot)
-    person, old = await give_confirmed_address(client)
+    person, old = await give_confirmed_address(running.mail_rows, client)
 
     evil = f"evil-{secrets.token_hex(3)}@example.org"
     reply = await ask(counsellor, counsellor_room, bot, f"client set {_login(client)} email={evil}")
     assert "nur Admins" in reply.body and "nichts geändert" in reply.body
-    stored = await Person.get(client.user_id)
+    stored = await running.rows.Person.get(client.user_id)
     assert stored is not None and stored.email == old
     assert not await running.db.main.fetchval(
         "SELECT COUNT(*) FROM mail_outbox WHERE recipient_hash=$1", contact_data.lookup(evil)
@@ -308,7 +306,7 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
     assert "Bestätigungslink" in reply.body and "bisherige Adresse bleibt" in reply.body
     told = await client.next_notice(client_room, bot, before, contains=new)
     assert "erst" in told.body
-    stored = await Person.get(client.user_id)
+    stored = await running.rows.Person.get(client.user_id)
     assert stored is not None and (stored.email, stored.phone) == (old, "040123")
     confirm = CONFIRM_RE.search(text_of(await mail_to(mail_sink, running, new)))
     assert confirm
@@ -329,9 +327,9 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
 
     status, html, _ = await _post(confirm.group(0), {})
     assert status == 200
-    stored = await Person.get(client.user_id)
+    stored = await running.rows.Person.get(client.user_id)
     assert stored is not None and stored.email == new
-    assert (await Preferences.get(client.user_id)).confirmed_for(new)
+    assert (await running.mail_rows.Preferences.get(client.user_id)).confirmed_for(new)
 
     # An account nobody used: its new address gets no invitation before it is confirmed.
     fresh = await new_person(running, "Frisch", email=f"alt-{secrets.token_hex(3)}@example.org")

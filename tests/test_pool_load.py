@@ -9,7 +9,6 @@ import re
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import CounsellingRequest, Person
 from appservice.dev.client import Human, ask
 from tests.conftest import MakeHuman
 from tests.test_exactly_once import _history
@@ -48,7 +47,7 @@ async def test_fifty_simultaneous_intakes_are_confirmed_and_announced(
     key's lock must use the key shared meanwhile instead of sharing again."""
     bot = running.cfg.assistant_mxid
     counsellor = await make_human("bereitschaft", centre="ost", role="counsellor")
-    person = await Person.get(counsellor.user_id)
+    person = await running.rows.Person.get(counsellor.user_id)
     assert person is not None
     assert running.assistant.service_rooms is not None
     counsellor_room = await running.assistant.service_rooms.create_for(person)
@@ -68,7 +67,7 @@ async def test_fifty_simultaneous_intakes_are_confirmed_and_announced(
         numbers.append(int(found.group(1)))
     assert len(set(numbers)) == CLIENTS
     for client, number in zip(clients, numbers, strict=True):
-        request = await CounsellingRequest.open_for_client(client.user_id)
+        request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
         assert request is not None and request.id == number
         assert request.status == "new" and request.counsellor_id is None
     # Invited to every pool room too: join the service room by its id.

@@ -19,7 +19,6 @@ import pytest
 from mautrix.types import RoomCreatePreset, UserID
 
 from appservice.app import LotseApp
-from appservice.db import Person
 from appservice.dev.client import Human, Seen, ask
 from appservice.dev.synapse_runner import register_user
 from bridge.service_rooms import ENCRYPTION_STATE
@@ -72,7 +71,7 @@ async def test_service_room_is_managed_by_the_assistant_alone(
     await anna.wait_left(chat, bot)
     welcome = await anna.next_notice(room, bot, 0)
     assert "Willkommen" in welcome.body and welcome.encrypted
-    person = await Person.get(anna.user_id)
+    person = await running.rows.Person.get(anna.user_id)
     assert person is not None and person.service_room_id == room
 
     status, create = await _client_get(anna, f"/rooms/{room}/state/m.room.create/")
@@ -103,7 +102,7 @@ async def test_service_room_is_managed_by_the_assistant_alone(
     again = await anna.next_notice(second, bot, 0)
     assert "„Mein Zugang – Beratungsstelle Nord“" in again.body
     await anna.wait_left(second, bot)
-    person = await Person.get(anna.user_id)
+    person = await running.rows.Person.get(anna.user_id)
     assert person is not None and person.service_room_id == room
     assert not [r for r in anna.invites if r not in (chat, second)]
 
@@ -134,7 +133,7 @@ async def test_a_chat_with_others_in_it_gets_no_word(
 async def room_as_main_made_it(app: LotseApp, human: Human) -> str:
     """A service room created exactly as Lotse did before v18 (``trusted_private_chat``, so
     the person is a creator too and may invite), joined by the person, welcome received."""
-    person = await Person.get(human.user_id)
+    person = await app.rows.Person.get(human.user_id)
     assert person is not None
     intent = app.assistant_intent
     room_id = await intent.create_room(
@@ -209,7 +208,7 @@ async def test_somebody_let_into_a_service_room_gets_nothing(
     assert _bot_said(owner, old, bot, answered) == []  # the owner's `hilfe` went unanswered
     assert [s for s in _bot_said(third, old, bot) if s.kind == "notice"] == []  # no key
     assert owner.members(new) == {owner.user_id, bot}
-    person = await Person.get(owner.user_id)
+    person = await app.rows.Person.get(owner.user_id)
     assert person is not None and person.service_room_id == new
     assert person.service_room_renew is None and person.service_room_notice is None
     # Decrypting leaves the message index in the crypto store: only the message from before.
@@ -277,7 +276,7 @@ async def test_control_room_holds_the_centres_admins_only(
     assert await join_control_room(app, second) == control
 
     # Demoted in Lotse, still in the room (as if the removal had failed).
-    await Person.upsert(second.user_id, "nord", "counsellor")
+    await app.rows.Person.upsert(second.user_id, "nord", "counsellor")
     marker = f"{secrets.randbelow(10**6)}"
     told = await app.assistant.services.tell_admins("nord", "new_request_for_staff", id=marker)
     assert told >= 1
@@ -316,7 +315,7 @@ async def test_two_chats_opened_at_once_make_one_service_room(
     await anna.wait_left(first, bot)
     await anna.wait_left(second, bot)
     await anna.sync()
-    person = await Person.get(anna.user_id)
+    person = await running.rows.Person.get(anna.user_id)
     assert person is not None and person.service_room_id is not None
     invited = {
         room_id

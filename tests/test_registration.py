@@ -18,11 +18,9 @@ import pytest
 from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import SelfRegistrationConfig
-from appservice.db import AuditEntry, Invitation, Person, Registration
 from appservice.dev.client import Human
 from appservice.dev.synapse_runner import password_login
 from bots.accounts.invitation_rules import new_token
-from mailgateway.preferences import Preferences
 from tests.conftest import MailSink
 from tests.invitation_support import LINK_RE, mail_to, second_listener, text_of
 
@@ -74,7 +72,9 @@ async def test_register_confirm_set_password_and_log_in(
     pseudonym, email = f"Seagull {suffix}", f"seagull-{suffix}@example.org"
     status, html, _ = await _post(f"{site}/register", {"pseudonym": pseudonym, "email": email})
     assert status == 200 and "check your mailbox" in html
-    assert await Person.find_in_centre("south", pseudonym) is None  # nothing before opt-in
+    assert (
+        await running.rows.Person.find_in_centre("south", pseudonym) is None
+    )  # nothing before opt-in
 
     mail = await mail_to(mail_sink, running, email)
     match = re.search(REGISTER_LINK_RE, text_of(mail))
@@ -84,18 +84,20 @@ async def test_register_confirm_set_password_and_log_in(
 
     status, html = await _get(link)
     assert status == 200 and pseudonym in html and "Confirm" in html
-    assert await Person.find_in_centre("south", pseudonym) is None  # a GET creates nothing
+    assert (
+        await running.rows.Person.find_in_centre("south", pseudonym) is None
+    )  # a GET creates nothing
 
     status, _, headers = await _post(link, {})
     location = headers.get("Location")
     assert status == 303 and location is not None and "/invite/" in location
-    person = await Person.find_in_centre("south", pseudonym, roles=("client",))
+    person = await running.rows.Person.find_in_centre("south", pseudonym, roles=("client",))
     assert person is not None and person.email == email and person.account_status == "invited"
     # The mailed link proved the address: a forgotten password can be reset through it.
-    assert (await Preferences.get(person.user_id)).confirmed_for(email)
+    assert (await running.mail_rows.Preferences.get(person.user_id)).confirmed_for(email)
     info = await running.assistant.services.admin.get_user(person.user_id)
     assert info is not None and info.displayname == pseudonym
-    entries = await AuditEntry.recent("south", 20)
+    entries = await running.rows.AuditEntry.recent("south", 20)
     assert any(e.action == "self_register" and e.target == person.user_id for e in entries)
 
     status, html = await _get(location)
@@ -106,10 +108,10 @@ async def test_register_confirm_set_password_and_log_in(
     assert status == 200 and person.user_id in html
     login = await password_login(running.cfg.homeserver.address, person.user_id, "Seagull!2026")
     assert login[0] == 200
-    assert await Invitation.proven_address(person.user_id) == email
+    assert await running.rows.Invitation.proven_address(person.user_id) == email
 
     # At the first login the service room with the assistant is waiting.
-    stored = await Person.get(person.user_id)
+    stored = await running.rows.Person.get(person.user_id)
     assert stored is not None and stored.service_room_id
     human = await Human.login(
         running.cfg.homeserver.address, person.user_id, "Seagull!2026", tmp_path / "seagull"
@@ -134,7 +136,7 @@ async def test_bad_registration_links_and_mail_limit(site: str, running: LotseAp
             f"{site}/register", {"pseudonym": f"Flut {i}", "email": email}
         )
         assert status == 200 and "check your mailbox" in html  # the same answer every time
-    assert await Registration.count_since(email, 0) == 3
+    assert await running.rows.Registration.count_since(email, 0) == 3
 
 
 async def test_registration_limits_per_normalised_address_and_for_everyone(
@@ -172,7 +174,7 @@ async def test_registration_limits_per_normalised_address_and_for_everyone(
         )
         assert status == 429 and "try again in about" in html and "Counselling Centre" in html
         assert int(headers["Retry-After"]) > 0
-        assert await Registration.count_since(late, 0) == 0
+        assert await running.rows.Registration.count_since(late, 0) == 0
         assert not await running.db.main.fetchval(
             "SELECT COUNT(*) FROM mail_outbox WHERE recipient_hash=$1",
             contact_data.lookup(late),

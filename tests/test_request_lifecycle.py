@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import AuditEntry, CounsellingRequest
+from appservice.db import CounsellingRequest
 from appservice.dev.client import Human, ask
 from bots.requests.lifecycle import OVERDUE_JOB
+from mailgateway.rows import MailRows
 from tests.conftest import MakeHuman, join_control_room
 from tests.test_privacy import _database_dump
 from tests.test_requests import _request, _service_room
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.synapse
 
 
 async def _wait_status(request_id: int, status: str, human: Human) -> CounsellingRequest:
-    async def check() -> CounsellingRequest | None:
-        row = await CounsellingRequest.get_in_centre(request_id, "nord")
+    async def check(rows: MailRows) -> CounsellingRequest | None:
+        row = await rows.CounsellingRequest.get_in_centre(request_id, "nord")
         return row if row is not None and row.status == status else None
 
     for _ in range(60):
@@ -52,7 +53,7 @@ async def test_admin_assigns_within_the_centre_only(
     admin_room = await _service_room(admin, bot)
     room = await _service_room(client, bot)
     await _request(client, room, bot)
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and request.status == "new" and request.room_id
 
     south_admin = await make_human("southadmin", centre="south", role="admin")
@@ -63,16 +64,16 @@ async def test_admin_assigns_within_the_centre_only(
     assert "keine Beraterin" in elsewhere.body
     unknown = await ask(admin, admin_room, bot, "zuweisen 99999999 irgendwer")
     assert "99999999" in unknown.body
-    row = await CounsellingRequest.get_in_centre(request.id, "nord")
+    row = await running.rows.CounsellingRequest.get_in_centre(request.id, "nord")
     assert row is not None and row.status == "new"
 
     localpart = counsellor.user_id[1:].split(":")[0]
     done = await ask(admin, admin_room, bot, f"zuweisen {request.id} {localpart}")
     assert "zugewiesen" in done.body
-    row = await CounsellingRequest.get_in_centre(request.id, "nord")
+    row = await running.rows.CounsellingRequest.get_in_centre(request.id, "nord")
     assert row is not None and row.counsellor_id == counsellor.user_id
     assert row.room_id == request.room_id  # the pool room is kept, the others leave it
-    entries = await AuditEntry.recent("nord", 20)
+    entries = await running.rows.AuditEntry.recent("nord", 20)
     assert any(
         e.action == "assign" and e.actor_id == admin.user_id and e.target == counsellor.user_id
         for e in entries
@@ -96,17 +97,17 @@ async def test_answered_and_overdue_once(make_human: MakeHuman, running: LotseAp
     await ask(admin, admin_room, bot, "einstellungen overdue_hours=2")
     try:
         await _request(client, room, bot)
-        request = await CounsellingRequest.open_for_client(client.user_id)
+        request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
         assert request is not None
         admin_before = len(admin.notices(control, bot))
         staff_before = len(counsellor.notices(counsellor_room, bot))
 
         await running.scheduler.run_now(OVERDUE_JOB)  # not old enough yet
-        row = await CounsellingRequest.get_in_centre(request.id, "nord")
+        row = await running.rows.CounsellingRequest.get_in_centre(request.id, "nord")
         assert row is not None and row.overdue_at is None
 
         three_hours_ago = int((datetime.now(UTC) - timedelta(hours=3)).timestamp() * 1000)
-        await CounsellingRequest.db.execute(
+        await running.rows.CounsellingRequest.db.execute(
             "UPDATE counselling_request SET created_at=$2 WHERE id=$1", request.id, three_hours_ago
         )
         await running.scheduler.run_now(OVERDUE_JOB)
@@ -140,7 +141,7 @@ async def test_answered_and_overdue_once(make_human: MakeHuman, running: LotseAp
             lambda: any(s.room_id == room_id and s.kind == "text" for s in counsellor.seen),
             what="the client's message",
         )
-        row = await CounsellingRequest.get_in_centre(request.id, "nord")
+        row = await running.rows.CounsellingRequest.get_in_centre(request.id, "nord")
         assert row is not None and row.status == "assigned"
         await counsellor.send(room_id, "Ja, ich bin da.")
         answered = await _wait_status(request.id, "answered", counsellor)
@@ -163,7 +164,7 @@ async def test_absence_assistant_tells_admins_once_without_content(
     counsellor_room = await _service_room(counsellor, bot)
     room = await _service_room(client, bot)
     await _request(client, room, bot)
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and request.room_id
     await ask(counsellor, counsellor_room, bot, f"annehmen {request.id}")
     room_id = request.room_id

@@ -9,9 +9,11 @@ import pytest
 from mautrix.types import EventType, RoomID
 
 from appservice.app import LotseApp
-from appservice.db import CounsellingRequest, LotseDatabase, Person
+from appservice.contact_data import ContactData
+from appservice.db import CounsellingRequest, LotseDatabase
 from appservice.dev.client import Human, Seen, ask
-from tests.conftest import MakeHuman
+from mailgateway.rows import MailRows
+from tests.conftest import TEST_CONTACT_KEY, MakeHuman
 
 pytestmark = pytest.mark.synapse
 
@@ -31,7 +33,7 @@ async def _request(human: Human, room: str, bot: str, first: str = "anfrage") ->
 
 
 async def _first_request_taken(
-    make_human: MakeHuman, bot: str
+    rows: MailRows, make_human: MakeHuman, bot: str
 ) -> tuple[Human, str, Human, str, CounsellingRequest]:
     """A client whose first request a counsellor accepted: that counsellor is now home."""
     client = await make_human("klient", centre="nord", role="client")
@@ -39,7 +41,7 @@ async def _first_request_taken(
     client_room = await _service_room(client, bot)
     home_room = await _service_room(home, bot)
     await _request(client, client_room, bot)
-    first = await CounsellingRequest.open_for_client(client.user_id)
+    first = await rows.CounsellingRequest.open_for_client(client.user_id)
     assert first is not None
     await ask(home, home_room, bot, f"annehmen {first.id}")
     return client, client_room, home, home_room, first
@@ -58,7 +60,7 @@ async def test_request_accept_creates_encrypted_counselling_room(
     notices_before = len(first.notices(rooms[first.user_id], bot))
     second_before = len(second.notices(rooms[second.user_id], bot))
     reply = await _request(client, rooms[client.user_id], bot)
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and f"Nr. {request.id}" in reply.body
     told = await first.next_notice(rooms[first.user_id], bot, notices_before)
     assert f"annehmen {request.id}" in told.body
@@ -76,7 +78,7 @@ async def test_request_accept_creates_encrypted_counselling_room(
     assert client.client.rooms[room_id].encrypted
     assert running.cfg.steward_mxid in client.members(room_id)
     # Named for the client in their language, with the request and the centre's picture.
-    person = await Person.get(client.user_id)
+    person = await running.rows.Person.get(client.user_id)
     assert person is not None
     shown = client.client.rooms[room_id]
     assert shown.name == f"Beratung für {person.name} – Beratungsstelle Nord"
@@ -95,7 +97,7 @@ async def test_request_accept_creates_encrypted_counselling_room(
     )
     taken = await ask(second, rooms[second.user_id], bot, f"annehmen {request.id}")
     assert "schon vergeben" in taken.body
-    row = await CounsellingRequest.get_in_centre(request.id, "nord")
+    row = await running.rows.CounsellingRequest.get_in_centre(request.id, "nord")
     assert row is not None and row.counsellor_id == first.user_id and row.room_id == room_id
 
 
@@ -109,7 +111,7 @@ async def test_other_centres_never_see_the_request(
     client_room = await _service_room(client, bot)
     outsider_room = await _service_room(outsider, bot)
     await _request(client, client_room, bot)
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None
 
     listing = await ask(outsider, outsider_room, bot, "requests")
@@ -118,23 +120,23 @@ async def test_other_centres_never_see_the_request(
     assert "no request" in refused.body
     bad = await ask(outsider, outsider_room, bot, "accept seven")
     assert "not a request number" in bad.body
-    row = await CounsellingRequest.get_in_centre(request.id, "nord")
+    row = await running.rows.CounsellingRequest.get_in_centre(request.id, "nord")
     assert row is not None and row.status == "new"
 
 
 async def test_two_simultaneous_accepts_one_wins(database_url: str) -> None:
     """Of two counsellors accepting at the same moment exactly one gets it (both backends)."""
-    db = LotseDatabase(database_url)
+    db = LotseDatabase(database_url, ContactData(TEST_CONTACT_KEY))
     await db.start()
     try:
-        request = await CounsellingRequest.create("nord", "@client:x")
+        request = await db.rows.CounsellingRequest.create("nord", "@client:x")
         assert request is not None
-        assert await CounsellingRequest.create("nord", "@client:x") is None  # one open each
+        assert await db.rows.CounsellingRequest.create("nord", "@client:x") is None  # one open each
         results = await asyncio.gather(
-            *(CounsellingRequest.claim(request.id, "nord", f"@c{i}:x") for i in range(5))
+            *(db.rows.CounsellingRequest.claim(request.id, "nord", f"@c{i}:x") for i in range(5))
         )
         assert sorted(results) == [False, False, False, False, True]
-        assert not await CounsellingRequest.claim(request.id, "south", "@c9:x")
+        assert not await db.rows.CounsellingRequest.claim(request.id, "south", "@c9:x")
     finally:
         await db.stop()
 
@@ -144,7 +146,9 @@ async def test_home_counsellor_gets_the_next_request_unless_unavailable(
 ) -> None:
     """Who took the first request is home counsellor; the next goes straight to them."""
     bot = running.cfg.assistant_mxid
-    client, client_room, home, home_room, first = await _first_request_taken(make_human, bot)
+    client, client_room, home, home_room, first = await _first_request_taken(
+        running.mail_rows, make_human, bot
+    )
     bad_close = await ask(home, home_room, bot, "abschliessen 999999")
     assert "nicht abschließen" in bad_close.body
     closed = await ask(home, home_room, bot, f"abschliessen {first.id}")
@@ -152,7 +156,7 @@ async def test_home_counsellor_gets_the_next_request_unless_unavailable(
 
     # Second request: no pool, straight to the home counsellor, with a new room.
     reply = await _request(client, client_room, bot)
-    second = await CounsellingRequest.open_for_client(client.user_id)
+    second = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert second is not None and second.id != first.id
     assert home.user_id in reply.body
     assert second.counsellor_id == home.user_id and second.room_id
@@ -172,7 +176,7 @@ async def test_home_counsellor_gets_the_next_request_unless_unavailable(
     shown = await ask(home, home_room, bot, "status")
     assert "nicht erreichbar" in shown.body
     await _request(client, client_room, bot)
-    third = await CounsellingRequest.open_for_client(client.user_id)
+    third = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert third is not None and third.status == "new" and third.counsellor_id is None
     await ask(home, home_room, bot, "status online")
 
@@ -191,7 +195,9 @@ async def test_capacity_command_validates(make_human: MakeHuman, running: LotseA
 async def test_absent_home_counsellor_is_skipped(make_human: MakeHuman, running: LotseApp) -> None:
     """During a recorded absence the home counsellor gets no request; bad dates change nothing."""
     bot = running.cfg.assistant_mxid
-    client, client_room, home, home_room, first = await _first_request_taken(make_human, bot)
+    client, client_room, home, home_room, first = await _first_request_taken(
+        running.mail_rows, make_human, bot
+    )
     await ask(home, home_room, bot, f"close {first.id}")
 
     reversed_range = await ask(home, home_room, bot, "absence add 05.03.2026 01.03.2026 Urlaub")
@@ -208,7 +214,7 @@ async def test_absent_home_counsellor_is_skipped(make_human: MakeHuman, running:
     assert "Fortbildung" in listed.body
 
     await _request(client, client_room, bot)
-    waiting = await CounsellingRequest.open_for_client(client.user_id)
+    waiting = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert waiting is not None and waiting.status == "new"  # in the pool, not with home
 
     absence_id = added.body.split("Nr. ")[1].split(" ")[0]
@@ -226,12 +232,13 @@ async def test_a_client_who_just_writes_gets_a_request(
     room = await _service_room(client, bot)
     typo = await ask(client, room, bot, "anfrgae")
     assert (
-        "anfrage" in typo.body and await CounsellingRequest.open_for_client(client.user_id) is None
+        "anfrage" in typo.body
+        and await running.rows.CounsellingRequest.open_for_client(client.user_id) is None
     )
     question = await ask(client, room, bot, "Hallo, ich weiss gerade nicht weiter")
     assert "gebe ich nicht weiter" in question.body and "Wie möchten Sie schreiben" in question.body
     reply = await ask(client, room, bot, "Nachricht")
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and f"Nr. {request.id}" in reply.body
     assert request.channel == "async"
     again = await ask(client, room, bot, "Ist schon jemand da?")

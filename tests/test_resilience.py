@@ -22,11 +22,11 @@ import pytest
 from yarl import URL
 
 from appservice.app import LotseApp
-from appservice.db import Inbox
 from appservice.dev.client import notices_before_marker
 from appservice.dev.stack import start_synapse, write_stack_config
 from appservice.dev.synapse_runner import SynapseProcess, free_port
-from mailgateway.outbox import SENT, Outbox
+from mailgateway.outbox import SENT
+from mailgateway.rows import MailRows
 from mailgateway.sender import RetryPolicy
 from tests.conftest import (
     DOMAIN,
@@ -132,7 +132,7 @@ async def test_postgres_connections_dropped_health_503_then_200_without_restart(
             assert await _put(app, held_back) == 200
 
             async def handled() -> bool:
-                return await Inbox.state_of(held_back[0]["event_id"]) == "handled"
+                return await app.rows.Inbox.state_of(held_back[0]["event_id"]) == "handled"
 
             await until(handled, "the held-back event handled")
         finally:
@@ -153,9 +153,9 @@ async def test_smtp_down_for_a_while_mails_wait_and_go_out_once(
     port = free_port()
     handler = Recorder()
     recipients = [f"person{i:02d}@beratung.de" for i in range(20)]
-    async with opened(f"sqlite:{tmp_path / 'l.db'}"):
+    async with opened(f"sqlite:{tmp_path / 'l.db'}") as db:
         ids = [
-            await Outbox.enqueue(address, "new_message", "de", NEW_MESSAGE)
+            await MailRows(db).Outbox.enqueue(address, "new_message", "de", NEW_MESSAGE)
             for address in recipients
         ]
         sender = make_sender(port, retry=RetryPolicy(base_delay=0.1, max_delay=0.4))
@@ -168,21 +168,21 @@ async def test_smtp_down_for_a_while_mails_wait_and_go_out_once(
             with smtp_server(handler, port=port):
 
                 async def all_sent() -> bool:
-                    rows = [await Outbox.get(i) for i in ids]
+                    rows = [await MailRows(db).Outbox.get(i) for i in ids]
                     return all(r is not None and r.state == SENT for r in rows)
 
                 await until(all_sent, "every mail sent")
                 # Nothing more is on its way: a later mail arrives after all of them.
-                marker = await Outbox.enqueue(
+                marker = await MailRows(db).Outbox.enqueue(
                     "marker@beratung.de", "new_message", "de", NEW_MESSAGE
                 )
-                await until(lambda: _sent(marker), "the marker sent")
+                await until(lambda: _sent(MailRows(db), marker), "the marker sent")
     delivered = [str(msg["To"]) for msg in handler.messages]
     assert delivered == [*recipients, "marker@beratung.de"]
 
 
-async def _sent(mail_id: int) -> bool:
-    row = await Outbox.get(mail_id)
+async def _sent(rows: MailRows, mail_id: int) -> bool:
+    row = await rows.Outbox.get(mail_id)
     return row is not None and row.state == SENT
 
 
@@ -208,7 +208,7 @@ async def test_synapse_restarted_mid_burst_no_command_unanswered(
     asked = [await sina.send(room, "hilfe") for _ in range(BURST)]
 
     async def all_pushed() -> bool:
-        return all([await Inbox.state_of(e) is not None for e in asked])
+        return all([await running.rows.Inbox.state_of(e) is not None for e in asked])
 
     await until(all_pushed, "every command pushed to Lotse")
     assert isinstance(stack.synapse, SynapseProcess)

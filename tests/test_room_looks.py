@@ -20,7 +20,6 @@ from mautrix.types import EventType, RoomID, UserID
 
 from appservice.app import LotseApp
 from appservice.cross_signing import fingerprint
-from appservice.db import CentreRoom, Person
 from appservice.dev.client import Human
 from appservice.resources import data_path
 from bridge.group_rooms import GroupRooms
@@ -144,7 +143,7 @@ async def test_counselling_and_group_rooms_carry_name_topic_and_picture(
     made them and is the only bot inside, and it has no device (privacy model 1)."""
     client = await make_human("klient", centre=centre, role="client")
     counsellor = await make_human("berat", centre=centre, role="counsellor")
-    person = await Person.get(client.user_id)
+    person = await running.rows.Person.get(client.user_id)
     assert person is not None
     rooms = running.assistant.services.counselling_rooms
     members = [UserID(client.user_id), UserID(counsellor.user_id)]
@@ -204,11 +203,11 @@ async def test_centre_rooms_and_space_and_their_repair_at_start(
     not uploaded again."""
     app = lotse.app if lotse.app is not None and lotse.app.started else await lotse.start()
     counsellor = await make_human("team", centre="south", role="counsellor")
-    person = await Person.get(counsellor.user_id)
+    person = await app.rows.Person.get(counsellor.user_id)
     assert person is not None and app.assistant.centre_rooms is not None
     await app.assistant.centre_rooms.follow(person)
-    space = await CentreRoom.get("south", "space")
-    staff = await CentreRoom.get("south", "staff")
+    space = await app.rows.CentreRoom.get("south", "space")
+    staff = await app.rows.CentreRoom.get("south", "staff")
     assert space is not None and staff is not None
     for room in (space, staff):
         await joined(counsellor, room)

@@ -28,8 +28,7 @@ from appservice import contact_data
 from appservice.config import load_config
 from appservice.config_render import render_initial_config, set_scalar
 from appservice.cross_signing import SEAL_PURPOSE, STATE_KEY, open_seeds, seal_seeds
-from appservice.db import CommandOutcome, LotseDatabase, MasterDataValue
-from appservice.db.monitoring import Monitoring, MonitoringDialogue
+from appservice.db import LotseDatabase
 from appservice.dev.synapse_runner import free_port
 from appservice.once import OUTCOME_PURPOSE, outcome_context
 from appservice.rotation import TABLES
@@ -41,7 +40,8 @@ from bots.records.documents import DOC_PURPOSE
 from bots.records.documents import _context as document_context
 from bots.records.notes import NOTE_PURPOSE
 from bots.records.notes import _context as note_context
-from mailgateway.outbox import Outbox, outbox_sealer
+from mailgateway.outbox import outbox_sealer
+from mailgateway.rows import MailRows
 from tests.conftest import opened
 from tests.leftovers import text_columns, traces
 from tests.test_contact_sealing_db import POSTCODE, _all_readable
@@ -80,7 +80,7 @@ def _config(tmp_path: Path, url: str) -> Path:
 async def _fill(db: LotseDatabase, assistant: str) -> None:
     """A value under the old key in every sealed table (the erasure test's rows and more)."""
     await fill_every_table(db)
-    await MasterDataValue.apply(CLIENT, {"postcode": POSTCODE})
+    await db.rows.MasterDataValue.apply(CLIENT, {"postcode": POSTCODE})
     notes = await db.main.fetch("SELECT id, client_id FROM client_note ORDER BY id")
     for row in notes:
         sealed = sealer(OLD, NOTE_PURPOSE).seal(f"note {row['id']}", note_context(row["client_id"]))
@@ -99,14 +99,16 @@ async def _fill(db: LotseDatabase, assistant: str) -> None:
     # The fill sealed one mail's variables with another key: queued again under the old one.
     await db.main.execute("DELETE FROM mail_outbox WHERE variables LIKE '%\"sealed\"%'")
     link = {"display_name": "Wolke", "link": "https://lotse.test/i/geheim"}
-    await Outbox.enqueue(ADDRESS, "invitation", "de", link, sealer=outbox_sealer(OLD))
+    await MailRows(db).Outbox.enqueue(ADDRESS, "invitation", "de", link, sealer=outbox_sealer(OLD))
     box = sealer(OLD, MONITORING_PURPOSE)
     values = box.seal('{"subject": "Schule"}', monitoring_context(CENTRE, CLIENT))
-    await Monitoring.add(CENTRE, CLIENT, COUNSELLOR, None, "2026-11-30", values)
+    await db.rows.Monitoring.add(CENTRE, CLIENT, COUNSELLOR, None, "2026-11-30", values)
     state = box.seal('{"step": "subject"}', dialogue_context(COUNSELLOR))
-    assert await MonitoringDialogue.begin(COUNSELLOR, CENTRE, CLIENT, None, state, "subject")
+    assert await db.rows.MonitoringDialogue.begin(
+        COUNSELLOR, CENTRE, CLIENT, None, state, "subject"
+    )
     outcome = sealer(OLD, OUTCOME_PURPOSE).seal("[]", outcome_context("$done"))
-    await CommandOutcome.record("$done", outcome)
+    await db.rows.CommandOutcome.record("$done", outcome)
     seeds = seal_seeds(CrossSigningSeeds.generate(), sealer(OLD, SEAL_PURPOSE), assistant)
     await db.set_state(STATE_KEY, seeds)
 
@@ -168,10 +170,10 @@ async def _all_under_new(db: LotseDatabase, assistant: str) -> None:
     [monitoring] = await db.main.fetch("SELECT sealed_values FROM monitoring")
     box = sealer(NEW, MONITORING_PURPOSE)
     assert "Schule" in box.open(monitoring["sealed_values"], monitoring_context(CENTRE, CLIENT))
-    dialogue = await MonitoringDialogue.get(COUNSELLOR)
+    dialogue = await db.rows.MonitoringDialogue.get(COUNSELLOR)
     assert dialogue is not None
     assert "subject" in box.open(dialogue.sealed_state, dialogue_context(COUNSELLOR))
-    stored = await CommandOutcome.get("$done")
+    stored = await db.rows.CommandOutcome.get("$done")
     assert stored is not None
     assert sealer(NEW, OUTCOME_PURPOSE).open(stored, outcome_context("$done")) == "[]"
     seeds = await db.get_state(STATE_KEY)
@@ -179,8 +181,10 @@ async def _all_under_new(db: LotseDatabase, assistant: str) -> None:
     open_seeds(seeds, sealer(NEW, SEAL_PURPOSE), assistant)
     contact_data.configure(NEW)
     try:
-        await _all_readable()
-        links = [m.open_variables(outbox_sealer(NEW)) for m in await Outbox.due(10**14)]
+        await _all_readable(MailRows(db))
+        links = [
+            m.open_variables(outbox_sealer(NEW)) for m in await MailRows(db).Outbox.due(10**14)
+        ]
         assert {"display_name": "Wolke", "link": "https://lotse.test/i/geheim"} in links
         old_lookup = contact_data.lookup_key_of(OLD)
         old_hashes = {a: contact_data.lookup_with(old_lookup, a) for a in ADDRESSES}

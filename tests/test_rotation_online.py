@@ -22,13 +22,11 @@ import pytest
 from appservice import contact_data
 from appservice.config import load_config
 from appservice.config_render import set_scalar
-from appservice.db import ClientNote, Person
 from appservice.rotation import TABLES, Rotation, _keyset, _update, rotate
 from appservice.sealing import key_id, sealer
 from bots.records.notes import NOTE_PURPOSE
 from bots.records.notes import _context as note_context
-from mailgateway.addresses import MailAddress
-from mailgateway.preferences import Preferences
+from mailgateway.rows import MailRows
 from tests.conftest import opened
 from tests.test_contact_sealing_db import PHONE
 from tests.test_erasure_db import ADDRESS, CENTRE, CLIENT, COUNSELLOR
@@ -45,28 +43,28 @@ def _online_config(tmp_path: Path, url: str) -> Path:
     return path
 
 
-async def _lotse_reads_everything() -> None:
+async def _lotse_reads_everything(rows: MailRows) -> None:
     """What a running Lotse reads: each note, the client's contact data, the address lookup."""
-    notes = await ClientNote.for_client(CENTRE, CLIENT)
+    notes = await rows.ClientNote.for_client(CENTRE, CLIENT)
     box = sealer(NEW, NOTE_PURPOSE)
     for note in notes:
         assert box.open(note.sealed_text, note_context(CLIENT)) == f"note {note.id}"
-    client = await Person.get(CLIENT)
+    client = await rows.Person.get(CLIENT)
     assert client is not None and client.email == ADDRESS and client.phone == PHONE
-    assert CLIENT in await Preferences.people_with_address(ADDRESS.upper())
+    assert CLIENT in await rows.Preferences.people_with_address(ADDRESS.upper())
 
 
-async def _lotse_writes(round_: int) -> None:
+async def _lotse_writes(rows: MailRows, round_: int) -> None:
     """What a running Lotse writes: sealed with the new key only."""
     box = sealer(NEW, NOTE_PURPOSE)
     context = note_context(CLIENT)
-    note_id = await ClientNote.add(CENTRE, CLIENT, COUNSELLOR, box.seal("draft", context))
-    assert await ClientNote.edit(note_id, COUNSELLOR, box.seal(f"note {note_id}", context))
+    note_id = await rows.ClientNote.add(CENTRE, CLIENT, COUNSELLOR, box.seal("draft", context))
+    assert await rows.ClientNote.edit(note_id, COUNSELLOR, box.seal(f"note {note_id}", context))
     # The older notes too (rows the run is about to re-seal), under its feet.
-    for note in (await ClientNote.for_client(CENTRE, CLIENT))[-2:]:
+    for note in (await rows.ClientNote.for_client(CENTRE, CLIENT))[-2:]:
         sealed = box.seal(f"note {note.id}", context)
-        assert await ClientNote.edit(note.id, note.author_id, sealed)
-    client = await Person.get(CLIENT)
+        assert await rows.ClientNote.edit(note.id, note.author_id, sealed)
+    client = await rows.Person.get(CLIENT)
     assert client is not None
     await client.set_account(phone=PHONE)
 
@@ -81,7 +79,7 @@ async def test_rotation_while_lotse_runs(database_url: str, tmp_path: Path) -> N
         contact_data.configure(NEW, cfg.encryption.previous_sealing_keys)
         try:
             with socket.create_server((cfg.appservice.hostname, cfg.appservice.port)):
-                await _lotse_reads_everything()
+                await _lotse_reads_everything(MailRows(db))
                 env = {**os.environ, "LOTSE_OLD_SEALING_KEY": OLD}
                 args = [sys.executable, "-m", "appservice", "rotate-key", "-c", str(config)]
                 proc = await asyncio.create_subprocess_exec(
@@ -90,8 +88,8 @@ async def test_rotation_while_lotse_runs(database_url: str, tmp_path: Path) -> N
                 )  # fmt: skip
                 rounds = mixed = 0
                 while proc.returncode is None:
-                    await _lotse_writes(rounds)
-                    await _lotse_reads_everything()
+                    await _lotse_writes(MailRows(db), rounds)
+                    await _lotse_reads_everything(MailRows(db))
                     ids = set().union(*(await _key_ids(db)).values())
                     mixed += key_id(NEW) in ids and bool(ids & {key_id(OLD), "v1"})
                     rounds += 1
@@ -104,7 +102,7 @@ async def test_rotation_while_lotse_runs(database_url: str, tmp_path: Path) -> N
             assert "done: every sealed value is under the new key" in out.decode()
             # Lotse read and wrote while values under both keys lay side by side.
             assert mixed >= 3, (mixed, rounds)
-            await _lotse_reads_everything()
+            await _lotse_reads_everything(MailRows(db))
         finally:
             contact_data.configure(OLD)
         # Every value under the new key; Lotse finds everything with the new key alone
@@ -130,8 +128,8 @@ async def test_reseal_never_overwrites_a_newer_value(database_url: str, tmp_path
             newer = box.seal("written by Lotse meanwhile", note_context(read["client_id"]))
             q = "SELECT author_id FROM client_note WHERE id=$1"
             author = await db.main.fetchval(q, read["id"])
-            assert await ClientNote.edit(read["id"], author, newer)
-            client = await Person.get(CLIENT)
+            assert await db.rows.ClientNote.edit(read["id"], author, newer)
+            client = await db.rows.Person.get(CLIENT)
             assert client is not None
             await client.set_account(phone="+49 30 999")
         finally:
@@ -147,7 +145,7 @@ async def test_reseal_never_overwrites_a_newer_value(database_url: str, tmp_path
         assert stored == newer
         contact_data.configure(NEW, (OLD,))
         try:
-            client = await Person.get(CLIENT)
+            client = await db.rows.Person.get(CLIENT)
             assert client is not None and client.phone == "+49 30 999"
             assert client.email == ADDRESS
         finally:
@@ -166,9 +164,11 @@ async def test_bounces_counted_during_the_run_are_kept(database_url: str, tmp_pa
             # The fill's one bounce lies under the old hash: a running Lotse still sees that
             # the address bounces (no mail goes to it).
             await db.main.execute("UPDATE mail_address SET status='bouncing'")
-            assert await MailAddress.is_bouncing(ADDRESS) is True
-            assert await MailAddress.get(ADDRESS) is None  # nothing under the new hash yet
-            await MailAddress.record_hard_bounce(ADDRESS)
+            assert await MailRows(db).MailAddress.is_bouncing(ADDRESS) is True
+            assert (
+                await MailRows(db).MailAddress.get(ADDRESS) is None
+            )  # nothing under the new hash yet
+            await MailRows(db).MailAddress.record_hard_bounce(ADDRESS)
             report = await rotate(
                 database_url, Rotation(OLD, NEW, cfg.assistant_mxid), progress=str
             )
@@ -177,7 +177,7 @@ async def test_bounces_counted_during_the_run_are_kept(database_url: str, tmp_pa
             contact_data.configure(OLD)
         contact_data.configure(NEW)
         try:
-            bounced = await MailAddress.get(ADDRESS)
+            bounced = await MailRows(db).MailAddress.get(ADDRESS)
             assert bounced is not None and bounced.hard_bounces == 2
             assert bounced.status == "bouncing" and bounced.last_bounce_at is not None
         finally:

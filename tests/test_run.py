@@ -16,10 +16,11 @@ import pytest
 
 from appservice.app import LotseApp
 from appservice.config_render import render_initial_config, set_scalar
+from appservice.contact_data import ContactData
 from appservice.db import LotseDatabase
 from appservice.dev.stack import start_synapse, write_stack_config
 from appservice.dev.synapse_runner import free_port
-from tests.conftest import Lotse, Stack
+from tests.conftest import TEST_CONTACT_KEY, Lotse, Stack
 
 pytestmark = pytest.mark.synapse
 
@@ -191,7 +192,7 @@ def test_run_exits_when_the_database_is_unreachable(tmp_path: Path, stack: Stack
 
 async def test_run_exits_when_the_database_is_newer(tmp_path: Path, stack: Stack) -> None:
     """A database upgraded by a newer Lotse: exit 1, one line saying so (no downgrade)."""
-    database = LotseDatabase(f"sqlite:{tmp_path / 'lotse.db'}")
+    database = LotseDatabase(f"sqlite:{tmp_path / 'lotse.db'}", ContactData(TEST_CONTACT_KEY))
     await database.start()
     await database.main.execute("UPDATE lotse_version SET version=version+100")
     await database.stop()

@@ -15,12 +15,13 @@ import aiohttp
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import LotseDatabase, Person
+from appservice.db import LotseDatabase
 from appservice.dev.synapse_runner import free_port
 from bots.framework.commands import Role
 from bots.framework.dispatch import CommandContext, run_command
-from mailgateway.outbox import QUEUED, SENT, Outbox, outbox_sealer
+from mailgateway.outbox import QUEUED, SENT, outbox_sealer
 from mailgateway.render import MailTemplates
+from mailgateway.rows import MailRows
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings
 from tests.conftest import MakeHuman, opened
 from tests.invitation_support import new_person, second_listener
@@ -71,8 +72,8 @@ async def _post(url: str, form: dict[str, str]) -> int:
             return resp.status
 
 
-async def _sent_all(sender: MailSender, deadline: float) -> None:
-    while await Outbox.count(QUEUED):
+async def _sent_all(rows: MailRows, sender: MailSender, deadline: float) -> None:
+    while await rows.Outbox.count(QUEUED):
         assert time.monotonic() < deadline, "the queued mails were not sent"
         await sender.run_once()
 
@@ -96,7 +97,7 @@ async def test_links_waiting_for_smtp_are_in_no_table_and_work_once_sent(
             opened(database_url) as db,
             second_listener(running, self_registration_centre="south") as site,
         ):
-            admin = await Person.upsert(
+            admin = await db.rows.Person.upsert(
                 f"@chefin-{secrets.token_hex(3)}:lotse.test", "nord", "admin"
             )
             as_admin = _ctx(running, admin.user_id, Role.ADMIN)
@@ -105,7 +106,7 @@ async def test_links_waiting_for_smtp_are_in_no_table_and_work_once_sent(
             reply = await run_command(f"client invite {fresh.user_id}", as_admin)
             assert reply is not None and "per E-Mail" in reply
             user = await make_human("versiegelt", centre="nord", role="client")
-            person, _ = await give_confirmed_address(user)
+            person, _ = await give_confirmed_address(MailRows(db), user)
             reply = await run_command(f"client invite {user.user_id}", as_admin)
             assert reply is not None and "Link zum Zurücksetzen" in reply
             as_user = _ctx(running, user.user_id, Role.CLIENT)
@@ -119,15 +120,15 @@ async def test_links_waiting_for_smtp_are_in_no_table_and_work_once_sent(
             assert registered == 200
 
             await sender.run_once()  # refused: the connection fails, the batch waits
-            waiting = await Outbox.due(now=2**62)
+            waiting = await MailRows(db).Outbox.due(now=2**62)
             assert len(waiting) == 5 and sender.connect_failures == 1
             at_rest = await _at_rest(database_url, db)
             assert fresh.user_id in at_rest  # the copy holds the rows it must be searched in
 
             handler = Recorder()
             with smtp_server(handler, port=down):
-                await _sent_all(sender, time.monotonic() + 30)
-            assert await Outbox.count(SENT) == 5
+                await _sent_all(MailRows(db), sender, time.monotonic() + 30)
+            assert await MailRows(db).Outbox.count(SENT) == 5
             texts = [readable(msg) + str(msg["List-Unsubscribe"] or "") for msg in handler.messages]
             links = {m.group(1): m.group(0) for text in texts for m in LINK_RE.finditer(text)}
             assert set(links) == {"invite", "reset", "confirm", "register", "unsubscribe"}

@@ -13,7 +13,6 @@ import aiohttp
 import pytest
 
 from appservice.app import LotseApp
-from appservice.db import Inbox
 from tests.test_transactions import _events, _url, _wait_handled
 
 pytestmark = pytest.mark.synapse
@@ -91,7 +90,7 @@ async def test_maximal_transaction_is_taken(running: LotseApp, limit: int) -> No
     assert 24 * KIB * KIB < len(data) <= limit, len(data)
     status, answer = await _put_raw(running, data)
     assert (status, answer) == (200, {})
-    await _wait_handled(*(evt["event_id"] for evt in body["events"]), timeout=60)
+    await _wait_handled(running.mail_rows, *(evt["event_id"] for evt in body["events"]), timeout=60)
 
 
 async def _chunks(data: bytes, size: int = 256 * KIB) -> AsyncIterator[bytes]:
@@ -113,7 +112,7 @@ async def test_transaction_over_the_limit_gets_a_clear_413(
     assert status == 413 and answer["errcode"] == "M_TOO_LARGE"
     assert "appservice.max_transaction_mb" in answer["error"]
     assert any("appservice.max_transaction_mb" in r.getMessage() for r in caplog.records)
-    assert await Inbox.state_of(events[0]["event_id"]) is None
+    assert await running.rows.Inbox.state_of(events[0]["event_id"]) is None
 
 
 async def test_token_in_the_query_string_is_refused(running: LotseApp) -> None:
@@ -124,7 +123,7 @@ async def test_token_in_the_query_string_is_refused(running: LotseApp) -> None:
     data = json.dumps({"events": events}).encode()
     status, answer = await _put_raw(running, data, headers={}, query=f"?access_token={token}")
     assert status == 403 and "Authorization header" in answer["error"]
-    assert await Inbox.state_of(events[0]["event_id"]) is None
+    assert await running.rows.Inbox.state_of(events[0]["event_id"]) is None
     base = f"http://127.0.0.1:{running.cfg.appservice.port}/_matrix/app/v1"
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as http:
         for method, path in (("POST", "/ping"), ("GET", "/users/@lotse_x:lotse.test")):

@@ -13,8 +13,8 @@ import pytest
 from mautrix.types import Event
 
 from appservice.app import LotseApp
-from appservice.db import Inbox
 from appservice.dev.client import notices_before_marker
+from mailgateway.rows import MailRows
 from tests.conftest import MakeHuman
 
 pytestmark = pytest.mark.synapse
@@ -73,10 +73,10 @@ def _events(n: int, room: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
-async def _wait_handled(*event_ids: str, timeout: float = 10) -> None:
+async def _wait_handled(rows: MailRows, *event_ids: str, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        states = {e: await Inbox.state_of(e) for e in event_ids}
+        states = {e: await rows.Inbox.state_of(e) for e in event_ids}
         if all(s == "handled" for s in states.values()):
             return
         if time.monotonic() > deadline:
@@ -90,7 +90,7 @@ async def _settle(rec: Recorder, room: str) -> None:
     then, and the recorder would have it twice."""
     marker = _events(1, room)
     assert await _put(rec.app, f"marker-{secrets.token_hex(4)}", {"events": marker}) == 200
-    await _wait_handled(marker[0]["event_id"])
+    await _wait_handled(rec.app.mail_rows, marker[0]["event_id"])
 
 
 async def test_wrong_token_is_refused_and_nothing_stored(running: LotseApp) -> None:
@@ -99,7 +99,7 @@ async def test_wrong_token_is_refused_and_nothing_stored(running: LotseApp) -> N
     status = await _put(running, f"t-{secrets.token_hex(4)}", {"events": events}, token="wrong")
     assert status == 403
     for evt in events:
-        assert await Inbox.state_of(evt["event_id"]) is None
+        assert await running.rows.Inbox.state_of(evt["event_id"]) is None
 
 
 async def test_missing_token_is_refused(running: LotseApp) -> None:
@@ -120,7 +120,7 @@ async def test_events_are_handled_exactly_once(running: LotseApp, recorder: Reco
     events = _events(3)
     ids = [e["event_id"] for e in events]
     assert await _put(running, f"t-{secrets.token_hex(4)}", {"events": events}) == 200
-    await _wait_handled(*ids)
+    await _wait_handled(running.mail_rows, *ids)
     await _settle(recorder, events[0]["room_id"])
     assert sorted(e for e in recorder.ids if e in ids) == sorted(ids)
 
@@ -133,7 +133,7 @@ async def test_replayed_transaction_is_not_handled_again(
     ids = [e["event_id"] for e in events]
     txn = f"t-{secrets.token_hex(4)}"
     assert await _put(running, txn, {"events": events}) == 200
-    await _wait_handled(*ids)
+    await _wait_handled(running.mail_rows, *ids)
     assert await _put(running, txn, {"events": events}) == 200
     await _settle(recorder, events[0]["room_id"])
     assert sorted(e for e in recorder.ids if e in ids) == sorted(ids)
@@ -144,10 +144,10 @@ async def test_reused_transaction_id_with_new_events(running: LotseApp, recorder
     txn = f"t-{secrets.token_hex(4)}"
     first, second = _events(1), _events(2)
     assert await _put(running, txn, {"events": first}) == 200
-    await _wait_handled(first[0]["event_id"])
+    await _wait_handled(running.mail_rows, first[0]["event_id"])
     assert await _put(running, txn, {"events": second}) == 200
     new_ids = [e["event_id"] for e in second]
-    await _wait_handled(*new_ids)
+    await _wait_handled(running.mail_rows, *new_ids)
     await _settle(recorder, second[0]["room_id"])
     all_ids = [first[0]["event_id"], *new_ids]
     assert sorted(e for e in recorder.ids if e in all_ids) == sorted(all_ids)
@@ -158,7 +158,7 @@ async def test_same_events_under_new_transaction_id(running: LotseApp, recorder:
     events = _events(2)
     ids = [e["event_id"] for e in events]
     assert await _put(running, f"t-{secrets.token_hex(4)}", {"events": events}) == 200
-    await _wait_handled(*ids)
+    await _wait_handled(running.mail_rows, *ids)
     assert await _put(running, f"t-{secrets.token_hex(4)}", {"events": events}) == 200
     await _settle(recorder, events[0]["room_id"])
     assert sorted(e for e in recorder.ids if e in ids) == sorted(ids)
@@ -176,7 +176,7 @@ async def test_redelivered_real_message_is_not_answered_twice(
     asked = await fina.send(room_id, "help")
     reply = await fina.next_notice(room_id, bot, answered)
     assert reply.encrypted
-    await _wait_handled(asked)
+    await _wait_handled(running.mail_rows, asked)
     assert recorder.ids.count(asked) == 1
 
     base = running.cfg.homeserver.address
@@ -214,10 +214,10 @@ async def test_slow_room_does_not_hold_up_other_rooms(running: LotseApp) -> None
     try:
         assert await _put(running, f"slow-{secrets.token_hex(4)}", {"events": slow}) == 200
         assert await _put(running, f"fast-{secrets.token_hex(4)}", {"events": fast}) == 200
-        await _wait_handled(fast[0]["event_id"])
-        assert await Inbox.state_of(slow_ids[0]) == "pending"
+        await _wait_handled(running.mail_rows, fast[0]["event_id"])
+        assert await running.rows.Inbox.state_of(slow_ids[0]) == "pending"
         release.set()
-        await _wait_handled(*slow_ids)
+        await _wait_handled(running.mail_rows, *slow_ids)
         # Within the slow room the order is kept.
         assert [i for i in order if i in slow_ids] == slow_ids
     finally:
@@ -247,6 +247,6 @@ async def test_ephemeral_events_reach_their_handlers_before_the_200(running: Lot
         events = _events(1)
         body = {"events": events, "ephemeral": [receipt]}
         assert await _put(running, f"e-{secrets.token_hex(4)}", body) == 500
-        assert await Inbox.add_many(events) == 0  # stored before the failure
+        assert await running.rows.Inbox.add_many(events) == 0  # stored before the failure
     finally:
         running.receiver.ephemeral_handlers.remove(handler)

@@ -10,9 +10,10 @@ from nio import MegolmEvent
 from nio.exceptions import EncryptionError
 
 from appservice.app import LotseApp
-from appservice.db import CounsellingRequest, LotseDatabase, Person, Transfer
+from appservice.contact_data import ContactData
+from appservice.db import LotseDatabase
 from appservice.dev.client import ask
-from tests.conftest import MakeHuman
+from tests.conftest import TEST_CONTACT_KEY, MakeHuman
 from tests.test_requests import _request, _service_room
 
 pytestmark = pytest.mark.synapse
@@ -30,12 +31,12 @@ async def test_transfer_only_with_consent_and_old_messages_stay_sealed(
     outsider = await make_human("suedlich", centre="south", role="counsellor")
     # Not on duty, so the pool room holds only client and the old counsellor.
     for person in (new, other):
-        row = await Person.get(person.user_id)
+        row = await running.rows.Person.get(person.user_id)
         assert row is not None
         await row.set_status("unavailable")
     rooms = {h.user_id: await _service_room(h, bot) for h in (client, old, new, other, intruder)}
     await _request(client, rooms[client.user_id], bot)
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and request.room_id
     room_id = request.room_id
     await ask(old, rooms[old.user_id], bot, f"annehmen {request.id}")
@@ -53,7 +54,7 @@ async def test_transfer_only_with_consent_and_old_messages_stay_sealed(
     refused = await ask(
         other, rooms[other.user_id], bot, f"transfer {client.user_id} {new.user_id}"
     )
-    client_row = await Person.get(client.user_id)
+    client_row = await running.rows.Person.get(client.user_id)
     assert client_row is not None
     assert refused.body == (
         f"Übergeben kann nur die Stammberatung von {client_row.name} oder die Verwaltung. "
@@ -74,7 +75,7 @@ async def test_transfer_only_with_consent_and_old_messages_stay_sealed(
     )
     transfer_id = notice.body.split("zustimmen ")[1].split("`")[0]
     # Nothing happens before consent.
-    row = await Person.get(client.user_id)
+    row = await running.rows.Person.get(client.user_id)
     assert row is not None and row.home_counsellor_id == old.user_id
     assert new.user_id not in client.members(room_id)
 
@@ -93,9 +94,9 @@ async def test_transfer_only_with_consent_and_old_messages_stay_sealed(
     assert await new.join_invite() == room_id
     await client.wait_left(room_id, old.user_id)
     await client.wait_member(room_id, new.user_id)
-    row = await Person.get(client.user_id)
+    row = await running.rows.Person.get(client.user_id)
     assert row is not None and row.home_counsellor_id == new.user_id
-    moved = await CounsellingRequest.get_in_centre(request.id, "nord")
+    moved = await running.rows.CounsellingRequest.get_in_centre(request.id, "nord")
     assert moved is not None and moved.counsellor_id == new.user_id
     await old.next_notice(rooms[old.user_id], bot, 0, contains="übergeben")
 
@@ -131,7 +132,7 @@ async def test_declined_transfer_changes_nothing(make_human: MakeHuman, running:
     )
     assert "noch keine Stammberatung" in no_home.body
     await _request(client, rooms[client.user_id], bot)
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None
     await ask(home, rooms[home.user_id], bot, f"annehmen {request.id}")
 
@@ -151,24 +152,24 @@ async def test_declined_transfer_changes_nothing(make_human: MakeHuman, running:
     declined = await ask(client, rooms[client.user_id], bot, f"ablehnen {transfer_id}")
     assert "abgelehnt" in declined.body
     await home.next_notice(rooms[home.user_id], bot, 0, contains="abgelehnt")
-    row = await Person.get(client.user_id)
+    row = await running.rows.Person.get(client.user_id)
     assert row is not None and row.home_counsellor_id == home.user_id
-    kept = await CounsellingRequest.get_in_centre(request.id, "nord")
+    kept = await running.rows.CounsellingRequest.get_in_centre(request.id, "nord")
     assert kept is not None and kept.counsellor_id == home.user_id
 
 
 async def test_two_answers_to_one_transfer_one_counts(database_url: str) -> None:
     """Consent and decline at the same moment: exactly one decides (both backends)."""
-    db = LotseDatabase(database_url)
+    db = LotseDatabase(database_url, ContactData(TEST_CONTACT_KEY))
     await db.start()
     try:
-        transfer_id = await Transfer.propose("nord", "@c:x", "@old:x", "@new:x", "@old:x")
+        transfer_id = await db.rows.Transfer.propose("nord", "@c:x", "@old:x", "@new:x", "@old:x")
         results = await asyncio.gather(
-            Transfer.decide(transfer_id, "@c:x", "consented"),
-            Transfer.decide(transfer_id, "@c:x", "declined"),
-            Transfer.decide(transfer_id, "@c:x", "consented"),
+            db.rows.Transfer.decide(transfer_id, "@c:x", "consented"),
+            db.rows.Transfer.decide(transfer_id, "@c:x", "declined"),
+            db.rows.Transfer.decide(transfer_id, "@c:x", "consented"),
         )
         assert sorted(results) == [False, False, True]
-        assert not await Transfer.decide(transfer_id, "@someone-else:x", "declined")
+        assert not await db.rows.Transfer.decide(transfer_id, "@someone-else:x", "declined")
     finally:
         await db.stop()

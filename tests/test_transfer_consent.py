@@ -9,8 +9,9 @@ import pytest
 from mautrix.types import RoomID
 
 from appservice.app import LotseApp
-from appservice.db import CounsellingRequest, Person, Transfer
+from appservice.db import CounsellingRequest
 from appservice.dev.client import Human, ask
+from mailgateway.rows import MailRows
 from tests.conftest import MakeHuman, opened
 from tests.test_requests import _request, _service_room
 
@@ -20,7 +21,7 @@ CENTRE = "ost"  # few staff on duty: a pool request invites only the people of t
 
 
 async def _client_with_home(
-    make_human: MakeHuman, bot: str
+    rows: MailRows, make_human: MakeHuman, bot: str
 ) -> tuple[Human, str, Human, str, CounsellingRequest]:
     """A client of the centre whose first request their (now home) counsellor accepted."""
     client = await make_human("wechselnd", centre=CENTRE, role="client")
@@ -28,11 +29,11 @@ async def _client_with_home(
     client_room = await _service_room(client, bot)
     home_room = await _service_room(home, bot)
     await _request(client, client_room, bot)
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and request.room_id
     accepted = await ask(home, home_room, bot, f"annehmen {request.id}")
     assert "angenommen" in accepted.body, accepted.body
-    taken = await CounsellingRequest.get_in_centre(request.id, CENTRE)
+    taken = await rows.CounsellingRequest.get_in_centre(request.id, CENTRE)
     assert taken is not None
     return client, client_room, home, home_room, taken
 
@@ -44,14 +45,14 @@ async def _propose(human: Human, room: str, bot: str, text: str) -> int:
     return int(found.group(1))
 
 
-async def _home_of(client: Human) -> str | None:
-    row = await Person.get(client.user_id)
+async def _home_of(rows: MailRows, client: Human) -> str | None:
+    row = await rows.Person.get(client.user_id)
     assert row is not None
     return row.home_counsellor_id
 
 
-async def _status(transfer_id: int) -> str:
-    transfer = await Transfer.get(transfer_id)
+async def _status(rows: MailRows, transfer_id: int) -> str:
+    transfer = await rows.Transfer.get(transfer_id)
     assert transfer is not None
     return transfer.status
 
@@ -62,7 +63,9 @@ async def test_consent_is_judged_on_the_present(make_human: MakeHuman, running: 
     the client learns why, the proposer is told, nobody is invited."""
     bot = running.cfg.assistant_mxid
     steward = running.assistant.services.counselling_rooms
-    client, client_room, old, old_room, request = await _client_with_home(make_human, bot)
+    client, client_room, old, old_room, request = await _client_with_home(
+        running.mail_rows, make_human, bot
+    )
     room_id = RoomID(str(request.room_id))
     gone = await make_human("ausgeschieden", centre=CENTRE, role="counsellor")
     admin = await make_human("ostleitung", centre=CENTRE, role="admin")
@@ -74,8 +77,8 @@ async def test_consent_is_judged_on_the_present(make_human: MakeHuman, running: 
     refused = await ask(client, client_room, bot, f"zustimmen {first}")
     assert "nicht mehr möglich" in refused.body and "nicht mehr in Ihrer" in refused.body
     await old.next_notice(old_room, bot, told_before, contains=f"Nr. {first}")
-    assert await _status(first) == "withdrawn"
-    assert await _home_of(client) == old.user_id
+    assert await _status(running.mail_rows, first) == "withdrawn"
+    assert await _home_of(running.mail_rows, client) == old.user_id
     assert gone.user_id not in await steward.members(room_id)
     again = await ask(client, client_room, bot, f"zustimmen {first}")
     assert "schon entschieden" in again.body
@@ -84,13 +87,13 @@ async def test_consent_is_judged_on_the_present(make_human: MakeHuman, running: 
     second = await _propose(old, old_room, bot, f"übergeben {client.user_id} {other.user_id}")
     # The home counsellor changes meanwhile (set here directly; in production e.g. the old
     # counsellor's erasure clears it).
-    row = await Person.get(client.user_id)
+    row = await running.rows.Person.get(client.user_id)
     assert row is not None
     await row.set_home_counsellor(None)
     changed = await ask(client, client_room, bot, f"zustimmen {second}")
     assert "nicht mehr möglich" in changed.body and "Stammberatung" in changed.body
-    assert await _status(second) == "withdrawn"
-    assert await _home_of(client) is None
+    assert await _status(running.mail_rows, second) == "withdrawn"
+    assert await _home_of(running.mail_rows, client) is None
     assert other.user_id not in await steward.members(room_id)
     assert old.user_id in await steward.members(room_id)
 
@@ -104,11 +107,13 @@ async def test_failed_room_move_leaves_no_half_done_transfer(
     open, and the client is told nothing changed."""
     bot = running.cfg.assistant_mxid
     steward = running.assistant.services.counselling_rooms
-    client, client_room, old, old_room, first = await _client_with_home(make_human, bot)
+    client, client_room, old, old_room, first = await _client_with_home(
+        running.mail_rows, make_human, bot
+    )
     closed = await ask(old, old_room, bot, f"abschliessen {first.id}")
     assert "abgeschlossen" in closed.body, closed.body
     await _request(client, client_room, bot)  # goes straight to the home counsellor
-    second = await CounsellingRequest.open_for_client(client.user_id)
+    second = await running.rows.CounsellingRequest.open_for_client(client.user_id)
     assert second is not None and second.counsellor_id == old.user_id and second.room_id
     rooms = sorted(RoomID(str(r.room_id)) for r in (first, second))
     new = await make_human("uebernehmend", centre=CENTRE, role="counsellor")
@@ -123,10 +128,10 @@ async def test_failed_room_move_leaves_no_half_done_transfer(
     for room_id in rooms:
         members = await steward.members(room_id)
         assert new.user_id not in members and old.user_id in members
-    assert await _status(transfer_id) == "proposed"
-    assert await _home_of(client) == old.user_id
+    assert await _status(running.mail_rows, transfer_id) == "proposed"
+    assert await _home_of(running.mail_rows, client) == old.user_id
     for request in (first, second):
-        row = await CounsellingRequest.get_in_centre(request.id, CENTRE)
+        row = await running.rows.CounsellingRequest.get_in_centre(request.id, CENTRE)
         assert row is not None and row.counsellor_id == old.user_id
 
 
@@ -138,7 +143,9 @@ async def test_client_home_moves_a_client_only_with_their_consent(
     the consent moves rooms and home counsellor. A client without one gets one at once."""
     bot = running.cfg.assistant_mxid
     steward = running.assistant.services.counselling_rooms
-    client, client_room, old, _, request = await _client_with_home(make_human, bot)
+    client, client_room, old, _, request = await _client_with_home(
+        running.mail_rows, make_human, bot
+    )
     room_id = RoomID(str(request.room_id))
     nosy = await make_human("neugierig", centre=CENTRE, role="counsellor")
     nosy_room = await _service_room(nosy, bot)
@@ -148,37 +155,37 @@ async def test_client_home_moves_a_client_only_with_their_consent(
 
     grab = await ask(nosy, nosy_room, bot, f"client home {client.user_id} {nosy.user_id}")
     assert "Übergeben kann nur die Stammberatung" in grab.body
-    assert await _home_of(client) == old.user_id
+    assert await _home_of(running.mail_rows, client) == old.user_id
 
     before = len(client.notices(client_room, bot))
     transfer_id = await _propose(
         admin, admin_room, bot, f"client home {client.user_id} {chosen.user_id}"
     )
     await client.next_notice(client_room, bot, before, contains=f"zustimmen {transfer_id}")
-    assert await _home_of(client) == old.user_id
+    assert await _home_of(running.mail_rows, client) == old.user_id
     assert chosen.user_id not in await steward.members(room_id)
 
     consented = await ask(client, client_room, bot, f"zustimmen {transfer_id}")
     assert "Danke" in consented.body
-    assert await _home_of(client) == chosen.user_id
+    assert await _home_of(running.mail_rows, client) == chosen.user_id
     members = await steward.members(room_id)
     assert chosen.user_id in members and old.user_id not in members
 
     newcomer = await make_human("ohnestamm", centre=CENTRE, role="client")
     direct = await ask(admin, admin_room, bot, f"client home {newcomer.user_id} {chosen.user_id}")
     assert "jetzt Stammberat" in direct.body
-    assert await _home_of(newcomer) == chosen.user_id
+    assert await _home_of(running.mail_rows, newcomer) == chosen.user_id
 
 
 async def test_a_new_proposal_replaces_the_open_one_in_one_step(database_url: str) -> None:
     """Proposing withdraws the client's open proposal in the same transaction as it stores
     the new one: afterwards exactly one is open, and a proposal that cannot be stored
     withdraws nothing (both backends)."""
-    async with opened(database_url):
-        first = await Transfer.propose(CENTRE, "@c:x", "@old:x", "@a:x", "@old:x")
-        second = await Transfer.propose(CENTRE, "@c:x", "@old:x", "@b:x", "@old:x")
-        assert await _status(first) == "withdrawn"
-        assert await _status(second) == "proposed"
+    async with opened(database_url) as db:
+        first = await db.rows.Transfer.propose(CENTRE, "@c:x", "@old:x", "@a:x", "@old:x")
+        second = await db.rows.Transfer.propose(CENTRE, "@c:x", "@old:x", "@b:x", "@old:x")
+        assert await _status(MailRows(db), first) == "withdrawn"
+        assert await _status(MailRows(db), second) == "proposed"
         with pytest.raises(Exception, match="(?i)null"):
-            await Transfer.propose(CENTRE, "@c:x", "@old:x", None, "@old:x")  # type: ignore[arg-type]
-        assert await _status(second) == "proposed"
+            await db.rows.Transfer.propose(CENTRE, "@c:x", "@old:x", None, "@old:x")  # type: ignore[arg-type]
+        assert await _status(MailRows(db), second) == "proposed"

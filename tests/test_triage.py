@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-from appservice.db import AuditEntry, CounsellingRequest, Person, TriageDialogue
 from appservice.dev.client import ask
 from tests.conftest import Lotse, MakeHuman
 from tests.test_requests import _service_room
@@ -56,7 +55,7 @@ async def test_settings_all_or_nothing_and_centre_scoped(
     assert (await app.assistant.services.settings("west")).fallback_counsellor == (
         counsellor.user_id
     )
-    audited = await AuditEntry.recent("west", 10)
+    audited = await app.rows.AuditEntry.recent("west", 10)
     assert {("settings", "fallback_counsellor", counsellor.user_id)} <= {
         (e.action, e.target, e.detail) for e in audited
     }
@@ -83,7 +82,7 @@ async def test_triage_asks_topic_language_channel_then_matches(
     admin_room = await _service_room(admin, bot)
     room = await _service_room(client, bot)
     for person, languages, topics in ((turkish, "tr,de", "addiction"), (family, "de", "family")):
-        row = await Person.get(person.user_id)
+        row = await app.rows.Person.get(person.user_id)
         assert row is not None
         await row.set_profile(languages=languages, topics=topics)
     await ask(admin, admin_room, bot, "einstellungen automatic_assignment=on languages=de,tr")
@@ -94,11 +93,11 @@ async def test_triage_asks_topic_language_channel_then_matches(
 
         out_of_range = await ask(client, room, bot, "7")
         assert "Zahl von 1 bis 2" in out_of_range.body and "Worum geht es?" in out_of_range.body
-        assert await CounsellingRequest.open_for_client(client.user_id) is None
+        assert await app.rows.CounsellingRequest.open_for_client(client.user_id) is None
 
         language = await ask(client, room, bot, "Sucht")
         assert "1. Deutsch" in language.body and "2. Türkisch" in language.body
-        dialogue = await TriageDialogue.get(client.user_id)
+        dialogue = await app.rows.TriageDialogue.get(client.user_id)
         assert dialogue is not None and dialogue.topic == "addiction"
 
         # The dialogue is in the database: a restart continues with the same question.
@@ -108,11 +107,11 @@ async def test_triage_asks_topic_language_channel_then_matches(
         channel = await ask(client, room, bot, "2")
         assert "Wie möchten Sie schreiben?" in channel.body
         done = await ask(client, room, bot, "2")
-        request = await CounsellingRequest.open_for_client(client.user_id)
+        request = await app.rows.CounsellingRequest.open_for_client(client.user_id)
         assert request is not None and f"Nr. {request.id}" in done.body
         assert (request.topic, request.language, request.channel) == ("addiction", "tr", "async")
         assert request.counsellor_id == turkish.user_id and request.status == "assigned"
-        assert await TriageDialogue.get(client.user_id) is None
+        assert await app.rows.TriageDialogue.get(client.user_id) is None
         assert await turkish.join_invite() == request.room_id
     finally:
         await ask(admin, admin_room, bot, "einstellungen automatic_assignment=off languages=de")
@@ -133,36 +132,39 @@ async def test_cancel_and_repeat(make_human: MakeHuman, lotse: Lotse) -> None:
     assert "Zahl von 1 bis 2" in sentence.body
     cancelled = await ask(client, room, bot, "abbrechen")
     assert "keine Anfrage" in cancelled.body
-    assert await TriageDialogue.get(client.user_id) is None
-    assert await CounsellingRequest.open_for_client(client.user_id) is None
+    assert await app.rows.TriageDialogue.get(client.user_id) is None
+    assert await app.rows.CounsellingRequest.open_for_client(client.user_id) is None
     # With no dialogue, a lone number is just an unknown command again.
     stray = await ask(client, room, bot, "1")
-    assert await CounsellingRequest.open_for_client(client.user_id) is None
+    assert await app.rows.CounsellingRequest.open_for_client(client.user_id) is None
     assert "hilfe" in stray.body
 
     # A dialogue left for more than a day is forgotten.
     await ask(client, room, bot, "anfrage")
     two_days_ago = int(time.time() * 1000) - 2 * 24 * 3600 * 1000
-    await TriageDialogue.db.execute(
+    await app.rows.TriageDialogue.db.execute(
         "UPDATE triage_dialogue SET started_at=$2 WHERE client_id=$1", client.user_id, two_days_ago
     )
     forgotten = await ask(client, room, bot, "1")
-    assert "hilfe" in forgotten.body and await TriageDialogue.get(client.user_id) is None
+    assert "hilfe" in forgotten.body and await app.rows.TriageDialogue.get(client.user_id) is None
 
 
 async def test_two_answers_at_once_move_one_step(make_human: MakeHuman, lotse: Lotse) -> None:
     """Answers racing each other: the dialogue advances once, not twice."""
     client_id = "@race-triage:lotse.test"
-    assert await TriageDialogue.start(client_id, "west", "topic")
-    assert not await TriageDialogue.start(client_id, "west", "topic")
-    a, b = await TriageDialogue.get(client_id), await TriageDialogue.get(client_id)
+    assert await lotse.app.rows.TriageDialogue.start(client_id, "west", "topic")
+    assert not await lotse.app.rows.TriageDialogue.start(client_id, "west", "topic")
+    a, b = (
+        await lotse.app.rows.TriageDialogue.get(client_id),
+        await lotse.app.rows.TriageDialogue.get(client_id),
+    )
     assert a is not None and b is not None
     results = await asyncio.gather(
         a.answer("topic", "family", "language"), b.answer("topic", "addiction", "language")
     )
     assert sorted(results) == [False, True]
-    assert await TriageDialogue.finish(client_id)
-    assert not await TriageDialogue.finish(client_id)
+    assert await lotse.app.rows.TriageDialogue.finish(client_id)
+    assert not await lotse.app.rows.TriageDialogue.finish(client_id)
 
 
 async def test_crisis_contact_and_fallback_from_the_settings(
@@ -178,7 +180,7 @@ async def test_crisis_contact_and_fallback_from_the_settings(
     first = await make_human("krise", centre="west", role="client")
     second = await make_human("persisch", centre="west", role="client")
     admin_room = await _service_room(admin, bot)
-    crisis_row = await Person.get(crisis.user_id)
+    crisis_row = await app.rows.Person.get(crisis.user_id)
     assert crisis_row is not None
     await crisis_row.set_profile(crisis_contact=True)
     try:
@@ -186,10 +188,10 @@ async def test_crisis_contact_and_fallback_from_the_settings(
         await ask(first, room, bot, "anfrage")
         await ask(first, room, bot, "1")
         done = await ask(first, room, bot, "1")
-        request = await CounsellingRequest.open_for_client(first.user_id)
+        request = await app.rows.CounsellingRequest.open_for_client(first.user_id)
         assert request is not None and request.counsellor_id == crisis.user_id
         assert crisis.user_id in done.body
-        client_row = await Person.get(first.user_id)
+        client_row = await app.rows.Person.get(first.user_id)
         assert client_row is not None and client_row.home_counsellor_id == crisis.user_id
     finally:
         await crisis_row.set_profile(crisis_contact=False)
@@ -209,7 +211,7 @@ async def test_crisis_contact_and_fallback_from_the_settings(
         language = await ask(second, room, bot, "2")  # Persisch: nobody lists it
         assert "Wie möchten Sie schreiben?" in language.body
         await ask(second, room, bot, "Nachricht")
-        request = await CounsellingRequest.open_for_client(second.user_id)
+        request = await app.rows.CounsellingRequest.open_for_client(second.user_id)
         assert request is not None and request.language == "fa"
         assert request.counsellor_id == fallback.user_id
     finally:

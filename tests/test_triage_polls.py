@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from appservice.db import CounsellingRequest, TriageDialogue
 from appservice.dev.client import POLL_START, Human, Seen, ask
 from tests.conftest import Lotse, MakeHuman
 from tests.test_privacy import _database_dump
@@ -74,13 +73,13 @@ async def test_votes_answer_the_questions_and_stale_votes_change_nothing(
         "answers": [{"id": "1", TEXT: "Familie"}, {"id": "2", TEXT: "Sucht"}],
     }
     assert topic.content[TEXT] == "Worum geht es?\n1. Familie\n2. Sucht"
-    dialogue = await TriageDialogue.get(client.user_id)
+    dialogue = await app.rows.TriageDialogue.get(client.user_id)
     assert dialogue is not None and dialogue.poll_event_id == topic.event_id
 
     # An answer id that is no option changes nothing and says what to do.
     unknown = await _vote(client, room, bot, topic, "7")
     assert "kenne ich nicht" in unknown.body and "1 bis 2" in unknown.body
-    assert await TriageDialogue.get(client.user_id) == dialogue
+    assert await app.rows.TriageDialogue.get(client.user_id) == dialogue
 
     # A vote answers exactly as typing "2" would: the next question, as text and as a poll.
     channel_text = await _vote(client, room, bot, topic, "2")
@@ -88,7 +87,7 @@ async def test_votes_answer_the_questions_and_stale_votes_change_nothing(
     await _ended(client, room, bot, topic)
     channel = await _poll(client, room, bot, 2)
     assert channel.content[POLL_START]["question"] == {TEXT: "Wie möchten Sie schreiben?"}
-    dialogue = await TriageDialogue.get(client.user_id)
+    dialogue = await app.rows.TriageDialogue.get(client.user_id)
     assert dialogue is not None
     assert (dialogue.topic, dialogue.step, dialogue.poll_event_id) == (
         "addiction",
@@ -99,21 +98,21 @@ async def test_votes_answer_the_questions_and_stale_votes_change_nothing(
     # A late vote on the answered question's poll changes nothing.
     stale = await _vote(client, room, bot, topic, "1")
     assert "gilt nicht mehr" in stale.body and "aktuelle Frage" in stale.body
-    assert await TriageDialogue.get(client.user_id) == dialogue
+    assert await app.rows.TriageDialogue.get(client.user_id) == dialogue
 
     # The poll is remembered in the database: after a restart a vote on it still answers.
     await lotse.restart()
     done = await _vote(client, room, bot, channel, "2")
-    request = await CounsellingRequest.open_for_client(client.user_id)
+    request = await app.rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and f"Nr. {request.id}" in done.body
     assert (request.topic, request.channel) == ("addiction", "async")
-    assert await TriageDialogue.get(client.user_id) is None
+    assert await app.rows.TriageDialogue.get(client.user_id) is None
     await _ended(client, room, bot, channel)
 
     # After the request exists, a vote on a triage poll creates nothing new.
     after = await _vote(client, room, bot, channel, "1")
     assert "gilt nicht mehr" in after.body and "`anfrage`" in after.body
-    again = await CounsellingRequest.open_for_client(client.user_id)
+    again = await app.rows.CounsellingRequest.open_for_client(client.user_id)
     assert again is not None and (again.id, again.channel) == (request.id, "async")
 
 
@@ -137,7 +136,7 @@ async def test_typing_still_works_and_votes_stay_in_their_room(
     assert "Wie möchten Sie schreiben?" in typed.body
     await _ended(client, room, bot, topic)
     channel = await _poll(client, room, bot, 2)
-    dialogue = await TriageDialogue.get(client.user_id)
+    dialogue = await app.rows.TriageDialogue.get(client.user_id)
     assert dialogue is not None and (dialogue.topic, dialogue.poll_event_id) == (
         "family",
         channel.event_id,
@@ -148,8 +147,8 @@ async def test_typing_still_works_and_votes_stay_in_their_room(
     await ask(other, other_room, bot, "anfrage")
     foreign = await _vote(other, other_room, bot, channel, "1", hidden=True)
     assert "gilt nicht mehr" in foreign.body
-    assert await TriageDialogue.get(client.user_id) == dialogue
-    other_dialogue = await TriageDialogue.get(other.user_id)
+    assert await app.rows.TriageDialogue.get(client.user_id) == dialogue
+    other_dialogue = await app.rows.TriageDialogue.get(other.user_id)
     assert other_dialogue is not None and other_dialogue.topic is None
 
     # Cancelling ends the poll; a vote on it afterwards starts nothing.
@@ -158,8 +157,8 @@ async def test_typing_still_works_and_votes_stay_in_their_room(
     await _ended(client, room, bot, channel)
     late = await _vote(client, room, bot, channel, "1")
     assert "gilt nicht mehr" in late.body
-    assert await TriageDialogue.get(client.user_id) is None
-    assert await CounsellingRequest.open_for_client(client.user_id) is None
+    assert await app.rows.TriageDialogue.get(client.user_id) is None
+    assert await app.rows.CounsellingRequest.open_for_client(client.user_id) is None
     await ask(other, other_room, bot, "abbrechen")
 
     # Somebody the client let into their service room cannot answer for them: their vote is
@@ -167,7 +166,7 @@ async def test_typing_still_works_and_votes_stay_in_their_room(
     # meanwhile, so the vote surely reaches it after the invitation.)
     await ask(client, room, bot, "anfrage")
     topic = await _poll(client, room, bot, 3)
-    dialogue = await TriageDialogue.get(client.user_id)
+    dialogue = await app.rows.TriageDialogue.get(client.user_id)
     assert dialogue is not None and dialogue.poll_event_id == topic.event_id
     await lotse.stop()
     await client.client.room_invite(room, other.user_id)
@@ -176,7 +175,7 @@ async def test_typing_still_works_and_votes_stay_in_their_room(
     app = await lotse.start()
     new = await _new_room_from(client, bot, room)
     await client.next_notice(new, bot, 0, contains="noch jemand")
-    assert await TriageDialogue.get(client.user_id) == dialogue
+    assert await app.rows.TriageDialogue.get(client.user_id) == dialogue
     assert vote not in (await _database_dump(app))["crypto_message_index"]
     typed = await ask(client, new, bot, "1")
     assert "Wie möchten Sie schreiben?" in typed.body

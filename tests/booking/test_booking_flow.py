@@ -20,17 +20,6 @@ from icalendar import Calendar
 
 from appservice import clock
 from appservice.app import LotseApp
-from appservice.db import (
-    Appointment,
-    BookingBlocker,
-    BookingService,
-    BookingWindowRow,
-    CentreSettingRow,
-    ClientGroup,
-    CounsellorVideoLink,
-    GroupAppointmentRow,
-    Person,
-)
 from appservice.dev.client import Human, Seen, ask
 from bots.booking.feed import initials
 from bots.booking.shell import jobs as booking_jobs
@@ -59,16 +48,16 @@ async def test_client_books_counsellor_confirms_both_told(
     outsider = await make_human("terminsued", centre="south", role="counsellor")
     rooms = {h.user_id: await _service_room(h, bot) for h in (counsellor, client, rival, outsider)}
     c_room, k_room, r_room = (rooms[h.user_id] for h in (counsellor, client, rival))
-    _, c_address = await give_confirmed_address(counsellor)
-    _, k_address = await give_confirmed_address(client)
+    _, c_address = await give_confirmed_address(running.mail_rows, counsellor)
+    _, k_address = await give_confirmed_address(running.mail_rows, client)
 
     # Bad input: a clear answer, and nothing is stored.
-    services_before = len(await BookingService.of_centre("nord"))
+    services_before = len(await running.rows.BookingService.of_centre("nord"))
     fax = await ask(counsellor, c_room, bot, "service new Erstgespräch duration=30 channel=fax")
     assert "Kanal" in fax.body and "nichts geändert" in fax.body
     no_duration = await ask(counsellor, c_room, bot, "service new Erstgespräch channel=chat")
     assert "Dauer" in no_duration.body
-    assert len(await BookingService.of_centre("nord")) == services_before
+    assert len(await running.rows.BookingService.of_centre("nord")) == services_before
 
     created = await ask(
         counsellor,
@@ -86,12 +75,12 @@ async def test_client_books_counsellor_confirms_both_told(
     ):
         refused = await ask(counsellor, c_room, bot, text)
         assert expected in refused.body and "nichts geändert" in refused.body, refused.body
-    assert await BookingWindowRow.of_counsellor(counsellor.user_id) == []
+    assert await running.rows.BookingWindowRow.of_counsellor(counsellor.user_id) == []
     added = await ask(counsellor, c_room, bot, f"hours add {weekday} 9:00 12:00 {sid} weeks=1")
     assert "angelegt" in added.body
     overlap = await ask(counsellor, c_room, bot, f"hours add {weekday} 10:00 11:00 {sid}")
     assert "überschneidet" in overlap.body
-    assert len(await BookingWindowRow.of_counsellor(counsellor.user_id)) == 1
+    assert len(await running.rows.BookingWindowRow.of_counsellor(counsellor.user_id)) == 1
     foreign = await ask(outsider, rooms[outsider.user_id], bot, f"service edit {sid} duration=45")
     assert "Your centre has no service" in foreign.body  # south speaks English
 
@@ -118,7 +107,7 @@ async def test_client_books_counsellor_confirms_both_told(
     appointment_id = _number(booked.body)
     taken = await ask(rival, r_room, bot, "buchen 1")
     assert "schon vergeben" in taken.body
-    held = await Appointment.get(int(appointment_id))
+    held = await running.rows.Appointment.get(int(appointment_id))
     assert held is not None and held.state == "held" and held.held_until is not None
     # Booked: the client's slots poll is closed and the numbers shown are spent.
     client_poll = client.polls(k_room, bot)[-1]
@@ -163,7 +152,7 @@ async def test_client_books_counsellor_confirms_both_told(
     assert "wartet nicht auf eine Entscheidung" in twice.body
     foreign_confirm = await ask(outsider, rooms[outsider.user_id], bot, f"confirm {appointment_id}")
     assert "You have no appointment" in foreign_confirm.body
-    row = await Appointment.get(int(appointment_id))
+    row = await running.rows.Appointment.get(int(appointment_id))
     assert row is not None and row.state == "confirmed" and row.client == client.user_id
     listed = await ask(client, k_room, bot, "meine-termine")
     assert "bestätigt" in listed.body and f"Nr. {appointment_id}" in listed.body
@@ -224,7 +213,7 @@ async def test_client_books_counsellor_confirms_both_told(
     cancel_mail = await _mail_with(mail_sink, c_address, "Ein Termin wurde abgesagt")
     assert "terminklient" not in readable(cancel_mail).lower()
     assert "09:" not in readable(cancel_mail) and f"Nr. {third}" not in readable(cancel_mail)
-    third_row = await Appointment.get(int(third))
+    third_row = await running.rows.Appointment.get(int(third))
     assert third_row is not None and third_row.state == "cancelled"
     assert await booking_jobs.run(services, now=third_row.starts_at - 10 * 60_000) == 0
     again_cancelled = await ask(client, k_room, bot, f"absagen {third}")
@@ -261,12 +250,12 @@ async def test_client_books_counsellor_confirms_both_told(
     assert "terminklient" not in body.decode().lower()
     assert str(event["SUMMARY"]) == "Erstgespräch"  # initials are off by default
     # The centre setting ical_initials adds the pseudonym's initials, still no name.
-    pseudonym = (await Person.get(client.user_id)).name  # type: ignore[union-attr]
-    await CentreSettingRow.set("nord", "ical_initials", "ja", "@t:x")
+    pseudonym = (await running.rows.Person.get(client.user_id)).name  # type: ignore[union-attr]
+    await running.rows.CentreSettingRow.set("nord", "ical_initials", "ja", "@t:x")
     try:
         with_initials = Calendar.from_ical((await _get(url))[1])
     finally:
-        await CentreSettingRow.db.execute(
+        await running.rows.CentreSettingRow.db.execute(
             "DELETE FROM centre_setting WHERE centre_id='nord' AND key='ical_initials'"
         )
     titled = {str(c["UID"]).split("@")[0]: str(c["SUMMARY"]) for c in with_initials.walk("VEVENT")}
@@ -333,7 +322,7 @@ async def test_clients_racing_through_synapse_get_one_booking(
     won = [a for a in answers if "reserviert" in a.body]
     assert len(won) == 1, [a.body for a in answers]
     assert sum("schon vergeben" in a.body for a in answers) == 3
-    rows = await Appointment.of_person(counsellor.user_id, 0)
+    rows = await running.rows.Appointment.of_person(counsellor.user_id, 0)
     assert len(rows) == 1 and rows[0].state == "held"
 
 
@@ -355,16 +344,16 @@ async def test_lapsed_hold_frees_the_slot_and_is_never_sent(
     hold = _number((await ask(slow, s_room, bot, "buchen 1")).body)
     assert "kein Termin frei" in (await ask(quick, q_room, bot, f"termine {sid}")).body
     # Ten minutes pass: the hold's end is moved into the past as the clock would.
-    await Appointment.db.execute(
+    await running.rows.Appointment.db.execute(
         "UPDATE appointment SET held_until=held_until - 3600000 WHERE id=$1", int(hold)
     )
     assert "08:00" in (await ask(quick, q_room, bot, f"termine {sid}")).body
     late = await ask(slow, s_room, bot, f"absenden {hold}")
     assert "abgelaufen" in late.body and "nichts geändert" in late.body, late.body
-    row = await Appointment.get(int(hold))
+    row = await running.rows.Appointment.get(int(hold))
     assert row is not None and row.state == "held"
     assert "reserviert" in (await ask(quick, q_room, bot, "buchen 1")).body
-    lapsed = await Appointment.get(int(hold))
+    lapsed = await running.rows.Appointment.get(int(hold))
     assert lapsed is not None and lapsed.state == "cancelled"
     assert "nicht (mehr)" in (await ask(slow, s_room, bot, f"absenden {hold}")).body
 
@@ -407,27 +396,27 @@ async def test_group_appointment_places_go_once(make_human: MakeHuman, running: 
     )
     assert sorted("dabei" in a.body for a in answers) == [False, True], [a.body for a in answers]
     assert any("voll" in a.body for a in answers)
-    assert len(await GroupAppointmentRow.participants(int(gid))) == 2
+    assert len(await running.rows.GroupAppointmentRow.participants(int(gid))) == 2
     unknown = await ask(clients[0], rooms[0], bot, "join 999999")
     assert "gibt es nicht" in unknown.body
     # Leaving: only one's own place; the counsellor is told; the place is free again.
     joined = [
         c
         for c, r in zip(clients, rooms, strict=True)
-        if c.user_id in await GroupAppointmentRow.participants(int(gid))
+        if c.user_id in await running.rows.GroupAppointmentRow.participants(int(gid))
     ]
     outside = next(c for c in clients if c not in joined)
     out_room = rooms[clients.index(outside)]
     not_in = await ask(outside, out_room, bot, f"leave {gid}")
     assert "nicht angemeldet" in not_in.body, not_in.body
     assert "gibt es nicht" in (await ask(outside, out_room, bot, "verlassen 999999")).body
-    assert len(await GroupAppointmentRow.participants(int(gid))) == 2
+    assert len(await running.rows.GroupAppointmentRow.participants(int(gid))) == 2
     before = len(counsellor.notices(c_room, bot))
     left = await ask(clients[0], rooms[0], bot, f"verlassen {gid}")
     assert "abgemeldet" in left.body, left.body
     told = await counsellor.next_notice(c_room, bot, before, contains="abgemeldet")
     assert f"Nr. {gid}" in told.body
-    assert clients[0].user_id not in await GroupAppointmentRow.participants(int(gid))
+    assert clients[0].user_id not in await running.rows.GroupAppointmentRow.participants(int(gid))
     twice_left = await ask(clients[0], rooms[0], bot, f"leave {gid}")
     assert "nicht angemeldet" in twice_left.body
     refill = await ask(outside, out_room, bot, f"join {gid}")
@@ -495,7 +484,7 @@ async def test_blocker_keeps_time_free_and_is_listed(
         refused = await ask(counsellor, c_room, bot, typed)
         assert expected in refused.body and "nichts geändert" in refused.body, refused.body
     assert "gibt es nicht" in (await ask(counsellor, c_room, bot, "unblock 999999")).body
-    assert await BookingBlocker.of_centre("nord", 0, 2**62) == []
+    assert await running.rows.BookingBlocker.of_centre("nord", 0, 2**62) == []
 
     made = await ask(counsellor, c_room, bot, f"blocker add {text} 9:30 10:30 Teamsitzung")
     assert "angelegt" in made.body, made.body
@@ -515,7 +504,7 @@ async def test_blocker_keeps_time_free_and_is_listed(
         "schon einen Termin"
         in (await ask(counsellor, c_room, bot, f"block {text} 10:00 11:00")).body
     )
-    assert len(await BookingBlocker.of_centre("nord", 0, 2**62)) == 1
+    assert len(await running.rows.BookingBlocker.of_centre("nord", 0, 2**62)) == 1
     assert "abgesagt" in (await ask(client, k_room, bot, f"absagen {held}")).body
 
     foreign = await ask(colleague, o_room, bot, f"unblock {bid}")
@@ -540,13 +529,15 @@ async def test_group_appointment_participants_reminders_cancel(
     other = await make_human("gtklient2", centre="nord", role="client")
     c_room, o_room = await _service_room(counsellor, bot), await _service_room(colleague, bot)
     rooms = {h.user_id: await _service_room(h, bot) for h in (single, member, other)}
-    _, m_address = await give_confirmed_address(member)
-    found = await ClientGroup.create("nord", "Gtgruppe", "", counsellor.user_id)
+    _, m_address = await give_confirmed_address(running.mail_rows, member)
+    found = await running.rows.ClientGroup.create("nord", "Gtgruppe", "", counsellor.user_id)
     assert found is not None
     for who in (member, other):
         await found.add_member(who.user_id)
-    await CentreSettingRow.set("nord", "video_base_url", "https://meet.example.org", "@t:x")
-    await CentreSettingRow.set("nord", "video_link_minutes", "90", "@t:x")
+    await running.rows.CentreSettingRow.set(
+        "nord", "video_base_url", "https://meet.example.org", "@t:x"
+    )
+    await running.rows.CentreSettingRow.set("nord", "video_link_minutes", "90", "@t:x")
     try:
         day = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=3)
         text = f"{day:%d.%m.%Y}"
@@ -557,7 +548,7 @@ async def test_group_appointment_participants_reminders_cancel(
             f"groupappointment new {text} 10:00 11:00 Gtabend max=3 channel=video",
         )
         gid = _number(created.body)
-        row = await GroupAppointmentRow.get(int(gid))
+        row = await running.rows.GroupAppointmentRow.get(int(gid))
         assert row is not None and row.video_url is not None
         assert re.fullmatch(r"https://meet\.example\.org/[0-9a-f]{32}", row.video_url)
         small = _number(
@@ -578,8 +569,8 @@ async def test_group_appointment_participants_reminders_cancel(
         ):
             refused = await ask(who, room, bot, typed)
             assert expected in refused.body, refused.body
-        assert await GroupAppointmentRow.participants(int(gid)) == []
-        assert await GroupAppointmentRow.participants(int(small)) == []
+        assert await running.rows.GroupAppointmentRow.participants(int(gid)) == []
+        assert await running.rows.GroupAppointmentRow.participants(int(small)) == []
 
         before = len(single.notices(rooms[single.user_id], bot))
         added = await ask(counsellor, c_room, bot, f"groupappointment add {gid} {single.user_id}")
@@ -591,7 +582,7 @@ async def test_group_appointment_participants_reminders_cancel(
         whole = await ask(counsellor, c_room, bot, f"groupappointment add {gid} group:Gtgruppe")
         assert "eingetragen" in whole.body and "gtklient1" in whole.body.lower(), whole.body
         members = {single.user_id, member.user_id, other.user_id}
-        assert set(await GroupAppointmentRow.participants(int(gid))) == members
+        assert set(await running.rows.GroupAppointmentRow.participants(int(gid))) == members
         [invited] = await wait_for_mails(mail_sink, m_address)
         assert "Gtabend" not in readable(invited) and "10:00" not in readable(invited)
 
@@ -631,7 +622,7 @@ async def test_group_appointment_participants_reminders_cancel(
         listed = await ask(single, rooms[single.user_id], bot, "gruppentermine")
         assert f"Nr. {gid}" not in listed.body
     finally:
-        await CentreSettingRow.db.execute(
+        await running.rows.CentreSettingRow.db.execute(
             "DELETE FROM centre_setting WHERE centre_id='nord' "
             "AND key IN ('video_base_url', 'video_link_minutes')"
         )
@@ -649,12 +640,14 @@ async def test_counsellors_own_video_link_replaces_jitsi(
     client = await make_human("vlklient", centre="nord", role="client")
     c_room, o_room = await _service_room(counsellor, bot), await _service_room(colleague, bot)
     own = "https://zoom.example.com/j/4711"
-    await CentreSettingRow.set("nord", "video_base_url", "https://meet.example.org", "@t:x")
+    await running.rows.CentreSettingRow.set(
+        "nord", "video_base_url", "https://meet.example.org", "@t:x"
+    )
     try:
         for bad in ("http://zoom.example.com/j/1", "https://user:pw@zoom.example.com/"):
             refused = await ask(counsellor, c_room, bot, f"videolink set {bad}")
             assert "nichts geändert" in refused.body, refused.body
-        assert await CounsellorVideoLink.of(counsellor.user_id) is None
+        assert await running.rows.CounsellorVideoLink.of(counsellor.user_id) is None
         assert "keine eigene" in (await ask(counsellor, c_room, bot, "videolink")).body
         stored = await ask(counsellor, c_room, bot, f"videolink set {own}")
         assert own in stored.body
@@ -671,7 +664,7 @@ async def test_counsellors_own_video_link_replaces_jitsi(
             made = await ask(
                 who, room, bot, f"appointment new {client.user_id} {text} {clock_time} {sid}"
             )
-            row = await Appointment.get(int(_number(made.body)))
+            row = await running.rows.Appointment.get(int(_number(made.body)))
             assert row is not None
             return row.video_url
 
@@ -684,16 +677,16 @@ async def test_counsellors_own_video_link_replaces_jitsi(
             bot,
             f"groupappointment new {text} 14:00 15:00 Vlabend max=3 channel=video",
         )
-        group_row = await GroupAppointmentRow.get(int(_number(group.body)))
+        group_row = await running.rows.GroupAppointmentRow.get(int(_number(group.body)))
         assert group_row is not None and group_row.video_url == own
 
         cleared = await ask(counsellor, c_room, bot, "videolink clear")
         assert "gelöscht" in cleared.body
-        assert await CounsellorVideoLink.of(counsellor.user_id) is None
+        assert await running.rows.CounsellorVideoLink.of(counsellor.user_id) is None
         after = await single(counsellor, c_room, "11:00")
         assert after is not None and re.fullmatch(jitsi, after)
     finally:
-        await CentreSettingRow.db.execute(
+        await running.rows.CentreSettingRow.db.execute(
             "DELETE FROM centre_setting WHERE centre_id='nord' AND key='video_base_url'"
         )
 
@@ -748,7 +741,7 @@ async def test_slots_around_the_summer_time_switches(
         assert [when for _, when in found] == shown
         held = await ask(client, k_room, bot, f"buchen {pick}")
         assert shown[pick - 1] in held.body, held.body
-        row = await Appointment.get(int(_number(held.body)))
+        row = await running.rows.Appointment.get(int(_number(held.body)))
         assert row is not None
         stored = datetime.fromtimestamp(row.starts_at / 1000, UTC)
         assert stored == datetime.fromisoformat(f"{sunday}T{utc}+00:00")
