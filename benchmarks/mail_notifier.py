@@ -28,11 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mautrix.appservice.state_store.asyncpg import PgASStateStore  # noqa: E402
 from mautrix.types import Event, EventType, Membership, RoomID, UserID  # noqa: E402
 
-from appservice import contact_data
 from appservice.config import load_config_text  # noqa: E402
-from appservice.db import Inbox, LotseDatabase  # noqa: E402
+from appservice.contact_data import ContactData
+from appservice.db import LotseDatabase  # noqa: E402
 from mailgateway.digest import RoomNotifier  # noqa: E402
 from mailgateway.notices import MailNotices  # noqa: E402
+from mailgateway.rows import MailRows
 
 DOMAIN = "lotse.bench"
 ROOMS = 50
@@ -73,8 +74,7 @@ async def timed(items: list[Any], step: Callable[[Any], Awaitable[Any]]) -> list
 
 
 async def run(url: str, n: int) -> list[tuple[str, list[float]]]:
-    contact_data.configure("lotse benchmark contact key")
-    db = LotseDatabase(url)
+    db = LotseDatabase(url, ContactData("lotse benchmark contact key"))
     await db.start()
     try:
         cfg = load_config_text(CONFIG, Path(tempfile.gettempdir()) / "bench.yaml")
@@ -93,11 +93,11 @@ async def run(url: str, n: int) -> list[tuple[str, list[float]]]:
             steward=steward,
             assistant=assistant,
             own_users={steward, assistant, cfg.sender_mxid},
-            notices=MailNotices(cfg),
+            notices=MailNotices(cfg, MailRows(db)),
             window_minutes=60,
         )
         raws = [raw_event(i % ROOMS, people[i % ROOMS][i % 2], i) for i in range(n)]
-        baseline = await timed(raws, lambda raw: Inbox.add_many([raw]))
+        baseline = await timed(raws, lambda raw: db.rows.Inbox.add_many([raw]))
         events = [as_event(raw) for raw in raws]
         observed = await timed(events, notifier.observe)
         receipts = [

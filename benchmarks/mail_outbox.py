@@ -24,11 +24,12 @@ from aiosmtpd.smtp import Envelope, Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appservice import contact_data
+from appservice.contact_data import ContactData
 from appservice.db import LotseDatabase  # noqa: E402
 from appservice.dev.synapse_runner import free_port  # noqa: E402
-from mailgateway.outbox import SENT, Outbox  # noqa: E402
+from mailgateway.outbox import SENT  # noqa: E402
 from mailgateway.render import MailTemplates, build_message  # noqa: E402
+from mailgateway.rows import MailRows
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings  # noqa: E402
 
 FROM = "noreply@lotse.bench"
@@ -82,20 +83,24 @@ async def baseline(port: int, n: int) -> float:
 
 async def lotse(port: int, n: int, directory: Path) -> tuple[float, float]:
     """Enqueue n rows on SQLite, then let the sender deliver them; (enqueue s, deliver s)."""
-    contact_data.configure("lotse benchmark contact key")
-    db = LotseDatabase(f"sqlite:{directory / 'bench.db'}")
+    db = LotseDatabase(
+        f"sqlite:{directory / 'bench.db'}", ContactData("lotse benchmark contact key")
+    )
+    rows = MailRows(db)
     await db.start()
     try:
         started = time.perf_counter()
         for i in range(n):
-            await Outbox.enqueue(f"person{i}@beratung.bench", "new_message", "de", VARIABLES)
+            await rows.Outbox.enqueue(f"person{i}@beratung.bench", "new_message", "de", VARIABLES)
         enqueued = time.perf_counter() - started
         smtp = SmtpSettings(host="127.0.0.1", port=port, from_address=FROM, security="none")
-        sender = MailSender(smtp, MailTemplates(), retry=RetryPolicy(), poll_interval=0.05)
+        sender = MailSender(
+            smtp, MailTemplates(), retry=RetryPolicy(), poll_interval=0.05, rows=rows
+        )
         started = time.perf_counter()
         await sender.start()
         try:
-            while await Outbox.count(SENT) < n:
+            while await rows.Outbox.count(SENT) < n:
                 await asyncio.sleep(0.1)
         finally:
             await sender.stop()

@@ -78,7 +78,7 @@ def fill(db_path: Path, sizes: dict[str, int], secret: str) -> None:
     """Bulk inserts straight into the migrated tables."""
     rnd = random.Random(13)
     now = int(time.time() * 1000)
-    contact_data.configure(secret)
+    contact = contact_data.ContactData(secret)
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA journal_mode=WAL")
     people = []
@@ -94,8 +94,8 @@ def fill(db_path: Path, sizes: dict[str, int], secret: str) -> None:
                 centre,
                 "admin" if len(counsellors[centre]) == 1 else "counsellor",
                 f"Berater {i}",
-                contact_data.seal(email, contact_data.person_context(uid, "email")),
-                contact_data.lookup(email),
+                contact.seal(email, contact_data.person_context(uid, "email")),
+                contact.lookup(email),
                 now - YEAR_MS,
             )
         )
@@ -111,8 +111,8 @@ def fill(db_path: Path, sizes: dict[str, int], secret: str) -> None:
                 centre,
                 "client",
                 f"Klient {i}",
-                contact_data.seal(email, contact_data.person_context(uid, "email")),
-                contact_data.lookup(email),
+                contact.seal(email, contact_data.person_context(uid, "email")),
+                contact.lookup(email),
                 now - rnd.randrange(YEAR_MS),
             )
         )
@@ -163,11 +163,11 @@ def fill(db_path: Path, sizes: dict[str, int], secret: str) -> None:
     mails = []
     for i in range(sizes["mails"]):
         address = f"klient{rnd.randrange(sizes['clients']) // 10 * 10}@example.org"
-        digest = contact_data.lookup(address) or ""
+        digest = contact.lookup(address) or ""
         sent = now - YEAR_MS + i * (YEAR_MS // sizes["mails"])
         mails.append(
             (
-                contact_data.seal(address, contact_data.outbox_context(digest)),
+                contact.seal(address, contact_data.outbox_context(digest)),
                 "new_message",
                 "de",
                 "{}",
@@ -189,8 +189,7 @@ def fill(db_path: Path, sizes: dict[str, int], secret: str) -> None:
 
 
 async def migrate(url: str, secret: str) -> None:
-    contact_data.configure(secret)
-    db = LotseDatabase(url)
+    db = LotseDatabase(url, contact_data.ContactData(secret))
     await db.start()
     await db.main.stop()
 

@@ -25,7 +25,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import WebConfig
 from appservice.dev.client import Human, ask
@@ -341,7 +340,7 @@ async def _address_rows(env: Env, departed: Departed) -> int:
     """Rows found by the keyed hash of one of the person's addresses."""
     count = 0
     for address in departed.addresses:
-        key = contact_data.lookup(address)
+        key = env.app.db.contact.lookup(address)
         for table, column in (("mail_address", "address"), ("mail_outbox", "recipient_hash")):
             q = f"SELECT COUNT(*) FROM {table} WHERE {column}=$1"
             count += int(await env.app.db.main.fetchval(q, key))

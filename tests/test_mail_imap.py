@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import pytest
 
-from appservice import contact_data
 from mailgateway.imap_poller import ImapPoller, ImapSettings
 from mailgateway.rows import MailRows
 from tests.conftest import opened
@@ -288,7 +287,7 @@ async def test_strangers_get_no_answer_and_leave_no_trace(
         assert await addresses.MailAddress.get(address) is None
     stored = await addresses.db.fetch("SELECT address FROM mail_address")
     # The one row is Anna's, keyed by her address's keyed hash (never the address).
-    assert [row["address"] for row in stored] == [contact_data.lookup("anna@example.org")]
+    assert [row["address"] for row in stored] == [addresses.contact.lookup("anna@example.org")]
 
 
 async def test_no_answer_to_bouncing_address(

@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import pytest
 
-from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import ImapConfig
 from appservice.dev.client import ask, notices_before_marker
@@ -106,7 +105,7 @@ async def test_auto_answer_only_to_a_confirmed_address_strangers_leave_no_trace(
     assert mails_to(mail_sink, stranger) == []  # its answer would have been sent first
     dump = await _database_dump(app)
     # The scan reads the table it must not be in (keyed by the address's keyed hash).
-    assert str(contact_data.lookup(address)) in dump["mail_address"]
+    assert str(app.db.contact.lookup(address)) in dump["mail_address"]
     assert not [table for table, text in dump.items() if stranger in text.lower()]
     assert app.mail.poller.counts["human-stranger"] >= 1
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.dev.client import PASSWORD, Human, ask
 from appservice.dev.synapse_runner import password_login
@@ -93,7 +92,7 @@ async def test_staff_get_no_password_link_for_an_account_in_use(
     assert await running.rows.Invitation.latest_for(client.user_id) is None
     assert not await running.db.main.fetchval(
         "SELECT COUNT(*) FROM mail_outbox WHERE recipient_hash=$1",
-        contact_data.lookup(staff_mailbox),
+        running.db.contact.lookup(staff_mailbox),
     )
 
     _, address = await give_confirmed_address(running.mail_rows, client)
@@ -297,7 +296,7 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
     stored = await running.rows.Person.get(client.user_id)
     assert stored is not None and stored.email == old
     assert not await running.db.main.fetchval(
-        "SELECT COUNT(*) FROM mail_outbox WHERE recipient_hash=$1", contact_data.lookup(evil)
+        "SELECT COUNT(*) FROM mail_outbox WHERE recipient_hash=$1", running.db.contact.lookup(evil)
     )
 
     new = f"neu-{secrets.token_hex(3)}@example.org"
@@ -315,13 +314,13 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
     )  # still the confirmed address
     recipients = await running.db.main.fetch(
         "SELECT recipient_hash, kind FROM mail_outbox WHERE recipient_hash IN ($1, $2)",
-        contact_data.lookup(new),
-        contact_data.lookup(old),
+        running.db.contact.lookup(new),
+        running.db.contact.lookup(old),
     )
     assert sorted((r["recipient_hash"], r["kind"]) for r in recipients) == sorted(
         [
-            (contact_data.lookup(new), "address_confirmation"),
-            (contact_data.lookup(old), "centre_message"),
+            (running.db.contact.lookup(new), "address_confirmation"),
+            (running.db.contact.lookup(old), "centre_message"),
         ]
     )
 
@@ -340,6 +339,6 @@ async def test_only_admins_change_a_clients_address_and_it_counts_once_confirmed
     reply = await ask(admin, admin_room, bot, f"client invite {fresh.user_id}")
     assert pending not in reply.body and fresh.email in reply.body
     rows = await running.db.main.fetch(
-        "SELECT kind FROM mail_outbox WHERE recipient_hash=$1", contact_data.lookup(pending)
+        "SELECT kind FROM mail_outbox WHERE recipient_hash=$1", running.db.contact.lookup(pending)
     )
     assert [r["kind"] for r in rows] == ["address_confirmation"]

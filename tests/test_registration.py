@@ -15,7 +15,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from appservice import contact_data
 from appservice.app import LotseApp
 from appservice.config import SelfRegistrationConfig
 from appservice.dev.client import Human
@@ -177,5 +176,5 @@ async def test_registration_limits_per_normalised_address_and_for_everyone(
         assert await running.rows.Registration.count_since(late, 0) == 0
         assert not await running.db.main.fetchval(
             "SELECT COUNT(*) FROM mail_outbox WHERE recipient_hash=$1",
-            contact_data.lookup(late),
+            running.db.contact.lookup(late),
         )

@@ -38,7 +38,7 @@ async def test_old_entries_go(database_url: str) -> None:
             new_sent = await MailRows(db).Outbox.enqueue("neu@example.org", "new_request", "de", {})
             await MailRows(db).Outbox.mark_sent(new_sent)
 
-            assert await retention.run(RetentionConfig()) == (1, 2)
+            assert await retention.run(MailRows(db), RetentionConfig()) == (1, 2)
             kept = [e.action for e in await db.rows.AuditEntry.recent("nord", 10)]
             assert kept == ["client_unlock", "client_delete"]
             left = {m: await MailRows(db).Outbox.get(m) is not None for m in (old_sent, old_failed)}
@@ -48,9 +48,15 @@ async def test_old_entries_go(database_url: str) -> None:
             ).Outbox.get(new_sent)
             assert await db.rows.ErasedPerson.get("@weg:x") is not None
             # A second run finds nothing more; a longer period keeps everything.
-            assert await retention.run(RetentionConfig()) == (0, 0)
-            assert await retention.run(RetentionConfig(2, 2), clock.now_ms()) == (0, 0)
-            assert await retention.run(RetentionConfig(1, 1), clock.now_ms()) == (1, 0)
+            assert await retention.run(MailRows(db), RetentionConfig()) == (0, 0)
+            assert await retention.run(MailRows(db), RetentionConfig(2, 2), clock.now_ms()) == (
+                0,
+                0,
+            )
+            assert await retention.run(MailRows(db), RetentionConfig(1, 1), clock.now_ms()) == (
+                1,
+                0,
+            )
             rows = await db.main.fetchval("SELECT COUNT(*) FROM audit_log")
             assert rows == 1
         finally:

@@ -21,12 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from mautrix.crypto.cross_signing_key import CrossSigningSeeds
 
 from appservice import contact_data
 from appservice.config import load_config
 from appservice.config_render import render_initial_config, set_scalar
+from appservice.contact_data import ContactData
 from appservice.cross_signing import SEAL_PURPOSE, STATE_KEY, open_seeds, seal_seeds
 from appservice.db import LotseDatabase
 from appservice.dev.synapse_runner import free_port
@@ -42,7 +42,7 @@ from bots.records.notes import NOTE_PURPOSE
 from bots.records.notes import _context as note_context
 from mailgateway.outbox import outbox_sealer
 from mailgateway.rows import MailRows
-from tests.conftest import opened
+from tests.conftest import TEST_CONTACT_KEY, opened
 from tests.leftovers import text_columns, traces
 from tests.test_contact_sealing_db import POSTCODE, _all_readable
 from tests.test_erasure_db import (
@@ -55,10 +55,7 @@ from tests.test_erasure_db import (
     fill_every_table,
 )
 
-# Contact data under the tests' key for each test, restored afterwards (conftest).
-pytestmark = pytest.mark.usefixtures("test_contact_key")
-
-OLD = "lotse test contact key"  # what tests/conftest.py configures contact data with
+OLD = TEST_CONTACT_KEY  # what tests/conftest.py's databases seal contact data with
 NEW = "the new sealing key of the rotation test"
 SEALED_TABLES = {t.name for t in TABLES} | {"bot_state"}
 ADDRESSES = (ADDRESS, NEW_ADDRESS, SHARED, "nie@example.org")
@@ -179,18 +176,16 @@ async def _all_under_new(db: LotseDatabase, assistant: str) -> None:
     seeds = await db.get_state(STATE_KEY)
     assert seeds is not None
     open_seeds(seeds, sealer(NEW, SEAL_PURPOSE), assistant)
-    contact_data.configure(NEW)
-    try:
-        await _all_readable(MailRows(db))
+    # Lotse with the new key alone (the previous one removed from its config).
+    async with opened(db.url, ContactData(NEW)) as lotse:
+        await _all_readable(MailRows(lotse))
         links = [
-            m.open_variables(outbox_sealer(NEW)) for m in await MailRows(db).Outbox.due(10**14)
+            m.open_variables(outbox_sealer(NEW)) for m in await MailRows(lotse).Outbox.due(10**14)
         ]
         assert {"display_name": "Wolke", "link": "https://lotse.test/i/geheim"} in links
         old_lookup = contact_data.lookup_key_of(OLD)
         old_hashes = {a: contact_data.lookup_with(old_lookup, a) for a in ADDRESSES}
         assert await traces(db.main, old_hashes) == set()
-    finally:
-        contact_data.configure(OLD)
 
 
 async def test_rotation_reseals_every_value(database_url: str, tmp_path: Path) -> None:

@@ -17,11 +17,9 @@ import socket
 import sys
 from pathlib import Path
 
-import pytest
-
-from appservice import contact_data
 from appservice.config import load_config
 from appservice.config_render import set_scalar
+from appservice.contact_data import ContactData
 from appservice.rotation import TABLES, Rotation, _keyset, _update, rotate
 from appservice.sealing import key_id, sealer
 from bots.records.notes import NOTE_PURPOSE
@@ -31,9 +29,6 @@ from tests.conftest import opened
 from tests.test_contact_sealing_db import PHONE
 from tests.test_erasure_db import ADDRESS, CENTRE, CLIENT, COUNSELLOR
 from tests.test_rotation_db import NEW, OLD, _all_under_new, _config, _fill, _key_ids
-
-# Contact data under the tests' key for each test, restored afterwards (conftest).
-pytestmark = pytest.mark.usefixtures("test_contact_key")
 
 
 def _online_config(tmp_path: Path, url: str) -> Path:
@@ -76,10 +71,10 @@ async def test_rotation_while_lotse_runs(database_url: str, tmp_path: Path) -> N
     async with opened(database_url) as db:
         await _fill(db, cfg.assistant_mxid)
         # Lotse restarted with both keys: it listens on its port and reads with either key.
-        contact_data.configure(NEW, cfg.encryption.previous_sealing_keys)
-        try:
+        keys = ContactData(NEW, cfg.encryption.previous_sealing_keys)
+        async with opened(database_url, keys) as lotse:
             with socket.create_server((cfg.appservice.hostname, cfg.appservice.port)):
-                await _lotse_reads_everything(MailRows(db))
+                await _lotse_reads_everything(MailRows(lotse))
                 env = {**os.environ, "LOTSE_OLD_SEALING_KEY": OLD}
                 args = [sys.executable, "-m", "appservice", "rotate-key", "-c", str(config)]
                 proc = await asyncio.create_subprocess_exec(
@@ -88,8 +83,8 @@ async def test_rotation_while_lotse_runs(database_url: str, tmp_path: Path) -> N
                 )  # fmt: skip
                 rounds = mixed = 0
                 while proc.returncode is None:
-                    await _lotse_writes(MailRows(db), rounds)
-                    await _lotse_reads_everything(MailRows(db))
+                    await _lotse_writes(MailRows(lotse), rounds)
+                    await _lotse_reads_everything(MailRows(lotse))
                     ids = set().union(*(await _key_ids(db)).values())
                     mixed += key_id(NEW) in ids and bool(ids & {key_id(OLD), "v1"})
                     rounds += 1
@@ -102,9 +97,7 @@ async def test_rotation_while_lotse_runs(database_url: str, tmp_path: Path) -> N
             assert "done: every sealed value is under the new key" in out.decode()
             # Lotse read and wrote while values under both keys lay side by side.
             assert mixed >= 3, (mixed, rounds)
-            await _lotse_reads_everything(MailRows(db))
-        finally:
-            contact_data.configure(OLD)
+            await _lotse_reads_everything(MailRows(lotse))
         # Every value under the new key; Lotse finds everything with the new key alone
         # (the previous key removed from the config).
         await _all_under_new(db, cfg.assistant_mxid)
@@ -122,18 +115,15 @@ async def test_reseal_never_overwrites_a_newer_value(database_url: str, tmp_path
         query, args = _keyset(people, None, 100)
         person = next(r for r in await db.main.fetch(query, *args) if r["user_id"] == CLIENT)
         # Lotse (both keys) writes the note and the phone between the run's read and write.
-        contact_data.configure(NEW, (OLD,))
-        try:
+        async with opened(database_url, ContactData(NEW, (OLD,))) as lotse:
             box = sealer(NEW, NOTE_PURPOSE)
             newer = box.seal("written by Lotse meanwhile", note_context(read["client_id"]))
             q = "SELECT author_id FROM client_note WHERE id=$1"
             author = await db.main.fetchval(q, read["id"])
-            assert await db.rows.ClientNote.edit(read["id"], author, newer)
-            client = await db.rows.Person.get(CLIENT)
+            assert await lotse.rows.ClientNote.edit(read["id"], author, newer)
+            client = await lotse.rows.Person.get(CLIENT)
             assert client is not None
             await client.set_account(phone="+49 30 999")
-        finally:
-            contact_data.configure(OLD)
         for table, row in ((notes, read), (people, person)):
             changes = table.plan(rot, row)
             assert changes, table.name
@@ -143,13 +133,10 @@ async def test_reseal_never_overwrites_a_newer_value(database_url: str, tmp_path
             "SELECT sealed_text FROM client_note WHERE id=$1", read["id"]
         )
         assert stored == newer
-        contact_data.configure(NEW, (OLD,))
-        try:
-            client = await db.rows.Person.get(CLIENT)
+        async with opened(database_url, ContactData(NEW, (OLD,))) as lotse:
+            client = await lotse.rows.Person.get(CLIENT)
             assert client is not None and client.phone == "+49 30 999"
             assert client.email == ADDRESS
-        finally:
-            contact_data.configure(OLD)
     assert OLD not in repr(cfg.encryption)  # a key is never printed
 
 
@@ -159,27 +146,21 @@ async def test_bounces_counted_during_the_run_are_kept(database_url: str, tmp_pa
     cfg = load_config(_online_config(tmp_path, database_url))
     async with opened(database_url) as db:
         await _fill(db, cfg.assistant_mxid)
-        contact_data.configure(NEW, (OLD,))
-        try:
+        async with opened(database_url, ContactData(NEW, (OLD,))) as lotse:
             # The fill's one bounce lies under the old hash: a running Lotse still sees that
             # the address bounces (no mail goes to it).
             await db.main.execute("UPDATE mail_address SET status='bouncing'")
-            assert await MailRows(db).MailAddress.is_bouncing(ADDRESS) is True
+            assert await MailRows(lotse).MailAddress.is_bouncing(ADDRESS) is True
             assert (
-                await MailRows(db).MailAddress.get(ADDRESS) is None
+                await MailRows(lotse).MailAddress.get(ADDRESS) is None
             )  # nothing under the new hash yet
-            await MailRows(db).MailAddress.record_hard_bounce(ADDRESS)
+            await MailRows(lotse).MailAddress.record_hard_bounce(ADDRESS)
             report = await rotate(
                 database_url, Rotation(OLD, NEW, cfg.assistant_mxid), progress=str
             )
             assert report.dropped_bounce_records == 0
-        finally:
-            contact_data.configure(OLD)
-        contact_data.configure(NEW)
-        try:
-            bounced = await MailRows(db).MailAddress.get(ADDRESS)
+        async with opened(database_url, ContactData(NEW)) as lotse:
+            bounced = await MailRows(lotse).MailAddress.get(ADDRESS)
             assert bounced is not None and bounced.hard_bounces == 2
             assert bounced.status == "bouncing" and bounced.last_bounce_at is not None
-        finally:
-            contact_data.configure(OLD)
         assert set().union(*(await _key_ids(db)).values()) == {key_id(NEW)}
