@@ -20,7 +20,7 @@ from appservice.app import LotseApp
 from appservice.dev.client import Human, ask
 from bots.framework.commands import Role
 from bots.framework.dispatch import CommandContext, run_command
-from tests.conftest import MakeHuman, opened
+from tests.conftest import MakeHuman, opened, services_on
 from tests.test_privacy import _database_dump
 
 pytestmark = pytest.mark.synapse
@@ -380,14 +380,14 @@ def _ctx(running: LotseApp, user_id: str, centre: str, services: object) -> Comm
 async def test_last_admin_and_races_on_both_backends(running: LotseApp, database_url: str) -> None:
     """The last active admin cannot step down; two admins demoting each other at once leave
     one admin; two admins creating the same login at once: exactly one account."""
-    services = dataclasses.replace(
-        running.assistant.services, centre_rooms=None, service_rooms=None
-    )
-
-    def as_admin(user_id: str) -> CommandContext:
-        return _ctx(running, user_id, "south", services)
-
     async with opened(database_url) as db:
+        services = dataclasses.replace(
+            services_on(running.assistant.services, db), centre_rooms=None, service_rooms=None
+        )
+
+        def as_admin(user_id: str) -> CommandContext:
+            return _ctx(running, user_id, "south", services)
+
         solo = await db.rows.Person.upsert("@solo:lotse.test", "south", "admin")
         reply = await run_command("counsellor role solo counsellor", as_admin(solo.user_id))
         assert reply is not None and "last active admin" in reply
@@ -423,8 +423,10 @@ async def test_tell_admins_uses_the_control_room_else_service_rooms(
     async def record(room_id: RoomID, text: str, txn: str, **_: object) -> None:
         sent.append((room_id, text))
 
-    services = dataclasses.replace(running.assistant.services, send_notice=record)
     async with opened(database_url) as db:
+        services = dataclasses.replace(
+            services_on(running.assistant.services, db), send_notice=record
+        )
         for i, deleted in ((1, False), (2, False), (3, True)):
             admin = await db.rows.Person.upsert(f"@a{i}:lotse.test", "south", "admin")
             await admin.set_service_room(f"!service{i}:lotse.test")

@@ -41,7 +41,7 @@ def _online_config(tmp_path: Path, url: str) -> Path:
 async def _lotse_reads_everything(rows: MailRows) -> None:
     """What a running Lotse reads: each note, the client's contact data, the address lookup."""
     notes = await rows.ClientNote.for_client(CENTRE, CLIENT)
-    box = sealer(NEW, NOTE_PURPOSE)
+    box = sealer(NEW, NOTE_PURPOSE, rows.contact.previous)  # the config's previous keys
     for note in notes:
         assert box.open(note.sealed_text, note_context(CLIENT)) == f"note {note.id}"
     client = await rows.Person.get(CLIENT)
