@@ -53,7 +53,7 @@ def lookup_key_of(secret: str) -> bytes:
 
 
 def lookup_with(key: bytes, address: str) -> str:
-    """The keyed hash of ``address`` under ``key`` (see :func:`lookup`)."""
+    """The keyed hash of ``address`` under ``key`` (see :meth:`ContactData.lookup`)."""
     return HASH_PREFIX + hmac.new(key, normalize(address).encode(), hashlib.sha256).hexdigest()
 
 
@@ -68,7 +68,7 @@ def is_sealed(stored: str | None) -> bool:
 
 def any_of(column: str, first: int, count: int) -> str:
     """SQL matching ``column`` against ``count`` parameters from ``$first`` on (SQLite has no
-    ``= ANY``): pass the :func:`lookups` there."""
+    ``= ANY``): pass the :meth:`ContactData.lookups` there."""
     if count == 0:
         return "1=0"
     marks = ", ".join(f"${first + i}" for i in range(count))

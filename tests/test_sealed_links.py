@@ -23,7 +23,7 @@ from mailgateway.outbox import QUEUED, SENT, outbox_sealer
 from mailgateway.render import MailTemplates
 from mailgateway.rows import MailRows
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings
-from tests.conftest import MakeHuman, opened
+from tests.conftest import MakeHuman
 from tests.invitation_support import new_person, second_listener
 from tests.mail_helpers import give_confirmed_address, readable
 from tests.test_mail_sender import Recorder, smtp_server
@@ -79,7 +79,7 @@ async def _sent_all(rows: MailRows, sender: MailSender, deadline: float) -> None
 
 
 async def test_links_waiting_for_smtp_are_in_no_table_and_work_once_sent(
-    running: LotseApp, make_human: MakeHuman, database_url: str
+    running: LotseApp, make_human: MakeHuman, rows: MailRows
 ) -> None:
     """SMTP down: five mails with secret links wait, and none of the tokens is in the raw
     database (the rows are). SMTP up: they arrive, and each link does its job."""
@@ -89,15 +89,19 @@ async def test_links_waiting_for_smtp_are_in_no_table_and_work_once_sent(
         MailTemplates(),
         retry=RetryPolicy(base_delay=0.01, max_delay=0.05, max_attempts=100),
         sealer=outbox_sealer(running.cfg.encryption.sealing_key),
+        rows=rows,
     )
     # Only this sender may take the rows (the app's own would deliver them at once).
     await running.mail_sender.stop()
     try:
-        async with (
-            opened(database_url) as db,
-            second_listener(running, self_registration_centre="south") as site,
-        ):
-            admin = await db.rows.Person.upsert(
+        # The app's own database: every part that stores a link (commands, pages, the mail
+        # gateway) writes there, and the test reads that database as a copy would show it.
+        db, database_url = running.db, running.cfg.database.url
+        # Other tests' mail lies there too: count what this test adds.
+        queued_before = len(await rows.Outbox.due(now=2**62))
+        sent_before = await rows.Outbox.count(SENT)
+        async with second_listener(running, self_registration_centre="south") as site:
+            admin = await rows.Person.upsert(
                 f"@chefin-{secrets.token_hex(3)}:lotse.test", "nord", "admin"
             )
             as_admin = _ctx(running, admin.user_id, Role.ADMIN)
@@ -106,7 +110,7 @@ async def test_links_waiting_for_smtp_are_in_no_table_and_work_once_sent(
             reply = await run_command(f"client invite {fresh.user_id}", as_admin)
             assert reply is not None and "per E-Mail" in reply
             user = await make_human("versiegelt", centre="nord", role="client")
-            person, _ = await give_confirmed_address(MailRows(db), user)
+            person, _ = await give_confirmed_address(rows, user)
             reply = await run_command(f"client invite {user.user_id}", as_admin)
             assert reply is not None and "Link zum Zurücksetzen" in reply
             as_user = _ctx(running, user.user_id, Role.CLIENT)
@@ -120,15 +124,15 @@ async def test_links_waiting_for_smtp_are_in_no_table_and_work_once_sent(
             assert registered == 200
 
             await sender.run_once()  # refused: the connection fails, the batch waits
-            waiting = await MailRows(db).Outbox.due(now=2**62)
-            assert len(waiting) == 5 and sender.connect_failures == 1
+            waiting = await rows.Outbox.due(now=2**62)
+            assert len(waiting) - queued_before == 5 and sender.connect_failures == 1
             at_rest = await _at_rest(database_url, db)
             assert fresh.user_id in at_rest  # the copy holds the rows it must be searched in
 
             handler = Recorder()
             with smtp_server(handler, port=down):
-                await _sent_all(MailRows(db), sender, time.monotonic() + 30)
-            assert await MailRows(db).Outbox.count(SENT) == 5
+                await _sent_all(rows, sender, time.monotonic() + 30)
+            assert await rows.Outbox.count(SENT) - sent_before == 5 + queued_before
             texts = [readable(msg) + str(msg["List-Unsubscribe"] or "") for msg in handler.messages]
             links = {m.group(1): m.group(0) for text in texts for m in LINK_RE.finditer(text)}
             assert set(links) == {"invite", "reset", "confirm", "register", "unsubscribe"}
