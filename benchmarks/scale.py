@@ -333,8 +333,8 @@ def main(fraction: float, configured: int) -> None:
         )
         db_path = directory / "lotse.db"
         started = time.perf_counter()
-        asyncio.run(migrate(cfg.database.url, cfg.encryption.pickle_key))
-        fill(db_path, sizes, cfg.encryption.pickle_key)
+        asyncio.run(migrate(cfg.database.url, cfg.encryption.sealing_key))
+        fill(db_path, sizes, cfg.encryption.sealing_key)
         generated = time.perf_counter() - started
         print(
             f"Federation: {CENTRES} centres ({configured} configured), "
