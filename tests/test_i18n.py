@@ -624,7 +624,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "summary": "45, Erstgespräch",
             }
         ],
-        "more": 3,
+        "page": 1,
+        "pages": 2,
+        "total": 53,
+        "next": "monitorings Anna 1.2026 3.2026 page=2",
         "scope": "centre",
         "client": "Anna",
         "first": "01.01.2026",

@@ -33,7 +33,8 @@ async def _clients(db: LotseDatabase, centre: str, n: int, home: str | None = No
 
 async def test_clients_page_reads_one_page(database_url: str) -> None:
     """Pages in name order with the total; filters by home counsellor and text (pseudonym
-    and login); sorted by the recorded last login; another centre's clients never appear."""
+    and login); sorted by the recorded last login; another centre's clients never appear.
+    Waiting requests and monitorings page the same way."""
     async with opened(database_url) as db:
         Person = db.rows.Person
         await Person.upsert("@berta:lotse.test", "nord", "counsellor")
@@ -71,6 +72,24 @@ async def test_clients_page_reads_one_page(database_url: str) -> None:
         assert total == 25 and len(waiting) == 5
         assert [r.client_id for r in waiting] == ids[20:25]
 
+        Monitoring = db.rows.Monitoring
+        for i in range(55):
+            counsellor = "@berta:lotse.test" if i % 5 else "@carl:lotse.test"
+            await Monitoring.add(
+                "nord", ids[i % 3], counsellor, None, f"2026-01-{1 + i % 28:02d}", "x"
+            )
+        await Monitoring.add("sued", ids[0], "@berta:lotse.test", None, "2026-01-01", "x")
+        newest, total = await Monitoring.find_page("nord", None, None, None, None, 50, 0)
+        older, _ = await Monitoring.find_page("nord", None, None, None, None, 50, 50)
+        assert total == 55 and len(newest) == 50 and len(older) == 5
+        every = await Monitoring.find("nord", None)
+        assert [m.id for m in newest + older] == [m.id for m in every]
+        berta, total = await Monitoring.find_page(
+            "nord", "@berta:lotse.test", ids[1], "2026-01-05", "2026-01-20", 50, 0
+        )
+        assert total == len(berta) > 0
+        assert all(m.client_id == ids[1] and m.counsellor_id == "@berta:lotse.test" for m in berta)
+
 
 class CountingAdmin(SynapseAdmin):
     """The real admin API client, counting whom it is asked about (a spy, not a stand-in)."""
@@ -95,7 +114,7 @@ async def test_clients_and_requests_are_paged(running: LotseApp, database_url: s
     of 3" and the command for the next page; page 3 shows the last 20; a page past the end or
     a page that is no number is refused with what to type instead. Sorted by last login,
     up to 100 matches are all asked about (a current order), more by the page only.
-    `requests` pages by 20."""
+    `requests` pages by 20, `monitorings` by 50."""
     async with opened(database_url) as db:
         admin = _counting(running.assistant.services.admin)
         services = dataclasses.replace(running.assistant.services, rows=db.rows, admin=admin)
@@ -136,3 +155,11 @@ async def test_clients_and_requests_are_paged(running: LotseApp, database_url: s
         rest = await run_command("requests page=2", ctx()) or ""
         assert rest.count("no. ") == 5 and "Page 2 of 2" in rest
         assert "There is no page 3" in (await run_command("requests page=3", ctx()) or "")
+
+        for i in range(55):
+            await db.rows.Monitoring.add("nord", ids[i], me.user_id, None, "2026-01-15", "x")
+        monitorings = await run_command("monitorings", ctx()) or ""
+        assert "Page 1 of 2 (55 monitorings), older ones: `monitorings page=2`" in monitorings
+        assert monitorings.count("No. ") == 50
+        older = await run_command("monitorings page=2", ctx()) or ""
+        assert older.count("No. ") == 5 and "Page 2 of 2" in older
