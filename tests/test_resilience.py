@@ -297,7 +297,12 @@ async def test_sigkill_during_a_mail_batch_every_mail_arrives_at_most_one_duplic
             starts += 1
             assert starts <= len(KILLS) + 1, "the sender was started more often than killed"
             child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.mail_sender_process", url, str(port)
+                sys.executable,
+                "-m",
+                "tests.mail_sender_process",
+                url,
+                str(port),
+                cwd=Path(__file__).resolve().parent.parent,
             )
             handler.pid = child.pid
             code = await asyncio.wait_for(child.wait(), 120)
