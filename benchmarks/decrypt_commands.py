@@ -18,6 +18,7 @@ Issue 13's target: ≥ 1,000 commands/s.
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
 import os
 import secrets
@@ -118,10 +119,17 @@ async def main(n: int) -> None:
                 )
 
             assistant._post = encrypt_only  # type: ignore[method-assign]
+            # LOTSE_BENCH_PROFILE=FILE: the Lotse part under cProfile (see pstats), slower.
+            profile = cProfile.Profile() if os.environ.get("LOTSE_BENCH_PROFILE") else None
             started = time.perf_counter()
             cpu = time.process_time()
+            if profile is not None:
+                profile.enable()
             for evt in events:
                 await assistant.handle_event(evt)
+            if profile is not None:
+                profile.disable()
+                profile.dump_stats(os.environ["LOTSE_BENCH_PROFILE"])
             lotse = time.perf_counter() - started
             lotse_cpu = time.process_time() - cpu
             assert len(answers) == n, len(answers)

@@ -9,11 +9,12 @@ size), its own counsellors and admins and a share of requests, audit and mail lo
 proportion.
 
 Then a fresh process starts Synapse and Lotse on that database and reports the start-up
-time, its RSS after the start and after the listings, and the p50/p99 of ``clients alle``,
-``requests`` and ``audit`` run through the command path (``run_command``, as the assistant
-does after decryption) as an admin of the biggest centre, against the SQL each of them runs,
-bare, in the same process. Only the first CONFIGURED centres (default 20, the biggest among
-them) are in Lotse's config: see ``CONFIGURED`` for why.
+time, its RSS after the start and after the listings, and the p50/p99 of ``clients alle``
+(the first page, page 150 and sorted by last login), ``requests`` and ``audit`` run through
+the command path (``run_command``, as the assistant does after decryption) as an admin of
+the biggest centre, against the SQL each of them runs for its page, bare, in the same
+process (``SQL rows``: the rows of the page). Only the first CONFIGURED centres (default
+20, the biggest among them) are in Lotse's config: see ``CONFIGURED`` for why.
 """
 
 from __future__ import annotations
@@ -248,14 +249,28 @@ async def measure(directory: Path) -> None:
                 registry=assistant.registry,
                 extra={"services": assistant.services},
             )
+            # The SQL each listing runs for its page, bare (clients: the count and one page).
+            by_name = "lower(COALESCE(display_name, user_id)), user_id"
+            clients = "FROM person WHERE centre_id=$1 AND role='client'"
             bare = {
                 "clients alle": (
-                    "SELECT * FROM person WHERE centre_id=$1 ORDER BY user_id",
+                    f"SELECT COUNT(*) {clients}; SELECT * {clients} ORDER BY {by_name} LIMIT 50",
+                    (BIG,),
+                ),
+                "clients alle page=150": (
+                    f"SELECT COUNT(*) {clients}; "
+                    f"SELECT * {clients} ORDER BY {by_name} LIMIT 50 OFFSET 7450",
+                    (BIG,),
+                ),
+                "clients alle sort=login": (
+                    f"SELECT COUNT(*) {clients}; SELECT * {clients} "
+                    f"ORDER BY (last_seen_at IS NULL), last_seen_at DESC, {by_name} LIMIT 50",
                     (BIG,),
                 ),
                 "requests": (
-                    "SELECT * FROM counselling_request WHERE centre_id=$1 AND status='new' "
-                    "ORDER BY created_at, id",
+                    "SELECT COUNT(*) FROM counselling_request WHERE centre_id=$1 AND "
+                    "status='new'; SELECT * FROM counselling_request WHERE centre_id=$1 AND "
+                    "status='new' ORDER BY created_at, id LIMIT 20",
                     (BIG,),
                 ),
                 "audit": (
@@ -265,7 +280,7 @@ async def measure(directory: Path) -> None:
             }
             results: list[tuple[str, int, int, int, list[float], list[float]]] = []
             for command, (sql, args) in bare.items():
-                rounds = 3 if command.startswith("clients") else ROUNDS
+                rounds = ROUNDS
                 lotse_ms, sql_ms = [], []
                 answer = ""
                 for _ in range(rounds):
@@ -273,7 +288,9 @@ async def measure(directory: Path) -> None:
                     answer = await run_command(command, ctx) or ""
                     lotse_ms.append((time.perf_counter() - t) * 1000)
                     t = time.perf_counter()
-                    found = len(await db.fetch(sql, *args))
+                    found = 0
+                    for statement in sql.split("; "):
+                        found = len(await db.fetch(statement, *args))
                     sql_ms.append((time.perf_counter() - t) * 1000)
                 results.append((command, rounds, found, len(answer), lotse_ms, sql_ms))
             rss_after = rss_mb()
@@ -290,13 +307,13 @@ async def measure(directory: Path) -> None:
         f"{counts['requests']} waiting requests, {counts['audit']} audit entries), ms\n"
     )
     print(
-        f"| {'command':<13} | {'runs':>4} | {'SQL rows':>8} | {'answer chars':>12} | "
+        f"| {'command':<23} | {'runs':>4} | {'SQL rows':>8} | {'answer chars':>12} | "
         f"{'Lotse p50':>9} | {'Lotse p99':>9} | {'SQL p50':>7} | {'SQL p99':>7} |"
     )
-    print(f"|{'-' * 15}|{'-' * 6}|{'-' * 10}|{'-' * 14}|{'-' * 11}|{'-' * 11}|{'-' * 9}|{'-' * 9}|")
+    print(f"|{'-' * 25}|{'-' * 6}|{'-' * 10}|{'-' * 14}|{'-' * 11}|{'-' * 11}|{'-' * 9}|{'-' * 9}|")
     for command, rounds, rows, chars, lotse_ms, sql_ms in results:
         print(
-            f"| {command:<13} | {rounds:>4} | {rows:>8} | {chars:>12} | "
+            f"| {command:<23} | {rounds:>4} | {rows:>8} | {chars:>12} | "
             f"{statistics.median(lotse_ms):>9.1f} | {p(lotse_ms, 0.99):>9.1f} | "
             f"{statistics.median(sql_ms):>7.1f} | {p(sql_ms, 0.99):>7.1f} |"
         )
@@ -315,8 +332,8 @@ def main(fraction: float, configured: int) -> None:
         )
         db_path = directory / "lotse.db"
         started = time.perf_counter()
-        asyncio.run(migrate(cfg.database.url, cfg.encryption.pickle_key))
-        fill(db_path, sizes, cfg.encryption.pickle_key)
+        asyncio.run(migrate(cfg.database.url, cfg.encryption.sealing_key))
+        fill(db_path, sizes, cfg.encryption.sealing_key)
         generated = time.perf_counter() - started
         print(
             f"Federation: {CENTRES} centres ({configured} configured), "

@@ -4,12 +4,17 @@ States: ``queued`` → ``sending`` (Message-ID recorded) → ``sent``; a tempora
 back to ``queued`` with a later ``not_before``; a permanent one ends in ``failed``.
 
 Crash recovery (:meth:`Outbox.recover_after_crash`): a row still ``sending`` at start was
-handed to the SMTP server by a process that died before recording the answer, so it may
-have been delivered. Such a row that has a Message-ID is marked ``sent`` with
-``last_error = "uncertain: crashed during send"`` instead of being sent again: for
-notifications, never twice beats maybe twice (a duplicate "you have a new message" or a
-second invitation link confuses more than a rare missing one, and the next event notifies
-again). A ``sending`` row without a Message-ID never reached the server and is re-queued.
+being handed to the SMTP server by a process that died before recording the answer. It is
+queued again and sent with the Message-ID it got before the first try, so it arrives at most
+twice, and the copy carries the same Message-ID, by which mail servers and clients drop it.
+SMTP cannot do exactly once here: a server may keep a mail whose 250 never reached the
+sender, and nothing can ask it afterwards. Assuming such a row sent instead (at most once)
+loses every mail killed before the server had it, a window of several round trips, where a
+duplicate needs the kill between the server's 250 and the row's ``sent``: measured by
+SIGKILLing the sender at each point (tests/test_resilience.py), the mail killed before the
+hand-over was lost with "assume sent" and arrives once with "send again". A row re-queued
+this way has ``last_error = "uncertain: crashed during send"`` until it is sent. A
+``sending`` row without a Message-ID never reached the server and is re-queued too.
 
 Template variables are kept only while a mail may still be sent; a sent or failed row keeps
 the metadata (recipient, kind, times) but its variables are emptied.
@@ -44,6 +49,7 @@ SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 
+# Kept on a row re-queued after a crash during its send (it may arrive twice, same Message-ID).
 UNCERTAIN = "uncertain: crashed during send"
 
 # Variables that carry a secret link; only ever stored sealed.
@@ -246,21 +252,22 @@ class Outbox:
 
     @classmethod
     async def recover_after_crash(cls) -> tuple[int, int]:
-        """Settle rows left ``sending``; return (re-queued, assumed sent). See module doc."""
+        """Queue rows left ``sending`` again; return (never handed over, maybe delivered).
+
+        Both keep their place in the queue; a row with a Message-ID is sent with it again
+        (see the module doc)."""
         requeued = await cls.db.execute(
             "UPDATE mail_outbox SET state=$1 WHERE state=$2 AND message_id IS NULL",
             QUEUED,
             SENDING,
         )
-        assumed = await cls.db.execute(
-            "UPDATE mail_outbox SET state=$1, last_error=$2, sent_at=$3, variables='{}' "
-            "WHERE state=$4",
-            SENT,
+        uncertain = await cls.db.execute(
+            "UPDATE mail_outbox SET state=$1, last_error=$2 WHERE state=$3",
+            QUEUED,
             UNCERTAIN,
-            now_ms(),
             SENDING,
         )
-        return rows_changed(requeued), rows_changed(assumed)
+        return rows_changed(requeued), rows_changed(uncertain)
 
     @classmethod
     async def has_message_id(cls, message_id: str) -> bool:

@@ -9,7 +9,8 @@ receipt for a later time does not either.
 A row is *due* when ``pending_since + delay`` has passed and the last mail about the room
 is older than the digest window; :meth:`RoomNotices.claim` then clears ``pending_since``
 with a conditional UPDATE, so each unread stretch gives at most one mail even with two
-workers or a crash after the claim (never twice beats maybe twice, as in the outbox).
+workers or a crash after the claim (the claim itself is at most once; a mail once queued is
+sent by the outbox at least once, see there).
 """
 
 from __future__ import annotations

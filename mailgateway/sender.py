@@ -1,8 +1,9 @@
 """The SMTP worker: delivers due outbox rows, retries what may pass later, gives up on the rest.
 
 Per row the Message-ID and state ``sending`` are written first, then the mail goes out, then
-``sent``: a crash in between is settled by :meth:`Outbox.recover_after_crash` at start
-(never twice, see there). One SMTP connection serves a whole batch.
+``sent``: a crash in between is settled by :meth:`Outbox.recover_after_crash` at start (the
+mail is sent again with the same Message-ID, see there). One SMTP connection serves a whole
+batch.
 
 Temporary (retried with exponential backoff up to ``max_attempts``): 4xx answers, dropped
 connections, timeouts, other OS errors. A server that cannot be reached at all is not the
@@ -130,9 +131,14 @@ class MailSender:
 
     async def start(self) -> None:
         """Settle rows a crash left behind, then start delivering."""
-        requeued, assumed = await self.outbox.recover_after_crash()
-        if requeued or assumed:
-            log.warning("after a crash: %d mail(s) re-queued, %d assumed sent", requeued, assumed)
+        requeued, uncertain = await self.outbox.recover_after_crash()
+        if requeued or uncertain:
+            log.warning(
+                "after a crash: %d mail(s) re-queued, %d sent again with their Message-ID "
+                "(they may arrive twice)",
+                requeued,
+                uncertain,
+            )
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="lotse-mail-sender")
 

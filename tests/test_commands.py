@@ -411,6 +411,25 @@ def test_help_languages_differ(registry: CommandRegistry, renderer: Renderer) ->
     assert render_help(registry, C, renderer, "fr") == de
 
 
+def test_help_is_rendered_once_per_role_language_and_identity(
+    registry: CommandRegistry, renderer: Renderer
+) -> None:
+    """The overview is kept once rendered (half of an encrypted `help`'s time went into
+    rendering it); each role, language and identity has its own, and a command added later
+    shows up."""
+    first = render_help(registry, C, renderer, "en", identity="AAAA")
+    assert render_help(registry, C, renderer, "en", identity="AAAA") is first
+    assert render_help(registry, S, renderer, "en", identity="AAAA") != first
+    assert "BBBB" in render_help(registry, C, renderer, "en", identity="BBBB")
+    assert "AAAA" in first and "BBBB" not in first
+
+    @registry.command("zzz-later", roles=frozenset({C}), help={"de": "Später", "en": "Later"})
+    async def later(ctx: object) -> str:
+        return ""
+
+    assert "zzz-later" in render_help(registry, C, renderer, "en", identity="AAAA")
+
+
 @pytest.mark.parametrize(
     ("topic", "role", "snippets"),
     [

@@ -64,8 +64,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "channel": "chat",
                 "overdue": True,
             }
-        ]
+        ],
+        "page": 1,
+        "pages": 2,
+        "total": 21,
+        "next": "requests page=2",
     },
+    "page_problem": {"problem": "page_beyond", "given": 4, "maximum": 3},
     "request_bad_id": {"given": "sieben"},
     "request_not_found": {"id": 7},
     "request_taken": {"id": 7},
@@ -348,7 +353,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "home": "Berta",
             }
         ],
-        "more": 2,
+        "page": 1,
+        "pages": 3,
+        "total": 120,
+        "next": "clients mine wol sort=login page=2",
         "scope": "mine",
         "text": "wol",
         "sort": "login",
@@ -616,7 +624,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "summary": "45, Erstgespräch",
             }
         ],
-        "more": 3,
+        "page": 1,
+        "pages": 2,
+        "total": 53,
+        "next": "monitorings Anna 1.2026 3.2026 page=2",
         "scope": "centre",
         "client": "Anna",
         "first": "01.01.2026",

@@ -129,7 +129,8 @@ async def test_state_transitions(database_url: str) -> None:
 
 
 async def test_recover_after_crash(database_url: str) -> None:
-    """A sending row with a Message-ID becomes sent (uncertain); one without is re-queued."""
+    """Sending rows are queued again in their place; one with a Message-ID keeps it and is
+    marked uncertain (it may have arrived)."""
     async with opened(database_url) as db:
         with_id = await MailRows(db).Outbox.enqueue(
             "a@b.de", "invitation", "de", VARS, not_before=0
@@ -146,8 +147,9 @@ async def test_recover_after_crash(database_url: str) -> None:
         assert await MailRows(db).Outbox.recover_after_crash() == (1, 1)
         crashed = await MailRows(db).Outbox.get(with_id)
         assert crashed is not None
-        assert (crashed.state, crashed.last_error) == (SENT, UNCERTAIN)
-        assert [m.id for m in await MailRows(db).Outbox.due()] == [without_id, untouched]
+        assert (crashed.state, crashed.last_error) == (QUEUED, UNCERTAIN)
+        assert crashed.message_id == "<x@lotse.test>" and crashed.variables == VARS
+        assert [m.id for m in await MailRows(db).Outbox.due()] == [with_id, without_id, untouched]
         assert await MailRows(db).Outbox.recover_after_crash() == (0, 0)
 
 

@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 
 from appservice.dev.synapse_runner import free_port
-from mailgateway.outbox import FAILED, QUEUED, SENT, UNCERTAIN, outbox_sealer
+from mailgateway.outbox import FAILED, QUEUED, SENT, outbox_sealer
 from mailgateway.render import MailTemplates
 from mailgateway.rows import MailRows
 from mailgateway.sender import MailSender, RetryPolicy, SmtpSettings
@@ -350,8 +350,9 @@ async def test_queue_survives_restart(database_url: str) -> None:
     assert len(handler.messages) == 1
 
 
-async def test_stuck_sending_row_is_not_sent_twice(database_url: str) -> None:
-    """After a crash mid-send the row with a Message-ID is assumed sent; one without is sent."""
+async def test_stuck_sending_row_is_sent_again_with_its_message_id(database_url: str) -> None:
+    """After a crash mid-send the row is sent again with the Message-ID of its first try (a
+    copy the receiver can drop); a row without one is sent as any other; both in order."""
     handler = Recorder()
     async with opened(database_url) as db:
         stuck = await MailRows(db).Outbox.enqueue(
@@ -365,11 +366,11 @@ async def test_stuck_sending_row_is_not_sent_twice(database_url: str) -> None:
     with smtp_server(handler) as port:
         async with opened(database_url) as db:
             async with running(make_sender(port, rows=MailRows(db))):
-                # `never` came after `stuck`: were `stuck` sent again, it would be by now.
                 await wait_for(lambda: state_is(MailRows(db), never, SENT))
             row = await MailRows(db).Outbox.get(stuck)
-    assert row is not None and (row.state, row.last_error) == (SENT, UNCERTAIN)
-    assert [m["To"] for m in handler.messages] == ["ben@beratung.de"]
+    assert row is not None and (row.state, row.last_error) == (SENT, None)
+    assert [m["To"] for m in handler.messages] == ["anna@beratung.de", "ben@beratung.de"]
+    assert handler.messages[0]["Message-ID"] == "<crash@lotse.test>"
 
 
 async def test_no_mail_carries_text_that_was_not_a_variable(tmp_path: Path) -> None:

@@ -9,7 +9,10 @@ a burst of commands (tests/test_exactly_once.py), a stuck mail row after a crash
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -19,6 +22,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope, Session
 from yarl import URL
 
 from appservice.app import LotseApp
@@ -221,3 +226,102 @@ async def test_synapse_restarted_mid_burst_no_command_unanswered(
     answers = Counter(n.reply_to for n in later)
     assert all(answers[e] >= 1 for e in asked), answers
     assert set(answers) == set(asked) and sum(answers.values()) <= BURST + 1, answers
+
+
+# --- SIGKILL while a mail batch is being sent -------------------------------------------------
+
+MAILS = 120
+# Where the sender is killed, by the mail the SMTP server is at: while the server is told the
+# recipient (the mail not yet handed over), when it has the whole mail but has not answered
+# (RFC 1047: the server keeps it, the sender never hears so), and just after its 250.
+KILLS = {20: "rcpt", 60: "data", 100: "replied"}
+
+
+class KillingRecorder(Recorder):
+    """Keeps every mail it accepts and SIGKILLs the sending process at the planned moments."""
+
+    def __init__(self, plan: dict[int, str]) -> None:
+        super().__init__()
+        self.plan = dict(plan)
+        self.pid = 0
+        self.rcpt_calls = 0
+
+    def _kill(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+
+    async def handle_RCPT(
+        self,
+        server: SMTPServer,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        self.rcpt_calls += 1
+        if self.plan.get(self.rcpt_calls) == "rcpt":
+            del self.plan[self.rcpt_calls]
+            self._kill()
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        phase = self.plan.get(self.rcpt_calls)
+        if phase == "data":
+            del self.plan[self.rcpt_calls]
+            self._kill()  # the mail is kept; the 250 never reaches the sender
+        elif phase == "replied":
+            del self.plan[self.rcpt_calls]
+            asyncio.get_running_loop().call_soon(self._kill)  # once the 250 is written
+        return answer
+
+
+async def test_sigkill_during_a_mail_batch_every_mail_arrives_at_most_one_duplicate(
+    tmp_path: Path,
+) -> None:
+    """The sender, in a process of its own, is SIGKILLed three times during a batch of 120
+    mails (before a mail is handed over, with the mail handed over but unanswered, and just
+    after the server's 250) and started again each time: every mail arrives, each with one
+    Message-ID; a mail in flight at a kill may arrive twice, with the same Message-ID, so the
+    receiver can drop the copy. SMTP cannot do better: a server may keep a mail whose 250
+    never reaches the sender, and nothing can ask it afterwards."""
+    url = f"sqlite:{tmp_path / 'l.db'}"
+    recipients = [f"person{i:03d}@beratung.de" for i in range(MAILS)]
+    async with opened(url) as db:
+        for address in recipients:
+            await MailRows(db).Outbox.enqueue(address, "new_message", "de", NEW_MESSAGE)
+    handler = KillingRecorder(KILLS)
+    starts = 0
+    with smtp_server(handler) as port:
+        while True:
+            starts += 1
+            assert starts <= len(KILLS) + 1, "the sender was started more often than killed"
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "tests.mail_sender_process",
+                url,
+                str(port),
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+            handler.pid = child.pid
+            code = await asyncio.wait_for(child.wait(), 120)
+            if code == 0:
+                break
+            assert code == -signal.SIGKILL, code
+    assert not handler.plan, f"kills not reached: {handler.plan}"
+    by_recipient: dict[str, set[str]] = {}
+    for msg in handler.messages:
+        by_recipient.setdefault(str(msg["To"]), set()).add(str(msg["Message-ID"]))
+    copies = Counter(str(msg["Message-ID"]) for msg in handler.messages)
+    duplicates = sum(n - 1 for n in copies.values())
+    missing = sorted(set(recipients) - set(by_recipient))
+    print(
+        f"{len(handler.messages)} mails received for {MAILS}: {duplicates} duplicate(s), "
+        f"missing {missing}"
+    )
+    assert not missing, f"lost at a kill: {missing}"
+    assert all(len(ids) == 1 for ids in by_recipient.values()), by_recipient
+    assert duplicates <= len(KILLS)
+    async with opened(url) as db:
+        assert await MailRows(db).Outbox.count(SENT) == MAILS

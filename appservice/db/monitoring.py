@@ -83,7 +83,43 @@ class Monitoring:
         last: str | None = None,
     ) -> list[Monitoring]:
         """Newest contact first; ``first``/``last`` are ISO days, both included."""
-        q = f"SELECT {cls._columns} FROM monitoring WHERE centre_id=$1"
+        where, args = cls._where(centre_id, counsellor_id, client_id, first, last)
+        q = (
+            f"SELECT {cls._columns} FROM monitoring WHERE {where} "
+            "ORDER BY contact_date DESC, id DESC"
+        )
+        return [cls._from_row(r) for r in await cls.db.fetch(q, *args)]
+
+    @classmethod
+    async def find_page(
+        cls,
+        centre_id: str,
+        counsellor_id: str | None,
+        client_id: str | None,
+        first: str | None,
+        last: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Monitoring], int]:
+        """One page of :meth:`find` and how many there are in all (the listing's page)."""
+        where, args = cls._where(centre_id, counsellor_id, client_id, first, last)
+        total = await cls.db.fetchval(f"SELECT COUNT(*) FROM monitoring WHERE {where}", *args)
+        q = (
+            f"SELECT {cls._columns} FROM monitoring WHERE {where} "
+            f"ORDER BY contact_date DESC, id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+        )
+        rows = await cls.db.fetch(q, *args, limit, offset)
+        return [cls._from_row(r) for r in rows], int(total or 0)
+
+    @staticmethod
+    def _where(
+        centre_id: str,
+        counsellor_id: str | None,
+        client_id: str | None,
+        first: str | None,
+        last: str | None,
+    ) -> tuple[str, list[Any]]:
+        where = "centre_id=$1"
         args: list[Any] = [centre_id]
         for column, op, value in (
             ("counsellor_id", "=", counsellor_id),
@@ -93,9 +129,8 @@ class Monitoring:
         ):
             if value is not None:
                 args.append(value)
-                q += f" AND {column}{op}${len(args)}"
-        q += " ORDER BY contact_date DESC, id DESC"
-        return [cls._from_row(r) for r in await cls.db.fetch(q, *args)]
+                where += f" AND {column}{op}${len(args)}"
+        return where, args
 
     @classmethod
     async def edit(cls, monitoring_id: int, centre_id: str, contact_date: str, sealed: str) -> bool:

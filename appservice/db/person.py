@@ -159,6 +159,55 @@ class Person:
             return exact[0]
         return people[0] if len(people) == 1 else None
 
+    @classmethod
+    async def clients_page(
+        cls,
+        centre_id: str,
+        home_id: str | None,
+        text: str,
+        by_login: bool,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Person], int]:
+        """One page of the centre's clients and how many there are in all.
+
+        ``home_id`` keeps a home counsellor's clients only; ``text`` is searched in the
+        pseudonym and the login (any case: SQLite folds ASCII letters only, so a name with
+        Ä is found by typing Ä). Sorted by name, or by the last login Lotse last read from
+        Synapse (``last_seen_at``, most recent first, never seen last).
+        """
+        where = "centre_id=$1 AND role='client'"
+        args: list[Any] = [centre_id]
+        if home_id is not None:
+            args.append(home_id)
+            where += f" AND home_counsellor_id=${len(args)}"
+        if text:
+            needle = text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            args += [f"%{needle.lower()}%", f"%{needle}%", f"@%{needle.lower()}%:%"]
+            n = len(args)
+            where += (
+                f" AND (lower(display_name) LIKE ${n - 2} ESCAPE '!' OR display_name LIKE "
+                f"${n - 1} ESCAPE '!' OR lower(user_id) LIKE ${n} ESCAPE '!')"
+            )
+        total = await cls.db.fetchval(f"SELECT COUNT(*) FROM person WHERE {where}", *args)
+        order = "lower(COALESCE(display_name, user_id)), user_id"
+        if by_login:
+            order = f"(last_seen_at IS NULL), last_seen_at DESC, {order}"
+        q = (
+            f"SELECT {cls._columns} FROM person WHERE {where} ORDER BY {order} "
+            f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+        )
+        rows = await cls.db.fetch(q, *args, limit, offset)
+        return [p for p in map(cls._from_row, rows) if p], int(total or 0)
+
+    @classmethod
+    async def record_last_seen(cls, seen: dict[str, int | None]) -> None:
+        """Keep the last logins just read from Synapse (``clients sort=login`` sorts by them)."""
+        for user_id, at in seen.items():
+            if at is not None:
+                q = "UPDATE person SET last_seen_at=$2 WHERE user_id=$1"
+                await cls.db.execute(q, user_id, at)
+
     async def set_display_name(self, name: str | None) -> bool:
         """False when another client of the centre already has this pseudonym."""
         try:

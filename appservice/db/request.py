@@ -94,6 +94,22 @@ class CounsellingRequest:
         return [r for r in map(cls._from_row, rows) if r is not None]
 
     @classmethod
+    async def waiting_page(
+        cls, centre_id: str, limit: int, offset: int
+    ) -> tuple[list[CounsellingRequest], int]:
+        """One page of the waiting requests, oldest first, and how many wait in all."""
+        where = "centre_id=$1 AND status=$2"
+        total = await cls.db.fetchval(
+            f"SELECT COUNT(*) FROM counselling_request WHERE {where}", centre_id, NEW
+        )
+        q = (
+            f"SELECT {cls._columns} FROM counselling_request WHERE {where} "
+            "ORDER BY created_at, id LIMIT $3 OFFSET $4"
+        )
+        rows = await cls.db.fetch(q, centre_id, NEW, limit, offset)
+        return [r for r in map(cls._from_row, rows) if r is not None], int(total or 0)
+
+    @classmethod
     async def claim(cls, request_id: int, centre_id: str, counsellor_id: str) -> bool:
         """Take a waiting request; of two simultaneous claims exactly one succeeds."""
         q = (

@@ -46,9 +46,10 @@ async def run(services: BotServices, now: int | None = None) -> None:
         people = [
             p for p in await services.rows.Person.all_in_centre(centre.id) if p.deleted_at is None
         ]
+        # Asked for every centre: the answers are also the copy `clients sort=login` sorts by.
+        seen = await last_seen(services, [p.user_id for p in people])
         if months <= 0 and not any(p.user_id in notices for p in people):
             continue
-        seen = await last_seen(services, [p.user_id for p in people])
         staff: list[tuple[Person, int]] = []
         for person in people:
             active = max(

@@ -15,6 +15,9 @@ from bots.framework.commands import CLIENTS, EVERYONE, STAFF, CommandRegistry
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import rows_of, services_of
 
+# The team page introduces staff: the centre's clients are not even read.
+STAFF_ROLES = ("counsellor", "admin")
+
 # This module's commands; appservice/app.py assembles the assistant's from all of them.
 registry = CommandRegistry()
 
@@ -117,11 +120,8 @@ async def my_counsellor(ctx: CommandContext) -> str:
 async def team_command(ctx: CommandContext) -> str:
     shown = [
         public_profile(p)
-        for p in await rows_of(ctx).Person.all_in_centre(ctx.centre_id)
-        if p.role in ("counsellor", "admin")
-        and p.team_page
-        and p.deleted_at is None
-        and p.locked_at is None
+        for p in await services_of(ctx).rows.Person.all_in_centre(ctx.centre_id, roles=STAFF_ROLES)
+        if p.team_page and p.deleted_at is None and p.locked_at is None
     ]
     shown.sort(key=lambda p: str(p["name"]).lower())
     return ctx.render("team_list", counsellors=shown, centre_name=ctx.centre_name)

@@ -72,8 +72,9 @@ async def delete_account(ctx: CommandContext, code: str | None = None) -> str:
     if ctx.role is not Role.CLIENT:
         admins = {
             p.user_id: p.locked_at is None and p.deleted_at is None
-            for p in await rows_of(ctx).Person.all_in_centre(ctx.centre_id)
-            if p.role == "admin"
+            for p in await services_of(ctx).rows.Person.all_in_centre(
+                ctx.centre_id, roles=("admin",)
+            )
         }
         last = ctx.role is Role.ADMIN and leaves_no_admin(admins, ctx.user_id)
         return ctx.render("self_delete_refused", last_admin=last)

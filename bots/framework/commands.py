@@ -246,6 +246,9 @@ class CommandRegistry:
         # A running dialogue (e.g. triage questions) sees a role's text before the commands;
         # it returns None when the person has none running or typed a command.
         self.dialogue: dict[Role, Handler] = {}
+        # The `help` overview once rendered, per renderer, role, language and identity: the
+        # commands do not change while the bot runs (bots/framework/help.py).
+        self.help_texts: dict[tuple[int, Role, str, str], str] = {}
 
     def on_dialogue(self, role: Role) -> Callable[[Handler], Handler]:
         """Declare ``async def handler(ctx, parsed) -> str | None`` for ``role``'s dialogues."""
@@ -343,6 +346,7 @@ class CommandRegistry:
                 if other.roles & spec.roles:
                     raise ValueError(f"{key!r} is declared twice for the same role")
         self._specs.append(spec)
+        self.help_texts.clear()
         for key in dict.fromkeys(keys):
             self._by_key.setdefault(key, []).append(spec)
 

@@ -30,6 +30,17 @@ def _entry(spec: CommandSpec, lang: str) -> dict[str, Any]:
     }
 
 
+def _overview(
+    registry: CommandRegistry, role: Role, renderer: Renderer, lang: str, identity: str
+) -> str:
+    sections: list[dict[str, Any]] = []
+    for spec in registry.commands_for(role):
+        if not sections or sections[-1]["key"] != spec.section:
+            sections.append({"key": spec.section, "commands": []})
+        sections[-1]["commands"].append(_entry(spec, lang))
+    return renderer.render(lang, "help", sections=sections, role=role.key, identity=identity)
+
+
 def render_help(
     registry: CommandRegistry,
     role: Role,
@@ -39,14 +50,13 @@ def render_help(
     identity: str = "",
 ) -> str:
     """The role's commands by section (and the assistant's ``identity`` fingerprint to
-    compare), or one command's usage and help for ``topic``."""
+    compare), rendered once per role, language and identity, or one command's usage and
+    help for ``topic``."""
     if topic is None or not topic.strip().lstrip("!").strip():
-        sections: list[dict[str, Any]] = []
-        for spec in registry.commands_for(role):
-            if not sections or sections[-1]["key"] != spec.section:
-                sections.append({"key": spec.section, "commands": []})
-            sections[-1]["commands"].append(_entry(spec, lang))
-        return renderer.render(lang, "help", sections=sections, role=role.key, identity=identity)
+        key = (id(renderer), role, lang, identity)
+        if key not in registry.help_texts:
+            registry.help_texts[key] = _overview(registry, role, renderer, lang, identity)
+        return registry.help_texts[key]
 
     words = topic.strip().lstrip("!").split()
     usable, denied, _ = registry.find(words[0], words[1:2], role)

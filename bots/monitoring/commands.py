@@ -30,6 +30,7 @@ from mautrix.types import (
 
 from appservice.db import CounsellingRequest, Monitoring, MonitoringDialogue, Person
 from appservice.sealing import Sealer, SealError, sealer
+from bots.framework import paging
 from bots.framework.commands import STAFF, Argument, CommandRegistry, Role
 from bots.framework.dates import DEFAULT_TZ
 from bots.framework.dispatch import CommandContext
@@ -75,7 +76,7 @@ from .values import Answer, Problem, Record, display, to_date
 registry = CommandRegistry()
 log = logging.getLogger("lotse.monitoring")
 
-# A chat message, not a report: longer lists are narrowed by period (or exported).
+# A chat message, not a report: longer lists are paged, narrowed by period or exported.
 MAX_LISTED = 50
 
 CLIENT_ARG = Argument(
@@ -412,15 +413,21 @@ def _split_filters(
     aliases=("monitoring", "monitoring list", "monitoring liste"),
     roles=STAFF,
     section="monitoring",
-    args=(FILTER_ARG,),
+    args=(FILTER_ARG, Argument(paging.OPTION, required=False, keyword=True)),
     help={
         "de": "Listet Monitorings, das neueste zuerst (Berater:innen ihre eigenen, Admins die "
-        "der Beratungsstelle), wahlweise einer:eines Ratsuchenden und eines Zeitraums",
+        "der Beratungsstelle), wahlweise einer:eines Ratsuchenden und eines Zeitraums, 50 je "
+        "Seite (`page=2` …)",
         "en": "Lists monitorings, newest first (counsellors their own, admins the centre's), "
-        "optionally of one client and a period",
+        "optionally of one client and a period, 50 a page (`page=2` …)",
     },
 )
-async def monitoring_list(ctx: CommandContext, filters: str | None = None) -> str:
+async def monitoring_list(
+    ctx: CommandContext, filters: str | None = None, page: str | None = None
+) -> str:
+    number = paging.page_number(page)
+    if number is None:
+        return ctx.render("page_problem", problem="bad_page", given=page or "", maximum=0)
     today = _today(ctx)
     words = filters.split() if filters else []
     client_word, period = _split_filters(words, today)
@@ -433,16 +440,21 @@ async def monitoring_list(ctx: CommandContext, filters: str | None = None) -> st
         person = await _client(ctx, client_word)
         if person is None:
             return ctx.render("client_unknown_here", given=client_word)
-    rows = await rows_of(ctx).Monitoring.find(
+    form, services, names = _form(ctx), services_of(ctx), Names(ctx)
+    rows, total = await services.rows.Monitoring.find_page(
         ctx.centre_id,
         _scope(ctx),
         person.user_id if person else None,
         period.first.isoformat() if period else None,
         period.last.isoformat() if period else None,
+        MAX_LISTED,
+        (number - 1) * MAX_LISTED,
     )
-    form, services, names = _form(ctx), services_of(ctx), Names(ctx)
+    shown = paging.Page(number, MAX_LISTED, total)
+    if paging.beyond(shown) and total:
+        return ctx.render("page_problem", problem="page_beyond", given=number, maximum=shown.pages)
     listed = []
-    for row in rows[:MAX_LISTED]:
+    for row in rows:
         values = _open_values(services, row)
         listed.append(
             {
@@ -456,7 +468,7 @@ async def monitoring_list(ctx: CommandContext, filters: str | None = None) -> st
     return ctx.render(
         "monitoring_list",
         rows=listed,
-        more=max(len(rows) - MAX_LISTED, 0),
+        **paging.shown(shown, " ".join(["monitorings", *words])),
         scope="own" if _scope(ctx) else "centre",
         client=person.name if person else "",
         first=period.first.strftime("%d.%m.%Y") if period else "",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo
 from appservice.admin_api import UserInfo as AdminUser
 from appservice.config import CentreConfig
 from appservice.db import Person, Rows
+from bots.framework import paging
 from bots.framework.commands import STAFF, Argument, CommandRegistry, Role
 from bots.framework.dates import DEFAULT_TZ, local_time
 from bots.framework.dispatch import CommandContext
@@ -33,6 +33,8 @@ from . import client_rules as rules
 registry = CommandRegistry()
 
 LIST_LIMIT = 50
+# `clients sort=login` asks Synapse about every match up to this many (else the page's only).
+FRESH_SORT = 2 * LIST_LIMIT
 # Synapse admin API calls in parallel for a list (last login of each client).
 LOOKUPS_AT_ONCE = 8
 # A taken login gets a short random suffix; this many tries.
@@ -81,10 +83,12 @@ async def last_seen(services: BotServices, user_ids: list[str]) -> dict[str, int
             return await services.admin.get_user(uid)
 
     infos = await asyncio.gather(*(lookup(uid) for uid in user_ids))
-    return {
+    seen = {
         uid: (info.last_seen_ts if info else None)
         for uid, info in zip(user_ids, infos, strict=True)
     }
+    await services.rows.Person.record_last_seen(seen)  # what `clients sort=login` sorts by
+    return seen
 
 
 async def names_of(rows: Rows, user_ids: set[str]) -> dict[str, str]:
@@ -193,56 +197,74 @@ async def client_new(ctx: CommandContext, pseudonym: str, **options: str) -> str
             label={"de": "suche", "en": "search"},
         ),
         Argument("sort", required=False, keyword=True),
+        Argument(paging.OPTION, required=False, keyword=True),
     ),
     help={
         "de": "Sucht Ratsuchende (Pseudonym oder Login), gefiltert nach Stammberater:in "
-        "(`meine`, `alle`, `@name`), sortiert mit `sort=name` oder `sort=login` (letztes Login)",
+        "(`meine`, `alle`, `@name`), sortiert mit `sort=name` oder `sort=login` (letztes "
+        "Login), 50 je Seite (`page=2` …)",
         "en": "Searches clients (pseudonym or login), filtered by home counsellor (`mine`, "
-        "`all`, `@name`), sorted with `sort=name` or `sort=login` (last login)",
+        "`all`, `@name`), sorted with `sort=name` or `sort=login` (last login), 50 a page "
+        "(`page=2` …)",
     },
 )
-async def clients_list(ctx: CommandContext, query: str = "", sort: str = "name") -> str:
+async def clients_list(
+    ctx: CommandContext, query: str = "", sort: str = "name", page: str | None = None
+) -> str:
     sort = sort.lower()
     if sort not in rules.SORTS:
         return problem(ctx, "bad_sort", given=sort)
+    number = paging.page_number(page)
+    if number is None:
+        return ctx.render("page_problem", problem="bad_page", given=page or "", maximum=0)
     wanted = rules.parse_query(query.split())
-    home_id: str | None = ctx.user_id
-    if wanted.scope == "counsellor":
-        counsellor = await rows_of(ctx).Person.find_in_centre(
+    services = services_of(ctx)
+    home_id: str | None = None
+    if wanted.scope == "mine":
+        home_id = ctx.user_id
+    elif wanted.scope == "counsellor":
+        counsellor = await services.rows.Person.find_in_centre(
             ctx.centre_id, wanted.counsellor, roles=("counsellor", "admin")
         )
         if counsellor is None:
             return problem(ctx, "counsellor_not_found", given=wanted.counsellor)
         home_id = counsellor.user_id
-    people = [
-        p for p in await rows_of(ctx).Person.all_in_centre(ctx.centre_id) if p.role == "client"
-    ]
-    facts = [
-        rules.ClientFacts(p.user_id, p.name, p.home_counsellor_id, p.account_status) for p in people
-    ]
-    chosen = rules.select(facts, wanted.scope, home_id, wanted.text, "name")
-    seen = await last_seen(services_of(ctx), [c.user_id for c in chosen])
-    chosen = [replace(c, last_seen=seen[c.user_id]) for c in chosen]
-    chosen = rules.select(chosen, "all", None, "", sort)
+    page_of = services.rows.Person.clients_page
+    fresh: dict[str, int | None] = {}
+    if sort == "login":
+        # A few matches are all asked about first, so they sort by their current last login;
+        # more sort by the copy Lotse keeps (see v28_person_last_seen).
+        few, total = await page_of(ctx.centre_id, home_id, wanted.text, False, FRESH_SORT + 1, 0)
+        if total <= FRESH_SORT:
+            fresh = await last_seen(services, [p.user_id for p in few])
+    # Only the page is read, and only its clients are looked up in Synapse.
+    people, total = await page_of(
+        ctx.centre_id, home_id, wanted.text, sort == "login", LIST_LIMIT, (number - 1) * LIST_LIMIT
+    )
+    shown = paging.Page(number, LIST_LIMIT, total)
+    if paging.beyond(shown) and total:
+        return ctx.render("page_problem", problem="page_beyond", given=number, maximum=shown.pages)
+    seen = fresh or await last_seen(services, [p.user_id for p in people])
     homes = await names_of(
-        rows_of(ctx), {c.home_counsellor_id for c in chosen if c.home_counsellor_id}
+        services.rows, {p.home_counsellor_id for p in people if p.home_counsellor_id}
     )
     centre = centre_of(ctx)
     rows = [
         {
-            "name": c.name,
-            "login": c.user_id,
-            "deleted": c.account_status == "deleted",
-            "status": rules.shown_status(c.account_status, c.last_seen),
-            "last_login": when(c.last_seen, centre.zone),
-            "home": homes.get(c.home_counsellor_id or "", ""),
+            "name": p.name,
+            "login": p.user_id,
+            "deleted": p.account_status == "deleted",
+            "status": rules.shown_status(p.account_status, seen[p.user_id]),
+            "last_login": when(seen[p.user_id], centre.zone),
+            "home": homes.get(p.home_counsellor_id or "", ""),
         }
-        for c in chosen[:LIST_LIMIT]
+        for p in people
     ]
+    again = " ".join(["clients", *query.split(), *([f"sort={sort}"] if sort == "login" else [])])
     return ctx.render(
         "clients_list",
         clients=rows,
-        more=max(0, len(chosen) - LIST_LIMIT),
+        **paging.shown(shown, again),
         scope=wanted.scope,
         text=wanted.text,
         sort=sort,

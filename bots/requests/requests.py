@@ -20,6 +20,7 @@ from appservice.centre_settings import CentreSettings as EffectiveSettings
 from appservice.clock import now_ms
 from appservice.db import CounsellingRequest, Person, Rows
 from appservice.db.request import NEW
+from bots.framework import paging
 from bots.framework.commands import ADMINS, STAFF, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
 from bots.framework.services import BotServices, rows_of, services_of
@@ -44,6 +45,8 @@ log = logging.getLogger("lotse.requests")
 POOL_ROOM = "pool-room"
 
 STAFF_ROLES = ("counsellor", "admin")
+# Waiting requests shown per page of `requests`.
+REQUESTS_PAGE = 20
 
 
 async def open_request(
@@ -294,16 +297,28 @@ async def seat(
     aliases=("anfragen",),
     roles=STAFF,
     section="requests",
+    args=(Argument(paging.OPTION, required=False, keyword=True),),
     help={
-        "de": "Zeigt die Anfragen Ihrer Beratungsstelle, die noch niemand angenommen hat",
-        "en": "Lists your centre's requests that nobody has accepted yet",
+        "de": "Zeigt die Anfragen Ihrer Beratungsstelle, die noch niemand angenommen hat, "
+        "die ältesten zuerst, 20 je Seite (`page=2` …)",
+        "en": "Lists your centre's requests that nobody has accepted yet, oldest first, 20 a "
+        "page (`page=2` …)",
     },
 )
-async def requests_command(ctx: CommandContext) -> str:
-    waiting = await rows_of(ctx).CounsellingRequest.waiting(ctx.centre_id)
+async def requests_command(ctx: CommandContext, page: str | None = None) -> str:
+    number = paging.page_number(page)
+    if number is None:
+        return ctx.render("page_problem", problem="bad_page", given=page or "", maximum=0)
+    tables = services_of(ctx).rows
+    waiting, total = await tables.CounsellingRequest.waiting_page(
+        ctx.centre_id, REQUESTS_PAGE, (number - 1) * REQUESTS_PAGE
+    )
+    shown = paging.Page(number, REQUESTS_PAGE, total)
+    if paging.beyond(shown) and total:
+        return ctx.render("page_problem", problem="page_beyond", given=number, maximum=shown.pages)
     rows = []
     for r in waiting:
-        client = await rows_of(ctx).Person.get(r.client_id)
+        client = await tables.Person.get(r.client_id)
         rows.append(
             {
                 "id": r.id,
@@ -315,7 +330,11 @@ async def requests_command(ctx: CommandContext) -> str:
                 "overdue": r.overdue_at is not None,
             }
         )
-    return ctx.render("requests_list", requests=rows)
+    return ctx.render(
+        "requests_list",
+        requests=rows,
+        **paging.shown(shown, "requests"),
+    )
 
 
 @registry.command(

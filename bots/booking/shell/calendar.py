@@ -43,7 +43,12 @@ async def calendar(ctx: CommandContext, words: str = "") -> str:
     query = parse_calendar_args(words.split(), local_date(now, tz))
     if isinstance(query, CalendarProblem):
         return ctx.render("booking_problem", problems=[query.value], given=words)
-    people = {p.user_id: p for p in await services.rows.Person.all_in_centre(ctx.centre_id)}
+    tables = services.rows
+    # The staff, and below the clients of the shown appointments: not the whole centre.
+    people = {
+        p.user_id: p
+        for p in await tables.Person.all_in_centre(ctx.centre_id, roles=("counsellor", "admin"))
+    }
     whom = {"mine": "mine", "all": "all"}.get(query.who)
     if whom is None:
         colleague = await services.rows.Person.find_in_centre(
@@ -61,6 +66,10 @@ async def calendar(ctx: CommandContext, words: str = "") -> str:
         core_appointment(a)
         for a in await services.rows.Appointment.of_centre_between(ctx.centre_id, start, end)
     ]
+    for client_id in sorted({a.client for a in appointments if a.client} - set(people)):
+        client = await tables.Person.get(client_id)
+        if client is not None and client.centre_id == ctx.centre_id:
+            people[client_id] = client
     blocked = [
         Blocked("absence", a.starts_at, a.ends_at, counsellor=a.user_id, label=a.label, id=a.id)
         for p in people.values()

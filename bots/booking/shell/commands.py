@@ -578,7 +578,14 @@ async def decline(ctx: CommandContext, id: str, reason: str = "") -> str:
 )
 async def appointments_list(ctx: CommandContext) -> str:
     tz = _tz(ctx)
-    people = {p.user_id: p.name for p in await rows_of(ctx).Person.all_in_centre(ctx.centre_id)}
+    tables = services_of(ctx).rows
+    coming = await tables.Appointment.of_person(ctx.user_id, now_ms())
+    # Only the people these appointments name are read, not the whole centre.
+    people: dict[str, str] = {}
+    for uid in {(a.counsellor if a.client == ctx.user_id else a.client) or "" for a in coming}:
+        other = await tables.Person.get(uid) if uid else None
+        if other is not None and other.centre_id == ctx.centre_id:
+            people[uid] = other.name
     rows = [
         {
             "id": a.id,
@@ -588,7 +595,7 @@ async def appointments_list(ctx: CommandContext) -> str:
             "title": a.title if ctx.role is not Role.CLIENT else "",
             "other": people.get(a.counsellor if a.client == ctx.user_id else a.client or "", ""),
         }
-        for a in await rows_of(ctx).Appointment.of_person(ctx.user_id, now_ms())
+        for a in coming
     ]
     return ctx.render("appointments_list", appointments=rows)
 

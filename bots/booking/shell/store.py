@@ -125,11 +125,8 @@ async def load_centre(
     assert isinstance(tz, ZoneInfo)
     staff = {
         p.user_id: p
-        for p in await rows.Person.all_in_centre(centre_id)
-        if p.role in ("counsellor", "admin")
-        and p.deleted_at is None
-        and p.locked_at is None
-        and p.status != "unavailable"
+        for p in await rows.Person.all_in_centre(centre_id, roles=("counsellor", "admin"))
+        if p.deleted_at is None and p.locked_at is None and p.status != "unavailable"
     }
     services = {s.id: core_service(s) for s in await rows.BookingService.of_centre(centre_id)}
     windows = [
