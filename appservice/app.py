@@ -61,6 +61,8 @@ from bots.monitoring.setup import check_forms
 from bots.records import audit, client_admin, clients, documents, notes, retention
 from bots.requests import absences, availability, requests, transfer, triage
 from bots.requests.lifecycle import OVERDUE_EVERY_SECONDS, OVERDUE_JOB, RequestLifecycle
+from bots.topicchats import chats as topic_chats
+from bots.topicchats import keep as topic_keep
 from bots.web.invitation_page import add_invitation_routes
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
@@ -135,6 +137,8 @@ def command_registry() -> CommandRegistry:
         booking_groups.registry,
         booking_ical.registry,
         booking_videolink.registry,
+        topic_chats.registry,
+        topic_keep.registry,
     )
 
 
@@ -248,6 +252,7 @@ class LotseApp:
         retention.schedule(self.scheduler, self.cfg.retention)
         self.assistant.steps.update(self_service.STEPS)
         booking_jobs.schedule(self.scheduler, services)
+        topic_chats.schedule(self.scheduler, services)
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
         renew = self.assistant.service_rooms.renew_due
         self.scheduler.every("service_rooms", renew, seconds=3600, at_start=True)

@@ -46,6 +46,7 @@ from .registration import Registration
 from .request import CounsellingRequest
 from .room_avatar import RoomAvatar
 from .rows import rows_changed
+from .topic_chat import AnonymousPerson, TopicChat
 from .transfer import Transfer
 from .triage import TriageDialogue
 from .upgrade import upgrade_table
@@ -54,6 +55,7 @@ __all__ = [
     "Absence",
     "AbsenceNotice",
     "AccountCode",
+    "AnonymousPerson",
     "Appointment",
     "BookingBlocker",
     "BookingJob",
@@ -92,6 +94,7 @@ __all__ = [
     "bind",
     "rows_changed",
     "Transfer",
+    "TopicChat",
     "TriageDialogue",
     "upgrade_table",
 ]

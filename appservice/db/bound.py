@@ -31,6 +31,7 @@ from . import personal_data as _personal_data
 from . import registration as _registration
 from . import request as _request
 from . import room_avatar as _room_avatar
+from . import topic_chat as _topic_chat
 from . import transfer as _transfer
 from . import triage as _triage
 
@@ -74,6 +75,8 @@ class Rows:
     GroupAppointmentRow: type[_booking.GroupAppointmentRow]
     BookingBlocker: type[_booking.BookingBlocker]
     CounsellorVideoLink: type[_booking.CounsellorVideoLink]
+    TopicChat: type[_topic_chat.TopicChat]
+    AnonymousPerson: type[_topic_chat.AnonymousPerson]
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -127,4 +130,6 @@ ROW_CLASSES: dict[str, Any] = {
     "GroupAppointmentRow": _booking.GroupAppointmentRow,
     "BookingBlocker": _booking.BookingBlocker,
     "CounsellorVideoLink": _booking.CounsellorVideoLink,
+    "TopicChat": _topic_chat.TopicChat,
+    "AnonymousPerson": _topic_chat.AnonymousPerson,
 }

@@ -45,6 +45,7 @@ log = logging.getLogger("lotse.deletion_routine")
 SCHEDULE = "7 * * * *"
 REDACT_WAIT_SECONDS = 120.0
 POLL_SECONDS = 0.5
+HOUR_MS = 60 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,13 @@ def schedule(scheduler: Scheduler, services: BotServices) -> None:
 async def run(services: BotServices, now: int | None = None) -> None:
     """One run: claim everyone due, finish every claim, report per centre."""
     now = now if now is not None else now_ms()
+    throwaway_hours = services.directory.cfg.topic_chats.erase_after_hours
     for user_id, centre_id, deleted_at in await ErasedPerson.marked():
+        if await services.rows.AnonymousPerson.is_throwaway(user_id):
+            # A throwaway account (anonymous topic chat) goes hours after its chat, not days.
+            if now >= deleted_at + throwaway_hours * HOUR_MS:
+                await ErasedPerson.claim(user_id, deleted_at)
+            continue
         grace = (await services.settings(centre_id)).deletion_grace_days
         if not rules.restorable(deleted_at, grace, now):
             await ErasedPerson.claim(user_id, deleted_at)

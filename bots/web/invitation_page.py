@@ -27,7 +27,7 @@ from aiohttp import web
 from appservice.admin_api import AdminApiError, SynapseAdmin
 from appservice.config import Config
 from appservice.db import AuditEntry, Invitation, Person
-from appservice.db.invitation import INVITATION, RESET, VALID
+from appservice.db.invitation import INVITATION, KEEP, RESET, VALID
 from appservice.web_pages import WebPages
 from bots.accounts.invitation_rules import (
     LINK_PATHS,
@@ -42,6 +42,7 @@ from bots.accounts.invitation_rules import (
 )
 from bots.accounts.password_policy import MAX_LENGTH
 from bots.accounts.password_reset import ResetRequestPage
+from bots.accounts.registration_rules import normalise_pseudonym, pseudonym_problems
 from bots.framework.dates import DEFAULT_TZ
 from bots.framework.services import PageParts
 from bots.web.registration_page import RegistrationPage
@@ -143,6 +144,13 @@ class InvitationPage:
         """Checked on every use, since things change after a link is made: an invitation
         only while nobody has used the account (``in_use``), a reset only while the address
         it went to is still the confirmed one (``revoked``)."""
+        if invitation.purpose == KEEP:
+            # Only while the account is still anonymous and not marked for erasure.
+            services = self.parts.services
+            if services is None:
+                raise AdminApiError(503, "M_NOT_READY", "Lotse is still starting")
+            still = await services.rows.AnonymousPerson.is_throwaway(person.user_id)
+            return None if still and person.deleted_at is None else "used"
         if invitation.purpose == INVITATION:
             admin = self._admin()
             account = await admin.get_user(person.user_id)
@@ -173,7 +181,13 @@ class InvitationPage:
         )
 
     def _form(
-        self, lang: str, invitation: Invitation, person: Person, problems: list[str], status: int
+        self,
+        lang: str,
+        invitation: Invitation,
+        person: Person,
+        problems: list[str],
+        status: int,
+        pseudonym: str = "",
     ) -> web.Response:
         centre = self.cfg.centre(person.centre_id)
         expires = datetime.fromtimestamp(invitation.expires_at / 1000, PAGE_TZ)
@@ -188,6 +202,7 @@ class InvitationPage:
             problems=problems,
             expires=expires.strftime("%d.%m.%Y %H:%M" if lang == "de" else "%Y-%m-%d %H:%M"),
             purpose=invitation.purpose,
+            pseudonym=pseudonym,
         )
 
     # --- handlers --------------------------------------------------------------------------
@@ -212,20 +227,30 @@ class InvitationPage:
             repeat if isinstance(repeat, str) else "",
             self.policy,
         )
+        pseudonym = ""
+        if purpose == KEEP:
+            given = form.get("pseudonym")
+            pseudonym = normalise_pseudonym(given if isinstance(given, str) else "")
+            problems = pseudonym_problems(pseudonym) + problems
         if problems:
             await invitation.count_failure(MAX_FAILED_ATTEMPTS)
             if invitation.revoked_at is not None:
                 log.info("link %d blocked after too many refused passwords", invitation.id)
                 return self._invalid(lang, "too_many", self._centre_name(person), 410, purpose)
-            return self._form(lang, invitation, person, problems, 400)
+            return self._form(lang, invitation, person, problems, 400, pseudonym)
         assert isinstance(password, str)
         now = int(time.time() * 1000)
         if not await invitation.consume(now):
             # Another post with the same link won the race a moment ago.
             return self._invalid(lang, "used", self._centre_name(person), 410, purpose)
+        if purpose == KEEP and not await person.set_display_name(pseudonym):
+            await invitation.release()
+            return self._form(lang, invitation, person, ["pseudonym_taken"], 400, pseudonym)
         try:
             if purpose == RESET:
                 await self._reset(person, password, now)
+            elif purpose == KEEP:
+                await self._keep(person, pseudonym, password, now)
             else:
                 # Nobody has used the account, so there is no device to log out.
                 await self._admin().set_password(person.user_id, password, logout_devices=False)
@@ -262,6 +287,23 @@ class InvitationPage:
         if await self._tell(person, now):
             await asyncio.sleep(NOTICE_GRACE_SECONDS)
         await admin.set_password(person.user_id, password, logout_devices=True)
+
+    async def _keep(self, person: Person, pseudonym: str, password: str, now: int) -> None:
+        """The anonymous account becomes an ordinary client's: name and password on Synapse
+        (the session they chat in stays logged in), no longer a throwaway, a service room."""
+        services = self.parts.services
+        assert services is not None  # checked when the link was opened
+        admin = self._admin()
+        await admin.create_or_update_user(person.user_id, displayname=pseudonym)
+        await admin.set_password(person.user_id, password, logout_devices=False)
+        await services.rows.AnonymousPerson.registered(person.user_id, now)
+        await AuditEntry.record(person.centre_id, person.user_id, "registered", person.user_id)
+        if services.service_rooms is not None:
+            try:
+                await services.service_rooms.create_for(person)
+            except Exception:
+                # The account is theirs; they can still open a direct chat with the assistant.
+                log.exception("service room of %s not created", person.user_id)
 
     async def _tell(self, person: Person, now: int) -> bool:
         """The notice in the person's service room; False when there is none to send."""

@@ -41,3 +41,6 @@ from .v24_monitoring import upgrade_v24  # noqa: E402,F401
 from .v25_booking import upgrade_v25  # noqa: E402,F401
 from .v26_booking_blockers import upgrade_v26  # noqa: E402,F401
 from .v27_counsellor_video_links import upgrade_v27  # noqa: E402,F401
+
+# v28 is the live chat's (branch i14-livechat); before that merge this one counts as v28.
+from .v29_topic_chats import upgrade_v29  # noqa: E402,F401
