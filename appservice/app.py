@@ -54,6 +54,7 @@ from bots.framework import general
 from bots.framework.commands import CommandRegistry
 from bots.framework.services import PageParts
 from bots.groups import groups
+from bots.livechat import commands as livechat_commands
 from bots.mail import mail_settings
 from bots.mail.alerts import MailAlerts
 from bots.monitoring import commands as monitoring
@@ -135,6 +136,7 @@ def command_registry() -> CommandRegistry:
         booking_groups.registry,
         booking_ical.registry,
         booking_videolink.registry,
+        livechat_commands.registry,
     )
 
 

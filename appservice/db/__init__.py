@@ -36,6 +36,7 @@ from .erasure import ErasedPerson
 from .inactivity import InactivityNotice
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
+from .live_chat import LiveChat, LiveChatCount, LiveChatStaff
 from .monitoring import Monitoring, MonitoringDialogue
 from .outcome import CommandOutcome
 from .pending_document import PendingDocument
@@ -78,6 +79,9 @@ __all__ = [
     "LotseDatabase",
     "Inbox",
     "InboxEvent",
+    "LiveChat",
+    "LiveChatCount",
+    "LiveChatStaff",
     "Invitation",
     "MasterDataValue",
     "Monitoring",

@@ -23,6 +23,7 @@ from . import erasure as _erasure
 from . import inactivity as _inactivity
 from . import inbox as _inbox
 from . import invitation as _invitation
+from . import live_chat as _live_chat
 from . import monitoring as _monitoring
 from . import outcome as _outcome
 from . import pending_document as _pending_document
@@ -74,6 +75,9 @@ class Rows:
     GroupAppointmentRow: type[_booking.GroupAppointmentRow]
     BookingBlocker: type[_booking.BookingBlocker]
     CounsellorVideoLink: type[_booking.CounsellorVideoLink]
+    LiveChat: type[_live_chat.LiveChat]
+    LiveChatStaff: type[_live_chat.LiveChatStaff]
+    LiveChatCount: type[_live_chat.LiveChatCount]
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -127,4 +131,7 @@ ROW_CLASSES: dict[str, Any] = {
     "GroupAppointmentRow": _booking.GroupAppointmentRow,
     "BookingBlocker": _booking.BookingBlocker,
     "CounsellorVideoLink": _booking.CounsellorVideoLink,
+    "LiveChat": _live_chat.LiveChat,
+    "LiveChatStaff": _live_chat.LiveChatStaff,
+    "LiveChatCount": _live_chat.LiveChatCount,
 }

@@ -44,6 +44,7 @@ from bots.accounts.password_policy import MAX_LENGTH
 from bots.accounts.password_reset import ResetRequestPage
 from bots.framework.dates import DEFAULT_TZ
 from bots.framework.services import PageParts
+from bots.web.live_chat_page import LiveChatPage
 from bots.web.registration_page import RegistrationPage
 from bridge.people import Directory
 from mailgateway.addresses import normalize
@@ -288,4 +289,5 @@ def add_invitation_routes(app: web.Application, parts: PageParts) -> None:
     page = InvitationPage(parts)
     page.add_routes(app)
     RegistrationPage(parts, page.pages).add_routes(app)
+    LiveChatPage(parts, page.pages).add_routes(app)
     ResetRequestPage(parts, page.pages).add_routes(app)
