@@ -33,6 +33,7 @@ from appservice.state_store import LotseStateStore
 from appservice.transactions import TransactionReceiver
 from appservice.web import add_operator_routes
 from bots.accounts import (
+    anonymous_registration,
     data_export,
     deletion_routine,
     inactive_accounts,
@@ -54,6 +55,7 @@ from bots.framework import general
 from bots.framework.commands import CommandRegistry
 from bots.framework.services import PageParts
 from bots.groups import groups
+from bots.livechat import commands as livechat_commands
 from bots.mail import mail_settings
 from bots.mail.alerts import MailAlerts
 from bots.monitoring import commands as monitoring
@@ -62,7 +64,6 @@ from bots.records import audit, client_admin, clients, documents, notes, retenti
 from bots.requests import absences, availability, requests, transfer, triage
 from bots.requests.lifecycle import OVERDUE_EVERY_SECONDS, OVERDUE_JOB, RequestLifecycle
 from bots.topicchats import chats as topic_chats
-from bots.topicchats import keep as topic_keep
 from bots.web.invitation_page import add_invitation_routes
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
@@ -137,8 +138,9 @@ def command_registry() -> CommandRegistry:
         booking_groups.registry,
         booking_ical.registry,
         booking_videolink.registry,
+        livechat_commands.registry,
         topic_chats.registry,
-        topic_keep.registry,
+        anonymous_registration.registry,
     )
 
 

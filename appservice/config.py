@@ -160,12 +160,11 @@ class RetentionConfig:
 
 @dataclass(frozen=True)
 class TopicChatsConfig:
-    """Topic chats (bots/topicchats/): when people may enter, how long one may last, and
-    when their anonymous participants are erased."""
+    """Topic chats (bots/topicchats/): when people may enter, how long one may last. Their
+    anonymous participants are erased after the centre's ``live_chat.erase_after_hours``."""
 
     join_early_minutes: int = 10
     max_hours: int = 8
-    erase_after_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -389,7 +388,6 @@ def _topic_chats(r: Reader) -> TopicChatsConfig:
     return TopicChatsConfig(
         join_early_minutes=whole_number(r, "topic_chats.join_early_minutes", 0, 120),
         max_hours=whole_number(r, "topic_chats.max_hours", 1, 24),
-        erase_after_hours=whole_number(r, "topic_chats.erase_after_hours", 0, 24 * 30),
     )
 
 

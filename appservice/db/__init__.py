@@ -36,6 +36,7 @@ from .erasure import ErasedPerson
 from .inactivity import InactivityNotice
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
+from .live_chat import LiveChat, LiveChatCount, LiveChatStaff
 from .monitoring import Monitoring, MonitoringDialogue
 from .outcome import CommandOutcome
 from .pending_document import PendingDocument
@@ -46,7 +47,7 @@ from .registration import Registration
 from .request import CounsellingRequest
 from .room_avatar import RoomAvatar
 from .rows import rows_changed
-from .topic_chat import AnonymousPerson, TopicChat
+from .topic_chat import TopicChat
 from .transfer import Transfer
 from .triage import TriageDialogue
 from .upgrade import upgrade_table
@@ -55,7 +56,6 @@ __all__ = [
     "Absence",
     "AbsenceNotice",
     "AccountCode",
-    "AnonymousPerson",
     "Appointment",
     "BookingBlocker",
     "BookingJob",
@@ -80,6 +80,9 @@ __all__ = [
     "LotseDatabase",
     "Inbox",
     "InboxEvent",
+    "LiveChat",
+    "LiveChatCount",
+    "LiveChatStaff",
     "Invitation",
     "MasterDataValue",
     "Monitoring",

@@ -23,6 +23,7 @@ from . import erasure as _erasure
 from . import inactivity as _inactivity
 from . import inbox as _inbox
 from . import invitation as _invitation
+from . import live_chat as _live_chat
 from . import monitoring as _monitoring
 from . import outcome as _outcome
 from . import pending_document as _pending_document
@@ -75,8 +76,10 @@ class Rows:
     GroupAppointmentRow: type[_booking.GroupAppointmentRow]
     BookingBlocker: type[_booking.BookingBlocker]
     CounsellorVideoLink: type[_booking.CounsellorVideoLink]
+    LiveChat: type[_live_chat.LiveChat]
+    LiveChatStaff: type[_live_chat.LiveChatStaff]
+    LiveChatCount: type[_live_chat.LiveChatCount]
     TopicChat: type[_topic_chat.TopicChat]
-    AnonymousPerson: type[_topic_chat.AnonymousPerson]
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -130,6 +133,8 @@ ROW_CLASSES: dict[str, Any] = {
     "GroupAppointmentRow": _booking.GroupAppointmentRow,
     "BookingBlocker": _booking.BookingBlocker,
     "CounsellorVideoLink": _booking.CounsellorVideoLink,
+    "LiveChat": _live_chat.LiveChat,
+    "LiveChatStaff": _live_chat.LiveChatStaff,
+    "LiveChatCount": _live_chat.LiveChatCount,
     "TopicChat": _topic_chat.TopicChat,
-    "AnonymousPerson": _topic_chat.AnonymousPerson,
 }

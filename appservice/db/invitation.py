@@ -28,7 +28,7 @@ EXPIRED = "expired"
 INVITATION = "invitation"
 RESET = "reset"
 # A registration offer to an anonymous person: pseudonym and password for the account they
-# already use (bots/topicchats/keep.py).
+# already use (bots/accounts/anonymous_registration.py).
 KEEP = "keep"
 PURPOSES = (INVITATION, RESET, KEEP)
 

@@ -63,7 +63,6 @@ LATER_ROWS = (
     ("booking_blocker", "DELETE FROM booking_blocker WHERE counsellor=$1"),
     ("booking_poll", "DELETE FROM booking_poll WHERE client=$1"),
     ("topic_chat_participant", "DELETE FROM topic_chat_participant WHERE user_id=$1"),
-    ("anonymous_person", "DELETE FROM anonymous_person WHERE user_id=$1"),
 )
 
 # $1 = the Matrix id, $2 = the tombstone's reference.

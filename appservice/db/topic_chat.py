@@ -1,8 +1,8 @@
-"""Rows of ``topic_chat``, ``topic_chat_participant`` and ``anonymous_person``.
+"""Rows of ``topic_chat`` and ``topic_chat_participant``.
 
-A topic chat is announced, possibly cancelled, and closed once its window is over; then its
-participant rows go and only the count stays. ``anonymous_person`` marks throwaway accounts
-until they are erased or register (bots/topicchats/).
+A topic chat is announced, possibly cancelled, and closed once its window is over. Who
+joined is kept until the deletion routine erased them (bots/topicchats/chats.py); then only
+the count stays.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Connection, Database
 
+from .live_chat import ANONYMOUS_REF
 from .rows import rows_changed
+from .scrub import scrub
 
 
 @dataclass
@@ -149,59 +151,31 @@ class TopicChat:
         return [r["user_id"] for r in rows]
 
     async def mark_closed(self, now: int) -> None:
-        """The room is closed: who came is forgotten, the count stays."""
-        conn: Any
-        async with self.db.acquire() as conn, conn.transaction():
-            await conn.execute("DELETE FROM topic_chat_participant WHERE chat_id=$1", self.id)
-            await conn.execute("UPDATE topic_chat SET closed_at=$2 WHERE id=$1", self.id, now)
+        await self.db.execute("UPDATE topic_chat SET closed_at=$2 WHERE id=$1", self.id, now)
         self.closed_at = now
 
-
-@dataclass(frozen=True)
-class AnonymousPerson:
-    """A throwaway account: no password, no address, a random pseudonym."""
-
-    db: ClassVar[Database]
-
-    user_id: str
-    centre_id: str
-    created_at: int
-    registered_at: int | None
-
     @classmethod
-    async def add(cls, user_id: str, centre_id: str, now: int) -> None:
-        await cls.db.execute(
-            "INSERT INTO anonymous_person (user_id, centre_id, created_at) VALUES ($1, $2, $3) "
-            "ON CONFLICT (user_id) DO NOTHING",
-            user_id,
+    async def participants_closed(cls, centre_id: str, before: int) -> list[str]:
+        """Who joined a chat of the centre that was closed before ``before`` (to be erased)."""
+        rows = await cls.db.fetch(
+            "SELECT DISTINCT p.user_id AS user_id FROM topic_chat_participant p "
+            "JOIN topic_chat c ON c.id = p.chat_id WHERE c.centre_id=$1 "
+            "AND c.closed_at IS NOT NULL AND c.closed_at <= $2 ORDER BY p.user_id",
             centre_id,
-            now,
+            before,
         )
+        return [r["user_id"] for r in rows]
 
     @classmethod
-    async def get(cls, user_id: str) -> AnonymousPerson | None:
-        row = await cls.db.fetchrow(
-            "SELECT user_id, centre_id, created_at, registered_at FROM anonymous_person "
-            "WHERE user_id=$1",
-            user_id,
-        )
-        if row is None:
-            return None
-        return cls(row["user_id"], row["centre_id"], row["created_at"], row["registered_at"])
+    async def let_go(cls, user_id: str) -> None:
+        """A participant who registered stays a client: only their participant rows go."""
+        await cls.db.execute("DELETE FROM topic_chat_participant WHERE user_id=$1", user_id)
 
     @classmethod
-    async def is_throwaway(cls, user_id: str) -> bool:
-        """Anonymous and not registered: erased after the chat."""
-        found = await cls.get(user_id)
-        return found is not None and found.registered_at is None
-
-    @classmethod
-    async def registered(cls, user_id: str, now: int) -> bool:
-        """They became an ordinary client; False when they were not a throwaway (any more)."""
-        result = await cls.db.execute(
-            "UPDATE anonymous_person SET registered_at=$2 WHERE user_id=$1 "
-            "AND registered_at IS NULL",
-            user_id,
-            now,
-        )
-        return rows_changed(result) == 1
+    async def forget(cls, user_id: str) -> None:
+        """Remove an erased anonymous participant from every table in one transaction (the
+        scrub of an erasure, without a tombstone, as for the live chat); the counts stay."""
+        conn: Connection
+        async with cls.db.acquire() as conn, conn.transaction():
+            await scrub(conn, cls.db.scheme, user_id, ANONYMOUS_REF)
+            await conn.execute("DELETE FROM topic_chat_participant WHERE user_id=$1", user_id)

@@ -34,8 +34,10 @@ from appservice.db import ClientNote, ErasedPerson, Person
 from appservice.scheduler import Scheduler
 from bots.framework.services import BotServices
 from bots.groups.groups import remove_client_from_groups
+from bots.livechat.chats import erase_due as erase_live_chats
 from bots.records import client_rules as rules
 from bots.records.documents import erase_client_documents, erase_uploaded_documents
+from bots.topicchats.chats import erase_due as erase_topic_participants
 
 from .departure import hand_back
 
@@ -45,7 +47,6 @@ log = logging.getLogger("lotse.deletion_routine")
 SCHEDULE = "7 * * * *"
 REDACT_WAIT_SECONDS = 120.0
 POLL_SECONDS = 0.5
-HOUR_MS = 60 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,11 @@ def schedule(scheduler: Scheduler, services: BotServices) -> None:
 async def run(services: BotServices, now: int | None = None) -> None:
     """One run: claim everyone due, finish every claim, report per centre."""
     now = now if now is not None else now_ms()
-    throwaway_hours = services.directory.cfg.topic_chats.erase_after_hours
+    # Anonymous live chats: their throwaway accounts and rooms, after the centre's delay.
+    await erase_live_chats(services, services.directory.cfg, now)
+    # Anonymous topic-chat participants, the same way, after their chat closed.
+    await erase_topic_participants(services, now)
     for user_id, centre_id, deleted_at in await ErasedPerson.marked():
-        if await services.rows.AnonymousPerson.is_throwaway(user_id):
-            # A throwaway account (anonymous topic chat) goes hours after its chat, not days.
-            if now >= deleted_at + throwaway_hours * HOUR_MS:
-                await ErasedPerson.claim(user_id, deleted_at)
-            continue
         grace = (await services.settings(centre_id)).deletion_grace_days
         if not rules.restorable(deleted_at, grace, now):
             await ErasedPerson.claim(user_id, deleted_at)

@@ -4,9 +4,9 @@ a job closes and erases each when it is over.
 The chat's room is a group room (encrypted, run by the device-less steward) made at the
 announcement, so the counsellor waits in it. Anonymous people (throwaway accounts) are
 invited only inside the window; once it is over the room is closed (everyone removed), then
-deleted and purged on Synapse, and its anonymous participants are marked for the deletion
-routine, which erases them after ``topic_chats.erase_after_hours``. Only the number of
-participants stays (``TopicChat.participants``).
+deleted and purged on Synapse; the deletion routine erases its anonymous participants the
+centre's ``live_chat.erase_after_hours`` later, as it erases live chats (those who registered
+meanwhile stay, as clients). Only the number of participants stays (``TopicChat.participants``).
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from mautrix.types import RoomID, UserID
 
 from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
-from appservice.db import Rows, TopicChat
+from appservice.config_live_chat import LiveChatConfig
+from appservice.db import Person, Rows, TopicChat
 from appservice.scheduler import Scheduler
 from bots.booking.slots import local_date, wall_clock
 from bots.framework.commands import STAFF, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
 from bots.framework.names import Names
 from bots.framework.services import BotServices, services_of
+from bridge.anonymous_accounts import is_anonymous
 from bridge.group_rooms import GroupRooms
 
 from . import rules
@@ -242,7 +244,7 @@ async def close_due(services: BotServices, now: int | None = None) -> int:
 
 
 async def close(services: BotServices, chat: TopicChat, now: int) -> None:
-    """Everyone out, the room purged on Synapse, anonymous participants marked for erasure."""
+    """Everyone out and the room purged on Synapse; who came is erased later (``erase_due``)."""
     if chat.room_id:
         room = RoomID(chat.room_id)
         try:
@@ -253,12 +255,47 @@ async def close(services: BotServices, chat: TopicChat, now: int) -> None:
         try:
             await services.admin.delete_room(room, purge=True)
         except AdminApiError as e:
-            log.warning("topic chat %d: room not purged: %s", chat.id, e.errcode)
-    for user_id in await chat.joined():
-        if not await services.rows.AnonymousPerson.is_throwaway(user_id):
-            continue  # registered meanwhile: an ordinary client now
-        person = await services.rows.Person.get(user_id)
-        if person is not None and person.deleted_at is None:
-            await person.set_account(deleted_at=now)
+            if e.status != 404:
+                raise
     await chat.mark_closed(now)
     log.info("topic chat %d closed (%d participants)", chat.id, chat.participants)
+
+
+def is_throwaway(services: BotServices, person: Person | None, user_id: str) -> bool:
+    """A throwaway account that has not registered (registering sets ``activated_at``)."""
+    prefix = services.directory.cfg.appservice.namespace_prefix
+    if not is_anonymous(user_id, prefix):
+        return False
+    return person is None or person.activated_at is None
+
+
+async def erase_due(services: BotServices, now: int) -> int:
+    """For the deletion routine: erase the anonymous participants of chats closed more than the
+    centre's ``live_chat.erase_after_hours`` ago, as the live chat erases its own (account
+    deactivated with erase, media deleted, every row scrubbed); returns how many."""
+    rows = services.rows
+    erased = 0
+    for centre in services.directory.cfg.centres:
+        delay = (centre.live_chat or LiveChatConfig()).erase_after_hours * HOUR_MS
+        for user_id in await rows.TopicChat.participants_closed(centre.id, now - delay):
+            person = await rows.Person.get(user_id)
+            if not is_throwaway(services, person, user_id):
+                await rows.TopicChat.let_go(user_id)
+                continue
+            try:
+                await _erase_account(services, user_id)
+                await rows.TopicChat.forget(user_id)
+            except Exception:
+                log.exception("erasing topic-chat participant %s failed; next run", user_id)
+                continue
+            erased += 1
+    return erased
+
+
+async def _erase_account(services: BotServices, user_id: str) -> None:
+    """On Synapse: deactivated with erase (login and login tokens refused), media deleted."""
+    admin = services.admin
+    info = await admin.get_user(user_id)
+    if info is not None and not info.deactivated:
+        await admin.delete_user_media(user_id)
+        await admin.deactivate(user_id, erase=True)

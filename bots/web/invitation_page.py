@@ -29,6 +29,7 @@ from appservice.config import Config
 from appservice.db import AuditEntry, Invitation, Person
 from appservice.db.invitation import INVITATION, KEEP, RESET, VALID
 from appservice.web_pages import WebPages
+from bots.accounts.anonymous_registration import became_client, why_not_registrable
 from bots.accounts.invitation_rules import (
     LINK_PATHS,
     MAX_FAILED_ATTEMPTS,
@@ -45,7 +46,10 @@ from bots.accounts.password_reset import ResetRequestPage
 from bots.accounts.registration_rules import normalise_pseudonym, pseudonym_problems
 from bots.framework.dates import DEFAULT_TZ
 from bots.framework.services import PageParts
+from bots.web.live_chat_page import LiveChatPage
 from bots.web.registration_page import RegistrationPage
+from bots.web.topic_chat_page import TopicChatPage
+from bridge.anonymous_accounts import is_anonymous
 from bridge.people import Directory
 from mailgateway.addresses import normalize
 from mailgateway.preferences import Preferences
@@ -149,8 +153,10 @@ class InvitationPage:
             services = self.parts.services
             if services is None:
                 raise AdminApiError(503, "M_NOT_READY", "Lotse is still starting")
-            still = await services.rows.AnonymousPerson.is_throwaway(person.user_id)
-            return None if still and person.deleted_at is None else "used"
+            prefix = self.cfg.appservice.namespace_prefix
+            if not is_anonymous(person.user_id, prefix):
+                return "used"
+            return "used" if await why_not_registrable(services, person) else None
         if invitation.purpose == INVITATION:
             admin = self._admin()
             account = await admin.get_user(person.user_id)
@@ -294,10 +300,13 @@ class InvitationPage:
         services = self.parts.services
         assert services is not None  # checked when the link was opened
         admin = self._admin()
-        await admin.create_or_update_user(person.user_id, displayname=pseudonym)
         await admin.set_password(person.user_id, password, logout_devices=False)
-        await services.rows.AnonymousPerson.registered(person.user_id, now)
-        await AuditEntry.record(person.centre_id, person.user_id, "registered", person.user_id)
+        await person.set_account(activated_at=now)
+        await became_client(services, person, now)
+        try:
+            await admin.set_displayname(person.user_id, pseudonym)
+        except AdminApiError as e:  # Element shows the old name until they change it there
+            log.warning("display name of %s not set: %s", person.user_id, e.errcode)
         if services.service_rooms is not None:
             try:
                 await services.service_rooms.create_for(person)
@@ -330,4 +339,7 @@ def add_invitation_routes(app: web.Application, parts: PageParts) -> None:
     page = InvitationPage(parts)
     page.add_routes(app)
     RegistrationPage(parts, page.pages).add_routes(app)
+    topic_chats = TopicChatPage(parts, page.pages)
+    topic_chats.add_routes(app)
+    LiveChatPage(parts, page.pages, topic_chats=topic_chats.listing).add_routes(app)
     ResetRequestPage(parts, page.pages).add_routes(app)

@@ -41,6 +41,5 @@ from .v24_monitoring import upgrade_v24  # noqa: E402,F401
 from .v25_booking import upgrade_v25  # noqa: E402,F401
 from .v26_booking_blockers import upgrade_v26  # noqa: E402,F401
 from .v27_counsellor_video_links import upgrade_v27  # noqa: E402,F401
-
-# v28 is the live chat's (branch i14-livechat); before that merge this one counts as v28.
+from .v28_live_chat import upgrade_v28  # noqa: E402,F401
 from .v29_topic_chats import upgrade_v29  # noqa: E402,F401

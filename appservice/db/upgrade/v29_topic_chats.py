@@ -1,14 +1,11 @@
-"""v29: topic chats (anonymer Themenchat) and the anonymous people who join them.
+"""v29: topic chats (anonymer Themenchat) and who joined them.
 
 A topic chat is announced by a counsellor with title, short text and time window; its
 encrypted group room is made at once (the counsellor waits there). When the window is over
 the room is closed and ``closed_at`` set; ``participants`` is the only thing that stays about
 who came (a count, for the statistics). ``topic_chat_participant`` says who joined which
-chat until it is closed.
-
-``anonymous_person`` marks throwaway accounts (no password, no e-mail, a random pseudonym):
-they are erased by the deletion routine some hours after their chat, unless they took up a
-registration offer (``registered_at``), after which they are ordinary clients.
+chat until the deletion routine erased its anonymous participants (the live chat's
+``erase_after_hours`` after the chat closed); those who registered meanwhile stay as clients.
 """
 
 from __future__ import annotations
@@ -46,13 +43,5 @@ async def upgrade_v29(conn: Connection, scheme: Scheme) -> None:
             user_id    TEXT NOT NULL,
             joined_at  BIGINT NOT NULL,
             PRIMARY KEY (chat_id, user_id)
-        )"""
-    )
-    await conn.execute(
-        """CREATE TABLE anonymous_person (
-            user_id        TEXT PRIMARY KEY,
-            centre_id      TEXT NOT NULL,
-            created_at     BIGINT NOT NULL,
-            registered_at  BIGINT
         )"""
     )
