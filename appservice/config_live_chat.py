@@ -94,7 +94,8 @@ def parse_live_chat(raw: Any, key: str) -> LiveChatConfig | None:
     web_client = web_client.strip()
     if web_client:
         parts = urlsplit(web_client)
-        if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
+        bad = any(c in web_client for c in " ;,'\"<>")  # it goes into a CSP header too
+        if bad or parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
             raise ConfigError(
                 f"{key}.web_client",
                 f"'{web_client}' is no base URL like https://chat.example.org/ (no credentials)",

@@ -112,6 +112,7 @@ def test_bad_hours_name_the_key(raw: object, key: str) -> None:
         ({"capacity": "2"}, "live_chat.capacity"),
         ({"web_client": "ftp://x"}, "live_chat.web_client"),
         ({"web_client": "https://u:p@chat.example.org"}, "live_chat.web_client"),
+        ({"web_client": "https://chat.example.org/;script-src *"}, "live_chat.web_client"),
         ({"accounts_per_hour": 0}, "live_chat.accounts_per_hour"),
         ({"starts_per_minute": True}, "live_chat.starts_per_minute"),
         ({"erase_after_hours": -1}, "live_chat.erase_after_hours"),

@@ -166,10 +166,12 @@ async def _erase(services: BotServices, user_id: str, room_id: str | None) -> No
             delete_id = await admin.delete_room(room_id, purge=True)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + PURGE_WAIT_SECONDS
-            while not (await admin.room_delete_status(delete_id)).done:
+            while not (status := await admin.room_delete_status(delete_id)).done:
                 if loop.time() > deadline:
                     raise RuntimeError(f"purge of {room_id} still running")
                 await asyncio.sleep(POLL_SECONDS)
+            if status.status == "failed":
+                raise RuntimeError(f"purge of {room_id} failed: {status.error}")
         except AdminApiError as e:
             if e.status != 404:
                 raise

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -51,6 +51,14 @@ def web_client_url(base: str, token: str, homeserver: str) -> str:
     (Element Web reads ``loginToken`` there; ``homeserver`` for clients that read it there)."""
     query = urlencode({"loginToken": token, "homeserver": homeserver})
     return f"{base.rstrip('/')}/?{query}"
+
+
+def form_action_for(web_client: str) -> str:
+    """The pages' Content-Security-Policy with the web client's origin added to form-action."""
+    parts = urlsplit(web_client)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    policy = SECURITY_HEADERS["Content-Security-Policy"]
+    return policy.replace("form-action 'self'", f"form-action 'self' {origin}")
 
 
 class LiveChatPage:
@@ -103,7 +111,7 @@ class LiveChatPage:
         if services is None:
             return self._page(lang, centre, "live_chat_refused", 503, reason="unavailable")
         seen = await chats.situation(services, centre, now_ms())
-        return self._page(
+        response = self._page(
             lang,
             centre,
             "live_chat",
@@ -111,6 +119,13 @@ class LiveChatPage:
             next_open=self._when(seen.next_open, lang),
             topic_chats=await self.topic_chats(centre.id, lang),
         )
+        if centre.live_chat is not None and centre.live_chat.web_client:
+            # Browsers hold a form's redirect to the policy's form-action too: the start
+            # button's answer leads to the web client, so its origin is allowed here.
+            response.headers["Content-Security-Policy"] = form_action_for(
+                centre.live_chat.web_client
+            )
+        return response
 
     async def start(self, request: web.Request) -> web.StreamResponse:
         centre = self.cfg.centre(request.match_info["centre"])
