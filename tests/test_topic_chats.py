@@ -331,3 +331,69 @@ async def test_closing_runs_twice_without_harm(running: LotseApp) -> None:
     closed = await services.rows.TopicChat.get("west", chat.id)
     assert closed is not None and closed.closed_at is not None
     assert timedelta(milliseconds=closed.closed_at - now) < timedelta(minutes=1)
+
+
+async def test_live_chat_person_registers_and_keeps_the_chat(
+    make_human: MakeHuman, running: LotseApp, tmp_path: Path
+) -> None:
+    """The offer in an anonymous live chat (centre "ost"): after registering, the same account
+    logs in with its password, is still in the chat room with its history, and the deletion
+    routine no longer erases it with the chat."""
+    bot = running.cfg.assistant_mxid
+    services = running.assistant.services
+    base = running.cfg.homeserver.address
+    counsellor = await make_human("livechatangebot", centre="ost", role="counsellor")
+    room = await _service_room(counsellor, bot)
+    assert "besetzen jetzt" in (await ask(counsellor, room, bot, "livechat on")).body
+    anon: Human | None = None
+    later: Human | None = None
+    try:
+        told_before = len(counsellor.notices(room, bot))
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{running.cfg.public_web_url}/c/ost/start", allow_redirects=False) as resp,
+        ):
+            assert resp.status == 303, await resp.text()
+            token = re.search(r"loginToken=([^&]+)", resp.headers["Location"])
+        assert token is not None
+        anon = await token_human(base, token.group(1), tmp_path / "anon")
+        told = await counsellor.next_notice(room, bot, told_before, contains="Livechat")
+        number = int(re.search(r"Nr\. (\d+)", told.body).group(1))  # type: ignore[union-attr]
+        chat_room = await anon.join_invite()
+        assert await counsellor.join_invite() == chat_room
+        assert "angenommen" in (await ask(counsellor, room, bot, f"annehmen {number}")).body
+        await anon.send(chat_room, "Kann ich das Gespräch behalten?")
+        await _text_from(counsellor, chat_room, anon.user_id, "Kann ich das Gespräch behalten?")
+
+        person = await services.rows.Person.get(anon.user_id)
+        assert person is not None
+        offered = await ask(counsellor, room, bot, f"livechat register {person.name}")
+        link = re.search(r"(https?://\S+/keep/[A-Za-z0-9_-]{43})", offered.body)
+        assert link is not None, offered.body
+        password = "Bleibe-Hier-7!"
+        status, done = await _post(
+            link.group(1),
+            {"pseudonym": "Leuchtturm", "password": password, "password_repeat": password},
+        )
+        assert status == 200 and "registriert" in done, done
+        assert await services.rows.LiveChat.get(anon.user_id) is None  # no longer a throwaway
+
+        later = await Human.login(base, anon.user_id, password, tmp_path / "later")
+        assert chat_room in later.client.rooms
+        history = await later.client.room_messages(chat_room, start="", limit=50)
+        assert isinstance(history, RoomMessagesResponse)
+        assert any(e.sender == anon.user_id for e in history.chunk)
+        await counsellor.send(chat_room, "Schön, dass Sie bleiben.")
+        await _text_from(anon, chat_room, counsellor.user_id, "Schön, dass Sie bleiben.")
+        await _text_from(later, chat_room, counsellor.user_id, "Schön, dass Sie bleiben.")
+
+        await deletion_routine.run(services, now=now_ms() + 30 * DAY_MS)
+        info = await services.admin.get_user(anon.user_id)
+        assert info is not None and not info.deactivated
+        kept = await services.rows.Person.get(anon.user_id)
+        assert kept is not None and kept.name == "Leuchtturm" and kept.service_room_id
+    finally:
+        await ask(counsellor, room, bot, "livechat off")
+        for human in (anon, later):
+            if human is not None:
+                await human.close()

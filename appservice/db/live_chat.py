@@ -117,8 +117,8 @@ class LiveChat:
 
     @classmethod
     async def registered(cls, user_id: str) -> bool:
-        """The person registered (bots/accounts/anonymous_registration.py): their account and room are an
-        ordinary client's now, so the deletion routine must not erase them with the chat."""
+        """The person registered (bots/accounts/anonymous_registration.py): account and room
+        are an ordinary client's now, so the deletion routine must not erase them with the chat."""
         q = "DELETE FROM live_chat WHERE user_id=$1"
         return rows_changed(await cls.db.execute(q, user_id)) > 0
 

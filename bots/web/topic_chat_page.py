@@ -28,7 +28,7 @@ from bots.framework.rate_limit import SlidingWindow
 from bots.framework.services import BotServices, PageParts
 from bots.topicchats import chats
 from bots.topicchats.rules import Window, window
-from bots.web.live_chat_page import web_client_url
+from bots.web.live_chat_page import form_action_for, web_client_url
 from bridge.anonymous_accounts import create_anonymous_account, login_token
 
 log = logging.getLogger("lotse.topic_chat_page")
@@ -121,7 +121,7 @@ class TopicChatPage:
             return found
         _, centre, lang, chat = found
         early = self.cfg.topic_chats.join_early_minutes * 60_000
-        return self._page(
+        response = self._page(
             lang,
             centre,
             "topic_chat",
@@ -133,6 +133,11 @@ class TopicChatPage:
             ends=self._time(centre, chat.ends_at, lang),
             opens=self._time(centre, chat.starts_at - early, lang),
         )
+        web_client = self._live(centre).web_client
+        if web_client:
+            # The join button's answer redirects to the web client (as on the centre's page).
+            response.headers["Content-Security-Policy"] = form_action_for(web_client)
+        return response
 
     async def join(self, request: web.Request) -> web.StreamResponse:
         found = await self._find(request)
