@@ -189,7 +189,11 @@ async def topicchat_list(ctx: CommandContext) -> str:
 )
 async def topicchat_cancel(ctx: CommandContext, id: str) -> str:
     services = services_of(ctx)
-    chat = await services.rows.TopicChat.get(ctx.centre_id, int(id)) if id.isdigit() else None
+    chat = (
+        await services.rows.TopicChat.get(ctx.centre_id, int(id))
+        if id.isascii() and id.isdigit() and len(id) < 12
+        else None
+    )
     if chat is None or not rules.cancellable(chat.cancelled_at, chat.closed_at):
         return ctx.render("topicchat_not_found", given=id)
     if ctx.role is not Role.ADMIN and chat.counsellor != ctx.user_id:

@@ -102,7 +102,7 @@ class TopicChatPage:
         given = request.match_info["id"]
         chat = (
             await services.rows.TopicChat.get(centre.id, int(given))
-            if given.isdigit() and len(given) < 12
+            if given.isascii() and given.isdigit() and len(given) < 12
             else None
         )
         if chat is None or chat.cancelled_at is not None:
