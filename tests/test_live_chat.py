@@ -283,3 +283,59 @@ async def test_unknown_centre_and_centre_without_live_chat(running: LotseApp) ->
             assert none.status == 200 and "keinen anonymen Livechat" in await none.text()
         async with http.post(f"{running.cfg.public_web_url}/c/nord/start") as refused:
             assert refused.status == 503 and "Kein Livechat" in await refused.text()
+
+
+async def test_livechat_commands_block_and_refusals(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """`livechat` shows the state; ending someone else's chat, a bad word or number, and a
+    centre without live chat are refused and change nothing; `livechat block` locks the
+    account at once (its unused login token no longer works)."""
+    from bots.livechat import chats
+
+    bot = running.cfg.assistant_mxid
+    services = running.assistant.services
+    first = await make_human("fruehdienst", centre="ost", role="counsellor")
+    second = await make_human("spaetdienst", centre="ost", role="counsellor")
+    elsewhere = await make_human("nordlicht", centre="nord", role="counsellor")
+    rooms = {h.user_id: await _service_room(h, bot) for h in (first, second, elsewhere)}
+    ask_first = lambda text: ask(first, rooms[first.user_id], bot, text)  # noqa: E731
+
+    state = await ask_first("livechat")
+    assert "besetzen ihn nicht" in state.body and "Seit Jahresbeginn" in state.body
+    none = await ask(elsewhere, rooms[elsewhere.user_id], bot, "livechat on")
+    assert "keinen anonymen Livechat" in none.body
+    assert not await services.rows.LiveChatStaff.is_on(elsewhere.user_id)
+    await ask_first("livechat on")
+    await ask(second, rooms[second.user_id], bot, "livechat on")
+    try:
+        ost = running.cfg.centre("ost")
+        assert ost is not None and ost.live_chat is not None
+        started = await chats.start(services, running.cfg, ost, ost.live_chat, now_ms())
+        number = started.request_id
+        assert "angenommen" in (await ask_first(f"annehmen {number}")).body
+
+        bad = await ask_first("livechat pause")
+        assert "pause" in bad.body and "Nichts wurde geändert" in bad.body
+        unknown = await ask_first("livechat block 999999")
+        assert "kein anonymer Livechat" in unknown.body
+        theirs = await ask(second, rooms[second.user_id], bot, f"livechat end {number}")
+        assert "jemand anderes" in theirs.body
+        assert await services.rows.LiveChat.running("ost") == 1  # unchanged
+
+        blocked = await ask_first(f"livechat block {number}")
+        assert "gesperrt" in blocked.body
+        assert await services.rows.LiveChat.running("ost") == 0
+        chat = await services.rows.LiveChat.get(started.user_id)
+        assert chat is not None and chat.blocked
+        assert await token_login_status(running.cfg.homeserver.address, started.token) in (
+            401,
+            403,
+        )
+        again = await ask_first(f"livechat end {number}")
+        assert "schon beendet" in again.body
+    finally:
+        for human in (first, second):
+            await services.rows.LiveChatStaff.set(human.user_id, "ost", False, now_ms())
+        await _erase_everything_due(running, 2 * DAY_MS)
+    assert await services.rows.LiveChat.get(started.user_id) is None

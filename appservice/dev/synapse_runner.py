@@ -177,7 +177,7 @@ def write_synapse_config(
         "presence": {"enabled": False},
         # The anonymous live chat hands a throwaway account over with a one-time login token
         # that Lotse (as the appservice) gets from POST /_matrix/client/v1/login/get_token
-        # (docs/live-chat.md); stable since Synapse 1.84, no experimental option.
+        # (docs/live-chat.md); a stable option, nothing experimental.
         "login_via_existing_session": {
             "enabled": True,
             "require_ui_auth": False,

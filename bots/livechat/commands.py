@@ -3,7 +3,8 @@
 Counselling rooms hold no bot, so these are typed in the counsellor's service room and name
 the chat by its request number (shown when it comes in and in `requests`):
 
-* `livechat` — whether you staff it, how many chats run, whether the page is open;
+* `livechat` — whether you staff it, how many chats run, whether the page is open, and how
+  many chats began this year (the counts are all that stays of them);
 * `livechat on|off` — staff the centre's live chat or stop (open needs at least one);
 * `livechat end NR` — end the chat: request closed, the person removed from the room;
 * `livechat block NR` — the same, and the throwaway account is locked at once.
@@ -14,6 +15,8 @@ routine (``live_chat.erase_after_hours``).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from appservice.clock import now_ms
 from bots.framework.commands import STAFF, Argument, CommandRegistry, Role
@@ -59,6 +62,9 @@ async def livechat_command(
     if not word:
         now = now_ms()
         seen = await chats.situation(services, centre, now)
+        year = datetime.fromtimestamp(now / 1000, centre.zone).replace(
+            month=1, day=1, hour=0, minute=0, second=0, microsecond=0
+        )
         return ctx.render(
             "livechat_state",
             on=await rows.LiveChatStaff.is_on(ctx.user_id),
@@ -66,6 +72,9 @@ async def livechat_command(
             running=await rows.LiveChat.running(centre.id),
             capacity=centre.live_chat.capacity,
             status=seen.status,
+            # Statistics: the only thing that stays of the chats (per clock hour, summed).
+            begun=await rows.LiveChatCount.since(centre.id, int(year.timestamp() * 1000)),
+            year=year.year,
         )
     if word in ON or word in OFF:
         on = word in ON
