@@ -227,6 +227,8 @@ async def test_topic_chat_window_closing_and_erasure(
         assert await closed.joined() == []
         counted = await services.rows.TopicChat.get("nord", running_chat.id)
         assert counted is not None and counted.participants == 1  # only the count stays
+        listing = await ask(counsellor, room, bot, "topicchats")
+        assert "Seit Jahresbeginn" in listing.body and "Teilnehmenden" in listing.body
     finally:
         await anon.close()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from mautrix.errors import MatrixError
@@ -173,7 +174,22 @@ async def topicchat_list(ctx: CommandContext) -> str:
                 **_span(ctx, chat),
             }
         )
-    return ctx.render("topicchat_list", chats=chats, page=_page_link(services, ctx.centre_id))
+    # What stays of past chats: how many were held this year and how many people came.
+    now = now_ms()
+    year = datetime.fromtimestamp(now / 1000, _tz(ctx)).replace(
+        month=1, day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    held, came = await services.rows.TopicChat.counted(
+        ctx.centre_id, int(year.timestamp() * 1000), now
+    )
+    return ctx.render(
+        "topicchat_list",
+        chats=chats,
+        page=_page_link(services, ctx.centre_id),
+        year=year.year,
+        held=held,
+        came=came,
+    )
 
 
 @registry.command(
