@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -33,6 +35,8 @@ from appservice.dev.client import Human, ask
 from bots.accounts import deletion_routine
 from bots.topicchats import chats
 from tests.conftest import MakeHuman
+from tests.test_invitation_browser import chromium  # noqa: F401  (the browser fixture)
+from tests.test_live_chat import WEB_CLIENT, browser_page  # noqa: F401  (the page fixture)
 from tests.test_requests import _service_room
 
 pytestmark = pytest.mark.synapse
@@ -399,3 +403,66 @@ async def test_live_chat_person_registers_and_keeps_the_chat(
         for human in (anon, later):
             if human is not None:
                 await human.close()
+
+
+async def test_topic_chat_in_the_browser(
+    make_human: MakeHuman,
+    running: LotseApp,
+    browser_page: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Headless Chromium, JavaScript off, centre "ost" (with a web client): the centre's page
+    links the chat, its page has the join button only inside the window, and joining hands
+    the person over to the web client with a login token that matrix-nio redeems."""
+    bot = running.cfg.assistant_mxid
+    web = running.cfg.public_web_url
+    page = browser_page
+    counsellor = await make_human("themenbrowser", centre="ost", role="counsellor")
+    room = await _service_room(counsellor, bot)
+    centre = running.cfg.centre("ost")
+    assert centre is not None
+    start = now_ms() - now_ms() % 60_000
+    said = await ask(
+        counsellor,
+        room,
+        bot,
+        f"topicchat new Abendrunde {_moment_in(centre.zone, start)} "
+        f"{_moment_in(centre.zone, start + HOUR_MS)} Kommen Sie vorbei",
+    )
+    number = int(re.search(r"Nr\. (\d+)", said.body).group(1))  # type: ignore[union-attr]
+    chat = await running.db.rows.TopicChat.get("ost", number)
+    assert chat is not None
+    assert await counsellor.join_invite() == chat.room_id
+    early = await ask(
+        counsellor,
+        room,
+        bot,
+        f"topicchat new Morgenrunde {_moment_in(centre.zone, start + DAY_MS)} "
+        f"{_moment_in(centre.zone, start + DAY_MS + HOUR_MS)}",
+    )
+    early_number = int(re.search(r"Nr\. (\d+)", early.body).group(1))  # type: ignore[union-attr]
+
+    await page.goto(f"{web}/c/ost")
+    assert "Abendrunde" in await page.inner_text("#topic-chats")
+    await page.click(f"#topic-chat-{early_number}")
+    assert await page.query_selector("#join") is None
+    assert "noch nicht begonnen" in await page.inner_text("#state")
+
+    await page.goto(f"{web}/c/ost")
+    await page.click(f"#topic-chat-{number}")
+    assert "Kommen Sie vorbei" in await page.inner_text("#text")
+    await page.click("#join")
+    await page.wait_for_url(WEB_CLIENT + "**")
+    token = parse_qs(urlsplit(page.arrived[-1]).query)["loginToken"][0]
+    anon = await token_human(running.cfg.homeserver.address, token, tmp_path / "anon")
+    try:
+        assert await anon.join_invite() == chat.room_id
+        assert anon.client.rooms[str(chat.room_id)].encrypted
+    finally:
+        await anon.close()
+        await ask(counsellor, room, bot, f"topicchat cancel {number}")
+        await ask(counsellor, room, bot, f"topicchat cancel {early_number}")
+
+
+def _moment_in(zone: ZoneInfo, ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, zone).strftime("%d.%m.%Y %H:%M")
