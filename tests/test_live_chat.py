@@ -111,6 +111,11 @@ async def test_page_hand_over_conversation_capacity_and_erasure(
     assert "geschlossen" in await page.inner_text("#status")
     assert await page.query_selector("#start") is None
     assert "keine Themenchats" in await page.inner_text("#topic-chats")
+    async with aiohttp.ClientSession() as http:
+        url = f"{running.cfg.public_web_url}/c/ost/start"
+        async with http.post(url, allow_redirects=False) as closed:
+            assert closed.status == 409 and "geschlossen" in await closed.text()
+    assert await services.rows.LiveChat.running("ost") == 0  # nothing was made
 
     staffed = await ask(counsellor, room, bot, "livechat on")
     assert "besetzen jetzt" in staffed.body

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mautrix.errors import MatrixRequestError
-from mautrix.types import UserID
+from mautrix.types import RoomID, UserID
 
 from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
@@ -129,9 +129,7 @@ async def end(
     if chat.room_id and ended:
         try:
             await services.counselling_rooms.remove(
-                chat.room_id,  # type: ignore[arg-type]
-                UserID(chat.user_id),
-                reason="live chat ended",
+                RoomID(chat.room_id), UserID(chat.user_id), reason="live chat ended"
             )
         except MatrixRequestError:
             pass  # already left
