@@ -111,6 +111,11 @@ async def test_page_hand_over_conversation_capacity_and_erasure(
     assert "geschlossen" in await page.inner_text("#status")
     assert await page.query_selector("#start") is None
     assert "keine Themenchats" in await page.inner_text("#topic-chats")
+    async with aiohttp.ClientSession() as http:
+        url = f"{running.cfg.public_web_url}/c/ost/start"
+        async with http.post(url, allow_redirects=False) as closed:
+            assert closed.status == 409 and "geschlossen" in await closed.text()
+    assert await services.rows.LiveChat.running("ost") == 0  # nothing was made
 
     staffed = await ask(counsellor, room, bot, "livechat on")
     assert "besetzen jetzt" in staffed.body
@@ -218,10 +223,11 @@ async def test_page_hand_over_conversation_capacity_and_erasure(
 
 
 async def test_one_time_code_rate_limit_and_hourly_cap(
-    make_human: MakeHuman, running: LotseApp, tmp_path: Path
+    make_human: MakeHuman, running: LotseApp, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Without a web client the page shows homeserver and code; the start button's limit per
-    minute (in memory) and the hourly cap of accounts (in the database) answer with 429."""
+    minute (in memory) and the hourly cap of accounts (in the database) answer with 429; Lotse
+    logs no address of whoever pressed it."""
     services = running.assistant.services
     counsellor = await make_human("nachtdienst", centre="ost", role="counsellor")
     await services.rows.LiveChatStaff.set(counsellor.user_id, "ost", True, now_ms())
@@ -270,6 +276,9 @@ async def test_one_time_code_rate_limit_and_hourly_cap(
         await services.rows.LiveChatStaff.set(counsellor.user_id, "ost", False, now_ms())
         await _erase_everything_due(running, 2 * DAY_MS)
     assert await services.rows.LiveChat.running("ost") == 0
+    lotse_lines = [r.getMessage() for r in caplog.records if r.name.startswith("lotse")]
+    assert any("starts per minute" in line for line in lotse_lines)
+    assert not any("127.0.0.1" in line for line in lotse_lines)
     # A code nobody redeemed dies with its account.
     assert unused is not None
     assert await token_login_status(running.cfg.homeserver.address, unused.group(1)) == 403

@@ -48,6 +48,10 @@ async def test_running_ended_due_and_forgotten(database_url: str) -> None:
         assert await rows.LiveChat.running("ost") == 1
         chat = await rows.LiveChat.by_request("ost", request.id)
         assert chat is not None and chat.room_id == "!room:x" and chat.ended_at == NOW + HOUR_MS
+        person = await rows.Person.get("@anon-1:x")
+        assert person is not None
+        await person.set_service_room("!service:x")  # they wrote to the assistant meanwhile
+        assert await chat.rooms() == ["!room:x", "!service:x"]
 
         delays = {"ost": 24 * HOUR_MS, "nord": 2 * HOUR_MS}
         due = await rows.LiveChat.due(NOW + 3 * HOUR_MS, delays, 24 * HOUR_MS)

@@ -122,6 +122,18 @@ class LiveChat:
         q = "DELETE FROM live_chat WHERE user_id=$1"
         return rows_changed(await cls.db.execute(q, user_id)) > 0
 
+    async def rooms(self) -> list[str]:
+        """Every room of the person: the chat's, and any other request's or service room they
+        came to have meanwhile (by writing to the assistant)."""
+        q = (
+            "SELECT room_id AS r FROM counselling_request WHERE client_id=$1 "
+            "UNION SELECT service_room_id FROM person WHERE user_id=$1"
+        )
+        found = {row["r"] for row in await self.db.fetch(q, self.user_id) if row["r"]}
+        if self.room_id:
+            found.add(self.room_id)
+        return sorted(found)
+
     async def forget(self) -> None:
         """Remove the person and everything of the chat from every table, in one transaction
         (the same scrub as an erasure, without a tombstone); only the hourly counts stay."""

@@ -167,6 +167,16 @@ class TopicChat:
         return [r["user_id"] for r in rows]
 
     @classmethod
+    async def rooms_of(cls, user_id: str) -> list[str]:
+        """Rooms a participant came to have besides the chat's (a service room or a request's
+        room, by writing to the assistant): purged with them."""
+        q = (
+            "SELECT room_id AS r FROM counselling_request WHERE client_id=$1 "
+            "UNION SELECT service_room_id FROM person WHERE user_id=$1"
+        )
+        return sorted({row["r"] for row in await cls.db.fetch(q, user_id) if row["r"]})
+
+    @classmethod
     async def let_go(cls, user_id: str) -> None:
         """A participant who registered stays a client: only their participant rows go."""
         await cls.db.execute("DELETE FROM topic_chat_participant WHERE user_id=$1", user_id)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mautrix.errors import MatrixRequestError
-from mautrix.types import UserID
+from mautrix.types import RoomID, UserID
 
 from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
@@ -129,9 +129,7 @@ async def end(
     if chat.room_id and ended:
         try:
             await services.counselling_rooms.remove(
-                chat.room_id,  # type: ignore[arg-type]
-                UserID(chat.user_id),
-                reason="live chat ended",
+                RoomID(chat.room_id), UserID(chat.user_id), reason="live chat ended"
             )
         except MatrixRequestError:
             pass  # already left
@@ -150,7 +148,7 @@ async def erase_due(services: BotServices, cfg: Config, now_ms: int) -> int:
     erased = 0
     for chat in await services.rows.LiveChat.due(now_ms, delays, 24 * HOUR_MS):
         try:
-            await _erase(services, chat.user_id, chat.room_id)
+            await _erase(services, chat.user_id, await chat.rooms())
             await chat.forget()
             erased += 1
         except Exception:
@@ -158,11 +156,11 @@ async def erase_due(services: BotServices, cfg: Config, now_ms: int) -> int:
     return erased
 
 
-async def _erase(services: BotServices, user_id: str, room_id: str | None) -> None:
-    """On Synapse: the room purged (every event of the chat), the account deactivated with
+async def _erase(services: BotServices, user_id: str, rooms: list[str]) -> None:
+    """On Synapse: the rooms purged (every event of the chat), the account deactivated with
     erase (login and any login token refused from then on), its media deleted."""
     admin = services.admin
-    if room_id:
+    for room_id in rooms:
         await _purge(services, room_id)
     info = await admin.get_user(user_id)
     if info is not None and not info.deactivated:

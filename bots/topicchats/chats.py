@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 from mautrix.errors import MatrixError
 from mautrix.types import RoomID, UserID
 
-from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
 from appservice.config_live_chat import LiveChatConfig
 from appservice.db import Person, Rows, TopicChat
@@ -29,6 +28,8 @@ from bots.framework.commands import STAFF, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
 from bots.framework.names import Names
 from bots.framework.services import BotServices, services_of
+from bots.livechat.chats import _erase as erase_on_synapse
+from bots.livechat.chats import _purge as purge_room
 from bridge.anonymous_accounts import is_anonymous
 from bridge.group_rooms import GroupRooms
 
@@ -272,11 +273,9 @@ async def close(services: BotServices, chat: TopicChat, now: int) -> None:
         except MatrixError as e:
             # Left already (an earlier run stopped half-way): the purge below still runs.
             log.info("topic chat %d: closing the room: %s", chat.id, type(e).__name__)
-        try:
-            await services.admin.delete_room(room, purge=True)
-        except AdminApiError as e:
-            if e.status != 404:
-                raise
+        # Deleted and purged on Synapse, tried again where Synapse's purge fails (the live
+        # chat's way); a failure leaves the chat open, and the next minute tries again.
+        await purge_room(services, room)
     await chat.mark_closed(now)
     log.info("topic chat %d closed (%d participants)", chat.id, chat.participants)
 
@@ -303,19 +302,11 @@ async def erase_due(services: BotServices, now: int) -> int:
                 await rows.TopicChat.let_go(user_id)
                 continue
             try:
-                await _erase_account(services, user_id)
+                # As the live chat erases its own: rooms purged, account deactivated with erase.
+                await erase_on_synapse(services, user_id, await rows.TopicChat.rooms_of(user_id))
                 await rows.TopicChat.forget(user_id)
             except Exception:
                 log.exception("erasing topic-chat participant %s failed; next run", user_id)
                 continue
             erased += 1
     return erased
-
-
-async def _erase_account(services: BotServices, user_id: str) -> None:
-    """On Synapse: deactivated with erase (login and login tokens refused), media deleted."""
-    admin = services.admin
-    info = await admin.get_user(user_id)
-    if info is not None and not info.deactivated:
-        await admin.delete_user_media(user_id)
-        await admin.deactivate(user_id, erase=True)
