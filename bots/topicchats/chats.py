@@ -310,3 +310,13 @@ async def erase_due(services: BotServices, now: int) -> int:
                 continue
             erased += 1
     return erased
+
+
+async def discard(services: BotServices, user_id: str) -> None:
+    """A throwaway account made for a join that failed half-way: erased at once (best effort;
+    one already counted as a participant is also erased with the chat's participants)."""
+    try:
+        await erase_on_synapse(services, user_id, [])
+        await services.rows.TopicChat.forget(user_id)
+    except Exception as e:
+        log.warning("throwaway %s not discarded (%s)", user_id, type(e).__name__)

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from mautrix.errors import MatrixError
 
 from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
@@ -175,13 +176,19 @@ class TopicChatPage:
                 centre.id,
                 centre.language,
             )
-            admitted = await chats.admit(services, chat, person.user_id, now)
-            token, valid_ms = await login_token(services.admin, person.user_id)
         except (AdminApiError, aiohttp.ClientError) as e:
-            log.warning("topic chat %d: not joined (%s)", chat.id, type(e).__name__)
+            log.warning("topic chat %d: no account made (%s)", chat.id, type(e).__name__)
             return self._page(lang, centre, "live_chat_refused", 503, reason="unavailable")
-        if admitted is not Window.OPEN:  # it ended in this very moment
-            return self._page(lang, centre, "topic_chat_refused", 403, reason=str(admitted))
+        try:
+            admitted = await chats.admit(services, chat, person.user_id, now)
+            if admitted is not Window.OPEN:  # closed or cancelled in this very moment
+                await chats.discard(services, person.user_id)
+                return self._page(lang, centre, "topic_chat_refused", 403, reason=str(admitted))
+            token, valid_ms = await login_token(services.admin, person.user_id)
+        except (AdminApiError, MatrixError, aiohttp.ClientError) as e:
+            log.warning("topic chat %d: not joined (%s)", chat.id, type(e).__name__)
+            await chats.discard(services, person.user_id)
+            return self._page(lang, centre, "live_chat_refused", 503, reason="unavailable")
         if live.web_client:
             location = web_client_url(live.web_client, token, self.cfg.public_homeserver_url)
             raise web.HTTPSeeOther(location, headers=SECURITY_HEADERS)
