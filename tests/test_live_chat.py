@@ -89,6 +89,16 @@ async def browser_page(chromium: Any, running: LotseApp) -> AsyncIterator[Any]: 
     assert not page.foreign, f"the page fetched from elsewhere: {page.foreign}"
 
 
+async def _off_duty(running: LotseApp, *humans: Human) -> None:
+    """Stop staffing and go unavailable: the other tests of "ost" count on few staff on duty."""
+    rows = running.assistant.services.rows
+    for human in humans:
+        await rows.LiveChatStaff.set(human.user_id, "ost", False, now_ms())
+        person = await rows.Person.get(human.user_id)
+        assert person is not None
+        await person.set_status("unavailable")
+
+
 async def _erase_everything_due(running: LotseApp, later_ms: int) -> None:
     """A run of the deletion routine as if ``later_ms`` had passed (Synapse's time stays)."""
     await deletion_routine.run(running.assistant.services, now=now_ms() + later_ms)
@@ -219,7 +229,7 @@ async def test_page_hand_over_conversation_capacity_and_erasure(
         assert await services.rows.LiveChatCount.since("ost", now_ms() - DAY_MS) == counted
     finally:
         await anon.close()
-        await services.rows.LiveChatStaff.set(counsellor.user_id, "ost", False, now_ms())
+        await _off_duty(running, counsellor)
 
 
 async def test_one_time_code_rate_limit_and_hourly_cap(
@@ -273,7 +283,7 @@ async def test_one_time_code_rate_limit_and_hourly_cap(
                 assert fourth.status == 429 and "ausgebucht" in await fourth.text()
         assert await services.rows.LiveChatCount.since("ost", now_ms()) == started + 2
     finally:
-        await services.rows.LiveChatStaff.set(counsellor.user_id, "ost", False, now_ms())
+        await _off_duty(running, counsellor)
         await _erase_everything_due(running, 2 * DAY_MS)
     assert await services.rows.LiveChat.running("ost") == 0
     lotse_lines = [r.getMessage() for r in caplog.records if r.name.startswith("lotse")]
@@ -344,7 +354,6 @@ async def test_livechat_commands_block_and_refusals(
         again = await ask_first(f"livechat end {number}")
         assert "schon beendet" in again.body
     finally:
-        for human in (first, second):
-            await services.rows.LiveChatStaff.set(human.user_id, "ost", False, now_ms())
+        await _off_duty(running, first, second)
         await _erase_everything_due(running, 2 * DAY_MS)
     assert await services.rows.LiveChat.get(started.user_id) is None
