@@ -667,24 +667,6 @@ SAMPLES: dict[str, dict[str, Any]] = {
             {"id": 3, "when": "a", "client": "Wolke", "sender": "Anna", "subject": "Termin"}
         ]
     },
-    # The anonymous live chat (bots/livechat).
-    "livechat_bad": {"given": "an"},
-    "livechat_bad_id": {"action": "end", "given": "x"},
-    "livechat_ended": {"already": False, "block": True, "id": 12},
-    "livechat_new": {"id": 12, "client": "Gast-7K3Q"},
-    "livechat_none": {},
-    "livechat_not_found": {"id": 12},
-    "livechat_not_yours": {"id": 12},
-    "livechat_staffing": {"on": True, "changed": True},
-    "livechat_state": {
-        "on": True,
-        "staff": 2,
-        "running": 1,
-        "capacity": 2,
-        "status": "open",
-        "year": 2026,
-        "begun": 7,
-    },
     # Topic chats and the registration offer (bots/topicchats, bots/accounts).
     "topicchat_problem": {
         "problems": [
