@@ -36,7 +36,11 @@ from bots.accounts import deletion_routine
 from bots.topicchats import chats
 from tests.conftest import MakeHuman
 from tests.test_invitation_browser import chromium  # noqa: F401  (the browser fixture)
-from tests.test_live_chat import WEB_CLIENT, browser_page  # noqa: F401  (the page fixture)
+from tests.test_live_chat import (  # noqa: F401  (browser_page: the page fixture)
+    WEB_CLIENT,
+    _off_duty,
+    browser_page,
+)
 from tests.test_requests import _service_room
 
 pytestmark = pytest.mark.synapse
@@ -399,7 +403,7 @@ async def test_live_chat_person_registers_and_keeps_the_chat(
         kept = await services.rows.Person.get(anon.user_id)
         assert kept is not None and kept.name == "Leuchtturm" and kept.service_room_id
     finally:
-        await ask(counsellor, room, bot, "livechat off")
+        await _off_duty(running, counsellor)
         for human in (anon, later):
             if human is not None:
                 await human.close()
@@ -462,6 +466,7 @@ async def test_topic_chat_in_the_browser(
         await anon.close()
         await ask(counsellor, room, bot, f"topicchat cancel {number}")
         await ask(counsellor, room, bot, f"topicchat cancel {early_number}")
+        await _off_duty(running, counsellor)
 
 
 def _moment_in(zone: ZoneInfo, ms: int) -> str:
