@@ -141,6 +141,48 @@ class SynapseAdmin:
                 )
             return resp.status, data
 
+    # --- accounts in the appservice's own namespace (anonymous live chat) ----------------------
+
+    async def register_namespace_user(self, localpart: str) -> str:
+        """Register ``@localpart`` in the appservice's exclusive namespace, without a password
+        and without logging in (no device); the Matrix id. Taken: AdminApiError M_USER_IN_USE.
+
+        The admin API refuses to create users there (M_EXCLUSIVE); the appservice registers
+        them itself (``m.login.application_service``), as it does its bots.
+        """
+        _, data = await self._request(
+            "POST",
+            "/_matrix/client/v3/register",
+            body={
+                "type": "m.login.application_service",
+                "username": localpart,
+                "inhibit_login": True,
+            },
+        )
+        return str(data["user_id"])
+
+    async def set_displayname(self, user_id: str, name: str) -> None:
+        """Set the display name of a user of the appservice's namespace, as that user."""
+        await self._request(
+            "PUT",
+            f"/_matrix/client/v3/profile/{_q(user_id)}/displayname",
+            body={"displayname": name},
+            params={"user_id": user_id},
+        )
+
+    async def login_token(self, user_id: str) -> tuple[str, int]:
+        """A one-time ``m.login.token`` for a user of the appservice's namespace:
+        ``(token, valid_ms)``.
+
+        ``POST /_matrix/client/v1/login/get_token`` as that user (the appservice masquerades,
+        so no device is made). Synapse offers it only with ``login_via_existing_session:
+        {enabled: true, require_ui_auth: false}`` (docs/live-chat.md); otherwise 404.
+        """
+        _, data = await self._request(
+            "POST", "/_matrix/client/v1/login/get_token", body={}, params={"user_id": user_id}
+        )
+        return str(data["login_token"]), int(data.get("expires_in_ms", 0))
+
     # --- users -------------------------------------------------------------------------------
 
     async def create_or_update_user(

@@ -33,6 +33,7 @@ from appservice.state_store import LotseStateStore
 from appservice.transactions import TransactionReceiver
 from appservice.web import add_operator_routes
 from bots.accounts import (
+    anonymous_registration,
     data_export,
     deletion_routine,
     inactive_accounts,
@@ -54,6 +55,7 @@ from bots.framework import general
 from bots.framework.commands import CommandRegistry
 from bots.framework.services import PageParts
 from bots.groups import groups
+from bots.livechat import commands as livechat_commands
 from bots.mail import mail_settings
 from bots.mail.alerts import MailAlerts
 from bots.monitoring import commands as monitoring
@@ -61,6 +63,7 @@ from bots.monitoring.setup import check_forms
 from bots.records import audit, client_admin, clients, documents, notes, retention
 from bots.requests import absences, availability, requests, transfer, triage
 from bots.requests.lifecycle import OVERDUE_EVERY_SECONDS, OVERDUE_JOB, RequestLifecycle
+from bots.topicchats import chats as topic_chats
 from bots.web.invitation_page import add_invitation_routes
 from bridge.centre_rooms import CentreRooms
 from bridge.counselling_rooms import CounsellingRooms
@@ -136,6 +139,9 @@ def command_registry() -> CommandRegistry:
         booking_groups.registry,
         booking_ical.registry,
         booking_videolink.registry,
+        livechat_commands.registry,
+        topic_chats.registry,
+        anonymous_registration.registry,
     )
 
 
@@ -257,6 +263,7 @@ class LotseApp:
         retention.schedule(self.scheduler, self.cfg.retention, services.mail_rows)
         self.assistant.steps.update(self_service.STEPS)
         booking_jobs.schedule(self.scheduler, services)
+        topic_chats.schedule(self.scheduler, services)
         # Service rooms from before v18, or a replacement a restart cut short: at once, then hourly.
         renew = self.assistant.service_rooms.renew_due
         self.scheduler.every("service_rooms", renew, seconds=3600, at_start=True)

@@ -127,6 +127,8 @@ class InvitationsConfig:
     # takes per hour from everyone together.
     reset_valid_hours: int = 2
     resets_per_hour: int = 30
+    # The registration offer to an anonymous person (/keep): its lifetime.
+    keep_valid_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,15 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class TopicChatsConfig:
+    """Topic chats (bots/topicchats/): when people may enter, how long one may last. Their
+    anonymous participants are erased after the centre's ``live_chat.erase_after_hours``."""
+
+    join_early_minutes: int = 10
+    max_hours: int = 8
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str
 
@@ -179,6 +190,7 @@ class Config:
     password_policy: PasswordPolicyConfig = PasswordPolicyConfig()
     self_registration: SelfRegistrationConfig = SelfRegistrationConfig()
     retention: RetentionConfig = RetentionConfig()
+    topic_chats: TopicChatsConfig = TopicChatsConfig()
 
     def _mxid(self, localpart: str) -> str:
         return f"@{localpart}:{self.homeserver.domain}"
@@ -358,6 +370,7 @@ def _invitations(r: Reader) -> tuple[InvitationsConfig, PasswordPolicyConfig]:
         valid_days=days,
         reset_valid_hours=whole_number(r, "invitations.reset_valid_hours", 1, 72),
         resets_per_hour=whole_number(r, "invitations.resets_per_hour", 1, 100_000),
+        keep_valid_hours=whole_number(r, "invitations.keep_valid_hours", 1, 720),
     )
     return invitations, PasswordPolicyConfig(min_length=length, **switches)
 
@@ -368,6 +381,13 @@ def _self_registration(r: Reader) -> SelfRegistrationConfig:
             r, "self_registration.mails_per_address_per_day", 1, 100
         ),
         forms_per_hour=whole_number(r, "self_registration.forms_per_hour", 1, 100_000),
+    )
+
+
+def _topic_chats(r: Reader) -> TopicChatsConfig:
+    return TopicChatsConfig(
+        join_early_minutes=whole_number(r, "topic_chats.join_early_minutes", 0, 120),
+        max_hours=whole_number(r, "topic_chats.max_hours", 1, 24),
     )
 
 
@@ -477,4 +497,5 @@ def _validate(raw: dict[str, Any], path: Path) -> Config:
             audit_months=whole_number(r, "retention.audit_months", 1, 1200),
             mail_log_months=whole_number(r, "retention.mail_log_months", 1, 1200),
         ),
+        topic_chats=_topic_chats(r),
     )

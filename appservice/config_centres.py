@@ -14,6 +14,7 @@ from appservice.document_policy import DocumentPolicy, PolicyError, parse_policy
 from appservice.master_data import MasterDataError, MasterDataField, parse_master_data
 from appservice.resources import data_path
 
+from .config_live_chat import LiveChatConfig, parse_live_chat
 from .config_values import DOMAIN_RE, MXID_RE, ConfigError, as_str
 
 CENTRE_KEYS = (
@@ -28,6 +29,7 @@ CENTRE_KEYS = (
     "topics",
     "avatar",
     "monitoring_form",
+    "live_chat",
 )
 LANGUAGES = ("de", "en")
 DEFAULT_TIMEZONE = "Europe/Berlin"
@@ -73,6 +75,8 @@ class CentreConfig:
     avatar: str = ""
     # The monitoring form counsellors fill in: templates/forms/<name>.yaml (checked at start).
     monitoring_form: str = DEFAULT_MONITORING_FORM
+    # The anonymous live chat (appservice/config_live_chat.py); None: the centre has none.
+    live_chat: LiveChatConfig | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -159,6 +163,7 @@ def parse_centres(raw: Any, domain: str, base: Path) -> tuple[CentreConfig, ...]
                 timezone=timezone,
                 avatar=avatar,
                 monitoring_form=form,
+                live_chat=parse_live_chat(entry.get("live_chat"), f"{prefix}.live_chat"),
             )
         )
     return tuple(centres)

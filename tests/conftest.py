@@ -70,6 +70,14 @@ TEST_CENTRES = f"""centres:
       name: Beratungsstelle Ost
       language: de
       admins: []
+      live_chat:
+          hours: {{mon: "00:00-24:00", tue: "00:00-24:00", wed: "00:00-24:00",
+                  thu: "00:00-24:00", fri: "00:00-24:00", sat: "00:00-24:00",
+                  sun: "00:00-24:00"}}
+          capacity: 1
+          web_client: "https://chat.ost.test/element/"
+          starts_per_minute: 100
+          accounts_per_hour: 1000
 """
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"

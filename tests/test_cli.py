@@ -169,3 +169,17 @@ def test_broken_monitoring_form_stops_start_with_one_line(tmp_path: Path) -> Non
     assert result.stderr.startswith("config error: centres[0].monitoring_form: no form 'mine'")
     form.write_text((Path(__file__).parent.parent / "templates/forms/default.yaml").read_text())
     assert lotse(tmp_path, "check-config", "-c", "config.yaml").returncode == 0
+
+
+def test_check_config_bad_live_chat_hours_is_one_line(tmp_path: Path) -> None:
+    """The example's live chat section is checked: bad hours exit 2 with one line naming them."""
+    assert lotse(tmp_path, "init").returncode == 0
+    path = tmp_path / "config.yaml"
+    text = path.read_text()
+    assert 'mon: "09:00-12:00, 14:00-17:00"' in text
+    path.write_text(text.replace('mon: "09:00-12:00, 14:00-17:00"', 'mon: "9 to 5"', 1))
+    result = lotse(tmp_path, "check-config", "-c", "config.yaml")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("config error: centres[0].live_chat.hours.mon: ")

@@ -583,6 +583,26 @@ def test_retention_periods(tmp_path: Path) -> None:
     assert info.value.key == "retention.audit_months"
 
 
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"topic_chats": {"join_early_minutes": -1}}, "topic_chats.join_early_minutes"),
+        ({"topic_chats": {"max_hours": 0}}, "topic_chats.max_hours"),
+        ({"topic_chats": {"max_hours": "acht"}}, "topic_chats.max_hours"),
+        ({"invitations": {"keep_valid_hours": 0}}, "invitations.keep_valid_hours"),
+    ],
+)
+def test_topic_chat_options(tmp_path: Path, changes: dict[str, Any], key: str) -> None:
+    """Topic chats: 10 minutes early, 8 hours at most, offers valid 24 hours by default; a bad
+    value is refused naming its key."""
+    cfg = load_config(write(tmp_path, dump(merged(SECRETS, {}))), env={})
+    assert (cfg.topic_chats.join_early_minutes, cfg.topic_chats.max_hours) == (10, 8)
+    assert cfg.invitations.keep_valid_hours == 24
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, dump(merged(SECRETS, changes))), env={})
+    assert info.value.key == key
+
+
 def test_defaults_fill_partial_file_and_properties(tmp_path: Path) -> None:
     """Missing keys come from the example; derived ids and URLs follow the config."""
     text = dump(

@@ -22,6 +22,9 @@ _CMD = {"name": "help", "usage": "help [TOPIC…]", "description": "Hilfe", "ali
 _BOOK_SERVICE = Service(3, "Erstgespräch", 30, 10, "video", None, "Kennenlernen")
 _BOOK_WINDOW = BookingWindow(4, "@c:x", 0, time(9), time(12), 3, 4)
 
+_TOPIC_START = {"weekday": 1, "day": "08.12.2026", "clock": "18:00", "zone": ""}
+_TOPIC_END = {"weekday": 1, "day": "08.12.2026", "clock": "19:30", "zone": ""}
+
 SAMPLES: dict[str, dict[str, Any]] = {
     "help": {
         "sections": [{"key": "general", "commands": [_CMD]}],
@@ -33,6 +36,23 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "arguments": [{"placeholder": "TOPIC", "description": "", "required": False}],
     },
     "unknown_command": {"name": "hlep", "suggestions": ["help", "hilfe"]},
+    "livechat_new": {"id": 12, "client": "Gast-7K3Q"},
+    "livechat_none": {},
+    "livechat_state": {
+        "on": True,
+        "staff": 2,
+        "running": 1,
+        "capacity": 2,
+        "status": "open",
+        "begun": 31,
+        "year": 2026,
+    },
+    "livechat_staffing": {"on": True, "changed": True},
+    "livechat_bad": {"given": "pause"},
+    "livechat_bad_id": {"given": "x", "action": "end"},
+    "livechat_not_found": {"id": 12},
+    "livechat_not_yours": {"id": 12},
+    "livechat_ended": {"id": 12, "block": True, "already": False},
     "permission_denied": {"name": "settings", "usage": "settings", "roles": ["admin"]},
     "missing_argument": {
         "name": "status",
@@ -657,6 +677,67 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "messages": [
             {"id": 3, "when": "a", "client": "Wolke", "sender": "Anna", "subject": "Termin"}
         ]
+    },
+    # Topic chats and the registration offer (bots/topicchats, bots/accounts).
+    "topicchat_problem": {
+        "problems": [
+            "no_title",
+            "title_too_long",
+            "text_too_long",
+            "bad_start",
+            "bad_end",
+            "end_before_start",
+            "too_long",
+            "in_past",
+            "too_far",
+        ],
+        "max_hours": 8,
+    },
+    "topicchat_created": {
+        "id": 4,
+        "title": "Trennung",
+        "page": "https://lotse.example/c/nord",
+        "start": _TOPIC_START,
+        "end": _TOPIC_END,
+        "same_day": True,
+    },
+    "topicchat_room_failed": {},
+    "topicchat_list": {
+        "chats": [
+            {
+                "id": 4,
+                "title": "Trennung",
+                "counsellor": "Anna",
+                "participants": 3,
+                "start": _TOPIC_START,
+                "end": _TOPIC_END,
+                "same_day": True,
+            },
+            {
+                "id": 5,
+                "title": "Nachtcafé",
+                "counsellor": "Ben",
+                "participants": 0,
+                "start": _TOPIC_START,
+                "end": _TOPIC_END,
+                "same_day": False,
+            },
+        ],
+        "page": "https://lotse.example/c/nord",
+        "year": 2026,
+        "held": 3,
+        "came": 17,
+    },
+    "topicchat_not_found": {"given": "9"},
+    "topicchat_not_yours": {"title": "Trennung"},
+    "topicchat_cancelled": {"id": 4, "title": "Trennung"},
+    "keep_not_anonymous": {"given": "Wolke"},
+    "keep_already": {"name": "Gast-7K3Q"},
+    "keep_too_late": {"name": "Gast-7K3Q"},
+    "keep_offered": {
+        "name": "Gast-7K3Q",
+        "link": "https://lotse.example/keep/abc",
+        "hours": 24,
     },
 }
 

@@ -38,6 +38,7 @@ from .erasure import ErasedPerson
 from .inactivity import InactivityNotice
 from .inbox import Inbox, InboxEvent
 from .invitation import Invitation
+from .live_chat import LiveChat, LiveChatCount, LiveChatStaff
 from .monitoring import Monitoring, MonitoringDialogue
 from .outcome import CommandOutcome
 from .pending_document import PendingDocument
@@ -48,6 +49,7 @@ from .registration import Registration
 from .request import CounsellingRequest
 from .room_avatar import RoomAvatar
 from .rows import rows_changed
+from .topic_chat import TopicChat
 from .transfer import Transfer
 from .triage import TriageDialogue
 from .upgrade import upgrade_table, upgrade_table_for
@@ -80,6 +82,9 @@ __all__ = [
     "LotseDatabase",
     "Inbox",
     "InboxEvent",
+    "LiveChat",
+    "LiveChatCount",
+    "LiveChatStaff",
     "Invitation",
     "MasterDataValue",
     "Monitoring",
@@ -93,6 +98,7 @@ __all__ = [
     "bind",
     "rows_changed",
     "Transfer",
+    "TopicChat",
     "TriageDialogue",
     "upgrade_table",
 ]

@@ -27,6 +27,7 @@ from . import erasure as _erasure
 from . import inactivity as _inactivity
 from . import inbox as _inbox
 from . import invitation as _invitation
+from . import live_chat as _live_chat
 from . import monitoring as _monitoring
 from . import outcome as _outcome
 from . import pending_document as _pending_document
@@ -35,6 +36,7 @@ from . import personal_data as _personal_data
 from . import registration as _registration
 from . import request as _request
 from . import room_avatar as _room_avatar
+from . import topic_chat as _topic_chat
 from . import transfer as _transfer
 from . import triage as _triage
 
@@ -78,6 +80,10 @@ class Rows:
     GroupAppointmentRow: type[_booking.GroupAppointmentRow]
     BookingBlocker: type[_booking.BookingBlocker]
     CounsellorVideoLink: type[_booking.CounsellorVideoLink]
+    LiveChat: type[_live_chat.LiveChat]
+    LiveChatStaff: type[_live_chat.LiveChatStaff]
+    LiveChatCount: type[_live_chat.LiveChatCount]
+    TopicChat: type[_topic_chat.TopicChat]
 
     def __init__(self, db: Database, contact: ContactData) -> None:
         self.db = db
@@ -138,4 +144,8 @@ ROW_CLASSES: dict[str, Any] = {
     "GroupAppointmentRow": _booking.GroupAppointmentRow,
     "BookingBlocker": _booking.BookingBlocker,
     "CounsellorVideoLink": _booking.CounsellorVideoLink,
+    "LiveChat": _live_chat.LiveChat,
+    "LiveChatStaff": _live_chat.LiveChatStaff,
+    "LiveChatCount": _live_chat.LiveChatCount,
+    "TopicChat": _topic_chat.TopicChat,
 }

@@ -1,6 +1,7 @@
 """Rows of ``invitation``: one-time links to the page where a person sets their password.
 
-Two purposes share the table: ``invitation`` (the first password of an account nobody has
+Three purposes share the table (the third, ``keep``, is a registration offer to an
+anonymous person): ``invitation`` (the first password of an account nobody has
 used yet, handed over by staff) and ``reset`` (a new password for an account in use, mailed
 only to the person's confirmed address). Only a hash of each token is stored. A person has at
 most one usable link of either purpose: creating one revokes the older ones. Using one is a
@@ -27,7 +28,10 @@ EXPIRED = "expired"
 
 INVITATION = "invitation"
 RESET = "reset"
-PURPOSES = (INVITATION, RESET)
+# A registration offer to an anonymous person: pseudonym and password for the account they
+# already use (bots/accounts/anonymous_registration.py).
+KEEP = "keep"
+PURPOSES = (INVITATION, RESET, KEEP)
 
 
 @dataclass

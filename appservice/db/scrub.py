@@ -62,6 +62,7 @@ LATER_ROWS = (
     ("inactivity_notice", "DELETE FROM inactivity_notice WHERE user_id=$1"),
     ("booking_blocker", "DELETE FROM booking_blocker WHERE counsellor=$1"),
     ("booking_poll", "DELETE FROM booking_poll WHERE client=$1"),
+    ("topic_chat_participant", "DELETE FROM topic_chat_participant WHERE user_id=$1"),
 )
 
 # $1 = the Matrix id, $2 = the tombstone's reference.
@@ -247,6 +248,9 @@ async def scrub(conn: Connection, scheme: Scheme, user_id: str, ref: str) -> Non
     if await _has_table(conn, scheme, "appointment"):
         for statement in BOOKING_ROWS:
             await conn.execute(statement, *((user_id, ref) if "$2" in statement else (user_id,)))
+    if await _has_table(conn, scheme, "topic_chat"):
+        # A counsellor's topic chats stay (their counts are statistics) and name the tombstone.
+        await conn.execute("UPDATE topic_chat SET counsellor=$2 WHERE counsellor=$1", user_id, ref)
     await conn.execute(
         f"UPDATE audit_log SET detail=replace(detail, $1, $2) WHERE {_contains(scheme, 'detail')}",
         user_id,

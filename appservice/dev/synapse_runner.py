@@ -175,6 +175,14 @@ def write_synapse_config(
         "trusted_key_servers": [],
         "federation_domain_whitelist": [],
         "presence": {"enabled": False},
+        # The anonymous live chat hands a throwaway account over with a one-time login token
+        # that Lotse (as the appservice) gets from POST /_matrix/client/v1/login/get_token
+        # (docs/live-chat.md); a stable option, nothing experimental.
+        "login_via_existing_session": {
+            "enabled": True,
+            "require_ui_auth": False,
+            "token_timeout": "5m",
+        },
         **RATE_LIMITS,
     }
     tmp = config_path.with_suffix(".yaml.tmp")

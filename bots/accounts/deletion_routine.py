@@ -34,8 +34,10 @@ from appservice.db import ErasedPerson
 from appservice.scheduler import Scheduler
 from bots.framework.services import BotServices
 from bots.groups.groups import remove_client_from_groups
+from bots.livechat.chats import erase_due as erase_live_chats
 from bots.records import client_rules as rules
 from bots.records.documents import erase_client_documents, erase_uploaded_documents
+from bots.topicchats.chats import erase_due as erase_topic_participants
 
 from .departure import hand_back
 
@@ -63,6 +65,10 @@ def schedule(scheduler: Scheduler, services: BotServices) -> None:
 async def run(services: BotServices, now: int | None = None) -> None:
     """One run: claim everyone due, finish every claim, report per centre."""
     now = now if now is not None else now_ms()
+    # Anonymous live chats: their throwaway accounts and rooms, after the centre's delay.
+    await erase_live_chats(services, services.directory.cfg, now)
+    # Anonymous topic-chat participants, the same way, after their chat closed.
+    await erase_topic_participants(services, now)
     for user_id, centre_id, deleted_at in await services.rows.ErasedPerson.marked():
         grace = (await services.settings(centre_id)).deletion_grace_days
         if not rules.restorable(deleted_at, grace, now):

@@ -31,7 +31,7 @@ MAX_FAILED_ATTEMPTS = 20
 RESETS_PER_PERSON_PER_HOUR = 3
 
 # The page path of each link purpose (appservice.db.invitation.PURPOSES).
-LINK_PATHS = {"invitation": "invite", "reset": "reset"}
+LINK_PATHS = {"invitation": "invite", "reset": "reset", "keep": "keep"}
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 

@@ -27,8 +27,9 @@ from aiohttp import web
 from appservice.admin_api import AdminApiError, SynapseAdmin
 from appservice.config import Config
 from appservice.db import Invitation, Person
-from appservice.db.invitation import INVITATION, RESET, VALID
+from appservice.db.invitation import INVITATION, KEEP, RESET, VALID
 from appservice.web_pages import WebPages
+from bots.accounts.anonymous_registration import became_client, why_not_registrable
 from bots.accounts.invitation_rules import (
     LINK_PATHS,
     MAX_FAILED_ATTEMPTS,
@@ -42,9 +43,13 @@ from bots.accounts.invitation_rules import (
 )
 from bots.accounts.password_policy import MAX_LENGTH
 from bots.accounts.password_reset import ResetRequestPage
+from bots.accounts.registration_rules import normalise_pseudonym, pseudonym_problems
 from bots.framework.dates import DEFAULT_TZ
 from bots.framework.services import PageParts
+from bots.web.live_chat_page import LiveChatPage
 from bots.web.registration_page import RegistrationPage
+from bots.web.topic_chat_page import TopicChatPage
+from bridge.anonymous_accounts import is_anonymous
 from bridge.people import Directory
 from mailgateway.addresses import normalize
 
@@ -144,6 +149,15 @@ class InvitationPage:
         """Checked on every use, since things change after a link is made: an invitation
         only while nobody has used the account (``in_use``), a reset only while the address
         it went to is still the confirmed one (``revoked``)."""
+        if invitation.purpose == KEEP:
+            # Only while the account is still anonymous and not marked for erasure.
+            services = self.parts.services
+            if services is None:
+                raise AdminApiError(503, "M_NOT_READY", "Lotse is still starting")
+            prefix = self.cfg.appservice.namespace_prefix
+            if not is_anonymous(person.user_id, prefix):
+                return "used"
+            return "used" if await why_not_registrable(services, person) else None
         if invitation.purpose == INVITATION:
             admin = self._admin()
             account = await admin.get_user(person.user_id)
@@ -174,7 +188,13 @@ class InvitationPage:
         )
 
     def _form(
-        self, lang: str, invitation: Invitation, person: Person, problems: list[str], status: int
+        self,
+        lang: str,
+        invitation: Invitation,
+        person: Person,
+        problems: list[str],
+        status: int,
+        pseudonym: str = "",
     ) -> web.Response:
         centre = self.cfg.centre(person.centre_id)
         expires = datetime.fromtimestamp(invitation.expires_at / 1000, PAGE_TZ)
@@ -189,6 +209,7 @@ class InvitationPage:
             problems=problems,
             expires=expires.strftime("%d.%m.%Y %H:%M" if lang == "de" else "%Y-%m-%d %H:%M"),
             purpose=invitation.purpose,
+            pseudonym=pseudonym,
         )
 
     # --- handlers --------------------------------------------------------------------------
@@ -213,20 +234,30 @@ class InvitationPage:
             repeat if isinstance(repeat, str) else "",
             self.policy,
         )
+        pseudonym = ""
+        if purpose == KEEP:
+            given = form.get("pseudonym")
+            pseudonym = normalise_pseudonym(given if isinstance(given, str) else "")
+            problems = pseudonym_problems(pseudonym) + problems
         if problems:
             await invitation.count_failure(MAX_FAILED_ATTEMPTS)
             if invitation.revoked_at is not None:
                 log.info("link %d blocked after too many refused passwords", invitation.id)
                 return self._invalid(lang, "too_many", self._centre_name(person), 410, purpose)
-            return self._form(lang, invitation, person, problems, 400)
+            return self._form(lang, invitation, person, problems, 400, pseudonym)
         assert isinstance(password, str)
         now = int(time.time() * 1000)
         if not await invitation.consume(now):
             # Another post with the same link won the race a moment ago.
             return self._invalid(lang, "used", self._centre_name(person), 410, purpose)
+        if purpose == KEEP and not await person.set_display_name(pseudonym):
+            await invitation.release()
+            return self._form(lang, invitation, person, ["pseudonym_taken"], 400, pseudonym)
         try:
             if purpose == RESET:
                 await self._reset(person, password, now)
+            elif purpose == KEEP:
+                await self._keep(person, pseudonym, password, now)
             else:
                 # Nobody has used the account, so there is no device to log out.
                 await self._admin().set_password(person.user_id, password, logout_devices=False)
@@ -266,6 +297,26 @@ class InvitationPage:
             await asyncio.sleep(NOTICE_GRACE_SECONDS)
         await admin.set_password(person.user_id, password, logout_devices=True)
 
+    async def _keep(self, person: Person, pseudonym: str, password: str, now: int) -> None:
+        """The anonymous account becomes an ordinary client's: name and password on Synapse
+        (the session they chat in stays logged in), no longer a throwaway, a service room."""
+        services = self.parts.services
+        assert services is not None  # checked when the link was opened
+        admin = self._admin()
+        await admin.set_password(person.user_id, password, logout_devices=False)
+        await person.set_account(activated_at=now)
+        await became_client(services, person, now)
+        try:
+            await admin.set_displayname(person.user_id, pseudonym)
+        except AdminApiError as e:  # Element shows the old name until they change it there
+            log.warning("display name of %s not set: %s", person.user_id, e.errcode)
+        if services.service_rooms is not None:
+            try:
+                await services.service_rooms.create_for(person)
+            except Exception:
+                # The account is theirs; they can still open a direct chat with the assistant.
+                log.exception("service room of %s not created", person.user_id)
+
     async def _tell(self, person: Person, now: int) -> bool:
         """The notice in the person's service room; False when there is none to send."""
         services = self.parts.services
@@ -291,4 +342,7 @@ def add_invitation_routes(app: web.Application, parts: PageParts) -> None:
     page = InvitationPage(parts)
     page.add_routes(app)
     RegistrationPage(parts, page.pages).add_routes(app)
+    topic_chats = TopicChatPage(parts, page.pages)
+    topic_chats.add_routes(app)
+    LiveChatPage(parts, page.pages, topic_chats=topic_chats.listing).add_routes(app)
     ResetRequestPage(parts, page.pages).add_routes(app)

@@ -83,3 +83,5 @@ from .v25_booking import upgrade_v25  # noqa: E402,F401
 from .v26_booking_blockers import upgrade_v26  # noqa: E402,F401
 from .v27_counsellor_video_links import upgrade_v27  # noqa: E402,F401
 from .v28_person_last_seen import upgrade_v28  # noqa: E402,F401
+from .v29_live_chat import upgrade_v29  # noqa: E402,F401
+from .v30_topic_chats import upgrade_v30  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Topic chats (anonymer Themenchat) and the way from anonymous to registered."""
