@@ -10,6 +10,7 @@ for it, so the test stops at the redirect and redeems the token with matrix-nio.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from collections.abc import AsyncIterator
@@ -292,6 +293,44 @@ async def test_one_time_code_rate_limit_and_hourly_cap(
     # A code nobody redeemed dies with its account.
     assert unused is not None
     assert await token_login_status(running.cfg.homeserver.address, unused.group(1)) == 403
+
+
+async def test_two_starts_at_once_take_the_last_place_once(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """Two presses of the start button at the same moment with one place left: one chat
+    begins, the other person is told everyone is busy (the check and the new chat are one
+    step per centre)."""
+    services = running.assistant.services
+    counsellor = await make_human("spaetdienst", centre="ost", role="counsellor")
+    await services.rows.LiveChatStaff.set(counsellor.user_id, "ost", True, now_ms())
+    ost = running.cfg.centre("ost")
+    assert ost is not None and ost.live_chat is not None
+    before = await services.rows.LiveChat.running("ost")
+    one_more = dataclasses.replace(
+        ost,
+        live_chat=dataclasses.replace(
+            ost.live_chat, capacity=before + 1, web_client="", starts_per_minute=100
+        ),
+    )
+    centres = tuple(one_more if c.id == "ost" else c for c in running.cfg.centres)
+    try:
+        async with (
+            second_listener(running, centres=centres) as web,
+            aiohttp.ClientSession() as http,
+        ):
+
+            async def press() -> int:
+                async with http.post(f"{web}/c/ost/start", allow_redirects=False) as answer:
+                    await answer.read()
+                    return answer.status
+
+            statuses = sorted(await asyncio.gather(press(), press()))
+        assert statuses == [200, 409]
+        assert await services.rows.LiveChat.running("ost") == before + 1
+    finally:
+        await _off_duty(running, counsellor)
+        await _erase_everything_due(running, 2 * DAY_MS)
 
 
 async def test_unknown_centre_and_centre_without_live_chat(running: LotseApp) -> None:

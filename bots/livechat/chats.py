@@ -148,7 +148,7 @@ async def erase_due(services: BotServices, cfg: Config, now_ms: int) -> int:
     erased = 0
     for chat in await services.rows.LiveChat.due(now_ms, delays, 24 * HOUR_MS):
         try:
-            await _erase(services, chat.user_id, await chat.rooms())
+            await erase_throwaway(services, chat.user_id, await chat.rooms())
             await chat.forget()
             erased += 1
         except Exception:
@@ -156,19 +156,19 @@ async def erase_due(services: BotServices, cfg: Config, now_ms: int) -> int:
     return erased
 
 
-async def _erase(services: BotServices, user_id: str, rooms: list[str]) -> None:
+async def erase_throwaway(services: BotServices, user_id: str, rooms: list[str]) -> None:
     """On Synapse: the rooms purged (every event of the chat), the account deactivated with
     erase (login and any login token refused from then on), its media deleted."""
     admin = services.admin
     for room_id in rooms:
-        await _purge(services, room_id)
+        await purge_room(services, room_id)
     info = await admin.get_user(user_id)
     if info is not None and not info.deactivated:
         await admin.delete_user_media(user_id)
         await admin.deactivate(user_id, erase=True)
 
 
-async def _purge(services: BotServices, room_id: str) -> None:
+async def purge_room(services: BotServices, room_id: str) -> None:
     """Shut the room down and purge it; a failed purge is tried again (Synapse's purge fails
     now and then while its own background updates touch the room: seen in the tests)."""
     admin = services.admin

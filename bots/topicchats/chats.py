@@ -28,8 +28,8 @@ from bots.framework.commands import STAFF, Argument, CommandRegistry, Role
 from bots.framework.dispatch import CommandContext
 from bots.framework.names import Names
 from bots.framework.services import BotServices, services_of
-from bots.livechat.chats import _erase as erase_on_synapse
-from bots.livechat.chats import _purge as purge_room
+from bots.livechat.chats import erase_throwaway as erase_on_synapse
+from bots.livechat.chats import purge_room
 from bridge.anonymous_accounts import is_anonymous
 from bridge.group_rooms import GroupRooms
 

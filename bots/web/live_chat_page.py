@@ -13,6 +13,7 @@ the limit is for everyone together) and ``accounts_per_hour`` per clock hour in 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -74,6 +75,7 @@ class LiveChatPage:
             for c in self.cfg.centres
             if c.live_chat is not None
         }
+        self.starting = {c.id: asyncio.Lock() for c in self.cfg.centres}
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/c/{centre}", self.show)
@@ -137,35 +139,40 @@ class LiveChatPage:
         if services is None or live is None:
             reason = "unavailable" if live is not None else "none"
             return self._page(lang, centre, "live_chat_refused", 503, reason=reason)
-        now = now_ms()
-        seen = await chats.situation(services, centre, now)
-        if seen.status != "open":
-            return self._page(
-                lang,
-                centre,
-                "live_chat_refused",
-                409,
-                reason=seen.status,
-                next_open=self._when(seen.next_open, lang),
-            )
-        limit = self.starts[centre.id]
-        if not limit.take():
-            log.info("live chat %s: the starts per minute are used up", centre.id)
-            response = self._page(
-                lang, centre, "live_chat_refused", 429, reason="rate", next_open=""
-            )
-            response.headers["Retry-After"] = str(limit.retry_after())
-            return response
-        if not await services.rows.LiveChatCount.take(centre.id, now, live.accounts_per_hour):
-            log.info("live chat %s: the hourly cap of accounts is reached", centre.id)
-            return self._page(lang, centre, "live_chat_refused", 429, reason="hourly", next_open="")
-        try:
-            started = await chats.start(services, self.cfg, centre, live, now)
-        except (AdminApiError, aiohttp.ClientError) as e:
-            log.warning("live chat %s not started (%s)", centre.id, type(e).__name__)
-            return self._page(
-                lang, centre, "live_chat_refused", 503, reason="unavailable", next_open=""
-            )
+        # One start at a time per centre: two presses at once must not both take the last
+        # place (the check and the new chat's row are one step; Lotse is one process).
+        async with self.starting[centre.id]:
+            now = now_ms()
+            seen = await chats.situation(services, centre, now)
+            if seen.status != "open":
+                return self._page(
+                    lang,
+                    centre,
+                    "live_chat_refused",
+                    409,
+                    reason=seen.status,
+                    next_open=self._when(seen.next_open, lang),
+                )
+            limit = self.starts[centre.id]
+            if not limit.take():
+                log.info("live chat %s: the starts per minute are used up", centre.id)
+                response = self._page(
+                    lang, centre, "live_chat_refused", 429, reason="rate", next_open=""
+                )
+                response.headers["Retry-After"] = str(limit.retry_after())
+                return response
+            if not await services.rows.LiveChatCount.take(centre.id, now, live.accounts_per_hour):
+                log.info("live chat %s: the hourly cap of accounts is reached", centre.id)
+                return self._page(
+                    lang, centre, "live_chat_refused", 429, reason="hourly", next_open=""
+                )
+            try:
+                started = await chats.start(services, self.cfg, centre, live, now)
+            except (AdminApiError, aiohttp.ClientError) as e:
+                log.warning("live chat %s not started (%s)", centre.id, type(e).__name__)
+                return self._page(
+                    lang, centre, "live_chat_refused", 503, reason="unavailable", next_open=""
+                )
         if live.web_client:
             location = web_client_url(
                 live.web_client, started.token, self.cfg.public_homeserver_url
