@@ -134,6 +134,95 @@ async def _counsellor_rows(rows: MailRows) -> None:
     await rows.Outbox.enqueue(SHARED, "new_request", "de", {"request_id": 1})
 
 
+async def _later_rows(db: LotseDatabase) -> None:
+    """Monitoring, booking, live chat and topic chats (v24 and later): rows naming both."""
+    sql = db.main.execute
+    await sql(
+        "INSERT INTO monitoring (centre_id, client_id, counsellor_id, contact_date, "
+        "sealed_values, created_at) VALUES ($1, $2, $3, '2026-11-02', 'sealed', 1)",
+        CENTRE,
+        CLIENT,
+        COUNSELLOR,
+    )
+    await sql(
+        "INSERT INTO monitoring_dialogue (counsellor_id, centre_id, client_id, sealed_state, "
+        "step, started_at) VALUES ($1, $2, $3, 'sealed', 'topic', 1)",
+        COUNSELLOR,
+        CENTRE,
+        CLIENT,
+    )
+    service = await db.main.fetchval(
+        "INSERT INTO booking_service (centre_id, created_by, title, duration_min, "
+        "follow_up_min, channel, created_at) VALUES ($1, $2, 'Erstgespräch', 50, 10, 'chat', 1) "
+        "RETURNING id",
+        CENTRE,
+        COUNSELLOR,
+    )
+    await sql(
+        "INSERT INTO booking_window (counsellor, weekday, starts_min, ends_min, service_id, "
+        "horizon_weeks, created_at) VALUES ($1, 0, 540, 720, $2, 4, 1)",
+        COUNSELLOR,
+        service,
+    )
+    appointment = await db.main.fetchval(
+        "INSERT INTO appointment (centre_id, counsellor, client, service_id, title, starts_at, "
+        "ends_at, busy_until, state, created_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, 'Erstgespräch', 10, 20, 30, 'confirmed', 1, 1) RETURNING id",
+        CENTRE,
+        COUNSELLOR,
+        CLIENT,
+        service,
+    )
+    await sql(
+        "INSERT INTO booking_job (key, kind, subject, subject_id, starts_at, due_at) "
+        "VALUES ('reminder-1', 'reminder', 'appointment', $1, 10, 5)",
+        appointment,
+    )
+    group = await db.main.fetchval(
+        "INSERT INTO group_appointment (centre_id, counsellor, title, starts_at, ends_at, "
+        "busy_until, max_participants, places_taken, created_at) "
+        "VALUES ($1, $2, 'Elterngruppe', 40, 50, 50, 6, 1, 1) RETURNING id",
+        CENTRE,
+        COUNSELLOR,
+    )
+    await sql(
+        "INSERT INTO group_participant (group_appointment_id, client, joined_at) "
+        "VALUES ($1, $2, 1)",
+        group,
+        CLIENT,
+    )
+    await sql("INSERT INTO booking_lock (counsellor, version) VALUES ($1, 1)", COUNSELLOR)
+    await sql(
+        "INSERT INTO calendar_feed (counsellor, token, created_at) VALUES ($1, 'feed', 1)",
+        COUNSELLOR,
+    )
+    await sql(
+        "INSERT INTO booking_offer (client, number, slot_key, created_at) VALUES ($1, 1, 'k', 1)",
+        CLIENT,
+    )
+    await sql(
+        "INSERT INTO booking_blocker (centre_id, counsellor, starts_at, ends_at, label, "
+        "created_at) VALUES ($1, $2, 60, 70, 'Team', 1)",
+        CENTRE,
+        COUNSELLOR,
+    )
+    await sql(
+        "INSERT INTO booking_poll (client, room_id, event_id, created_at) "
+        "VALUES ($1, $2, '$poll', 1)",
+        CLIENT,
+        SERVICE_ROOM,
+    )
+    await sql(
+        "INSERT INTO counsellor_video_link (counsellor, url, set_at) "
+        "VALUES ($1, 'https://video.example/raum', 1)",
+        COUNSELLOR,
+    )
+    await db.rows.LiveChatStaff.set(COUNSELLOR, CENTRE, True, 1)
+    await db.rows.LiveChat.begin(CLIENT, CENTRE, 1)
+    chat = await db.rows.TopicChat.create(CENTRE, COUNSELLOR, "Prüfungsangst", "", 100, 200, 1)
+    await chat.join(CLIENT, 150)
+
+
 async def _store_rows(db: LotseDatabase) -> None:
     """What mautrix's stores hold after the assistant shared rooms with both."""
     state = PgASStateStore(db.state_db)
@@ -161,6 +250,7 @@ async def fill_every_table(db: LotseDatabase) -> None:
     await _people(MailRows(db))
     await _client_rows(MailRows(db))
     await _counsellor_rows(MailRows(db))
+    await _later_rows(db)
     await _store_rows(db)
 
 
@@ -218,6 +308,12 @@ async def test_erasure_leaves_only_the_tombstone(database_url: str) -> None:
         assert (COLLEAGUE, STAYS, f"to {ref}") in entries
         assert ("@admin-nord:lotse.test", client_tomb.ref, "phone") in entries
         assert await db.rows.CentreSettingRow.overrides(CENTRE) == {"overdue_hours": "48"}
+        # Monitorings are the centre's statistics: they stay, naming both tombstones.
+        kept = await db.main.fetch("SELECT client_id, counsellor_id FROM monitoring")
+        assert [tuple(r) for r in kept] == [(client_tomb.ref, ref)]
+        chat = await db.rows.TopicChat.get(CENTRE, 1)
+        assert chat is not None
+        assert chat.counsellor == ref and chat.participants == 1
         done = await db.rows.CounsellingRequest.last_assigned(CENTRE)
         assert done == ref
         stays = await db.rows.Person.get(STAYS)

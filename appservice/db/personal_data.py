@@ -33,7 +33,8 @@ SECTIONS = (
         "person",
         "SELECT user_id, centre_id, role, language, display_name, email, phone, status, "
         "capacity, home_counsellor_id, description, languages, topics, team_page, "
-        "crisis_contact, created_at, invited_at, activated_at, locked_at, deleted_at "
+        "crisis_contact, created_at, invited_at, activated_at, locked_at, deleted_at, "
+        "last_seen_at "
         "FROM person WHERE user_id=$1",
     ),
     Section("client_master_data", "SELECT key, value FROM client_master_data WHERE user_id=$1"),
@@ -104,6 +105,51 @@ SECTIONS = (
     Section(
         "centre_setting",
         "SELECT key, value, changed_at FROM centre_setting WHERE changed_by=$1 OR value=$1",
+    ),
+    # Booking (v25–v27): a client's appointments and group places; a counsellor's own
+    # booking times, blockers, video link and that a calendar feed exists (not its secret).
+    Section(
+        "appointment",
+        "SELECT id, counsellor, title, channel, starts_at, ends_at, state, video_url, "
+        "created_at FROM appointment WHERE client=$1 ORDER BY starts_at",
+    ),
+    Section(
+        "group_participant",
+        "SELECT g.title AS group_title, g.starts_at, g.ends_at, p.joined_at "
+        "FROM group_participant p JOIN group_appointment g ON g.id=p.group_appointment_id "
+        "WHERE p.client=$1 ORDER BY g.starts_at",
+    ),
+    Section(
+        "booking_window",
+        "SELECT weekday, starts_min, ends_min, service_id, horizon_weeks, created_at "
+        "FROM booking_window WHERE counsellor=$1 ORDER BY weekday, starts_min",
+    ),
+    Section(
+        "booking_blocker",
+        "SELECT starts_at, ends_at, label, created_at FROM booking_blocker WHERE counsellor=$1 "
+        "ORDER BY starts_at",
+    ),
+    Section("calendar_feed", "SELECT created_at FROM calendar_feed WHERE counsellor=$1"),
+    Section(
+        "counsellor_video_link", "SELECT url, set_at FROM counsellor_video_link WHERE counsellor=$1"
+    ),
+    # Live chat (v29) and topic chats (v30): when, never what was said.
+    Section(
+        "live_chat",
+        "SELECT centre_id, started_at, ended_at, blocked FROM live_chat WHERE user_id=$1",
+    ),
+    Section(
+        "live_chat_staff", "SELECT centre_id, since FROM live_chat_staff WHERE counsellor_id=$1"
+    ),
+    Section(
+        "topic_chat",
+        "SELECT id, title, description, starts_at, ends_at, participants, created_at, "
+        "cancelled_at, closed_at FROM topic_chat WHERE counsellor=$1 ORDER BY starts_at",
+    ),
+    Section(
+        "topic_chat_participant",
+        "SELECT c.title, c.starts_at, c.ends_at, p.joined_at FROM topic_chat_participant p "
+        "JOIN topic_chat c ON c.id=p.chat_id WHERE p.user_id=$1 ORDER BY p.joined_at",
     ),
 )
 
@@ -179,6 +225,19 @@ EXCLUDED = (
         "SELECT COUNT(*) FROM client_document WHERE client_id=$1",
     ),
     Excluded(
+        "monitorings by counsellors",
+        ("monitoring", "monitoring_dialogue"),
+        "The centre's statistical record of a counselling contact (sealed form values); ask "
+        "your centre. After your account is erased they stay for statistics without your name.",
+        "SELECT COUNT(*) FROM monitoring WHERE client_id=$1",
+    ),
+    Excluded(
+        "booking offers shown",
+        ("booking_offer", "booking_poll", "booking_lock"),
+        "The numbered times and the poll you were last shown, kept only so that booking a "
+        "number means what you saw; the next offer replaces them.",
+    ),
+    Excluded(
         "bookmarks of counsellors",
         ("bookmark",),
         "A counsellor's personal list of clients they keep in view.",
@@ -186,9 +245,21 @@ EXCLUDED = (
     ),
     Excluded(
         "work on other people's cases",
-        ("counselling_request", "transfer", "centre_message", "invitation", "client_note"),
-        "Requests, transfers, messages, invitations and notes a staff member handled are "
-        "the clients' data and the centre's records, not the staff member's.",
+        (
+            "counselling_request",
+            "transfer",
+            "centre_message",
+            "invitation",
+            "client_note",
+            "monitoring",
+            "monitoring_dialogue",
+            "appointment",
+            "group_appointment",
+            "booking_service",
+        ),
+        "Requests, transfers, messages, invitations, notes, monitorings, appointments and "
+        "booking services a staff member handled are the clients' data and the centre's "
+        "records, not the staff member's.",
     ),
     Excluded(
         "confirmation codes",

@@ -63,6 +63,20 @@ LATER_ROWS = (
     ("booking_blocker", "DELETE FROM booking_blocker WHERE counsellor=$1"),
     ("booking_poll", "DELETE FROM booking_poll WHERE client=$1"),
     ("topic_chat_participant", "DELETE FROM topic_chat_participant WHERE user_id=$1"),
+    ("counsellor_video_link", "DELETE FROM counsellor_video_link WHERE counsellor=$1"),
+    (
+        "monitoring_dialogue",
+        "DELETE FROM monitoring_dialogue WHERE counsellor_id=$1 OR client_id=$1",
+    ),
+    ("live_chat", "DELETE FROM live_chat WHERE user_id=$1"),
+    ("live_chat_staff", "DELETE FROM live_chat_staff WHERE counsellor_id=$1"),
+)
+
+# Monitorings (v24) stay: they are the centre's statistics (the values are sealed). The
+# client and the counsellor they name become the tombstone ($2), like other references.
+MONITORING_REFERENCES = (
+    "UPDATE monitoring SET client_id=$2 WHERE client_id=$1",
+    "UPDATE monitoring SET counsellor_id=$2 WHERE counsellor_id=$1",
 )
 
 # $1 = the Matrix id, $2 = the tombstone's reference.
@@ -248,6 +262,9 @@ async def scrub(conn: Connection, scheme: Scheme, user_id: str, ref: str) -> Non
     if await _has_table(conn, scheme, "appointment"):
         for statement in BOOKING_ROWS:
             await conn.execute(statement, *((user_id, ref) if "$2" in statement else (user_id,)))
+    if await _has_table(conn, scheme, "monitoring"):
+        for statement in MONITORING_REFERENCES:
+            await conn.execute(statement, user_id, ref)
     if await _has_table(conn, scheme, "topic_chat"):
         # A counsellor's topic chats stay (their counts are statistics) and name the tombstone.
         await conn.execute("UPDATE topic_chat SET counsellor=$2 WHERE counsellor=$1", user_id, ref)
