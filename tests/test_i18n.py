@@ -628,6 +628,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
             "median_hours": 2.5,
             "mean_hours": 2.5,
         },
+        "anonymous": {"live": 2, "topics": 1, "participants": 7},
         "command": "stats",
     },
     "monitoring_saved": {"id": 4, "client": "Anna"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import struct
 from typing import Any
 
@@ -14,6 +15,7 @@ from nio import MatrixRoom, MemoryDownloadResponse, RoomEncryptedFile, RoomEncry
 from nio.crypto.attachments import decrypt_attachment
 
 from appservice.app import LotseApp
+from appservice.clock import now_ms
 from appservice.dev.client import Human, ask
 from mailgateway.rows import MailRows
 from tests.conftest import Lotse, MakeHuman
@@ -172,6 +174,18 @@ async def test_one_line_access_rule_edit_delete(make_human: MakeHuman, running: 
     assert "In total: 1 contact, 1 person, 20 minutes." in english
     centre_stats = await say(admin, "statistik 2020 2026")
     assert author.user_id in centre_stats and outsider.user_id not in centre_stats
+    # Anonymous chats are counted for the centre (only counts stay of them), not in one's own.
+    before = _anonymous_counts(centre_stats)
+    assert "Anonyme Chats" not in await say(author, "statistik 2020 2026")
+    now = now_ms()
+    assert await running.rows.LiveChatCount.take("nord", now, 1000)
+    chat = await running.rows.TopicChat.create(
+        "nord", author.user_id, "Prüfungsangst", "", now - 7_200_000, now - 3_600_000, now
+    )
+    assert await chat.join("@anon-x:lotse.test", now - 7_000_000)
+    await chat.mark_closed(now - 3_600_000)
+    after = _anonymous_counts(await say(admin, "statistik 2020 2026"))
+    assert after == (before[0] + 1, before[1] + 1, before[2] + 1)
     centre = await say(admin, f"monitoring {anna}")
     assert centre.index(f"Nr. {theirs.id}") < centre.index(f"Nr. {mine.id}")  # newest first
     assert "Kurz am Telefon" in await say(admin, f"monitoring show {mine.id}")
@@ -335,3 +349,13 @@ async def test_prefilled_from_the_clients_request(make_human: MakeHuman, running
     shown = await ask(counsellor, room, bot, f"monitoring show {row.id}")
     assert f"Anfrage Nr. {request.id}" in shown.body
     assert "(`channel`): Nachricht/Mail" in shown.body and f"(`date`): {today}" in shown.body
+
+
+def _anonymous_counts(stats: str) -> tuple[int, int, int]:
+    """Live chats, topic chats and their participants from the ``statistik`` answer."""
+    found = re.search(
+        r"Anonyme Chats\*\*: (\d+) Livechats?; (\d+) Themenchats? mit zusammen (\d+)", stats
+    )
+    assert found is not None, stats
+    live, topics, came = found.groups()
+    return int(live), int(topics), int(came)

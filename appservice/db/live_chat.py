@@ -168,3 +168,12 @@ class LiveChatCount:
         """Chats begun from ``since`` on (whole hours), for statistics."""
         q = "SELECT COALESCE(SUM(started), 0) FROM live_chat_count WHERE centre_id=$1 AND hour>=$2"
         return int(await cls.db.fetchval(q, centre_id, since - since % HOUR_MS) or 0)
+
+    @classmethod
+    async def between(cls, centre_id: str, since: int, until: int) -> int:
+        """Chats begun in the hours from ``since`` up to ``until`` (the ``statistik`` period)."""
+        q = (
+            "SELECT COALESCE(SUM(started), 0) FROM live_chat_count "
+            "WHERE centre_id=$1 AND hour>=$2 AND hour<$3"
+        )
+        return int(await cls.db.fetchval(q, centre_id, since - since % HOUR_MS, until) or 0)

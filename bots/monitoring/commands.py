@@ -718,6 +718,12 @@ async def statistics_command(
     ]
     found = monitoring_stats(form, records, period)
     asked = request_stats(requests, period, zone)
+    # Anonymous chats leave only counts (issue 14): the centre's, so not in one's own view.
+    anonymous = None
+    if not _scope(ctx):
+        held, came = await rows_of(ctx).TopicChat.counted(ctx.centre_id, start_ms, end_ms)
+        live = await rows_of(ctx).LiveChatCount.between(ctx.centre_id, start_ms, end_ms)
+        anonymous = {"live": live, "topics": held, "participants": came}
     not_given = ctx.render("monitoring_chart_label", part="not_given", subject="")
     shown = tables(form, found, ctx.lang, _yes_no(ctx), not_given)
     dates = f"{period.first.strftime('%d.%m.%Y')} – {period.last.strftime('%d.%m.%Y')}"
@@ -748,5 +754,6 @@ async def statistics_command(
         total=found.total,
         tables=shown,
         requests=request_view(asked, lambda s: label("status", s)),
+        anonymous=anonymous,
         command=command,
     )
