@@ -268,7 +268,7 @@ async def test_two_creations_of_one_pseudonym_one_wins(running: LotseApp) -> Non
     """Two counsellors create the same pseudonym at the same moment: exactly one client
     exists afterwards; the other gets PseudonymTaken and its half-made account is erased."""
     admin_api = running.assistant.services.admin
-    accounts = ClientAccounts(admin_api, None, running.cfg.homeserver.domain)
+    accounts = ClientAccounts(running.rows, admin_api, None, running.cfg.homeserver.domain)
     name = unique("Zwilling")
     logins = rules.login_candidates(name, "lotse", ["a1", "b2", "c3"])
     results = await asyncio.gather(

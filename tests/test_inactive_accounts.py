@@ -19,7 +19,6 @@ from appservice.app import LotseApp
 from appservice.dev.client import PASSWORD, Human, notices_before_marker
 from appservice.dev.synapse_runner import password_login
 from bots.accounts.inactivity_rules import DAY_MS
-from mailgateway.rows import MailRows
 from tests.conftest import Lotse, MailSink, Stack, join_control_room
 from tests.invitation_support import mail_to
 from tests.mail_helpers import give_confirmed_address, mails_to
@@ -74,7 +73,7 @@ async def test_inactive_accounts_sqlite(
     """On the session's Synapse and Lotse (SQLite), centre ``ost`` alone."""
     env = Env(running, stack.synapse, mail_sink, tmp_path)
     try:
-        await check_inactivity(running.mail_rows, env)
+        await check_inactivity(env)
     finally:
         await env.close()
 
@@ -85,19 +84,19 @@ async def test_inactive_accounts_postgres(
     """On a second Synapse with a Lotse on a fresh PostgreSQL database."""
     try:
         async with postgres_env(lotse, mail_sink, tmp_path) as env:
-            await check_inactivity(running.mail_rows, env)
+            await check_inactivity(env)
     finally:
         clock.reset()
 
 
-async def check_inactivity(rows: MailRows, env: Env) -> None:
+async def check_inactivity(env: Env) -> None:
     running, mail_sink, tmp_path = env.app, env.sink, env.tmp
     bot = running.cfg.assistant_mxid
     admin, _ = await env.human("ostadmin", "admin", CENTRE)
     control = await join_control_room(running, admin)
     counsellor, _ = await env.human("ostberater", "counsellor", CENTRE)
     client, room = await env.human("ostklient", "client", CENTRE)
-    _, address = await give_confirmed_address(rows, client)
+    _, address = await give_confirmed_address(env.app.mail_rows, client)
     seen = await _seen_after(running, client.user_id, 0)
 
     async def run() -> None:
@@ -112,7 +111,7 @@ async def check_inactivity(rows: MailRows, env: Env) -> None:
     assert "3 Monaten" in warned.body and "melden Sie sich" in warned.body
     mail = await mail_to(mail_sink, running, address)
     assert "gelöscht" in str(mail["Subject"])
-    person = await rows.Person.get(client.user_id)
+    person = await env.app.mail_rows.Person.get(client.user_id)
     assert person is not None and person.deleted_at is None
     listed = await admin.next_notice(control, bot, admin_before, contains=counsellor.user_id)
     assert "nicht angemeldet" in listed.body and client.user_id not in listed.body
@@ -130,7 +129,7 @@ async def check_inactivity(rows: MailRows, env: Env) -> None:
         await again.close()
     clock.advance(8 * DAY_MS)
     await run()
-    person = await rows.Person.get(client.user_id)
+    person = await env.app.mail_rows.Person.get(client.user_id)
     assert person is not None and person.deleted_at is None
     status, _ = await password_login(running.cfg.homeserver.address, client.user_id, PASSWORD)
     assert status == 200
@@ -138,15 +137,15 @@ async def check_inactivity(rows: MailRows, env: Env) -> None:
     # No login after the next warning: marked for deletion, the login refused at once.
     clock.advance(8 * DAY_MS)
     await run()
-    person = await rows.Person.get(client.user_id)
+    person = await env.app.mail_rows.Person.get(client.user_id)
     assert person is not None and person.deleted_at is not None
     status, body = await password_login(running.cfg.homeserver.address, client.user_id, PASSWORD)
     assert (status, body.get("errcode")) == (401, "M_USER_LOCKED")
-    assert client.user_id not in await rows.InactivityNotice.all()
-    actions = {(e.action, e.target) for e in await rows.AuditEntry.recent(CENTRE, 50)}
+    assert client.user_id not in await env.app.mail_rows.InactivityNotice.all()
+    actions = {(e.action, e.target) for e in await env.app.mail_rows.AuditEntry.recent(CENTRE, 50)}
     assert ("inactive_delete", client.user_id) in actions
     await admin.next_notice(control, bot, admin_before, contains="zum Löschen vorgemerkt")
     # Staff are never deleted this way.
     for user_id in (counsellor.user_id, admin.user_id):
-        staff = await rows.Person.get(user_id)
+        staff = await env.app.mail_rows.Person.get(user_id)
         assert staff is not None and staff.deleted_at is None

@@ -136,7 +136,7 @@ async def test_double_opt_in(database_url: str) -> None:
     """A link works once, not after expiry, and a newer link replaces an older one."""
     async with opened(database_url) as db:
         person = await db.rows.Person.upsert("@anna:x", "nord", "client")
-        facts = await facts_of(person)
+        facts = await facts_of(MailRows(db), person)
         assert facts.address is None and not facts.confirmed and facts.notifications
 
         old = await MailRows(db).Preferences.start_confirmation(
@@ -170,7 +170,7 @@ async def test_confirmed_only_while_the_address_is_unchanged(database_url: str) 
         person = await db.rows.Person.upsert("@berta:x", "nord", "counsellor")
         await person.set_account(email="Berta@Example.org")
         await MailRows(db).Preferences.mark_confirmed(person.user_id, "berta@example.org")
-        assert (await facts_of(person)).confirmed
+        assert (await facts_of(MailRows(db), person)).confirmed
         assert await MailRows(db).Preferences.people_with_address("BERTA@example.org") == [
             person.user_id
         ]
@@ -184,10 +184,10 @@ async def test_confirmed_only_while_the_address_is_unchanged(database_url: str) 
 
         for _ in range(3):
             await MailRows(db).MailAddress.record_hard_bounce("berta@example.org", threshold=3)
-        assert (await facts_of(person)).bouncing
+        assert (await facts_of(MailRows(db), person)).bouncing
 
         await person.set_account(email="other@example.org")
-        assert not (await facts_of(person)).confirmed
+        assert not (await facts_of(MailRows(db), person)).confirmed
         await MailRows(db).Preferences.forget_address(person.user_id)
         assert (await MailRows(db).Preferences.get(person.user_id)).confirmed_address is None
 

@@ -163,7 +163,9 @@ async def test_smtp_down_for_a_while_mails_wait_and_go_out_once(
             await MailRows(db).Outbox.enqueue(address, "new_message", "de", NEW_MESSAGE)
             for address in recipients
         ]
-        sender = make_sender(port, retry=RetryPolicy(base_delay=0.1, max_delay=0.4))
+        sender = make_sender(
+            port, retry=RetryPolicy(base_delay=0.1, max_delay=0.4), rows=MailRows(db)
+        )
         async with sending(sender):
 
             async def tried_twice() -> bool:

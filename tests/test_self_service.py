@@ -48,7 +48,7 @@ async def test_client_deletes_own_access_to_erasure_sqlite(
     """On the session's Synapse and Lotse (SQLite)."""
     env = Env(running, stack.synapse, mail_sink, tmp_path)
     try:
-        await check_self_deletion(running.mail_rows, env)
+        await check_self_deletion(env)
     finally:
         await env.close()
 
@@ -58,10 +58,10 @@ async def test_client_deletes_own_access_to_erasure_postgres(
 ) -> None:
     """On a second Synapse with a Lotse on a fresh PostgreSQL database."""
     async with postgres_env(lotse, mail_sink, tmp_path) as env:
-        await check_self_deletion(running.mail_rows, env)
+        await check_self_deletion(env)
 
 
-async def check_self_deletion(rows: MailRows, env: Env) -> None:
+async def check_self_deletion(env: Env) -> None:
     running = env.app
     bot = env.bot
     services = running.assistant.services
@@ -72,7 +72,7 @@ async def check_self_deletion(rows: MailRows, env: Env) -> None:
     assert await login_status(running, client.user_id) == (200, "")
 
     async def unchanged(rows: MailRows) -> None:
-        person = await rows.Person.get(client.user_id)
+        person = await env.app.mail_rows.Person.get(client.user_id)
         assert person is not None and person.deleted_at is None and person.locked_at is None
         assert await login_status(running, client.user_id) == (200, "")
 
@@ -80,13 +80,13 @@ async def check_self_deletion(rows: MailRows, env: Env) -> None:
     for human, staff_room in ((counsellor, counsellor_room), (admin, admin_room)):
         refused = await ask(human, staff_room, bot, "konto löschen")
         assert "Admin-Person" in refused.body and "Nichts wurde geändert" in refused.body
-        person = await rows.Person.get(human.user_id)
+        person = await env.app.mail_rows.Person.get(human.user_id)
         assert person is not None and person.deleted_at is None
 
     # A code before any was asked for, a wrong one, an expired one: a clear answer, no change.
     early = await ask(client, room, bot, "konto löschen ABCDEF")
     assert "kein Code" in early.body, early.body
-    await unchanged(rows)
+    await unchanged(env.app.mail_rows)
     prompt = await ask(client, room, bot, "konto löschen")
     match = CODE_RE.search(prompt.body)
     assert match, prompt.body
@@ -96,13 +96,14 @@ async def check_self_deletion(rows: MailRows, env: Env) -> None:
     wrong = "".join("A" if c != "A" else "B" for c in code)
     bad = await ask(client, room, bot, f"konto löschen {wrong}")
     assert "stimmt nicht" in bad.body and "nichts wurde geändert" in bad.body, bad.body
-    await unchanged(rows)
+    await unchanged(env.app.mail_rows)
     key = self_service.code_key(services)
     now = int(time.time() * 1000)
-    await rows.AccountCode.issue(key, client.user_id, self_service.PURPOSE, "OLDOLD", now - 1)
+    codes = env.app.mail_rows.AccountCode
+    await codes.issue(key, client.user_id, self_service.PURPOSE, "OLDOLD", now - 1)
     old = await ask(client, room, bot, "delete account OLDOLD")
     assert "abgelaufen" in old.body, old.body
-    await unchanged(rows)
+    await unchanged(env.app.mail_rows)
     # A fresh code replaced the expired one; it works in lower case too.
     prompt = await ask(client, room, bot, "konto löschen")
     match = CODE_RE.search(prompt.body)
@@ -122,13 +123,13 @@ async def check_self_deletion(rows: MailRows, env: Env) -> None:
         return await services.admin.device_count(client.user_id) == 0
 
     await until(logged_out, "every device logged out")
-    person = await rows.Person.get(client.user_id)
+    person = await env.app.mail_rows.Person.get(client.user_id)
     assert person is not None and person.deleted_at is not None
     resp = await client.client.sync(timeout=0)
     assert isinstance(resp, SyncError), resp
     entries = [
         (e.action, e.actor_id, e.target)
-        for e in await rows.AuditEntry.recent("nord", 200)
+        for e in await env.app.mail_rows.AuditEntry.recent("nord", 200)
         if e.target == client.user_id
     ]
     assert ("self_delete", client.user_id, client.user_id) in entries
@@ -136,12 +137,12 @@ async def check_self_deletion(rows: MailRows, env: Env) -> None:
     # After the grace period the routine erases the account: the login is refused for good.
     await person.set_account(deleted_at=person.deleted_at - (grace + 1) * DAY_MS)
     await running.scheduler.run_now("deletion_routine")
-    tomb = await rows.ErasedPerson.get(client.user_id)
+    tomb = await env.app.mail_rows.ErasedPerson.get(client.user_id)
     assert tomb is not None and tomb.erased_at is not None
     assert await login_status(running, client.user_id) == (403, "M_FORBIDDEN")
-    assert await rows.Person.get(client.user_id) is None
+    assert await env.app.mail_rows.Person.get(client.user_id) is None
     # Restoring after the erasure: a clear answer, nothing changes.
     restore = await ask(admin, admin_room, bot, f"client restore {client.user_id}")
     assert "nicht gefunden" in restore.body or "keine" in restore.body.lower(), restore.body
-    assert await rows.Person.get(client.user_id) is None
+    assert await env.app.mail_rows.Person.get(client.user_id) is None
     assert await login_status(running, client.user_id) == (403, "M_FORBIDDEN")
