@@ -69,6 +69,7 @@ from bridge.people import Directory
 from bridge.private_rooms import PrivateRooms
 from bridge.service_room_policy import (
     ADMIN_JOINED_CONTROL_ROOM,
+    ANONYMOUS,
     GO_TO_SERVICE_ROOM,
     OWNER_JOINED,
     STRANGER,
@@ -185,6 +186,11 @@ class Assistant:
         if invited.kind == STRANGER:
             lang = self.directory.cfg.centres[0].language
             await self._explain_and_leave(evt, self.renderer.render(lang, "not_a_member"))
+        elif invited.kind == ANONYMOUS and invited.person is not None:
+            text = self.renderer.render(
+                self.directory.language_of(invited.person), "anonymous_not_served"
+            )
+            await self._explain_and_leave(evt, text)
         elif invited.kind == GO_TO_SERVICE_ROOM and invited.person is not None:
             text = self.renderer.render(
                 self.directory.language_of(invited.person),

@@ -24,6 +24,7 @@ from mautrix.types import EncryptedEvent, Membership, MemberStateEventContent, S
 
 from appservice.db import Person
 
+from .anonymous_accounts import is_anonymous
 from .centre_rooms import CentreRooms
 from .people import Directory
 from .private_rooms import PRESENT, PrivateRooms
@@ -34,6 +35,9 @@ log = logging.getLogger("lotse.service_room_policy")
 # What an invite of the assistant means (see the module docstring).
 NOT_DIRECT = "not_direct"
 STRANGER = "stranger"
+# A throwaway account of the anonymous live chat or a topic chat that has not registered: a
+# client only for its chat, so no service room and no client commands (docs/live-chat.md).
+ANONYMOUS = "anonymous"
 GO_TO_SERVICE_ROOM = "go_to_service_room"
 # What a membership change in one of the assistant's rooms means.
 OWNER_JOINED = "owner_joined"
@@ -116,9 +120,17 @@ class ServiceRoomPolicy:
         if person is None:
             log.info("refused invite to %s from a user of no centre", evt.room_id)
             return Invited(STRANGER)
+        if self._throwaway(person):
+            log.info("refused invite to %s from a throwaway account", evt.room_id)
+            return Invited(ANONYMOUS, person)
         await self.service_rooms.ensure_for(person)
         log.info("sent %s from their chat %s to their service room", person.user_id, evt.room_id)
         return Invited(GO_TO_SERVICE_ROOM, person)
+
+    def _throwaway(self, person: Person) -> bool:
+        """An anonymous chat's account that has not registered (registering activates it)."""
+        prefix = self.directory.cfg.appservice.namespace_prefix
+        return is_anonymous(person.user_id, prefix) and person.activated_at is None
 
     async def _control_room_join(self, evt: StateEvent) -> Joined | None:
         """An admin who joins their centre's admin control room (not a profile change)."""
@@ -141,6 +153,9 @@ class ServiceRoomPolicy:
         if person is not None:
             if evt.sender != person.user_id:
                 log.info("ignored %s in %s: not the room's owner", evt.event_id, evt.room_id)
+                return None
+            if self._throwaway(person):
+                log.info("ignored %s in %s: a throwaway account", evt.event_id, evt.room_id)
                 return None
             speaker = Speaker(person, False)
         else:

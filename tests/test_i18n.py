@@ -65,6 +65,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "parse_error": {"problem": "unbalanced_quote"},
     "welcome": {"centre_name": "Beratung Nord", "display_name": "Anna", "role": "client"},
     "not_a_member": {},
+    "anonymous_not_served": {},
     "internal_error": {"reference": "a1b2c3"},
     "could_not_decrypt": {},
     "dm_refused": {"room_name": "Lotse"},

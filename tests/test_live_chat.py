@@ -396,3 +396,37 @@ async def test_livechat_commands_block_and_refusals(
         await _off_duty(running, first, second)
         await _erase_everything_due(running, 2 * DAY_MS)
     assert await services.rows.LiveChat.get(started.user_id) is None
+
+
+async def test_a_throwaway_account_gets_no_service_room_and_no_commands(
+    make_human: MakeHuman, running: LotseApp, tmp_path: Path
+) -> None:
+    """An anonymous person who opens a chat with the assistant is told that the assistant is
+    theirs once they register, and nothing is made: no service room, no invitation, so no
+    `anfrage`, `termine` or `export` for an account that exists only for its chat."""
+    from bots.livechat import chats
+
+    bot = running.cfg.assistant_mxid
+    services = running.assistant.services
+    counsellor = await make_human("diensthabend", centre="ost", role="counsellor")
+    await services.rows.LiveChatStaff.set(counsellor.user_id, "ost", True, now_ms())
+    anon: Human | None = None
+    try:
+        ost = running.cfg.centre("ost")
+        assert ost is not None and ost.live_chat is not None
+        started = await chats.start(services, running.cfg, ost, ost.live_chat, now_ms())
+        anon = await token_human(running.cfg.homeserver.address, started.token, tmp_path / "a")
+        dm = await anon.open_dm(bot)
+        told = await anon.next_notice(dm, bot, 0)
+        assert "anonym" in told.body and "registrieren" in told.body, told.body
+        await anon.wait_left(dm, bot)
+        await anon.sync()
+        person = await services.rows.Person.get(anon.user_id)
+        assert person is not None and person.service_room_id is None
+        from_bot = [r for r, room in anon.client.invited_rooms.items() if room.inviter == bot]
+        assert from_bot == []
+    finally:
+        if anon is not None:
+            await anon.close()
+        await _off_duty(running, counsellor)
+        await _erase_everything_due(running, 2 * DAY_MS)
