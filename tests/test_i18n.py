@@ -740,6 +740,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "name": "Gast-7K3Q",
         "link": "https://lotse.example/keep/abc",
         "hours": 24,
+        "group": True,
     },
 }
 

@@ -272,9 +272,16 @@ async def test_registration_offer_keeps_account_and_room(
             assert "keine anonyme Person" in refused.body and "nichts geändert" in refused.body
         foreign = await ask(outsider, outsider_room, bot, f"livechat register {anon.user_id}")
         assert "not an anonymous person" in foreign.body  # other centres never find them
+        cancel = await ask(outsider, outsider_room, bot, f"topicchat cancel {chat.id}")
+        assert "no announced topic chat" in cancel.body and "Nothing was changed" in cancel.body
+        still = await services.rows.TopicChat.get("nord", chat.id)
+        assert still is not None and still.cancelled_at is None
         offered = await ask(counsellor, room, bot, f"livechat register {person.name}")
         link = re.search(r"(https?://\S+/keep/[A-Za-z0-9_-]{43})", offered.body)
         assert link is not None, offered.body
+        # Pasted into the group room, another participant could open it first and take the
+        # account: the counsellor is told to send it in a direct chat with this person only.
+        assert "nie in den Raum des Themenchats" in offered.body, offered.body
 
         status, form = await _get(link.group(1))
         assert status == 200 and 'name="pseudonym"' in form
@@ -380,6 +387,7 @@ async def test_live_chat_person_registers_and_keeps_the_chat(
         offered = await ask(counsellor, room, bot, f"livechat register {person.name}")
         link = re.search(r"(https?://\S+/keep/[A-Za-z0-9_-]{43})", offered.body)
         assert link is not None, offered.body
+        assert "in den Chat" in offered.body and "Themenchat" not in offered.body
         password = "Bleibe-Hier-7!"
         status, done = await _post(
             link.group(1),

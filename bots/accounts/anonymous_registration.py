@@ -81,9 +81,13 @@ async def livechat_register(ctx: CommandContext, person: str) -> str:
         now + cfg.invitations.keep_valid_hours * HOUR_MS,
         purpose=KEEP,
     )
+    # A topic chat's participant (no live chat of their own) sits in a group room: a link
+    # pasted there could be opened first by another participant, who would take the account.
+    group = await rows.LiveChat.get(found.user_id) is None
     return ctx.render(
         "keep_offered",
         name=found.name,
+        group=group,
         link=invitation_link(cfg.public_web_url, token, KEEP),
         hours=cfg.invitations.keep_valid_hours,
     )
