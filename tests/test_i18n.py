@@ -733,6 +733,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "topicchat_not_found": {"given": "9"},
     "topicchat_not_yours": {"title": "Trennung"},
     "topicchat_cancelled": {"id": 4, "title": "Trennung"},
+    "topicchat_no_participant": {"given": "Wolke", "title": "Trennung"},
+    "topicchat_blocked": {"name": "Gast-7K3Q", "title": "Trennung"},
     "keep_not_anonymous": {"given": "Wolke"},
     "keep_already": {"name": "Gast-7K3Q"},
     "keep_too_late": {"name": "Gast-7K3Q"},

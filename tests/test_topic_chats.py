@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from mautrix.types import RoomID
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -479,3 +480,44 @@ async def test_topic_chat_in_the_browser(
 
 def _moment_in(zone: ZoneInfo, ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, zone).strftime("%d.%m.%Y %H:%M")
+
+
+async def test_a_disruptive_participant_is_removed_and_locked(
+    make_human: MakeHuman, running: LotseApp, tmp_path: Path
+) -> None:
+    """Counsellors have no power in the room: `topicchat block ID PERSON` has the steward
+    remove the participant and locks the throwaway account; a colleague, another centre and a
+    name that is no participant are refused and change nothing."""
+    bot = running.cfg.assistant_mxid
+    services = running.assistant.services
+    counsellor = await make_human("moderation", centre="nord", role="counsellor")
+    colleague = await make_human("kollegin", centre="nord", role="counsellor")
+    room = await _service_room(counsellor, bot)
+    colleague_room = await _service_room(colleague, bot)
+    now = now_ms()
+    start = now - now % 60_000
+    chat = await _announce(running, counsellor, room, "Ruhig", start, start + 20 * 60_000)
+    assert await counsellor.join_invite() == chat.room_id
+    chat_room = str(chat.room_id)
+    anon = await _join_anonymously(running, chat.id, tmp_path / "anon")
+    try:
+        assert await anon.join_invite() == chat_room
+        person = await services.rows.Person.get(anon.user_id)
+        assert person is not None
+        theirs = await ask(
+            colleague, colleague_room, bot, f"topicchat block {chat.id} {person.name}"
+        )
+        assert "nichts geändert" in theirs.body
+        nobody = await ask(counsellor, room, bot, f"topicchat block {chat.id} {colleague.user_id}")
+        assert "keine Person im Themenchat" in nobody.body
+        assert await _whoami_status(running.cfg.homeserver.address, anon) == 200
+
+        blocked = await ask(counsellor, room, bot, f"topicchat block {chat.id} {person.name}")
+        assert "entfernt" in blocked.body and "gesperrt" in blocked.body, blocked.body
+        members = await services.counselling_rooms.members(RoomID(chat_room))
+        assert anon.user_id not in members and counsellor.user_id in members
+        assert await _whoami_status(running.cfg.homeserver.address, anon) == 401
+    finally:
+        await anon.close()
+        await ask(counsellor, room, bot, f"topicchat cancel {chat.id}")
+        await chats.close_due(services, now=chat.ends_at + 60_000)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from mautrix.errors import MatrixError
 from mautrix.types import RoomID, UserID
 
+from appservice.admin_api import AdminApiError
 from appservice.clock import now_ms
 from appservice.config_live_chat import LiveChatConfig
 from appservice.db import Person, Rows, TopicChat
@@ -219,6 +220,49 @@ async def topicchat_cancel(ctx: CommandContext, id: str) -> str:
         return ctx.render("topicchat_not_found", given=id)
     # The room closes at the job's next minute, as when a chat ends (no Synapse call here).
     return ctx.render("topicchat_cancelled", id=chat.id, title=chat.title)
+
+
+@registry.command(
+    "topicchat block",
+    aliases=("themenchat sperren",),
+    roles=STAFF,
+    section="groups",
+    args=(_ID, Argument("person", rest=True, label={"de": "PERSON", "en": "PERSON"})),
+    help={
+        "de": "Entfernt eine anonyme Person aus einem Themenchat und sperrt ihr Konto",
+        "en": "Removes an anonymous person from a topic chat and locks their account",
+    },
+)
+async def topicchat_block(ctx: CommandContext, id: str, person: str) -> str:
+    """Counsellors have no power in the room (only the steward removes people): without this
+    a participant who disrupts a topic chat could only be stopped by cancelling it."""
+    services = services_of(ctx)
+    rows = services.rows
+    chat = (
+        await rows.TopicChat.get(ctx.centre_id, int(id))
+        if id.isascii() and id.isdigit() and len(id) < 12
+        else None
+    )
+    if chat is None or not rules.cancellable(chat.cancelled_at, chat.closed_at):
+        return ctx.render("topicchat_not_found", given=id)
+    if ctx.role is not Role.ADMIN and chat.counsellor != ctx.user_id:
+        return ctx.render("topicchat_not_yours", title=chat.title)
+    found = await rows.Person.find_in_centre(ctx.centre_id, person, roles=("client",))
+    if found is None or found.user_id not in await chat.joined() or not chat.room_id:
+        return ctx.render("topicchat_no_participant", given=person, title=chat.title)
+    try:
+        await GroupRooms(services.counselling_rooms).remove(
+            RoomID(chat.room_id), UserID(found.user_id)
+        )
+    except MatrixError as e:
+        log.info("topic chat %d: removing a participant: %s", chat.id, type(e).__name__)
+    if is_throwaway(services, found, found.user_id):
+        try:
+            await services.admin.lock(found.user_id)
+        except AdminApiError as e:
+            log.warning("topic chat %d: account not locked (%s)", chat.id, e.errcode)
+    await services.audit(ctx.centre_id, ctx.user_id, "topicchat_block", "", f"topic chat {chat.id}")
+    return ctx.render("topicchat_blocked", name=found.name, title=chat.title)
 
 
 # --- joining -------------------------------------------------------------------------------
