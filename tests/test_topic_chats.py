@@ -521,3 +521,28 @@ async def test_a_disruptive_participant_is_removed_and_locked(
         await anon.close()
         await ask(counsellor, room, bot, f"topicchat cancel {chat.id}")
         await chats.close_due(services, now=chat.ends_at + 60_000)
+
+
+async def test_a_join_after_a_cancel_in_the_same_moment_lets_nobody_in(
+    make_human: MakeHuman, running: LotseApp
+) -> None:
+    """The join page read the chat, then the chat was cancelled while the throwaway account
+    was being made: that person is not let into the room (the chat is read again)."""
+    bot = running.cfg.assistant_mxid
+    services = running.assistant.services
+    counsellor = await make_human("abgesagt", centre="nord", role="counsellor")
+    room = await _service_room(counsellor, bot)
+    now = now_ms()
+    start = now - now % 60_000
+    chat = await _announce(running, counsellor, room, "Gleich", start, start + 20 * 60_000)
+    seen_by_page = await services.rows.TopicChat.get("nord", chat.id)
+    assert seen_by_page is not None
+    assert "abgesagt" in (await ask(counsellor, room, bot, f"topicchat cancel {chat.id}")).body
+    late = (await make_human("zuspaet", centre=None)).user_id
+    try:
+        assert await chats.admit(services, seen_by_page, late, now_ms()) is chats.Window.OVER
+        assert late not in await services.counselling_rooms.members(RoomID(str(chat.room_id)))
+        fresh = await services.rows.TopicChat.get("nord", chat.id)
+        assert fresh is not None and fresh.participants == 0
+    finally:
+        await chats.close_due(services, now=chat.ends_at + 60_000)

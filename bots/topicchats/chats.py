@@ -194,6 +194,21 @@ async def topicchat_list(ctx: CommandContext) -> str:
     )
 
 
+async def _own_chat(ctx: CommandContext, id: str) -> TopicChat | str:
+    """The centre's chat ``id`` that is not over, if it is the speaker's (or they are an
+    admin); otherwise the refusal to answer."""
+    chat = (
+        await services_of(ctx).rows.TopicChat.get(ctx.centre_id, int(id))
+        if id.isascii() and id.isdigit() and len(id) < 12
+        else None
+    )
+    if chat is None or not rules.cancellable(chat.cancelled_at, chat.closed_at):
+        return ctx.render("topicchat_not_found", given=id)
+    if ctx.role is not Role.ADMIN and chat.counsellor != ctx.user_id:
+        return ctx.render("topicchat_not_yours", title=chat.title)
+    return chat
+
+
 @registry.command(
     "topicchat cancel",
     aliases=("themenchat absagen",),
@@ -206,16 +221,9 @@ async def topicchat_list(ctx: CommandContext) -> str:
     },
 )
 async def topicchat_cancel(ctx: CommandContext, id: str) -> str:
-    services = services_of(ctx)
-    chat = (
-        await services.rows.TopicChat.get(ctx.centre_id, int(id))
-        if id.isascii() and id.isdigit() and len(id) < 12
-        else None
-    )
-    if chat is None or not rules.cancellable(chat.cancelled_at, chat.closed_at):
-        return ctx.render("topicchat_not_found", given=id)
-    if ctx.role is not Role.ADMIN and chat.counsellor != ctx.user_id:
-        return ctx.render("topicchat_not_yours", title=chat.title)
+    chat = await _own_chat(ctx, id)
+    if isinstance(chat, str):
+        return chat
     if not await chat.cancel(now_ms()):
         return ctx.render("topicchat_not_found", given=id)
     # The room closes at the job's next minute, as when a chat ends (no Synapse call here).
@@ -238,15 +246,9 @@ async def topicchat_block(ctx: CommandContext, id: str, person: str) -> str:
     a participant who disrupts a topic chat could only be stopped by cancelling it."""
     services = services_of(ctx)
     rows = services.rows
-    chat = (
-        await rows.TopicChat.get(ctx.centre_id, int(id))
-        if id.isascii() and id.isdigit() and len(id) < 12
-        else None
-    )
-    if chat is None or not rules.cancellable(chat.cancelled_at, chat.closed_at):
-        return ctx.render("topicchat_not_found", given=id)
-    if ctx.role is not Role.ADMIN and chat.counsellor != ctx.user_id:
-        return ctx.render("topicchat_not_yours", title=chat.title)
+    chat = await _own_chat(ctx, id)
+    if isinstance(chat, str):
+        return chat
     found = await rows.Person.find_in_centre(ctx.centre_id, person, roles=("client",))
     if found is None or found.user_id not in await chat.joined() or not chat.room_id:
         return ctx.render("topicchat_no_participant", given=person, title=chat.title)
@@ -272,6 +274,12 @@ async def admit(services: BotServices, chat: TopicChat, user_id: str, now: int) 
     """Let someone into the chat's room if its window is open now (they are invited by the
     steward and counted once); otherwise say why not (``early`` or ``over``)."""
     early = services.directory.cfg.topic_chats.join_early_minutes * MINUTE_MS
+    # Read again: the page read the chat before the throwaway account was made, and it may
+    # have been cancelled or closed meanwhile.
+    fresh = await services.rows.TopicChat.get(chat.centre_id, chat.id)
+    if fresh is None:
+        return Window.OVER
+    chat = fresh
     state = rules.window(chat.starts_at, chat.ends_at, now, early)
     if not rules.cancellable(chat.cancelled_at, chat.closed_at) or not chat.room_id:
         return Window.OVER
