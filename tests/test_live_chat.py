@@ -199,6 +199,8 @@ async def test_page_hand_over_conversation_capacity_and_erasure(
         ended = await ask(counsellor, room, bot, f"livechat end {number}")
         assert "beendet" in ended.body
         await counsellor.wait_left(chat_room, anon.user_id)
+        back = await anon.client.join(chat_room)  # an ended chat lets nobody back in
+        assert getattr(back, "status_code", "") == "M_FORBIDDEN", back
         await page.goto(f"{running.cfg.public_web_url}/c/ost")
         assert "jetzt geöffnet" in await page.inner_text("#status")  # a place is free again
 
@@ -416,6 +418,18 @@ async def test_a_throwaway_account_gets_no_service_room_and_no_commands(
         assert ost is not None and ost.live_chat is not None
         started = await chats.start(services, running.cfg, ost, ost.live_chat, now_ms())
         anon = await token_human(running.cfg.homeserver.address, started.token, tmp_path / "a")
+        # In the chat's room the person talks, nothing more: no invitation, no renaming.
+        chat_room = await anon.join_invite()
+        friend = await make_human("mitgebracht", centre=None)
+        invited = await anon.client.room_invite(chat_room, friend.user_id)
+        assert getattr(invited, "status_code", "") == "M_FORBIDDEN", invited
+        for kind, content in (
+            ("m.room.name", {"name": "Meins"}),
+            ("m.room.power_levels", {"users": {anon.user_id: 100}}),
+            ("m.room.join_rules", {"join_rule": "public"}),
+        ):
+            changed = await anon.client.room_put_state(chat_room, kind, content)
+            assert getattr(changed, "status_code", "") == "M_FORBIDDEN", (kind, changed)
         dm = await anon.open_dm(bot)
         told = await anon.next_notice(dm, bot, 0)
         assert "anonym" in told.body and "registrieren" in told.body, told.body
