@@ -294,6 +294,9 @@ async def test_one_time_code_rate_limit_and_hourly_cap(
     assert not any("127.0.0.1" in line for line in lotse_lines)
     # A code nobody redeemed dies with its account.
     assert unused is not None
+    # Nor any login token, whoever logs (Lotse, mautrix, aiohttp): a token is a login.
+    every_line = [r.getMessage() for r in caplog.records]
+    assert not [line for line in every_line if code in line or unused.group(1) in line]
     assert await token_login_status(running.cfg.homeserver.address, unused.group(1)) == 403
 
 
