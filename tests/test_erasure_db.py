@@ -134,8 +134,8 @@ async def _counsellor_rows(rows: MailRows) -> None:
     await rows.Outbox.enqueue(SHARED, "new_request", "de", {"request_id": 1})
 
 
-async def _later_rows(db: LotseDatabase) -> None:
-    """Monitoring, booking, live chat and topic chats (v24 and later): rows naming both."""
+async def _monitoring_rows(db: LotseDatabase) -> None:
+    """A monitoring and a half-filled one (v24), naming both."""
     sql = db.main.execute
     await sql(
         "INSERT INTO monitoring (centre_id, client_id, counsellor_id, contact_date, "
@@ -151,6 +151,11 @@ async def _later_rows(db: LotseDatabase) -> None:
         CENTRE,
         CLIENT,
     )
+
+
+async def _later_rows(db: LotseDatabase) -> None:
+    """Booking, live chat and topic chats (v25 and later): rows naming both."""
+    sql = db.main.execute
     service = await db.main.fetchval(
         "INSERT INTO booking_service (centre_id, created_by, title, duration_min, "
         "follow_up_min, channel, created_at) VALUES ($1, $2, 'Erstgespräch', 50, 10, 'chat', 1) "
@@ -245,11 +250,14 @@ async def _store_rows(db: LotseDatabase) -> None:
         )
 
 
-async def fill_every_table(db: LotseDatabase) -> None:
-    """The client and the counsellor with rows in every table (also for the export test)."""
+async def fill_every_table(db: LotseDatabase, monitoring: bool = True) -> None:
+    """The client and the counsellor with rows in every table (also for the export test);
+    the rotation tests add their own monitorings, sealed under their old key."""
     await _people(MailRows(db))
     await _client_rows(MailRows(db))
     await _counsellor_rows(MailRows(db))
+    if monitoring:
+        await _monitoring_rows(db)
     await _later_rows(db)
     await _store_rows(db)
 

@@ -167,7 +167,9 @@ async def test_note_burst_with_kills_stores_and_answers_each_command_once(
     assert all(e.kind == "notice" for e in history), "a reply the counsellor cannot read"
     per_command = Counter(e.reply_to for e in history if e.reply_to in commands)
     assert sorted(per_command.values()) == [1] * BURST, per_command
-    notes = await running.rows.ClientNote.for_client("nord", client.user_id)
+    # The session's app was stopped and started again: its new database holds the notes.
+    assert lotse.app is not None
+    notes = await lotse.app.rows.ClientNote.for_client("nord", client.user_id)
     opener = sealer(stack.cfg.encryption.sealing_key, "client notes")
     stored = Counter(opener.open(n.sealed_text, note_context(client.user_id)) for n in notes)
     assert stored == Counter(texts), stored - Counter(texts)

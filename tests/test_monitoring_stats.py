@@ -215,8 +215,10 @@ def test_stats_text_renders(lang: str) -> None:
             requests,
             lambda s: renderer.render(lang, "monitoring_chart_label", part="status", subject=s),
         ),
+        anonymous={"live": 3, "topics": 1, "participants": 5},
         command="stats",
     )
     assert "150" in text and "Anna: 2" in text
+    assert ("3 Livechats; 1 Themenchat" if lang == "de" else "3 live chats; 1 topic chat") in text
     assert ("2,5 h" if lang == "de" else "2.5 h") in text
     assert ("beantwortet: 1" if lang == "de" else "answered: 1") in text

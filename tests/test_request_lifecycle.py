@@ -19,8 +19,10 @@ from tests.test_requests import _request, _service_room
 pytestmark = pytest.mark.synapse
 
 
-async def _wait_status(request_id: int, status: str, human: Human) -> CounsellingRequest:
-    async def check(rows: MailRows) -> CounsellingRequest | None:
+async def _wait_status(
+    rows: MailRows, request_id: int, status: str, human: Human
+) -> CounsellingRequest:
+    async def check() -> CounsellingRequest | None:
         row = await rows.CounsellingRequest.get_in_centre(request_id, "nord")
         return row if row is not None and row.status == status else None
 
@@ -144,7 +146,7 @@ async def test_answered_and_overdue_once(make_human: MakeHuman, running: LotseAp
         row = await running.rows.CounsellingRequest.get_in_centre(request.id, "nord")
         assert row is not None and row.status == "assigned"
         await counsellor.send(room_id, "Ja, ich bin da.")
-        answered = await _wait_status(request.id, "answered", counsellor)
+        answered = await _wait_status(running.mail_rows, request.id, "answered", counsellor)
         assert answered.answered_at is not None
         closed = await ask(counsellor, counsellor_room, bot, f"close {request.id}")
         assert "abgeschlossen" in closed.body

@@ -76,7 +76,7 @@ def _config(tmp_path: Path, url: str) -> Path:
 
 async def _fill(db: LotseDatabase, assistant: str) -> None:
     """A value under the old key in every sealed table (the erasure test's rows and more)."""
-    await fill_every_table(db)
+    await fill_every_table(db, monitoring=False)
     await db.rows.MasterDataValue.apply(CLIENT, {"postcode": POSTCODE})
     notes = await db.main.fetch("SELECT id, client_id FROM client_note ORDER BY id")
     for row in notes:

@@ -101,7 +101,7 @@ async def test_votes_answer_the_questions_and_stale_votes_change_nothing(
     assert await app.rows.TriageDialogue.get(client.user_id) == dialogue
 
     # The poll is remembered in the database: after a restart a vote on it still answers.
-    await lotse.restart()
+    app = await lotse.restart()
     done = await _vote(client, room, bot, channel, "2")
     request = await app.rows.CounsellingRequest.open_for_client(client.user_id)
     assert request is not None and f"Nr. {request.id}" in done.body

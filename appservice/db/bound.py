@@ -9,6 +9,7 @@ a bare ``Person.get(...)`` fails with AttributeError instead of reaching some da
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from mautrix.util.async_db import Database
@@ -95,15 +96,28 @@ class Rows:
 def bind(cls: Any, db: Database, contact: ContactData) -> Any:
     """A subclass of ``cls`` whose rows live in ``db`` and whose contact data is sealed with
     ``contact`` (other packages bind theirs too, e.g. mailgateway/rows.py)."""
-    return type(
-        cls.__name__,
-        (cls,),
-        {
-            "db": db,
-            "contact": contact,
-            "__module__": cls.__module__,
-            "__qualname__": cls.__qualname__,
-        },
+    namespace: dict[str, Any] = {
+        "db": db,
+        "contact": contact,
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+    }
+    if dataclasses.is_dataclass(cls):
+        namespace["__eq__"] = _same_values
+        namespace["__hash__"] = None
+    return type(cls.__name__, (cls,), namespace)
+
+
+def _same_values(self: Any, other: Any) -> bool:
+    """A row equals another of the same row class with the same values, whichever database
+    each was read from (a dataclass's own ``__eq__`` wants the very same bound class)."""
+    base = type(self).__mro__[1]
+    if not isinstance(other, base):
+        return NotImplemented
+    return all(
+        getattr(self, f.name) == getattr(other, f.name)
+        for f in dataclasses.fields(base)
+        if f.compare
     )
 
 
