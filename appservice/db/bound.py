@@ -104,7 +104,8 @@ def bind(cls: Any, db: Database, contact: ContactData) -> Any:
     }
     if dataclasses.is_dataclass(cls):
         namespace["__eq__"] = _same_values
-        namespace["__hash__"] = None
+        # Hashable as before where the row class is (frozen): by the same values.
+        namespace["__hash__"] = cls.__hash__
     return type(cls.__name__, (cls,), namespace)
 
 
