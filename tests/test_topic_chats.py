@@ -21,10 +21,7 @@ import aiohttp
 import pytest
 from mautrix.types import RoomID
 from nio import (
-    AsyncClient,
-    AsyncClientConfig,
     JoinedRoomsResponse,
-    LoginResponse,
     RoomMessagesResponse,
 )
 
@@ -41,6 +38,7 @@ from tests.test_live_chat import (  # noqa: F401  (browser_page: the page fixtur
     WEB_CLIENT,
     _off_duty,
     browser_page,
+    token_human,
 )
 from tests.test_requests import _service_room
 
@@ -65,22 +63,6 @@ async def _post(url: str, data: dict[str, str] | None = None) -> tuple[int, str]
 async def _get(url: str) -> tuple[int, str]:
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
         return resp.status, await resp.text()
-
-
-async def token_human(base_url: str, token: str, store: Path) -> Human:
-    """The anonymous person in a Matrix client, logged in by the one-time code, E2EE on."""
-    store.mkdir(parents=True, exist_ok=True)
-    client = AsyncClient(
-        base_url,
-        "",
-        store_path=str(store),
-        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True, max_timeouts=3),
-    )
-    resp = await client.login(token=token, device_name="anonymous")
-    assert isinstance(resp, LoginResponse), resp
-    human = Human(client)
-    await human.sync()
-    return human
 
 
 async def _join_anonymously(running: LotseApp, chat_id: int, store: Path) -> Human:
